@@ -1,0 +1,11 @@
+//! Shared library of the mlinfra functions (`etl`, `train`, `predict`, `monitor`).
+//!
+//! The provisioner writes each function's configuration with these types and the functions read
+//! it back, so the contract between them lives in one place. Later issues add the payloads, the
+//! dataset and statistics code, training, ONNX export and the registry client here.
+
+pub mod config;
+pub mod function;
+
+pub use config::{ConfigError, FunctionConfig};
+pub use function::FunctionName;

@@ -1,0 +1,101 @@
+//! The stack file: parse, decode and check, all without touching the network.
+//!
+//! [`load`] reads a file and returns a [`Stack`] or every problem found, each a [`Diagnostic`]
+//! with a position. Validation is pure: no filesystem beyond reading the file itself, no network,
+//! no credentials; checks against the environment belong to `plan`.
+
+pub mod decode;
+pub mod names;
+pub mod schedule;
+pub mod schema;
+pub mod yaml;
+
+use std::path::{Path, PathBuf};
+
+pub use schema::{EnvKind, Stack};
+
+use crate::diag::{Diagnostic, render_all};
+
+/// A stack file that failed to load: the file, its text and every problem found.
+#[derive(Debug)]
+pub struct StackError {
+    pub file: String,
+    pub src: String,
+    pub diags: Vec<Diagnostic>,
+    /// Set when the file could not be read at all.
+    pub io: Option<String>,
+}
+
+impl StackError {
+    /// Render for people: each diagnostic with its snippet, then a count.
+    pub fn render(&self) -> String {
+        match &self.io {
+            Some(e) => format!("error: cannot read stack file `{}`: {e}\n", self.file),
+            None => render_all(&self.diags, &self.file, &self.src),
+        }
+    }
+}
+
+impl std::fmt::Display for StackError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.render().trim_end())
+    }
+}
+
+impl std::error::Error for StackError {}
+
+/// A stack together with where it came from.
+#[derive(Debug, Clone)]
+pub struct Loaded {
+    pub path: PathBuf,
+    pub stack: Stack,
+}
+
+/// Parse and check stack source text; `file` is only used in messages.
+pub fn parse_str(file: &str, src: &str) -> Result<Stack, StackError> {
+    let fail = |diags| StackError {
+        file: file.to_string(),
+        src: src.to_string(),
+        diags,
+        io: None,
+    };
+    let root = yaml::parse(src).map_err(|errs| {
+        fail(
+            errs.into_iter()
+                .map(|e| Diagnostic::new(e.pos, 1, e.message).with_hint_opt(e.hint))
+                .collect(),
+        )
+    })?;
+    let mut cx = decode::Cx::default();
+    match schema::decode(&root, &mut cx) {
+        Some(stack) if cx.diags.is_empty() => Ok(stack),
+        _ => {
+            let mut diags = cx.diags;
+            diags.sort_by_key(|d| (d.line, d.column));
+            diags.dedup();
+            Err(fail(diags))
+        }
+    }
+}
+
+/// Read and check a stack file.
+pub fn load(path: &Path) -> Result<Loaded, StackError> {
+    let file = path.display().to_string();
+    let bytes = std::fs::read(path).map_err(|e| StackError {
+        file: file.clone(),
+        src: String::new(),
+        diags: Vec::new(),
+        io: Some(e.to_string()),
+    })?;
+    let src = String::from_utf8(bytes).map_err(|e| StackError {
+        file: file.clone(),
+        src: String::new(),
+        diags: Vec::new(),
+        io: Some(format!("not UTF-8 text (invalid byte at offset {})", e.utf8_error().valid_up_to())),
+    })?;
+    let stack = parse_str(&file, &src)?;
+    Ok(Loaded {
+        path: path.to_path_buf(),
+        stack,
+    })
+}

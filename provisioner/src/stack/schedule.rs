@@ -1,0 +1,338 @@
+//! EventBridge schedule expressions: `cron(min hour day-of-month month day-of-week year)` and
+//! `rate(N unit)`, parsed and checked the way EventBridge checks them, with errors that say how
+//! to fix the expression. The local scheduler uses the same parsed form, so a schedule that
+//! validates here behaves the same locally and on AWS.
+
+use std::fmt;
+
+/// A parsed schedule expression.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Schedule {
+    Rate { value: u32, unit: RateUnit },
+    Cron(Cron),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RateUnit {
+    Minute,
+    Hour,
+    Day,
+}
+
+impl RateUnit {
+    pub fn seconds(self) -> u64 {
+        match self {
+            RateUnit::Minute => 60,
+            RateUnit::Hour => 3600,
+            RateUnit::Day => 86_400,
+        }
+    }
+}
+
+/// The six fields of an EventBridge cron expression, each a list of parts.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Cron {
+    pub minutes: Vec<Part>,
+    pub hours: Vec<Part>,
+    pub day_of_month: Vec<Part>,
+    pub month: Vec<Part>,
+    pub day_of_week: Vec<Part>,
+    pub year: Vec<Part>,
+}
+
+/// One comma-separated part of a cron field.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Part {
+    /// `*`
+    Any,
+    /// `?` (day-of-month or day-of-week only)
+    NoSpecific,
+    /// `a`, `a-b`, `*/s`, `a/s`, `a-b/s`
+    Range { from: u32, to: u32, step: u32 },
+    /// `L` (last day of the month) or `nL` in day-of-week (last weekday n of the month)
+    Last(Option<u32>),
+    /// `nW`: the weekday nearest to day n
+    NearestWeekday(u32),
+    /// `LW`: the last weekday of the month
+    LastWeekday,
+    /// `d#n`: the n-th weekday d of the month
+    Nth { weekday: u32, n: u32 },
+}
+
+/// Why an expression is invalid, and how to fix it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ScheduleError {
+    pub message: String,
+    pub hint: Option<String>,
+}
+
+impl fmt::Display for ScheduleError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+fn err(message: String, hint: Option<String>) -> ScheduleError {
+    ScheduleError { message, hint }
+}
+
+const FIELD_NAMES: [&str; 6] = ["minutes", "hours", "day-of-month", "month", "day-of-week", "year"];
+const MONTHS: [&str; 12] = [
+    "JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC",
+];
+const DAYS: [&str; 7] = ["SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT"];
+
+impl Schedule {
+    /// Parse an expression as EventBridge rules accept it.
+    pub fn parse(expr: &str) -> Result<Schedule, ScheduleError> {
+        let e = expr.trim();
+        if let Some(body) = e.strip_prefix("rate(").and_then(|b| b.strip_suffix(')')) {
+            return parse_rate(expr, body);
+        }
+        if let Some(body) = e.strip_prefix("cron(").and_then(|b| b.strip_suffix(')')) {
+            return parse_cron(expr, body).map(Schedule::Cron);
+        }
+        let fields = e.split_whitespace().count();
+        let hint = if fields == 5 || fields == 6 {
+            Some(format!(
+                "wrap it as EventBridge does: `cron({})`, with 6 fields (minutes hours day-of-month month day-of-week year)",
+                e
+            ))
+        } else {
+            Some("write `cron(0 3 ? * MON *)` or `rate(1 day)`".to_string())
+        };
+        Err(err(
+            format!("`{expr}` is not a schedule expression: expected `cron(...)` or `rate(...)`"),
+            hint,
+        ))
+    }
+}
+
+fn parse_rate(expr: &str, body: &str) -> Result<Schedule, ScheduleError> {
+    let parts: Vec<&str> = body.split_whitespace().collect();
+    let [value, unit] = parts[..] else {
+        return Err(err(
+            format!("`{expr}`: a rate takes a number and a unit"),
+            Some("for example `rate(1 day)` or `rate(15 minutes)`".to_string()),
+        ));
+    };
+    let value: u32 = match value.parse() {
+        Ok(v) if v > 0 => v,
+        _ => {
+            return Err(err(
+                format!("`{expr}`: the rate `{value}` must be a positive whole number"),
+                Some("for example `rate(1 day)`".to_string()),
+            ));
+        }
+    };
+    let (singular, plural, u) = match unit {
+        "minute" | "minutes" => ("minute", "minutes", RateUnit::Minute),
+        "hour" | "hours" => ("hour", "hours", RateUnit::Hour),
+        "day" | "days" => ("day", "days", RateUnit::Day),
+        other => {
+            let hint = crate::diag::did_you_mean(other, ["minute", "minutes", "hour", "hours", "day", "days"])
+                .map(|s| format!("did you mean `rate({value} {s})`?"))
+                .unwrap_or_else(|| "the unit is `minute(s)`, `hour(s)` or `day(s)`".to_string());
+            return Err(err(format!("`{expr}`: unknown rate unit `{other}`"), Some(hint)));
+        }
+    };
+    if value == 1 && unit != singular {
+        return Err(err(
+            format!("`{expr}`: a rate of 1 takes the singular unit"),
+            Some(format!("write `rate(1 {singular})`")),
+        ));
+    }
+    if value > 1 && unit != plural {
+        return Err(err(
+            format!("`{expr}`: a rate above 1 takes the plural unit"),
+            Some(format!("write `rate({value} {plural})`")),
+        ));
+    }
+    Ok(Schedule::Rate { value, unit: u })
+}
+
+fn parse_cron(expr: &str, body: &str) -> Result<Cron, ScheduleError> {
+    let f: Vec<&str> = body.split_whitespace().collect();
+    if f.len() != 6 {
+        let hint = if f.len() == 5 {
+            let dow_set = f[4] != "*" && f[4] != "?";
+            let dom = if dow_set { "?" } else { f[2] };
+            let dow = if dow_set { f[4] } else { "?" };
+            Some(format!(
+                "EventBridge cron has a year field and `?` in day-of-month or day-of-week: `cron({} {} {} {} {} *)`",
+                f[0], f[1], dom, f[3], dow
+            ))
+        } else {
+            Some("the fields are: minutes hours day-of-month month day-of-week year".to_string())
+        };
+        return Err(err(
+            format!("`{expr}` has {} fields, EventBridge cron takes 6", f.len()),
+            hint,
+        ));
+    }
+    let minutes = field(expr, 0, f[0], 0, 59, &[])?;
+    let hours = field(expr, 1, f[1], 0, 23, &[])?;
+    let day_of_month = field(expr, 2, f[2], 1, 31, &[])?;
+    let month = field(expr, 3, f[3], 1, 12, &MONTHS)?;
+    let day_of_week = field(expr, 4, f[4], 1, 7, &DAYS)?;
+    let year = field(expr, 5, f[5], 1970, 2199, &[])?;
+    let dom_q = day_of_month == [Part::NoSpecific];
+    let dow_q = day_of_week == [Part::NoSpecific];
+    if !dom_q && !dow_q {
+        let fixed = if f[4] == "*" {
+            format!("cron({} {} {} {} ? {})", f[0], f[1], f[2], f[3], f[5])
+        } else {
+            format!("cron({} {} ? {} {} {})", f[0], f[1], f[3], f[4], f[5])
+        };
+        return Err(err(
+            format!("`{expr}`: day-of-month and day-of-week cannot both be set, use `?` in one of them"),
+            Some(format!("write `{fixed}`")),
+        ));
+    }
+    if dom_q && dow_q {
+        return Err(err(
+            format!("`{expr}`: day-of-month and day-of-week cannot both be `?`"),
+            Some("set one of them, for example `*` in day-of-month".to_string()),
+        ));
+    }
+    Ok(Cron {
+        minutes,
+        hours,
+        day_of_month,
+        month,
+        day_of_week,
+        year,
+    })
+}
+
+fn field(expr: &str, idx: usize, text: &str, lo: u32, hi: u32, names: &[&str]) -> Result<Vec<Part>, ScheduleError> {
+    let name = FIELD_NAMES[idx];
+    let bad = |what: String| {
+        let range = if names.is_empty() {
+            format!("{lo}-{hi}")
+        } else {
+            format!("{lo}-{hi} or {}-{}", names[0], names[names.len() - 1])
+        };
+        err(
+            format!("`{expr}`: {what} in the {name} field"),
+            Some(format!("the {name} field takes {range}, `*`, lists `a,b`, ranges `a-b` and steps `a/n`")),
+        )
+    };
+    let value = |s: &str| -> Result<u32, ScheduleError> {
+        let v = if let Some(i) = names.iter().position(|n| n.eq_ignore_ascii_case(s)) {
+            i as u32 + lo
+        } else {
+            s.parse::<u32>().map_err(|_| bad(format!("`{s}` is not a value")))?
+        };
+        if v < lo || v > hi {
+            return Err(bad(format!("`{s}` is out of range")));
+        }
+        Ok(v)
+    };
+    let mut parts = Vec::new();
+    for p in text.split(',') {
+        let part = match p {
+            "*" => Part::Any,
+            "?" if idx == 2 || idx == 4 => Part::NoSpecific,
+            "?" => return Err(bad("`?` is only allowed in day-of-month and day-of-week, not".to_string())),
+            "L" if idx == 2 || idx == 4 => Part::Last(None),
+            "LW" if idx == 2 => Part::LastWeekday,
+            _ if idx == 2 && p.len() > 1 && p.ends_with('W') => Part::NearestWeekday(value(&p[..p.len() - 1])?),
+            _ if idx == 4 && p.len() > 1 && p.ends_with('L') => Part::Last(Some(value(&p[..p.len() - 1])?)),
+            _ if idx == 4 && p.contains('#') => {
+                let (d, n) = p.split_once('#').unwrap_or((p, ""));
+                let n: u32 = n.parse().ok().filter(|n| (1..=5).contains(n)).ok_or_else(|| bad(format!("`{p}` needs an occurrence 1-5 after `#`")))?;
+                Part::Nth { weekday: value(d)?, n }
+            }
+            _ => {
+                let (range, step) = match p.split_once('/') {
+                    Some((r, s)) => {
+                        let step: u32 = s.parse().ok().filter(|s| *s > 0).ok_or_else(|| bad(format!("`{p}` has an invalid step")))?;
+                        (r, step)
+                    }
+                    None => (p, 1),
+                };
+                let (from, to) = match range {
+                    "*" => (lo, hi),
+                    _ => match range.split_once('-') {
+                        Some((a, b)) => (value(a)?, value(b)?),
+                        None if step > 1 => (value(range)?, hi),
+                        None => {
+                            let v = value(range)?;
+                            (v, v)
+                        }
+                    },
+                };
+                Part::Range { from, to, step }
+            }
+        };
+        parts.push(part);
+    }
+    if parts.len() > 1 && parts.iter().any(|p| matches!(p, Part::NoSpecific | Part::Any)) {
+        return Err(bad(format!("`{text}` mixes `*` or `?` with other values")));
+    }
+    Ok(parts)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn message(expr: &str) -> String {
+        let e = Schedule::parse(expr).expect_err(expr);
+        format!("{} | {}", e.message, e.hint.unwrap_or_default())
+    }
+
+    #[test]
+    fn accepts_valid_expressions() {
+        for ok in [
+            "cron(0 3 ? * MON *)",
+            "cron(0/15 * * * ? *)",
+            "cron(0 12 L * ? *)",
+            "cron(0 9 ? * 2#1 *)",
+            "cron(0 9 ? JAN-MAR MON-FRI 2026-2030)",
+            "cron(5,35 14 15W * ? *)",
+            "cron(0 0 ? * 6L *)",
+            "rate(1 day)",
+            "rate(5 minutes)",
+            "rate(12 hours)",
+        ] {
+            assert!(Schedule::parse(ok).is_ok(), "{ok}: {:?}", Schedule::parse(ok));
+        }
+    }
+
+    #[test]
+    fn the_weekly_retrain_parses_to_monday_three_am() {
+        let Schedule::Cron(c) = Schedule::parse("cron(0 3 ? * MON *)").expect("valid") else {
+            panic!("not a cron");
+        };
+        assert_eq!(c.hours, vec![Part::Range { from: 3, to: 3, step: 1 }]);
+        assert_eq!(c.day_of_week, vec![Part::Range { from: 2, to: 2, step: 1 }]);
+        assert_eq!(c.day_of_month, vec![Part::NoSpecific]);
+    }
+
+    #[test]
+    fn both_day_fields_set_is_explained() {
+        assert_eq!(
+            message("cron(0 3 * * MON *)"),
+            "`cron(0 3 * * MON *)`: day-of-month and day-of-week cannot both be set, use `?` in one of them | write `cron(0 3 ? * MON *)`"
+        );
+    }
+
+    #[test]
+    fn unix_cron_gets_a_translation() {
+        assert!(message("cron(0 3 * * MON)").contains("`cron(0 3 ? * MON *)`"));
+        assert!(message("0 3 * * MON").contains("wrap it"));
+    }
+
+    #[test]
+    fn ranges_and_units_are_checked() {
+        assert!(message("cron(61 3 ? * MON *)").contains("`61` is out of range in the minutes field"));
+        assert!(message("cron(0 3 ? * FUNDAY *)").contains("day-of-week"));
+        assert!(message("rate(1 days)").contains("write `rate(1 day)`"));
+        assert!(message("rate(2 day)").contains("write `rate(2 days)`"));
+        assert!(message("rate(0 days)").contains("positive"));
+        assert!(message("rate(3 weeks)").contains("unit"));
+        assert!(message("cron(0 3 ? * ? *)").contains("cannot both be `?`"));
+    }
+}
