@@ -96,7 +96,10 @@ pub fn render_all(diags: &[Diagnostic], file: &str, src: &str) -> String {
 }
 
 /// The closest candidate to a misspelled word, when one is close enough to be a likely typo.
-pub fn did_you_mean<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+pub fn did_you_mean<'a>(
+    word: &str,
+    candidates: impl IntoIterator<Item = &'a str>,
+) -> Option<&'a str> {
     let lower = word.to_ascii_lowercase().replace('-', "_");
     candidates
         .into_iter()

@@ -3,5 +3,11 @@
 //! The binary's `main` only parses flags and dispatches to [`commands`]. The pure parts (the
 //! [`stack`] schema and the [`engine`]'s planning) are usable as a library and tested as such.
 
+pub mod cli;
+pub mod commands;
 pub mod diag;
+pub mod engine;
+pub mod identity;
+pub mod output;
+pub mod providers;
 pub mod stack;

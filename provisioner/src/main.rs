@@ -1,1 +1,45 @@
-fn main(){}
+//! The `mlinfra` binary: parse the command line, dispatch, print errors, exit.
+//!
+//! Exit codes: 0 success, 1 error, 2 usage error (and `diff --detailed-exitcode` with changes).
+
+use clap::Parser as _;
+use mlinfra::cli::{Cli, Command};
+use mlinfra::commands::{self, Failure};
+
+fn main() {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            std::process::exit(1);
+        }
+    };
+    let g = &cli.global;
+    let result: Result<i32, Failure> = runtime.block_on(async {
+        match &cli.command {
+            Command::Validate => commands::validate::run(g),
+            Command::Diff(a) => commands::diff::run(g, a).await,
+            Command::Up(a) => commands::up::run(g, a).await,
+            Command::Down(a) => commands::down::run(g, a).await,
+            Command::Status => commands::status::run(g),
+            Command::Outputs(a) => commands::outputs::run(g, a),
+            Command::Unlock(a) => commands::unlock::run(g, a),
+        }
+    });
+    let code = match result {
+        Ok(code) => code,
+        Err(f) if f.code == -1 => {
+            eprint!("{}", f.message);
+            1
+        }
+        Err(f) => {
+            eprintln!("error: {}", f.message);
+            f.code
+        }
+    };
+    std::process::exit(code);
+}

@@ -123,6 +123,9 @@ mod tests {
         let mut env = sample().to_env();
         env.insert("MLINFRA_MEMORY_MB".into(), "lots".into());
         let e = FunctionConfig::from_env(|k| env.get(k).cloned()).expect_err("invalid");
-        assert!(e.to_string().contains("`MLINFRA_MEMORY_MB` is `lots`"), "{e}");
+        assert!(
+            e.to_string().contains("`MLINFRA_MEMORY_MB` is `lots`"),
+            "{e}"
+        );
     }
 }

@@ -39,7 +39,9 @@ impl FunctionName {
             FunctionName::Etl => "validates new data in `raw/`, computes statistics, curates it",
             FunctionName::Train => "trains, tunes and evaluates a model, registers it when blessed",
             FunctionName::Predict => "serves predictions with confidence scores behind the API",
-            FunctionName::Monitor => "checks drift and accuracy, raises alerts, triggers retraining",
+            FunctionName::Monitor => {
+                "checks drift and accuracy, raises alerts, triggers retraining"
+            }
         }
     }
 }
@@ -57,7 +59,9 @@ impl FromStr for FunctionName {
         FunctionName::ALL
             .into_iter()
             .find(|f| f.as_str() == s)
-            .ok_or_else(|| format!("unknown function `{s}`, expected one of etl, train, predict, monitor"))
+            .ok_or_else(|| {
+                format!("unknown function `{s}`, expected one of etl, train, predict, monitor")
+            })
     }
 }
 
@@ -69,7 +73,10 @@ mod tests {
     fn names_round_trip() {
         for f in FunctionName::ALL {
             assert_eq!(f.as_str().parse::<FunctionName>(), Ok(f));
-            assert_eq!(serde_json::to_string(&f).expect("serialize"), format!("\"{f}\""));
+            assert_eq!(
+                serde_json::to_string(&f).expect("serialize"),
+                format!("\"{f}\"")
+            );
         }
         assert!("trian".parse::<FunctionName>().is_err());
     }

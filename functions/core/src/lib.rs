@@ -5,7 +5,9 @@
 //! dataset and statistics code, training, ONNX export and the registry client here.
 
 pub mod config;
+pub mod error;
 pub mod function;
 
 pub use config::{ConfigError, FunctionConfig};
+pub use error::FunctionError;
 pub use function::FunctionName;

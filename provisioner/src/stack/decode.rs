@@ -38,7 +38,8 @@ pub fn node_len(node: &Node) -> usize {
 
 impl Cx {
     pub fn error(&mut self, node: &Node, message: impl Into<String>) {
-        self.diags.push(Diagnostic::new(node.pos, node_len(node), message));
+        self.diags
+            .push(Diagnostic::new(node.pos, node_len(node), message));
     }
 
     pub fn error_hint(&mut self, node: &Node, message: impl Into<String>, hint: impl Into<String>) {
@@ -66,7 +67,10 @@ impl Cx {
                 known: Vec::new(),
             }),
             _ => {
-                self.error(node, format!("`{path}` must be a mapping, found {}", node.kind()));
+                self.error(
+                    node,
+                    format!("`{path}` must be a mapping, found {}", node.kind()),
+                );
                 None
             }
         }
@@ -104,7 +108,10 @@ impl Cx {
                 }
             }
             _ => {
-                self.error(node, format!("`{path}` must be a string, found {}", node.kind()));
+                self.error(
+                    node,
+                    format!("`{path}` must be a string, found {}", node.kind()),
+                );
                 None
             }
         }
@@ -188,8 +195,12 @@ impl Cx {
             "false" | "False" | "FALSE" => Some(false),
             _ => {
                 let hint = match text {
-                    "yes" | "on" | "y" => Some("YAML 1.2 booleans are `true` or `false`: write `true`"),
-                    "no" | "off" | "n" => Some("YAML 1.2 booleans are `true` or `false`: write `false`"),
+                    "yes" | "on" | "y" => {
+                        Some("YAML 1.2 booleans are `true` or `false`: write `true`")
+                    }
+                    "no" | "off" | "n" => {
+                        Some("YAML 1.2 booleans are `true` or `false`: write `false`")
+                    }
                     _ => None,
                 };
                 let d = Diagnostic::new(
@@ -205,7 +216,12 @@ impl Cx {
     }
 
     /// One of a fixed set of words.
-    pub fn one_of(&mut self, node: &Node, path: &str, choices: &[&'static str]) -> Option<&'static str> {
+    pub fn one_of(
+        &mut self,
+        node: &Node,
+        path: &str,
+        choices: &[&'static str],
+    ) -> Option<&'static str> {
         let text = self.scalar(node, path, "a string")?;
         if let Some(c) = choices.iter().find(|c| **c == text) {
             return Some(c);
@@ -215,7 +231,8 @@ impl Cx {
             .map(|c| format!("`{c}`"))
             .collect::<Vec<_>>()
             .join(", ");
-        let hint = did_you_mean(text, choices.iter().copied()).map(|s| format!("did you mean `{s}`?"));
+        let hint =
+            did_you_mean(text, choices.iter().copied()).map(|s| format!("did you mean `{s}`?"));
         let d = Diagnostic::new(
             node.pos,
             node_len(node),
@@ -230,7 +247,10 @@ impl Cx {
         match &node.value {
             Value::Seq(items) => Some(items),
             _ => {
-                self.error(node, format!("`{path}` must be a list, found {}", node.kind()));
+                self.error(
+                    node,
+                    format!("`{path}` must be a list, found {}", node.kind()),
+                );
                 None
             }
         }
@@ -317,7 +337,11 @@ impl<'n> MapReader<'n> {
             } else {
                 format!("missing required field `{key}` in `{}`", self.path)
             };
-            let len = if self.path.is_empty() { 1 } else { self.path.rsplit('.').next().map_or(1, str::len) };
+            let len = if self.path.is_empty() {
+                1
+            } else {
+                self.path.rsplit('.').next().map_or(1, str::len)
+            };
             let pos = self.node.pos;
             cx.push(Diagnostic::new(pos, len, message));
         }
@@ -338,7 +362,12 @@ impl<'n> MapReader<'n> {
             let hint = did_you_mean(&key.text, self.known.iter().copied())
                 .map(|s| format!("did you mean `{s}`?"))
                 .unwrap_or_else(|| {
-                    let list = self.known.iter().map(|k| format!("`{k}`")).collect::<Vec<_>>().join(", ");
+                    let list = self
+                        .known
+                        .iter()
+                        .map(|k| format!("`{k}`"))
+                        .collect::<Vec<_>>()
+                        .join(", ");
                     format!("expected one of {list}")
                 });
             let where_ = if self.path.is_empty() {
@@ -347,8 +376,12 @@ impl<'n> MapReader<'n> {
                 format!(" in `{}`", self.path)
             };
             cx.push(
-                Diagnostic::new(key.pos, key.text.chars().count(), format!("unknown field `{}`{where_}", key.text))
-                    .with_hint(hint),
+                Diagnostic::new(
+                    key.pos,
+                    key.text.chars().count(),
+                    format!("unknown field `{}`{where_}", key.text),
+                )
+                .with_hint(hint),
             );
         }
     }

@@ -91,7 +91,10 @@ pub fn load(path: &Path) -> Result<Loaded, StackError> {
         file: file.clone(),
         src: String::new(),
         diags: Vec::new(),
-        io: Some(format!("not UTF-8 text (invalid byte at offset {})", e.utf8_error().valid_up_to())),
+        io: Some(format!(
+            "not UTF-8 text (invalid byte at offset {})",
+            e.utf8_error().valid_up_to()
+        )),
     })?;
     let stack = parse_str(&file, &src)?;
     Ok(Loaded {

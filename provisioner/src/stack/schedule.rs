@@ -76,7 +76,14 @@ fn err(message: String, hint: Option<String>) -> ScheduleError {
     ScheduleError { message, hint }
 }
 
-const FIELD_NAMES: [&str; 6] = ["minutes", "hours", "day-of-month", "month", "day-of-week", "year"];
+const FIELD_NAMES: [&str; 6] = [
+    "minutes",
+    "hours",
+    "day-of-month",
+    "month",
+    "day-of-week",
+    "year",
+];
 const MONTHS: [&str; 12] = [
     "JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC",
 ];
@@ -130,10 +137,16 @@ fn parse_rate(expr: &str, body: &str) -> Result<Schedule, ScheduleError> {
         "hour" | "hours" => ("hour", "hours", RateUnit::Hour),
         "day" | "days" => ("day", "days", RateUnit::Day),
         other => {
-            let hint = crate::diag::did_you_mean(other, ["minute", "minutes", "hour", "hours", "day", "days"])
-                .map(|s| format!("did you mean `rate({value} {s})`?"))
-                .unwrap_or_else(|| "the unit is `minute(s)`, `hour(s)` or `day(s)`".to_string());
-            return Err(err(format!("`{expr}`: unknown rate unit `{other}`"), Some(hint)));
+            let hint = crate::diag::did_you_mean(
+                other,
+                ["minute", "minutes", "hour", "hours", "day", "days"],
+            )
+            .map(|s| format!("did you mean `rate({value} {s})`?"))
+            .unwrap_or_else(|| "the unit is `minute(s)`, `hour(s)` or `day(s)`".to_string());
+            return Err(err(
+                format!("`{expr}`: unknown rate unit `{other}`"),
+                Some(hint),
+            ));
         }
     };
     if value == 1 && unit != singular {
@@ -185,7 +198,9 @@ fn parse_cron(expr: &str, body: &str) -> Result<Cron, ScheduleError> {
             format!("cron({} {} ? {} {} {})", f[0], f[1], f[3], f[4], f[5])
         };
         return Err(err(
-            format!("`{expr}`: day-of-month and day-of-week cannot both be set, use `?` in one of them"),
+            format!(
+                "`{expr}`: day-of-month and day-of-week cannot both be set, use `?` in one of them"
+            ),
             Some(format!("write `{fixed}`")),
         ));
     }
@@ -205,7 +220,14 @@ fn parse_cron(expr: &str, body: &str) -> Result<Cron, ScheduleError> {
     })
 }
 
-fn field(expr: &str, idx: usize, text: &str, lo: u32, hi: u32, names: &[&str]) -> Result<Vec<Part>, ScheduleError> {
+fn field(
+    expr: &str,
+    idx: usize,
+    text: &str,
+    lo: u32,
+    hi: u32,
+    names: &[&str],
+) -> Result<Vec<Part>, ScheduleError> {
     let name = FIELD_NAMES[idx];
     let bad = |what: String| {
         let range = if names.is_empty() {
@@ -215,14 +237,17 @@ fn field(expr: &str, idx: usize, text: &str, lo: u32, hi: u32, names: &[&str]) -
         };
         err(
             format!("`{expr}`: {what} in the {name} field"),
-            Some(format!("the {name} field takes {range}, `*`, lists `a,b`, ranges `a-b` and steps `a/n`")),
+            Some(format!(
+                "the {name} field takes {range}, `*`, lists `a,b`, ranges `a-b` and steps `a/n`"
+            )),
         )
     };
     let value = |s: &str| -> Result<u32, ScheduleError> {
         let v = if let Some(i) = names.iter().position(|n| n.eq_ignore_ascii_case(s)) {
             i as u32 + lo
         } else {
-            s.parse::<u32>().map_err(|_| bad(format!("`{s}` is not a value")))?
+            s.parse::<u32>()
+                .map_err(|_| bad(format!("`{s}` is not a value")))?
         };
         if v < lo || v > hi {
             return Err(bad(format!("`{s}` is out of range")));
@@ -234,20 +259,39 @@ fn field(expr: &str, idx: usize, text: &str, lo: u32, hi: u32, names: &[&str]) -
         let part = match p {
             "*" => Part::Any,
             "?" if idx == 2 || idx == 4 => Part::NoSpecific,
-            "?" => return Err(bad("`?` is only allowed in day-of-month and day-of-week, not".to_string())),
+            "?" => {
+                return Err(bad(
+                    "`?` is only allowed in day-of-month and day-of-week, not".to_string(),
+                ));
+            }
             "L" if idx == 2 || idx == 4 => Part::Last(None),
             "LW" if idx == 2 => Part::LastWeekday,
-            _ if idx == 2 && p.len() > 1 && p.ends_with('W') => Part::NearestWeekday(value(&p[..p.len() - 1])?),
-            _ if idx == 4 && p.len() > 1 && p.ends_with('L') => Part::Last(Some(value(&p[..p.len() - 1])?)),
+            _ if idx == 2 && p.len() > 1 && p.ends_with('W') => {
+                Part::NearestWeekday(value(&p[..p.len() - 1])?)
+            }
+            _ if idx == 4 && p.len() > 1 && p.ends_with('L') => {
+                Part::Last(Some(value(&p[..p.len() - 1])?))
+            }
             _ if idx == 4 && p.contains('#') => {
                 let (d, n) = p.split_once('#').unwrap_or((p, ""));
-                let n: u32 = n.parse().ok().filter(|n| (1..=5).contains(n)).ok_or_else(|| bad(format!("`{p}` needs an occurrence 1-5 after `#`")))?;
-                Part::Nth { weekday: value(d)?, n }
+                let n: u32 = n
+                    .parse()
+                    .ok()
+                    .filter(|n| (1..=5).contains(n))
+                    .ok_or_else(|| bad(format!("`{p}` needs an occurrence 1-5 after `#`")))?;
+                Part::Nth {
+                    weekday: value(d)?,
+                    n,
+                }
             }
             _ => {
                 let (range, step) = match p.split_once('/') {
                     Some((r, s)) => {
-                        let step: u32 = s.parse().ok().filter(|s| *s > 0).ok_or_else(|| bad(format!("`{p}` has an invalid step")))?;
+                        let step: u32 = s
+                            .parse()
+                            .ok()
+                            .filter(|s| *s > 0)
+                            .ok_or_else(|| bad(format!("`{p}` has an invalid step")))?;
                         (r, step)
                     }
                     None => (p, 1),
@@ -268,7 +312,11 @@ fn field(expr: &str, idx: usize, text: &str, lo: u32, hi: u32, names: &[&str]) -
         };
         parts.push(part);
     }
-    if parts.len() > 1 && parts.iter().any(|p| matches!(p, Part::NoSpecific | Part::Any)) {
+    if parts.len() > 1
+        && parts
+            .iter()
+            .any(|p| matches!(p, Part::NoSpecific | Part::Any))
+    {
         return Err(bad(format!("`{text}` mixes `*` or `?` with other values")));
     }
     Ok(parts)
@@ -297,7 +345,11 @@ mod tests {
             "rate(5 minutes)",
             "rate(12 hours)",
         ] {
-            assert!(Schedule::parse(ok).is_ok(), "{ok}: {:?}", Schedule::parse(ok));
+            assert!(
+                Schedule::parse(ok).is_ok(),
+                "{ok}: {:?}",
+                Schedule::parse(ok)
+            );
         }
     }
 
@@ -306,8 +358,22 @@ mod tests {
         let Schedule::Cron(c) = Schedule::parse("cron(0 3 ? * MON *)").expect("valid") else {
             panic!("not a cron");
         };
-        assert_eq!(c.hours, vec![Part::Range { from: 3, to: 3, step: 1 }]);
-        assert_eq!(c.day_of_week, vec![Part::Range { from: 2, to: 2, step: 1 }]);
+        assert_eq!(
+            c.hours,
+            vec![Part::Range {
+                from: 3,
+                to: 3,
+                step: 1
+            }]
+        );
+        assert_eq!(
+            c.day_of_week,
+            vec![Part::Range {
+                from: 2,
+                to: 2,
+                step: 1
+            }]
+        );
         assert_eq!(c.day_of_month, vec![Part::NoSpecific]);
     }
 
@@ -327,7 +393,9 @@ mod tests {
 
     #[test]
     fn ranges_and_units_are_checked() {
-        assert!(message("cron(61 3 ? * MON *)").contains("`61` is out of range in the minutes field"));
+        assert!(
+            message("cron(61 3 ? * MON *)").contains("`61` is out of range in the minutes field")
+        );
         assert!(message("cron(0 3 ? * FUNDAY *)").contains("day-of-week"));
         assert!(message("rate(1 days)").contains("write `rate(1 day)`"));
         assert!(message("rate(2 day)").contains("write `rate(2 days)`"));

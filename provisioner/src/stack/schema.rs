@@ -255,7 +255,10 @@ pub fn decode(root: &Node, cx: &mut Cx) -> Option<Stack> {
     };
     if version.is_none() && cx.diags.len() > before {
         // An unsupported version: the rest of the file follows another schema.
-        let unsupported = cx.diags.last().is_some_and(|d| d.message.starts_with("unsupported"));
+        let unsupported = cx
+            .diags
+            .last()
+            .is_some_and(|d| d.message.starts_with("unsupported"));
         if unsupported {
             return None;
         }
@@ -264,7 +267,9 @@ pub fn decode(root: &Node, cx: &mut Cx) -> Option<Stack> {
         let s = cx.string(n, "name")?;
         named(cx, n, "stack name", &s)
     });
-    let description = m.opt("description").and_then(|n| cx.string(n, "description"));
+    let description = m
+        .opt("description")
+        .and_then(|n| cx.string(n, "description"));
     let default_env = m
         .opt("default_env")
         .map(|n| cx.one_of(n, "default_env", &["local", "localstack", "aws"]))
@@ -296,7 +301,10 @@ pub fn decode(root: &Node, cx: &mut Cx) -> Option<Stack> {
             let hint = did_you_mean(&r.value, alert_names.iter().map(String::as_str))
                 .map(|s| format!("did you mean `{s}`?"))
                 .unwrap_or_else(|| "declare it under `alerts:` with a `name`".to_string());
-            cx.push(Diagnostic::new(r.pos, r.len, format!("unknown alert `{}`", r.value)).with_hint(hint));
+            cx.push(
+                Diagnostic::new(r.pos, r.len, format!("unknown alert `{}`", r.value))
+                    .with_hint(hint),
+            );
         }
     }
     if let Some(functions) = &functions {
@@ -323,14 +331,19 @@ pub fn decode(root: &Node, cx: &mut Cx) -> Option<Stack> {
 
 fn decode_version(n: &Node, cx: &mut Cx) -> Option<u64> {
     match &n.value {
-        Value::Scalar { text, quoted: false } if text.parse::<u64>().is_ok() => {
+        Value::Scalar {
+            text,
+            quoted: false,
+        } if text.parse::<u64>().is_ok() => {
             let v: u64 = text.parse().ok()?;
             if v == VERSION {
                 Some(v)
             } else {
                 cx.error_hint(
                     n,
-                    format!("unsupported stack version `{v}`, this mlinfra reads version {VERSION}"),
+                    format!(
+                        "unsupported stack version `{v}`, this mlinfra reads version {VERSION}"
+                    ),
                     if v > VERSION {
                         "this file is for a newer mlinfra: upgrade mlinfra".to_string()
                     } else {
@@ -343,7 +356,10 @@ fn decode_version(n: &Node, cx: &mut Cx) -> Option<u64> {
         _ => {
             cx.error_hint(
                 n,
-                format!("`version` must be the integer {VERSION}, found {}", n.kind()),
+                format!(
+                    "`version` must be the integer {VERSION}, found {}",
+                    n.kind()
+                ),
                 format!("write `version: {VERSION}`"),
             );
             None
@@ -378,7 +394,11 @@ fn decode_environments(n: Option<&Node>, cx: &mut Cx) -> Option<Environments> {
     let local = {
         let mut l = section(m.opt("local"), "environments.local", cx)?;
         let dir = l.opt("dir").map(|n| cx.string(n, "environments.local.dir"));
-        let port = or(l.opt("port").map(|n| cx.uint(n, "environments.local.port", 1..=65535)), 8080);
+        let port = or(
+            l.opt("port")
+                .map(|n| cx.uint(n, "environments.local.port", 1..=65535)),
+            8080,
+        );
         l.finish(cx);
         Some(LocalEnv {
             dir: dir.unwrap_or(Some(String::new())).filter(|s| !s.is_empty()),
@@ -395,7 +415,9 @@ fn decode_environments(n: Option<&Node>, cx: &mut Cx) -> Option<Environments> {
                 } else {
                     cx.error_hint(
                         n,
-                        format!("`environments.localstack.endpoint` must be an http(s) URL, found `{s}`"),
+                        format!(
+                            "`environments.localstack.endpoint` must be an http(s) URL, found `{s}`"
+                        ),
                         format!("write `http://{s}`"),
                     );
                     None
@@ -404,7 +426,8 @@ fn decode_environments(n: Option<&Node>, cx: &mut Cx) -> Option<Environments> {
             "http://localhost:4566".to_string(),
         );
         let region = or(
-            l.opt("region").map(|n| cx.string(n, "environments.localstack.region")),
+            l.opt("region")
+                .map(|n| cx.string(n, "environments.localstack.region")),
             "us-east-1".to_string(),
         );
         l.finish(cx);
@@ -415,12 +438,20 @@ fn decode_environments(n: Option<&Node>, cx: &mut Cx) -> Option<Environments> {
     };
     let aws = {
         let mut l = section(m.opt("aws"), "environments.aws", cx)?;
-        let region = l.opt("region").map(|n| cx.string(n, "environments.aws.region"));
-        let profile = l.opt("profile").map(|n| cx.string(n, "environments.aws.profile"));
+        let region = l
+            .opt("region")
+            .map(|n| cx.string(n, "environments.aws.region"));
+        let profile = l
+            .opt("profile")
+            .map(|n| cx.string(n, "environments.aws.profile"));
         l.finish(cx);
         Some(AwsEnv {
-            region: region.unwrap_or(Some(String::new())).filter(|s| !s.is_empty()),
-            profile: profile.unwrap_or(Some(String::new())).filter(|s| !s.is_empty()),
+            region: region
+                .unwrap_or(Some(String::new()))
+                .filter(|s| !s.is_empty()),
+            profile: profile
+                .unwrap_or(Some(String::new()))
+                .filter(|s| !s.is_empty()),
         })
     };
     m.finish(cx);
@@ -443,7 +474,11 @@ fn decode_lake(n: &Node, cx: &mut Cx) -> Option<Lake> {
             }
         }
     });
-    let days = or(m.opt("prediction_log_days").map(|n| cx.uint(n, "lake.prediction_log_days", 1..=3650)), 90);
+    let days = or(
+        m.opt("prediction_log_days")
+            .map(|n| cx.uint(n, "lake.prediction_log_days", 1..=3650)),
+        90,
+    );
     m.finish(cx);
     Some(Lake {
         bucket: bucket?,
@@ -451,7 +486,12 @@ fn decode_lake(n: &Node, cx: &mut Cx) -> Option<Lake> {
     })
 }
 
-fn string_list(n: Option<&Node>, path: &str, default: Vec<String>, cx: &mut Cx) -> Option<Vec<String>> {
+fn string_list(
+    n: Option<&Node>,
+    path: &str,
+    default: Vec<String>,
+    cx: &mut Cx,
+) -> Option<Vec<String>> {
     match n {
         None => Some(default),
         Some(n) => cx.list(n, path, |cx, n, p| cx.string(n, p)),
@@ -460,7 +500,9 @@ fn string_list(n: Option<&Node>, path: &str, default: Vec<String>, cx: &mut Cx) 
 
 fn decode_dataset(n: &Node, cx: &mut Cx) -> Option<Dataset> {
     let mut m = cx.map(n, "dataset")?;
-    let source = m.req(cx, "source").and_then(|n| cx.string(n, "dataset.source"));
+    let source = m
+        .req(cx, "source")
+        .and_then(|n| cx.string(n, "dataset.source"));
     let missing = match m.opt("missing_values") {
         None => Some(vec!["?".to_string(), String::new()]),
         Some(n) => cx.list(n, "dataset.missing_values", |cx, n, p| match &n.value {
@@ -473,7 +515,9 @@ fn decode_dataset(n: &Node, cx: &mut Cx) -> Option<Dataset> {
     };
     let label = m.req(cx, "label").and_then(|n| {
         let mut l = cx.map(n, "dataset.label")?;
-        let column = l.req(cx, "column").and_then(|n| cx.string(n, "dataset.label.column"));
+        let column = l
+            .req(cx, "column")
+            .and_then(|n| cx.string(n, "dataset.label.column"));
         let positive = l.opt("positive_when").map(|n| decode_condition(n, cx));
         l.finish(cx);
         Some(Label {
@@ -489,10 +533,15 @@ fn decode_dataset(n: &Node, cx: &mut Cx) -> Option<Dataset> {
     let split = {
         let mut s = section(m.opt("split"), "dataset.split", cx)?;
         let f = or(
-            s.opt("eval_fraction").map(|n| cx.float(n, "dataset.split.eval_fraction", 0.05..=0.5)),
+            s.opt("eval_fraction")
+                .map(|n| cx.float(n, "dataset.split.eval_fraction", 0.05..=0.5)),
             0.2,
         );
-        let seed = or(s.opt("seed").map(|n| cx.uint(n, "dataset.split.seed", 0..=u64::MAX)), 42);
+        let seed = or(
+            s.opt("seed")
+                .map(|n| cx.uint(n, "dataset.split.seed", 0..=u64::MAX)),
+            42,
+        );
         s.finish(cx);
         Some(Split {
             eval_fraction: f?,
@@ -514,7 +563,11 @@ fn decode_dataset(n: &Node, cx: &mut Cx) -> Option<Dataset> {
 }
 
 fn decode_condition(n: &Node, cx: &mut Cx) -> Option<Condition> {
-    let text = cx.scalar(n, "dataset.label.positive_when", "a condition such as `> 0`")?;
+    let text = cx.scalar(
+        n,
+        "dataset.label.positive_when",
+        "a condition such as `> 0`",
+    )?;
     let t = text.trim();
     let (op, rest) = ["==", "!=", ">=", "<=", ">", "<"]
         .iter()
@@ -539,13 +592,17 @@ fn decode_condition(n: &Node, cx: &mut Cx) -> Option<Condition> {
 fn decode_model(n: Option<&Node>, stack_name: Option<&str>, cx: &mut Cx) -> Option<Model> {
     let mut m = section(n, "model", cx)?;
     let name = match m.opt("name") {
-        Some(n) => cx.string(n, "model.name").and_then(|s| named(cx, n, "model name", &s)),
+        Some(n) => cx
+            .string(n, "model.name")
+            .and_then(|s| named(cx, n, "model name", &s)),
         None => Some(stack_name.unwrap_or("model").to_string()),
     };
     let families = match m.opt("families") {
         None => Some(FAMILIES.iter().map(|s| s.to_string()).collect()),
         Some(n) => cx
-            .list(n, "model.families", |cx, n, p| cx.one_of(n, p, FAMILIES).map(str::to_string))
+            .list(n, "model.families", |cx, n, p| {
+                cx.one_of(n, p, FAMILIES).map(str::to_string)
+            })
             .and_then(|v| {
                 if v.is_empty() {
                     cx.error(n, "`model.families` must name at least one model family");
@@ -557,24 +614,78 @@ fn decode_model(n: Option<&Node>, stack_name: Option<&str>, cx: &mut Cx) -> Opti
     };
     let tuning = {
         let mut t = section(m.opt("tuning"), "model.tuning", cx)?;
-        let strategy = or(t.opt("strategy").map(|n| cx.one_of(n, "model.tuning.strategy", &["grid", "random"])), "random");
-        let trials = or(t.opt("trials").map(|n| cx.uint(n, "model.tuning.trials", 1..=10_000)), 20);
-        let folds = or(t.opt("folds").map(|n| cx.uint(n, "model.tuning.folds", 2..=20)), 5);
-        let metric = or(t.opt("metric").map(|n| cx.one_of(n, "model.tuning.metric", METRICS)), "roc_auc");
-        let seed = or(t.opt("seed").map(|n| cx.uint(n, "model.tuning.seed", 0..=u64::MAX)), 42);
+        let strategy = or(
+            t.opt("strategy")
+                .map(|n| cx.one_of(n, "model.tuning.strategy", &["grid", "random"])),
+            "random",
+        );
+        let trials = or(
+            t.opt("trials")
+                .map(|n| cx.uint(n, "model.tuning.trials", 1..=10_000)),
+            20,
+        );
+        let folds = or(
+            t.opt("folds")
+                .map(|n| cx.uint(n, "model.tuning.folds", 2..=20)),
+            5,
+        );
+        let metric = or(
+            t.opt("metric")
+                .map(|n| cx.one_of(n, "model.tuning.metric", METRICS)),
+            "roc_auc",
+        );
+        let seed = or(
+            t.opt("seed")
+                .map(|n| cx.uint(n, "model.tuning.seed", 0..=u64::MAX)),
+            42,
+        );
         let lr = {
-            let mut s = section(t.opt("logistic_regression"), "model.tuning.logistic_regression", cx)?;
-            let l2 = float_list(s.opt("l2"), "model.tuning.logistic_regression.l2", 0.0..=1e6, &[0.01, 0.1, 1.0, 10.0], cx);
+            let mut s = section(
+                t.opt("logistic_regression"),
+                "model.tuning.logistic_regression",
+                cx,
+            )?;
+            let l2 = float_list(
+                s.opt("l2"),
+                "model.tuning.logistic_regression.l2",
+                0.0..=1e6,
+                &[0.01, 0.1, 1.0, 10.0],
+                cx,
+            );
             s.finish(cx);
             Some(LrSpace { l2: l2? })
         };
         let gbt = {
             let p = "model.tuning.gradient_boosted_trees";
             let mut s = section(t.opt("gradient_boosted_trees"), p, cx)?;
-            let max_depth = uint_list(s.opt("max_depth"), &format!("{p}.max_depth"), 1..=16, &[2, 3, 4], cx);
-            let lr = float_list(s.opt("learning_rate"), &format!("{p}.learning_rate"), 1e-4..=1.0, &[0.05, 0.1, 0.2], cx);
-            let rounds = uint_list(s.opt("rounds"), &format!("{p}.rounds"), 1..=10_000, &[50, 100, 200], cx);
-            let min_leaf = uint_list(s.opt("min_leaf"), &format!("{p}.min_leaf"), 1..=10_000, &[5, 10, 20], cx);
+            let max_depth = uint_list(
+                s.opt("max_depth"),
+                &format!("{p}.max_depth"),
+                1..=16,
+                &[2, 3, 4],
+                cx,
+            );
+            let lr = float_list(
+                s.opt("learning_rate"),
+                &format!("{p}.learning_rate"),
+                1e-4..=1.0,
+                &[0.05, 0.1, 0.2],
+                cx,
+            );
+            let rounds = uint_list(
+                s.opt("rounds"),
+                &format!("{p}.rounds"),
+                1..=10_000,
+                &[50, 100, 200],
+                cx,
+            );
+            let min_leaf = uint_list(
+                s.opt("min_leaf"),
+                &format!("{p}.min_leaf"),
+                1..=10_000,
+                &[5, 10, 20],
+                cx,
+            );
             s.finish(cx);
             Some(GbtSpace {
                 max_depth: max_depth?,
@@ -611,7 +722,12 @@ fn float_list(
 ) -> Option<Vec<f64>> {
     match n {
         None => Some(default.to_vec()),
-        Some(n) => non_empty(n, path, cx.list(n, path, |cx, n, p| cx.float(n, p, range.clone())), cx),
+        Some(n) => non_empty(
+            n,
+            path,
+            cx.list(n, path, |cx, n, p| cx.float(n, p, range.clone())),
+            cx,
+        ),
     }
 }
 
@@ -624,7 +740,12 @@ fn uint_list(
 ) -> Option<Vec<u64>> {
     match n {
         None => Some(default.to_vec()),
-        Some(n) => non_empty(n, path, cx.list(n, path, |cx, n, p| cx.uint(n, p, range.clone())), cx),
+        Some(n) => non_empty(
+            n,
+            path,
+            cx.list(n, path, |cx, n, p| cx.uint(n, p, range.clone())),
+            cx,
+        ),
     }
 }
 
@@ -639,18 +760,36 @@ fn non_empty<T>(n: &Node, path: &str, v: Option<Vec<T>>, cx: &mut Cx) -> Option<
 
 fn decode_promotion(n: Option<&Node>, cx: &mut Cx) -> Option<Promotion> {
     let mut m = section(n, "promotion", cx)?;
-    let metric = or(m.opt("metric").map(|n| cx.one_of(n, "promotion.metric", METRICS)), "roc_auc");
-    let min_metric = or(m.opt("min_metric").map(|n| cx.float(n, "promotion.min_metric", 0.0..=1.0)), 0.0);
-    let min_improvement = or(
-        m.opt("min_improvement").map(|n| cx.float(n, "promotion.min_improvement", -1.0..=1.0)),
+    let metric = or(
+        m.opt("metric")
+            .map(|n| cx.one_of(n, "promotion.metric", METRICS)),
+        "roc_auc",
+    );
+    let min_metric = or(
+        m.opt("min_metric")
+            .map(|n| cx.float(n, "promotion.min_metric", 0.0..=1.0)),
         0.0,
     );
-    let staging = or(m.opt("staging").map(|n| cx.one_of(n, "promotion.staging", &["automatic", "approval"])), "automatic");
+    let min_improvement = or(
+        m.opt("min_improvement")
+            .map(|n| cx.float(n, "promotion.min_improvement", -1.0..=1.0)),
+        0.0,
+    );
+    let staging = or(
+        m.opt("staging")
+            .map(|n| cx.one_of(n, "promotion.staging", &["automatic", "approval"])),
+        "automatic",
+    );
     let production = or(
-        m.opt("production").map(|n| cx.one_of(n, "promotion.production", &["approval", "automatic"])),
+        m.opt("production")
+            .map(|n| cx.one_of(n, "promotion.production", &["approval", "automatic"])),
         "approval",
     );
-    let rollback = or(m.opt("emergency_rollback").map(|n| cx.boolean(n, "promotion.emergency_rollback")), false);
+    let rollback = or(
+        m.opt("emergency_rollback")
+            .map(|n| cx.boolean(n, "promotion.emergency_rollback")),
+        false,
+    );
     m.finish(cx);
     Some(Promotion {
         metric: metric?.to_string(),
@@ -686,8 +825,17 @@ fn function_ref(n: &Node, path: &str, cx: &mut Cx) -> Option<(FunctionName, Span
         Err(_) => {
             let hint = did_you_mean(&s.value, FunctionName::ALL.iter().map(|f| f.as_str()))
                 .map(|m| format!("did you mean `{m}`?"))
-                .unwrap_or_else(|| "the functions are `etl`, `train`, `predict` and `monitor`".to_string());
-            cx.push(Diagnostic::new(s.pos, s.len, format!("unknown function `{}` in `{path}`", s.value)).with_hint(hint));
+                .unwrap_or_else(|| {
+                    "the functions are `etl`, `train`, `predict` and `monitor`".to_string()
+                });
+            cx.push(
+                Diagnostic::new(
+                    s.pos,
+                    s.len,
+                    format!("unknown function `{}` in `{path}`", s.value),
+                )
+                .with_hint(hint),
+            );
             None
         }
     }
@@ -695,15 +843,26 @@ fn function_ref(n: &Node, path: &str, cx: &mut Cx) -> Option<(FunctionName, Span
 
 fn decode_functions(n: Option<&Node>, cx: &mut Cx) -> Option<IndexMap<FunctionName, FunctionSpec>> {
     let m = section(n, "functions", cx)?;
-    let mut out: IndexMap<FunctionName, FunctionSpec> =
-        FunctionName::ALL.iter().map(|f| (*f, default_function(*f))).collect();
+    let mut out: IndexMap<FunctionName, FunctionSpec> = FunctionName::ALL
+        .iter()
+        .map(|f| (*f, default_function(*f)))
+        .collect();
     let mut ok = true;
     for (key, node) in m.entries() {
         let Ok(f) = key.text.parse::<FunctionName>() else {
             let hint = did_you_mean(&key.text, FunctionName::ALL.iter().map(|f| f.as_str()))
                 .map(|m| format!("did you mean `{m}`?"))
-                .unwrap_or_else(|| "the functions are `etl`, `train`, `predict` and `monitor`".to_string());
-            cx.push(Diagnostic::new(key.pos, key.text.len(), format!("unknown function `{}` in `functions`", key.text)).with_hint(hint));
+                .unwrap_or_else(|| {
+                    "the functions are `etl`, `train`, `predict` and `monitor`".to_string()
+                });
+            cx.push(
+                Diagnostic::new(
+                    key.pos,
+                    key.text.len(),
+                    format!("unknown function `{}` in `functions`", key.text),
+                )
+                .with_hint(hint),
+            );
             ok = false;
             continue;
         };
@@ -713,11 +872,21 @@ fn decode_functions(n: Option<&Node>, cx: &mut Cx) -> Option<IndexMap<FunctionNa
             continue;
         };
         let d = default_function(f);
-        let memory = or(fm.opt("memory_mb").map(|n| cx.uint(n, &format!("{path}.memory_mb"), 128..=10_240)), d.memory_mb);
-        let timeout = or(fm.opt("timeout_s").map(|n| cx.uint(n, &format!("{path}.timeout_s"), 1..=900)), d.timeout_s);
+        let memory = or(
+            fm.opt("memory_mb")
+                .map(|n| cx.uint(n, &format!("{path}.memory_mb"), 128..=10_240)),
+            d.memory_mb,
+        );
+        let timeout = or(
+            fm.opt("timeout_s")
+                .map(|n| cx.uint(n, &format!("{path}.timeout_s"), 1..=900)),
+            d.timeout_s,
+        );
         let deps = match fm.opt("depends_on") {
             None => Some(Vec::new()),
-            Some(n) => cx.list(n, &format!("{path}.depends_on"), |cx, n, p| function_ref(n, p, cx)),
+            Some(n) => cx.list(n, &format!("{path}.depends_on"), |cx, n, p| {
+                function_ref(n, p, cx)
+            }),
         };
         fm.finish(cx);
         match (memory, timeout, deps) {
@@ -836,8 +1005,14 @@ fn decode_schedules(n: Option<&Node>, cx: &mut Cx) -> Option<IndexMap<String, Sc
                 }
             }
         });
-        let function = sm.req(cx, "function").and_then(|n| function_ref(n, &format!("{path}.function"), cx));
-        let enabled = or(sm.opt("enabled").map(|n| cx.boolean(n, &format!("{path}.enabled"))), true);
+        let function = sm
+            .req(cx, "function")
+            .and_then(|n| function_ref(n, &format!("{path}.function"), cx));
+        let enabled = or(
+            sm.opt("enabled")
+                .map(|n| cx.boolean(n, &format!("{path}.enabled"))),
+            true,
+        );
         sm.finish(cx);
         match (expression, function, enabled) {
             (Some((expression, parsed)), Some((function, _)), Some(enabled)) => {
@@ -861,22 +1036,46 @@ fn decode_api(n: Option<&Node>, cx: &mut Cx) -> Option<Api> {
     let mut m = section(n, "api", cx)?;
     let stage = match m.opt("stage") {
         None => Some("v1".to_string()),
-        Some(n) => cx.string(n, "api.stage").and_then(|s| named(cx, n, "API stage name", &s)),
+        Some(n) => cx
+            .string(n, "api.stage")
+            .and_then(|s| named(cx, n, "API stage name", &s)),
     };
-    let auth = or(m.opt("auth").map(|n| cx.one_of(n, "api.auth", &["api_key", "none"])), "api_key");
+    let auth = or(
+        m.opt("auth")
+            .map(|n| cx.one_of(n, "api.auth", &["api_key", "none"])),
+        "api_key",
+    );
     let throttle = {
         let mut t = section(m.opt("throttle"), "api.throttle", cx)?;
-        let rate = or(t.opt("rate_per_second").map(|n| cx.uint(n, "api.throttle.rate_per_second", 1..=10_000)), 50);
-        let burst = or(t.opt("burst").map(|n| cx.uint(n, "api.throttle.burst", 1..=5_000)), 100);
+        let rate = or(
+            t.opt("rate_per_second")
+                .map(|n| cx.uint(n, "api.throttle.rate_per_second", 1..=10_000)),
+            50,
+        );
+        let burst = or(
+            t.opt("burst")
+                .map(|n| cx.uint(n, "api.throttle.burst", 1..=5_000)),
+            100,
+        );
         t.finish(cx);
         Some(Throttle {
             rate_per_second: rate?,
             burst: burst?,
         })
     };
-    let quota = m.opt("quota_per_day").map(|n| cx.uint(n, "api.quota_per_day", 1..=u64::from(u32::MAX)));
-    let max_batch = or(m.opt("max_batch").map(|n| cx.uint(n, "api.max_batch", 1..=100_000)), 1000);
-    let refresh = or(m.opt("model_refresh_s").map(|n| cx.uint(n, "api.model_refresh_s", 1..=86_400)), 30);
+    let quota = m
+        .opt("quota_per_day")
+        .map(|n| cx.uint(n, "api.quota_per_day", 1..=u64::from(u32::MAX)));
+    let max_batch = or(
+        m.opt("max_batch")
+            .map(|n| cx.uint(n, "api.max_batch", 1..=100_000)),
+        1000,
+    );
+    let refresh = or(
+        m.opt("model_refresh_s")
+            .map(|n| cx.uint(n, "api.model_refresh_s", 1..=86_400)),
+        30,
+    );
     m.finish(cx);
     Some(Api {
         stage: stage?,
@@ -893,14 +1092,27 @@ fn decode_api(n: Option<&Node>, cx: &mut Cx) -> Option<Api> {
 
 fn decode_monitoring(n: Option<&Node>, cx: &mut Cx) -> Option<(Monitoring, Vec<Spanned<String>>)> {
     let mut m = section(n, "monitoring", cx)?;
-    let window = or(m.opt("window_days").map(|n| cx.uint(n, "monitoring.window_days", 1..=365)), 7);
-    let sample = or(m.opt("sample_rate").map(|n| cx.float(n, "monitoring.sample_rate", 0.0..=1.0)), 1.0);
+    let window = or(
+        m.opt("window_days")
+            .map(|n| cx.uint(n, "monitoring.window_days", 1..=365)),
+        7,
+    );
+    let sample = or(
+        m.opt("sample_rate")
+            .map(|n| cx.float(n, "monitoring.sample_rate", 0.0..=1.0)),
+        1.0,
+    );
     let drift = {
         let p = "monitoring.drift";
         let mut d = section(m.opt("drift"), p, cx)?;
-        let mut f = |key: &'static str, range: std::ops::RangeInclusive<f64>, default: f64, cx: &mut Cx| {
-            or(d.opt(key).map(|n| cx.float(n, &format!("{p}.{key}"), range)), default)
-        };
+        let mut f =
+            |key: &'static str, range: std::ops::RangeInclusive<f64>, default: f64, cx: &mut Cx| {
+                or(
+                    d.opt(key)
+                        .map(|n| cx.float(n, &format!("{p}.{key}"), range)),
+                    default,
+                )
+            };
         let psi = f("psi", 0.0..=10.0, 0.2, cx);
         let ks = f("ks_p_value", 0.0..=1.0, 0.05, cx);
         let w = f("wasserstein", 0.0..=10.0, 0.1, cx);
@@ -917,20 +1129,37 @@ fn decode_monitoring(n: Option<&Node>, cx: &mut Cx) -> Option<(Monitoring, Vec<S
             dataset_drift_share: share?,
         })
     };
-    let min_accuracy = or(m.opt("min_accuracy").map(|n| cx.float(n, "monitoring.min_accuracy", 0.0..=1.0)), 0.75);
-    let min_f1 = or(m.opt("min_f1").map(|n| cx.float(n, "monitoring.min_f1", 0.0..=1.0)), 0.7);
+    let min_accuracy = or(
+        m.opt("min_accuracy")
+            .map(|n| cx.float(n, "monitoring.min_accuracy", 0.0..=1.0)),
+        0.75,
+    );
+    let min_f1 = or(
+        m.opt("min_f1")
+            .map(|n| cx.float(n, "monitoring.min_f1", 0.0..=1.0)),
+        0.7,
+    );
     let latency = or(
-        m.opt("max_latency_p99_ms").map(|n| cx.uint(n, "monitoring.max_latency_p99_ms", 1..=60_000)),
+        m.opt("max_latency_p99_ms")
+            .map(|n| cx.uint(n, "monitoring.max_latency_p99_ms", 1..=60_000)),
         100,
     );
-    let error_rate = or(m.opt("max_error_rate").map(|n| cx.float(n, "monitoring.max_error_rate", 0.0..=1.0)), 0.01);
+    let error_rate = or(
+        m.opt("max_error_rate")
+            .map(|n| cx.float(n, "monitoring.max_error_rate", 0.0..=1.0)),
+        0.01,
+    );
     let retrain_on = match m.opt("retrain_on") {
         None => Some(vec!["drift".to_string(), "accuracy".to_string()]),
         Some(n) => cx.list(n, "monitoring.retrain_on", |cx, n, p| {
             cx.one_of(n, p, &["drift", "accuracy"]).map(str::to_string)
         }),
     };
-    let cooldown = or(m.opt("cooldown_hours").map(|n| cx.uint(n, "monitoring.cooldown_hours", 0..=8760)), 24);
+    let cooldown = or(
+        m.opt("cooldown_hours")
+            .map(|n| cx.uint(n, "monitoring.cooldown_hours", 0..=8760)),
+        24,
+    );
     let alerts = match m.opt("alerts") {
         None => Some(Vec::new()),
         Some(n) => cx.list(n, "monitoring.alerts", |cx, n, p| cx.spanned_string(n, p)),
@@ -970,7 +1199,11 @@ fn decode_alerts(n: &Node, cx: &mut Cx) -> Option<(Vec<Alert>, Vec<String>)> {
             let s = cx.string(n, &format!("{path}.name"))?;
             let s = named(cx, n, "alert name", &s)?;
             if let Some(line) = seen.get(&s) {
-                cx.error_hint(n, format!("duplicate alert name `{s}`"), format!("`{s}` is already declared at line {line}"));
+                cx.error_hint(
+                    n,
+                    format!("duplicate alert name `{s}`"),
+                    format!("`{s}` is already declared at line {line}"),
+                );
                 return None;
             }
             seen.insert(s.clone(), n.pos.line);
@@ -981,7 +1214,10 @@ fn decode_alerts(n: &Node, cx: &mut Cx) -> Option<(Vec<Alert>, Vec<String>)> {
             if s.contains('@') && !s.starts_with('@') && !s.ends_with('@') {
                 Some(AlertTarget::Email(s))
             } else {
-                cx.error(n, format!("`{path}.email` must be an email address, found `{s}`"));
+                cx.error(
+                    n,
+                    format!("`{path}.email` must be an email address, found `{s}`"),
+                );
                 None
             }
         });
@@ -990,7 +1226,11 @@ fn decode_alerts(n: &Node, cx: &mut Cx) -> Option<(Vec<Alert>, Vec<String>)> {
             if s.starts_with("https://") || s.starts_with("http://") {
                 Some(AlertTarget::Webhook(s))
             } else {
-                cx.error_hint(n, format!("`{path}.webhook` must be an http(s) URL, found `{s}`"), format!("write `https://{s}`"));
+                cx.error_hint(
+                    n,
+                    format!("`{path}.webhook` must be an http(s) URL, found `{s}`"),
+                    format!("write `https://{s}`"),
+                );
                 None
             }
         });
@@ -998,12 +1238,18 @@ fn decode_alerts(n: &Node, cx: &mut Cx) -> Option<(Vec<Alert>, Vec<String>)> {
         let has_webhook = m.node_has("webhook");
         m.finish(cx);
         if has_email && has_webhook {
-            cx.error(item, format!("`{path}` sets both `email` and `webhook`: declare two alerts"));
+            cx.error(
+                item,
+                format!("`{path}` sets both `email` and `webhook`: declare two alerts"),
+            );
             ok = false;
             continue;
         }
         if !has_email && !has_webhook {
-            cx.error(item, format!("`{path}` needs a target: `email` or `webhook`"));
+            cx.error(
+                item,
+                format!("`{path}` needs a target: `email` or `webhook`"),
+            );
             ok = false;
             continue;
         }

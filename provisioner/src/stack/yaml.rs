@@ -168,20 +168,29 @@ impl Builder {
                         _ => {
                             self.errors.push(SyntaxError {
                                 pos: node.pos,
-                                message: format!("a mapping key must be a plain name, found {}", node.kind()),
+                                message: format!(
+                                    "a mapping key must be a plain name, found {}",
+                                    node.kind()
+                                ),
                                 hint: None,
                             });
                             format!("\u{0}complex@{}", node.pos)
                         }
                     };
-                    *pending = Some(Key { text, pos: node.pos });
+                    *pending = Some(Key {
+                        text,
+                        pos: node.pos,
+                    });
                 }
                 Some(key) => {
                     if let Some((first, _)) = entries.get(&key.text) {
                         self.errors.push(SyntaxError {
                             pos: key.pos,
                             message: format!("duplicate key `{}`", key.text),
-                            hint: Some(format!("`{}` is already set at line {}", key.text, first.pos.line)),
+                            hint: Some(format!(
+                                "`{}` is already set at line {}",
+                                key.text, first.pos.line
+                            )),
                         });
                     } else {
                         entries.insert(key.text.clone(), (key, node));
@@ -307,13 +316,20 @@ mod tests {
         assert_eq!(errs.len(), 1);
         assert_eq!(errs[0].message, "duplicate key `a`");
         assert_eq!(errs[0].pos.line, 3);
-        assert_eq!(errs[0].hint.as_deref(), Some("`a` is already set at line 1"));
+        assert_eq!(
+            errs[0].hint.as_deref(),
+            Some("`a` is already set at line 1")
+        );
     }
 
     #[test]
     fn syntax_errors_have_positions() {
         let errs = parse("a: [1, 2\nb: 3\n").expect_err("unclosed");
-        assert!(errs[0].message.starts_with("invalid YAML"), "{}", errs[0].message);
+        assert!(
+            errs[0].message.starts_with("invalid YAML"),
+            "{}",
+            errs[0].message
+        );
         assert!(errs[0].pos.line >= 1);
     }
 

@@ -1,0 +1,104 @@
+//! The command line: clap types only. Each verb is implemented in `commands/<verb>.rs`.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::stack::EnvKind;
+
+/// One declarative stack file to a serverless ML platform: provision, train, approve, serve,
+/// monitor. On this machine by default (`--env local`: nothing to install), or on AWS.
+#[derive(Debug, Parser)]
+#[command(name = "mlinfra", version, about, max_term_width = 100)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: Global,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Args)]
+pub struct Global {
+    /// Stack file [default: the only `*.yaml` in `stacks/`, or `mlinfra.yaml`]
+    #[arg(
+        short = 'f',
+        long = "file",
+        global = true,
+        env = "MLINFRA_STACK_FILE",
+        value_name = "FILE"
+    )]
+    pub file: Option<PathBuf>,
+    /// Environment to act on [default: the stack's `default_env`, else `local`]
+    #[arg(long, global = true, env = "MLINFRA_ENV", value_enum)]
+    pub env: Option<EnvKind>,
+    /// Output format of results on stdout
+    #[arg(long, global = true, value_enum, default_value_t = OutputFormat::Text)]
+    pub output: OutputFormat,
+    /// Print more detail (repeat for more)
+    #[arg(short, long, global = true, action = clap::ArgAction::Count, conflicts_with = "quiet")]
+    pub verbose: u8,
+    /// Print only results and errors, no progress
+    #[arg(short, long, global = true)]
+    pub quiet: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum OutputFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Check a stack file without touching the network; report every error at once
+    Validate,
+    /// Show what `up` would change, without changing anything
+    Diff(DiffArgs),
+    /// Create or update the platform to match the stack file
+    Up(UpArgs),
+    /// Delete everything `up` created (the data lake's contents are kept unless --delete-data)
+    Down(DownArgs),
+    /// Show the recorded state: resources, serial, last change, lock
+    Status,
+    /// Print the stack's outputs (data lake, registry, API URL, API key file)
+    Outputs(OutputsArgs),
+    /// Break a stale state lock left by an interrupted `up` or `down`
+    Unlock(UnlockArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct DiffArgs {
+    /// Exit 0 when there are no changes, 2 when there are, 1 on error
+    #[arg(long)]
+    pub detailed_exitcode: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct UpArgs {
+    /// Apply without asking for confirmation (required when stdin is not a terminal)
+    #[arg(short = 'y', long)]
+    pub yes: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct DownArgs {
+    /// Delete without asking for confirmation (required when stdin is not a terminal)
+    #[arg(short = 'y', long)]
+    pub yes: bool,
+    /// Also delete the data lake's and the registry's contents
+    #[arg(long)]
+    pub delete_data: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct OutputsArgs {
+    /// Print only this output's value
+    pub name: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct UnlockArgs {
+    /// Break the lock even if its holder still seems to be running
+    #[arg(long)]
+    pub force: bool,
+}

@@ -1,0 +1,145 @@
+//! `mlinfra up`: plan, confirm, apply with progress, record the state after every step.
+
+use std::fmt::Write as _;
+
+use serde_json::json;
+
+use super::{Context, Failure, confirm, interrupt_flag};
+use crate::cli::{Global, UpArgs};
+use crate::engine::apply::{self, Event, Report};
+use crate::engine::hooks::Hooks;
+use crate::engine::{Action, Plan, State, graph, lock, plan};
+use crate::output::Out;
+use crate::providers::{DeleteOptions, Deleted, Provider};
+
+pub async fn run(g: &Global, args: &UpArgs) -> Result<i32, Failure> {
+    let cx = Context::new(g)?;
+    let graph = graph::desired(&cx.loaded.stack)?;
+    let _lock = lock::acquire(&cx.lock_path(), "up")?;
+    let mut state = cx.state()?;
+    let provider = cx.provider();
+    let plan = plan::plan_up(&graph, &state, &provider).await?;
+    let pending_records = plan.steps.iter().any(|s| s.record);
+
+    if !plan.has_changes() {
+        let store = cx.store();
+        let report = if pending_records {
+            let never = std::sync::atomic::AtomicBool::new(false);
+            apply::apply(
+                &plan,
+                &provider,
+                &store,
+                &mut state,
+                DeleteOptions::default(),
+                &Hooks::default(),
+                &never,
+                &mut |_| {},
+            )
+            .await?
+        } else {
+            Report::default()
+        };
+        let mut text = plan.to_string();
+        if report.recorded > 0 {
+            let _ = writeln!(
+                text,
+                "Recorded {} existing resources in the state.",
+                report.recorded
+            );
+        }
+        cx.out
+            .result(text, &json!({ "plan": plan, "applied": report }));
+        return Ok(0);
+    }
+    if !cx.out.json() {
+        cx.out.result(
+            format!(
+                "mlinfra will change stack `{}` on {}:\n\n{plan}",
+                cx.stack_name(),
+                provider.target()
+            ),
+            &(),
+        );
+    }
+    if !confirm("\nApply these changes?", args.yes, "mlinfra up --yes")? {
+        cx.out.progress("Nothing was changed.");
+        return Ok(1);
+    }
+    let report = execute(&cx, &plan, &provider, &mut state, DeleteOptions::default()).await?;
+    let mut text = format!(
+        "\nApply complete: {} created, {} updated, {} deleted in {} ms.\n",
+        report.created, report.updated, report.deleted, report.elapsed_ms
+    );
+    let outputs = super::outputs::collect(&state);
+    if !outputs.is_empty() {
+        text.push_str("\nOutputs:\n");
+        text.push_str(&super::outputs::render(&outputs));
+    }
+    cx.out.result(
+        text,
+        &json!({ "plan": plan, "applied": report, "outputs": outputs }),
+    );
+    Ok(0)
+}
+
+/// Apply a plan with progress lines on stderr; shared by `up` and `down`.
+pub async fn execute<P: Provider>(
+    cx: &Context,
+    plan: &Plan,
+    provider: &P,
+    state: &mut State,
+    opts: DeleteOptions,
+) -> Result<Report, Failure> {
+    let cancel = interrupt_flag();
+    let out: Out = cx.out;
+    let total = plan.changes().count();
+    let mut n = 0usize;
+    let mut progress = |e: Event<'_>| match e {
+        Event::Started(s) => out.detail(format!("  ... {} {}", verb(s.action, false), s.addr)),
+        Event::Finished(s, took, deleted) => {
+            n += 1;
+            let what = match deleted {
+                Some(Deleted::Retained(_)) => "kept".to_string(),
+                Some(Deleted::AlreadyGone) => "already gone:".to_string(),
+                _ => verb(s.action, true).to_string(),
+            };
+            out.progress(format!(
+                "  [{n}/{total}] {what} {} ({} ms)",
+                s.addr,
+                took.as_millis()
+            ));
+        }
+        Event::Failed(s, err) => out.progress(format!(
+            "  failed to {} {}: {} ({})",
+            verb(s.action, false),
+            s.addr,
+            err.message,
+            err.code
+        )),
+    };
+    let hooks = Hooks::from_env();
+    let store = cx.store();
+    Ok(apply::apply(
+        plan,
+        provider,
+        &store,
+        state,
+        opts,
+        &hooks,
+        &cancel,
+        &mut progress,
+    )
+    .await?)
+}
+
+fn verb(a: Action, past: bool) -> &'static str {
+    match (a, past) {
+        (Action::Create, false) => "create",
+        (Action::Create, true) => "created",
+        (Action::Update, false) => "update",
+        (Action::Update, true) => "updated",
+        (Action::Delete, false) => "delete",
+        (Action::Delete, true) => "deleted",
+        (Action::NoOp, _) => "keep",
+    }
+}

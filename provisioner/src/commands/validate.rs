@@ -1,0 +1,44 @@
+//! `mlinfra validate`: check a stack file, report every error at once. Pure: no network.
+
+use serde_json::json;
+
+use super::{Failure, default_stack_file};
+use crate::cli::Global;
+use crate::engine::graph;
+use crate::output::Out;
+use crate::stack;
+
+pub fn run(g: &Global) -> Result<i32, Failure> {
+    let out = Out::new(g);
+    let path = match &g.file {
+        Some(p) => p.clone(),
+        None => default_stack_file()?,
+    };
+    let file = path.display().to_string();
+    match stack::load(&path) {
+        Ok(loaded) => {
+            let s = &loaded.stack;
+            let graph = graph::desired(s).map_err(|e| Failure::new(format!("{file}: {e}")))?;
+            let text = format!(
+                "`{file}` is valid: stack `{}`, {} functions, {} schedules, {} resources\n",
+                s.name,
+                s.functions.len(),
+                s.schedules.len(),
+                graph.len()
+            );
+            out.result(
+                text,
+                &json!({ "file": file, "valid": true, "stack": s.name, "resources": graph.len(), "errors": [] }),
+            );
+            Ok(0)
+        }
+        Err(e) if out.json() && e.io.is_none() => {
+            out.result(
+                "",
+                &json!({ "file": file, "valid": false, "errors": e.diags }),
+            );
+            Ok(1)
+        }
+        Err(e) => Err(Failure::rendered(e.render())),
+    }
+}

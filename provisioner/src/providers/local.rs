@@ -1,0 +1,361 @@
+//! The `local` environment: the platform in a directory on this machine, nothing to install.
+//!
+//! ```text
+//! .mlinfra/<stack>/
+//!   lake/{raw,curated,artifacts,models,predictions,feedback,state}/   the data lake
+//!   registry/                                                          the model registry store
+//!   functions/<fn>.json     each function's configuration (what Lambda gets as environment)
+//!   iam/<fn>.json           each function's permissions
+//!   schedules/, notifications/, api/, alerts/, alarms/                 the rest of the platform
+//!   secrets/api-key         the API key (mode 0600; the state records only its fingerprint)
+//!   state.json, state.lock  the engine's state and lock
+//! ```
+//! Each resource is a JSON manifest holding the properties it was applied with (and, for data
+//! directories, the directory itself). Reading a resource reads its manifest back, so a file
+//! edited or deleted by hand shows in `mlinfra diff` like an out-of-band change on a cloud.
+
+use std::path::{Path, PathBuf};
+
+use mlinfra_core::{FunctionConfig, FunctionName};
+use serde_json::{Value, json};
+use sha2::Digest as _;
+
+use super::{DeleteOptions, Deleted, Provider, ProviderError};
+use crate::engine::graph::LAKE_PREFIXES;
+use crate::engine::state::write_atomic;
+use crate::engine::{Change, Resource, ResourceState};
+
+/// The manifest file name inside data directories (the lake, the registry).
+const DATA_MANIFEST: &str = ".mlinfra-resource.json";
+
+#[derive(Debug, Clone)]
+pub struct LocalProvider {
+    root: PathBuf,
+    stack: String,
+    model: String,
+}
+
+impl LocalProvider {
+    pub fn new(root: PathBuf, stack: &str, model: &str) -> Self {
+        LocalProvider {
+            root,
+            stack: stack.to_string(),
+            model: model.to_string(),
+        }
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    fn abs(&self, p: &Path) -> PathBuf {
+        std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf())
+    }
+
+    fn uri(&self, dir: &str) -> String {
+        format!("file://{}", self.abs(&self.root.join(dir)).display())
+    }
+
+    /// The name after the dot of an address: `function.predict` → `predict`.
+    fn leaf(addr: &str) -> &str {
+        addr.split_once('.').map_or(addr, |(_, l)| l)
+    }
+
+    /// Where a resource's manifest lives, and its data directory if it has one.
+    fn paths(&self, addr: &str, kind: &str) -> (PathBuf, Option<PathBuf>) {
+        let leaf = Self::leaf(addr);
+        let file = |dir: &str| self.root.join(dir).join(format!("{leaf}.json"));
+        match kind {
+            "lake" => (
+                self.root.join("lake").join(DATA_MANIFEST),
+                Some(self.root.join("lake")),
+            ),
+            "registry" => (
+                self.root.join("registry").join(DATA_MANIFEST),
+                Some(self.root.join("registry")),
+            ),
+            "role" => (file("iam"), None),
+            "function" => (file("functions"), None),
+            "notification" => (file("notifications"), None),
+            "schedule" => (file("schedules"), None),
+            "api" => (self.root.join("api").join("api.json"), None),
+            "api_key" => (
+                self.root
+                    .join("api")
+                    .join("keys")
+                    .join(format!("{leaf}.json")),
+                None,
+            ),
+            "topic" => (file("alerts"), None),
+            "alarm" => (file("alarms"), None),
+            other => (
+                self.root
+                    .join("other")
+                    .join(other)
+                    .join(format!("{leaf}.json")),
+                None,
+            ),
+        }
+    }
+
+    fn secret_path(&self, leaf: &str) -> PathBuf {
+        let name = if leaf == "default" {
+            "api-key".to_string()
+        } else {
+            format!("api-key-{leaf}")
+        };
+        self.root.join("secrets").join(name)
+    }
+
+    fn write_json(&self, addr: &str, path: &Path, v: &Value) -> Result<(), ProviderError> {
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir)
+                .map_err(|e| ProviderError::io(addr, "create directory", dir, &e))?;
+        }
+        let mut text = serde_json::to_string_pretty(v)
+            .map_err(|e| ProviderError::new(addr, "Encode", e.to_string()))?;
+        text.push('\n');
+        write_atomic(path, text.as_bytes()).map_err(|e| ProviderError::io(addr, "write", path, &e))
+    }
+
+    /// Create or bring a resource to its desired properties (both are the same operation here).
+    fn put(&self, r: &Resource) -> Result<Value, ProviderError> {
+        let (manifest, data_dir) = self.paths(&r.addr, r.kind);
+        let mut doc = json!({ "addr": r.addr, "kind": r.kind, "props": r.props });
+        let mut outputs = json!({ "manifest": self.abs(&manifest).display().to_string() });
+        if let Some(dir) = &data_dir {
+            std::fs::create_dir_all(dir)
+                .map_err(|e| ProviderError::io(&r.addr, "create directory", dir, &e))?;
+            if r.kind == "lake" {
+                for p in LAKE_PREFIXES {
+                    let d = dir.join(p.trim_end_matches('/'));
+                    std::fs::create_dir_all(&d)
+                        .map_err(|e| ProviderError::io(&r.addr, "create directory", &d, &e))?;
+                }
+            }
+            outputs["uri"] = json!(self.uri(if r.kind == "lake" { "lake" } else { "registry" }));
+        }
+        match r.kind {
+            "function" => {
+                let function: FunctionName = serde_json::from_value(r.props["function"].clone())
+                    .map_err(|e| ProviderError::new(&r.addr, "InvalidProps", e.to_string()))?;
+                let num = |k: &str| {
+                    r.props[k]
+                        .as_u64()
+                        .and_then(|v| u32::try_from(v).ok())
+                        .unwrap_or(0)
+                };
+                let config = FunctionConfig {
+                    stack: self.stack.clone(),
+                    function,
+                    lake: self.uri("lake"),
+                    registry: self.uri("registry"),
+                    model: self.model.clone(),
+                    memory_mb: num("memory_mb"),
+                    timeout_s: num("timeout_s"),
+                };
+                doc["env"] = json!(config.to_env());
+                doc["config"] = json!(config);
+            }
+            "api_key" => {
+                let secret = self.secret_path(Self::leaf(&r.addr));
+                let key = match std::fs::read_to_string(&secret) {
+                    Ok(k) if k.trim().len() >= 32 => k.trim().to_string(),
+                    _ => {
+                        let mut bytes = [0u8; 24];
+                        getrandom::fill(&mut bytes)
+                            .map_err(|e| ProviderError::new(&r.addr, "Random", e.to_string()))?;
+                        let key = format!("mlk_{}", hex::encode(bytes));
+                        write_secret(&secret, &key)
+                            .map_err(|e| ProviderError::io(&r.addr, "write", &secret, &e))?;
+                        key
+                    }
+                };
+                let fp = fingerprint(&key);
+                doc["fingerprint"] = json!(fp);
+                outputs["key_file"] = json!(self.abs(&secret).display().to_string());
+                outputs["fingerprint"] = json!(fp);
+            }
+            "api" => {
+                let port = r.props["port"].as_u64().unwrap_or(8080);
+                let stage = r.props["stage"].as_str().unwrap_or("v1");
+                outputs["url"] = json!(format!("http://127.0.0.1:{port}/{stage}/"));
+            }
+            _ => {}
+        }
+        self.write_json(&r.addr, &manifest, &doc)?;
+        Ok(outputs)
+    }
+}
+
+/// A short, non-reversible fingerprint of a secret, safe to record and show.
+pub fn fingerprint(secret: &str) -> String {
+    let d = sha2::Sha256::digest(secret.as_bytes());
+    format!("sha256:{}", &hex::encode(d)[..16])
+}
+
+fn write_secret(path: &Path, value: &str) -> std::io::Result<()> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    #[cfg(unix)]
+    {
+        use std::io::Write as _;
+        use std::os::unix::fs::OpenOptionsExt as _;
+        let tmp = path.with_extension("tmp");
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(&tmp)?;
+        f.write_all(value.as_bytes())?;
+        f.sync_all()?;
+        std::fs::rename(tmp, path)
+    }
+    #[cfg(not(unix))]
+    {
+        write_atomic(path, value.as_bytes())
+    }
+}
+
+/// Files under a data directory, other than its manifest: (count, bytes).
+pub fn data_contents(dir: &Path) -> (u64, u64) {
+    let mut count = 0;
+    let mut bytes = 0;
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&d) else {
+            continue;
+        };
+        for e in entries.flatten() {
+            let p = e.path();
+            match e.file_type() {
+                Ok(t) if t.is_dir() => stack.push(p),
+                Ok(_) if p.file_name().is_some_and(|n| n == DATA_MANIFEST) => {}
+                Ok(_) => {
+                    count += 1;
+                    bytes += e.metadata().map(|m| m.len()).unwrap_or(0);
+                }
+                Err(_) => {}
+            }
+        }
+    }
+    (count, bytes)
+}
+
+fn remove_file(addr: &str, p: &Path) -> Result<bool, ProviderError> {
+    match std::fs::remove_file(p) {
+        Ok(()) => Ok(true),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
+        Err(e) => Err(ProviderError::io(addr, "delete", p, &e)),
+    }
+}
+
+/// Remove now-empty directories from `dir` up to (and including) `root`.
+fn prune_empty(dir: &Path, root: &Path) {
+    let mut d = Some(dir);
+    while let Some(cur) = d {
+        if !cur.starts_with(root) || std::fs::remove_dir(cur).is_err() {
+            break;
+        }
+        if cur == root {
+            break;
+        }
+        d = cur.parent();
+    }
+}
+
+impl Provider for LocalProvider {
+    fn target(&self) -> String {
+        format!("local directory `{}`", self.root.display())
+    }
+
+    async fn read(
+        &self,
+        addr: &str,
+        kind: &str,
+        _recorded: Option<&ResourceState>,
+    ) -> Result<Option<Value>, ProviderError> {
+        let (manifest, _) = self.paths(addr, kind);
+        let text = match std::fs::read_to_string(&manifest) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(ProviderError::io(addr, "read", &manifest, &e)),
+        };
+        let doc: Value = match serde_json::from_str(&text) {
+            Ok(d) => d,
+            // A manifest mangled by hand: treat as drifted so `up` rewrites it.
+            Err(_) => return Ok(Some(json!({ "corrupt_manifest": true }))),
+        };
+        if kind == "api_key" && !self.secret_path(Self::leaf(addr)).exists() {
+            return Ok(None);
+        }
+        Ok(Some(doc.get("props").cloned().unwrap_or(Value::Null)))
+    }
+
+    async fn create(&self, r: &Resource) -> Result<Value, ProviderError> {
+        self.put(r)
+    }
+
+    async fn update(&self, r: &Resource, _changes: &[Change]) -> Result<Value, ProviderError> {
+        self.put(r)
+    }
+
+    async fn delete(
+        &self,
+        addr: &str,
+        recorded: &ResourceState,
+        opts: DeleteOptions,
+    ) -> Result<Deleted, ProviderError> {
+        let (manifest, data_dir) = self.paths(addr, &recorded.kind);
+        if let Some(dir) = data_dir {
+            if !dir.exists() {
+                return Ok(Deleted::AlreadyGone);
+            }
+            let (count, bytes) = data_contents(&dir);
+            let what = if recorded.kind == "lake" {
+                "data lake"
+            } else {
+                "model registry"
+            };
+            if count > 0 && !opts.delete_data {
+                return Ok(Deleted::Retained(format!(
+                    "kept the {what} `{}`: {count} object{} ({bytes} bytes); `mlinfra down --delete-data` deletes {}",
+                    dir.display(),
+                    if count == 1 { "" } else { "s" },
+                    if count == 1 { "it" } else { "them" }
+                )));
+            }
+            std::fs::remove_dir_all(&dir)
+                .map_err(|e| ProviderError::io(addr, "delete", &dir, &e))?;
+            if let Some(parent) = dir.parent() {
+                prune_empty(parent, &self.root);
+            }
+            return Ok(if count > 0 {
+                Deleted::Emptied(format!(
+                    "deleted the {what} with its {count} object{}",
+                    if count == 1 { "" } else { "s" }
+                ))
+            } else {
+                Deleted::Deleted
+            });
+        }
+        let mut existed = remove_file(addr, &manifest)?;
+        if recorded.kind == "api_key" {
+            let secret = self.secret_path(Self::leaf(addr));
+            existed |= remove_file(addr, &secret)?;
+            if let Some(parent) = secret.parent() {
+                prune_empty(parent, &self.root);
+            }
+        }
+        if let Some(parent) = manifest.parent() {
+            prune_empty(parent, &self.root);
+        }
+        Ok(if existed {
+            Deleted::Deleted
+        } else {
+            Deleted::AlreadyGone
+        })
+    }
+}

@@ -1,0 +1,91 @@
+//! Providers: one implementation per environment of the operations the engine needs.
+//!
+//! A provider reads a resource's live properties (in the same shape as the desired ones, so the
+//! planner can compare them field by field), creates, updates and deletes. It never touches the
+//! state; the engine records what it reports.
+
+pub mod local;
+
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::engine::{Change, Resource, ResourceState};
+
+/// An error from a provider, keeping the resource and the service's error code.
+#[derive(Debug, Clone, PartialEq, Serialize, thiserror::Error)]
+#[error("{addr}: {message} ({code})")]
+pub struct ProviderError {
+    pub addr: String,
+    pub code: String,
+    pub message: String,
+    pub retryable: bool,
+}
+
+impl ProviderError {
+    pub fn new(addr: &str, code: &str, message: impl Into<String>) -> Self {
+        ProviderError {
+            addr: addr.to_string(),
+            code: code.to_string(),
+            message: message.into(),
+            retryable: false,
+        }
+    }
+
+    pub fn io(addr: &str, what: &str, path: &std::path::Path, e: &std::io::Error) -> Self {
+        ProviderError::new(
+            addr,
+            "Io",
+            format!("cannot {what} `{}`: {e}", path.display()),
+        )
+    }
+}
+
+/// Options of a delete.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct DeleteOptions {
+    /// Delete the data lake's contents too (otherwise a non-empty lake is kept).
+    pub delete_data: bool,
+}
+
+/// What a delete did.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "outcome", content = "detail", rename_all = "snake_case")]
+pub enum Deleted {
+    Deleted,
+    /// Not deleted on purpose (the data lake without `--delete-data`); the message says what
+    /// was kept and how to delete it.
+    Retained(String),
+    /// Deleted together with the data it held (`--delete-data`); says what was deleted.
+    Emptied(String),
+    /// It was already gone.
+    AlreadyGone,
+}
+
+/// The operations the engine needs from an environment.
+#[allow(async_fn_in_trait)]
+pub trait Provider {
+    /// Where this provider deploys, for messages: `local directory .mlinfra/x`.
+    fn target(&self) -> String;
+
+    /// The live properties of a resource, or `None` when it does not exist.
+    async fn read(
+        &self,
+        addr: &str,
+        kind: &str,
+        recorded: Option<&ResourceState>,
+    ) -> Result<Option<Value>, ProviderError>;
+
+    /// Create a resource; returns its outputs.
+    async fn create(&self, r: &Resource) -> Result<Value, ProviderError>;
+
+    /// Bring an existing resource to the desired properties; returns its outputs.
+    async fn update(&self, r: &Resource, changes: &[Change]) -> Result<Value, ProviderError>;
+
+    /// Delete a resource recorded in the state.
+    async fn delete(
+        &self,
+        addr: &str,
+        recorded: &ResourceState,
+        opts: DeleteOptions,
+    ) -> Result<Deleted, ProviderError>;
+}
