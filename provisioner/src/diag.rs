@@ -103,7 +103,7 @@ pub fn did_you_mean<'a>(
     let lower = word.to_ascii_lowercase().replace('-', "_");
     candidates
         .into_iter()
-        .map(|c| (strsim::levenshtein(&lower, c), c))
+        .map(|c| (strsim::damerau_levenshtein(&lower, c), c))
         .filter(|(d, c)| *d <= (c.len().max(word.len()) / 3).max(1))
         .min_by_key(|(d, _)| *d)
         .map(|(_, c)| c)

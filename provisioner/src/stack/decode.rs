@@ -337,13 +337,24 @@ impl<'n> MapReader<'n> {
             } else {
                 format!("missing required field `{key}` in `{}`", self.path)
             };
-            let len = if self.path.is_empty() {
-                1
-            } else {
-                self.path.rsplit('.').next().map_or(1, str::len)
+            let len = match &self.node.value {
+                Value::Map(m) => m.values().next().map_or(1, |(k, _)| k.text.chars().count()),
+                _ => 1,
             };
-            let pos = self.node.pos;
-            cx.push(Diagnostic::new(pos, len, message));
+            let hint = match key {
+                "lake" => Some("add a `lake:` section with the data lake's `bucket:` name"),
+                "dataset" => Some("add a `dataset:` section with `source:` and `label:`"),
+                "column" => Some("name the label column, for example `column: num`"),
+                "bucket" => Some("name the data lake bucket, for example `bucket: my-stack-lake`"),
+                "source" => {
+                    Some("point to the training data, for example `source: data/train.csv`")
+                }
+                _ => None,
+            };
+            cx.push(
+                Diagnostic::new(self.node.pos, len, message)
+                    .with_hint_opt(hint.map(str::to_string)),
+            );
         }
         found
     }

@@ -62,7 +62,7 @@ pub fn parse_str(file: &str, src: &str) -> Result<Stack, StackError> {
     let root = yaml::parse(src).map_err(|errs| {
         fail(
             errs.into_iter()
-                .map(|e| Diagnostic::new(e.pos, 1, e.message).with_hint_opt(e.hint))
+                .map(|e| Diagnostic::new(e.pos, e.len, e.message).with_hint_opt(e.hint))
                 .collect(),
         )
     })?;

@@ -99,12 +99,11 @@ impl Schedule {
         if let Some(body) = e.strip_prefix("cron(").and_then(|b| b.strip_suffix(')')) {
             return parse_cron(expr, body).map(Schedule::Cron);
         }
-        let fields = e.split_whitespace().count();
-        let hint = if fields == 5 || fields == 6 {
-            Some(format!(
-                "wrap it as EventBridge does: `cron({})`, with 6 fields (minutes hours day-of-month month day-of-week year)",
-                e
-            ))
+        let fields: Vec<&str> = e.split_whitespace().collect();
+        let hint = if fields.len() == 5 {
+            Some(format!("in EventBridge form: `{}`", from_unix(&fields)))
+        } else if fields.len() == 6 {
+            Some(format!("wrap it as EventBridge does: `cron({e})`"))
         } else {
             Some("write `cron(0 3 ? * MON *)` or `rate(1 day)`".to_string())
         };
@@ -164,16 +163,21 @@ fn parse_rate(expr: &str, body: &str) -> Result<Schedule, ScheduleError> {
     Ok(Schedule::Rate { value, unit: u })
 }
 
+/// A 5-field Unix cron expression in EventBridge form: a year field, and `?` in one day field.
+fn from_unix(f: &[&str]) -> String {
+    let dow_set = f[4] != "*" && f[4] != "?";
+    let dom = if dow_set { "?" } else { f[2] };
+    let dow = if dow_set { f[4] } else { "?" };
+    format!("cron({} {} {} {} {} *)", f[0], f[1], dom, f[3], dow)
+}
+
 fn parse_cron(expr: &str, body: &str) -> Result<Cron, ScheduleError> {
     let f: Vec<&str> = body.split_whitespace().collect();
     if f.len() != 6 {
         let hint = if f.len() == 5 {
-            let dow_set = f[4] != "*" && f[4] != "?";
-            let dom = if dow_set { "?" } else { f[2] };
-            let dow = if dow_set { f[4] } else { "?" };
             Some(format!(
-                "EventBridge cron has a year field and `?` in day-of-month or day-of-week: `cron({} {} {} {} {} *)`",
-                f[0], f[1], dom, f[3], dow
+                "EventBridge cron has a year field and `?` in day-of-month or day-of-week: `{}`",
+                from_unix(&f)
             ))
         } else {
             Some("the fields are: minutes hours day-of-month month day-of-week year".to_string())
@@ -388,7 +392,7 @@ mod tests {
     #[test]
     fn unix_cron_gets_a_translation() {
         assert!(message("cron(0 3 * * MON)").contains("`cron(0 3 ? * MON *)`"));
-        assert!(message("0 3 * * MON").contains("wrap it"));
+        assert!(message("0 3 * * MON").contains("`cron(0 3 ? * MON *)`"));
     }
 
     #[test]

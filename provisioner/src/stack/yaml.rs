@@ -98,6 +98,8 @@ pub fn scalar_kind(text: &str, quoted: bool) -> &'static str {
 #[derive(Debug, Clone, PartialEq)]
 pub struct SyntaxError {
     pub pos: Pos,
+    /// Caret width.
+    pub len: usize,
     pub message: String,
     pub hint: Option<String>,
 }
@@ -115,8 +117,11 @@ pub fn parse(src: &str) -> Result<Node, Vec<SyntaxError>> {
         } else {
             None
         };
+        let pos: Pos = (*e.marker()).into();
+        let hint = hint.or_else(|| unclosed_bracket(src, pos.line));
         return Err(vec![SyntaxError {
-            pos: (*e.marker()).into(),
+            pos,
+            len: 1,
             message: format!("invalid YAML: {info}"),
             hint,
         }]);
@@ -132,10 +137,22 @@ pub fn parse(src: &str) -> Result<Node, Vec<SyntaxError>> {
         1 => Ok(builder.docs.remove(0)),
         _ => Err(vec![SyntaxError {
             pos: builder.second_doc.unwrap_or_default(),
+            len: 3,
             message: "a stack file holds one YAML document, found several".to_string(),
             hint: Some("split the documents into separate stack files".to_string()),
         }]),
     }
+}
+
+/// A hint for a syntax error caused by a `[` or `{` left open on an earlier line.
+fn unclosed_bracket(src: &str, error_line: usize) -> Option<String> {
+    let lines: Vec<&str> = src.lines().take(error_line).collect();
+    lines.iter().enumerate().rev().find_map(|(i, line)| {
+        let code = line.split(" #").next().unwrap_or(line);
+        let open = code.matches('[').count() + code.matches('{').count();
+        let close = code.matches(']').count() + code.matches('}').count();
+        (open > close).then(|| format!("the `[` or `{{` on line {} is never closed", i + 1))
+    })
 }
 
 enum Frame {
@@ -168,6 +185,7 @@ impl Builder {
                         _ => {
                             self.errors.push(SyntaxError {
                                 pos: node.pos,
+                                len: 1,
                                 message: format!(
                                     "a mapping key must be a plain name, found {}",
                                     node.kind()
@@ -186,6 +204,7 @@ impl Builder {
                     if let Some((first, _)) = entries.get(&key.text) {
                         self.errors.push(SyntaxError {
                             pos: key.pos,
+                            len: key.text.chars().count(),
                             message: format!("duplicate key `{}`", key.text),
                             hint: Some(format!(
                                 "`{}` is already set at line {}",
@@ -203,6 +222,7 @@ impl Builder {
     fn reject(&mut self, pos: Pos, what: &str) {
         self.errors.push(SyntaxError {
             pos,
+            len: 1,
             message: format!("{what} are not supported in stack files"),
             hint: Some("write the value out in full".to_string()),
         });
@@ -251,7 +271,9 @@ impl MarkedEventReceiver for Builder {
                         value: Value::Seq(items),
                     },
                     Some(Frame::Map(pos, entries, _)) => Node {
-                        pos,
+                        // The parser marks a block mapping where its first value starts; its
+                        // first key is where a reader looks for it.
+                        pos: entries.values().next().map_or(pos, |(k, _)| k.pos),
                         value: Value::Map(entries),
                     },
                     None => return,
