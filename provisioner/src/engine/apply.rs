@@ -164,6 +164,12 @@ pub async fn apply<P: Provider>(
         }
     }
 
+    let order: HashMap<&str, usize> = plan
+        .steps
+        .iter()
+        .enumerate()
+        .map(|(i, s)| (s.addr.as_str(), i))
+        .collect();
     let mut done = vec![false; total];
     let mut launched = vec![false; total];
     let mut running = FuturesUnordered::new();
@@ -202,6 +208,13 @@ pub async fn apply<P: Provider>(
             Ok(outcome) => {
                 done[i] = true;
                 record(state, step, &outcome, &mut report);
+                if plan.operation == "up" {
+                    // Keep the state in the graph's order (dependencies first), whatever order
+                    // concurrent steps finish in.
+                    state.resources.sort_by_cached_key(|addr, _| {
+                        order.get(addr.as_str()).copied().unwrap_or(usize::MAX)
+                    });
+                }
                 store.save(state)?;
                 let deleted = match &outcome {
                     Outcome::Deleted(d) => Some(d),
