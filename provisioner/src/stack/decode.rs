@@ -24,6 +24,9 @@ pub struct Spanned<T> {
 #[derive(Debug, Default)]
 pub struct Cx {
     pub diags: Vec<Diagnostic>,
+    /// Every field path the schema asked for (`api.throttle.burst`, `functions.<name>.memory_mb`),
+    /// so a test can check the reference page documents each one.
+    pub fields: std::collections::BTreeSet<String>,
 }
 
 /// Caret width for a node: the scalar's text where it is on one line, else one character.
@@ -274,6 +277,22 @@ impl Cx {
     }
 }
 
+/// A field path with user-chosen names replaced: `functions.etl.memory_mb` →
+/// `functions.<name>.memory_mb`, `alerts[1].name` → `alerts[].name`.
+pub fn generic_path(path: &str) -> String {
+    let mut parts: Vec<String> = path.split('.').map(str::to_string).collect();
+    for p in parts.iter_mut() {
+        if let Some(b) = p.find('[') {
+            p.truncate(b);
+            p.push_str("[]");
+        }
+    }
+    if parts.len() > 2 && matches!(parts[0].as_str(), "functions" | "schedules") {
+        parts[1] = "<name>".to_string();
+    }
+    parts.join(".")
+}
+
 fn empty_map() -> &'static IndexMap<String, (Key, Node)> {
     static EMPTY: std::sync::OnceLock<IndexMap<String, (Key, Node)>> = std::sync::OnceLock::new();
     EMPTY.get_or_init(IndexMap::new)
@@ -289,7 +308,7 @@ pub struct MapReader<'n> {
 
 impl<'n> MapReader<'n> {
     /// A reader for a section the file leaves out: every field takes its default.
-    pub fn absent() -> MapReader<'static> {
+    pub fn absent(path: &str) -> MapReader<'static> {
         static NULL: std::sync::OnceLock<Node> = std::sync::OnceLock::new();
         MapReader {
             node: NULL.get_or_init(|| Node {
@@ -300,7 +319,7 @@ impl<'n> MapReader<'n> {
                 },
             }),
             entries: empty_map(),
-            path: String::new(),
+            path: path.to_string(),
             known: Vec::new(),
         }
     }
@@ -366,6 +385,9 @@ impl<'n> MapReader<'n> {
 
     /// Report the keys the schema did not ask for.
     pub fn finish(self, cx: &mut Cx) {
+        for k in &self.known {
+            cx.fields.insert(generic_path(&self.path(k)));
+        }
         for (key, _) in self.entries.values() {
             if self.known.contains(&key.text.as_str()) {
                 continue;

@@ -102,3 +102,14 @@ pub fn load(path: &Path) -> Result<Loaded, StackError> {
         stack,
     })
 }
+
+/// Every field path the schema knows, as the reference page names them. Decoding a full stack
+/// visits every field (absent sections are read with their defaults), so this is complete for
+/// the sections with fixed keys and for user-named entries present in `src`.
+pub fn known_fields(src: &str) -> std::collections::BTreeSet<String> {
+    let mut cx = decode::Cx::default();
+    if let Ok(root) = yaml::parse(src) {
+        let _ = schema::decode(&root, &mut cx);
+    }
+    cx.fields
+}

@@ -381,7 +381,7 @@ fn named(cx: &mut Cx, n: &Node, what: &str, s: &str) -> Option<String> {
 fn section<'n>(n: Option<&'n Node>, path: &str, cx: &mut Cx) -> Option<MapReader<'n>> {
     match n {
         Some(n) => cx.map(n, path),
-        None => Some(MapReader::absent()),
+        None => Some(MapReader::absent(path)),
     }
 }
 
