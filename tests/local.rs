@@ -10,7 +10,10 @@ use std::process::Command;
 use mlinfra_core::{FunctionConfig, FunctionName};
 
 fn repo_root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
 }
 
 /// The `mlinfra` binary of this build: `target/<profile>/mlinfra` next to this test's `deps/`.
@@ -62,10 +65,12 @@ fn the_example_stack_goes_up_its_functions_read_their_config_and_down_leaves_not
     let env_dir = tmp.path().join(".mlinfra/heart-disease");
 
     for f in FunctionName::ALL {
-        let doc: serde_json::Value =
-            serde_json::from_str(&std::fs::read_to_string(env_dir.join(format!("functions/{f}.json"))).unwrap())
-                .unwrap();
-        let env: std::collections::BTreeMap<String, String> = serde_json::from_value(doc["env"].clone()).unwrap();
+        let doc: serde_json::Value = serde_json::from_str(
+            &std::fs::read_to_string(env_dir.join(format!("functions/{f}.json"))).unwrap(),
+        )
+        .unwrap();
+        let env: std::collections::BTreeMap<String, String> =
+            serde_json::from_value(doc["env"].clone()).unwrap();
         let config = FunctionConfig::from_env(|k| env.get(k).cloned()).unwrap();
         assert_eq!(config.function, f);
         assert_eq!(config.stack, "heart-disease");

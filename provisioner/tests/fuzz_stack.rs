@@ -22,10 +22,18 @@ fn check(src: &str) {
             mlinfra::engine::graph::desired(&stack).unwrap();
         }
         Err(e) => {
-            assert!(!e.diags.is_empty(), "an error without diagnostics for {src:?}");
+            assert!(
+                !e.diags.is_empty(),
+                "an error without diagnostics for {src:?}"
+            );
             let lines = src.lines().count().max(1);
             for d in &e.diags {
-                assert!(d.line >= 1 && d.line <= lines + 1, "line {} outside 1..={} for {src:?}", d.line, lines + 1);
+                assert!(
+                    d.line >= 1 && d.line <= lines + 1,
+                    "line {} outside 1..={} for {src:?}",
+                    d.line,
+                    lines + 1
+                );
                 assert!(d.column >= 1, "column 0 for {src:?}");
                 assert!(!d.message.is_empty());
             }

@@ -21,10 +21,20 @@ fn documented() -> BTreeSet<String> {
 fn every_field_is_documented_and_every_documented_field_exists() {
     let src = std::fs::read_to_string(repo_root().join("stacks/heart-disease.yaml")).unwrap();
     let known = mlinfra::stack::known_fields(&src);
-    assert!(known.len() > 80, "the schema walk found only {} fields", known.len());
+    assert!(
+        known.len() > 80,
+        "the schema walk found only {} fields",
+        known.len()
+    );
     let documented = documented();
     let undocumented: Vec<_> = known.difference(&documented).collect();
-    assert!(undocumented.is_empty(), "fields missing from docs/stack.md: {undocumented:?}");
+    assert!(
+        undocumented.is_empty(),
+        "fields missing from docs/stack.md: {undocumented:?}"
+    );
     let stale: Vec<_> = documented.difference(&known).collect();
-    assert!(stale.is_empty(), "docs/stack.md documents fields the schema does not know: {stale:?}");
+    assert!(
+        stale.is_empty(),
+        "docs/stack.md documents fields the schema does not know: {stale:?}"
+    );
 }
