@@ -28,13 +28,13 @@ lint:
 	$(CARGO) clippy --workspace --all-targets --locked -- -D warnings
 
 test: lint
+	$(CARGO) test --workspace --locked --doc
 	@if $(CARGO) nextest --version >/dev/null 2>&1; then \
 		$(CARGO) nextest run --workspace --locked --no-fail-fast; \
 	else \
 		echo "cargo-nextest not found: using cargo test"; \
 		$(CARGO) test --workspace --locked --no-fail-fast; \
 	fi
-	$(CARGO) test --workspace --locked --doc
 
 # Rewrite the golden files (UI errors, CLI snapshots) from the current output.
 bless:

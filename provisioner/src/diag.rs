@@ -96,6 +96,14 @@ pub fn render_all(diags: &[Diagnostic], file: &str, src: &str) -> String {
 }
 
 /// The closest candidate to a misspelled word, when one is close enough to be a likely typo.
+///
+/// ```
+/// use mlinfra::diag::did_you_mean;
+///
+/// let fields = ["schedules", "monitoring", "functions"];
+/// assert_eq!(did_you_mean("shedules", fields), Some("schedules"));
+/// assert_eq!(did_you_mean("colour", fields), None);
+/// ```
 pub fn did_you_mean<'a>(
     word: &str,
     candidates: impl IntoIterator<Item = &'a str>,

@@ -61,6 +61,13 @@ impl FunctionConfig {
     }
 
     /// Read the configuration back from a variable lookup (`std::env::var` in a function).
+    ///
+    /// ```
+    /// use mlinfra_core::{ConfigError, FunctionConfig};
+    ///
+    /// let missing = FunctionConfig::from_env(|_| None).unwrap_err();
+    /// assert_eq!(missing, ConfigError::Missing("MLINFRA_FUNCTION"));
+    /// ```
     pub fn from_env(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let req = |name: &'static str| get(name).ok_or(ConfigError::Missing(name));
         let num = |name: &'static str| -> Result<u32, ConfigError> {

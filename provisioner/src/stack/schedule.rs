@@ -91,6 +91,17 @@ const DAYS: [&str; 7] = ["SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT"];
 
 impl Schedule {
     /// Parse an expression as EventBridge rules accept it.
+    ///
+    /// ```
+    /// use mlinfra::stack::schedule::{RateUnit, Schedule};
+    ///
+    /// assert_eq!(
+    ///     Schedule::parse("rate(1 day)").unwrap(),
+    ///     Schedule::Rate { value: 1, unit: RateUnit::Day }
+    /// );
+    /// let err = Schedule::parse("cron(0 3 * * MON *)").unwrap_err();
+    /// assert_eq!(err.hint.as_deref(), Some("write `cron(0 3 ? * MON *)`"));
+    /// ```
     pub fn parse(expr: &str) -> Result<Schedule, ScheduleError> {
         let e = expr.trim();
         if let Some(body) = e.strip_prefix("rate(").and_then(|b| b.strip_suffix(')')) {
