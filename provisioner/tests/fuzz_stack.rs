@@ -26,7 +26,8 @@ fn check(src: &str) {
                 !e.diags.is_empty(),
                 "an error without diagnostics for {src:?}"
             );
-            let lines = src.lines().count().max(1);
+            // The diagnostics refer to the source as the error keeps it (line breaks normalised).
+            let lines = e.src.lines().count().max(1);
             for d in &e.diags {
                 assert!(
                     d.line >= 1 && d.line <= lines + 1,
@@ -39,6 +40,21 @@ fn check(src: &str) {
             }
             let text = e.render();
             assert!(text.ends_with('\n'));
+            // Every diagnostic shows its source line.
+            for d in &e.diags {
+                if d.line <= e.src.lines().count() {
+                    let shown = format!(
+                        "{} | {}",
+                        d.line,
+                        e.src.lines().nth(d.line - 1).unwrap().trim_end()
+                    );
+                    assert!(
+                        text.contains(&shown),
+                        "line {} not shown in\n{text}",
+                        d.line
+                    );
+                }
+            }
         }
     }
 }
@@ -56,7 +72,15 @@ enum Mutation {
 
 fn apply(src: &str, m: &Mutation) -> String {
     let mut lines: Vec<String> = src.lines().map(str::to_string).collect();
-    let n = lines.len().max(1);
+    let n = lines.len();
+    if n == 0
+        && matches!(
+            m,
+            Mutation::DeleteLine(_) | Mutation::DuplicateLine(_) | Mutation::SwapLines(..)
+        )
+    {
+        return src.to_string();
+    }
     match m {
         Mutation::DeleteLine(i) => {
             lines.remove(i % n);

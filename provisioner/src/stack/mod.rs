@@ -53,6 +53,15 @@ pub struct Loaded {
 
 /// Parse and check stack source text; `file` is only used in messages.
 pub fn parse_str(file: &str, src: &str) -> Result<Stack, StackError> {
+    // YAML counts a lone CR as a line break; `str::lines` does not. Normalise so that the line
+    // numbers of diagnostics and the snippets they show agree.
+    let normalized;
+    let src = if src.contains('\r') {
+        normalized = src.replace("\r\n", "\n").replace('\r', "\n");
+        normalized.as_str()
+    } else {
+        src
+    };
     let fail = |diags| StackError {
         file: file.to_string(),
         src: src.to_string(),
@@ -75,6 +84,20 @@ pub fn parse_str(file: &str, src: &str) -> Result<Stack, StackError> {
             diags.dedup();
             Err(fail(diags))
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn carriage_returns_do_not_shift_snippets() {
+        let e = super::parse_str(
+            "s.yaml",
+            "version: 1\rname: Bad_Name\r\nlake:\n  bucket: ok-lake\n",
+        )
+        .unwrap_err();
+        let text = e.render();
+        assert!(text.contains("2 | name: Bad_Name"), "{text}");
     }
 }
 
