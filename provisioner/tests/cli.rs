@@ -176,6 +176,48 @@ fn a_failure_after_any_step_leaves_valid_state_and_the_next_up_completes() {
     }
 }
 
+#[cfg(unix)]
+#[test]
+fn ctrl_c_lets_running_steps_finish_saves_state_and_the_next_up_completes() {
+    let p = Project::new();
+    let child = p
+        .cmd(&["up", "--yes"])
+        .env("MLINFRA_TEST_STEP_DELAY_MS", "300")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Wait until the first steps are recorded, then interrupt as a terminal's Ctrl-C does.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !p.env_dir().join("state.json").exists() && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let kill = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(130), "{stderr}");
+    assert!(stderr.contains("interrupt received"), "{stderr}");
+    assert!(stderr.contains("error: interrupted: "), "{stderr}");
+    let recorded = addrs(&p.state()).len();
+    assert!(recorded > 0 && recorded < TOTAL, "{recorded} recorded");
+    assert!(
+        !p.env_dir().join("state.lock").exists(),
+        "the lock was not released"
+    );
+    let next = p.run(&["up", "--yes"]);
+    next.ok();
+    assert!(
+        next.stdout
+            .contains(&format!("Apply complete: {} created", TOTAL - recorded)),
+        "{}",
+        next.stdout
+    );
+}
+
 #[test]
 fn a_resource_created_but_not_recorded_is_adopted_not_duplicated() {
     // What an `up` killed between the provider call and the state write leaves behind.

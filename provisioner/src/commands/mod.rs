@@ -169,17 +169,39 @@ pub fn confirm(question: &str, yes: bool, flag_hint: &str) -> Result<bool, Failu
     Ok(line.trim() == "yes")
 }
 
-/// Run a future on a runtime that stops the process at Ctrl-C gracefully: the flag is set and
-/// the applier lets running steps finish, records them, and returns.
+/// A flag set at Ctrl-C (SIGINT): the applier then starts no new step, lets the running ones
+/// finish, records them and returns. The handler is registered before this returns, so there is
+/// no window in which Ctrl-C kills the process mid-apply.
 pub fn interrupt_flag() -> std::sync::Arc<std::sync::atomic::AtomicBool> {
+    use std::sync::atomic::Ordering;
     let flag = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let f = flag.clone();
+    let notice = move || {
+        f.store(true, Ordering::SeqCst);
+        eprintln!(
+            "\ninterrupt received: finishing the steps already running and saving the state..."
+        );
+    };
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::interrupt()) {
+            Ok(mut sig) => {
+                tokio::spawn(async move {
+                    if sig.recv().await.is_some() {
+                        notice();
+                    }
+                });
+            }
+            Err(e) => eprintln!(
+                "warning: cannot handle Ctrl-C ({e}); an interrupt will stop mlinfra at once"
+            ),
+        }
+    }
+    #[cfg(not(unix))]
     tokio::spawn(async move {
         if tokio::signal::ctrl_c().await.is_ok() {
-            f.store(true, std::sync::atomic::Ordering::SeqCst);
-            eprintln!(
-                "\ninterrupt received: finishing the steps already running and saving the state..."
-            );
+            notice();
         }
     });
     flag

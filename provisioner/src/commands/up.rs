@@ -119,7 +119,7 @@ pub async fn execute<P: Provider>(
     };
     let hooks = Hooks::from_env();
     let store = cx.store();
-    Ok(apply::apply(
+    let result = apply::apply(
         plan,
         provider,
         &store,
@@ -129,7 +129,16 @@ pub async fn execute<P: Provider>(
         &cancel,
         &mut progress,
     )
-    .await?)
+    .await;
+    match result {
+        Ok(report) => Ok(report),
+        // The conventional exit code of a process stopped by SIGINT.
+        Err(e @ apply::ApplyError::Interrupted { .. }) => Err(Failure {
+            message: e.to_string(),
+            code: 130,
+        }),
+        Err(e) => Err(e.into()),
+    }
 }
 
 fn verb(a: Action, past: bool) -> &'static str {

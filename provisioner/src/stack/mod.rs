@@ -87,20 +87,6 @@ pub fn parse_str(file: &str, src: &str) -> Result<Stack, StackError> {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn carriage_returns_do_not_shift_snippets() {
-        let e = super::parse_str(
-            "s.yaml",
-            "version: 1\rname: Bad_Name\r\nlake:\n  bucket: ok-lake\n",
-        )
-        .unwrap_err();
-        let text = e.render();
-        assert!(text.contains("2 | name: Bad_Name"), "{text}");
-    }
-}
-
 /// Read and check a stack file.
 pub fn load(path: &Path) -> Result<Loaded, StackError> {
     let file = path.display().to_string();
@@ -135,4 +121,20 @@ pub fn known_fields(src: &str) -> std::collections::BTreeSet<String> {
         let _ = schema::decode(&root, &mut cx);
     }
     cx.fields
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    #[test]
+    fn carriage_returns_do_not_shift_snippets() {
+        let e = super::parse_str(
+            "s.yaml",
+            "version: 1\rname: Bad_Name\r\nlake:\n  bucket: ok-lake\n",
+        )
+        .unwrap_err();
+        let text = e.render();
+        assert!(text.contains("2 | name: Bad_Name"), "{text}");
+    }
 }
