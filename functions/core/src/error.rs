@@ -32,3 +32,37 @@ impl FunctionError {
         }
     }
 }
+
+#[cfg(feature = "lambda")]
+impl From<FunctionError> for lambda_runtime::Diagnostic {
+    fn from(e: FunctionError) -> Self {
+        lambda_runtime::Diagnostic {
+            error_type: e.error_type.to_string(),
+            error_message: e.message,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn not_built_names_the_function_and_what_it_does() {
+        let e = FunctionError::not_built(crate::FunctionName::Predict);
+        assert_eq!(e.error_type, "mlinfra.NotBuilt");
+        assert!(
+            e.message.contains("`predict` function (serves predictions"),
+            "{}",
+            e.message
+        );
+    }
+
+    #[cfg(feature = "lambda")]
+    #[test]
+    fn becomes_a_lambda_diagnostic_with_its_stable_type() {
+        let d: lambda_runtime::Diagnostic = FunctionError::invalid_event("no body").into();
+        assert_eq!(d.error_type, "mlinfra.InvalidEvent");
+        assert_eq!(d.error_message, "no body");
+    }
+}
