@@ -5,8 +5,10 @@
 //! dataset and statistics code, training, ONNX export and the registry client here.
 
 pub mod config;
+pub mod data;
 pub mod error;
 pub mod function;
+pub mod rng;
 
 pub use config::{ConfigError, FunctionConfig};
 pub use error::FunctionError;

@@ -1,0 +1,521 @@
+//! ExampleGen: reading a CSV into typed columns, and the label.
+//!
+//! A cell equal to one of the missing markers (`?` and empty by default) is missing. A column
+//! whose present cells all parse as numbers is numeric data (missing = NaN); any other column is
+//! text. A column is a categorical *feature* when it is text or when the stack lists it as
+//! categorical (integer-coded categories such as `cp` = 1..4); otherwise it is numeric.
+
+pub mod split;
+
+use std::fmt;
+use std::io::Read;
+
+use serde::{Deserialize, Serialize};
+
+/// How a feature is used.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Kind {
+    Numeric,
+    Categorical,
+}
+
+impl fmt::Display for Kind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Kind::Numeric => "numeric",
+            Kind::Categorical => "categorical",
+        })
+    }
+}
+
+/// The values of one column.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Values {
+    /// Numbers; NaN marks a missing cell.
+    Number(Vec<f64>),
+    /// Text; `None` marks a missing cell.
+    Text(Vec<Option<String>>),
+}
+
+impl Values {
+    pub fn len(&self) -> usize {
+        match self {
+            Values::Number(v) => v.len(),
+            Values::Text(v) => v.len(),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    pub fn is_missing(&self, i: usize) -> bool {
+        match self {
+            Values::Number(v) => v[i].is_nan(),
+            Values::Text(v) => v[i].is_none(),
+        }
+    }
+
+    /// The cell as text, for examples in messages and category keys.
+    pub fn cell(&self, i: usize) -> Option<String> {
+        match self {
+            Values::Number(v) if v[i].is_nan() => None,
+            Values::Number(v) => Some(fmt_num(v[i])),
+            Values::Text(v) => v[i].clone(),
+        }
+    }
+
+    /// The rows at `idx`, in that order.
+    pub fn select(&self, idx: &[usize]) -> Values {
+        match self {
+            Values::Number(v) => Values::Number(idx.iter().map(|&i| v[i]).collect()),
+            Values::Text(v) => Values::Text(idx.iter().map(|&i| v[i].clone()).collect()),
+        }
+    }
+}
+
+/// A number as the CSV would show it: integers without a fraction.
+pub fn fmt_num(x: f64) -> String {
+    if x.fract() == 0.0 && x.abs() < 1e15 {
+        format!("{}", x as i64)
+    } else {
+        format!("{x}")
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Column {
+    pub name: String,
+    pub kind: Kind,
+    pub values: Values,
+}
+
+/// A table of columns of equal length.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Frame {
+    pub columns: Vec<Column>,
+    pub rows: usize,
+}
+
+impl Frame {
+    pub fn column(&self, name: &str) -> Option<&Column> {
+        self.columns.iter().find(|c| c.name == name)
+    }
+
+    pub fn names(&self) -> Vec<&str> {
+        self.columns.iter().map(|c| c.name.as_str()).collect()
+    }
+
+    pub fn select_rows(&self, idx: &[usize]) -> Frame {
+        Frame {
+            columns: self
+                .columns
+                .iter()
+                .map(|c| Column {
+                    name: c.name.clone(),
+                    kind: c.kind,
+                    values: c.values.select(idx),
+                })
+                .collect(),
+            rows: idx.len(),
+        }
+    }
+
+    /// Remove and return a column.
+    pub fn take(&mut self, name: &str) -> Option<Column> {
+        let i = self.columns.iter().position(|c| c.name == name)?;
+        Some(self.columns.remove(i))
+    }
+}
+
+/// How to read a CSV.
+#[derive(Debug, Clone)]
+pub struct ReadOptions {
+    pub missing: Vec<String>,
+    /// Columns to treat as categorical even when numeric.
+    pub categorical: Vec<String>,
+}
+
+impl Default for ReadOptions {
+    fn default() -> Self {
+        ReadOptions {
+            missing: vec!["?".into(), String::new()],
+            categorical: Vec::new(),
+        }
+    }
+}
+
+/// A CSV that cannot be used, with where and why.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum DataError {
+    #[error("{0}")]
+    Io(String),
+    #[error("the file is empty: expected a header row and data rows")]
+    Empty,
+    #[error("the file has a header row but no data rows")]
+    HeaderOnly,
+    #[error("line {line}: {found} fields, but the header has {expected}")]
+    Ragged {
+        line: u64,
+        expected: usize,
+        found: usize,
+    },
+    #[error("line {line}: not UTF-8 text (invalid byte at position {position} of the line)")]
+    Utf8 { line: u64, position: usize },
+    #[error("the header has an empty column name (column {0})")]
+    EmptyName(usize),
+    #[error("the header names column `{0}` twice")]
+    DuplicateName(String),
+    #[error("line {line}: {message}")]
+    Csv { line: u64, message: String },
+    #[error("label column `{column}` is not in the file; the columns are {available}")]
+    NoLabel { column: String, available: String },
+    #[error("label column `{0}` has no values")]
+    EmptyLabel(String),
+    #[error(
+        "label column `{column}` has a single class `{class}`: a classifier needs at least two"
+    )]
+    SingleClass { column: String, class: String },
+    #[error(
+        "label column `{column}`: `positive_when` compares numbers, but `{value}` is not a number"
+    )]
+    LabelNotNumeric { column: String, value: String },
+    #[error("column `{0}` has no values at all")]
+    AllMissing(String),
+}
+
+/// Read a CSV with a header row from any reader.
+pub fn read_csv(reader: impl Read, opts: &ReadOptions) -> Result<Frame, DataError> {
+    let mut rdr = csv::ReaderBuilder::new()
+        .has_headers(true)
+        .flexible(false)
+        .from_reader(reader);
+    let header = rdr.byte_headers().map_err(|e| csv_error(&e))?.clone();
+    if header.is_empty() || (header.len() == 1 && header[0].is_empty()) {
+        return Err(DataError::Empty);
+    }
+    let mut names = Vec::with_capacity(header.len());
+    for (i, h) in header.iter().enumerate() {
+        let name = std::str::from_utf8(h)
+            .map_err(|e| DataError::Utf8 {
+                line: 1,
+                position: e.valid_up_to(),
+            })?
+            .trim()
+            .to_string();
+        if name.is_empty() {
+            return Err(DataError::EmptyName(i + 1));
+        }
+        if names.contains(&name) {
+            return Err(DataError::DuplicateName(name));
+        }
+        names.push(name);
+    }
+    let width = names.len();
+    // Parse each column as numbers while that works; fall back to text for the rest.
+    let mut numbers: Vec<Option<Vec<f64>>> = vec![Some(Vec::new()); width];
+    let mut texts: Vec<Vec<Option<String>>> = vec![Vec::new(); width];
+    let mut record = csv::ByteRecord::new();
+    let mut rows = 0usize;
+    loop {
+        match rdr.read_byte_record(&mut record) {
+            Ok(false) => break,
+            Ok(true) => {}
+            Err(e) => return Err(csv_error(&e)),
+        }
+        let line = record.position().map_or(0, |p| p.line());
+        if record.len() != width {
+            return Err(DataError::Ragged {
+                line,
+                expected: width,
+                found: record.len(),
+            });
+        }
+        for (j, field) in record.iter().enumerate() {
+            let s = std::str::from_utf8(field).map_err(|e| DataError::Utf8 {
+                line,
+                position: e.valid_up_to(),
+            })?;
+            let s = s.trim();
+            let missing = opts.missing.iter().any(|m| m == s);
+            if let Some(nums) = &mut numbers[j] {
+                if missing {
+                    nums.push(f64::NAN);
+                    continue;
+                }
+                match s.parse::<f64>() {
+                    Ok(v) if v.is_finite() => {
+                        nums.push(v);
+                        continue;
+                    }
+                    _ => {
+                        // Not a number: this column is text from now on.
+                        let back: Vec<Option<String>> = nums
+                            .iter()
+                            .map(|v| (!v.is_nan()).then(|| fmt_num(*v)))
+                            .collect();
+                        texts[j] = back;
+                        numbers[j] = None;
+                    }
+                }
+            }
+            texts[j].push((!missing).then(|| s.to_string()));
+        }
+        rows += 1;
+    }
+    if rows == 0 {
+        return Err(DataError::HeaderOnly);
+    }
+    let columns = names
+        .into_iter()
+        .zip(numbers.into_iter().zip(texts))
+        .map(|(name, (nums, text))| {
+            let values = match nums {
+                Some(v) => Values::Number(v),
+                None => Values::Text(text),
+            };
+            let kind = match &values {
+                Values::Text(_) => Kind::Categorical,
+                Values::Number(_) if opts.categorical.contains(&name) => Kind::Categorical,
+                Values::Number(_) => Kind::Numeric,
+            };
+            Column { name, kind, values }
+        })
+        .collect();
+    Ok(Frame { columns, rows })
+}
+
+fn csv_error(e: &csv::Error) -> DataError {
+    let line = e.position().map_or(0, |p| p.line());
+    match e.kind() {
+        csv::ErrorKind::Io(io) => DataError::Io(io.to_string()),
+        csv::ErrorKind::Utf8 { err, .. } => DataError::Utf8 {
+            line,
+            position: err.valid_up_to(),
+        },
+        csv::ErrorKind::UnequalLengths {
+            expected_len, len, ..
+        } => DataError::Ragged {
+            line,
+            expected: *expected_len as usize,
+            found: *len as usize,
+        },
+        _ => DataError::Csv {
+            line,
+            message: e.to_string(),
+        },
+    }
+}
+
+/// The classes of a classification task and each row's class index.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Labels {
+    /// Class names in index order (`"0"`, `"1"` for a binary task).
+    pub classes: Vec<String>,
+    /// The class values as integers when every class is an integer (ONNX outputs these).
+    pub class_values: Option<Vec<i64>>,
+    pub y: Vec<usize>,
+}
+
+/// How to turn the label column into classes.
+#[derive(Debug, Clone, PartialEq)]
+pub enum LabelRule {
+    /// Every distinct value is a class.
+    Multiclass,
+    /// Binary: positive (class 1) when `value <op> threshold`.
+    Binary { op: String, threshold: f64 },
+}
+
+impl LabelRule {
+    fn positive(&self, v: f64) -> bool {
+        match self {
+            LabelRule::Multiclass => false,
+            LabelRule::Binary { op, threshold: t } => match op.as_str() {
+                ">" => v > *t,
+                ">=" => v >= *t,
+                "<" => v < *t,
+                "<=" => v <= *t,
+                "==" => v == *t,
+                _ => v != *t,
+            },
+        }
+    }
+}
+
+/// Split the label off a frame. Rows whose label is missing are dropped; their count is returned.
+pub fn take_label(
+    frame: &mut Frame,
+    column: &str,
+    rule: &LabelRule,
+) -> Result<(Labels, usize), DataError> {
+    let Some(col) = frame.take(column) else {
+        return Err(DataError::NoLabel {
+            column: column.to_string(),
+            available: frame
+                .names()
+                .iter()
+                .map(|n| format!("`{n}`"))
+                .collect::<Vec<_>>()
+                .join(", "),
+        });
+    };
+    let keep: Vec<usize> = (0..col.values.len())
+        .filter(|&i| !col.values.is_missing(i))
+        .collect();
+    let dropped = col.values.len() - keep.len();
+    if keep.is_empty() {
+        return Err(DataError::EmptyLabel(column.to_string()));
+    }
+    if dropped > 0 {
+        *frame = frame.select_rows(&keep);
+    }
+    let values = col.values.select(&keep);
+    let labels = match (rule, &values) {
+        (LabelRule::Binary { .. }, Values::Number(v)) => Labels {
+            classes: vec!["0".into(), "1".into()],
+            class_values: Some(vec![0, 1]),
+            y: v.iter().map(|x| usize::from(rule.positive(*x))).collect(),
+        },
+        (LabelRule::Binary { .. }, Values::Text(v)) => {
+            let bad = v.iter().flatten().next().cloned().unwrap_or_default();
+            return Err(DataError::LabelNotNumeric {
+                column: column.to_string(),
+                value: bad,
+            });
+        }
+        (LabelRule::Multiclass, _) => {
+            let cells: Vec<String> = (0..values.len()).filter_map(|i| values.cell(i)).collect();
+            let mut classes: Vec<String> = cells.clone();
+            classes.sort_by(|a, b| match (a.parse::<f64>(), b.parse::<f64>()) {
+                (Ok(x), Ok(y)) => x.total_cmp(&y),
+                _ => a.cmp(b),
+            });
+            classes.dedup();
+            let class_values = classes
+                .iter()
+                .map(|c| c.parse::<i64>().ok())
+                .collect::<Option<Vec<_>>>();
+            let y = cells
+                .iter()
+                .map(|c| classes.iter().position(|k| k == c).unwrap_or(0))
+                .collect();
+            Labels {
+                classes,
+                class_values,
+                y,
+            }
+        }
+    };
+    let present: std::collections::BTreeSet<usize> = labels.y.iter().copied().collect();
+    if present.len() < 2 {
+        let class = present
+            .iter()
+            .next()
+            .map(|&k| labels.classes[k].clone())
+            .unwrap_or_default();
+        return Err(DataError::SingleClass {
+            column: column.to_string(),
+            class,
+        });
+    }
+    Ok((labels, dropped))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn read(s: &str) -> Result<Frame, DataError> {
+        read_csv(
+            s.as_bytes(),
+            &ReadOptions {
+                categorical: vec!["cp".into()],
+                ..ReadOptions::default()
+            },
+        )
+    }
+
+    #[test]
+    fn types_missing_and_kinds() {
+        let f = read("age,cp,city,num\n63,1,Paris,0\n?,4,,2\n41.5,2,Lyon,1\n").expect("valid");
+        assert_eq!(f.rows, 3);
+        let age = f.column("age").expect("age");
+        assert_eq!(age.kind, Kind::Numeric);
+        match &age.values {
+            Values::Number(v) => assert!(v[1].is_nan() && v[2] == 41.5),
+            _ => panic!("numeric"),
+        }
+        assert_eq!(f.column("cp").expect("cp").kind, Kind::Categorical);
+        let city = f.column("city").expect("city");
+        assert_eq!(
+            city.values,
+            Values::Text(vec![Some("Paris".into()), None, Some("Lyon".into())])
+        );
+    }
+
+    #[test]
+    fn a_column_that_turns_to_text_keeps_its_earlier_numbers() {
+        let f = read("a\n1\n2\nx\n").expect("valid");
+        assert_eq!(
+            f.columns[0].values,
+            Values::Text(vec![Some("1".into()), Some("2".into()), Some("x".into())])
+        );
+    }
+
+    #[test]
+    fn bad_files_are_clear_errors() {
+        assert_eq!(read(""), Err(DataError::Empty));
+        assert_eq!(read("a,b\n"), Err(DataError::HeaderOnly));
+        assert_eq!(
+            read("a,b\n1,2\n3\n"),
+            Err(DataError::Ragged {
+                line: 3,
+                expected: 2,
+                found: 1
+            })
+        );
+        assert_eq!(
+            read("a,a\n1,2\n"),
+            Err(DataError::DuplicateName("a".into()))
+        );
+        let bad = read_csv(&b"a,b\n1,\xff\n"[..], &ReadOptions::default());
+        assert!(
+            matches!(bad, Err(DataError::Utf8 { line: 2, .. })),
+            "{bad:?}"
+        );
+    }
+
+    #[test]
+    fn binary_and_multiclass_labels() {
+        let mut f = read("x,num\n1,0\n2,3\n3,?\n4,1\n").expect("valid");
+        let rule = LabelRule::Binary {
+            op: ">".into(),
+            threshold: 0.0,
+        };
+        let (l, dropped) = take_label(&mut f.clone(), "num", &rule).expect("binary");
+        assert_eq!((l.y.clone(), dropped), (vec![0, 1, 1], 1));
+        let (l, _) = take_label(&mut f, "num", &LabelRule::Multiclass).expect("multi");
+        assert_eq!(l.classes, vec!["0", "1", "3"]);
+        assert_eq!(l.class_values, Some(vec![0, 1, 3]));
+        assert_eq!(l.y, vec![0, 2, 1]);
+        assert_eq!(
+            f.rows, 3,
+            "the row with a missing label is dropped from the features too"
+        );
+    }
+
+    #[test]
+    fn label_errors() {
+        let f = read("x,num\n1,0\n2,0\n").expect("valid");
+        assert!(matches!(
+            take_label(&mut f.clone(), "num", &LabelRule::Multiclass),
+            Err(DataError::SingleClass { .. })
+        ));
+        let e = take_label(&mut f.clone(), "nmu", &LabelRule::Multiclass).expect_err("missing");
+        assert_eq!(
+            e.to_string(),
+            "label column `nmu` is not in the file; the columns are `x`, `num`"
+        );
+    }
+}
