@@ -9,6 +9,9 @@ pub mod data;
 pub mod error;
 pub mod function;
 pub mod rng;
+pub mod schema;
+pub mod stats;
+pub mod validate;
 
 pub use config::{ConfigError, FunctionConfig};
 pub use error::FunctionError;
