@@ -8,9 +8,11 @@ pub mod config;
 pub mod data;
 pub mod error;
 pub mod function;
+pub mod model;
 pub mod rng;
 pub mod schema;
 pub mod stats;
+pub mod transform;
 pub mod validate;
 
 pub use config::{ConfigError, FunctionConfig};

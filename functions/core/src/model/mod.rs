@@ -1,0 +1,111 @@
+//! Trainer: the model families and a trained model (preprocessing + estimator) that predicts
+//! class probabilities from raw features.
+
+pub mod gbt;
+pub mod linalg;
+pub mod logistic;
+
+use serde::{Deserialize, Serialize};
+
+use crate::data::Frame;
+use crate::transform::{Matrix, Preprocessor};
+pub use gbt::{Gbt, GbtParams};
+pub use logistic::Logistic;
+
+/// Hyperparameters of one trial.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "family", rename_all = "snake_case")]
+pub enum Params {
+    LogisticRegression { l2: f64 },
+    GradientBoostedTrees(GbtParams),
+}
+
+impl Params {
+    pub fn family(&self) -> &'static str {
+        match self {
+            Params::LogisticRegression { .. } => "logistic_regression",
+            Params::GradientBoostedTrees(_) => "gradient_boosted_trees",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "family", rename_all = "snake_case")]
+pub enum Estimator {
+    LogisticRegression(Logistic),
+    GradientBoostedTrees(Gbt),
+}
+
+/// A trained model: what the exported ONNX graph computes.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Model {
+    pub prep: Preprocessor,
+    pub estimator: Estimator,
+    pub classes: Vec<String>,
+    pub class_values: Option<Vec<i64>>,
+}
+
+impl Model {
+    /// Fit preprocessing and estimator on the rows `train` of `frame`.
+    pub fn fit(
+        frame: &Frame,
+        y: &[usize],
+        train: &[usize],
+        classes: &crate::data::Labels,
+        params: &Params,
+    ) -> Model {
+        let prep = Preprocessor::fit(frame, train);
+        let imputed = prep.impute(&frame.select_rows(train));
+        let ys: Vec<usize> = train.iter().map(|&i| y[i]).collect();
+        Model::fit_prepared(prep, &imputed, &ys, classes, params)
+    }
+
+    /// Fit the estimator on already imputed rows (the tuner reuses them across trials).
+    pub fn fit_prepared(
+        prep: Preprocessor,
+        imputed: &Matrix,
+        y: &[usize],
+        labels: &crate::data::Labels,
+        params: &Params,
+    ) -> Model {
+        let k = labels.classes.len();
+        let estimator = match params {
+            Params::LogisticRegression { l2 } => {
+                Estimator::LogisticRegression(Logistic::fit(&prep.encode(imputed), y, k, *l2))
+            }
+            Params::GradientBoostedTrees(p) => {
+                Estimator::GradientBoostedTrees(Gbt::fit(imputed, y, k, *p))
+            }
+        };
+        Model {
+            prep,
+            estimator,
+            classes: labels.classes.clone(),
+            class_values: labels.class_values.clone(),
+        }
+    }
+
+    /// Class probabilities of imputed rows, row-major `rows × classes`.
+    pub fn predict_imputed(&self, imputed: &Matrix) -> Vec<Vec<f64>> {
+        let k = self.classes.len();
+        let mut enc = vec![0.0; self.prep.encoded_width()];
+        (0..imputed.rows)
+            .map(|i| {
+                let mut p = vec![0.0; k];
+                match &self.estimator {
+                    Estimator::LogisticRegression(m) => {
+                        self.prep.encode_row(imputed.row(i), &mut enc);
+                        m.predict_row(&enc, &mut p);
+                    }
+                    Estimator::GradientBoostedTrees(m) => m.predict_row(imputed.row(i), &mut p),
+                }
+                p
+            })
+            .collect()
+    }
+
+    /// Class probabilities of raw rows.
+    pub fn predict_proba(&self, frame: &Frame) -> Vec<Vec<f64>> {
+        self.predict_imputed(&self.prep.impute(frame))
+    }
+}

@@ -1,0 +1,251 @@
+//! Transform: imputation, standardisation and one-hot encoding, fitted on the training rows only.
+//!
+//! Two stages, because the two model families need different inputs:
+//! - [`Preprocessor::impute`] fills missing cells (median for numeric features, most frequent
+//!   value for categorical ones) and gives each feature one number (a text category becomes its
+//!   index). Trees split on these values.
+//! - [`Preprocessor::encode`] standardises numeric features and one-hot encodes categorical ones
+//!   (an unseen category encodes as all zeros). Logistic regression uses these.
+//! The exported ONNX graph contains the same two stages, so serving takes raw features.
+
+use serde::{Deserialize, Serialize};
+
+use crate::data::{Frame, Kind, Values};
+
+/// A dense row-major matrix.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Matrix {
+    pub rows: usize,
+    pub cols: usize,
+    pub data: Vec<f64>,
+}
+
+impl Matrix {
+    pub fn zeros(rows: usize, cols: usize) -> Self {
+        Matrix {
+            rows,
+            cols,
+            data: vec![0.0; rows * cols],
+        }
+    }
+
+    pub fn row(&self, i: usize) -> &[f64] {
+        &self.data[i * self.cols..(i + 1) * self.cols]
+    }
+
+    pub fn select_rows(&self, idx: &[usize]) -> Matrix {
+        let mut data = Vec::with_capacity(idx.len() * self.cols);
+        for &i in idx {
+            data.extend_from_slice(self.row(i));
+        }
+        Matrix {
+            rows: idx.len(),
+            cols: self.cols,
+            data,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FeaturePrep {
+    pub name: String,
+    pub kind: Kind,
+    /// Whether the raw cells are text (categories by name).
+    pub text: bool,
+    /// The value that replaces a missing cell (for text: the index of the most frequent category).
+    pub fill: f64,
+    /// Standardisation of a numeric feature: `(x - mean) / scale`.
+    pub mean: f64,
+    pub scale: f64,
+    /// Categories of a categorical feature, in one-hot order.
+    pub categories: Vec<String>,
+    /// The categories as numbers when the column is numeric (integer-coded categories).
+    pub category_values: Vec<f64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Preprocessor {
+    pub features: Vec<FeaturePrep>,
+}
+
+impl Preprocessor {
+    /// Fit on the rows `train` of `frame`.
+    pub fn fit(frame: &Frame, train: &[usize]) -> Preprocessor {
+        let features = frame
+            .columns
+            .iter()
+            .map(|c| {
+                let v = c.values.select(train);
+                let text = matches!(v, Values::Text(_));
+                let freq = crate::stats::frequencies(&v);
+                let mut categories: Vec<String> = freq.iter().map(|(k, _)| k.clone()).collect();
+                categories.sort_by(|a, b| match (a.parse::<f64>(), b.parse::<f64>()) {
+                    (Ok(x), Ok(y)) => x.total_cmp(&y),
+                    _ => a.cmp(b),
+                });
+                let category_values: Vec<f64> = if text {
+                    Vec::new()
+                } else {
+                    categories.iter().filter_map(|c| c.parse().ok()).collect()
+                };
+                let most_frequent = freq.first().map(|(k, _)| k.clone());
+                let (fill, mean, scale) = match (&v, c.kind) {
+                    (Values::Number(nums), Kind::Numeric) => {
+                        let mut present: Vec<f64> =
+                            nums.iter().copied().filter(|x| !x.is_nan()).collect();
+                        let median = if present.is_empty() {
+                            0.0
+                        } else {
+                            crate::stats::quantiles(&mut present, &[0.5])[0]
+                        };
+                        // Round through f32 so the ONNX graph (f32) fills the same value.
+                        let median = f64::from(median as f32);
+                        let filled: Vec<f64> = nums
+                            .iter()
+                            .map(|x| if x.is_nan() { median } else { *x })
+                            .collect();
+                        let n = filled.len().max(1) as f64;
+                        let mean = filled.iter().sum::<f64>() / n;
+                        let var = filled.iter().map(|x| (x - mean) * (x - mean)).sum::<f64>() / n;
+                        let scale = if var > 0.0 { var.sqrt() } else { 1.0 };
+                        (median, mean, scale)
+                    }
+                    (Values::Number(_), Kind::Categorical) => {
+                        let fill = most_frequent
+                            .as_deref()
+                            .and_then(|s| s.parse().ok())
+                            .unwrap_or(0.0);
+                        (fill, 0.0, 1.0)
+                    }
+                    (Values::Text(_), _) => {
+                        let fill = most_frequent
+                            .and_then(|m| categories.iter().position(|c| *c == m))
+                            .unwrap_or(0) as f64;
+                        (fill, 0.0, 1.0)
+                    }
+                };
+                FeaturePrep {
+                    name: c.name.clone(),
+                    kind: if text { Kind::Categorical } else { c.kind },
+                    text,
+                    fill,
+                    mean,
+                    scale,
+                    categories,
+                    category_values,
+                }
+            })
+            .collect();
+        Preprocessor { features }
+    }
+
+    pub fn names(&self) -> Vec<String> {
+        self.features.iter().map(|f| f.name.clone()).collect()
+    }
+
+    /// Number of encoded columns.
+    pub fn encoded_width(&self) -> usize {
+        self.features
+            .iter()
+            .map(|f| match f.kind {
+                Kind::Numeric => 1,
+                Kind::Categorical => f.categories.len(),
+            })
+            .sum()
+    }
+
+    /// One number per feature, missing cells filled. Columns are matched by name; a column
+    /// absent from `frame` is all missing.
+    pub fn impute(&self, frame: &Frame) -> Matrix {
+        let mut m = Matrix::zeros(frame.rows, self.features.len());
+        for (j, f) in self.features.iter().enumerate() {
+            let col = frame.column(&f.name);
+            for i in 0..frame.rows {
+                let x = match col.map(|c| &c.values) {
+                    Some(Values::Number(v)) if !v[i].is_nan() => v[i],
+                    Some(Values::Text(v)) => match &v[i] {
+                        Some(s) if f.text => f
+                            .categories
+                            .iter()
+                            .position(|c| c == s)
+                            .map_or(-1.0, |p| p as f64),
+                        Some(s) => s.parse::<f64>().unwrap_or(f.fill),
+                        None => f.fill,
+                    },
+                    _ => f.fill,
+                };
+                m.data[i * m.cols + j] = x;
+            }
+        }
+        m
+    }
+
+    /// Standardise and one-hot encode an imputed row into `out` (length [`Self::encoded_width`]).
+    pub fn encode_row(&self, row: &[f64], out: &mut [f64]) {
+        let mut k = 0;
+        for (f, &x) in self.features.iter().zip(row) {
+            match f.kind {
+                Kind::Numeric => {
+                    out[k] = (x - f.mean) / f.scale;
+                    k += 1;
+                }
+                Kind::Categorical => {
+                    for (c, slot) in out[k..k + f.categories.len()].iter_mut().enumerate() {
+                        let hit = if f.text {
+                            x == c as f64
+                        } else {
+                            f.category_values.get(c) == Some(&x)
+                        };
+                        *slot = if hit { 1.0 } else { 0.0 };
+                    }
+                    k += f.categories.len();
+                }
+            }
+        }
+    }
+
+    pub fn encode(&self, imputed: &Matrix) -> Matrix {
+        let d = self.encoded_width();
+        let mut m = Matrix::zeros(imputed.rows, d);
+        for i in 0..imputed.rows {
+            let (row, out) = (imputed.row(i), &mut m.data[i * d..(i + 1) * d]);
+            self.encode_row(row, out);
+        }
+        m
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::data::{ReadOptions, read_csv};
+
+    #[test]
+    fn fitted_on_train_rows_only_and_encodes_unseen_as_zeros() {
+        let f = read_csv(
+            "x,c,t\n1,1,a\n3,2,b\n?,2,?\n100,9,z\n".as_bytes(),
+            &ReadOptions {
+                categorical: vec!["c".into()],
+                ..ReadOptions::default()
+            },
+        )
+        .expect("csv");
+        let p = Preprocessor::fit(&f, &[0, 1, 2]);
+        let x = &p.features[0];
+        assert_eq!(x.fill, 2.0, "median of 1 and 3, row 3 excluded");
+        assert_eq!(x.mean, 2.0);
+        assert_eq!(p.features[1].categories, vec!["1", "2"]);
+        assert_eq!(p.features[1].fill, 2.0);
+        let imputed = p.impute(&f);
+        assert_eq!(imputed.row(2), &[2.0, 2.0, 0.0]);
+        assert_eq!(imputed.row(3)[2], -1.0, "unseen text category");
+        let e = p.encode(&imputed);
+        assert_eq!(e.cols, 1 + 2 + 2);
+        assert_eq!(
+            &e.row(3)[1..],
+            &[0.0, 0.0, 0.0, 0.0],
+            "unseen categories are all zeros"
+        );
+        assert_eq!(&e.row(0)[1..], &[1.0, 0.0, 1.0, 0.0]);
+    }
+}
