@@ -8,11 +8,15 @@ pub mod config;
 pub mod data;
 pub mod error;
 pub mod function;
+pub mod metrics;
 pub mod model;
+pub mod onnx;
 pub mod rng;
 pub mod schema;
+pub mod scorer;
 pub mod stats;
 pub mod transform;
+pub mod tune;
 pub mod validate;
 
 pub use config::{ConfigError, FunctionConfig};

@@ -1,0 +1,326 @@
+//! Evaluator: classification metrics, comparison with a baseline, and the blessing decision.
+//!
+//! Definitions follow scikit-learn so numbers can be compared: precision/recall/F1 with
+//! `zero_division=0`; ROC AUC exact with tied scores averaged (binary) and one-vs-rest macro
+//! (multiclass); log loss with probabilities clipped to `[1e-15, 1 - 1e-15]`; Brier score as
+//! the mean squared error of the positive class probability (binary) or the mean over rows of
+//! the summed squared error over classes (multiclass); expected calibration error over 10
+//! equal-width bins of the top-class confidence.
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Evaluation {
+    pub rows: usize,
+    pub accuracy: f64,
+    pub balanced_accuracy: f64,
+    pub precision: Vec<f64>,
+    pub recall: Vec<f64>,
+    pub f1: Vec<f64>,
+    pub macro_precision: f64,
+    pub macro_recall: f64,
+    pub macro_f1: f64,
+    /// Binary: the positive class's F1. Multiclass: macro F1.
+    pub f1_score: f64,
+    pub roc_auc: f64,
+    pub log_loss: f64,
+    pub brier: f64,
+    pub ece: f64,
+    /// `confusion[true][predicted]`.
+    pub confusion: Vec<Vec<usize>>,
+}
+
+impl Evaluation {
+    /// A metric by its stack name.
+    pub fn metric(&self, name: &str) -> Option<f64> {
+        Some(match name {
+            "roc_auc" => self.roc_auc,
+            "accuracy" => self.accuracy,
+            "balanced_accuracy" => self.balanced_accuracy,
+            "f1" => self.f1_score,
+            "log_loss" => self.log_loss,
+            _ => return None,
+        })
+    }
+}
+
+/// Whether a larger value of the metric is better.
+pub fn higher_is_better(metric: &str) -> bool {
+    metric != "log_loss"
+}
+
+/// The predicted class: the most probable, the first on ties.
+pub fn argmax(p: &[f64]) -> usize {
+    let mut best = 0;
+    for (k, v) in p.iter().enumerate() {
+        if *v > p[best] {
+            best = k;
+        }
+    }
+    best
+}
+
+pub fn evaluate(y: &[usize], proba: &[Vec<f64>], classes: usize) -> Evaluation {
+    let n = y.len();
+    let pred: Vec<usize> = proba.iter().map(|p| argmax(p)).collect();
+    let mut confusion = vec![vec![0usize; classes]; classes];
+    for (t, p) in y.iter().zip(&pred) {
+        confusion[*t][*p] += 1;
+    }
+    let correct: usize = (0..classes).map(|k| confusion[k][k]).sum();
+    let accuracy = correct as f64 / n as f64;
+    let mut precision = vec![0.0; classes];
+    let mut recall = vec![0.0; classes];
+    let mut f1 = vec![0.0; classes];
+    for k in 0..classes {
+        let tp = confusion[k][k] as f64;
+        let predicted: usize = (0..classes).map(|t| confusion[t][k]).sum();
+        let actual: usize = confusion[k].iter().sum();
+        precision[k] = if predicted > 0 {
+            tp / predicted as f64
+        } else {
+            0.0
+        };
+        recall[k] = if actual > 0 { tp / actual as f64 } else { 0.0 };
+        f1[k] = if precision[k] + recall[k] > 0.0 {
+            2.0 * precision[k] * recall[k] / (precision[k] + recall[k])
+        } else {
+            0.0
+        };
+    }
+    let present: Vec<usize> = (0..classes)
+        .filter(|&k| confusion[k].iter().sum::<usize>() > 0)
+        .collect();
+    let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len() as f64;
+    let balanced_accuracy =
+        present.iter().map(|&k| recall[k]).sum::<f64>() / present.len().max(1) as f64;
+    let roc_auc = if classes == 2 {
+        auc(y.iter().map(|&t| t == 1), proba.iter().map(|p| p[1]))
+    } else {
+        let aucs: Vec<f64> = present
+            .iter()
+            .map(|&k| auc(y.iter().map(|&t| t == k), proba.iter().map(|p| p[k])))
+            .collect();
+        mean(&aucs)
+    };
+    let eps = 1e-15;
+    let log_loss = y
+        .iter()
+        .zip(proba)
+        .map(|(&t, p)| {
+            // scikit-learn renormalises each row before clipping.
+            let s: f64 = p.iter().sum();
+            -(p[t] / s).clamp(eps, 1.0 - eps).ln()
+        })
+        .sum::<f64>()
+        / n as f64;
+    let brier = if classes == 2 {
+        y.iter()
+            .zip(proba)
+            .map(|(&t, p)| (p[1] - t as f64).powi(2))
+            .sum::<f64>()
+            / n as f64
+    } else {
+        y.iter()
+            .zip(proba)
+            .map(|(&t, p)| {
+                p.iter()
+                    .enumerate()
+                    .map(|(k, v)| (v - f64::from(u8::from(k == t))).powi(2))
+                    .sum::<f64>()
+            })
+            .sum::<f64>()
+            / n as f64
+    };
+    Evaluation {
+        rows: n,
+        accuracy,
+        balanced_accuracy,
+        macro_precision: mean(&precision),
+        macro_recall: mean(&recall),
+        macro_f1: mean(&f1),
+        f1_score: if classes == 2 { f1[1] } else { mean(&f1) },
+        precision,
+        recall,
+        f1,
+        roc_auc,
+        log_loss,
+        brier,
+        ece: ece(y, proba, 10),
+        confusion,
+    }
+}
+
+/// ROC AUC by ranks (Mann–Whitney U), ties averaged. NaN when one side is empty.
+pub fn auc(positive: impl Iterator<Item = bool>, score: impl Iterator<Item = f64>) -> f64 {
+    let mut v: Vec<(f64, bool)> = score.zip(positive).map(|(s, p)| (s, p)).collect();
+    v.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let n_pos = v.iter().filter(|x| x.1).count() as f64;
+    let n_neg = v.len() as f64 - n_pos;
+    if n_pos == 0.0 || n_neg == 0.0 {
+        return f64::NAN;
+    }
+    let mut rank_sum = 0.0;
+    let mut i = 0;
+    while i < v.len() {
+        let mut j = i;
+        while j + 1 < v.len() && v[j + 1].0 == v[i].0 {
+            j += 1;
+        }
+        let avg_rank = (i + j) as f64 / 2.0 + 1.0;
+        rank_sum += avg_rank * v[i..=j].iter().filter(|x| x.1).count() as f64;
+        i = j + 1;
+    }
+    (rank_sum - n_pos * (n_pos + 1.0) / 2.0) / (n_pos * n_neg)
+}
+
+/// Expected calibration error of the top-class confidence over `bins` equal-width bins.
+pub fn ece(y: &[usize], proba: &[Vec<f64>], bins: usize) -> f64 {
+    let mut conf = vec![0.0; bins];
+    let mut acc = vec![0.0; bins];
+    let mut count = vec![0usize; bins];
+    for (&t, p) in y.iter().zip(proba) {
+        let k = argmax(p);
+        let c = p[k];
+        let b = ((c * bins as f64) as usize).min(bins - 1);
+        conf[b] += c;
+        acc[b] += f64::from(u8::from(k == t));
+        count[b] += 1;
+    }
+    let n = y.len() as f64;
+    (0..bins)
+        .filter(|&b| count[b] > 0)
+        .map(|b| {
+            (count[b] as f64 / n) * (acc[b] / count[b] as f64 - conf[b] / count[b] as f64).abs()
+        })
+        .sum()
+}
+
+/// The promotion policy of the stack, as the Evaluator applies it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Policy {
+    pub metric: String,
+    pub min_metric: f64,
+    pub min_improvement: f64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Blessing {
+    pub blessed: bool,
+    pub metric: String,
+    pub candidate: f64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub baseline: Option<f64>,
+    pub reason: String,
+}
+
+/// Bless a candidate against the policy and an optional baseline (the production model's value
+/// of the same metric on the same eval rows).
+pub fn bless(policy: &Policy, candidate: &Evaluation, baseline: Option<&Evaluation>) -> Blessing {
+    let m = policy.metric.as_str();
+    let c = candidate.metric(m).unwrap_or(f64::NAN);
+    let b = baseline.and_then(|e| e.metric(m));
+    let higher = higher_is_better(m);
+    let meets_min = if higher {
+        c >= policy.min_metric
+    } else {
+        policy.min_metric <= 0.0 || c <= policy.min_metric
+    };
+    let (blessed, reason) = if !c.is_finite() {
+        (false, format!("{m} is not defined on the eval rows"))
+    } else if !meets_min {
+        (
+            false,
+            format!(
+                "{m} {c:.4} does not reach the minimum {:.4}",
+                policy.min_metric
+            ),
+        )
+    } else if let Some(b) = b {
+        let gain = if higher { c - b } else { b - c };
+        if gain >= policy.min_improvement {
+            (
+                true,
+                format!(
+                    "{m} {c:.4} vs production {b:.4}: improvement {gain:+.4} ≥ {:+.4}",
+                    policy.min_improvement
+                ),
+            )
+        } else {
+            (
+                false,
+                format!(
+                    "{m} {c:.4} vs production {b:.4}: improvement {gain:+.4} < {:+.4}",
+                    policy.min_improvement
+                ),
+            )
+        }
+    } else {
+        (
+            true,
+            format!(
+                "{m} {c:.4} reaches the minimum {:.4}; no production model to beat",
+                policy.min_metric
+            ),
+        )
+    };
+    Blessing {
+        blessed,
+        metric: m.to_string(),
+        candidate: c,
+        baseline: b,
+        reason,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn auc_with_ties_and_perfect_separation() {
+        // roc_auc_score([0, 0, 1, 1], [0.1, 0.4, 0.35, 0.8]) == 0.75
+        let a = auc(
+            [false, false, true, true].into_iter(),
+            [0.1, 0.4, 0.35, 0.8].into_iter(),
+        );
+        assert!((a - 0.75).abs() < 1e-12);
+        let t = auc([false, true].into_iter(), [0.5, 0.5].into_iter());
+        assert!((t - 0.5).abs() < 1e-12);
+    }
+
+    #[test]
+    fn blessing_follows_the_policy() {
+        let y = [0, 1, 1, 0];
+        let good = evaluate(
+            &y,
+            &[
+                vec![0.9, 0.1],
+                vec![0.2, 0.8],
+                vec![0.3, 0.7],
+                vec![0.6, 0.4],
+            ],
+            2,
+        );
+        let bad = evaluate(
+            &y,
+            &[
+                vec![0.1, 0.9],
+                vec![0.8, 0.2],
+                vec![0.3, 0.7],
+                vec![0.6, 0.4],
+            ],
+            2,
+        );
+        let policy = Policy {
+            metric: "roc_auc".into(),
+            min_metric: 0.8,
+            min_improvement: 0.01,
+        };
+        assert!(bless(&policy, &good, None).blessed);
+        assert!(!bless(&policy, &bad, None).blessed);
+        assert!(bless(&policy, &good, Some(&bad)).blessed);
+        let same = bless(&policy, &good, Some(&good));
+        assert!(!same.blessed, "{}", same.reason);
+    }
+}

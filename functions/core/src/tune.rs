@@ -1,0 +1,216 @@
+//! Tuner: grid or random search over the stack's space, scored by stratified k-fold
+//! cross-validation on the training rows; the best trial is refitted on all of them.
+
+use serde::{Deserialize, Serialize};
+
+use crate::data::split::folds;
+use crate::data::{Frame, Labels};
+use crate::metrics::{evaluate, higher_is_better};
+use crate::model::{GbtParams, Model, Params};
+use crate::rng::Rng;
+use crate::transform::Preprocessor;
+
+/// The search space, as the stack declares it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Space {
+    pub families: Vec<String>,
+    pub l2: Vec<f64>,
+    pub max_depth: Vec<u64>,
+    pub learning_rate: Vec<f64>,
+    pub rounds: Vec<u64>,
+    pub min_leaf: Vec<u64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SearchConfig {
+    pub strategy: String,
+    pub trials: usize,
+    pub folds: usize,
+    pub metric: String,
+    pub seed: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Trial {
+    pub params: Params,
+    /// Cross-validated metric: mean over folds.
+    pub score: f64,
+    pub fold_scores: Vec<f64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SearchResult {
+    pub trials: Vec<Trial>,
+    pub best: usize,
+}
+
+/// Every point of the space, family by family in the stack's order.
+pub fn grid(space: &Space) -> Vec<Params> {
+    let mut out = Vec::new();
+    for f in &space.families {
+        match f.as_str() {
+            "logistic_regression" => {
+                out.extend(space.l2.iter().map(|&l2| Params::LogisticRegression { l2 }))
+            }
+            "gradient_boosted_trees" => {
+                for &max_depth in &space.max_depth {
+                    for &learning_rate in &space.learning_rate {
+                        for &rounds in &space.rounds {
+                            for &min_leaf in &space.min_leaf {
+                                out.push(Params::GradientBoostedTrees(GbtParams {
+                                    max_depth: max_depth as usize,
+                                    learning_rate,
+                                    rounds: rounds as usize,
+                                    min_leaf: min_leaf as usize,
+                                }));
+                            }
+                        }
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    out
+}
+
+/// The trials to run: the grid in order (cut at the budget), or a seeded sample of distinct
+/// points that alternates between families.
+pub fn candidates(space: &Space, cfg: &SearchConfig) -> Vec<Params> {
+    let all = grid(space);
+    if cfg.strategy == "grid" || all.len() <= cfg.trials {
+        return all.into_iter().take(cfg.trials).collect();
+    }
+    let by_family: Vec<Vec<Params>> = space
+        .families
+        .iter()
+        .map(|f| all.iter().filter(|p| p.family() == f).copied().collect())
+        .filter(|v: &Vec<Params>| !v.is_empty())
+        .collect();
+    let mut rng = Rng::new(cfg.seed);
+    let mut pools = by_family;
+    let mut out = Vec::with_capacity(cfg.trials);
+    let mut f = 0;
+    while out.len() < cfg.trials && pools.iter().any(|p| !p.is_empty()) {
+        let n_pools = pools.len();
+        let pool = &mut pools[f % n_pools];
+        f += 1;
+        if pool.is_empty() {
+            continue;
+        }
+        let i = rng.below(pool.len());
+        out.push(pool.swap_remove(i));
+    }
+    out
+}
+
+/// Run the search on the rows `train`.
+pub fn search(
+    frame: &Frame,
+    labels: &Labels,
+    train: &[usize],
+    space: &Space,
+    cfg: &SearchConfig,
+) -> SearchResult {
+    let k = labels.classes.len();
+    let fs = folds(train, &labels.y, k, cfg.folds, cfg.seed);
+    // Preprocessing is fitted per fold on that fold's training rows (no leakage), once.
+    let prepared: Vec<_> = (0..cfg.folds)
+        .map(|v| {
+            let fit_rows: Vec<usize> = fs
+                .iter()
+                .enumerate()
+                .filter(|(j, _)| *j != v)
+                .flat_map(|(_, f)| f.iter().copied())
+                .collect();
+            let prep = Preprocessor::fit(frame, &fit_rows);
+            let x_fit = prep.impute(&frame.select_rows(&fit_rows));
+            let y_fit: Vec<usize> = fit_rows.iter().map(|&i| labels.y[i]).collect();
+            let x_val = prep.impute(&frame.select_rows(&fs[v]));
+            let y_val: Vec<usize> = fs[v].iter().map(|&i| labels.y[i]).collect();
+            (prep, x_fit, y_fit, x_val, y_val)
+        })
+        .collect();
+    let higher = higher_is_better(&cfg.metric);
+    let mut trials = Vec::new();
+    for params in candidates(space, cfg) {
+        let fold_scores: Vec<f64> = prepared
+            .iter()
+            .map(|(prep, x_fit, y_fit, x_val, y_val)| {
+                let model = Model::fit_prepared(prep.clone(), x_fit, y_fit, labels, &params);
+                let proba = model.predict_imputed(x_val);
+                evaluate(y_val, &proba, k)
+                    .metric(&cfg.metric)
+                    .unwrap_or(f64::NAN)
+            })
+            .collect();
+        let finite: Vec<f64> = fold_scores
+            .iter()
+            .copied()
+            .filter(|s| s.is_finite())
+            .collect();
+        let score = if finite.is_empty() {
+            f64::NAN
+        } else {
+            finite.iter().sum::<f64>() / finite.len() as f64
+        };
+        trials.push(Trial {
+            params,
+            score,
+            fold_scores,
+        });
+    }
+    let mut best = 0;
+    for (i, t) in trials.iter().enumerate() {
+        let b = trials[best].score;
+        let better = if higher { t.score > b } else { t.score < b };
+        if better || (!b.is_finite() && t.score.is_finite()) {
+            best = i;
+        }
+    }
+    SearchResult { trials, best }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn space() -> Space {
+        Space {
+            families: vec![
+                "logistic_regression".into(),
+                "gradient_boosted_trees".into(),
+            ],
+            l2: vec![0.1, 1.0],
+            max_depth: vec![2, 3],
+            learning_rate: vec![0.1],
+            rounds: vec![10, 20],
+            min_leaf: vec![5],
+        }
+    }
+
+    #[test]
+    fn random_candidates_are_distinct_seeded_and_alternate_families() {
+        let cfg = SearchConfig {
+            strategy: "random".into(),
+            trials: 4,
+            folds: 3,
+            metric: "roc_auc".into(),
+            seed: 7,
+        };
+        let c = candidates(&space(), &cfg);
+        assert_eq!(c.len(), 4);
+        assert_eq!(c, candidates(&space(), &cfg));
+        assert_eq!(c[0].family(), "logistic_regression");
+        assert_eq!(c[1].family(), "gradient_boosted_trees");
+        for (i, a) in c.iter().enumerate() {
+            assert!(!c[i + 1..].contains(a), "duplicate trial");
+        }
+        let grid = SearchConfig {
+            strategy: "grid".into(),
+            trials: 100,
+            ..cfg
+        };
+        assert_eq!(candidates(&space(), &grid).len(), 6);
+    }
+}
