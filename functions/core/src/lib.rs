@@ -11,6 +11,7 @@ pub mod function;
 pub mod metrics;
 pub mod model;
 pub mod onnx;
+pub mod pipeline;
 pub mod rng;
 pub mod schema;
 pub mod scorer;

@@ -161,3 +161,124 @@ fn the_search_picks_a_good_model_and_is_deterministic() {
     );
     assert_eq!(r, search(&f, &l, &s.train, &space, &cfg));
 }
+
+fn pipeline_config() -> mlinfra_core::pipeline::Config {
+    mlinfra_core::pipeline::Config {
+        model_name: "heart-disease".into(),
+        label: "num".into(),
+        rule: binary(),
+        read: ReadOptions {
+            categorical: [
+                "sex", "cp", "fbs", "restecg", "exang", "slope", "ca", "thal",
+            ]
+            .map(String::from)
+            .to_vec(),
+            ..ReadOptions::default()
+        },
+        eval_fraction: 0.2,
+        split_seed: 42,
+        space: Space {
+            families: vec![
+                "logistic_regression".into(),
+                "gradient_boosted_trees".into(),
+            ],
+            l2: vec![0.1, 1.0],
+            max_depth: vec![2, 3],
+            learning_rate: vec![0.1],
+            rounds: vec![30],
+            min_leaf: vec![5],
+        },
+        search: SearchConfig {
+            strategy: "random".into(),
+            trials: 4,
+            folds: 3,
+            metric: "roc_auc".into(),
+            seed: 7,
+        },
+        policy: mlinfra_core::metrics::Policy {
+            metric: "roc_auc".into(),
+            min_metric: 0.85,
+            min_improvement: 0.0,
+        },
+        schema: None,
+    }
+}
+
+#[test]
+fn same_seed_and_data_give_byte_identical_model_and_run_record() {
+    let csv = std::fs::read(HEART).unwrap();
+    let a = mlinfra_core::pipeline::run(&csv, &pipeline_config(), None).unwrap();
+    let b = mlinfra_core::pipeline::run(&csv, &pipeline_config(), None).unwrap();
+    assert_eq!(a.onnx, b.onnx);
+    assert_eq!(
+        serde_json::to_vec(&a.run).unwrap(),
+        serde_json::to_vec(&b.run).unwrap()
+    );
+    assert!(a.run.blessing.blessed, "{}", a.run.blessing.reason);
+    assert_eq!(
+        a.run.model_sha256,
+        format!("sha256:{}", mlinfra_core::pipeline::sha256_hex(&a.onnx))
+    );
+    // A different seed gives a different run.
+    let mut other = pipeline_config();
+    other.search.seed = 8;
+    let c = mlinfra_core::pipeline::run(&csv, &other, None).unwrap();
+    assert_ne!(a.run.run_id, c.run.run_id);
+}
+
+#[test]
+fn the_production_model_is_the_baseline_of_the_blessing() {
+    let csv = std::fs::read(HEART).unwrap();
+    let first = mlinfra_core::pipeline::run(&csv, &pipeline_config(), None).unwrap();
+    let mut cfg = pipeline_config();
+    cfg.policy.min_improvement = 0.05;
+    let second = mlinfra_core::pipeline::run(&csv, &cfg, Some(&first.model)).unwrap();
+    let baseline = second.run.blessing.baseline.unwrap();
+    assert!((baseline - first.evaluation.roc_auc).abs() < 1e-12);
+    assert!(
+        !second.run.blessing.blessed,
+        "the same model cannot improve by 0.05 on itself"
+    );
+}
+
+#[test]
+fn error_anomalies_block_training() {
+    let text = std::fs::read_to_string(HEART).unwrap();
+    let curated = mlinfra_core::schema::Schema::infer(&{
+        let (f, l) = load(&binary());
+        mlinfra_core::stats::compute(&f, Some(&l))
+    });
+    let corrupted: String = text
+        .lines()
+        .enumerate()
+        .map(|(i, l)| {
+            if i == 5 {
+                let rest = l.split_once(',').unwrap().1;
+                format!("old,{rest}")
+            } else {
+                l.to_string()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n");
+    let mut cfg = pipeline_config();
+    cfg.schema = Some(curated);
+    let first_cell = corrupted
+        .lines()
+        .nth(5)
+        .unwrap()
+        .split(',')
+        .next()
+        .unwrap()
+        .to_string();
+    assert_eq!(first_cell, "old", "the corruption did not apply");
+    match mlinfra_core::pipeline::run(corrupted.as_bytes(), &cfg, None) {
+        Err(mlinfra_core::pipeline::PipelineError::Anomalies(a)) => {
+            assert_eq!(a.errors().next().unwrap().column, "age");
+        }
+        other => panic!(
+            "expected blocking anomalies, got {:?}",
+            other.map(|o| o.run.run_id)
+        ),
+    }
+}

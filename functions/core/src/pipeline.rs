@@ -1,0 +1,267 @@
+//! The whole chain on one dataset: ExampleGen → StatisticsGen → SchemaGen → ExampleValidator →
+//! Transform + Trainer + Tuner → Evaluator → export. Pure: it takes bytes and returns every
+//! artifact; callers decide where they go (the local lake, S3).
+//!
+//! Determinism: the same bytes, configuration and seeds give byte-identical artifacts (model,
+//! run record). Wall-clock timings are kept apart, in [`Timings`].
+
+use std::time::Instant;
+
+use serde::{Deserialize, Serialize};
+use sha2::Digest as _;
+
+use crate::data::split::split;
+use crate::data::{DataError, LabelRule, ReadOptions, read_csv, take_label};
+use crate::metrics::{Blessing, Evaluation, Policy, bless, evaluate};
+use crate::model::{Model, Params};
+use crate::onnx::{ExportError, Metadata, export};
+use crate::schema::Schema;
+use crate::stats::{Statistics, compute};
+use crate::tune::{SearchConfig, SearchResult, Space, search};
+use crate::validate::{Anomalies, validate};
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub model_name: String,
+    pub label: String,
+    pub rule: LabelRule,
+    pub read: ReadOptions,
+    pub eval_fraction: f64,
+    pub split_seed: u64,
+    pub space: Space,
+    pub search: SearchConfig,
+    pub policy: Policy,
+    /// A curated schema; inferred from the data when `None`.
+    pub schema: Option<Schema>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SplitSummary {
+    pub train: usize,
+    pub eval: usize,
+    /// Rows per class on each side.
+    pub train_classes: Vec<usize>,
+    pub eval_classes: Vec<usize>,
+    pub train_rows: Vec<usize>,
+    pub eval_rows: Vec<usize>,
+}
+
+/// Experiment tracking: everything needed to know what was trained on what.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunRecord {
+    pub run_id: String,
+    pub model: String,
+    pub data_hash: String,
+    pub rows: usize,
+    pub schema_version: String,
+    pub code_version: CodeVersion,
+    pub split_seed: u64,
+    pub search: SearchConfig,
+    pub best: Params,
+    pub cv_score: f64,
+    pub metrics: Evaluation,
+    pub blessing: Blessing,
+    pub model_sha256: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CodeVersion {
+    pub crate_version: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub git_revision: Option<String>,
+}
+
+impl CodeVersion {
+    pub fn current() -> Self {
+        CodeVersion {
+            crate_version: env!("CARGO_PKG_VERSION").to_string(),
+            git_revision: option_env!("MLINFRA_GIT_REV").map(str::to_string),
+        }
+    }
+}
+
+/// Durations of each step in milliseconds (not part of the run record: they vary).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Timings {
+    pub read_ms: f64,
+    pub statistics_ms: f64,
+    pub validate_ms: f64,
+    pub search_ms: f64,
+    pub train_ms: f64,
+    pub evaluate_ms: f64,
+    pub export_ms: f64,
+    pub total_ms: f64,
+}
+
+#[derive(Debug, Clone)]
+pub struct Output {
+    pub data_hash: String,
+    pub dropped_unlabelled: usize,
+    pub statistics: Statistics,
+    pub schema: Schema,
+    pub anomalies: Anomalies,
+    pub split: SplitSummary,
+    pub search: SearchResult,
+    pub model: Model,
+    pub evaluation: Evaluation,
+    pub baseline: Option<Evaluation>,
+    pub onnx: Vec<u8>,
+    pub run: RunRecord,
+    pub timings: Timings,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum PipelineError {
+    #[error("cannot read the data: {0}")]
+    Data(#[from] DataError),
+    #[error("the data has {} anomalies that block training: {}", .0.errors().count(), .0.errors().map(|a| a.message.clone()).collect::<Vec<_>>().join("; "))]
+    Anomalies(Box<Anomalies>),
+    #[error(transparent)]
+    Export(#[from] ExportError),
+}
+
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    hex::encode(sha2::Sha256::digest(bytes))
+}
+
+fn ms(t: Instant) -> f64 {
+    t.elapsed().as_secs_f64() * 1000.0
+}
+
+/// Run the chain on CSV bytes. `baseline` is the production model, evaluated on the same eval
+/// rows for the blessing.
+pub fn run(csv: &[u8], cfg: &Config, baseline: Option<&Model>) -> Result<Output, PipelineError> {
+    let start = Instant::now();
+    let mut timings = Timings::default();
+    let data_hash = format!("sha256:{}", sha256_hex(csv));
+
+    let t = Instant::now();
+    let mut frame = read_csv(csv, &cfg.read)?;
+    let (labels, dropped) = take_label(&mut frame, &cfg.label, &cfg.rule)?;
+    if let Some(c) = frame
+        .columns
+        .iter()
+        .find(|c| (0..c.values.len()).all(|i| c.values.is_missing(i)))
+    {
+        return Err(DataError::AllMissing(c.name.clone()).into());
+    }
+    timings.read_ms = ms(t);
+
+    let t = Instant::now();
+    let statistics = compute(&frame, Some(&labels));
+    let schema = cfg
+        .schema
+        .clone()
+        .unwrap_or_else(|| Schema::infer(&statistics));
+    timings.statistics_ms = ms(t);
+
+    let t = Instant::now();
+    let anomalies = validate(&frame, &schema);
+    timings.validate_ms = ms(t);
+    if anomalies.has_errors() {
+        return Err(PipelineError::Anomalies(Box::new(anomalies)));
+    }
+
+    let s = split(&frame, &labels, cfg.eval_fraction, cfg.split_seed);
+    let k = labels.classes.len();
+    let per_class = |rows: &[usize]| {
+        let mut c = vec![0; k];
+        for &i in rows {
+            c[labels.y[i]] += 1;
+        }
+        c
+    };
+    let split_summary = SplitSummary {
+        train: s.train.len(),
+        eval: s.eval.len(),
+        train_classes: per_class(&s.train),
+        eval_classes: per_class(&s.eval),
+        train_rows: s.train.clone(),
+        eval_rows: s.eval.clone(),
+    };
+
+    let t = Instant::now();
+    let result = search(&frame, &labels, &s.train, &cfg.space, &cfg.search);
+    timings.search_ms = ms(t);
+    let best = result.trials[result.best].clone();
+
+    let t = Instant::now();
+    let model = Model::fit(&frame, &labels.y, &s.train, &labels, &best.params);
+    timings.train_ms = ms(t);
+
+    let t = Instant::now();
+    let eval_frame = frame.select_rows(&s.eval);
+    let y_eval: Vec<usize> = s.eval.iter().map(|&i| labels.y[i]).collect();
+    let evaluation = evaluate(&y_eval, &model.predict_proba(&eval_frame), k);
+    let baseline_eval = baseline
+        .filter(|b| b.classes == model.classes)
+        .map(|b| evaluate(&y_eval, &b.predict_proba(&eval_frame), k));
+    let blessing = bless(&cfg.policy, &evaluation, baseline_eval.as_ref());
+    timings.evaluate_ms = ms(t);
+
+    let code_version = CodeVersion::current();
+    let schema_version = schema.version();
+    let run_id = {
+        let key = serde_json::json!({
+            "data": data_hash, "params": best.params, "search": cfg.search, "split_seed": cfg.split_seed,
+            "schema": schema_version, "code": code_version, "model": cfg.model_name,
+        });
+        sha256_hex(key.to_string().as_bytes())[..16].to_string()
+    };
+
+    let t = Instant::now();
+    let meta = Metadata {
+        entries: vec![
+            ("mlinfra.model".into(), cfg.model_name.clone()),
+            ("mlinfra.run_id".into(), run_id.clone()),
+            ("mlinfra.data_hash".into(), data_hash.clone()),
+            ("mlinfra.schema_version".into(), schema_version.clone()),
+            (
+                "mlinfra.params".into(),
+                serde_json::to_string(&best.params).unwrap_or_default(),
+            ),
+            (
+                "mlinfra.metrics".into(),
+                serde_json::json!({
+                    "roc_auc": evaluation.roc_auc, "accuracy": evaluation.accuracy,
+                    "f1": evaluation.f1_score, "log_loss": evaluation.log_loss,
+                })
+                .to_string(),
+            ),
+        ],
+    };
+    let onnx = export(&model, &meta)?;
+    timings.export_ms = ms(t);
+
+    let run = RunRecord {
+        run_id,
+        model: cfg.model_name.clone(),
+        data_hash: data_hash.clone(),
+        rows: frame.rows,
+        schema_version,
+        code_version,
+        split_seed: cfg.split_seed,
+        search: cfg.search.clone(),
+        best: best.params,
+        cv_score: best.score,
+        metrics: evaluation.clone(),
+        blessing,
+        model_sha256: format!("sha256:{}", sha256_hex(&onnx)),
+    };
+    timings.total_ms = ms(start);
+    Ok(Output {
+        data_hash,
+        dropped_unlabelled: dropped,
+        statistics,
+        schema,
+        anomalies,
+        split: split_summary,
+        search: result,
+        model,
+        evaluation,
+        baseline: baseline_eval,
+        onnx,
+        run,
+        timings,
+    })
+}
