@@ -46,6 +46,8 @@ pub struct Global {
 pub enum OutputFormat {
     Text,
     Json,
+    /// A self-contained HTML page (`data stats|schema|validate` only)
+    Html,
 }
 
 #[derive(Debug, Subcommand)]
@@ -64,6 +66,48 @@ pub enum Command {
     Outputs(OutputsArgs),
     /// Break a stale state lock left by an interrupted `up` or `down`
     Unlock(UnlockArgs),
+    /// Look at a dataset: statistics, inferred schema, anomalies against a schema
+    #[command(subcommand)]
+    Data(DataCommand),
+    /// Run the ML pipeline on the local environment
+    #[command(subcommand)]
+    Pipeline(PipelineCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DataCommand {
+    /// Per-feature statistics: counts, missing, mean, std, quantiles, histograms, categories
+    Stats(DataArgs),
+    /// The schema inferred from the data (or the stack's curated schema)
+    Schema(DataArgs),
+    /// Anomalies of the data against the schema (inferred from the stack's dataset, or --schema)
+    Validate(ValidateDataArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct DataArgs {
+    /// CSV file with a header row [default: the stack's `dataset.source`]
+    #[arg(long, value_name = "FILE")]
+    pub data: Option<PathBuf>,
+    /// Label column [default: the stack's `dataset.label.column`]
+    #[arg(long, value_name = "COL")]
+    pub label: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct ValidateDataArgs {
+    #[command(flatten)]
+    pub data: DataArgs,
+    /// Schema JSON to check against [default: the stack's `dataset.schema`, else inferred from
+    /// the stack's `dataset.source`]
+    #[arg(long, value_name = "FILE")]
+    pub schema: Option<PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PipelineCommand {
+    /// Validate, split, tune, train, evaluate and export a model; write every artifact to the lake
+    Run(DataArgs),
 }
 
 #[derive(Debug, Args)]

@@ -10,4 +10,5 @@ pub mod engine;
 pub mod identity;
 pub mod output;
 pub mod providers;
+pub mod report;
 pub mod stack;

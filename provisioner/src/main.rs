@@ -3,7 +3,7 @@
 //! Exit codes: 0 success, 1 error, 2 usage error (and `diff --detailed-exitcode` with changes).
 
 use clap::Parser as _;
-use mlinfra::cli::{Cli, Command};
+use mlinfra::cli::{Cli, Command, OutputFormat};
 use mlinfra::commands::{self, Failure};
 
 fn main() {
@@ -19,6 +19,12 @@ fn main() {
         }
     };
     let g = &cli.global;
+    if g.output == OutputFormat::Html && !matches!(cli.command, Command::Data(_)) {
+        eprintln!(
+            "error: `--output html` is for `mlinfra data stats|schema|validate`; use `text` or `json` here"
+        );
+        std::process::exit(2);
+    }
     let result: Result<i32, Failure> = runtime.block_on(async {
         match &cli.command {
             Command::Validate => commands::validate::run(g),
@@ -28,6 +34,8 @@ fn main() {
             Command::Status => commands::status::run(g),
             Command::Outputs(a) => commands::outputs::run(g, a),
             Command::Unlock(a) => commands::unlock::run(g, a),
+            Command::Data(c) => commands::data::run(g, c),
+            Command::Pipeline(c) => commands::pipeline::run(g, c),
         }
     });
     let code = match result {

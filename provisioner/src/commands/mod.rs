@@ -3,9 +3,11 @@
 //! [`Context`] does what every verb needs first: find and load the stack file, pick the
 //! environment, and locate its state.
 
+pub mod data;
 pub mod diff;
 pub mod down;
 pub mod outputs;
+pub mod pipeline;
 pub mod status;
 pub mod unlock;
 pub mod up;

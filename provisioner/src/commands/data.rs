@@ -1,0 +1,306 @@
+//! `mlinfra data stats|schema|validate`: look at a dataset in the terminal, as JSON, or as a
+//! self-contained HTML page.
+
+use std::path::{Path, PathBuf};
+
+use mlinfra_core::data::{Frame, LabelRule, Labels, ReadOptions, read_csv, take_label};
+use mlinfra_core::schema::Schema;
+use mlinfra_core::stats::{self, Statistics};
+use mlinfra_core::validate::{Anomalies, Severity, validate};
+
+use super::Failure;
+use crate::cli::{DataArgs, DataCommand, Global, OutputFormat, ValidateDataArgs};
+use crate::output::Out;
+use crate::report::{html, num, table};
+use crate::stack::Stack;
+
+/// The stack, when there is one to take defaults from.
+pub fn optional_stack(g: &Global) -> Result<Option<Stack>, Failure> {
+    if g.file.is_none() && super::default_stack_file().is_err() {
+        return Ok(None);
+    }
+    super::load_stack(g).map(|l| Some(l.stack))
+}
+
+/// How to read data, from the stack's `dataset` (or the defaults without a stack).
+pub fn read_options(stack: Option<&Stack>) -> ReadOptions {
+    match stack {
+        Some(s) => ReadOptions {
+            missing: s.dataset.missing_values.clone(),
+            categorical: s.dataset.categorical.clone(),
+        },
+        None => ReadOptions::default(),
+    }
+}
+
+pub fn label_rule(stack: Option<&Stack>) -> LabelRule {
+    match stack.and_then(|s| s.dataset.label.positive_when.as_ref()) {
+        Some(c) => LabelRule::Binary {
+            op: c.op.clone(),
+            threshold: c.value,
+        },
+        None => LabelRule::Multiclass,
+    }
+}
+
+pub fn data_path(args: &DataArgs, stack: Option<&Stack>) -> Result<PathBuf, Failure> {
+    match (&args.data, stack) {
+        (Some(p), _) => Ok(p.clone()),
+        (None, Some(s)) => Ok(PathBuf::from(&s.dataset.source)),
+        (None, None) => Err(Failure::new(
+            "no data: pass `--data FILE`, or run where a stack file names `dataset.source`",
+        )),
+    }
+}
+
+pub fn read_bytes(path: &Path) -> Result<Vec<u8>, Failure> {
+    std::fs::read(path).map_err(|e| Failure::new(format!("cannot read `{}`: {e}", path.display())))
+}
+
+/// Read the data and split off the label when one is known.
+fn load(
+    args: &DataArgs,
+    stack: Option<&Stack>,
+) -> Result<(PathBuf, Frame, Option<Labels>), Failure> {
+    let path = data_path(args, stack)?;
+    let bytes = read_bytes(&path)?;
+    let mut frame = read_csv(bytes.as_slice(), &read_options(stack))
+        .map_err(|e| Failure::new(format!("`{}`: {e}", path.display())))?;
+    let label = args
+        .label
+        .clone()
+        .or_else(|| stack.map(|s| s.dataset.label.column.clone()));
+    let labels = match label {
+        Some(col) => {
+            let (l, _) = take_label(&mut frame, &col, &label_rule(stack))
+                .map_err(|e| Failure::new(format!("`{}`: {e}", path.display())))?;
+            Some(l)
+        }
+        None => None,
+    };
+    Ok((path, frame, labels))
+}
+
+pub fn run(g: &Global, cmd: &DataCommand) -> Result<i32, Failure> {
+    let out = Out::new(g);
+    let stack = optional_stack(g)?;
+    let stack = stack.as_ref();
+    match cmd {
+        DataCommand::Stats(args) => {
+            let (path, frame, labels) = load(args, stack)?;
+            let s = stats::compute(&frame, labels.as_ref());
+            let title = format!("Statistics of {}", path.display());
+            emit(&out, || stats_text(&s), &s, || html::statistics(&title, &s));
+            Ok(0)
+        }
+        DataCommand::Schema(args) => {
+            let (path, frame, labels) = load(args, stack)?;
+            let schema = Schema::infer(&stats::compute(&frame, labels.as_ref()));
+            let title = format!("Schema of {}", path.display());
+            emit(
+                &out,
+                || schema_text(&schema),
+                &schema,
+                || html::schema(&title, &schema),
+            );
+            Ok(0)
+        }
+        DataCommand::Validate(ValidateDataArgs { data, schema }) => {
+            let schema = match (schema, stack.and_then(|s| s.dataset.schema.as_ref())) {
+                (Some(p), _) => load_schema(p)?,
+                (None, Some(p)) => load_schema(Path::new(p))?,
+                (None, None) => {
+                    // The reference is the stack's dataset; the data checked is `--data`.
+                    let reference = DataArgs {
+                        data: None,
+                        label: data.label.clone(),
+                    };
+                    let (_, frame, labels) = load(&reference, stack).map_err(|f| {
+                        Failure::new(format!(
+                            "{}\nhint: pass `--schema FILE` to check against a schema",
+                            f.message
+                        ))
+                    })?;
+                    Schema::infer(&stats::compute(&frame, labels.as_ref()))
+                }
+            };
+            let (path, frame, _) = load(data, stack)?;
+            let a = validate(&frame, &schema);
+            let title = format!("Anomalies of {}", path.display());
+            emit(
+                &out,
+                || anomalies_text(&a),
+                &a,
+                || html::anomalies(&title, &a),
+            );
+            Ok(if a.has_errors() { 1 } else { 0 })
+        }
+    }
+}
+
+pub fn load_schema(path: &Path) -> Result<Schema, Failure> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| Failure::new(format!("cannot read schema `{}`: {e}", path.display())))?;
+    Schema::from_json(&text).map_err(|e| Failure::new(format!("schema `{}`: {e}", path.display())))
+}
+
+fn emit<T: serde::Serialize>(
+    out: &Out,
+    text: impl Fn() -> String,
+    value: &T,
+    page: impl Fn() -> String,
+) {
+    match out.format {
+        OutputFormat::Html => print!("{}", page()),
+        _ => out.result(text(), value),
+    }
+}
+
+fn stats_text(s: &Statistics) -> String {
+    let rows: Vec<Vec<String>> = s
+        .features
+        .iter()
+        .map(|f| {
+            let mut r = vec![
+                f.name.clone(),
+                f.kind.to_string(),
+                f.count.to_string(),
+                f.missing.to_string(),
+            ];
+            match &f.numeric {
+                Some(n) => r.extend([
+                    num(n.mean),
+                    num(n.std),
+                    num(n.min),
+                    num(n.quantiles[1]),
+                    num(n.quantiles[3]),
+                    num(n.quantiles[5]),
+                    num(n.max),
+                ]),
+                None => r.extend(std::iter::repeat_n(String::new(), 7)),
+            }
+            let cats = f
+                .categories
+                .iter()
+                .take(6)
+                .map(|(c, n)| format!("{c}:{n}"))
+                .collect::<Vec<_>>()
+                .join(" ");
+            r.push(cats);
+            r
+        })
+        .collect();
+    let mut t = format!("{} rows\n\n", s.rows);
+    t.push_str(&table(
+        &[
+            "feature",
+            "kind",
+            "count",
+            "missing",
+            "mean",
+            "std",
+            "min",
+            "p5",
+            "p50",
+            "p95",
+            "max",
+            "top categories",
+        ],
+        &rows,
+    ));
+    if let Some(l) = &s.label {
+        let dist = l
+            .classes
+            .iter()
+            .zip(&l.counts)
+            .map(|(c, n)| format!("{c}: {n}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        t.push_str(&format!("\nlabel: {dist}\n"));
+    }
+    t
+}
+
+fn schema_text(s: &Schema) -> String {
+    let rows: Vec<Vec<String>> = s
+        .features
+        .iter()
+        .map(|f| {
+            let allowed = match (&f.range, &f.domain) {
+                (Some([lo, hi]), _) => format!("[{}, {}]", num(*lo), num(*hi)),
+                (_, Some(d)) => format!("{{{}}}", d.join(", ")),
+                _ => String::new(),
+            };
+            vec![
+                f.name.clone(),
+                f.kind.to_string(),
+                f.dtype.clone(),
+                if f.required {
+                    "yes".into()
+                } else {
+                    "no".into()
+                },
+                allowed,
+                format!("{}%", num(f.max_missing_share * 100.0)),
+            ]
+        })
+        .collect();
+    let mut t = format!("schema {}\n\n", s.version());
+    t.push_str(&table(
+        &[
+            "feature",
+            "kind",
+            "type",
+            "required",
+            "range or domain",
+            "max missing",
+        ],
+        &rows,
+    ));
+    if let Some(l) = &s.label {
+        t.push_str(&format!("\nlabel classes: {}\n", l.classes.join(", ")));
+    }
+    t
+}
+
+fn anomalies_text(a: &Anomalies) -> String {
+    if a.anomalies.is_empty() {
+        return format!("No anomalies in {} rows.\n", a.rows);
+    }
+    let rows: Vec<Vec<String>> = a
+        .anomalies
+        .iter()
+        .map(|x| {
+            vec![
+                match x.severity {
+                    Severity::Error => "error".into(),
+                    Severity::Warning => "warning".into(),
+                },
+                x.column.clone(),
+                serde_json::to_string(&x.kind)
+                    .unwrap_or_default()
+                    .replace('"', ""),
+                x.count.to_string(),
+                x.examples.join(", "),
+            ]
+        })
+        .collect();
+    let errors = a.errors().count();
+    let mut t = table(
+        &["severity", "column", "anomaly", "count", "examples"],
+        &rows,
+    );
+    t.push_str(&format!(
+        "\n{} anomalies in {} rows: {errors} error{} (block training), {} warning{}.\n",
+        a.anomalies.len(),
+        a.rows,
+        if errors == 1 { "" } else { "s" },
+        a.anomalies.len() - errors,
+        if a.anomalies.len() - errors == 1 {
+            ""
+        } else {
+            "s"
+        }
+    ));
+    t
+}

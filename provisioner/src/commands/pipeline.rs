@@ -1,0 +1,262 @@
+//! `mlinfra pipeline run`: the whole chain on the local environment, every artifact written to
+//! its data lake.
+//!
+//! ```text
+//! raw/<file>                                   the input, as given
+//! curated/<data>/data.csv, split.json          the data and its train/eval rows
+//! artifacts/statistics/<data>.json             StatisticsGen
+//! artifacts/schema/<version>.json              SchemaGen
+//! artifacts/anomalies/<data>.json              ExampleValidator
+//! artifacts/runs/<run>/run.json                the run record (deterministic)
+//! artifacts/runs/<run>/search.json, evaluation.json, timings.json
+//! models/<model>/<run>/model.onnx, model.json  the exported model and its in-memory form
+//! ```
+
+use std::fmt::Write as _;
+use std::path::Path;
+
+use mlinfra_core::metrics::Policy;
+use mlinfra_core::pipeline::{self, Config, PipelineError};
+use mlinfra_core::tune::{SearchConfig, Space};
+use serde_json::json;
+
+use super::data::{data_path, label_rule, load_schema, read_bytes, read_options};
+use super::{Context, Failure};
+use crate::cli::{DataArgs, Global, PipelineCommand};
+use crate::engine::state::write_atomic;
+use crate::report::num;
+use crate::stack::Stack;
+
+/// The pipeline configuration a stack describes.
+pub fn config(stack: &Stack, label: Option<&str>) -> Result<Config, Failure> {
+    let t = &stack.model.tuning;
+    let schema = match &stack.dataset.schema {
+        Some(p) => Some(load_schema(Path::new(p))?),
+        None => None,
+    };
+    Ok(Config {
+        model_name: stack.model.name.clone(),
+        label: label.unwrap_or(&stack.dataset.label.column).to_string(),
+        rule: label_rule(Some(stack)),
+        read: read_options(Some(stack)),
+        eval_fraction: stack.dataset.split.eval_fraction,
+        split_seed: stack.dataset.split.seed,
+        space: Space {
+            families: stack.model.families.clone(),
+            l2: t.logistic_regression.l2.clone(),
+            max_depth: t.gradient_boosted_trees.max_depth.clone(),
+            learning_rate: t.gradient_boosted_trees.learning_rate.clone(),
+            rounds: t.gradient_boosted_trees.rounds.clone(),
+            min_leaf: t.gradient_boosted_trees.min_leaf.clone(),
+        },
+        search: SearchConfig {
+            strategy: t.strategy.clone(),
+            trials: t.trials as usize,
+            folds: t.folds as usize,
+            metric: t.metric.clone(),
+            seed: t.seed,
+        },
+        policy: Policy {
+            metric: stack.promotion.metric.clone(),
+            min_metric: stack.promotion.min_metric,
+            min_improvement: stack.promotion.min_improvement,
+        },
+        schema,
+    })
+}
+
+fn write(lake: &Path, key: &str, bytes: &[u8]) -> Result<(), Failure> {
+    let path = lake.join(key);
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| Failure::new(format!("cannot create `{}`: {e}", dir.display())))?;
+    }
+    write_atomic(&path, bytes)
+        .map_err(|e| Failure::new(format!("cannot write `{}`: {e}", path.display())))
+}
+
+fn json_bytes<T: serde::Serialize>(v: &T) -> Vec<u8> {
+    let mut s = serde_json::to_string_pretty(v).unwrap_or_default();
+    s.push('\n');
+    s.into_bytes()
+}
+
+pub fn run(g: &Global, cmd: &PipelineCommand) -> Result<i32, Failure> {
+    let PipelineCommand::Run(args) = cmd;
+    run_pipeline(g, args)
+}
+
+fn run_pipeline(g: &Global, args: &DataArgs) -> Result<i32, Failure> {
+    let cx = Context::new(g)?;
+    let stack = &cx.loaded.stack;
+    let lake = cx.root.join("lake");
+    if !lake.join("raw").is_dir() {
+        return Err(Failure::new(format!(
+            "the data lake `{}` does not exist\nhint: run `mlinfra up` first",
+            lake.display()
+        )));
+    }
+    let cfg = config(stack, args.label.as_deref())?;
+    let path = data_path(args, Some(stack))?;
+    let bytes = read_bytes(&path)?;
+    cx.out.progress(format!(
+        "running the pipeline on `{}` ({} bytes)",
+        path.display(),
+        bytes.len()
+    ));
+    let out = match pipeline::run(&bytes, &cfg, None) {
+        Ok(o) => o,
+        Err(PipelineError::Anomalies(a)) => {
+            let key = format!(
+                "artifacts/anomalies/{}.json",
+                short(&pipeline::sha256_hex(&bytes))
+            );
+            write(&lake, &key, &json_bytes(&a))?;
+            return Err(Failure::new(format!(
+                "`{}`: {} anomalies block training: {}\nhint: see `{}`, or `mlinfra data validate --data {}`",
+                path.display(),
+                a.errors().count(),
+                a.errors()
+                    .map(|x| x.message.clone())
+                    .collect::<Vec<_>>()
+                    .join("; "),
+                lake.join(key).display(),
+                path.display()
+            )));
+        }
+        Err(e) => return Err(Failure::new(format!("`{}`: {e}", path.display()))),
+    };
+    let data = short(out.data_hash.trim_start_matches("sha256:"));
+    let run = &out.run.run_id;
+    let model = &cfg.model_name;
+    let file_name = path
+        .file_name()
+        .map_or("data.csv".into(), |n| n.to_string_lossy().to_string());
+    let artifacts: Vec<(String, Vec<u8>)> = vec![
+        (format!("raw/{file_name}"), bytes.clone()),
+        (format!("curated/{data}/data.csv"), bytes.clone()),
+        (
+            format!("curated/{data}/split.json"),
+            json_bytes(
+                &json!({"train": out.split.train_rows, "eval": out.split.eval_rows, "seed": cfg.split_seed, "eval_fraction": cfg.eval_fraction}),
+            ),
+        ),
+        (
+            format!("artifacts/statistics/{data}.json"),
+            json_bytes(&out.statistics),
+        ),
+        (
+            format!(
+                "artifacts/schema/{}.json",
+                out.run.schema_version.trim_start_matches("sha256:")
+            ),
+            out.schema.to_json().into_bytes(),
+        ),
+        (
+            format!("artifacts/anomalies/{data}.json"),
+            json_bytes(&out.anomalies),
+        ),
+        (
+            format!("artifacts/runs/{run}/search.json"),
+            json_bytes(&out.search),
+        ),
+        (
+            format!("artifacts/runs/{run}/evaluation.json"),
+            json_bytes(
+                &json!({"candidate": out.evaluation, "baseline": out.baseline, "blessing": out.run.blessing}),
+            ),
+        ),
+        (
+            format!("artifacts/runs/{run}/timings.json"),
+            json_bytes(&out.timings),
+        ),
+        (format!("models/{model}/{run}/model.onnx"), out.onnx.clone()),
+        (
+            format!("models/{model}/{run}/model.json"),
+            json_bytes(&out.model),
+        ),
+        // The run record last: its presence says the run's artifacts are complete.
+        (
+            format!("artifacts/runs/{run}/run.json"),
+            json_bytes(&out.run),
+        ),
+    ];
+    for (key, bytes) in &artifacts {
+        write(&lake, key, bytes)?;
+    }
+    let e = &out.evaluation;
+    let best = &out.search.trials[out.search.best];
+    let mut text = String::new();
+    let _ = writeln!(
+        text,
+        "data      {} rows ({} without a label dropped), {}",
+        out.run.rows, out.dropped_unlabelled, out.data_hash
+    );
+    let _ = writeln!(
+        text,
+        "split     {} train / {} eval (classes {:?} / {:?})",
+        out.split.train, out.split.eval, out.split.train_classes, out.split.eval_classes
+    );
+    let _ = writeln!(
+        text,
+        "schema    {} ({} warnings)",
+        out.run.schema_version,
+        out.anomalies.anomalies.len()
+    );
+    let _ = writeln!(
+        text,
+        "search    {} trials, {}-fold CV {}: best {} = {}",
+        out.search.trials.len(),
+        cfg.search.folds,
+        cfg.search.metric,
+        serde_json::to_string(&best.params).unwrap_or_default(),
+        num(best.score)
+    );
+    let _ = writeln!(
+        text,
+        "eval      roc_auc {}  accuracy {}  f1 {}  log_loss {}  brier {}  ece {}",
+        num(e.roc_auc),
+        num(e.accuracy),
+        num(e.f1_score),
+        num(e.log_loss),
+        num(e.brier),
+        num(e.ece)
+    );
+    let _ = writeln!(
+        text,
+        "blessing  {}: {}",
+        if out.run.blessing.blessed {
+            "blessed"
+        } else {
+            "not blessed"
+        },
+        out.run.blessing.reason
+    );
+    let _ = writeln!(
+        text,
+        "model     {}",
+        lake.join(format!("models/{model}/{run}/model.onnx"))
+            .display()
+    );
+    let _ = writeln!(
+        text,
+        "run       {} ({} ms)",
+        lake.join(format!("artifacts/runs/{run}/run.json"))
+            .display(),
+        num(out.timings.total_ms.round())
+    );
+    cx.out.result(
+        text,
+        &json!({
+            "run": out.run,
+            "split": {"train": out.split.train, "eval": out.split.eval},
+            "artifacts": artifacts.iter().map(|(k, _)| lake.join(k)).collect::<Vec<_>>(),
+            "timings": out.timings,
+        }),
+    );
+    Ok(0)
+}
+
+fn short(hex: &str) -> &str {
+    &hex[..hex.len().min(16)]
+}
