@@ -9,7 +9,17 @@ STACK ?= stacks/heart-disease.yaml
 MLINFRA := $(or $(CARGO_TARGET_DIR),target)/debug/mlinfra
 MLINFRA_RELEASE := $(or $(CARGO_TARGET_DIR),target)/release/mlinfra
 
-.PHONY: demo test lint build bench fuzz bless clean
+.PHONY: demo test lint build bench fuzz bless clean venv
+
+PYTHON ?= python3
+VENV := .venv
+# The venv is rebuilt when the pinned requirements change.
+$(VENV)/.installed: python/requirements.txt
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r python/requirements.txt
+	touch $@
+
+venv: $(VENV)/.installed
 
 build:
 	$(CARGO) build -p mlinfra --bin mlinfra
@@ -27,7 +37,7 @@ lint:
 	$(CARGO) fmt --all --check
 	$(CARGO) clippy --workspace --all-targets --locked -- -D warnings
 
-test: lint
+test: lint venv
 	$(CARGO) test --workspace --locked --doc
 	@if $(CARGO) nextest --version >/dev/null 2>&1; then \
 		$(CARGO) nextest run --workspace --locked --no-fail-fast; \
