@@ -153,7 +153,7 @@ pub fn evaluate(y: &[usize], proba: &[Vec<f64>], classes: usize) -> Evaluation {
 
 /// ROC AUC by ranks (Mann–Whitney U), ties averaged. NaN when one side is empty.
 pub fn auc(positive: impl Iterator<Item = bool>, score: impl Iterator<Item = f64>) -> f64 {
-    let mut v: Vec<(f64, bool)> = score.zip(positive).map(|(s, p)| (s, p)).collect();
+    let mut v: Vec<(f64, bool)> = score.zip(positive).collect();
     v.sort_by(|a, b| a.0.total_cmp(&b.0));
     let n_pos = v.iter().filter(|x| x.1).count() as f64;
     let n_neg = v.len() as f64 - n_pos;

@@ -77,7 +77,7 @@ impl Schema {
                     required: true,
                     range,
                     domain,
-                    max_missing_share: round6((2.0 * observed).max(0.05).min(1.0)),
+                    max_missing_share: round6((2.0 * observed).clamp(0.05, 1.0)),
                 }
             })
             .collect();

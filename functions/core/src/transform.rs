@@ -6,6 +6,7 @@
 //!   index). Trees split on these values.
 //! - [`Preprocessor::encode`] standardises numeric features and one-hot encodes categorical ones
 //!   (an unseen category encodes as all zeros). Logistic regression uses these.
+//!
 //! The exported ONNX graph contains the same two stages, so serving takes raw features.
 
 use serde::{Deserialize, Serialize};

@@ -58,8 +58,8 @@ fn check_onnx(model: &Model, frame: &Frame) {
     let expected = model.predict_proba(frame);
     let mut worst = 0f64;
     for (i, p) in expected.iter().enumerate() {
-        for c in 0..k {
-            worst = worst.max((p[c] - f64::from(scores.probabilities[i * k + c])).abs());
+        for (c, pc) in p.iter().enumerate() {
+            worst = worst.max((pc - f64::from(scores.probabilities[i * k + c])).abs());
         }
         let label = mlinfra_core::metrics::argmax(p);
         let value = model

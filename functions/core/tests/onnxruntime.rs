@@ -18,14 +18,23 @@ fn root() -> PathBuf {
 }
 
 fn python() -> PathBuf {
-    let p = std::env::var_os("MLINFRA_PYTHON").map_or_else(|| root().join(".venv/bin/python"), PathBuf::from);
-    assert!(p.exists(), "no Python test venv at `{}`: run `make venv`", p.display());
+    let p = std::env::var_os("MLINFRA_PYTHON")
+        .map_or_else(|| root().join(".venv/bin/python"), PathBuf::from);
+    assert!(
+        p.exists(),
+        "no Python test venv at `{}`: run `make venv`",
+        p.display()
+    );
     p
 }
 
 fn check(rule: LabelRule, params: Params) {
     let opts = ReadOptions {
-        categorical: ["sex", "cp", "fbs", "restecg", "exang", "slope", "ca", "thal"].map(String::from).to_vec(),
+        categorical: [
+            "sex", "cp", "fbs", "restecg", "exang", "slope", "ca", "thal",
+        ]
+        .map(String::from)
+        .to_vec(),
         ..ReadOptions::default()
     };
     let file = root().join("examples/heart-disease/processed.cleveland.csv");
@@ -40,7 +49,9 @@ fn check(rule: LabelRule, params: Params) {
     let mut raw = Vec::with_capacity(f.rows * nf * 4);
     for i in 0..f.rows {
         for feat in &model.prep.features {
-            let Values::Number(v) = &f.column(&feat.name).unwrap().values else { unreachable!() };
+            let Values::Number(v) = &f.column(&feat.name).unwrap().values else {
+                unreachable!()
+            };
             raw.extend_from_slice(&(v[i] as f32).to_le_bytes());
         }
     }
@@ -52,10 +63,18 @@ fn check(rule: LabelRule, params: Params) {
         .args([f.rows.to_string(), nf.to_string()])
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let expected = model.predict_proba(&f);
-    assert_eq!(v["probabilities"].as_array().unwrap().len(), f.rows, "onnxruntime returned another row count");
+    assert_eq!(
+        v["probabilities"].as_array().unwrap().len(),
+        f.rows,
+        "onnxruntime returned another row count"
+    );
     assert_eq!(v["labels"].as_array().unwrap().len(), f.rows);
     let mut worst = 0f64;
     for (i, row) in v["probabilities"].as_array().unwrap().iter().enumerate() {
@@ -66,7 +85,11 @@ fn check(rule: LabelRule, params: Params) {
         let label = model.class_values.as_ref().map_or(k as i64, |cv| cv[k]);
         assert_eq!(v["labels"][i].as_i64().unwrap(), label, "row {i}");
     }
-    assert!(worst <= 1e-5, "{}: largest difference {worst}", params.family());
+    assert!(
+        worst <= 1e-5,
+        "{}: largest difference {worst}",
+        params.family()
+    );
 }
 
 fn trees() -> Params {
@@ -92,7 +115,10 @@ fn logistic_regression_binary() {
 
 #[test]
 fn logistic_regression_multiclass() {
-    check(LabelRule::Multiclass, Params::LogisticRegression { l2: 0.5 });
+    check(
+        LabelRule::Multiclass,
+        Params::LogisticRegression { l2: 0.5 },
+    );
 }
 
 #[test]

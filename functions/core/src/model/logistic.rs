@@ -135,7 +135,7 @@ fn objective(x: &Matrix, y: &[usize], classes: usize, l2: f64, theta: &[f64]) ->
     let d = x.cols;
     let mut loss = 0.0;
     if classes == 2 {
-        for i in 0..x.rows {
+        for (i, &yi) in y.iter().enumerate().take(x.rows) {
             let z = linear(theta, 0, d, x.row(i));
             // log(1 + e^z) - y z, computed stably
             let softplus = if z > 0.0 {
@@ -143,18 +143,18 @@ fn objective(x: &Matrix, y: &[usize], classes: usize, l2: f64, theta: &[f64]) ->
             } else {
                 z.exp().ln_1p()
             };
-            loss += softplus - if y[i] == 1 { z } else { 0.0 };
+            loss += softplus - if yi == 1 { z } else { 0.0 };
         }
         loss + penalty(theta, 1, d, l2)
     } else {
         let mut z = vec![0.0; classes];
-        for i in 0..x.rows {
+        for (i, &yi) in y.iter().enumerate().take(x.rows) {
             for (k, zk) in z.iter_mut().enumerate() {
                 *zk = linear(theta, k, d, x.row(i));
             }
             let m = z.iter().copied().fold(f64::NEG_INFINITY, f64::max);
             let lse = m + z.iter().map(|v| (v - m).exp()).sum::<f64>().ln();
-            loss += lse - z[y[i]];
+            loss += lse - z[yi];
         }
         loss + penalty(theta, classes, d, l2)
     }
@@ -175,7 +175,7 @@ fn grad_hess(
     let mut xi = vec![0.0; d + 1];
     let mut probs = vec![0.0; rows];
     let mut z = vec![0.0; classes];
-    for i in 0..x.rows {
+    for (i, &yi) in y.iter().enumerate().take(x.rows) {
         xi[..d].copy_from_slice(x.row(i));
         xi[d] = 1.0;
         if classes == 2 {
@@ -188,9 +188,9 @@ fn grad_hess(
         }
         for a in 0..rows {
             let target = if classes == 2 {
-                f64::from(u8::from(y[i] == 1))
+                f64::from(u8::from(yi == 1))
             } else {
-                f64::from(u8::from(y[i] == a))
+                f64::from(u8::from(yi == a))
             };
             let r = probs[a] - target;
             for (u, xu) in xi.iter().enumerate() {
