@@ -250,7 +250,10 @@ fn run_pipeline(g: &Global, args: &DataArgs) -> Result<i32, Failure> {
         &json!({
             "run": out.run,
             "split": {"train": out.split.train, "eval": out.split.eval},
-            "artifacts": artifacts.iter().map(|(k, _)| lake.join(k)).collect::<Vec<_>>(),
+            "artifacts": artifacts
+                .iter()
+                .map(|(k, _)| std::path::absolute(lake.join(k)).unwrap_or_else(|_| lake.join(k)))
+                .collect::<Vec<_>>(),
             "timings": out.timings,
         }),
     );

@@ -56,6 +56,25 @@ impl Project {
         Project { dir }
     }
 
+    /// A project that also holds the example data the stack points to.
+    pub fn with_data() -> Project {
+        let p = Project::new();
+        let dir = p.path().join("examples/heart-disease");
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::copy(
+            repo_root().join("examples/heart-disease/processed.cleveland.csv"),
+            dir.join("processed.cleveland.csv"),
+        )
+        .unwrap();
+        p
+    }
+
+    pub fn write(&self, name: &str, bytes: &[u8]) -> PathBuf {
+        let path = self.path().join(name);
+        std::fs::write(&path, bytes).unwrap();
+        path
+    }
+
     pub fn path(&self) -> &Path {
         self.dir.path()
     }
@@ -183,9 +202,10 @@ pub fn redact(s: &str, tmp: &Path) -> String {
             out.push_str("[N]");
             out.push_str(&w[w.len() - (w.len() - w.trim_end().len())..]);
         } else if let Some(pos) = w.find("sha256:") {
-            let end = w[pos..]
-                .find(|c: char| c.is_whitespace())
-                .map_or(w.len(), |e| pos + e);
+            let hex_start = pos + "sha256:".len();
+            let end = w[hex_start..]
+                .find(|c: char| !c.is_ascii_hexdigit())
+                .map_or(w.len(), |e| hex_start + e);
             out.push_str(&w[..pos]);
             out.push_str("sha256:[FINGERPRINT]");
             out.push_str(&w[end..]);
