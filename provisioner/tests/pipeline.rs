@@ -110,9 +110,13 @@ fn pipeline_run_writes_every_artifact_and_is_deterministic() {
     assert_eq!(run["blessing"]["blessed"], true);
     assert_eq!(run["search"]["trials"], 20);
     for a in v["artifacts"].as_array().unwrap() {
+        let path = a
+            .as_str()
+            .unwrap()
+            .replace("[TMP]", p.path().to_str().unwrap());
         assert!(
-            std::path::Path::new(a.as_str().unwrap()).is_file(),
-            "missing artifact {a}"
+            std::path::Path::new(&path).is_file(),
+            "missing artifact {path}"
         );
     }
     let id = run["run_id"].as_str().unwrap();
