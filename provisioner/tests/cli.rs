@@ -81,7 +81,7 @@ fn changing_one_threshold_is_exactly_one_update_with_old_and_new() {
     assert_eq!(diff.code, 2, "{}", diff.snapshot());
     assert_golden(&snapshot_path("diff-one-update"), &diff.snapshot());
     let json = p.run(&["diff", "--output", "json"]);
-    let plan: serde_json::Value = serde_json::from_str(&json.stdout).unwrap();
+    let plan: serde_json::Value = serde_json::from_str(&json.raw_stdout).unwrap();
     assert_eq!(plan["summary"]["update"], 1);
     assert_eq!(plan["summary"]["create"], 0);
     assert_eq!(plan["summary"]["delete"], 0);
@@ -157,7 +157,7 @@ fn a_failure_after_any_step_leaves_valid_state_and_the_next_up_completes() {
             "n={n}: lock left behind"
         );
         let diff = p.run(&["diff", "--output", "json"]);
-        let plan: serde_json::Value = serde_json::from_str(&diff.stdout).unwrap();
+        let plan: serde_json::Value = serde_json::from_str(&diff.raw_stdout).unwrap();
         assert_eq!(plan["summary"]["create"], TOTAL - recorded.len(), "n={n}");
         assert_eq!(
             plan["summary"]["update"], 0,
@@ -451,7 +451,7 @@ fn validate_json_lists_every_error() {
     p.edit_stack("function: train", "function: trian");
     let r = p.run(&["validate", "--output", "json"]);
     assert_eq!(r.code, 1);
-    let v: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    let v: serde_json::Value = serde_json::from_str(&r.raw_stdout).unwrap();
     assert_eq!(v["valid"], false);
     let errors = v["errors"].as_array().unwrap();
     assert_eq!(errors.len(), 2, "{}", r.stdout);

@@ -13,7 +13,7 @@ fn stats_as_json_and_as_a_self_contained_html_page() {
     let p = Project::with_data();
     let r = p.run(&["data", "stats", "--output", "json"]);
     r.ok();
-    let v: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    let v: serde_json::Value = serde_json::from_str(&r.raw_stdout).unwrap();
     assert_eq!(v["rows"], 303);
     assert_eq!(v["features"].as_array().unwrap().len(), 13);
     assert_eq!(v["label"]["counts"], serde_json::json!([164, 139]));
@@ -104,7 +104,7 @@ fn pipeline_run_writes_every_artifact_and_is_deterministic() {
     p.run(&["up", "--yes"]).ok();
     let r = p.run(&["pipeline", "run", "--output", "json"]);
     r.ok();
-    let v: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    let v: serde_json::Value = serde_json::from_str(&r.raw_stdout).unwrap();
     let run = &v["run"];
     assert!(run["metrics"]["roc_auc"].as_f64().unwrap() >= 0.85, "{run}");
     assert_eq!(run["blessing"]["blessed"], true);
@@ -129,7 +129,7 @@ fn pipeline_run_writes_every_artifact_and_is_deterministic() {
     // The same data and seeds: the same run, byte for byte.
     let again = p.run(&["pipeline", "run", "--output", "json"]);
     again.ok();
-    let v2: serde_json::Value = serde_json::from_str(&again.stdout).unwrap();
+    let v2: serde_json::Value = serde_json::from_str(&again.raw_stdout).unwrap();
     assert_eq!(v2["run"]["run_id"], id);
     assert_eq!(
         std::fs::read(lake.join(format!("models/heart-disease/{id}/model.onnx"))).unwrap(),
@@ -149,7 +149,7 @@ fn multiclass_runs_end_to_end_from_the_cli() {
     let r = p.run(&["pipeline", "run", "--output", "json"]);
     // Five classes are harder: the stack's 0.85 AUC floor may not be met, but the run completes.
     r.ok();
-    let v: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    let v: serde_json::Value = serde_json::from_str(&r.raw_stdout).unwrap();
     assert_eq!(
         v["run"]["metrics"]["confusion"].as_array().unwrap().len(),
         5

@@ -153,6 +153,9 @@ impl Project {
 #[derive(Debug)]
 pub struct Run {
     pub code: i32,
+    /// Stdout as printed, for parsing JSON.
+    pub raw_stdout: String,
+    /// Stdout with volatile parts redacted, for snapshots and text checks.
     pub stdout: String,
     pub stderr: String,
 }
@@ -162,6 +165,7 @@ impl Run {
         let red = |b: &[u8]| redact(&String::from_utf8_lossy(b), tmp);
         Run {
             code: o.status.code().unwrap_or(-1),
+            raw_stdout: String::from_utf8_lossy(&o.stdout).into_owned(),
             stdout: red(&o.stdout),
             stderr: red(&o.stderr),
         }
