@@ -3,38 +3,24 @@
 
 #![allow(clippy::unwrap_used)]
 
+mod common;
+
+use common::HEART;
+
 use mlinfra_core::data::split::split;
-use mlinfra_core::data::{Frame, LabelRule, Labels, ReadOptions, read_csv, take_label};
+use mlinfra_core::data::{Frame, LabelRule, Labels};
 use mlinfra_core::metrics::evaluate;
 use mlinfra_core::model::{GbtParams, Model, Params};
 use mlinfra_core::onnx::{Metadata, export};
 use mlinfra_core::scorer::Scorer;
 use mlinfra_core::tune::{SearchConfig, Space, search};
 
-const HEART: &str = concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/../../examples/heart-disease/processed.cleveland.csv"
-);
-
 fn load(rule: &LabelRule) -> (Frame, Labels) {
-    let opts = ReadOptions {
-        categorical: [
-            "sex", "cp", "fbs", "restecg", "exang", "slope", "ca", "thal",
-        ]
-        .map(String::from)
-        .to_vec(),
-        ..ReadOptions::default()
-    };
-    let mut f = read_csv(std::fs::File::open(HEART).unwrap(), &opts).unwrap();
-    let (l, _) = take_label(&mut f, "num", rule).unwrap();
-    (f, l)
+    common::heart(rule)
 }
 
 fn binary() -> LabelRule {
-    LabelRule::Binary {
-        op: ">".into(),
-        threshold: 0.0,
-    }
+    common::binary()
 }
 
 /// Probabilities of the model in memory and through tract agree to 1e-5 on every eval row,
@@ -167,14 +153,7 @@ fn pipeline_config() -> mlinfra_core::pipeline::Config {
         model_name: "heart-disease".into(),
         label: "num".into(),
         rule: binary(),
-        read: ReadOptions {
-            categorical: [
-                "sex", "cp", "fbs", "restecg", "exang", "slope", "ca", "thal",
-            ]
-            .map(String::from)
-            .to_vec(),
-            ..ReadOptions::default()
-        },
+        read: common::heart_options(),
         eval_fraction: 0.2,
         split_seed: 42,
         space: Space {

@@ -6,10 +6,12 @@
 
 #![allow(clippy::unwrap_used)]
 
+mod common;
+
 use std::path::PathBuf;
 
 use mlinfra_core::data::split::split;
-use mlinfra_core::data::{LabelRule, ReadOptions, Values, read_csv, take_label};
+use mlinfra_core::data::{LabelRule, Values};
 use mlinfra_core::model::{GbtParams, Model, Params};
 use mlinfra_core::onnx::{Metadata, export};
 
@@ -29,17 +31,7 @@ fn python() -> PathBuf {
 }
 
 fn check(rule: LabelRule, params: Params) {
-    let opts = ReadOptions {
-        categorical: [
-            "sex", "cp", "fbs", "restecg", "exang", "slope", "ca", "thal",
-        ]
-        .map(String::from)
-        .to_vec(),
-        ..ReadOptions::default()
-    };
-    let file = root().join("examples/heart-disease/processed.cleveland.csv");
-    let mut f = read_csv(std::fs::File::open(file).unwrap(), &opts).unwrap();
-    let (l, _) = take_label(&mut f, "num", &rule).unwrap();
+    let (f, l) = common::heart(&rule);
     let s = split(&f, &l, 0.2, 42);
     let model = Model::fit(&f, &l.y, &s.train, &l, &params);
     let dir = tempfile::tempdir().unwrap();
@@ -102,10 +94,7 @@ fn trees() -> Params {
 }
 
 fn binary() -> LabelRule {
-    LabelRule::Binary {
-        op: ">".into(),
-        threshold: 0.0,
-    }
+    common::binary()
 }
 
 #[test]
