@@ -54,7 +54,8 @@ bless:
 fuzz:
 	PROPTEST_CASES=$${PROPTEST_CASES:-100000} $(CARGO) test --release -p mlinfra --test fuzz_stack
 
-bench:
+bench: venv
+	bash bench/pipeline.sh
 	@command -v hyperfine >/dev/null || { echo "installing hyperfine (Debian)"; apt-get install -y -qq hyperfine >/dev/null || { apt-get update -qq && apt-get install -y -qq hyperfine; }; }
 	$(CARGO) build --release -p mlinfra --bin mlinfra
 	bash bench/cli.sh $(MLINFRA_RELEASE) $(STACK)

@@ -124,13 +124,26 @@ pub fn compute(frame: &Frame, labels: Option<&Labels>) -> Statistics {
 
 /// Category frequencies, most frequent first, ties by value.
 pub fn frequencies(values: &Values) -> Vec<(String, usize)> {
-    let mut map: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
-    for i in 0..values.len() {
-        if let Some(c) = values.cell(i) {
-            *map.entry(c).or_default() += 1;
+    let mut v: Vec<(String, usize)> = match values {
+        // Count numbers by their bits and format each distinct value once.
+        Values::Number(nums) => {
+            let mut map: std::collections::HashMap<u64, usize> = std::collections::HashMap::new();
+            for x in nums.iter().filter(|x| !x.is_nan()) {
+                // +0.0 and -0.0 are one category.
+                *map.entry((x + 0.0).to_bits()).or_default() += 1;
+            }
+            map.into_iter()
+                .map(|(b, n)| (crate::data::fmt_num(f64::from_bits(b)), n))
+                .collect()
         }
-    }
-    let mut v: Vec<(String, usize)> = map.into_iter().collect();
+        Values::Text(texts) => {
+            let mut map: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
+            for t in texts.iter().flatten() {
+                *map.entry(t.as_str()).or_default() += 1;
+            }
+            map.into_iter().map(|(k, n)| (k.to_string(), n)).collect()
+        }
+    };
     v.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
     v
 }

@@ -185,11 +185,17 @@ fn check_numbers(out: &mut Vec<Anomaly>, name: &str, f: &crate::schema::FeatureS
         );
     }
     if let Some(domain) = &f.domain {
+        // Numbers compare as numbers (`3` and `3.0` are one category); only the values outside
+        // the domain are formatted.
+        let allowed: std::collections::HashSet<u64> = domain
+            .iter()
+            .filter_map(|d| d.parse::<f64>().ok())
+            .map(|x| (x + 0.0).to_bits())
+            .collect();
         let bad = v
             .iter()
-            .filter(|x| !x.is_nan())
-            .map(|x| fmt_num(*x))
-            .filter(|s| !domain.contains(s));
+            .filter(|x| !x.is_nan() && !allowed.contains(&(**x + 0.0).to_bits()))
+            .map(|x| fmt_num(*x));
         push_cells(
             out,
             name,
