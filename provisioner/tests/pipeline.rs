@@ -207,6 +207,15 @@ fn bad_data_files_give_clear_errors() {
         assert!(r.stderr.contains(expected), "{name}: {}", r.stderr);
         assert!(!r.stderr.contains("panicked"), "{name}: {}", r.stderr);
     }
+    let big = p.run_env(&["data", "stats"], &[("MLINFRA_MAX_DATA_BYTES", "1000")]);
+    assert_eq!(big.code, 1);
+    assert!(
+        big.stderr.contains(
+            "is 18538 bytes; mlinfra reads data into memory and takes files up to 1000 bytes"
+        ),
+        "{}",
+        big.stderr
+    );
     let r = p.run(&["up", "--output", "html"]);
     assert_eq!(r.code, 2);
 }

@@ -53,7 +53,26 @@ pub fn data_path(args: &DataArgs, stack: Option<&Stack>) -> Result<PathBuf, Fail
     }
 }
 
+/// The largest data file read (the pipeline holds the data in memory): 1 GiB, or
+/// `MLINFRA_MAX_DATA_BYTES`.
+pub fn max_data_bytes() -> u64 {
+    std::env::var("MLINFRA_MAX_DATA_BYTES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1 << 30)
+}
+
 pub fn read_bytes(path: &Path) -> Result<Vec<u8>, Failure> {
+    let len = std::fs::metadata(path)
+        .map_err(|e| Failure::new(format!("cannot read `{}`: {e}", path.display())))?
+        .len();
+    let max = max_data_bytes();
+    if len > max {
+        return Err(Failure::new(format!(
+            "`{}` is {len} bytes; mlinfra reads data into memory and takes files up to {max} bytes\nhint: split the file, or raise the limit with MLINFRA_MAX_DATA_BYTES if this machine has the memory (about 3x the file size)",
+            path.display()
+        )));
+    }
     std::fs::read(path).map_err(|e| Failure::new(format!("cannot read `{}`: {e}", path.display())))
 }
 

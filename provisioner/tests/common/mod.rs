@@ -102,6 +102,7 @@ impl Project {
             .env_remove("MLINFRA_STACK_FILE")
             .env_remove("MLINFRA_ENV")
             .env_remove("MLINFRA_TEST_FAIL_AFTER")
+            .env_remove("MLINFRA_MAX_DATA_BYTES")
             .env_remove("MLINFRA_TEST_STEP_DELAY_MS")
             .env("MLINFRA_USER", "tester")
             .env("NO_COLOR", "1")
