@@ -12,6 +12,7 @@ pub mod metrics;
 pub mod model;
 pub mod onnx;
 pub mod pipeline;
+pub mod registry;
 pub mod rng;
 pub mod schema;
 pub mod scorer;
