@@ -110,8 +110,7 @@ fn event(
     actor: &str,
     action: Action,
     v: &Version,
-    from: Option<Stage>,
-    to: Option<Stage>,
+    (from, to): (Option<Stage>, Option<Stage>),
     comment: &str,
     request: Option<&str>,
 ) -> Event {
@@ -157,8 +156,7 @@ fn transition(
                 actor,
                 Action::Archive,
                 &old,
-                Some(Stage::Production),
-                Some(Stage::Archived),
+                (Some(Stage::Production), Some(Stage::Archived)),
                 "replaced in Production",
                 request,
             ));
@@ -177,8 +175,7 @@ fn transition(
                 actor,
                 Action::Archive,
                 &old,
-                Some(Stage::Staging),
-                Some(Stage::None),
+                (Some(Stage::Staging), Some(Stage::None)),
                 "replaced in Staging",
                 request,
             ));
@@ -193,8 +190,7 @@ fn transition(
             actor,
             Action::Promote,
             &ver,
-            Some(from),
-            Some(to),
+            (Some(from), Some(to)),
             comment,
             request,
         ));
@@ -269,8 +265,7 @@ impl<S: Store> Registry<S> {
             actor,
             Action::Register,
             &v,
-            None,
-            Some(Stage::None),
+            (None, Some(Stage::None)),
             "",
             None,
         )];
@@ -311,7 +306,7 @@ impl<S: Store> Registry<S> {
         }
     }
 
-    fn version<'d>(doc: &'d ModelDoc, v: u64) -> Result<&'d Version, RegistryError> {
+    fn version(doc: &ModelDoc, v: u64) -> Result<&Version, RegistryError> {
         doc.version(v).ok_or_else(|| RegistryError::UnknownVersion {
             model: doc.model.clone(),
             version: v,
@@ -388,8 +383,7 @@ impl<S: Store> Registry<S> {
             actor,
             Action::Request,
             &v,
-            Some(v.stage),
-            Some(to),
+            (Some(v.stage), Some(to)),
             comment,
             Some(&id),
         )];
@@ -475,8 +469,7 @@ impl<S: Store> Registry<S> {
                 Action::Reject
             },
             &v,
-            Some(r.from),
-            Some(r.to),
+            (Some(r.from), Some(r.to)),
             comment,
             Some(id),
         )];
@@ -607,8 +600,7 @@ impl<S: Store> Registry<S> {
             actor,
             Action::Request,
             &last_archived,
-            Some(Stage::Archived),
-            Some(Stage::Production),
+            (Some(Stage::Archived), Some(Stage::Production)),
             comment,
             Some(&id),
         )];
@@ -632,8 +624,7 @@ impl<S: Store> Registry<S> {
             actor,
             Action::Deploy,
             &v,
-            Some(v.stage),
-            Some(v.stage),
+            (Some(v.stage), Some(v.stage)),
             comment,
             None,
         );
