@@ -48,6 +48,8 @@ pub enum OutputFormat {
     Json,
     /// A self-contained HTML page (`data stats|schema|validate` only)
     Html,
+    /// Comma-separated values (`models audit` only)
+    Csv,
 }
 
 #[derive(Debug, Subcommand)]
@@ -72,6 +74,75 @@ pub enum Command {
     /// Run the ML pipeline on the local environment
     #[command(subcommand)]
     Pipeline(PipelineCommand),
+    /// The model registry: versions, stage transitions approved by a second person, audit trail
+    Models(ModelsArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct Identity {
+    /// Who is acting (the local environment's identity; on AWS the caller's identity is used)
+    #[arg(long = "as", env = "MLINFRA_USER", value_name = "NAME", global = true)]
+    pub actor: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct ModelsArgs {
+    /// Registered model name [default: the stack's `model.name`]
+    #[arg(long, global = true, value_name = "NAME")]
+    pub model: Option<String>,
+    #[command(flatten)]
+    pub identity: Identity,
+    #[command(subcommand)]
+    pub command: ModelsCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ModelsCommand {
+    /// Every version with its stage, metrics and pending requests
+    List,
+    /// One version in detail (the Production version by default)
+    Show {
+        /// Version number
+        version: Option<u64>,
+    },
+    /// Register a pipeline run's model as a new version (its checksum is verified)
+    Register {
+        /// Run id, as `mlinfra pipeline run` printed it
+        #[arg(long)]
+        run: String,
+    },
+    /// Request a version's transition to staging or production
+    Request {
+        /// Version number
+        version: u64,
+        /// Target stage
+        #[arg(long, value_parser = ["staging", "production"])]
+        to: String,
+        /// Why
+        #[arg(short, long, default_value = "")]
+        message: String,
+    },
+    /// Approve a pending request (someone other than its requester)
+    Approve {
+        /// Request id, such as `r3`
+        request: String,
+        #[arg(short, long, default_value = "")]
+        message: String,
+    },
+    /// Reject a pending request (someone other than its requester)
+    Reject {
+        request: String,
+        #[arg(short, long, default_value = "")]
+        message: String,
+    },
+    /// Bring back the most recently archived Production version (approval needed unless the
+    /// stack allows emergency rollback)
+    Rollback {
+        #[arg(short, long, default_value = "")]
+        message: String,
+    },
+    /// The audit trail: every event with who, when, from → to, model sha256, run and data
+    Audit,
 }
 
 #[derive(Debug, Subcommand)]
@@ -106,8 +177,20 @@ pub struct ValidateDataArgs {
 
 #[derive(Debug, Subcommand)]
 pub enum PipelineCommand {
-    /// Validate, split, tune, train, evaluate and export a model; write every artifact to the lake
-    Run(DataArgs),
+    /// Validate, split, tune, train, evaluate and export a model; write every artifact to the
+    /// lake; register the model when it is blessed
+    Run(PipelineRunArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct PipelineRunArgs {
+    #[command(flatten)]
+    pub data: DataArgs,
+    #[command(flatten)]
+    pub identity: Identity,
+    /// Do not register the model, even when blessed
+    #[arg(long)]
+    pub no_register: bool,
 }
 
 #[derive(Debug, Args)]

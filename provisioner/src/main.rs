@@ -3,7 +3,7 @@
 //! Exit codes: 0 success, 1 error, 2 usage error (and `diff --detailed-exitcode` with changes).
 
 use clap::Parser as _;
-use mlinfra::cli::{Cli, Command, OutputFormat};
+use mlinfra::cli::{Cli, Command, ModelsCommand, OutputFormat};
 use mlinfra::commands::{self, Failure};
 
 fn main() {
@@ -25,6 +25,12 @@ fn main() {
         );
         std::process::exit(2);
     }
+    let audit =
+        matches!(&cli.command, Command::Models(m) if matches!(m.command, ModelsCommand::Audit));
+    if g.output == OutputFormat::Csv && !audit {
+        eprintln!("error: `--output csv` is for `mlinfra models audit`; use `text` or `json` here");
+        std::process::exit(2);
+    }
     let result: Result<i32, Failure> = runtime.block_on(async {
         match &cli.command {
             Command::Validate => commands::validate::run(g),
@@ -35,7 +41,8 @@ fn main() {
             Command::Outputs(a) => commands::outputs::run(g, a),
             Command::Unlock(a) => commands::unlock::run(g, a),
             Command::Data(c) => commands::data::run(g, c),
-            Command::Pipeline(c) => commands::pipeline::run(g, c),
+            Command::Pipeline(c) => commands::pipeline::run(g, c).await,
+            Command::Models(a) => commands::models::run(g, a).await,
         }
     });
     let code = match result {

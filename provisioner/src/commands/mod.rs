@@ -6,6 +6,7 @@
 pub mod data;
 pub mod diff;
 pub mod down;
+pub mod models;
 pub mod outputs;
 pub mod pipeline;
 pub mod status;

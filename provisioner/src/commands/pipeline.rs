@@ -22,7 +22,7 @@ use serde_json::json;
 
 use super::data::{data_path, label_rule, load_schema, read_bytes, read_options};
 use super::{Context, Failure};
-use crate::cli::{DataArgs, Global, PipelineCommand};
+use crate::cli::{Global, PipelineCommand, PipelineRunArgs};
 use crate::engine::state::write_atomic;
 use crate::report::num;
 use crate::stack::Stack;
@@ -81,12 +81,13 @@ fn json_bytes<T: serde::Serialize>(v: &T) -> Vec<u8> {
     s.into_bytes()
 }
 
-pub fn run(g: &Global, cmd: &PipelineCommand) -> Result<i32, Failure> {
+pub async fn run(g: &Global, cmd: &PipelineCommand) -> Result<i32, Failure> {
     let PipelineCommand::Run(args) = cmd;
-    run_pipeline(g, args)
+    run_pipeline(g, args).await
 }
 
-fn run_pipeline(g: &Global, args: &DataArgs) -> Result<i32, Failure> {
+async fn run_pipeline(g: &Global, run_args: &PipelineRunArgs) -> Result<i32, Failure> {
+    let args = &run_args.data;
     let cx = Context::new(g)?;
     let stack = &cx.loaded.stack;
     let lake = cx.root.join("lake");
@@ -104,7 +105,9 @@ fn run_pipeline(g: &Global, args: &DataArgs) -> Result<i32, Failure> {
         path.display(),
         bytes.len()
     ));
-    let out = match pipeline::run(&bytes, &cfg, None) {
+    let registry = super::models::local_registry(&cx)?;
+    let baseline = super::models::production_model(&registry, &cfg.model_name).await?;
+    let out = match pipeline::run(&bytes, &cfg, baseline.as_ref()) {
         Ok(o) => o,
         Err(PipelineError::Anomalies(a)) => {
             let key = format!(
@@ -238,6 +241,33 @@ fn run_pipeline(g: &Global, args: &DataArgs) -> Result<i32, Failure> {
         lake.join(format!("models/{model}/{run}/model.onnx"))
             .display()
     );
+    // Pusher: a blessed model becomes a new registry version.
+    let registered = if out.run.blessing.blessed && !run_args.no_register {
+        let actor = super::models::actor(&run_args.identity.actor)?;
+        let c = super::models::candidate(&lake, model, run)?;
+        match registry.register(model, c, &actor).await {
+            Ok(v) => {
+                let _ = writeln!(
+                    text,
+                    "registry  registered as version {} ({}) by {actor}",
+                    v.version, v.stage
+                );
+                Some(v.version)
+            }
+            Err(mlinfra_core::registry::RegistryError::Refused(m))
+                if m.contains("already registered") =>
+            {
+                let _ = writeln!(text, "registry  {m}");
+                None
+            }
+            Err(e) => return Err(Failure::new(e.to_string())),
+        }
+    } else {
+        if !out.run.blessing.blessed {
+            let _ = writeln!(text, "registry  not registered: the model is not blessed");
+        }
+        None
+    };
     let _ = writeln!(
         text,
         "run       {} ({} ms)",
@@ -249,6 +279,7 @@ fn run_pipeline(g: &Global, args: &DataArgs) -> Result<i32, Failure> {
         text,
         &json!({
             "run": out.run,
+            "registered_version": registered,
             "split": {"train": out.split.train, "eval": out.split.eval},
             "artifacts": artifacts
                 .iter()

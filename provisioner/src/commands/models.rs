@@ -1,0 +1,359 @@
+//! `mlinfra models list|show|register|request|approve|reject|rollback|audit`: the registry of the
+//! local environment (the AWS provider backs it with the stack's DynamoDB table).
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::path::PathBuf;
+
+use mlinfra_core::pipeline::{RunRecord, sha256_hex};
+use mlinfra_core::registry::local::LocalStore;
+use mlinfra_core::registry::{
+    Candidate, Event, ModelDoc, Policy, Registry, RegistryError, RollbackOutcome, Stage, Store,
+    verify,
+};
+use serde_json::json;
+
+use super::{Context, Failure};
+use crate::cli::{Global, ModelsArgs, ModelsCommand, OutputFormat};
+use crate::report::{num, table};
+use crate::stack::Stack;
+
+pub fn policy(stack: &Stack) -> Policy {
+    Policy {
+        metric: stack.promotion.metric.clone(),
+        min_metric: stack.promotion.min_metric,
+        staging_automatic: stack.promotion.staging == "automatic",
+        production_automatic: stack.promotion.production == "automatic",
+        emergency_rollback: stack.promotion.emergency_rollback,
+    }
+}
+
+/// The local environment's registry; it exists once `mlinfra up` ran.
+pub fn local_registry(cx: &Context) -> Result<Registry<LocalStore>, Failure> {
+    let dir = cx.root.join("registry");
+    if !dir.is_dir() {
+        return Err(Failure::new(format!(
+            "the model registry `{}` does not exist\nhint: run `mlinfra up` first",
+            dir.display()
+        )));
+    }
+    Ok(Registry::new(
+        LocalStore::new(dir),
+        policy(&cx.loaded.stack),
+    ))
+}
+
+/// The acting identity, required for anything that changes the registry.
+pub fn actor(identity: &Option<String>) -> Result<String, Failure> {
+    match identity.as_deref().map(str::trim) {
+        Some(a) if !a.is_empty() => Ok(a.to_string()),
+        _ => Err(Failure::new(RegistryError::NoIdentity.to_string())),
+    }
+}
+
+fn fail(e: RegistryError) -> Failure {
+    Failure::new(e.to_string())
+}
+
+/// A pipeline run's model as a registration candidate, its file checked against the checksum
+/// the run recorded.
+pub fn candidate(lake: &std::path::Path, model: &str, run_id: &str) -> Result<Candidate, Failure> {
+    let run_path = lake.join(format!("artifacts/runs/{run_id}/run.json"));
+    let text = std::fs::read_to_string(&run_path).map_err(|e| {
+        Failure::new(format!(
+            "no run `{run_id}`: cannot read `{}`: {e}\nhint: `mlinfra pipeline run` prints the run id",
+            run_path.display()
+        ))
+    })?;
+    let run: RunRecord = serde_json::from_str(&text)
+        .map_err(|e| Failure::new(format!("`{}` is not a run record: {e}", run_path.display())))?;
+    if run.model != model {
+        return Err(Failure::new(format!(
+            "run `{run_id}` trained model `{}`, not `{model}`",
+            run.model
+        )));
+    }
+    let file = lake.join(format!("models/{model}/{run_id}/model.onnx"));
+    let bytes = std::fs::read(&file)
+        .map_err(|e| Failure::new(format!("cannot read `{}`: {e}", file.display())))?;
+    verify(
+        &bytes,
+        &run.model_sha256,
+        &format!("model file `{}`", file.display()),
+    )
+    .map_err(fail)?;
+    let abs = std::path::absolute(&file).unwrap_or(file);
+    let m = &run.metrics;
+    Ok(Candidate {
+        artifact_uri: format!("file://{}", abs.display()),
+        sha256: format!("sha256:{}", sha256_hex(&bytes)),
+        run_id: run.run_id.clone(),
+        data_hash: run.data_hash.clone(),
+        schema_version: run.schema_version.clone(),
+        metrics: BTreeMap::from([
+            ("roc_auc".to_string(), m.roc_auc),
+            ("accuracy".to_string(), m.accuracy),
+            ("balanced_accuracy".to_string(), m.balanced_accuracy),
+            ("f1".to_string(), m.f1_score),
+            ("log_loss".to_string(), m.log_loss),
+        ]),
+    })
+}
+
+fn list_text(doc: &ModelDoc) -> String {
+    let rows: Vec<Vec<String>> = doc
+        .versions
+        .iter()
+        .map(|v| {
+            vec![
+                v.version.to_string(),
+                v.stage.to_string(),
+                v.metrics.get("roc_auc").map_or(String::new(), |x| num(*x)),
+                v.run_id.clone(),
+                v.created_by.clone(),
+                v.created_at.clone(),
+            ]
+        })
+        .collect();
+    let mut t = format!("model `{}`\n\n", doc.model);
+    t.push_str(&table(
+        &[
+            "version",
+            "stage",
+            "roc_auc",
+            "run",
+            "created by",
+            "created at",
+        ],
+        &rows,
+    ));
+    let pending: Vec<_> = doc
+        .requests
+        .iter()
+        .filter(|r| r.status == mlinfra_core::registry::RequestStatus::Pending)
+        .collect();
+    if !pending.is_empty() {
+        t.push_str("\npending requests:\n");
+        for r in pending {
+            let _ = writeln!(
+                t,
+                "  {}  version {} {} -> {}{}  by {} at {}{}",
+                r.id,
+                r.version,
+                r.from,
+                r.to,
+                if r.rollback { " (rollback)" } else { "" },
+                r.requested_by,
+                r.requested_at,
+                if r.comment.is_empty() {
+                    String::new()
+                } else {
+                    format!(": {}", r.comment)
+                }
+            );
+        }
+    }
+    t
+}
+
+fn audit_csv(events: &[Event]) -> String {
+    let mut w = csv_writer();
+    let _ = w.write_record([
+        "seq",
+        "at",
+        "actor",
+        "action",
+        "model",
+        "version",
+        "from",
+        "to",
+        "comment",
+        "request",
+        "model_sha256",
+        "run_id",
+        "data_hash",
+    ]);
+    for e in events {
+        let stage = |s: Option<Stage>| s.map_or(String::new(), |s| s.to_string());
+        let _ = w.write_record([
+            e.seq.to_string(),
+            e.at.clone(),
+            e.actor.clone(),
+            e.action.to_string(),
+            e.model.clone(),
+            e.version.to_string(),
+            stage(e.from),
+            stage(e.to),
+            e.comment.clone(),
+            e.request.clone().unwrap_or_default(),
+            e.model_sha256.clone(),
+            e.run_id.clone(),
+            e.data_hash.clone(),
+        ]);
+    }
+    String::from_utf8(w.into_inner().unwrap_or_default()).unwrap_or_default()
+}
+
+fn csv_writer() -> csv::Writer<Vec<u8>> {
+    csv::Writer::from_writer(Vec::new())
+}
+
+fn audit_text(events: &[Event]) -> String {
+    let rows: Vec<Vec<String>> = events
+        .iter()
+        .map(|e| {
+            let moved = match (e.from, e.to) {
+                (Some(f), Some(t)) if f != t => format!("{f} -> {t}"),
+                (_, Some(t)) => t.to_string(),
+                _ => String::new(),
+            };
+            vec![
+                e.seq.to_string(),
+                e.at.clone(),
+                e.actor.clone(),
+                e.action.to_string(),
+                format!("v{}", e.version),
+                moved,
+                e.request.clone().unwrap_or_default(),
+                e.comment.clone(),
+            ]
+        })
+        .collect();
+    table(
+        &[
+            "seq", "at", "actor", "action", "version", "stage", "request", "comment",
+        ],
+        &rows,
+    )
+}
+
+pub async fn run(g: &Global, args: &ModelsArgs) -> Result<i32, Failure> {
+    let cx = Context::new(g)?;
+    let reg = local_registry(&cx)?;
+    let model = args
+        .model
+        .clone()
+        .unwrap_or_else(|| cx.loaded.stack.model.name.clone());
+    let m = model.as_str();
+    let who = || actor(&args.identity.actor);
+    match &args.command {
+        ModelsCommand::List => {
+            let doc = reg.doc(m).await.map_err(fail)?;
+            cx.out.result(list_text(&doc), &doc);
+        }
+        ModelsCommand::Show { version } => {
+            let doc = reg.doc(m).await.map_err(fail)?;
+            let v = match version {
+                Some(n) => doc.version(*n).cloned().ok_or_else(|| {
+                    fail(RegistryError::UnknownVersion {
+                        model: m.to_string(),
+                        version: *n,
+                        available: doc.versions.iter().map(|v| v.version.to_string()).collect::<Vec<_>>().join(", "),
+                    })
+                })?,
+                None => doc
+                    .in_stage(Stage::Production)
+                    .cloned()
+                    .ok_or_else(|| Failure::new(format!("model `{m}` has no Production version; name one: `mlinfra models show VERSION`")))?,
+            };
+            let mut t = String::new();
+            let _ = writeln!(t, "model      {m}");
+            let _ = writeln!(t, "version    {} ({})", v.version, v.stage);
+            let _ = writeln!(t, "artifact   {}", v.artifact_uri);
+            let _ = writeln!(t, "sha256     {}", v.sha256);
+            let _ = writeln!(t, "run        {}", v.run_id);
+            let _ = writeln!(t, "data       {}", v.data_hash);
+            let _ = writeln!(t, "schema     {}", v.schema_version);
+            let _ = writeln!(t, "created    {} by {}", v.created_at, v.created_by);
+            for (k, x) in &v.metrics {
+                let _ = writeln!(t, "{k:<10} {}", num(*x));
+            }
+            cx.out.result(t, &v);
+        }
+        ModelsCommand::Register { run } => {
+            let lake = cx.root.join("lake");
+            let c = candidate(&lake, m, run)?;
+            let v = reg.register(m, c, &who()?).await.map_err(fail)?;
+            cx.out.result(format!("Registered `{m}` version {} ({}) from run {run}.\n", v.version, v.stage), &v);
+        }
+        ModelsCommand::Request { version, to, message } => {
+            let to: Stage = to.parse().map_err(Failure::new)?;
+            let r = reg.request(m, *version, to, message, &who()?).await.map_err(fail)?;
+            let text = match r.status {
+                mlinfra_core::registry::RequestStatus::Pending => format!(
+                    "Requested `{}`: version {} {} -> {}. Someone other than {} approves it with `mlinfra models approve {}`.\n",
+                    r.id, r.version, r.from, r.to, r.requested_by, r.id
+                ),
+                _ => format!("Version {} moved to {} (automatic by policy).\n", r.version, r.to),
+            };
+            cx.out.result(text, &r);
+        }
+        ModelsCommand::Approve { request, message } | ModelsCommand::Reject { request, message } => {
+            let approve = matches!(args.command, ModelsCommand::Approve { .. });
+            let actor = who()?;
+            let r = if approve {
+                reg.approve(m, request, message, &actor).await
+            } else {
+                reg.reject(m, request, message, &actor).await
+            }
+            .map_err(fail)?;
+            let mut text = format!(
+                "{} `{}` (version {} {} -> {}) requested by {}.\n",
+                if approve { "Approved" } else { "Rejected" },
+                r.id,
+                r.version,
+                r.from,
+                r.to,
+                r.requested_by
+            );
+            if approve && r.to == Stage::Production {
+                let doc = reg.doc(m).await.map_err(fail)?;
+                if let Some(old) = doc.versions.iter().filter(|v| v.stage == Stage::Archived).max_by_key(|v| v.version) {
+                    let _ = writeln!(text, "Version {} is in Production; version {} is archived.", r.version, old.version);
+                }
+            }
+            cx.out.result(text, &r);
+        }
+        ModelsCommand::Rollback { message } => match reg.rollback(m, message, &who()?).await.map_err(fail)? {
+            RollbackOutcome::Done(v) => {
+                cx.out.result(format!("Rolled back: version {v} is in Production again (emergency rollback).\n"), &json!({"rolled_back_to": v}))
+            }
+            RollbackOutcome::Requested(r) => cx.out.result(
+                format!(
+                    "Requested rollback `{}` to version {}. Someone other than {} approves it with `mlinfra models approve {}`.\n",
+                    r.id, r.version, r.requested_by, r.id
+                ),
+                &r,
+            ),
+        },
+        ModelsCommand::Audit => {
+            let events = reg.store.audit(m).await.map_err(fail)?;
+            match cx.out.format {
+                OutputFormat::Csv => print!("{}", audit_csv(&events)),
+                _ => cx.out.result(audit_text(&events), &events),
+            }
+        }
+    }
+    Ok(0)
+}
+
+/// The Production model (in-memory form, checksum verified) to use as the baseline.
+pub async fn production_model(
+    reg: &Registry<LocalStore>,
+    model: &str,
+) -> Result<Option<mlinfra_core::model::Model>, Failure> {
+    let Some(current) = reg.store.current(model).await.map_err(fail)? else {
+        return Ok(None);
+    };
+    let Some(p) = current.production else {
+        return Ok(None);
+    };
+    mlinfra_core::registry::read_artifact(&p.artifact_uri, &p.sha256).map_err(fail)?;
+    let json_path =
+        PathBuf::from(p.artifact_uri.trim_start_matches("file://")).with_file_name("model.json");
+    let text = std::fs::read_to_string(&json_path)
+        .map_err(|e| Failure::new(format!("cannot read `{}`: {e}", json_path.display())))?;
+    serde_json::from_str(&text)
+        .map(Some)
+        .map_err(|e| Failure::new(format!("`{}` is not a model: {e}", json_path.display())))
+}
