@@ -7,6 +7,8 @@
 //! transitions read the same revision; exactly one commit succeeds, the other gets
 //! [`RegistryError::Conflict`]. Backends: [`local::LocalStore`] (a directory) and DynamoDB.
 
+#[cfg(feature = "dynamodb")]
+pub mod dynamodb;
 pub mod local;
 pub mod model;
 

@@ -1,0 +1,99 @@
+//! A moto server for the tests: the AWS API on a free loopback port, started from the project's
+//! venv (`make venv` installs the pinned `moto[server]`), shared by the tests of one binary and
+//! killed when the binary exits. No Docker.
+
+#![allow(dead_code, clippy::unwrap_used)]
+
+use std::net::{TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+pub struct Moto {
+    pub endpoint: String,
+    child: Mutex<Child>,
+}
+
+impl Drop for Moto {
+    fn drop(&mut self) {
+        if let Ok(mut c) = self.child.lock() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+fn venv_bin(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../.venv/bin")
+        .join(name)
+}
+
+/// The shared server, started on first use.
+pub fn server() -> &'static Moto {
+    static MOTO: OnceLock<Moto> = OnceLock::new();
+    MOTO.get_or_init(|| {
+        let bin = venv_bin("moto_server");
+        assert!(
+            bin.exists(),
+            "moto is not installed at `{}`: run `make venv`",
+            bin.display()
+        );
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let child = Command::new(bin)
+            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "moto did not start on port {port} within 30 s"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        // The statics of a test binary are never dropped: stop the server when the binary exits.
+        let pid = child.id();
+        std::thread::spawn(move || {
+            let me = std::process::id();
+            // Watchdog: a child shell kills moto once this test process is gone.
+            let _ = Command::new("sh")
+                .args([
+                    "-c",
+                    &format!(
+                        "while kill -0 {me} 2>/dev/null; do sleep 1; done; kill {pid} 2>/dev/null"
+                    ),
+                ])
+                .spawn();
+        });
+        Moto {
+            endpoint: format!("http://127.0.0.1:{port}"),
+            child: Mutex::new(child),
+        }
+    })
+}
+
+/// A DynamoDB client for the server, with test credentials.
+pub fn dynamodb(endpoint: &str) -> aws_sdk_dynamodb::Client {
+    use aws_sdk_dynamodb::config::{BehaviorVersion, Credentials, Region};
+    let conf = aws_sdk_dynamodb::Config::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .region(Region::new("us-east-1"))
+        .endpoint_url(endpoint)
+        .credentials_provider(Credentials::new(
+            "testing",
+            "testing",
+            None,
+            None,
+            "mlinfra-tests",
+        ))
+        .build();
+    aws_sdk_dynamodb::Client::from_conf(conf)
+}
