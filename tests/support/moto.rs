@@ -71,6 +71,9 @@ pub fn server() -> &'static Moto {
                         "while kill -0 {me} 2>/dev/null; do sleep 1; done; kill {pid} 2>/dev/null"
                     ),
                 ])
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
                 .spawn();
         });
         Moto {
