@@ -131,3 +131,16 @@ async fn racing_approvals_exactly_one_wins() {
     assert_eq!(approvals, 1);
     assert_eq!(reg.store.models().await.unwrap(), vec!["m".to_string()]);
 }
+
+#[tokio::test]
+async fn the_aws_identity_is_the_callers_arn() {
+    let sts = moto::sts(&moto::server().endpoint, "testing", "testing");
+    let arn = mlinfra_core::registry::dynamodb::caller_identity(&sts)
+        .await
+        .unwrap();
+    assert!(arn.starts_with("arn:aws:"), "{arn}");
+    assert!(
+        arn.contains(":123456789012:"),
+        "moto's default account: {arn}"
+    );
+}

@@ -100,3 +100,21 @@ pub fn dynamodb(endpoint: &str) -> aws_sdk_dynamodb::Client {
         .build();
     aws_sdk_dynamodb::Client::from_conf(conf)
 }
+
+/// An STS client for the server, with the given access key (moto maps keys to identities).
+pub fn sts(endpoint: &str, access_key: &str, secret: &str) -> aws_sdk_sts::Client {
+    use aws_sdk_sts::config::{BehaviorVersion, Credentials, Region};
+    let conf = aws_sdk_sts::Config::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .region(Region::new("us-east-1"))
+        .endpoint_url(endpoint)
+        .credentials_provider(Credentials::new(
+            access_key,
+            secret,
+            None,
+            None,
+            "mlinfra-tests",
+        ))
+        .build();
+    aws_sdk_sts::Client::from_conf(conf)
+}

@@ -276,6 +276,19 @@ impl Store for DynamoDbStore {
     }
 }
 
+/// The acting identity on AWS: the caller's ARN from STS `GetCallerIdentity`, so nobody can
+/// approve their own request by changing a flag.
+pub async fn caller_identity(sts: &aws_sdk_sts::Client) -> Result<String, RegistryError> {
+    let out = sts
+        .get_caller_identity()
+        .send()
+        .await
+        .map_err(|e| err("GetCallerIdentity", e))?;
+    out.arn
+        .filter(|a| !a.is_empty())
+        .ok_or(RegistryError::NoIdentity)
+}
+
 mod erased {
     //! Serialise any of the registry records to JSON text for an attribute.
     use super::RegistryError;
