@@ -76,6 +76,21 @@ pub enum Command {
     Pipeline(PipelineCommand),
     /// The model registry: versions, stage transitions approved by a second person, audit trail
     Models(ModelsArgs),
+    /// Serve the API on this machine: the local API gateway in front of the `predict` function
+    Serve(ServeArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Address to listen on
+    #[arg(long, default_value = "127.0.0.1")]
+    pub host: String,
+    /// Port [default: the stack's `environments.local.port`]
+    #[arg(long)]
+    pub port: Option<u16>,
+    /// Re-check the registry this often [default: the stack's `api.model_refresh_s`]
+    #[arg(long, value_name = "SECONDS")]
+    pub refresh_seconds: Option<u64>,
 }
 
 #[derive(Debug, Args)]

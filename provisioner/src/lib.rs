@@ -11,4 +11,5 @@ pub mod identity;
 pub mod output;
 pub mod providers;
 pub mod report;
+pub mod serve;
 pub mod stack;

@@ -8,10 +8,17 @@ use mlinfra::commands::{self, Failure};
 
 fn main() {
     let cli = Cli::parse();
-    let runtime = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
+    // `serve` answers many connections at once: a multi-threaded runtime; the rest: one thread.
+    let runtime = if matches!(cli.command, Command::Serve(_)) {
+        tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+    } else {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+    };
+    let runtime = match runtime {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");
@@ -43,6 +50,7 @@ fn main() {
             Command::Data(c) => commands::data::run(g, c),
             Command::Pipeline(c) => commands::pipeline::run(g, c).await,
             Command::Models(a) => commands::models::run(g, a).await,
+            Command::Serve(a) => commands::serve::run(g, a).await,
         }
     });
     let code = match result {

@@ -16,6 +16,7 @@ pub mod registry;
 pub mod rng;
 pub mod schema;
 pub mod scorer;
+pub mod serving;
 pub mod stats;
 pub mod transform;
 pub mod tune;

@@ -217,6 +217,10 @@ pub fn run(csv: &[u8], cfg: &Config, baseline: Option<&Model>) -> Result<Output,
             ("mlinfra.data_hash".into(), data_hash.clone()),
             ("mlinfra.schema_version".into(), schema_version.clone()),
             (
+                "mlinfra.schema".into(),
+                serde_json::to_string(&schema).unwrap_or_default(),
+            ),
+            (
                 "mlinfra.params".into(),
                 serde_json::to_string(&best.params).unwrap_or_default(),
             ),

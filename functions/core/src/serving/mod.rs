@@ -1,0 +1,535 @@
+//! The `predict` function's handler: the same code runs as a Lambda behind API Gateway and
+//! in-process behind `mlinfra serve`.
+//!
+//! Routes: `POST /predict` (`?stage=staging` for the Staging version), `POST /feedback`,
+//! `GET /health`. The Production (and Staging) models are loaded from the registry's pointers,
+//! their sha256 checked, kept in memory, and re-checked at most every `refresh`; a new version
+//! replaces the old one atomically between requests. Anything a client sends wrong is a 4xx that
+//! names each invalid field; never a 500.
+
+pub mod api;
+pub mod served;
+
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
+
+use serde_json::{Map, Value, json};
+
+pub use api::{ProxyRequest, ProxyResponse, RequestContext};
+pub use served::{Feature, Served};
+
+use crate::data::Kind;
+use crate::registry::{Current, Pointer, Stage};
+
+/// Where the served models come from: the registry's pointers and the artifacts.
+pub trait ModelSource: Send + Sync {
+    fn current(&self) -> Result<Option<Current>, String>;
+    /// The artifact's bytes, checked against the pointer's sha256.
+    fn fetch(&self, p: &Pointer) -> Result<Vec<u8>, String>;
+}
+
+/// Where feedback (ground truth by request id) is stored.
+pub trait FeedbackSink: Send + Sync {
+    fn store(&self, request_id: &str, record: &Value) -> Result<(), String>;
+}
+
+/// A sampled request and its response, for monitoring (written off the hot path).
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct PredictionLog {
+    pub request_id: String,
+    pub model: String,
+    pub version: u64,
+    pub stage: Stage,
+    pub instances: Vec<Value>,
+    pub labels: Vec<i64>,
+    pub probabilities: Vec<Vec<f32>>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub model: String,
+    pub max_batch: usize,
+    pub refresh: Duration,
+    /// Share of requests logged (0..=1).
+    pub sample_rate: f64,
+}
+
+#[derive(Default)]
+struct Slots {
+    production: Option<Arc<Served>>,
+    staging: Option<Arc<Served>>,
+    checked: Option<Instant>,
+}
+
+pub struct Service<M, F> {
+    pub config: Config,
+    source: M,
+    feedback: F,
+    slots: RwLock<Slots>,
+    counter: std::sync::atomic::AtomicU64,
+}
+
+/// What a request produced: the response, and a log record when sampled.
+pub struct Outcome {
+    pub response: ProxyResponse,
+    pub log: Option<PredictionLog>,
+    /// The route, for metrics (`/predict`, `/feedback`, `/health`, `other`).
+    pub route: &'static str,
+    /// The label values predicted, for metrics.
+    pub labels: Vec<i64>,
+}
+
+impl<M: ModelSource, F: FeedbackSink> Service<M, F> {
+    pub fn new(config: Config, source: M, feedback: F) -> Self {
+        Service {
+            config,
+            source,
+            feedback,
+            slots: RwLock::new(Slots::default()),
+            counter: std::sync::atomic::AtomicU64::new(0),
+        }
+    }
+
+    /// Re-read the registry's pointers when the refresh interval has passed; load and swap in
+    /// new versions. A model that fails to load (bad checksum, ...) is not served; the previous
+    /// one stays.
+    pub fn refresh(&self, force: bool) -> Vec<String> {
+        let due = force
+            || self
+                .slots
+                .read()
+                .map(|s| s.checked.is_none_or(|t| t.elapsed() >= self.config.refresh))
+                .unwrap_or(true);
+        if !due {
+            return Vec::new();
+        }
+        let mut problems = Vec::new();
+        let current = match self.source.current() {
+            Ok(c) => c,
+            Err(e) => {
+                problems.push(e);
+                None
+            }
+        };
+        let load = |p: Option<&Pointer>,
+                    stage: Stage,
+                    old: Option<Arc<Served>>,
+                    problems: &mut Vec<String>|
+         -> Option<Arc<Served>> {
+            let p = p?;
+            if let Some(o) = old.filter(|o| o.version == p.version && o.sha256 == p.sha256) {
+                return Some(o);
+            }
+            match self.source.fetch(p).and_then(|bytes| {
+                Served::load(&bytes, &self.config.model, p.version, stage, &p.sha256)
+            }) {
+                Ok(s) => Some(Arc::new(s)),
+                Err(e) => {
+                    problems.push(format!("version {}: {e}", p.version));
+                    None
+                }
+            }
+        };
+        let (old_p, old_s) = self
+            .slots
+            .read()
+            .map(|s| (s.production.clone(), s.staging.clone()))
+            .unwrap_or_default();
+        let cur = current.as_ref();
+        let production = load(
+            cur.and_then(|c| c.production.as_ref()),
+            Stage::Production,
+            old_p.clone(),
+            &mut problems,
+        )
+        .or(if cur.is_some_and(|c| c.production.is_some()) {
+            old_p
+        } else {
+            None
+        });
+        let staging = load(
+            cur.and_then(|c| c.staging.as_ref()),
+            Stage::Staging,
+            old_s,
+            &mut problems,
+        );
+        if let Ok(mut s) = self.slots.write() {
+            s.production = production;
+            s.staging = staging;
+            s.checked = Some(Instant::now());
+        }
+        problems
+    }
+
+    /// The version serving a stage right now.
+    pub fn serving(&self, stage: Stage) -> Option<Arc<Served>> {
+        let s = self.slots.read().ok()?;
+        match stage {
+            Stage::Staging => s.staging.clone(),
+            _ => s.production.clone(),
+        }
+    }
+
+    fn request_id(&self, req: &ProxyRequest) -> String {
+        if !req.request_context.request_id.is_empty() {
+            return req.request_context.request_id.clone();
+        }
+        let n = self
+            .counter
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let t = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0);
+        format!(
+            "{:016x}{:08x}",
+            crate::rng::mix(t as u64 ^ std::process::id() as u64),
+            n
+        )
+    }
+
+    pub fn handle(&self, req: &ProxyRequest) -> Outcome {
+        let route = match req.path.trim_end_matches('/') {
+            "/predict" => "/predict",
+            "/feedback" => "/feedback",
+            "/health" => "/health",
+            _ => "other",
+        };
+        let done = |response| Outcome {
+            response,
+            log: None,
+            route,
+            labels: Vec::new(),
+        };
+        let method = req.http_method.to_ascii_uppercase();
+        let expected = match route {
+            "/predict" | "/feedback" => "POST",
+            "/health" => "GET",
+            _ => {
+                return done(ProxyResponse::error(
+                    404,
+                    &format!("no route `{} {}`", method, req.path),
+                    vec![],
+                    Some("the routes are POST /predict, POST /feedback, GET /health"),
+                ));
+            }
+        };
+        if method != expected {
+            return done(ProxyResponse::error(
+                405,
+                &format!("`{}` takes {expected}, not {method}", req.path),
+                vec![],
+                None,
+            ));
+        }
+        if expected == "POST" {
+            if let Some(ct) = req.header("content-type") {
+                if !ct.to_ascii_lowercase().starts_with("application/json") {
+                    return done(ProxyResponse::error(
+                        415,
+                        &format!("content type `{ct}` is not supported"),
+                        vec![],
+                        Some("send JSON with `Content-Type: application/json`"),
+                    ));
+                }
+            }
+        }
+        self.refresh(false);
+        match route {
+            "/health" => {
+                let p = self.serving(Stage::Production);
+                let s = self.serving(Stage::Staging);
+                let v = |m: &Option<Arc<Served>>| {
+                    m.as_ref()
+                        .map(|m| json!({"version": m.version, "sha256": m.sha256}))
+                };
+                done(ProxyResponse::json(
+                    200,
+                    &json!({"status": "ok", "model": self.config.model, "production": v(&p), "staging": v(&s)}),
+                ))
+            }
+            "/feedback" => done(self.feedback(req)),
+            _ => self.predict(req),
+        }
+    }
+
+    fn body(req: &ProxyRequest) -> Result<Value, ProxyResponse> {
+        let text = match (&req.body, req.is_base64_encoded) {
+            (None, _) => {
+                return Err(ProxyResponse::error(
+                    400,
+                    "the request has no body",
+                    vec![],
+                    Some("send {\"instances\": [{...}]}"),
+                ));
+            }
+            (Some(_), true) => {
+                return Err(ProxyResponse::error(
+                    400,
+                    "base64-encoded bodies are not supported",
+                    vec![],
+                    Some("send JSON text"),
+                ));
+            }
+            (Some(b), false) => b,
+        };
+        serde_json::from_str(text).map_err(|e| {
+            ProxyResponse::error(
+                400,
+                &format!("the body is not valid JSON: {e}"),
+                vec![],
+                Some("send {\"instances\": [{\"feature\": value, ...}]}"),
+            )
+        })
+    }
+
+    fn predict(&self, req: &ProxyRequest) -> Outcome {
+        let fail = |response| Outcome {
+            response,
+            log: None,
+            route: "/predict",
+            labels: Vec::new(),
+        };
+        let stage = match req.query("stage").map(str::to_ascii_lowercase).as_deref() {
+            None | Some("production") => Stage::Production,
+            Some("staging") => Stage::Staging,
+            Some(other) => {
+                return fail(ProxyResponse::error(
+                    400,
+                    &format!("unknown stage `{other}`"),
+                    vec![
+                        json!({"field": "stage", "message": "expected `production` or `staging`"}),
+                    ],
+                    None,
+                ));
+            }
+        };
+        let body = match Self::body(req) {
+            Ok(b) => b,
+            Err(r) => return fail(r),
+        };
+        let instances: Vec<Value> = match &body {
+            Value::Object(o) if o.contains_key("instances") => match &o["instances"] {
+                Value::Array(a) => a.clone(),
+                _ => {
+                    return fail(ProxyResponse::error(
+                        400,
+                        "`instances` must be a list of objects",
+                        vec![json!({"field": "instances", "message": "expected a list"})],
+                        None,
+                    ));
+                }
+            },
+            Value::Object(o) if o.contains_key("features") => vec![o["features"].clone()],
+            _ => {
+                return fail(ProxyResponse::error(
+                    400,
+                    "the body must be {\"instances\": [...]} or {\"features\": {...}}",
+                    vec![],
+                    None,
+                ));
+            }
+        };
+        if instances.is_empty() {
+            return fail(ProxyResponse::error(
+                400,
+                "`instances` is empty",
+                vec![json!({"field": "instances", "message": "send at least one instance"})],
+                None,
+            ));
+        }
+        if instances.len() > self.config.max_batch {
+            return fail(ProxyResponse::error(
+                413,
+                &format!(
+                    "{} instances exceed the limit of {} per request",
+                    instances.len(),
+                    self.config.max_batch
+                ),
+                vec![],
+                Some(
+                    "split the batch, or use `mlinfra predict --input FILE.csv` for batch prediction",
+                ),
+            ));
+        }
+        let Some(model) = self.serving(stage) else {
+            let hint = if stage == Stage::Production {
+                "no model is in Production yet: run the pipeline, then `mlinfra models request VERSION --to production` and have someone else approve it"
+            } else {
+                "no model is in Staging: register one (`mlinfra pipeline run`) or request Staging"
+            };
+            return fail(ProxyResponse::error(
+                503,
+                &format!("no {stage} model to serve"),
+                vec![],
+                Some(hint),
+            ));
+        };
+        let (rows, errors, warnings) = encode(&model, &instances);
+        if !errors.is_empty() {
+            return fail(ProxyResponse::error(
+                400,
+                &format!(
+                    "{} invalid field{}",
+                    errors.len(),
+                    if errors.len() == 1 { "" } else { "s" }
+                ),
+                errors,
+                None,
+            ));
+        }
+        let scores = match model.scorer.score(instances.len(), &rows) {
+            Ok(s) => s,
+            Err(e) => {
+                return fail(ProxyResponse::error(
+                    500,
+                    &format!("scoring failed: {e}"),
+                    vec![],
+                    None,
+                ));
+            }
+        };
+        let k = model.classes.len();
+        let request_id = self.request_id(req);
+        let predictions: Vec<Value> = (0..instances.len())
+            .map(|i| {
+                let p = &scores.probabilities[i * k..(i + 1) * k];
+                let idx = model.class_values.iter().position(|v| *v == scores.labels[i]).unwrap_or(0);
+                let probs: Map<String, Value> = model.classes.iter().zip(p).map(|(c, v)| (c.clone(), json!(f64::from(*v)))).collect();
+                json!({"label": scores.labels[i], "confidence": f64::from(p[idx]), "probabilities": probs})
+            })
+            .collect();
+        let mut body = json!({
+            "request_id": request_id,
+            "model": {"name": model.model, "version": model.version, "stage": model.stage.to_string()},
+            "predictions": predictions,
+        });
+        if !warnings.is_empty() {
+            body["warnings"] = Value::Array(warnings);
+        }
+        let sampled = self.config.sample_rate >= 1.0
+            || (self.config.sample_rate > 0.0
+                && crate::rng::unit(crate::rng::hash_bytes(request_id.as_bytes(), 7))
+                    < self.config.sample_rate);
+        let log = sampled.then(|| PredictionLog {
+            request_id: request_id.clone(),
+            model: model.model.clone(),
+            version: model.version,
+            stage: model.stage,
+            instances: instances.clone(),
+            labels: scores.labels.clone(),
+            probabilities: (0..instances.len())
+                .map(|i| scores.probabilities[i * k..(i + 1) * k].to_vec())
+                .collect(),
+        });
+        Outcome {
+            response: ProxyResponse::json(200, &body),
+            log,
+            route: "/predict",
+            labels: scores.labels,
+        }
+    }
+
+    fn feedback(&self, req: &ProxyRequest) -> ProxyResponse {
+        let body = match Self::body(req) {
+            Ok(b) => b,
+            Err(r) => return r,
+        };
+        let mut errors = Vec::new();
+        let id = body.get("request_id").and_then(Value::as_str).filter(|s| {
+            !s.is_empty()
+                && s.len() <= 128
+                && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+        });
+        if id.is_none() {
+            errors.push(json!({"field": "request_id", "message": "expected the request_id of a prediction (letters, digits, `-`)"}));
+        }
+        let label = body.get("label").filter(|v| v.is_i64() || v.is_string());
+        if label.is_none() {
+            errors.push(json!({"field": "label", "message": "expected the true label (an integer class value or a class name)"}));
+        }
+        let (Some(id), Some(label)) = (id, label) else {
+            return ProxyResponse::error(
+                400,
+                "invalid feedback",
+                errors,
+                Some("send {\"request_id\": \"...\", \"label\": 1}"),
+            );
+        };
+        let record = json!({"request_id": id, "label": label, "at": crate::registry::local::rfc3339(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0))});
+        match self.feedback.store(id, &record) {
+            Ok(()) => ProxyResponse::json(202, &json!({"stored": true, "request_id": id})),
+            Err(e) => ProxyResponse::error(
+                503,
+                &format!("feedback could not be stored: {e}"),
+                vec![],
+                Some("retry later"),
+            ),
+        }
+    }
+}
+
+/// Validate instances against the model's features and encode them as `f32` rows (NaN for a
+/// missing value). Returns the rows, the errors (each naming its field) and the warnings.
+pub fn encode(model: &Served, instances: &[Value]) -> (Vec<f32>, Vec<Value>, Vec<Value>) {
+    let mut rows = Vec::with_capacity(instances.len() * model.features.len());
+    let mut errors = Vec::new();
+    let mut warnings = Vec::new();
+    for (i, inst) in instances.iter().enumerate() {
+        let Value::Object(obj) = inst else {
+            errors.push(json!({"field": format!("instances[{i}]"), "message": "expected an object of feature values"}));
+            continue;
+        };
+        for key in obj.keys() {
+            if !model.features.iter().any(|f| &f.name == key) {
+                let names: Vec<&str> = model.features.iter().map(|f| f.name.as_str()).collect();
+                errors.push(json!({"field": format!("instances[{i}].{key}"), "message": format!("unknown feature; the features are {}", names.join(", "))}));
+            }
+        }
+        for f in &model.features {
+            let field = format!("instances[{i}].{}", f.name);
+            let x = match obj.get(&f.name) {
+                None => {
+                    errors.push(json!({"field": field, "message": "missing feature (send null for a missing value)"}));
+                    f32::NAN
+                }
+                Some(Value::Null) => f32::NAN,
+                Some(Value::Number(n)) => match n.as_f64() {
+                    Some(v) if v.is_finite() && v.abs() < f64::from(f32::MAX) => {
+                        if let Some([lo, hi]) = f.range {
+                            if v < lo || v > hi {
+                                warnings.push(json!({"field": field, "message": format!("{v} is outside the training range [{lo}, {hi}]")}));
+                            }
+                        }
+                        if f.kind == Kind::Categorical {
+                            let known = f
+                                .categories
+                                .iter()
+                                .any(|c| c.parse::<f64>().is_ok_and(|c| c == v));
+                            if !known {
+                                warnings.push(json!({"field": field, "message": format!("category {v} was not seen in training")}));
+                            }
+                        }
+                        v as f32
+                    }
+                    _ => {
+                        errors.push(json!({"field": field, "message": "number out of range"}));
+                        f32::NAN
+                    }
+                },
+                Some(other) => {
+                    let kind = match other {
+                        Value::String(_) => "a string",
+                        Value::Bool(_) => "a boolean",
+                        Value::Array(_) => "a list",
+                        _ => "an object",
+                    };
+                    errors.push(json!({"field": field, "message": format!("expected a number, found {kind}")}));
+                    f32::NAN
+                }
+            };
+            rows.push(x);
+        }
+    }
+    (rows, errors, warnings)
+}

@@ -1,0 +1,67 @@
+//! `mlinfra serve`: run the local API gateway until Ctrl-C.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper_util::rt::TokioIo;
+
+use super::{Context, Failure};
+use crate::cli::{Global, ServeArgs};
+use crate::serve;
+
+pub async fn run(g: &Global, args: &ServeArgs) -> Result<i32, Failure> {
+    let cx = Context::new(g)?;
+    let stack = &cx.loaded.stack;
+    let refresh = Duration::from_secs(args.refresh_seconds.unwrap_or(stack.api.model_refresh_s));
+    let (gw, logs) = serve::gateway(&cx.root, stack, refresh).map_err(Failure::new)?;
+    let problems = gw.service.refresh(true);
+    for p in &problems {
+        cx.out.progress(format!("warning: {p}"));
+    }
+    tokio::spawn(serve::log_writer(cx.root.join("lake/predictions"), logs));
+    let port = args.port.unwrap_or(stack.environments.local.port);
+    let listener = tokio::net::TcpListener::bind((args.host.as_str(), port))
+        .await
+        .map_err(|e| {
+            Failure::new(format!(
+                "cannot listen on {}:{port}: {e}\nhint: pass another `--port`",
+                args.host
+            ))
+        })?;
+    let addr = listener
+        .local_addr()
+        .map_err(|e| Failure::new(e.to_string()))?;
+    let serving = match gw
+        .service
+        .serving(mlinfra_core::registry::Stage::Production)
+    {
+        Some(m) => format!("`{}` version {} in Production", m.model, m.version),
+        None => "no Production model yet (requests get 503 until one is approved)".to_string(),
+    };
+    cx.out.progress(format!(
+        "listening on http://{addr}/{}/ ({serving}); metrics on /metrics, OpenAPI on /openapi.json; Ctrl-C stops",
+        stack.api.stage
+    ));
+    let shutdown = tokio::signal::ctrl_c();
+    tokio::pin!(shutdown);
+    loop {
+        tokio::select! {
+            _ = &mut shutdown => break,
+            accepted = listener.accept() => {
+                let Ok((stream, _)) = accepted else { continue };
+                let gw = Arc::clone(&gw);
+                tokio::spawn(async move {
+                    let svc = service_fn(move |req| {
+                        let gw = Arc::clone(&gw);
+                        async move { Ok::<_, std::convert::Infallible>(gw.handle(req).await) }
+                    });
+                    let _ = http1::Builder::new().serve_connection(TokioIo::new(stream), svc).await;
+                });
+            }
+        }
+    }
+    cx.out.progress("stopped");
+    Ok(0)
+}

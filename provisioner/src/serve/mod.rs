@@ -1,0 +1,358 @@
+//! `mlinfra serve`: the local API gateway. A real HTTP server that turns each request into the
+//! API Gateway REST proxy event the `predict` Lambda receives on AWS, checks the API key as API
+//! Gateway does, calls the same handler, and answers with its response. It also serves
+//! `GET /metrics` (Prometheus text) and `GET /openapi.json`, and writes sampled predictions to the
+//! lake's `predictions/` in batches, off the request path.
+
+pub mod metrics;
+pub mod openapi;
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::{Bytes, Incoming};
+use hyper::{Request, Response};
+use mlinfra_core::registry::local::LocalStore;
+use mlinfra_core::registry::{Current, Pointer, Store, read_artifact};
+use mlinfra_core::serving::{
+    Config, FeedbackSink, ModelSource, PredictionLog, ProxyRequest, RequestContext, Service,
+};
+use serde_json::Value;
+
+use crate::engine::state::write_atomic;
+
+/// Bodies larger than this are refused with 413 before parsing.
+pub const MAX_BODY: usize = 10 * 1024 * 1024;
+
+/// Models from the local registry and lake.
+pub struct LocalSource {
+    pub store: LocalStore,
+    pub model: String,
+}
+
+impl ModelSource for LocalSource {
+    fn current(&self) -> Result<Option<Current>, String> {
+        // The local store is synchronous underneath; poll its future to completion here.
+        futures::executor::block_on(self.store.current(&self.model)).map_err(|e| e.to_string())
+    }
+
+    fn fetch(&self, p: &Pointer) -> Result<Vec<u8>, String> {
+        read_artifact(&p.artifact_uri, &p.sha256).map_err(|e| e.to_string())
+    }
+}
+
+/// Feedback as one write-once JSON file per request id under `feedback/`.
+pub struct LocalFeedback {
+    pub dir: PathBuf,
+}
+
+impl FeedbackSink for LocalFeedback {
+    fn store(&self, request_id: &str, record: &Value) -> Result<(), String> {
+        std::fs::create_dir_all(&self.dir).map_err(|e| e.to_string())?;
+        let path = self.dir.join(format!("{request_id}.json"));
+        write_atomic(&path, format!("{record}\n").as_bytes()).map_err(|e| e.to_string())
+    }
+}
+
+pub type LocalService = Service<LocalSource, LocalFeedback>;
+
+pub struct Gateway {
+    pub service: LocalService,
+    pub stage: String,
+    pub api_key: Option<String>,
+    pub metrics: metrics::Metrics,
+    pub logs: tokio::sync::mpsc::UnboundedSender<PredictionLog>,
+}
+
+fn respond(
+    status: u16,
+    content_type: &str,
+    body: String,
+    headers: &BTreeMap<String, String>,
+) -> Response<Full<Bytes>> {
+    let mut r = Response::builder()
+        .status(status)
+        .header("content-type", content_type);
+    for (k, v) in headers {
+        if !k.eq_ignore_ascii_case("content-type") {
+            r = r.header(k.as_str(), v.as_str());
+        }
+    }
+    r.body(Full::new(Bytes::from(body))).unwrap_or_else(|_| {
+        Response::new(Full::new(Bytes::from_static(b"{\"error\":\"response\"}")))
+    })
+}
+
+fn json_error(status: u16, message: &str, hint: &str) -> Response<Full<Bytes>> {
+    respond(
+        status,
+        "application/json",
+        serde_json::json!({"error": message, "hint": hint}).to_string(),
+        &BTreeMap::new(),
+    )
+}
+
+impl Gateway {
+    pub async fn handle(&self, req: Request<Incoming>) -> Response<Full<Bytes>> {
+        let started = Instant::now();
+        let method = req.method().as_str().to_string();
+        let path = req.uri().path().to_string();
+        let (route, resp) = self.route(req, &method, &path).await;
+        let status = resp.status().as_u16();
+        self.metrics.observe(route, status, started.elapsed());
+        resp
+    }
+
+    async fn route(
+        &self,
+        req: Request<Incoming>,
+        method: &str,
+        path: &str,
+    ) -> (&'static str, Response<Full<Bytes>>) {
+        match (method, path) {
+            ("GET", "/metrics") => {
+                let current = self
+                    .service
+                    .serving(mlinfra_core::registry::Stage::Production)
+                    .map(|m| m.version);
+                return (
+                    "/metrics",
+                    respond(
+                        200,
+                        "text/plain; version=0.0.4",
+                        self.metrics.render(current),
+                        &BTreeMap::new(),
+                    ),
+                );
+            }
+            ("GET", "/openapi.json") => {
+                self.service.refresh(false);
+                let model = self
+                    .service
+                    .serving(mlinfra_core::registry::Stage::Production);
+                let doc = openapi::spec(
+                    &self.service.config.model,
+                    &self.stage,
+                    model.as_deref(),
+                    self.api_key.is_some(),
+                );
+                return (
+                    "/openapi.json",
+                    respond(
+                        200,
+                        "application/json",
+                        serde_json::to_string_pretty(&doc).unwrap_or_default(),
+                        &BTreeMap::new(),
+                    ),
+                );
+            }
+            _ => {}
+        }
+        let prefix = format!("/{}", self.stage);
+        let Some(resource) = path
+            .strip_prefix(&prefix)
+            .filter(|r| r.is_empty() || r.starts_with('/'))
+        else {
+            return (
+                "other",
+                json_error(
+                    404,
+                    &format!("no route `{method} {path}`"),
+                    &format!(
+                        "the API is under `/{}/`: POST /{0}/predict, POST /{0}/feedback, GET /{0}/health",
+                        self.stage
+                    ),
+                ),
+            );
+        };
+        let resource = if resource.is_empty() { "/" } else { resource };
+        let mut headers = BTreeMap::new();
+        for (k, v) in req.headers() {
+            if let Ok(v) = v.to_str() {
+                headers.insert(k.as_str().to_string(), v.to_string());
+            }
+        }
+        if let Some(key) = &self.api_key {
+            if resource != "/health" && headers.get("x-api-key") != Some(key) {
+                return (
+                    "other",
+                    json_error(
+                        403,
+                        "Forbidden",
+                        "send the API key in the `x-api-key` header (`mlinfra outputs api_key_file` says where it is)",
+                    ),
+                );
+            }
+        }
+        let query: BTreeMap<String, String> = req
+            .uri()
+            .query()
+            .map(|q| {
+                q.split('&')
+                    .filter_map(|kv| kv.split_once('=').or(Some((kv, ""))))
+                    .map(|(k, v)| (k.to_string(), v.to_string()))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let body = match Limited::new(req.into_body(), MAX_BODY).collect().await {
+            Ok(b) => b.to_bytes(),
+            Err(_) => {
+                return (
+                    "other",
+                    json_error(
+                        413,
+                        &format!("the body exceeds {MAX_BODY} bytes"),
+                        "send smaller batches",
+                    ),
+                );
+            }
+        };
+        let body = if body.is_empty() {
+            None
+        } else {
+            match String::from_utf8(body.to_vec()) {
+                Ok(s) => Some(s),
+                Err(_) => {
+                    return (
+                        "other",
+                        json_error(400, "the body is not UTF-8 text", "send JSON"),
+                    );
+                }
+            }
+        };
+        let event = ProxyRequest {
+            http_method: method.to_string(),
+            path: resource.to_string(),
+            query_string_parameters: (!query.is_empty()).then_some(query),
+            headers: Some(headers),
+            body,
+            is_base64_encoded: false,
+            request_context: RequestContext {
+                request_id: String::new(),
+                stage: self.stage.clone(),
+            },
+        };
+        let out = self.service.handle(&event);
+        for label in &out.labels {
+            self.metrics.predicted(*label);
+        }
+        if let Some(log) = out.log {
+            let _ = self.logs.send(log);
+        }
+        let r = out.response;
+        let ct = r
+            .headers
+            .get("content-type")
+            .cloned()
+            .unwrap_or_else(|| "application/json".into());
+        (out.route, respond(r.status_code, &ct, r.body, &r.headers))
+    }
+}
+
+/// Write sampled predictions as JSON lines under `predictions/<date>/`, one file per batch, at
+/// most every second.
+pub async fn log_writer(dir: PathBuf, mut rx: tokio::sync::mpsc::UnboundedReceiver<PredictionLog>) {
+    let mut batch: Vec<PredictionLog> = Vec::new();
+    let mut n = 0u64;
+    loop {
+        let flush_at = tokio::time::sleep(Duration::from_secs(1));
+        tokio::pin!(flush_at);
+        let closed = loop {
+            tokio::select! {
+                msg = rx.recv() => match msg {
+                    Some(m) => { batch.push(m); if batch.len() >= 1000 { break false; } }
+                    None => break true,
+                },
+                () = &mut flush_at => break false,
+            }
+        };
+        if !batch.is_empty() {
+            let secs = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_secs())
+                .unwrap_or(0);
+            let day = mlinfra_core::registry::local::rfc3339(secs)[..10].to_string();
+            let d = dir.join(day);
+            let _ = std::fs::create_dir_all(&d);
+            n += 1;
+            let text: String = batch
+                .drain(..)
+                .filter_map(|l| serde_json::to_string(&l).ok())
+                .map(|l| l + "\n")
+                .collect();
+            let _ = write_atomic(
+                &d.join(format!("{secs}-{}-{n}.jsonl", std::process::id())),
+                text.as_bytes(),
+            );
+        }
+        if closed {
+            return;
+        }
+    }
+}
+
+/// Build the gateway for a local environment.
+pub fn gateway(
+    root: &std::path::Path,
+    stack: &crate::stack::Stack,
+    refresh: Duration,
+) -> Result<
+    (
+        Arc<Gateway>,
+        tokio::sync::mpsc::UnboundedReceiver<PredictionLog>,
+    ),
+    String,
+> {
+    let registry = root.join("registry");
+    if !registry.is_dir() {
+        return Err(format!(
+            "the model registry `{}` does not exist\nhint: run `mlinfra up` first",
+            registry.display()
+        ));
+    }
+    let api_key = if stack.api.auth == "api_key" {
+        let p = root.join("secrets/api-key");
+        Some(
+            std::fs::read_to_string(&p)
+                .map_err(|e| {
+                    format!(
+                        "cannot read the API key `{}`: {e}\nhint: run `mlinfra up`",
+                        p.display()
+                    )
+                })?
+                .trim()
+                .to_string(),
+        )
+    } else {
+        None
+    };
+    let service = Service::new(
+        Config {
+            model: stack.model.name.clone(),
+            max_batch: stack.api.max_batch as usize,
+            refresh,
+            sample_rate: stack.monitoring.sample_rate,
+        },
+        LocalSource {
+            store: LocalStore::new(registry),
+            model: stack.model.name.clone(),
+        },
+        LocalFeedback {
+            dir: root.join("lake/feedback"),
+        },
+    );
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    Ok((
+        Arc::new(Gateway {
+            service,
+            stage: stack.api.stage.clone(),
+            api_key,
+            metrics: metrics::Metrics::default(),
+            logs: tx,
+        }),
+        rx,
+    ))
+}

@@ -1,0 +1,85 @@
+//! The OpenAPI 3 description of the prediction API, generated from the served model's features.
+
+use mlinfra_core::data::Kind;
+use mlinfra_core::serving::Served;
+use serde_json::{Map, Value, json};
+
+pub fn spec(model: &str, stage: &str, served: Option<&Served>, api_key: bool) -> Value {
+    let mut props = Map::new();
+    let mut required = Vec::new();
+    if let Some(m) = served {
+        for f in &m.features {
+            let mut p = json!({"type": "number", "nullable": true});
+            if let Some([lo, hi]) = f.range {
+                p["description"] = json!(format!(
+                    "training range [{lo}, {hi}]; null for a missing value"
+                ));
+            }
+            if f.kind == Kind::Categorical {
+                let values: Vec<Value> = f
+                    .categories
+                    .iter()
+                    .filter_map(|c| c.parse::<f64>().ok())
+                    .map(|v| json!(v))
+                    .collect();
+                p["description"] = json!(format!(
+                    "category, one of {}; null for a missing value",
+                    f.categories.join(", ")
+                ));
+                p["x-categories"] = Value::Array(values);
+            }
+            props.insert(f.name.clone(), p);
+            required.push(json!(f.name));
+        }
+    }
+    let classes: Vec<Value> = served
+        .map(|m| m.classes.iter().map(|c| json!(c)).collect())
+        .unwrap_or_default();
+    let error = json!({"$ref": "#/components/schemas/Error"});
+    let mut doc = json!({
+        "openapi": "3.0.3",
+        "info": {"title": format!("{model} prediction API"), "version": served.map_or("none".to_string(), |m| m.version.to_string())},
+        "servers": [{"url": format!("/{stage}")}],
+        "paths": {
+            "/predict": {"post": {
+                "summary": "Predict with confidence scores",
+                "parameters": [{"name": "stage", "in": "query", "required": false, "schema": {"type": "string", "enum": ["production", "staging"]}}],
+                "requestBody": {"required": true, "content": {"application/json": {"schema": {"oneOf": [
+                    {"type": "object", "required": ["instances"], "properties": {"instances": {"type": "array", "minItems": 1, "items": {"$ref": "#/components/schemas/Instance"}}}},
+                    {"type": "object", "required": ["features"], "properties": {"features": {"$ref": "#/components/schemas/Instance"}}}
+                ]}}}},
+                "responses": {
+                    "200": {"description": "Predictions", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Predictions"}}}},
+                    "400": {"description": "Invalid request; `details` names each invalid field", "content": {"application/json": {"schema": error}}},
+                    "413": {"description": "Too many instances", "content": {"application/json": {"schema": error}}},
+                    "503": {"description": "No model to serve in that stage", "content": {"application/json": {"schema": error}}}
+                }
+            }},
+            "/feedback": {"post": {
+                "summary": "Ground truth for a prediction",
+                "requestBody": {"required": true, "content": {"application/json": {"schema": {"type": "object", "required": ["request_id", "label"], "properties": {"request_id": {"type": "string"}, "label": {}}}}}},
+                "responses": {"202": {"description": "Stored"}, "400": {"description": "Invalid", "content": {"application/json": {"schema": error}}}}
+            }},
+            "/health": {"get": {"summary": "Which versions serve", "responses": {"200": {"description": "OK"}}}}
+        },
+        "components": {"schemas": {
+            "Instance": {"type": "object", "additionalProperties": false, "required": required, "properties": props},
+            "Predictions": {"type": "object", "properties": {
+                "request_id": {"type": "string"},
+                "model": {"type": "object", "properties": {"name": {"type": "string"}, "version": {"type": "integer"}, "stage": {"type": "string"}}},
+                "predictions": {"type": "array", "items": {"type": "object", "properties": {
+                    "label": {"type": "integer"}, "confidence": {"type": "number"},
+                    "probabilities": {"type": "object", "properties": classes.iter().filter_map(|c| c.as_str()).map(|c| (c.to_string(), json!({"type": "number"}))).collect::<Map<String, Value>>()}
+                }}},
+                "warnings": {"type": "array", "items": {"type": "object"}}
+            }},
+            "Error": {"type": "object", "properties": {"error": {"type": "string"}, "hint": {"type": "string"}, "details": {"type": "array", "items": {"type": "object", "properties": {"field": {"type": "string"}, "message": {"type": "string"}}}}}}
+        }}
+    });
+    if api_key {
+        doc["components"]["securitySchemes"] =
+            json!({"apiKey": {"type": "apiKey", "in": "header", "name": "x-api-key"}});
+        doc["security"] = json!([{"apiKey": []}]);
+    }
+    doc
+}
