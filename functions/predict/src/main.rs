@@ -1,20 +1,68 @@
-//! The `predict` function as an AWS Lambda (`provided.al2023`, a `bootstrap` binary).
+//! The `predict` function as an AWS Lambda (`provided.al2023`, a `bootstrap` binary): API Gateway
+//! REST proxy events in, proxy responses out, through the same handler `mlinfra serve` runs.
 //!
-//! `main` reads the configuration `mlinfra up` gave it once, then serves invocations. The work
-//! itself lives in `mlinfra-core` so that `mlinfra serve` can run it in-process on the local
-//! environment; until that work is built the handler answers every event with a
-//! `mlinfra.NotBuilt` error, never with a made-up result.
+//! `main` reads the configuration `mlinfra up` gave it and loads the Production (and Staging)
+//! model once, before the first event; the handler re-checks the registry at most every
+//! `MLINFRA_MODEL_REFRESH_S` seconds (default 30) and swaps models without a restart.
+//! Model sources: a local environment's registry and lake (`file://`). The S3/DynamoDB source of
+//! the AWS environments is not built yet: such a configuration fails at start with that message.
+
+use std::time::Duration;
 
 use lambda_runtime::{LambdaEvent, service_fn};
-use mlinfra_core::{FunctionConfig, FunctionError, FunctionName};
-use serde_json::Value;
+use mlinfra_core::registry::local::LocalStore;
+use mlinfra_core::serving::local::{LocalFeedback, LocalSource, file_path};
+use mlinfra_core::serving::{Config, ProxyRequest, ProxyResponse, Service};
+use mlinfra_core::{FunctionConfig, FunctionError};
+
+fn env_num<T: std::str::FromStr>(name: &str, default: T) -> T {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+fn service(config: &FunctionConfig) -> Result<Service<LocalSource, LocalFeedback>, FunctionError> {
+    let (Some(registry), Some(lake)) = (file_path(&config.registry), file_path(&config.lake))
+    else {
+        return Err(FunctionError {
+            error_type: "mlinfra.NotBuilt",
+            message: format!(
+                "the model source for `{}` / `{}` is not part of this version of mlinfra yet (only a local environment's file:// registry and lake)",
+                config.registry, config.lake
+            ),
+            retryable: false,
+        });
+    };
+    Ok(Service::new(
+        Config {
+            model: config.model.clone(),
+            max_batch: env_num("MLINFRA_MAX_BATCH", 1000),
+            refresh: Duration::from_secs(env_num("MLINFRA_MODEL_REFRESH_S", 30)),
+            sample_rate: 0.0,
+        },
+        LocalSource {
+            store: LocalStore::new(registry),
+            model: config.model.clone(),
+        },
+        LocalFeedback {
+            dir: lake.join("feedback"),
+        },
+    ))
+}
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
     let config = FunctionConfig::from_env(|k| std::env::var(k).ok())?;
-    debug_assert_eq!(config.function, FunctionName::Predict);
-    lambda_runtime::run(service_fn(|_: LambdaEvent<Value>| async {
-        Err::<Value, _>(FunctionError::not_built(FunctionName::Predict))
-    }))
+    let service = service(&config)?;
+    for problem in service.refresh(true) {
+        eprintln!("warning: {problem}");
+    }
+    let service = &service;
+    lambda_runtime::run(service_fn(
+        move |event: LambdaEvent<ProxyRequest>| async move {
+            Ok::<ProxyResponse, FunctionError>(service.handle(&event.payload).response)
+        },
+    ))
     .await
 }

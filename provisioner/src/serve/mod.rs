@@ -16,46 +16,13 @@ use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::{Bytes, Incoming};
 use hyper::{Request, Response};
 use mlinfra_core::registry::local::LocalStore;
-use mlinfra_core::registry::{Current, Pointer, Store, read_artifact};
-use mlinfra_core::serving::{
-    Config, FeedbackSink, ModelSource, PredictionLog, ProxyRequest, RequestContext, Service,
-};
-use serde_json::Value;
+use mlinfra_core::serving::local::{LocalFeedback, LocalSource};
+use mlinfra_core::serving::{Config, PredictionLog, ProxyRequest, RequestContext, Service};
 
 use crate::engine::state::write_atomic;
 
 /// Bodies larger than this are refused with 413 before parsing.
 pub const MAX_BODY: usize = 10 * 1024 * 1024;
-
-/// Models from the local registry and lake.
-pub struct LocalSource {
-    pub store: LocalStore,
-    pub model: String,
-}
-
-impl ModelSource for LocalSource {
-    fn current(&self) -> Result<Option<Current>, String> {
-        // The local store is synchronous underneath; poll its future to completion here.
-        futures::executor::block_on(self.store.current(&self.model)).map_err(|e| e.to_string())
-    }
-
-    fn fetch(&self, p: &Pointer) -> Result<Vec<u8>, String> {
-        read_artifact(&p.artifact_uri, &p.sha256).map_err(|e| e.to_string())
-    }
-}
-
-/// Feedback as one write-once JSON file per request id under `feedback/`.
-pub struct LocalFeedback {
-    pub dir: PathBuf,
-}
-
-impl FeedbackSink for LocalFeedback {
-    fn store(&self, request_id: &str, record: &Value) -> Result<(), String> {
-        std::fs::create_dir_all(&self.dir).map_err(|e| e.to_string())?;
-        let path = self.dir.join(format!("{request_id}.json"));
-        write_atomic(&path, format!("{record}\n").as_bytes()).map_err(|e| e.to_string())
-    }
-}
 
 pub type LocalService = Service<LocalSource, LocalFeedback>;
 

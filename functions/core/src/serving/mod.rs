@@ -8,6 +8,7 @@
 //! names each invalid field; never a 500.
 
 pub mod api;
+pub mod local;
 pub mod served;
 
 use std::sync::{Arc, RwLock};
