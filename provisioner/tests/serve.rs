@@ -329,6 +329,16 @@ fn walk(dir: &std::path::Path) -> usize {
         .sum()
 }
 
+/// name, path, extra headers, body, expected status, text the answer must contain.
+type Case<'a> = (
+    &'a str,
+    &'a str,
+    Vec<(&'a str, &'a str)>,
+    String,
+    u16,
+    &'a str,
+);
+
 /// At least 10 kinds of malformed request, each a 4xx with a useful message, never a 5xx.
 fn malformed(server: &Server) {
     let one = json!({"age": 63, "sex": 1, "cp": 1, "trestbps": 145, "chol": 233, "fbs": 1, "restecg": 2,
@@ -342,7 +352,7 @@ fn malformed(server: &Server) {
     missing.as_object_mut().unwrap().remove("chol");
     let huge = json!({"instances": vec![one.clone(); 1001]}).to_string();
     let key = server.key.as_str();
-    let cases: Vec<(&str, &str, Vec<(&str, &str)>, String, u16, &str)> = vec![
+    let cases: Vec<Case> = vec![
         (
             "not JSON",
             "/v1/predict",
