@@ -1,0 +1,187 @@
+//! The predict handler with a real model (logistic regression on heart, exported to ONNX, run by
+//! tract): a fuzz of arbitrary bodies never panics and never answers 5xx; valid requests agree
+//! with the in-memory model.
+
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use mlinfra_core::data::split::split;
+use mlinfra_core::model::{Model, Params};
+use mlinfra_core::onnx::{Metadata, export};
+use mlinfra_core::registry::{Current, Pointer};
+use mlinfra_core::serving::{Config, FeedbackSink, ModelSource, ProxyRequest, Service};
+use proptest::prelude::*;
+use serde_json::{Value, json};
+
+struct Fixture {
+    bytes: Vec<u8>,
+    sha: String,
+}
+
+impl ModelSource for &'static Fixture {
+    fn current(&self) -> Result<Option<Current>, String> {
+        Ok(Some(Current {
+            model: "heart".into(),
+            production: Some(Pointer {
+                version: 1,
+                artifact_uri: "memory://model".into(),
+                sha256: self.sha.clone(),
+            }),
+            staging: None,
+        }))
+    }
+
+    fn fetch(&self, p: &Pointer) -> Result<Vec<u8>, String> {
+        mlinfra_core::registry::verify(&self.bytes, &p.sha256, "fixture")
+            .map_err(|e| e.to_string())?;
+        Ok(self.bytes.clone())
+    }
+}
+
+struct Discard;
+
+impl FeedbackSink for Discard {
+    fn store(&self, _: &str, _: &Value) -> Result<(), String> {
+        Ok(())
+    }
+}
+
+fn service() -> &'static Service<&'static Fixture, Discard> {
+    static FIXTURE: OnceLock<Fixture> = OnceLock::new();
+    static SERVICE: OnceLock<Service<&'static Fixture, Discard>> = OnceLock::new();
+    SERVICE.get_or_init(|| {
+        let fixture = FIXTURE.get_or_init(|| {
+            let (f, l) = common::heart(&common::binary());
+            let s = split(&f, &l, 0.2, 42);
+            let m = Model::fit(
+                &f,
+                &l.y,
+                &s.train,
+                &l,
+                &Params::LogisticRegression { l2: 1.0 },
+            );
+            let schema =
+                mlinfra_core::schema::Schema::infer(&mlinfra_core::stats::compute(&f, Some(&l)));
+            let meta = Metadata {
+                entries: vec![(
+                    "mlinfra.schema".into(),
+                    serde_json::to_string(&schema).unwrap(),
+                )],
+            };
+            let bytes = export(&m, &meta).unwrap();
+            let sha = format!("sha256:{}", mlinfra_core::pipeline::sha256_hex(&bytes));
+            Fixture { bytes, sha }
+        });
+        let config = Config {
+            model: "heart".into(),
+            max_batch: 100,
+            refresh: Duration::from_secs(3600),
+            sample_rate: 0.0,
+        };
+        Service::new(config, fixture, Discard)
+    })
+}
+
+fn post(path: &str, body: &str) -> (u16, Value) {
+    let req = ProxyRequest {
+        http_method: "POST".into(),
+        path: path.into(),
+        body: Some(body.into()),
+        ..ProxyRequest::default()
+    };
+    let out = service().handle(&req);
+    let v: Value = serde_json::from_str(&out.response.body).unwrap_or(Value::Null);
+    (out.response.status_code, v)
+}
+
+fn valid() -> Value {
+    json!({"age": 63, "sex": 1, "cp": 1, "trestbps": 145, "chol": 233, "fbs": 1, "restecg": 2,
+        "thalach": 150, "exang": 0, "oldpeak": 2.3, "slope": 3, "ca": 0, "thal": 6})
+}
+
+#[test]
+fn a_valid_request_is_answered_with_probabilities() {
+    let (status, body) = post(
+        "/predict",
+        &json!({"instances": [valid(), valid()]}).to_string(),
+    );
+    assert_eq!(status, 200, "{body}");
+    let p = &body["predictions"][0]["probabilities"];
+    let sum = p["0"].as_f64().unwrap() + p["1"].as_f64().unwrap();
+    assert!((sum - 1.0).abs() < 1e-6);
+    let (status, body) = post("/predict", &json!({"features": valid()}).to_string());
+    assert_eq!(status, 200, "{body}");
+    let mut out_of_range = valid();
+    out_of_range["chol"] = json!(9000);
+    let (status, body) = post("/predict", &json!({"features": out_of_range}).to_string());
+    assert_eq!(
+        status, 200,
+        "a value outside the range is a warning: {body}"
+    );
+    assert!(
+        body["warnings"][0]["field"]
+            .as_str()
+            .unwrap()
+            .ends_with("chol")
+    );
+}
+
+fn json_value() -> impl Strategy<Value = Value> {
+    let leaf = prop_oneof![
+        Just(Value::Null),
+        any::<bool>().prop_map(Value::Bool),
+        any::<i64>().prop_map(|v| json!(v)),
+        any::<f64>()
+            .prop_filter("finite", |v| v.is_finite())
+            .prop_map(|v| json!(v)),
+        "\\PC{0,8}".prop_map(Value::String),
+    ];
+    leaf.prop_recursive(3, 24, 6, |inner| {
+        prop_oneof![
+            proptest::collection::vec(inner.clone(), 0..6).prop_map(Value::Array),
+            proptest::collection::btree_map(
+                prop_oneof![
+                    Just("instances".to_string()),
+                    Just("features".to_string()),
+                    Just("age".to_string()),
+                    "[a-z]{1,6}"
+                ],
+                inner,
+                0..6
+            )
+            .prop_map(|m| Value::Object(m.into_iter().collect())),
+        ]
+    })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { failure_persistence: None, ..ProptestConfig::default() })]
+
+    #[test]
+    fn arbitrary_bodies_never_give_a_server_error(body in "\\PC{0,300}", path in prop_oneof![Just("/predict".to_string()), Just("/feedback".to_string()), Just("/health".to_string()), "/[a-z]{0,8}"]) {
+        let (status, _) = post(&path, &body);
+        prop_assert!((200..500).contains(&status), "status {}", status);
+    }
+
+    #[test]
+    fn arbitrary_json_never_gives_a_server_error(v in json_value()) {
+        let (status, body) = post("/predict", &v.to_string());
+        prop_assert!((200..500).contains(&status), "status {} for {}", status, v);
+        prop_assert!(body.is_object(), "the answer is JSON");
+    }
+
+    #[test]
+    fn mutated_valid_requests_never_give_a_server_error(key in prop_oneof![Just("age".to_string()), Just("thal".to_string()), Just("ca".to_string()), Just("nope".to_string())], v in json_value(), n in 1usize..4) {
+        let mut inst = valid();
+        inst[key.as_str()] = v;
+        let (status, body) = post("/predict", &json!({"instances": vec![inst; n]}).to_string());
+        prop_assert!(status == 200 || status == 400, "status {}: {}", status, body);
+        if status == 400 {
+            prop_assert!(body["details"].as_array().is_some_and(|d| !d.is_empty()), "400 names the fields: {}", body);
+        }
+    }
+}
