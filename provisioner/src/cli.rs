@@ -78,6 +78,22 @@ pub enum Command {
     Models(ModelsArgs),
     /// Serve the API on this machine: the local API gateway in front of the `predict` function
     Serve(ServeArgs),
+    /// Batch prediction: a CSV in, each row's label, confidence and probabilities out
+    Predict(PredictArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct PredictArgs {
+    /// CSV with a header row holding the model's features (other columns are ignored)
+    #[arg(long, value_name = "FILE")]
+    pub input: PathBuf,
+    /// `FILE.csv` or `sqlite://FILE.db` (table `predictions`) [default: CSV on stdout]. Named
+    /// `--out` because the global `--output` selects the result format.
+    #[arg(long, value_name = "TARGET")]
+    pub out: Option<String>,
+    /// Which model: `production` or `staging`
+    #[arg(long, default_value = "production", value_parser = ["production", "staging"])]
+    pub stage: String,
 }
 
 #[derive(Debug, Args)]
@@ -243,4 +259,15 @@ pub struct UnlockArgs {
     /// Break the lock even if its holder still seems to be running
     #[arg(long)]
     pub force: bool,
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory as _;
+
+    /// Clap's own consistency checks (conflicting names, bad defaults): panics here, not at a user.
+    #[test]
+    fn the_command_line_definition_is_consistent() {
+        super::Cli::command().debug_assert();
+    }
 }

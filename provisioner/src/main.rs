@@ -51,6 +51,7 @@ fn main() {
             Command::Pipeline(c) => commands::pipeline::run(g, c).await,
             Command::Models(a) => commands::models::run(g, a).await,
             Command::Serve(a) => commands::serve::run(g, a).await,
+            Command::Predict(a) => commands::predict::run(g, a),
         }
     });
     let code = match result {

@@ -9,6 +9,7 @@ pub mod down;
 pub mod models;
 pub mod outputs;
 pub mod pipeline;
+pub mod predict;
 pub mod serve;
 pub mod status;
 pub mod unlock;

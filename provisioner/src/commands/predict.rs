@@ -1,0 +1,328 @@
+//! `mlinfra predict --input FILE.csv [--out out.csv | sqlite://out.db] [--stage staging]`:
+//! batch prediction with the registry's Production (or Staging) model.
+//!
+//! Rows are read and scored in chunks of [`CHUNK`]. Output is all or nothing: a CSV is written
+//! to a temporary file renamed at the end; SQLite rows are written in one transaction. The run id
+//! (input sha256 + model sha256) keys the SQLite rows, so a rerun replaces its own rows.
+
+use std::io::Write as _;
+use std::path::PathBuf;
+
+use mlinfra_core::registry::Stage;
+use mlinfra_core::registry::local::LocalStore;
+use mlinfra_core::serving::local::LocalSource;
+use mlinfra_core::serving::{ModelSource, Served};
+use serde_json::json;
+
+use super::{Context, Failure};
+use crate::cli::{Global, PredictArgs};
+
+/// Rows scored per call of the model.
+pub const CHUNK: usize = 8192;
+
+enum Sink {
+    Csv {
+        tmp: PathBuf,
+        path: PathBuf,
+        w: csv::Writer<std::io::BufWriter<std::fs::File>>,
+    },
+    Stdout(csv::Writer<std::io::Stdout>),
+    Sqlite {
+        conn: rusqlite::Connection,
+        path: PathBuf,
+    },
+}
+
+fn load(cx: &Context, stage: Stage) -> Result<Served, Failure> {
+    let dir = cx.root.join("registry");
+    if !dir.is_dir() {
+        return Err(Failure::new(format!(
+            "the model registry `{}` does not exist\nhint: run `mlinfra up` first",
+            dir.display()
+        )));
+    }
+    let model = cx.loaded.stack.model.name.clone();
+    let source = LocalSource {
+        store: LocalStore::new(dir),
+        model: model.clone(),
+    };
+    let current = source.current().map_err(Failure::new)?;
+    let pointer = current
+        .and_then(|c| {
+            if stage == Stage::Staging {
+                c.staging
+            } else {
+                c.production
+            }
+        })
+        .ok_or_else(|| {
+            Failure::new(format!(
+                "model `{model}` has no {stage} version\nhint: see `mlinfra models list`"
+            ))
+        })?;
+    let bytes = source.fetch(&pointer).map_err(Failure::new)?;
+    Served::load(&bytes, &model, pointer.version, stage, &pointer.sha256).map_err(Failure::new)
+}
+
+pub fn run(g: &Global, args: &PredictArgs) -> Result<i32, Failure> {
+    let cx = Context::new(g)?;
+    let stage: Stage = args.stage.parse().map_err(Failure::new)?;
+    let model = load(&cx, stage)?;
+    let input = &args.input;
+    let bytes_len = std::fs::metadata(input)
+        .map_err(|e| Failure::new(format!("cannot read `{}`: {e}", input.display())))?
+        .len();
+    let input_sha = {
+        let bytes = std::fs::read(input)
+            .map_err(|e| Failure::new(format!("cannot read `{}`: {e}", input.display())))?;
+        mlinfra_core::pipeline::sha256_hex(&bytes)
+    };
+    let run_id =
+        mlinfra_core::pipeline::sha256_hex(format!("{input_sha}{}", model.sha256).as_bytes())[..16]
+            .to_string();
+    let missing = cx.loaded.stack.dataset.missing_values.clone();
+    let started = std::time::Instant::now();
+
+    let mut rdr = csv::ReaderBuilder::new()
+        .from_path(input)
+        .map_err(|e| Failure::new(format!("cannot read `{}`: {e}", input.display())))?;
+    let header = rdr
+        .headers()
+        .map_err(|e| Failure::new(format!("`{}`: {e}", input.display())))?
+        .clone();
+    let columns: Vec<usize> = model
+        .features
+        .iter()
+        .map(|f| {
+            header
+                .iter()
+                .position(|h| h.trim() == f.name)
+                .ok_or_else(|| {
+                    Failure::new(format!(
+                        "`{}` has no column `{}`; the model needs {}",
+                        input.display(),
+                        f.name,
+                        model
+                            .features
+                            .iter()
+                            .map(|f| format!("`{}`", f.name))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ))
+                })
+        })
+        .collect::<Result<_, _>>()?;
+
+    let k = model.classes.len();
+    let mut sink = open_sink(args.out.as_deref(), &model, k)?;
+    let mut rows: Vec<f32> = Vec::with_capacity(CHUNK * columns.len());
+    let mut n = 0u64;
+    let mut first_row = 0u64;
+    let mut record = csv::StringRecord::new();
+    let result = (|| -> Result<(), Failure> {
+        loop {
+            let more = rdr
+                .read_record(&mut record)
+                .map_err(|e| Failure::new(format!("`{}`: {e}", input.display())))?;
+            if more {
+                for (f, &c) in model.features.iter().zip(&columns) {
+                    let cell = record.get(c).unwrap_or("").trim();
+                    let v = if missing.iter().any(|m| m == cell) {
+                        f32::NAN
+                    } else {
+                        cell.parse::<f32>().map_err(|_| {
+                            let line = record.position().map_or(0, |p| p.line());
+                            Failure::new(format!(
+                                "`{}` line {line}: column `{}` is `{cell}`, expected a number",
+                                input.display(),
+                                f.name
+                            ))
+                        })?
+                    };
+                    rows.push(v);
+                }
+                n += 1;
+            }
+            let count = rows.len() / columns.len().max(1);
+            if count == CHUNK || (!more && count > 0) {
+                let scores = model
+                    .scorer
+                    .score(count, &rows)
+                    .map_err(|e| Failure::new(format!("scoring failed: {e}")))?;
+                write_chunk(&mut sink, &model, &run_id, first_row, &scores)?;
+                first_row += count as u64;
+                rows.clear();
+            }
+            if !more {
+                return Ok(());
+            }
+        }
+    })();
+    if let Err(e) = result {
+        if let Sink::Csv { tmp, .. } = &sink {
+            let _ = std::fs::remove_file(tmp);
+        }
+        return Err(e);
+    }
+    let target = finish(sink)?;
+    let secs = started.elapsed().as_secs_f64();
+    cx.out.progress(format!(
+        "{n} rows ({bytes_len} bytes) scored with `{}` version {} ({}) in {:.3} s ({:.0} rows/s){}",
+        model.model,
+        model.version,
+        model.stage,
+        secs,
+        n as f64 / secs.max(1e-9),
+        target
+            .as_ref()
+            .map_or(String::new(), |t| format!(" -> {t}"))
+    ));
+    if target.is_some() {
+        cx.out.result(String::new(), &json!({"rows": n, "run_id": run_id, "model": model.model, "version": model.version, "output": target}));
+    }
+    Ok(0)
+}
+
+fn open_sink(output: Option<&str>, model: &Served, k: usize) -> Result<Sink, Failure> {
+    let header = |w: &mut dyn FnMut(Vec<String>) -> Result<(), Failure>| {
+        let mut h = vec![
+            "row".to_string(),
+            "label".to_string(),
+            "confidence".to_string(),
+        ];
+        h.extend(model.classes.iter().map(|c| format!("p_{c}")));
+        h.extend(["model".to_string(), "version".to_string()]);
+        w(h)
+    };
+    match output {
+        Some(o) if o.starts_with("sqlite://") => {
+            let path = PathBuf::from(o.trim_start_matches("sqlite://"));
+            let conn = rusqlite::Connection::open(&path)
+                .map_err(|e| Failure::new(format!("cannot open `{}`: {e}", path.display())))?;
+            let probs: String = (0..k).map(|c| format!(", p_{c} REAL NOT NULL")).collect();
+            conn.execute_batch(&format!(
+                "CREATE TABLE IF NOT EXISTS predictions (run_id TEXT NOT NULL, row INTEGER NOT NULL, label INTEGER NOT NULL, confidence REAL NOT NULL{probs}, model TEXT NOT NULL, version INTEGER NOT NULL, PRIMARY KEY (run_id, row)); BEGIN;"
+            ))
+            .map_err(|e| Failure::new(format!("`{}`: {e}", path.display())))?;
+            Ok(Sink::Sqlite { conn, path })
+        }
+        Some(o) => {
+            let path = PathBuf::from(o);
+            let tmp = path.with_extension("csv.partial");
+            let f = std::fs::File::create(&tmp)
+                .map_err(|e| Failure::new(format!("cannot write `{}`: {e}", tmp.display())))?;
+            let mut w = csv::Writer::from_writer(std::io::BufWriter::new(f));
+            header(&mut |h| w.write_record(h).map_err(|e| Failure::new(e.to_string())))?;
+            Ok(Sink::Csv { tmp, path, w })
+        }
+        None => {
+            let mut w = csv::Writer::from_writer(std::io::stdout());
+            header(&mut |h| w.write_record(h).map_err(|e| Failure::new(e.to_string())))?;
+            Ok(Sink::Stdout(w))
+        }
+    }
+}
+
+fn write_chunk(
+    sink: &mut Sink,
+    model: &Served,
+    run_id: &str,
+    first: u64,
+    scores: &mlinfra_core::scorer::Scores,
+) -> Result<(), Failure> {
+    let k = model.classes.len();
+    let fail = |e: &dyn std::fmt::Display| Failure::new(format!("cannot write predictions: {e}"));
+    match sink {
+        Sink::Sqlite { conn, .. } => {
+            let placeholders: String = (0..k + 6)
+                .map(|i| {
+                    if i == 0 {
+                        "?".to_string()
+                    } else {
+                        ", ?".to_string()
+                    }
+                })
+                .collect();
+            let mut stmt = conn
+                .prepare_cached(&format!(
+                    "INSERT OR REPLACE INTO predictions VALUES ({placeholders})"
+                ))
+                .map_err(|e| fail(&e))?;
+            for (i, label) in scores.labels.iter().enumerate() {
+                let p = &scores.probabilities[i * k..(i + 1) * k];
+                let idx = model
+                    .class_values
+                    .iter()
+                    .position(|v| v == label)
+                    .unwrap_or(0);
+                let mut values: Vec<rusqlite::types::Value> = vec![
+                    run_id.to_string().into(),
+                    ((first + i as u64) as i64).into(),
+                    (*label).into(),
+                    f64::from(p[idx]).into(),
+                ];
+                values.extend(
+                    p.iter()
+                        .map(|x| rusqlite::types::Value::from(f64::from(*x))),
+                );
+                values.push(model.model.clone().into());
+                values.push((model.version as i64).into());
+                stmt.execute(rusqlite::params_from_iter(values))
+                    .map_err(|e| fail(&e))?;
+            }
+            Ok(())
+        }
+        Sink::Csv { w, .. } => csv_rows(w, model, first, scores).map_err(|e| fail(&e)),
+        Sink::Stdout(w) => csv_rows(w, model, first, scores).map_err(|e| fail(&e)),
+    }
+}
+
+fn csv_rows<W: std::io::Write>(
+    w: &mut csv::Writer<W>,
+    model: &Served,
+    first: u64,
+    scores: &mlinfra_core::scorer::Scores,
+) -> csv::Result<()> {
+    let k = model.classes.len();
+    let version = model.version.to_string();
+    for (i, label) in scores.labels.iter().enumerate() {
+        let p = &scores.probabilities[i * k..(i + 1) * k];
+        let idx = model
+            .class_values
+            .iter()
+            .position(|v| v == label)
+            .unwrap_or(0);
+        let mut rec = vec![
+            (first + i as u64).to_string(),
+            label.to_string(),
+            p[idx].to_string(),
+        ];
+        rec.extend(p.iter().map(|x| x.to_string()));
+        rec.push(model.model.clone());
+        rec.push(version.clone());
+        w.write_record(&rec)?;
+    }
+    Ok(())
+}
+
+fn finish(sink: Sink) -> Result<Option<String>, Failure> {
+    match sink {
+        Sink::Sqlite { conn, path } => {
+            conn.execute_batch("COMMIT;")
+                .map_err(|e| Failure::new(format!("`{}`: {e}", path.display())))?;
+            Ok(Some(format!("sqlite://{}", path.display())))
+        }
+        Sink::Csv { tmp, path, w } => {
+            let mut inner = w.into_inner().map_err(|e| Failure::new(e.to_string()))?;
+            inner.flush().map_err(|e| Failure::new(e.to_string()))?;
+            drop(inner);
+            std::fs::rename(&tmp, &path)
+                .map_err(|e| Failure::new(format!("cannot write `{}`: {e}", path.display())))?;
+            Ok(Some(path.display().to_string()))
+        }
+        Sink::Stdout(mut w) => {
+            w.flush().map_err(|e| Failure::new(e.to_string()))?;
+            Ok(None)
+        }
+    }
+}
