@@ -26,12 +26,23 @@ build:
 
 demo: build
 	@echo "== validate"; $(MLINFRA) validate -f $(STACK)
-	@echo "== diff (nothing deployed yet)"; $(MLINFRA) diff -f $(STACK)
 	@echo "== up"; $(MLINFRA) up -f $(STACK) --yes
 	@echo "== up again (no changes)"; $(MLINFRA) up -f $(STACK) --yes
-	@echo "== status"; $(MLINFRA) status -f $(STACK)
-	@echo "== outputs"; $(MLINFRA) outputs -f $(STACK)
-	@echo "== down"; $(MLINFRA) down -f $(STACK) --yes --delete-data
+	@echo "== data stats"; $(MLINFRA) data stats -f $(STACK)
+	@echo "== pipeline run (alice trains; the blessed model is registered)"; $(MLINFRA) pipeline run -f $(STACK) --as alice
+	@echo "== alice requests Production; bob approves"
+	@$(MLINFRA) models request 1 --to production -m "demo" --as alice -f $(STACK)
+	@$(MLINFRA) models approve r1 --as bob -f $(STACK)
+	@$(MLINFRA) models audit -f $(STACK)
+	@echo "== serve, and ask for a prediction"
+	@$(MLINFRA) serve -f $(STACK) --port 18080 & pid=$$!; \
+	  for i in $$(seq 1 50); do curl -s -o /dev/null http://127.0.0.1:18080/v1/health && break; sleep 0.1; done; \
+	  curl -s -X POST http://127.0.0.1:18080/v1/predict -H "x-api-key: $$(cat .mlinfra/heart-disease/secrets/api-key)" \
+	    -H 'content-type: application/json' \
+	    -d '{"instances": [{"age": 63, "sex": 1, "cp": 1, "trestbps": 145, "chol": 233, "fbs": 1, "restecg": 2, "thalach": 150, "exang": 0, "oldpeak": 2.3, "slope": 3, "ca": 0, "thal": 6}]}'; \
+	  echo; kill $$pid
+	@echo "== batch prediction to SQLite"; $(MLINFRA) predict -f $(STACK) --input examples/heart-disease/processed.cleveland.csv --out sqlite://.mlinfra/predictions.db
+	@echo "== down"; $(MLINFRA) down -f $(STACK) --yes --delete-data; rm -f .mlinfra/predictions.db; rmdir .mlinfra 2>/dev/null || true
 
 lint:
 	$(CARGO) fmt --all --check

@@ -80,6 +80,15 @@ pub enum Command {
     Serve(ServeArgs),
     /// Batch prediction: a CSV in, each row's label, confidence and probabilities out
     Predict(PredictArgs),
+    /// The prediction API's description
+    #[command(subcommand)]
+    Api(ApiCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ApiCommand {
+    /// Print the OpenAPI 3 document of the API, generated from the Production model's schema
+    Spec,
 }
 
 #[derive(Debug, Args)]

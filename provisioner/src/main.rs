@@ -52,6 +52,7 @@ fn main() {
             Command::Models(a) => commands::models::run(g, a).await,
             Command::Serve(a) => commands::serve::run(g, a).await,
             Command::Predict(a) => commands::predict::run(g, a),
+            Command::Api(mlinfra::cli::ApiCommand::Spec) => commands::predict::spec(g),
         }
     });
     let code = match result {

@@ -98,6 +98,11 @@ fn csv_in_sqlite_out_matches_the_model_and_reruns_are_idempotent() {
         assert_eq!(version, 1);
     }
 
+    let spec: serde_json::Value =
+        serde_json::from_str(&p.run(&["api", "spec"]).raw_stdout).unwrap();
+    assert_eq!(spec["openapi"], "3.0.3");
+    assert_eq!(spec["info"]["version"], "1");
+
     let r = p.run(&["predict", "--input", DATA, "--out", "out.csv"]);
     r.ok();
     let csv = std::fs::read_to_string(p.path().join("out.csv")).unwrap();

@@ -33,7 +33,7 @@ enum Sink {
     },
 }
 
-fn load(cx: &Context, stage: Stage) -> Result<Served, Failure> {
+pub fn load(cx: &Context, stage: Stage) -> Result<Served, Failure> {
     let dir = cx.root.join("registry");
     if !dir.is_dir() {
         return Err(Failure::new(format!(
@@ -325,4 +325,19 @@ fn finish(sink: Sink) -> Result<Option<String>, Failure> {
             Ok(None)
         }
     }
+}
+
+/// `mlinfra api spec`.
+pub fn spec(g: &Global) -> Result<i32, Failure> {
+    let cx = Context::new(g)?;
+    let model = load(&cx, Stage::Production)?;
+    let stack = &cx.loaded.stack;
+    let doc = crate::serve::openapi::spec(
+        &stack.model.name,
+        &stack.api.stage,
+        Some(&model),
+        stack.api.auth == "api_key",
+    );
+    println!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
+    Ok(0)
 }
