@@ -220,6 +220,12 @@ pub fn run(csv: &[u8], cfg: &Config, baseline: Option<&Model>) -> Result<Output,
                 "mlinfra.schema".into(),
                 serde_json::to_string(&schema).unwrap_or_default(),
             ),
+            // The in-memory model: servers may evaluate it natively after checking it against
+            // the graph (see `serving::served`).
+            (
+                "mlinfra.model".into(),
+                serde_json::to_string(&model).unwrap_or_default(),
+            ),
             (
                 "mlinfra.params".into(),
                 serde_json::to_string(&best.params).unwrap_or_default(),

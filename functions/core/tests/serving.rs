@@ -185,3 +185,67 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn the_native_evaluator_is_used_only_when_it_agrees_with_the_graph() {
+    use mlinfra_core::model::Estimator;
+    use mlinfra_core::registry::Stage;
+    use mlinfra_core::serving::Served;
+    let (f, l) = common::heart(&common::binary());
+    let s = split(&f, &l, 0.2, 42);
+    let m = Model::fit(
+        &f,
+        &l.y,
+        &s.train,
+        &l,
+        &Params::LogisticRegression { l2: 1.0 },
+    );
+    let with = |model: &Model| Metadata {
+        entries: vec![(
+            "mlinfra.model".into(),
+            serde_json::to_string(model).unwrap(),
+        )],
+    };
+    let good = export(&m, &with(&m)).unwrap();
+    let served = Served::load(&good, "heart", 1, Stage::Production, "").unwrap();
+    assert!(served.is_native());
+    let row = [
+        63.0,
+        1.0,
+        1.0,
+        145.0,
+        233.0,
+        1.0,
+        2.0,
+        150.0,
+        0.0,
+        2.3,
+        3.0,
+        0.0,
+        f32::NAN,
+    ];
+    let native = served.score(1, &row).unwrap();
+    let graph = served.scorer.score(1, &row).unwrap();
+    assert_eq!(native.labels, graph.labels);
+    assert!((native.probabilities[1] - graph.probabilities[1]).abs() < 1e-6);
+
+    // An embedded model that disagrees with the graph is not used.
+    let mut wrong = m.clone();
+    if let Estimator::LogisticRegression(lr) = &mut wrong.estimator {
+        lr.intercepts[0] += 1.0;
+    }
+    let tampered = export(&m, &with(&wrong)).unwrap();
+    let served = Served::load(&tampered, "heart", 1, Stage::Production, "").unwrap();
+    assert!(
+        !served.is_native(),
+        "a disagreeing native model must fall back to tract"
+    );
+    assert_eq!(served.score(1, &row).unwrap(), graph);
+    // Without it, tract scores.
+    let plain = export(&m, &Metadata::default()).unwrap();
+    assert!(
+        !Served::load(&plain, "heart", 1, Stage::Production, "")
+            .unwrap()
+            .is_native()
+    );
+}

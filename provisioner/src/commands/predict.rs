@@ -146,7 +146,6 @@ pub fn run(g: &Global, args: &PredictArgs) -> Result<i32, Failure> {
             let count = rows.len() / columns.len().max(1);
             if count == CHUNK || (!more && count > 0) {
                 let scores = model
-                    .scorer
                     .score(count, &rows)
                     .map_err(|e| Failure::new(format!("scoring failed: {e}")))?;
                 write_chunk(&mut sink, &model, &run_id, first_row, &scores)?;

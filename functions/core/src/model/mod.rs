@@ -109,3 +109,32 @@ impl Model {
         self.predict_imputed(&self.prep.impute(frame))
     }
 }
+
+impl Model {
+    /// Class probabilities of one raw row (`f32`, NaN = missing), as the exported graph computes
+    /// them: imputation with the `f32` fill values, then the estimator.
+    pub fn predict_raw_row(
+        &self,
+        raw: &[f32],
+        encoded: &mut Vec<f64>,
+        imputed: &mut Vec<f64>,
+        out: &mut [f64],
+    ) {
+        imputed.clear();
+        imputed.extend(self.prep.features.iter().zip(raw).map(|(f, x)| {
+            if x.is_nan() {
+                f64::from(f.fill as f32)
+            } else {
+                f64::from(*x)
+            }
+        }));
+        match &self.estimator {
+            Estimator::LogisticRegression(m) => {
+                encoded.resize(self.prep.encoded_width(), 0.0);
+                self.prep.encode_row(imputed, encoded);
+                m.predict_row(encoded, out);
+            }
+            Estimator::GradientBoostedTrees(m) => m.predict_row(imputed, out),
+        }
+    }
+}

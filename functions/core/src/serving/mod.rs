@@ -379,7 +379,7 @@ impl<M: ModelSource, F: FeedbackSink> Service<M, F> {
                 None,
             ));
         }
-        let scores = match model.scorer.score(instances.len(), &rows) {
+        let scores = match model.score(instances.len(), &rows) {
             Ok(s) => s,
             Err(e) => {
                 return fail(ProxyResponse::error(

@@ -28,6 +28,9 @@ pub struct Served {
     pub classes: Vec<String>,
     pub class_values: Vec<i64>,
     pub scorer: Scorer,
+    /// The model's own evaluator, used instead of the graph when the model file carries it and
+    /// it agrees with tract on probe rows (to 1e-5, same labels). `None`: tract scores every row.
+    pub native: Option<crate::model::Model>,
 }
 
 #[derive(Deserialize)]
@@ -84,7 +87,9 @@ impl Served {
             .collect();
         let scorer = Scorer::load(bytes, features.len(), classes.len())
             .map_err(|e| format!("tract cannot load the model: {e}"))?;
-        Ok(Served {
+        let native: Option<crate::model::Model> =
+            meta("mlinfra.model").and_then(|v| serde_json::from_str(&v).ok());
+        let mut served = Served {
             model: model.to_string(),
             version,
             stage,
@@ -93,6 +98,80 @@ impl Served {
             features,
             classes,
             scorer,
+            native,
+        };
+        if served.native.is_some() {
+            let probe = probe_rows(&served.features);
+            let rows = probe.len() / served.features.len().max(1);
+            let graph = served
+                .scorer
+                .score(rows, &probe)
+                .map_err(|e| format!("tract cannot run the model: {e}"))?;
+            let agree = served.score_native(rows, &probe).is_some_and(|f| {
+                f.labels == graph.labels
+                    && f.probabilities
+                        .iter()
+                        .zip(&graph.probabilities)
+                        .all(|(a, b)| (a - b).abs() <= 1e-5)
+            });
+            if !agree {
+                served.native = None;
+            }
+        }
+        Ok(served)
+    }
+
+    /// Whether rows are scored by the verified native evaluator (else by tract).
+    pub fn is_native(&self) -> bool {
+        self.native.is_some()
+    }
+
+    /// Score rows (row-major `f32`, NaN = missing): natively when verified, else with tract.
+    pub fn score(&self, rows: usize, data: &[f32]) -> Result<crate::scorer::Scores, String> {
+        if let Some(s) = self.score_native(rows, data) {
+            return Ok(s);
+        }
+        self.scorer.score(rows, data).map_err(|e| e.to_string())
+    }
+
+    fn score_native(&self, rows: usize, data: &[f32]) -> Option<crate::scorer::Scores> {
+        let m = self.native.as_ref()?;
+        let f = self.features.len();
+        let k = self.classes.len();
+        let (mut enc, mut imp, mut p) = (Vec::new(), Vec::with_capacity(f), vec![0.0; k]);
+        let mut labels = Vec::with_capacity(rows);
+        let mut probabilities = Vec::with_capacity(rows * k);
+        for r in 0..rows {
+            m.predict_raw_row(&data[r * f..(r + 1) * f], &mut enc, &mut imp, &mut p);
+            labels.push(self.class_values[crate::metrics::argmax(&p)]);
+            probabilities.extend(p.iter().map(|x| *x as f32));
+        }
+        Some(crate::scorer::Scores {
+            labels,
+            probabilities,
         })
     }
+}
+
+/// Rows on which the native evaluator must agree with tract before it is used: all missing,
+/// then values spread over each feature's range or categories.
+fn probe_rows(features: &[Feature]) -> Vec<f32> {
+    let mut rows = Vec::new();
+    for variant in 0..12usize {
+        for (j, f) in features.iter().enumerate() {
+            let x = match (variant, &f.range) {
+                (0, _) => f32::NAN,
+                (v, Some([lo, hi])) => {
+                    (lo + (hi - lo) * ((v * 7 + j * 3) % 11) as f64 / 10.0) as f32
+                }
+                (v, None) => f
+                    .categories
+                    .get((v + j) % f.categories.len().max(1))
+                    .and_then(|c| c.parse::<f32>().ok())
+                    .unwrap_or(v as f32),
+            };
+            rows.push(x);
+        }
+    }
+    rows
 }

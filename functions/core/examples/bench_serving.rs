@@ -1,0 +1,167 @@
+//! Serving figures, in release mode (`make bench` runs this beside the Python peers).
+//!
+//! Usage: `bench_serving OUT_DIR` — trains logistic regression on heart (the served model of the
+//! demo), writes `model.onnx` and `request.json` for the peers, and prints a JSON report:
+//! - one row scored in-process by tract (median ns over 200k calls), and the full handler (JSON
+//!   request in, JSON response out);
+//! - batch scoring throughput (rows/s) over 1M rows in chunks of 8192.
+
+use std::time::{Duration, Instant};
+
+use mlinfra_core::data::split::split;
+use mlinfra_core::data::{LabelRule, ReadOptions, read_csv, take_label};
+use mlinfra_core::model::{Model, Params};
+use mlinfra_core::onnx::{Metadata, export};
+use mlinfra_core::registry::{Current, Pointer};
+use mlinfra_core::scorer::Scorer;
+use mlinfra_core::serving::{Config, FeedbackSink, ModelSource, ProxyRequest, Service};
+
+struct Fixed(Vec<u8>, String);
+
+impl ModelSource for Fixed {
+    fn current(&self) -> Result<Option<Current>, String> {
+        Ok(Some(Current {
+            model: "heart".into(),
+            production: Some(Pointer {
+                version: 1,
+                artifact_uri: "memory://".into(),
+                sha256: self.1.clone(),
+            }),
+            staging: None,
+        }))
+    }
+    fn fetch(&self, _: &Pointer) -> Result<Vec<u8>, String> {
+        Ok(self.0.clone())
+    }
+}
+
+struct Discard;
+impl FeedbackSink for Discard {
+    fn store(&self, _: &str, _: &serde_json::Value) -> Result<(), String> {
+        Ok(())
+    }
+}
+
+fn median_ns(mut f: impl FnMut(), n: usize) -> f64 {
+    let mut samples = Vec::with_capacity(n / 100);
+    for _ in 0..n / 100 {
+        let t = Instant::now();
+        for _ in 0..100 {
+            f();
+        }
+        samples.push(t.elapsed().as_nanos() as f64 / 100.0);
+    }
+    samples.sort_by(f64::total_cmp);
+    samples[samples.len() / 2]
+}
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let out = std::path::PathBuf::from(
+        std::env::args()
+            .nth(1)
+            .ok_or("usage: bench_serving OUT_DIR")?,
+    );
+    std::fs::create_dir_all(&out)?;
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let opts = ReadOptions {
+        categorical: [
+            "sex", "cp", "fbs", "restecg", "exang", "slope", "ca", "thal",
+        ]
+        .map(String::from)
+        .to_vec(),
+        ..ReadOptions::default()
+    };
+    let mut frame = read_csv(
+        std::fs::File::open(root.join("examples/heart-disease/processed.cleveland.csv"))?,
+        &opts,
+    )?;
+    let rule = LabelRule::Binary {
+        op: ">".into(),
+        threshold: 0.0,
+    };
+    let (labels, _) = take_label(&mut frame, "num", &rule)?;
+    let s = split(&frame, &labels, 0.2, 42);
+    let model = Model::fit(
+        &frame,
+        &labels.y,
+        &s.train,
+        &labels,
+        &Params::LogisticRegression { l2: 1.0 },
+    );
+    let meta = Metadata {
+        entries: vec![("mlinfra.model".into(), serde_json::to_string(&model)?)],
+    };
+    let bytes = export(&model, &meta)?;
+    std::fs::write(out.join("model.onnx"), &bytes)?;
+    let row: [f32; 13] = [
+        63.0, 1.0, 1.0, 145.0, 233.0, 1.0, 2.0, 150.0, 0.0, 2.3, 3.0, 0.0, 6.0,
+    ];
+    let body = r#"{"instances": [{"age": 63, "sex": 1, "cp": 1, "trestbps": 145, "chol": 233, "fbs": 1, "restecg": 2, "thalach": 150, "exang": 0, "oldpeak": 2.3, "slope": 3, "ca": 0, "thal": 6}]}"#;
+    std::fs::write(out.join("request.json"), body)?;
+
+    let scorer = Scorer::load(&bytes, 13, 2)?;
+    let score_ns = median_ns(
+        || {
+            std::hint::black_box(scorer.score(1, &row).ok());
+        },
+        200_000,
+    );
+    let served = mlinfra_core::serving::Served::load(
+        &bytes,
+        "heart",
+        1,
+        mlinfra_core::registry::Stage::Production,
+        "",
+    )?;
+    assert!(
+        served.is_native(),
+        "the native evaluator did not verify against tract"
+    );
+    let native_ns = median_ns(
+        || {
+            std::hint::black_box(served.score(1, &row).ok());
+        },
+        200_000,
+    );
+    let sha = format!("sha256:{}", mlinfra_core::pipeline::sha256_hex(&bytes));
+    let service = Service::new(
+        Config {
+            model: "heart".into(),
+            max_batch: 1000,
+            refresh: Duration::from_secs(3600),
+            sample_rate: 0.0,
+        },
+        Fixed(bytes.clone(), sha),
+        Discard,
+    );
+    service.refresh(true);
+    let req = ProxyRequest {
+        http_method: "POST".into(),
+        path: "/predict".into(),
+        body: Some(body.into()),
+        ..ProxyRequest::default()
+    };
+    let handler_ns = median_ns(
+        || {
+            std::hint::black_box(service.handle(&req).response.status_code);
+        },
+        100_000,
+    );
+    // Batch: 1M rows in chunks.
+    let chunk = 8192;
+    let data: Vec<f32> = (0..chunk)
+        .flat_map(|i| row.map(|x| x + (i % 7) as f32))
+        .collect();
+    let t = Instant::now();
+    let mut done = 0;
+    while done < 1_000_000 {
+        std::hint::black_box(scorer.score(chunk, &data)?);
+        done += chunk;
+    }
+    let batch_rows_per_s = done as f64 / t.elapsed().as_secs_f64();
+    println!(
+        "{}",
+        serde_json::json!({"score_one_row_ns": native_ns, "tract_one_row_ns": score_ns, "handler_one_row_ns": handler_ns, "batch_rows_per_s": batch_rows_per_s})
+    );
+    Ok(())
+}
