@@ -31,8 +31,8 @@ wait_port() { for _ in $(seq 1 200); do (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev
 MODEL=sklearn OUT="$out" .venv/bin/uvicorn --app-dir bench fastapi_app:app --port 18182 --workers 1 --log-level warning & pids+=($!)
 MODEL=onnx OUT="$out" .venv/bin/uvicorn --app-dir bench fastapi_app:app --port 18183 --workers 1 --log-level warning & pids+=($!)
 wait_port 18181 && wait_port 18182 && wait_port 18183
-load() { BODY_FILE="$out/request.json" API_KEY="$key" wrk -t2 -c16 -d8s --latency -s bench/post.lua "http://127.0.0.1:$1/v1/predict" > "$out/wrk-$1.txt"; }
-for p in 18181 18182 18183; do load "$p"; done
+load() { BODY_FILE="$out/request.json" API_KEY="$key" wrk -t2 -c"$2" -d8s --latency -s bench/post.lua "http://127.0.0.1:$1/v1/predict" > "$out/wrk-$1-c$2.txt"; }
+for c in 16 4; do for p in 18181 18182 18183; do load "$p" "$c"; done; done
 
 # Batch: 1M rows.
 python3 - "$out/big.csv" <<'PY'
@@ -51,14 +51,15 @@ python3 - "$out" <<'PY'
 import json, re, sys
 out = sys.argv[1]
 ours, peers = json.load(open(f"{out}/inproc.json")), json.load(open(f"{out}/peers.json"))
-def wrk(port):
-    t = open(f"{out}/wrk-{port}.txt").read()
+def wrk(port, c=16):
+    t = open(f"{out}/wrk-{port}-c{c}.txt").read()
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", t).group(1))
     p99 = re.search(r"99%\s+([\d.]+)(us|ms|s)", t)
     ms = float(p99.group(1)) * {"us": 1e-3, "ms": 1, "s": 1e3}[p99.group(2)]
     errors = re.search(r"Non-2xx or 3xx responses: (\d+)", t)
     return rps, ms, int(errors.group(1)) if errors else 0
 m, sk, ox = wrk(18181), wrk(18182), wrk(18183)
+m4, sk4, ox4 = wrk(18181, 4), wrk(18182, 4), wrk(18183, 4)
 batch = re.search(r"\(([\d.]+) rows/s\)", open(f"{out}/batch.txt").read())
 print("| figure | mlinfra | peer | ratio | target |")
 print("|---|---:|---:|---:|---|")
@@ -68,7 +69,9 @@ print(f"| | | onnxruntime {peers['onnxruntime_one_row_ns']/1000:.1f} µs | {peer
 print(f"| in-process handler, 1 row (JSON in, JSON out) | {ours['handler_one_row_ns']/1000:.2f} µs | | | |")
 print(f"| HTTP POST /predict, 1 row, 16 connections: req/s | {m[0]:.0f} | FastAPI+scikit-learn {sk[0]:.0f} | {m[0]/sk[0]:.1f}x | >= 20x |")
 print(f"| | | FastAPI+onnxruntime {ox[0]:.0f} | {m[0]/ox[0]:.1f}x | |")
-print(f"| HTTP p99 latency | {m[1]:.3f} ms | {sk[1]:.1f} ms / {ox[1]:.1f} ms | | <= 1 ms |")
+print(f"| HTTP p99 latency, 16 connections | {m[1]:.3f} ms | {sk[1]:.1f} ms / {ox[1]:.1f} ms | | <= 1 ms |")
+print(f"| HTTP POST /predict, 4 connections: req/s | {m4[0]:.0f} | {sk4[0]:.0f} / {ox4[0]:.0f} | {m4[0]/sk4[0]:.1f}x / {m4[0]/ox4[0]:.1f}x | >= 20x |")
+print(f"| HTTP p99 latency, 4 connections | {m4[1]:.3f} ms | {sk4[1]:.1f} ms / {ox4[1]:.1f} ms | | <= 1 ms |")
 print(f"| non-2xx responses | {m[2]} | {sk[2]} / {ox[2]} | | 0 |")
 print(f"| batch prediction, 1M rows to CSV | {float(batch.group(1)):.0f} rows/s | | | >= 500k rows/s |")
 print(f"| batch scoring only (tract, chunks of 8192) | {ours['batch_rows_per_s']:.0f} rows/s | | | |")
