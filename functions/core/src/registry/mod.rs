@@ -145,40 +145,28 @@ fn transition(
     request: Option<&str>,
 ) -> Vec<Event> {
     let mut events = Vec::new();
-    if to == Stage::Production {
+    // The version that holds the target stage leaves it: Production's is archived, Staging's
+    // goes back to None.
+    let displaced = match to {
+        Stage::Production => Some((Stage::Archived, "replaced in Production")),
+        Stage::Staging => Some((Stage::None, "replaced in Staging")),
+        _ => None,
+    };
+    if let Some((demoted, why)) = displaced {
         if let Some(i) = doc
             .versions
             .iter()
-            .position(|x| x.stage == Stage::Production && x.version != v)
+            .position(|x| x.stage == to && x.version != v)
         {
             let old = doc.versions[i].clone();
-            doc.versions[i].stage = Stage::Archived;
+            doc.versions[i].stage = demoted;
             events.push(event(
                 doc,
                 actor,
                 Action::Archive,
                 &old,
-                (Some(Stage::Production), Some(Stage::Archived)),
-                "replaced in Production",
-                request,
-            ));
-        }
-    }
-    if to == Stage::Staging {
-        if let Some(i) = doc
-            .versions
-            .iter()
-            .position(|x| x.stage == Stage::Staging && x.version != v)
-        {
-            let old = doc.versions[i].clone();
-            doc.versions[i].stage = Stage::None;
-            events.push(event(
-                doc,
-                actor,
-                Action::Archive,
-                &old,
-                (Some(Stage::Staging), Some(Stage::None)),
-                "replaced in Staging",
+                (Some(to), Some(demoted)),
+                why,
                 request,
             ));
         }
