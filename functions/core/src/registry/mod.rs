@@ -135,12 +135,14 @@ fn event(
 }
 
 /// Move version `v` to `to` inside `doc`, archiving the current Production version when `to` is
-/// Production; returns the events.
+/// Production; returns the events. The move itself is recorded as `action` (`Promote`, or
+/// `Rollback` when an archived version comes back).
 fn transition(
     doc: &mut ModelDoc,
     actor: &str,
     v: u64,
     to: Stage,
+    action: Action,
     comment: &str,
     request: Option<&str>,
 ) -> Vec<Event> {
@@ -178,7 +180,7 @@ fn transition(
         events.push(event(
             doc,
             actor,
-            Action::Promote,
+            action,
             &ver,
             (Some(from), Some(to)),
             comment,
@@ -186,6 +188,45 @@ fn transition(
         ));
     }
     events
+}
+
+/// Open a pending request for version `v` to move to `to`: allocate its id, add it to `doc`,
+/// and return it with its `Request` audit event.
+fn open_request(
+    doc: &mut ModelDoc,
+    v: &Version,
+    to: Stage,
+    rollback: bool,
+    actor: &str,
+    comment: &str,
+) -> (Request, Event) {
+    let id = format!("r{}", doc.next_request);
+    doc.next_request += 1;
+    let req = Request {
+        id: id.clone(),
+        version: v.version,
+        from: v.stage,
+        to,
+        rollback,
+        requested_by: actor.to_string(),
+        requested_at: now(),
+        comment: comment.to_string(),
+        status: RequestStatus::Pending,
+        decided_by: None,
+        decided_at: None,
+        decision_comment: String::new(),
+    };
+    doc.requests.push(req.clone());
+    let e = event(
+        doc,
+        actor,
+        Action::Request,
+        v,
+        (Some(v.stage), Some(to)),
+        comment,
+        Some(&id),
+    );
+    (req, e)
 }
 
 impl<S: Store> Registry<S> {
@@ -265,6 +306,7 @@ impl<S: Store> Registry<S> {
                 actor,
                 number,
                 Stage::Staging,
+                Action::Promote,
                 "automatic by policy",
                 None,
             ));
@@ -351,32 +393,9 @@ impl<S: Store> Registry<S> {
                 r.id, r.requested_by
             )));
         }
-        let id = format!("r{}", doc.next_request);
-        doc.next_request += 1;
-        let req = Request {
-            id: id.clone(),
-            version,
-            from: v.stage,
-            to,
-            rollback: false,
-            requested_by: actor.to_string(),
-            requested_at: now(),
-            comment: comment.to_string(),
-            status: RequestStatus::Pending,
-            decided_by: None,
-            decided_at: None,
-            decision_comment: String::new(),
-        };
-        doc.requests.push(req.clone());
-        let mut events = vec![event(
-            &mut doc,
-            actor,
-            Action::Request,
-            &v,
-            (Some(v.stage), Some(to)),
-            comment,
-            Some(&id),
-        )];
+        let (req, request_event) = open_request(&mut doc, &v, to, false, actor, comment);
+        let id = req.id.clone();
+        let mut events = vec![request_event];
         let automatic = (to == Stage::Staging && self.policy.staging_automatic)
             || (to == Stage::Production && self.policy.production_automatic);
         if automatic {
@@ -464,13 +483,20 @@ impl<S: Store> Registry<S> {
             Some(id),
         )];
         if approve {
-            let mut moved = transition(doc, actor, r.version, r.to, comment, Some(id));
-            if r.rollback {
-                if let Some(e) = moved.iter_mut().find(|e| e.action == Action::Promote) {
-                    e.action = Action::Rollback;
-                }
-            }
-            events.extend(moved);
+            let action = if r.rollback {
+                Action::Rollback
+            } else {
+                Action::Promote
+            };
+            events.extend(transition(
+                doc,
+                actor,
+                r.version,
+                r.to,
+                action,
+                comment,
+                Some(id),
+            ));
         }
         Ok(events)
     }
@@ -544,17 +570,15 @@ impl<S: Store> Registry<S> {
                 ))
             })?;
         if self.policy.emergency_rollback {
-            let mut events = transition(
+            let events = transition(
                 &mut doc,
                 actor,
                 last_archived.version,
                 Stage::Production,
+                Action::Rollback,
                 comment,
                 None,
             );
-            if let Some(e) = events.iter_mut().find(|e| e.action == Action::Promote) {
-                e.action = Action::Rollback;
-            }
             self.commit(doc, events, "rollback").await?;
             return Ok(RollbackOutcome::Done(last_archived.version));
         }
@@ -568,32 +592,15 @@ impl<S: Store> Registry<S> {
                 r.id, r.requested_by
             )));
         }
-        let id = format!("r{}", doc.next_request);
-        doc.next_request += 1;
-        let req = Request {
-            id: id.clone(),
-            version: last_archived.version,
-            from: Stage::Archived,
-            to: Stage::Production,
-            rollback: true,
-            requested_by: actor.to_string(),
-            requested_at: now(),
-            comment: comment.to_string(),
-            status: RequestStatus::Pending,
-            decided_by: None,
-            decided_at: None,
-            decision_comment: String::new(),
-        };
-        doc.requests.push(req.clone());
-        let events = vec![event(
+        let (req, request_event) = open_request(
             &mut doc,
-            actor,
-            Action::Request,
             &last_archived,
-            (Some(Stage::Archived), Some(Stage::Production)),
+            Stage::Production,
+            true,
+            actor,
             comment,
-            Some(&id),
-        )];
+        );
+        let events = vec![request_event];
         self.commit(doc, events, "rollback request").await?;
         Ok(RollbackOutcome::Requested(req))
     }
