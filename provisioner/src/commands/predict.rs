@@ -9,10 +9,10 @@ use std::io::Write as _;
 use std::path::PathBuf;
 
 use mlinfra_core::registry::Stage;
-use mlinfra_core::registry::local::LocalStore;
 use mlinfra_core::serving::local::LocalSource;
 use mlinfra_core::serving::{ModelSource, Served};
 use serde_json::json;
+use sha2::Digest as _;
 
 use super::{Context, Failure};
 use crate::cli::{Global, PredictArgs};
@@ -34,16 +34,9 @@ enum Sink {
 }
 
 pub fn load(cx: &Context, stage: Stage) -> Result<Served, Failure> {
-    let dir = cx.root.join("registry");
-    if !dir.is_dir() {
-        return Err(Failure::new(format!(
-            "the model registry `{}` does not exist\nhint: run `mlinfra up` first",
-            dir.display()
-        )));
-    }
     let model = cx.loaded.stack.model.name.clone();
     let source = LocalSource {
-        store: LocalStore::new(dir),
+        store: super::models::local_registry(cx)?.store,
         model: model.clone(),
     };
     let current = source.current().map_err(Failure::new)?;
@@ -72,10 +65,14 @@ pub fn run(g: &Global, args: &PredictArgs) -> Result<i32, Failure> {
     let bytes_len = std::fs::metadata(input)
         .map_err(|e| Failure::new(format!("cannot read `{}`: {e}", input.display())))?
         .len();
+    // Hashed by streaming, like the rows themselves: the file is never held in memory.
     let input_sha = {
-        let bytes = std::fs::read(input)
-            .map_err(|e| Failure::new(format!("cannot read `{}`: {e}", input.display())))?;
-        mlinfra_core::pipeline::sha256_hex(&bytes)
+        let read_error =
+            |e: std::io::Error| Failure::new(format!("cannot read `{}`: {e}", input.display()));
+        let mut file = std::fs::File::open(input).map_err(read_error)?;
+        let mut hasher = sha2::Sha256::new();
+        std::io::copy(&mut file, &mut hasher).map_err(read_error)?;
+        hex::encode(hasher.finalize())
     };
     let run_id =
         mlinfra_core::pipeline::sha256_hex(format!("{input_sha}{}", model.sha256).as_bytes())[..16]
