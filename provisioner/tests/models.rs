@@ -211,25 +211,7 @@ fn a_model_file_that_does_not_match_its_checksum_is_neither_registered_nor_used(
     std::fs::write(&file, &good).unwrap();
     p.run(&["models", "register", "--run", id, "--as", "alice"])
         .ok();
-    let req = json(&p.run(&[
-        "models",
-        "request",
-        "1",
-        "--to",
-        "production",
-        "--as",
-        "alice",
-        "--output",
-        "json",
-    ]));
-    p.run(&[
-        "models",
-        "approve",
-        req["id"].as_str().unwrap(),
-        "--as",
-        "bob",
-    ])
-    .ok();
+    p.approve_to_production("1", "alice", "bob");
     std::fs::write(&file, b"tampered").unwrap();
     let r = p.run(&["pipeline", "run", "--as", "alice"]);
     assert_eq!(r.code, 1);

@@ -17,29 +17,7 @@ fn deployed() -> (Project, Vec<u8>) {
             .raw_stdout,
     )
     .unwrap();
-    let req: serde_json::Value = serde_json::from_str(
-        &p.run(&[
-            "models",
-            "request",
-            "1",
-            "--to",
-            "production",
-            "--as",
-            "alice",
-            "--output",
-            "json",
-        ])
-        .raw_stdout,
-    )
-    .unwrap();
-    p.run(&[
-        "models",
-        "approve",
-        req["id"].as_str().unwrap(),
-        "--as",
-        "bob",
-    ])
-    .ok();
+    p.approve_to_production("1", "alice", "bob");
     let id = run["run"]["run_id"].as_str().unwrap();
     let onnx = std::fs::read(
         p.env_dir()

@@ -147,29 +147,6 @@ fn instances(p: &Project, n: usize) -> (Vec<Value>, Vec<Vec<f32>>) {
     (out, rows)
 }
 
-fn approve_to_production(p: &Project, version: &str, requester: &str, approver: &str) {
-    let r = p.run(&[
-        "models",
-        "request",
-        version,
-        "--to",
-        "production",
-        "--as",
-        requester,
-        "--output",
-        "json",
-    ]);
-    let req: Value = serde_json::from_str(&r.raw_stdout).unwrap();
-    p.run(&[
-        "models",
-        "approve",
-        req["id"].as_str().unwrap(),
-        "--as",
-        approver,
-    ])
-    .ok();
-}
-
 #[test]
 fn serve_end_to_end() {
     let p = Project::with_data();
@@ -190,7 +167,7 @@ fn serve_end_to_end() {
             .raw_stdout,
     )
     .unwrap();
-    approve_to_production(&p, "1", "alice", "bob");
+    p.approve_to_production("1", "alice", "bob");
     server.wait_for("production", 1);
 
     // Probabilities equal those of the ONNX file run directly by tract.
@@ -255,7 +232,7 @@ fn serve_end_to_end() {
     );
 
     // A new approval: the server switches without a restart.
-    approve_to_production(&p, "2", "carol", "bob");
+    p.approve_to_production("2", "carol", "bob");
     server.wait_for("production", 2);
     let (status, body) = server.post("/v1/predict", &json!({"instances": &inst[..1]}).to_string());
     assert_eq!((status, body["model"]["version"].clone()), (200, json!(2)));

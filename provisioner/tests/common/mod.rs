@@ -75,6 +75,32 @@ impl Project {
         path
     }
 
+    /// `mlinfra models request VERSION --to production` by `requester`, approved by `approver`;
+    /// both must succeed.
+    pub fn approve_to_production(&self, version: &str, requester: &str, approver: &str) {
+        let r = self.run(&[
+            "models",
+            "request",
+            version,
+            "--to",
+            "production",
+            "--as",
+            requester,
+            "--output",
+            "json",
+        ]);
+        r.ok();
+        let req: serde_json::Value = serde_json::from_str(&r.raw_stdout).unwrap();
+        self.run(&[
+            "models",
+            "approve",
+            req["id"].as_str().unwrap(),
+            "--as",
+            approver,
+        ])
+        .ok();
+    }
+
     pub fn path(&self) -> &Path {
         self.dir.path()
     }
