@@ -9,7 +9,7 @@ STACK ?= stacks/heart-disease.yaml
 MLINFRA := $(or $(CARGO_TARGET_DIR),target)/debug/mlinfra
 MLINFRA_RELEASE := $(or $(CARGO_TARGET_DIR),target)/release/mlinfra
 
-.PHONY: demo test lint build bench fuzz bless clean venv
+.PHONY: demo test lint build lambda bench fuzz bless clean venv
 
 PYTHON ?= python3
 VENV := .venv
@@ -23,6 +23,10 @@ venv: $(VENV)/.installed
 
 build:
 	$(CARGO) build -p mlinfra --bin mlinfra
+
+# The functions' Lambda packages (release builds): target/lambda/<function>/bootstrap.zip.
+lambda: build
+	$(MLINFRA) build --artifacts target/lambda
 
 demo: build
 	@echo "== validate"; $(MLINFRA) validate -f $(STACK)
@@ -48,7 +52,7 @@ lint:
 	$(CARGO) fmt --all --check
 	$(CARGO) clippy --workspace --all-targets --locked -- -D warnings
 
-test: lint venv
+test: lint venv lambda
 	$(CARGO) test --workspace --locked --doc
 	@if $(CARGO) nextest --version >/dev/null 2>&1; then \
 		$(CARGO) nextest run --workspace --locked --no-fail-fast; \
@@ -71,6 +75,9 @@ bench: venv
 	@command -v hyperfine >/dev/null || { echo "installing hyperfine (Debian)"; apt-get install -y -qq hyperfine >/dev/null || { apt-get update -qq && apt-get install -y -qq hyperfine; }; }
 	$(CARGO) build --release -p mlinfra --bin mlinfra
 	bash bench/cli.sh $(MLINFRA_RELEASE) $(STACK)
+	$(MLINFRA_RELEASE) build --artifacts target/lambda
+	bash bench/aws.sh $(MLINFRA_RELEASE) $(STACK)
+	MLINFRA_COLDSTART_RUNS=30 $(CARGO) test -q -p mlinfra-e2e --test lambda_bootstrap cold_start -- --nocapture
 
 clean:
 	rm -rf .mlinfra

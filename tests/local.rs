@@ -4,52 +4,13 @@
 
 #![allow(clippy::unwrap_used)]
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
+#[path = "support/cli.rs"]
+mod cli;
 
+use std::path::Path;
+
+use cli::{repo_root, run};
 use mlinfra_core::{FunctionConfig, FunctionName};
-
-fn repo_root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .unwrap()
-        .to_path_buf()
-}
-
-/// The `mlinfra` binary of this build: `target/<profile>/mlinfra` next to this test's `deps/`.
-/// Built with cargo when this test runs on its own.
-fn mlinfra() -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    let profile_dir = exe.parent().unwrap().parent().unwrap();
-    let bin = profile_dir.join(format!("mlinfra{}", std::env::consts::EXE_SUFFIX));
-    if !bin.exists() {
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let status = Command::new(cargo)
-            .args(["build", "-q", "-p", "mlinfra", "--bin", "mlinfra"])
-            .current_dir(repo_root())
-            .status()
-            .unwrap();
-        assert!(status.success(), "building mlinfra failed");
-    }
-    bin
-}
-
-fn run(dir: &Path, args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(mlinfra())
-        .args(args)
-        .current_dir(dir)
-        .env_remove("MLINFRA_STACK_FILE")
-        .env_remove("MLINFRA_ENV")
-        .env_remove("MLINFRA_TEST_FAIL_AFTER")
-        .stdin(std::process::Stdio::null())
-        .output()
-        .unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
 
 #[test]
 fn the_example_stack_goes_up_its_functions_read_their_config_and_down_leaves_nothing() {

@@ -40,6 +40,19 @@ pub struct Global {
     /// Print only results and errors, no progress
     #[arg(short, long, global = true)]
     pub quiet: bool,
+    /// The AWS-compatible endpoint of `--env localstack` [default: the stack's, else
+    /// http://localhost:4566]
+    #[arg(long, global = true, env = "AWS_ENDPOINT_URL", value_name = "URL")]
+    pub endpoint: Option<String>,
+    /// Where `mlinfra build` writes, and `up` reads, the functions' `bootstrap.zip`s
+    #[arg(
+        long,
+        global = true,
+        env = "MLINFRA_ARTIFACTS",
+        value_name = "DIR",
+        default_value = "target/lambda"
+    )]
+    pub artifacts: PathBuf,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -58,6 +71,8 @@ pub enum Command {
     Validate,
     /// Show what `up` would change, without changing anything
     Diff(DiffArgs),
+    /// Build the functions for Lambda: release binaries zipped as `bootstrap` (for `--env aws|localstack`)
+    Build(BuildArgs),
     /// Create or update the platform to match the stack file
     Up(UpArgs),
     /// Delete everything `up` created (the data lake's contents are kept unless --delete-data)
@@ -83,6 +98,13 @@ pub enum Command {
     /// The prediction API's description
     #[command(subcommand)]
     Api(ApiCommand),
+}
+
+#[derive(Debug, Args)]
+pub struct BuildArgs {
+    /// Build only these functions [default: all]
+    #[arg(long = "function", value_name = "NAME")]
+    pub functions: Vec<String>,
 }
 
 #[derive(Debug, Subcommand)]

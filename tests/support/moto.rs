@@ -12,14 +12,16 @@ use std::time::{Duration, Instant};
 
 pub struct Moto {
     pub endpoint: String,
-    child: Mutex<Child>,
+    child: Mutex<Option<Child>>,
 }
 
 impl Drop for Moto {
     fn drop(&mut self) {
-        if let Ok(mut c) = self.child.lock() {
-            let _ = c.kill();
-            let _ = c.wait();
+        if let Ok(mut guard) = self.child.lock() {
+            if let Some(c) = guard.as_mut() {
+                let _ = c.kill();
+                let _ = c.wait();
+            }
         }
     }
 }
@@ -30,10 +32,17 @@ fn venv_bin(name: &str) -> PathBuf {
         .join(name)
 }
 
-/// The shared server, started on first use.
+/// The shared server, started on first use; or, when `MLINFRA_TEST_ENDPOINT` is set, that
+/// endpoint (a LocalStack, say) instead.
 pub fn server() -> &'static Moto {
     static MOTO: OnceLock<Moto> = OnceLock::new();
     MOTO.get_or_init(|| {
+        if let Ok(endpoint) = std::env::var("MLINFRA_TEST_ENDPOINT") {
+            return Moto {
+                endpoint,
+                child: Mutex::new(None),
+            };
+        }
         let bin = venv_bin("moto_server");
         assert!(
             bin.exists(),
@@ -78,7 +87,7 @@ pub fn server() -> &'static Moto {
         });
         Moto {
             endpoint: format!("http://127.0.0.1:{port}"),
-            child: Mutex::new(child),
+            child: Mutex::new(Some(child)),
         }
     })
 }
@@ -117,4 +126,20 @@ pub fn sts(endpoint: &str, access_key: &str, secret: &str) -> aws_sdk_sts::Clien
         ))
         .build();
     aws_sdk_sts::Client::from_conf(conf)
+}
+
+/// The SDK configuration for the server: its endpoint, us-east-1, test credentials.
+pub async fn sdk_config(endpoint: &str) -> aws_config::SdkConfig {
+    aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .region(aws_config::Region::new("us-east-1"))
+        .endpoint_url(endpoint)
+        .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
+            "testing",
+            "testing",
+            None,
+            None,
+            "mlinfra-tests",
+        ))
+        .load()
+        .await
 }

@@ -8,6 +8,8 @@ pub mod config;
 pub mod data;
 pub mod error;
 pub mod function;
+#[cfg(feature = "lambda")]
+pub mod lambda;
 pub mod metrics;
 pub mod model;
 pub mod onnx;

@@ -11,7 +11,13 @@ use serde_json::Value;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    let config = FunctionConfig::from_env(|k| std::env::var(k).ok())?;
+    let config = match FunctionConfig::from_env(|k| std::env::var(k).ok()) {
+        Ok(c) => c,
+        Err(e) => {
+            mlinfra_core::lambda::init_failed(&e.into());
+            std::process::exit(1);
+        }
+    };
     debug_assert_eq!(config.function, FunctionName::Etl);
     lambda_runtime::run(service_fn(|_: LambdaEvent<Value>| async {
         Err::<Value, _>(FunctionError::not_built(FunctionName::Etl))

@@ -53,8 +53,16 @@ fn service(config: &FunctionConfig) -> Result<Service<LocalSource, LocalFeedback
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    let config = FunctionConfig::from_env(|k| std::env::var(k).ok())?;
-    let service = service(&config)?;
+    let service = match FunctionConfig::from_env(|k| std::env::var(k).ok())
+        .map_err(FunctionError::from)
+        .and_then(|c| service(&c))
+    {
+        Ok(s) => s,
+        Err(e) => {
+            mlinfra_core::lambda::init_failed(&e);
+            std::process::exit(1);
+        }
+    };
     for problem in service.refresh(true) {
         eprintln!("warning: {problem}");
     }

@@ -1,5 +1,6 @@
-//! `mlinfra down`: delete everything `up` created, dependents first. The data lake's and the
-//! registry's contents are kept unless `--delete-data`; the output says which.
+//! `mlinfra down`: delete everything `up` created, dependents first and the data lake last.
+//! The data lake's and the registry's contents are kept unless `--delete-data`; the output says
+//! which.
 
 use std::fmt::Write as _;
 
@@ -7,14 +8,54 @@ use serde_json::json;
 
 use super::{Context, Failure, confirm};
 use crate::cli::{DownArgs, Global};
-use crate::engine::{lock, plan};
-use crate::providers::{DeleteOptions, Provider};
+use crate::engine::plan;
+use crate::engine::store::Store;
+use crate::providers::{AnyProvider, DeleteOptions, Provider};
 
 pub async fn run(g: &Global, args: &DownArgs) -> Result<i32, Failure> {
-    let cx = Context::new(g)?;
-    let lock = lock::acquire(&cx.lock_path(), "down")?;
-    let mut state = cx.state()?;
-    let provider = cx.provider();
+    let cx = Context::any_env(g)?;
+    let (provider, store) = cx.infra().await?;
+    if let Store::S3(s3) = &store {
+        if !s3.bucket_exists().await? {
+            cx.out.result(
+                format!(
+                    "Nothing to delete: stack `{}` has no state on `{}` (its bucket `{}` does not exist).\n",
+                    cx.stack_name(),
+                    cx.env.as_str(),
+                    s3.bucket
+                ),
+                &json!({ "plan": null }),
+            );
+            return Ok(0);
+        }
+    }
+    let lock = cx.lock(&store, "down").await?;
+    let result = locked(&cx, args, &provider, &store).await;
+    lock.release().await;
+    let (code, all_gone) = result?;
+    if all_gone && store_is_local(&store) {
+        // Leave nothing behind: the environment directory, and `.mlinfra/` if it is now empty.
+        if std::fs::remove_dir(&cx.root).is_ok() {
+            if let Some(parent) = cx.root.parent().filter(|p| p.ends_with(".mlinfra")) {
+                let _ = std::fs::remove_dir(parent);
+            }
+        }
+    }
+    Ok(code)
+}
+
+fn store_is_local(store: &Store) -> bool {
+    matches!(store, Store::File(_))
+}
+
+/// The work under the lock; returns the exit code and whether nothing is left.
+async fn locked(
+    cx: &Context,
+    args: &DownArgs,
+    provider: &AnyProvider,
+    store: &Store,
+) -> Result<(i32, bool), Failure> {
+    let mut state = cx.state_in(store).await?;
     let plan = plan::plan_down(&state);
     if !plan.has_changes() {
         cx.out.result(
@@ -25,7 +66,7 @@ pub async fn run(g: &Global, args: &DownArgs) -> Result<i32, Failure> {
             ),
             &json!({ "plan": plan }),
         );
-        return Ok(0);
+        return Ok((0, false));
     }
     if !cx.out.json() {
         let data = if args.delete_data {
@@ -44,21 +85,15 @@ pub async fn run(g: &Global, args: &DownArgs) -> Result<i32, Failure> {
     }
     if !confirm("\nDelete these resources?", args.yes, "mlinfra down --yes")? {
         cx.out.progress("Nothing was deleted.");
-        return Ok(1);
+        return Ok((1, false));
     }
     let opts = DeleteOptions {
         delete_data: args.delete_data,
     };
-    let report = super::up::execute(&cx, &plan, &provider, &mut state, opts).await?;
-    if state.resources.is_empty() {
-        cx.store().remove()?;
-        drop(lock);
-        // Leave nothing behind: the environment directory, and `.mlinfra/` if it is now empty.
-        if std::fs::remove_dir(&cx.root).is_ok() {
-            if let Some(parent) = cx.root.parent().filter(|p| p.ends_with(".mlinfra")) {
-                let _ = std::fs::remove_dir(parent);
-            }
-        }
+    let report = super::up::execute(&cx.out, &plan, provider, store, &mut state, opts).await?;
+    let all_gone = state.resources.is_empty();
+    if all_gone {
+        store.remove().await?;
     }
     let mut text = format!("\nDestroy complete: {} deleted", report.deleted);
     if report.recorded > 0 {
@@ -71,7 +106,9 @@ pub async fn run(g: &Global, args: &DownArgs) -> Result<i32, Failure> {
     for (_, what) in report.retained.iter().chain(&report.emptied) {
         let _ = writeln!(text, "Note: {what}.");
     }
-    cx.out
-        .result(text, &json!({ "plan": plan, "applied": report }));
-    Ok(0)
+    cx.out.result(
+        text,
+        &json!({ "plan": plan, "applied": report, "api_calls": super::up::api_calls(provider) }),
+    );
+    Ok((0, all_gone))
 }

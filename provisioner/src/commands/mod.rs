@@ -3,6 +3,7 @@
 //! [`Context`] does what every verb needs first: find and load the stack file, pick the
 //! environment, and locate its state.
 
+pub mod build;
 pub mod data;
 pub mod diff;
 pub mod down;
@@ -20,8 +21,12 @@ use std::io::IsTerminal as _;
 use std::path::{Path, PathBuf};
 
 use crate::cli::Global;
+use crate::engine::graph::{self, Graph};
 use crate::engine::state::{FileStore, State};
+use crate::engine::store::{Lock, Store};
 use crate::output::Out;
+use crate::providers::AnyProvider;
+use crate::providers::aws::{AwsProvider, AwsSettings};
 use crate::providers::local::LocalProvider;
 use crate::stack::{self, EnvKind, Loaded};
 
@@ -103,18 +108,32 @@ pub struct Context {
     pub out: Out,
     /// The local environment's directory.
     pub root: PathBuf,
+    /// `--endpoint` (or `AWS_ENDPOINT_URL`).
+    pub endpoint: Option<String>,
+    /// `--artifacts`: where the functions' packages are.
+    pub artifacts: PathBuf,
 }
 
 impl Context {
+    /// For the verbs that run on the local environment only (the pipeline, the registry,
+    /// serving): `--env aws|localstack` is refused with what to do instead.
     pub fn new(g: &Global) -> Result<Context, Failure> {
-        let loaded = load_stack(g)?;
-        let env = g.env.unwrap_or(loaded.stack.default_env);
-        if env != EnvKind::Local {
+        let cx = Context::any_env(g)?;
+        if cx.env != EnvKind::Local {
             return Err(Failure::new(format!(
-                "the `{}` environment is not available in this build of mlinfra yet: it comes with the AWS provider\nhint: use `--env local` (the default), which needs nothing installed",
-                env.as_str()
+                "this command runs on the local environment; on `{}` the deployed functions do this work\nhint: drop `--env {}` (the default is `local`); `up`, `diff`, `down`, `status`, `outputs` and `unlock` take `--env {}`",
+                cx.env.as_str(),
+                cx.env.as_str(),
+                cx.env.as_str()
             )));
         }
+        Ok(cx)
+    }
+
+    /// For the verbs that manage a platform on any environment.
+    pub fn any_env(g: &Global) -> Result<Context, Failure> {
+        let loaded = load_stack(g)?;
+        let env = g.env.unwrap_or(loaded.stack.default_env);
         let root = match &loaded.stack.environments.local.dir {
             Some(d) => PathBuf::from(d),
             None => Path::new(".mlinfra").join(&loaded.stack.name),
@@ -124,7 +143,120 @@ impl Context {
             env,
             out: Out::new(g),
             root,
+            endpoint: g.endpoint.clone(),
+            artifacts: g.artifacts.clone(),
         })
+    }
+
+    /// How the AWS provider connects for this environment.
+    pub fn aws_settings(&self) -> Result<AwsSettings, Failure> {
+        let stack = &self.loaded.stack;
+        let (env, region, endpoint, profile) = match self.env {
+            EnvKind::Localstack => (
+                "localstack",
+                stack.environments.localstack.region.clone(),
+                Some(
+                    self.endpoint
+                        .clone()
+                        .filter(|e| !e.is_empty())
+                        .unwrap_or_else(|| stack.environments.localstack.endpoint.clone()),
+                ),
+                None,
+            ),
+            _ => {
+                let region = stack
+                    .environments
+                    .aws
+                    .region
+                    .clone()
+                    .or_else(|| std::env::var("AWS_REGION").ok())
+                    .or_else(|| std::env::var("AWS_DEFAULT_REGION").ok())
+                    .ok_or_else(|| {
+                        Failure::new(
+                            "no AWS region: `environments.aws.region` is not set in the stack and neither is `AWS_REGION`\nhint: add `region: eu-west-1` (for example) under `environments.aws`",
+                        )
+                    })?;
+                (
+                    "aws",
+                    region,
+                    self.endpoint.clone().filter(|e| !e.is_empty()),
+                    stack.environments.aws.profile.clone(),
+                )
+            }
+        };
+        Ok(AwsSettings {
+            env,
+            region,
+            endpoint,
+            profile,
+            stack: stack.name.clone(),
+            model: stack.model.name.clone(),
+            bucket: stack.lake.bucket.clone(),
+            artifacts: self.artifacts.clone(),
+        })
+    }
+
+    /// The provider and the state store of this environment.
+    pub async fn infra(&self) -> Result<(AnyProvider, Store), Failure> {
+        if self.env == EnvKind::Local {
+            return Ok((
+                AnyProvider::Local(self.provider()),
+                Store::File(self.store()),
+            ));
+        }
+        let p = AwsProvider::new(self.aws_settings()?).await;
+        let store = Store::S3(crate::engine::remote::S3Store::new(
+            p.clients.s3.clone(),
+            &p.settings.bucket,
+            self.env.as_str(),
+        ));
+        Ok((AnyProvider::Aws(Box::new(p)), store))
+    }
+
+    /// The desired graph; on AWS each function carries the hash of the `bootstrap.zip` to
+    /// deploy (so `up` uploads only code that changed).
+    pub fn desired(&self) -> Result<Graph, Failure> {
+        let mut graph = graph::desired(&self.loaded.stack)?;
+        if self.env == EnvKind::Localstack && !self.plain_http_endpoint().is_empty() {
+            // Over plain HTTP every request would be denied by a TLS-only policy (and moto
+            // denies by any conditional Deny): the lake cannot be TLS-only there.
+            if let Some(lake) = graph.resources.get_mut("lake") {
+                lake.props["tls_only"] = serde_json::json!(false);
+            }
+        }
+        if self.env != EnvKind::Local {
+            for r in graph
+                .resources
+                .values_mut()
+                .filter(|r| r.kind == "function")
+            {
+                let f = r.props["function"].as_str().unwrap_or_default().to_string();
+                let zip = self.artifacts.join(&f).join("bootstrap.zip");
+                let bytes = std::fs::read(&zip).map_err(|e| {
+                    Failure::new(format!(
+                        "cannot read the `{f}` function's package `{}`: {e}\nhint: run `mlinfra build` first (or point `--artifacts` at its output)",
+                        zip.display()
+                    ))
+                })?;
+                r.props["code_sha256"] = serde_json::json!(crate::build::code_sha256(&bytes));
+            }
+        }
+        Ok(graph)
+    }
+
+    /// The endpoint of `--env localstack` when it is plain `http://` (empty otherwise).
+    pub fn plain_http_endpoint(&self) -> String {
+        match self.aws_settings() {
+            Ok(AwsSettings {
+                endpoint: Some(ep), ..
+            }) if ep.starts_with("http://") => ep,
+            _ => String::new(),
+        }
+    }
+
+    /// Take the state lock of this environment.
+    pub async fn lock(&self, store: &Store, operation: &str) -> Result<Lock, Failure> {
+        Ok(store.lock(operation).await?)
     }
 
     pub fn stack_name(&self) -> &str {
@@ -145,6 +277,14 @@ impl Context {
             &self.loaded.stack.name,
             &self.loaded.stack.model.name,
         )
+    }
+
+    /// The recorded state in `store`, or an empty one.
+    pub async fn state_in(&self, store: &Store) -> Result<State, Failure> {
+        Ok(store
+            .load(self.stack_name(), self.env.as_str())
+            .await?
+            .unwrap_or_else(|| State::new(self.stack_name(), self.env.as_str())))
     }
 
     /// The recorded state, or an empty one.

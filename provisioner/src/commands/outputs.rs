@@ -22,7 +22,11 @@ pub fn collect(state: &State) -> IndexMap<String, String> {
     for (name, addr, key) in [
         ("lake_uri", "lake", "uri"),
         ("registry_uri", "registry", "uri"),
+        ("registry_table", "registry", "table"),
         ("api_url", "api", "url"),
+        ("api_url_aws", "api", "aws_url"),
+        ("api_key_id", "api_key.default", "id"),
+        ("api_key_value_command", "api_key.default", "show_value"),
         ("api_key_file", "api_key.default", "key_file"),
         ("api_key_fingerprint", "api_key.default", "fingerprint"),
     ] {
@@ -41,9 +45,10 @@ pub fn render(outputs: &IndexMap<String, String>) -> String {
         .collect()
 }
 
-pub fn run(g: &Global, args: &OutputsArgs) -> Result<i32, Failure> {
-    let cx = Context::new(g)?;
-    let state = cx.state()?;
+pub async fn run(g: &Global, args: &OutputsArgs) -> Result<i32, Failure> {
+    let cx = Context::any_env(g)?;
+    let (_, store) = cx.infra().await?;
+    let state = cx.state_in(&store).await?;
     let outputs = collect(&state);
     if outputs.is_empty() {
         return Err(Failure::new(format!(

@@ -6,17 +6,16 @@ use serde_json::json;
 
 use super::{Context, Failure};
 use crate::cli::Global;
-use crate::engine::lock;
 
-pub fn run(g: &Global) -> Result<i32, Failure> {
-    let cx = Context::new(g)?;
-    let store = cx.store();
-    let recorded = store.load(cx.stack_name(), cx.env.as_str())?;
-    let holder = lock::read(&cx.lock_path())?;
+pub async fn run(g: &Global) -> Result<i32, Failure> {
+    let cx = Context::any_env(g)?;
+    let (_, store) = cx.infra().await?;
+    let recorded = store.load(cx.stack_name(), cx.env.as_str()).await?;
+    let holder = store.holder().await?;
     let mut text = String::new();
     let _ = writeln!(text, "stack:     {}", cx.stack_name());
     let _ = writeln!(text, "env:       {}", cx.env.as_str());
-    let _ = writeln!(text, "state:     {}", store.path.display());
+    let _ = writeln!(text, "state:     {}", store.location());
     match &recorded {
         None => {
             let _ = writeln!(text, "resources: none (run `mlinfra up`)");
@@ -66,7 +65,7 @@ pub fn run(g: &Global) -> Result<i32, Failure> {
         &json!({
             "stack": cx.stack_name(),
             "env": cx.env.as_str(),
-            "state_file": store.path,
+            "state_file": store.location(),
             "serial": recorded.as_ref().map(|s| s.serial),
             "updated_at": recorded.as_ref().map(|s| s.updated_at.clone()),
             "resources": resources,

@@ -4,12 +4,11 @@ use serde_json::json;
 
 use super::{Context, Failure};
 use crate::cli::{Global, UnlockArgs};
-use crate::engine::lock;
 
-pub fn run(g: &Global, args: &UnlockArgs) -> Result<i32, Failure> {
-    let cx = Context::new(g)?;
-    let path = cx.lock_path();
-    let Some(holder) = lock::read(&path)? else {
+pub async fn run(g: &Global, args: &UnlockArgs) -> Result<i32, Failure> {
+    let cx = Context::any_env(g)?;
+    let (_, store) = cx.infra().await?;
+    let Some(holder) = store.holder().await? else {
         cx.out.result(
             format!(
                 "The state of stack `{}` on `{}` is not locked.\n",
@@ -27,7 +26,7 @@ pub fn run(g: &Global, args: &UnlockArgs) -> Result<i32, Failure> {
             holder.holder, holder.pid, holder.operation, holder.since
         )));
     }
-    lock::force_unlock(&path)?;
+    store.force_unlock().await?;
     cx.out.result(
         format!(
             "Broke the lock held by {} on {} (pid {}, `mlinfra {}`) since {}.\n",

@@ -8,27 +8,72 @@ use super::{Context, Failure, confirm, interrupt_flag};
 use crate::cli::{Global, UpArgs};
 use crate::engine::apply::{self, Event, Report};
 use crate::engine::hooks::Hooks;
-use crate::engine::{Action, Plan, State, graph, lock, plan};
+use crate::engine::store::Store;
+use crate::engine::{Action, Plan, State, plan};
 use crate::output::Out;
-use crate::providers::{DeleteOptions, Deleted, Provider};
+use crate::providers::{AnyProvider, DeleteOptions, Deleted, Provider};
 
 pub async fn run(g: &Global, args: &UpArgs) -> Result<i32, Failure> {
-    let cx = Context::new(g)?;
-    let graph = graph::desired(&cx.loaded.stack)?;
-    let _lock = lock::acquire(&cx.lock_path(), "up")?;
-    let mut state = cx.state()?;
-    let provider = cx.provider();
-    let plan = plan::plan_up(&graph, &state, &provider).await?;
+    let cx = Context::any_env(g)?;
+    let graph = cx.desired()?;
+    let (provider, store) = cx.infra().await?;
+    bootstrap(&cx, &graph, &provider, &store).await?;
+    let http = cx.plain_http_endpoint();
+    if !http.is_empty() {
+        cx.out.progress(format!(
+            "note: `{http}` is plain HTTP, so the data lake cannot be TLS-only there (`tls_only: false`); on AWS it is"
+        ));
+    }
+    let lock = cx.lock(&store, "up").await?;
+    let result = locked(&cx, args, &graph, &provider, &store).await;
+    lock.release().await;
+    result
+}
+
+/// On AWS the state lives in the data lake bucket, which `up` also manages: when the bucket
+/// does not exist yet, create it first (with all its settings), so there is somewhere to take
+/// the lock and write the state. The plan then adopts it.
+async fn bootstrap(
+    cx: &Context,
+    graph: &crate::engine::Graph,
+    provider: &AnyProvider,
+    store: &Store,
+) -> Result<(), Failure> {
+    let Store::S3(s3) = store else {
+        return Ok(());
+    };
+    if s3.bucket_exists().await? {
+        return Ok(());
+    }
+    let Some(lake) = graph.get("lake") else {
+        return Ok(());
+    };
+    cx.out.progress(format!(
+        "Creating the data lake bucket `{}` first: it holds the state and its lock.",
+        s3.bucket
+    ));
+    provider.create(lake).await?;
+    Ok(())
+}
+
+async fn locked(
+    cx: &Context,
+    args: &UpArgs,
+    graph: &crate::engine::Graph,
+    provider: &AnyProvider,
+    store: &Store,
+) -> Result<i32, Failure> {
+    let mut state = cx.state_in(store).await?;
+    let plan = plan::plan_up(graph, &state, provider).await?;
     let pending_records = plan.steps.iter().any(|s| s.record);
 
     if !plan.has_changes() {
-        let store = cx.store();
         let report = if pending_records {
             let never = std::sync::atomic::AtomicBool::new(false);
             apply::apply(
                 &plan,
-                &provider,
-                &store,
+                provider,
+                store,
                 &mut state,
                 DeleteOptions::default(),
                 &Hooks::default(),
@@ -47,8 +92,18 @@ pub async fn run(g: &Global, args: &UpArgs) -> Result<i32, Failure> {
                 report.recorded
             );
         }
-        cx.out
-            .result(text, &json!({ "plan": plan, "applied": report }));
+        let calls = api_calls(provider);
+        if let Some(c) = &calls {
+            let _ = writeln!(
+                text,
+                "{} API calls, {} of them changing anything.",
+                c["total"], c["mutating"]
+            );
+        }
+        cx.out.result(
+            text,
+            &json!({ "plan": plan, "applied": report, "api_calls": calls }),
+        );
         return Ok(0);
     }
     if !cx.out.json() {
@@ -65,7 +120,15 @@ pub async fn run(g: &Global, args: &UpArgs) -> Result<i32, Failure> {
         cx.out.progress("Nothing was changed.");
         return Ok(1);
     }
-    let report = execute(&cx, &plan, &provider, &mut state, DeleteOptions::default()).await?;
+    let report = execute(
+        &cx.out,
+        &plan,
+        provider,
+        store,
+        &mut state,
+        DeleteOptions::default(),
+    )
+    .await?;
     let mut text = format!(
         "\nApply complete: {} created, {} updated, {} deleted in {} ms.\n",
         report.created, report.updated, report.deleted, report.elapsed_ms
@@ -77,21 +140,34 @@ pub async fn run(g: &Global, args: &UpArgs) -> Result<i32, Failure> {
     }
     cx.out.result(
         text,
-        &json!({ "plan": plan, "applied": report, "outputs": outputs }),
+        &json!({ "plan": plan, "applied": report, "outputs": outputs, "api_calls": api_calls(provider) }),
     );
     Ok(0)
 }
 
+/// The calls the AWS provider made: total, mutating, and the mutating ones by operation.
+pub fn api_calls(provider: &AnyProvider) -> Option<serde_json::Value> {
+    match provider {
+        AnyProvider::Aws(p) => Some(json!({
+            "total": p.counter.total(),
+            "mutating": p.counter.mutating_total(),
+            "mutating_by_operation": p.counter.mutating(),
+        })),
+        AnyProvider::Local(_) => None,
+    }
+}
+
 /// Apply a plan with progress lines on stderr; shared by `up` and `down`.
 pub async fn execute<P: Provider>(
-    cx: &Context,
+    out: &Out,
     plan: &Plan,
     provider: &P,
+    store: &Store,
     state: &mut State,
     opts: DeleteOptions,
 ) -> Result<Report, Failure> {
     let cancel = interrupt_flag();
-    let out: Out = cx.out;
+    let out: Out = *out;
     let total = plan.changes().count();
     let mut n = 0usize;
     let mut progress = |e: Event<'_>| match e {
@@ -118,11 +194,10 @@ pub async fn execute<P: Provider>(
         )),
     };
     let hooks = Hooks::from_env();
-    let store = cx.store();
     let result = apply::apply(
         plan,
         provider,
-        &store,
+        store,
         state,
         opts,
         &hooks,

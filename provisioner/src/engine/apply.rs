@@ -17,7 +17,8 @@ use serde_json::Value;
 
 use super::hooks::Hooks;
 use super::plan::{Action, Plan, Step};
-use super::state::{FileStore, ResourceState, State, StateError};
+use super::state::{ResourceState, State, StateError};
+use super::store::Store;
 use crate::providers::{DeleteOptions, Deleted, Provider, ProviderError};
 
 /// How many steps may run at once.
@@ -79,7 +80,7 @@ fn failures(f: &[ProviderError]) -> String {
 pub async fn apply<P: Provider>(
     plan: &Plan,
     provider: &P,
-    store: &FileStore,
+    store: &Store,
     state: &mut State,
     opts: DeleteOptions,
     hooks: &Hooks,
@@ -117,7 +118,7 @@ pub async fn apply<P: Provider>(
         }
     }
     if recorded_any {
-        store.save(state)?;
+        store.save(state).await?;
     }
 
     let steps: Vec<&Step> = plan.changes().collect();
@@ -149,6 +150,14 @@ pub async fn apply<P: Provider>(
                         .is_some_and(|rs| rs.depends_on.iter().any(|d| d == &s.addr));
                     if other.action == Action::Delete && depends {
                         waits_for[i].insert(j);
+                    }
+                }
+                // The data lake goes last: it holds the data, and on AWS the state itself.
+                if s.kind == "lake" {
+                    for (j, other) in steps.iter().enumerate() {
+                        if j != i && other.action == Action::Delete {
+                            waits_for[i].insert(j);
+                        }
                     }
                 }
                 // Deletes of dropped resources run after the creates and updates.
@@ -215,7 +224,7 @@ pub async fn apply<P: Provider>(
                         order.get(addr.as_str()).copied().unwrap_or(usize::MAX)
                     });
                 }
-                store.save(state)?;
+                store.save(state).await?;
                 let deleted = match &outcome {
                     Outcome::Deleted(d) => Some(d),
                     Outcome::Applied(_) => None,
@@ -302,7 +311,10 @@ fn record(state: &mut State, step: &Step, outcome: &Outcome, report: &mut Report
             }
         }
         Outcome::Deleted(d) => {
-            state.resources.shift_remove(&step.addr);
+            // A kept resource stays recorded, so a later `down --delete-data` still finds it.
+            if !matches!(d, Deleted::Retained(_)) {
+                state.resources.shift_remove(&step.addr);
+            }
             match d {
                 Deleted::Deleted => report.deleted += 1,
                 Deleted::Emptied(what) => {

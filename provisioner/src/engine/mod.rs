@@ -9,7 +9,9 @@ pub mod graph;
 pub mod hooks;
 pub mod lock;
 pub mod plan;
+pub mod remote;
 pub mod state;
+pub mod store;
 
 pub use graph::{Graph, Resource};
 pub use plan::{Action, Change, Plan, Step};

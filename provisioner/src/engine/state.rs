@@ -58,6 +58,12 @@ pub enum StateError {
         "state file `{path}` has format {found}, this mlinfra reads format {FORMAT}\nhint: it was written by a newer mlinfra: upgrade mlinfra"
     )]
     Newer { path: PathBuf, found: u32 },
+    #[error("cannot {what} the remote state `{uri}`: {detail}")]
+    Remote {
+        uri: String,
+        what: &'static str,
+        detail: String,
+    },
     #[error(
         "state file `{path}` belongs to stack `{found_stack}` on `{found_env}`, not `{stack}` on `{env}`"
     )]
@@ -71,6 +77,19 @@ pub enum StateError {
 }
 
 impl State {
+    /// Bump the serial and timestamp, and encode the document to write.
+    pub fn next_version(&mut self, path: &Path) -> Result<String, StateError> {
+        self.serial += 1;
+        self.updated_at = now_rfc3339();
+        self.mlinfra_version = env!("CARGO_PKG_VERSION").to_string();
+        let mut text = serde_json::to_string_pretty(self).map_err(|e| StateError::Corrupt {
+            path: path.to_path_buf(),
+            detail: e.to_string(),
+        })?;
+        text.push('\n');
+        Ok(text)
+    }
+
     pub fn new(stack: &str, env: &str) -> Self {
         State {
             format: FORMAT,
@@ -144,14 +163,7 @@ impl FileStore {
 
     /// Write the state atomically and bump its serial.
     pub fn save(&self, state: &mut State) -> Result<(), StateError> {
-        state.serial += 1;
-        state.updated_at = now_rfc3339();
-        state.mlinfra_version = env!("CARGO_PKG_VERSION").to_string();
-        let mut text = serde_json::to_string_pretty(state).map_err(|e| StateError::Corrupt {
-            path: self.path.clone(),
-            detail: e.to_string(),
-        })?;
-        text.push('\n');
+        let text = state.next_version(&self.path)?;
         let io = |source| StateError::Io {
             path: self.path.clone(),
             source,

@@ -4,6 +4,7 @@
 //! planner can compare them field by field), creates, updates and deletes. It never touches the
 //! state; the engine records what it reports.
 
+pub mod aws;
 pub mod local;
 
 use serde::Serialize;
@@ -88,4 +89,58 @@ pub trait Provider {
         recorded: &ResourceState,
         opts: DeleteOptions,
     ) -> Result<Deleted, ProviderError>;
+}
+
+/// The provider of the environment a command runs on.
+#[derive(Debug)]
+pub enum AnyProvider {
+    Local(local::LocalProvider),
+    Aws(Box<aws::AwsProvider>),
+}
+
+impl Provider for AnyProvider {
+    fn target(&self) -> String {
+        match self {
+            AnyProvider::Local(p) => p.target(),
+            AnyProvider::Aws(p) => p.target(),
+        }
+    }
+
+    async fn read(
+        &self,
+        addr: &str,
+        kind: &str,
+        recorded: Option<&ResourceState>,
+    ) -> Result<Option<Value>, ProviderError> {
+        match self {
+            AnyProvider::Local(p) => p.read(addr, kind, recorded).await,
+            AnyProvider::Aws(p) => p.read(addr, kind, recorded).await,
+        }
+    }
+
+    async fn create(&self, r: &Resource) -> Result<Value, ProviderError> {
+        match self {
+            AnyProvider::Local(p) => p.create(r).await,
+            AnyProvider::Aws(p) => p.create(r).await,
+        }
+    }
+
+    async fn update(&self, r: &Resource, changes: &[Change]) -> Result<Value, ProviderError> {
+        match self {
+            AnyProvider::Local(p) => p.update(r, changes).await,
+            AnyProvider::Aws(p) => p.update(r, changes).await,
+        }
+    }
+
+    async fn delete(
+        &self,
+        addr: &str,
+        recorded: &ResourceState,
+        opts: DeleteOptions,
+    ) -> Result<Deleted, ProviderError> {
+        match self {
+            AnyProvider::Local(p) => p.delete(addr, recorded, opts).await,
+            AnyProvider::Aws(p) => p.delete(addr, recorded, opts).await,
+        }
+    }
 }

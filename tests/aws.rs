@@ -1,0 +1,861 @@
+//! The AWS provider end to end against the moto server: the `mlinfra` binary deploys
+//! `stacks/heart-disease.yaml` with `--env localstack`, and every claim is checked with
+//! independent AWS SDK reads, not mlinfra's state. No Docker: moto runs from the project venv.
+
+#![allow(clippy::unwrap_used)]
+
+#[path = "support/cli.rs"]
+mod cli;
+#[path = "support/moto.rs"]
+mod moto;
+
+use std::path::PathBuf;
+
+use serde_json::Value;
+
+const BUCKET: &str = "mlinfra-heart-disease-lake";
+const STACK: &str = "heart-disease";
+
+/// One moto server, a working directory, and the example stack.
+struct Env {
+    endpoint: String,
+    dir: tempfile::TempDir,
+    stack: PathBuf,
+    artifacts: PathBuf,
+    sdk: aws_config::SdkConfig,
+    rt: tokio::runtime::Runtime,
+}
+
+impl Env {
+    fn new() -> Env {
+        let endpoint = moto::server().endpoint.clone();
+        let rt = tokio::runtime::Runtime::new().unwrap();
+        let sdk = rt.block_on(moto::sdk_config(&endpoint));
+        Env {
+            endpoint,
+            dir: tempfile::tempdir().unwrap(),
+            stack: cli::repo_root().join("stacks/heart-disease.yaml"),
+            artifacts: cli::artifacts(),
+            sdk,
+            rt,
+        }
+    }
+
+    /// A copy of the example stack with `from` replaced by `to`.
+    fn edited_stack(&self, from: &str, to: &str) -> PathBuf {
+        let text = std::fs::read_to_string(&self.stack).unwrap();
+        assert!(text.contains(from), "`{from}` is not in the stack");
+        let p = self.dir.path().join("edited.yaml");
+        std::fs::write(&p, text.replace(from, to)).unwrap();
+        p
+    }
+
+    fn command(&self, stack: &PathBuf, args: &[&str]) -> std::process::Command {
+        let mut full = vec![
+            "-f",
+            stack.to_str().unwrap(),
+            "--env",
+            "localstack",
+            "--endpoint",
+            &self.endpoint,
+            "--artifacts",
+            self.artifacts.to_str().unwrap(),
+        ];
+        full.extend_from_slice(args);
+        cli::command(self.dir.path(), &full)
+    }
+
+    fn run_with(&self, stack: &PathBuf, args: &[&str]) -> (i32, String, String) {
+        cli::output(self.command(stack, args))
+    }
+
+    fn run(&self, args: &[&str]) -> (i32, String, String) {
+        self.run_with(&self.stack, args)
+    }
+
+    fn up(&self) -> Value {
+        let (code, out, err) = self.run(&["up", "--yes", "--output", "json"]);
+        assert_eq!(code, 0, "up failed:\n{out}\n{err}");
+        serde_json::from_str(&out).unwrap()
+    }
+
+    fn s3(&self) -> aws_sdk_s3::Client {
+        let conf = aws_sdk_s3::config::Builder::from(&self.sdk)
+            .force_path_style(true)
+            .build();
+        aws_sdk_s3::Client::from_conf(conf)
+    }
+}
+
+/// A plain GET to the emulator (moto serves bucket configuration to unsigned requests).
+fn http_get(url: &str) -> String {
+    use std::io::{Read as _, Write as _};
+    let rest = url.strip_prefix("http://").unwrap();
+    let (host, path) = rest.split_once('/').unwrap();
+    let mut s = std::net::TcpStream::connect(host).unwrap();
+    write!(
+        s,
+        "GET /{path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).unwrap();
+    out
+}
+
+fn statements(doc: &Value) -> Vec<Value> {
+    doc["Statement"].as_array().cloned().unwrap_or_default()
+}
+
+fn actions(stmt: &Value) -> Vec<String> {
+    match &stmt["Action"] {
+        Value::String(s) => vec![s.clone()],
+        Value::Array(a) => a
+            .iter()
+            .filter_map(|v| v.as_str().map(str::to_string))
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
+fn url_decode(s: &str) -> String {
+    let mut out = Vec::new();
+    let b = s.as_bytes();
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'%' && i + 2 < b.len() {
+            out.push(u8::from_str_radix(&s[i + 1..i + 3], 16).unwrap());
+            i += 3;
+        } else {
+            out.push(b[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).unwrap()
+}
+
+#[test]
+fn up_creates_every_resource_with_its_settings_and_a_second_up_makes_no_mutating_call() {
+    let env = Env::new();
+    let first = env.up();
+    // The bucket is created first (it holds the state), then adopted; the rest are created.
+    assert_eq!(first["applied"]["created"], 20, "{first:#}");
+    assert_eq!(first["applied"]["recorded"], 1, "{first:#}");
+    let url = first["outputs"]["api_url"].as_str().unwrap();
+    assert!(
+        url.starts_with("http://") && url.contains(".execute-api.localhost.localstack.cloud:"),
+        "{url}"
+    );
+    assert!(url.ends_with("/v1/"), "{url}");
+
+    env.rt.block_on(async {
+        // The data lake bucket.
+        let s3 = env.s3();
+        // moto's versioning answer has a root element the SDK does not parse: read the XML.
+        let v = http_get(&format!("{}/{BUCKET}?versioning", env.endpoint));
+        assert!(v.contains("<Status>Enabled</Status>"), "{v}");
+        let enc = s3
+            .get_bucket_encryption()
+            .bucket(BUCKET)
+            .send()
+            .await
+            .unwrap();
+        let rule = &enc.server_side_encryption_configuration.unwrap().rules[0];
+        let alg = rule
+            .apply_server_side_encryption_by_default
+            .as_ref()
+            .unwrap();
+        assert_eq!(alg.sse_algorithm.as_str(), "AES256");
+        let pab = s3
+            .get_public_access_block()
+            .bucket(BUCKET)
+            .send()
+            .await
+            .unwrap()
+            .public_access_block_configuration
+            .unwrap();
+        assert_eq!(
+            (
+                pab.block_public_acls,
+                pab.ignore_public_acls,
+                pab.block_public_policy,
+                pab.restrict_public_buckets
+            ),
+            (Some(true), Some(true), Some(true), Some(true))
+        );
+        // Over plain HTTP (the emulator) the TLS-only policy cannot apply: there is none, and
+        // the plan records `tls_only: false`. `tls_policy` itself is unit-tested.
+        let policy = s3.get_bucket_policy().bucket(BUCKET).send().await;
+        assert!(policy.is_err(), "{policy:?}");
+        let lc = s3
+            .get_bucket_lifecycle_configuration()
+            .bucket(BUCKET)
+            .send()
+            .await
+            .unwrap()
+            .rules
+            .unwrap();
+        assert_eq!(lc[0].expiration.as_ref().unwrap().days, Some(90));
+        // The state is in the bucket, not on this machine.
+        let state = s3
+            .get_object()
+            .bucket(BUCKET)
+            .key("state/localstack/state.json")
+            .send()
+            .await
+            .unwrap();
+        let state: Value =
+            serde_json::from_slice(&state.body.collect().await.unwrap().into_bytes()).unwrap();
+        assert_eq!(state["resources"].as_object().unwrap().len(), 21);
+        assert!(!env.dir.path().join(".mlinfra").exists());
+
+        // The registry table: keys and point-in-time recovery.
+        let db = aws_sdk_dynamodb::Client::new(&env.sdk);
+        let t = db
+            .describe_table()
+            .table_name("heart-disease-registry")
+            .send()
+            .await
+            .unwrap()
+            .table
+            .unwrap();
+        let keys: Vec<(String, String)> = t
+            .key_schema
+            .unwrap()
+            .into_iter()
+            .map(|k| (k.attribute_name, k.key_type.as_str().to_string()))
+            .collect();
+        assert_eq!(
+            keys,
+            [("pk".into(), "HASH".into()), ("sk".into(), "RANGE".into())]
+        );
+        assert_eq!(
+            t.billing_mode_summary
+                .unwrap()
+                .billing_mode
+                .unwrap()
+                .as_str(),
+            "PAY_PER_REQUEST"
+        );
+        let pitr = db
+            .describe_continuous_backups()
+            .table_name("heart-disease-registry")
+            .send()
+            .await
+            .unwrap()
+            .continuous_backups_description
+            .unwrap()
+            .point_in_time_recovery_description
+            .unwrap();
+        assert_eq!(
+            pitr.point_in_time_recovery_status.unwrap().as_str(),
+            "ENABLED"
+        );
+
+        // Roles: one inline policy each, no `*` action, resources of this stack only.
+        let iam = aws_sdk_iam::Client::new(&env.sdk);
+        for f in ["etl", "train", "predict", "monitor"] {
+            let role = format!("{STACK}-{f}-role");
+            let names = iam
+                .list_role_policies()
+                .role_name(&role)
+                .send()
+                .await
+                .unwrap()
+                .policy_names;
+            assert_eq!(names, ["mlinfra-least-privilege"], "{role}");
+            let attached = iam
+                .list_attached_role_policies()
+                .role_name(&role)
+                .send()
+                .await
+                .unwrap()
+                .attached_policies
+                .unwrap_or_default();
+            assert!(
+                attached.is_empty(),
+                "{role} has managed policies: {attached:?}"
+            );
+            let doc = iam
+                .get_role_policy()
+                .role_name(&role)
+                .policy_name("mlinfra-least-privilege")
+                .send()
+                .await
+                .unwrap()
+                .policy_document;
+            let doc: Value = serde_json::from_str(&doc)
+                .or_else(|_| serde_json::from_str(&url_decode(&doc)))
+                .unwrap();
+            for s in statements(&doc) {
+                for a in actions(&s) {
+                    assert!(!a.contains('*'), "{role}: wildcard action `{a}`");
+                }
+                for r in s["Resource"].as_array().unwrap() {
+                    let r = r.as_str().unwrap();
+                    assert!(r != "*", "{role}: resource `*`");
+                    assert!(
+                        r.contains(BUCKET) || r.contains(STACK),
+                        "{role}: resource `{r}` is not this stack's"
+                    );
+                }
+            }
+            let all: Vec<String> = statements(&doc).iter().flat_map(actions).collect();
+            assert_eq!(
+                all.iter().any(|a| a.starts_with("dynamodb:Put")),
+                f == "train",
+                "{role}: only train writes the registry: {all:?}"
+            );
+        }
+
+        // Functions: runtime, memory, timeout, environment, alias.
+        let lambda = aws_sdk_lambda::Client::new(&env.sdk);
+        for (f, memory, timeout) in [
+            ("etl", 512, 120),
+            ("train", 2048, 900),
+            ("predict", 256, 10),
+            ("monitor", 512, 300),
+        ] {
+            let name = format!("{STACK}-{f}");
+            let c = lambda
+                .get_function()
+                .function_name(&name)
+                .send()
+                .await
+                .unwrap()
+                .configuration
+                .unwrap();
+            assert_eq!(c.runtime.unwrap().as_str(), "provided.al2023", "{name}");
+            assert_eq!(c.handler.as_deref(), Some("bootstrap"));
+            assert_eq!(
+                (c.memory_size, c.timeout),
+                (Some(memory), Some(timeout)),
+                "{name}"
+            );
+            let vars = c.environment.unwrap().variables.unwrap();
+            assert_eq!(vars["MLINFRA_FUNCTION"], f);
+            assert_eq!(vars["MLINFRA_LAKE"], format!("s3://{BUCKET}"));
+            assert_eq!(vars["MLINFRA_REGISTRY"], "heart-disease-registry");
+            assert!(
+                c.role
+                    .unwrap()
+                    .ends_with(&format!(":role/{STACK}-{f}-role"))
+            );
+            let alias = lambda
+                .get_alias()
+                .function_name(&name)
+                .name("live")
+                .send()
+                .await
+                .unwrap();
+            assert!(alias.function_version.is_some());
+        }
+
+        // Schedules: the stack's expressions, targeting the functions' live aliases.
+        let events = aws_sdk_eventbridge::Client::new(&env.sdk);
+        for (rule, expr, f) in [
+            ("heart-disease-retrain", "cron(0 3 ? * MON *)", "train"),
+            ("heart-disease-monitor", "rate(1 day)", "monitor"),
+        ] {
+            let r = events.describe_rule().name(rule).send().await.unwrap();
+            assert_eq!(r.schedule_expression.as_deref(), Some(expr));
+            assert_eq!(r.state.unwrap().as_str(), "ENABLED");
+            let t = events
+                .list_targets_by_rule()
+                .rule(rule)
+                .send()
+                .await
+                .unwrap()
+                .targets
+                .unwrap();
+            assert_eq!(t.len(), 1);
+            assert!(
+                t[0].arn.ends_with(&format!(":function:{STACK}-{f}:live")),
+                "{}",
+                t[0].arn
+            );
+        }
+
+        // The S3 notification raw/ -> etl.
+        let n = s3
+            .get_bucket_notification_configuration()
+            .bucket(BUCKET)
+            .send()
+            .await
+            .unwrap();
+        let l = &n.lambda_function_configurations.unwrap()[0];
+        assert!(
+            l.lambda_function_arn
+                .ends_with(":function:heart-disease-etl:live")
+        );
+        let rule = &l
+            .filter
+            .as_ref()
+            .unwrap()
+            .key
+            .as_ref()
+            .unwrap()
+            .filter_rules
+            .as_ref()
+            .unwrap()[0];
+        assert_eq!(rule.value.as_deref(), Some("raw/"));
+
+        // The API: routes, methods with an API key, proxy integrations, stage, usage plan.
+        let apigw = aws_sdk_apigateway::Client::new(&env.sdk);
+        let apis = apigw.get_rest_apis().send().await.unwrap().items.unwrap();
+        let api = apis
+            .iter()
+            .find(|a| a.name.as_deref() == Some("heart-disease-api"))
+            .unwrap();
+        let id = api.id.clone().unwrap();
+        assert!(url.starts_with(&format!("http://{id}.")), "{url}");
+        let resources = apigw
+            .get_resources()
+            .rest_api_id(&id)
+            .send()
+            .await
+            .unwrap()
+            .items
+            .unwrap();
+        let mut routes = Vec::new();
+        for r in &resources {
+            for m in r
+                .resource_methods
+                .as_ref()
+                .map(|m| m.keys().cloned().collect::<Vec<_>>())
+                .unwrap_or_default()
+            {
+                let method = apigw
+                    .get_method()
+                    .rest_api_id(&id)
+                    .resource_id(r.id.clone().unwrap())
+                    .http_method(&m)
+                    .send()
+                    .await
+                    .unwrap();
+                assert_eq!(method.api_key_required, Some(true), "{m} {:?}", r.path);
+                let i = method.method_integration.unwrap();
+                assert_eq!(i.r#type.unwrap().as_str(), "AWS_PROXY");
+                assert!(
+                    i.uri
+                        .unwrap()
+                        .contains(":function:heart-disease-predict:live/invocations")
+                );
+                routes.push(format!("{m} {}", r.path.clone().unwrap()));
+            }
+        }
+        routes.sort();
+        assert_eq!(routes, ["GET /health", "POST /feedback", "POST /predict"]);
+        apigw
+            .get_stage()
+            .rest_api_id(&id)
+            .stage_name("v1")
+            .send()
+            .await
+            .unwrap();
+        let plans = apigw.get_usage_plans().send().await.unwrap().items.unwrap();
+        let plan = plans
+            .iter()
+            .find(|p| p.name.as_deref() == Some("heart-disease-api-plan"))
+            .unwrap();
+        let th = plan.throttle.as_ref().unwrap();
+        assert_eq!((th.rate_limit, th.burst_limit), (50.0, 100));
+        assert_eq!(plan.quota.as_ref().unwrap().limit, 100_000);
+        let keys = apigw
+            .get_usage_plan_keys()
+            .usage_plan_id(plan.id.clone().unwrap())
+            .send()
+            .await
+            .unwrap()
+            .items
+            .unwrap();
+        assert_eq!(keys.len(), 1);
+
+        // Alerts: the topic and the alarms with the stack's thresholds.
+        let cw = aws_sdk_cloudwatch::Client::new(&env.sdk);
+        let alarms = cw
+            .describe_alarms()
+            .alarm_name_prefix("heart-disease-")
+            .send()
+            .await
+            .unwrap()
+            .metric_alarms
+            .unwrap();
+        let by_name = |n: &str| {
+            alarms
+                .iter()
+                .find(|a| a.alarm_name.as_deref() == Some(n))
+                .unwrap()
+        };
+        assert_eq!(alarms.len(), 5);
+        assert_eq!(by_name("heart-disease-accuracy").threshold, Some(0.75));
+        assert_eq!(
+            by_name("heart-disease-accuracy")
+                .comparison_operator
+                .as_ref()
+                .unwrap()
+                .as_str(),
+            "LessThanThreshold"
+        );
+        assert_eq!(by_name("heart-disease-dataset-drift").threshold, Some(0.5));
+        assert_eq!(by_name("heart-disease-latency-p99").threshold, Some(100.0));
+        let topic = "arn:aws:sns:us-east-1:123456789012:heart-disease-alerts";
+        assert_eq!(
+            by_name("heart-disease-f1").alarm_actions.clone().unwrap(),
+            [topic]
+        );
+        let sns = aws_sdk_sns::Client::new(&env.sdk);
+        let subs = sns
+            .list_subscriptions_by_topic()
+            .topic_arn(topic)
+            .send()
+            .await
+            .unwrap()
+            .subscriptions
+            .unwrap();
+        let mut eps: Vec<String> = subs.iter().map(|s| s.endpoint.clone().unwrap()).collect();
+        eps.sort();
+        assert_eq!(
+            eps,
+            [
+                "https://hooks.example.com/mlinfra/on-call",
+                "ml-team@example.com"
+            ]
+        );
+    });
+
+    // A second `up`: reads only, and says so.
+    let (code, out, err) = env.run(&["up", "--yes"]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("No changes"), "{out}");
+    assert!(out.contains(", 0 of them changing anything"), "{out}");
+    let second = env.up();
+    assert_eq!(second["api_calls"]["mutating"], 0, "{second:#}");
+    assert!(
+        second["api_calls"]["total"].as_u64().unwrap() > 20,
+        "{second:#}"
+    );
+    let (code, out, err) = env.run(&["diff", "--detailed-exitcode"]);
+    assert_eq!(code, 0, "{out}{err}");
+}
+
+#[test]
+fn a_rule_deleted_out_of_band_shows_in_diff_and_up_restores_it() {
+    let env = Env::new();
+    env.up();
+    let events = aws_sdk_eventbridge::Client::new(&env.sdk);
+    env.rt.block_on(async {
+        events
+            .remove_targets()
+            .rule("heart-disease-retrain")
+            .ids("mlinfra-function")
+            .send()
+            .await
+            .unwrap();
+        events
+            .delete_rule()
+            .name("heart-disease-retrain")
+            .send()
+            .await
+            .unwrap();
+    });
+    let (code, out, err) = env.run(&["diff", "--detailed-exitcode"]);
+    assert_eq!(code, 2, "{out}{err}");
+    assert!(out.contains("+ create schedule.retrain"), "{out}");
+    assert!(out.contains("deleted outside mlinfra"), "{out}");
+    assert!(
+        out.contains("1 to create, 0 to update, 0 to delete"),
+        "{out}"
+    );
+
+    let report = env.up();
+    assert_eq!(report["applied"]["created"], 1, "{report:#}");
+    env.rt.block_on(async {
+        let r = events
+            .describe_rule()
+            .name("heart-disease-retrain")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            r.schedule_expression.as_deref(),
+            Some("cron(0 3 ? * MON *)")
+        );
+        let t = events
+            .list_targets_by_rule()
+            .rule("heart-disease-retrain")
+            .send()
+            .await
+            .unwrap();
+        assert!(
+            t.targets.unwrap()[0]
+                .arn
+                .ends_with(":function:heart-disease-train:live")
+        );
+    });
+    let (code, out, err) = env.run(&["diff", "--detailed-exitcode"]);
+    assert_eq!(code, 0, "{out}{err}");
+}
+
+#[test]
+fn a_memory_change_is_exactly_one_update() {
+    let env = Env::new();
+    env.up();
+    let edited = env.edited_stack(
+        "  predict:\n    memory_mb: 256",
+        "  predict:\n    memory_mb: 512",
+    );
+    let (code, out, err) = env.run_with(&edited, &["diff", "--detailed-exitcode"]);
+    assert_eq!(code, 2, "{out}{err}");
+    assert!(out.contains("~ update function.predict"), "{out}");
+    assert!(out.contains("memory_mb: 256 -> 512"), "{out}");
+    assert!(
+        out.contains("0 to create, 1 to update, 0 to delete"),
+        "{out}"
+    );
+    let (code, out, err) = env.run_with(&edited, &["up", "--yes", "--output", "json"]);
+    assert_eq!(code, 0, "{out}{err}");
+    let report: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(
+        (
+            &report["applied"]["created"],
+            &report["applied"]["updated"],
+            &report["applied"]["deleted"]
+        ),
+        (&Value::from(0), &Value::from(1), &Value::from(0)),
+        "{report:#}"
+    );
+    let memory = env.rt.block_on(async {
+        aws_sdk_lambda::Client::new(&env.sdk)
+            .get_function_configuration()
+            .function_name("heart-disease-predict")
+            .send()
+            .await
+            .unwrap()
+            .memory_size
+    });
+    assert_eq!(memory, Some(512));
+    let (code, out, err) = env.run_with(&edited, &["diff", "--detailed-exitcode"]);
+    assert_eq!(code, 0, "{out}{err}");
+}
+
+#[test]
+fn a_failure_midway_leaves_a_consistent_state_and_the_next_up_converges() {
+    let env = Env::new();
+    let mut c = env.command(&env.stack, &["up", "--yes"]);
+    c.env("MLINFRA_TEST_FAIL_AFTER", "9");
+    let (code, out, err) = cli::output(c);
+    assert_ne!(code, 0, "{out}{err}");
+    assert!(err.contains("injected failure"), "{err}");
+    // Every resource the state records exists (checked for the functions and roles by SDK).
+    let state: Value = env.rt.block_on(async {
+        let o = env
+            .s3()
+            .get_object()
+            .bucket(BUCKET)
+            .key("state/localstack/state.json")
+            .send()
+            .await
+            .unwrap();
+        serde_json::from_slice(&o.body.collect().await.unwrap().into_bytes()).unwrap()
+    });
+    let recorded: Vec<String> = state["resources"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .cloned()
+        .collect();
+    assert!(recorded.len() >= 9 && recorded.len() < 21, "{recorded:?}");
+    env.rt.block_on(async {
+        let lambda = aws_sdk_lambda::Client::new(&env.sdk);
+        let iam = aws_sdk_iam::Client::new(&env.sdk);
+        for addr in &recorded {
+            if let Some(f) = addr.strip_prefix("function.") {
+                lambda
+                    .get_function()
+                    .function_name(format!("{STACK}-{f}"))
+                    .send()
+                    .await
+                    .unwrap();
+            }
+            if let Some(f) = addr.strip_prefix("role.") {
+                iam.get_role()
+                    .role_name(format!("{STACK}-{f}-role"))
+                    .send()
+                    .await
+                    .unwrap();
+            }
+        }
+    });
+    // The lock was released.
+    let (code, out, _) = env.run(&["status"]);
+    assert_eq!(code, 0);
+    assert!(out.contains("lock:      free"), "{out}");
+    let (code, out, err) = env.run(&["up", "--yes", "--output", "json"]);
+    assert_eq!(code, 0, "{out}{err}");
+    let report: Value = serde_json::from_str(&out).unwrap();
+    let created = report["applied"]["created"].as_u64().unwrap();
+    assert_eq!(created as usize + recorded.len(), 21, "{report:#}");
+    let (code, out, err) = env.run(&["diff", "--detailed-exitcode"]);
+    assert_eq!(code, 0, "{out}{err}");
+}
+
+#[test]
+fn down_leaves_only_the_retained_bucket_and_delete_data_removes_it() {
+    let env = Env::new();
+    env.up();
+    let (code, out, err) = env.run(&["down", "--yes"]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("kept the data lake bucket"), "{out}");
+    env.rt.block_on(async {
+        let lambda = aws_sdk_lambda::Client::new(&env.sdk);
+        assert!(
+            lambda
+                .list_functions()
+                .send()
+                .await
+                .unwrap()
+                .functions
+                .unwrap_or_default()
+                .is_empty()
+        );
+        let iam = aws_sdk_iam::Client::new(&env.sdk);
+        let roles = iam.list_roles().send().await.unwrap().roles;
+        assert!(
+            roles.iter().all(|r| !r.role_name.starts_with(STACK)),
+            "{roles:?}"
+        );
+        let events = aws_sdk_eventbridge::Client::new(&env.sdk);
+        let rules = events
+            .list_rules()
+            .send()
+            .await
+            .unwrap()
+            .rules
+            .unwrap_or_default();
+        assert!(
+            rules
+                .iter()
+                .all(|r| !r.name.as_deref().unwrap_or("").starts_with(STACK)),
+            "{rules:?}"
+        );
+        let apigw = aws_sdk_apigateway::Client::new(&env.sdk);
+        assert!(
+            apigw
+                .get_rest_apis()
+                .send()
+                .await
+                .unwrap()
+                .items
+                .unwrap_or_default()
+                .is_empty()
+        );
+        assert!(
+            apigw
+                .get_api_keys()
+                .send()
+                .await
+                .unwrap()
+                .items
+                .unwrap_or_default()
+                .is_empty()
+        );
+        assert!(
+            apigw
+                .get_usage_plans()
+                .send()
+                .await
+                .unwrap()
+                .items
+                .unwrap_or_default()
+                .is_empty()
+        );
+        let sns = aws_sdk_sns::Client::new(&env.sdk);
+        assert!(
+            sns.list_topics()
+                .send()
+                .await
+                .unwrap()
+                .topics
+                .unwrap_or_default()
+                .is_empty()
+        );
+        let cw = aws_sdk_cloudwatch::Client::new(&env.sdk);
+        assert!(
+            cw.describe_alarms()
+                .send()
+                .await
+                .unwrap()
+                .metric_alarms
+                .unwrap_or_default()
+                .is_empty()
+        );
+        let db = aws_sdk_dynamodb::Client::new(&env.sdk);
+        assert!(
+            db.list_tables()
+                .send()
+                .await
+                .unwrap()
+                .table_names
+                .unwrap_or_default()
+                .is_empty()
+        );
+        env.s3()
+            .head_bucket()
+            .bucket(BUCKET)
+            .send()
+            .await
+            .expect("the lake is retained");
+    });
+    let (code, out, err) = env.run(&["down", "--yes", "--delete-data"]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("deleted the data lake bucket"), "{out}");
+    env.rt.block_on(async {
+        let buckets = env
+            .s3()
+            .list_buckets()
+            .send()
+            .await
+            .unwrap()
+            .buckets
+            .unwrap_or_default();
+        assert!(buckets.is_empty(), "{buckets:?}");
+    });
+    let (code, out, err) = env.run(&["down", "--yes"]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("Nothing to delete"), "{out}");
+}
+
+#[test]
+fn of_two_concurrent_ups_with_remote_state_one_gets_the_lock_error() {
+    let env = Env::new();
+    let start = |_: usize| {
+        let mut c = env.command(&env.stack, &["up", "--yes"]);
+        c.env("MLINFRA_TEST_STEP_DELAY_MS", "300")
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped());
+        c.spawn().unwrap()
+    };
+    let a = start(0);
+    let b = start(1);
+    let outs: Vec<_> = [a, b]
+        .into_iter()
+        .map(|c| c.wait_with_output().unwrap())
+        .collect();
+    let codes: Vec<i32> = outs.iter().map(|o| o.status.code().unwrap_or(-1)).collect();
+    let errs: Vec<String> = outs
+        .iter()
+        .map(|o| String::from_utf8_lossy(&o.stderr).into_owned())
+        .collect();
+    let mut sorted = codes.clone();
+    sorted.sort();
+    assert_eq!(sorted, [0, 1], "{codes:?}\n{errs:#?}");
+    let loser = &errs[codes.iter().position(|c| *c == 1).unwrap()];
+    assert!(loser.contains("the state is locked by"), "{loser}");
+    assert!(
+        loser.contains("s3://mlinfra-heart-disease-lake/state/localstack/state.lock"),
+        "{loser}"
+    );
+    let (code, out, err) = env.run(&["diff", "--detailed-exitcode"]);
+    assert_eq!(code, 0, "{out}{err}");
+}

@@ -1,0 +1,79 @@
+//! Running the `mlinfra` binary of this build from the tests.
+
+#![allow(dead_code, clippy::unwrap_used)]
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+pub fn repo_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
+}
+
+/// The `mlinfra` binary of this build: `target/<profile>/mlinfra` next to this test's `deps/`.
+/// Built with cargo when this test runs on its own.
+pub fn mlinfra() -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let profile_dir = exe.parent().unwrap().parent().unwrap();
+    let bin = profile_dir.join(format!("mlinfra{}", std::env::consts::EXE_SUFFIX));
+    if !bin.exists() {
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let status = Command::new(cargo)
+            .args(["build", "-q", "-p", "mlinfra", "--bin", "mlinfra"])
+            .current_dir(repo_root())
+            .status()
+            .unwrap();
+        assert!(status.success(), "building mlinfra failed");
+    }
+    bin
+}
+
+/// A command for `mlinfra` in `dir`, cleared of the variables that would change its behaviour.
+pub fn command(dir: &Path, args: &[&str]) -> Command {
+    let mut c = Command::new(mlinfra());
+    c.args(args)
+        .current_dir(dir)
+        .env_remove("MLINFRA_STACK_FILE")
+        .env_remove("MLINFRA_ENV")
+        .env_remove("MLINFRA_TEST_FAIL_AFTER")
+        .env_remove("MLINFRA_TEST_STEP_DELAY_MS")
+        .env_remove("AWS_ENDPOINT_URL")
+        .env_remove("AWS_PROFILE")
+        .env_remove("AWS_ACCESS_KEY_ID")
+        .env_remove("AWS_SECRET_ACCESS_KEY")
+        .stdin(std::process::Stdio::null());
+    c
+}
+
+/// Run `mlinfra`: (exit code, stdout, stderr).
+pub fn run(dir: &Path, args: &[&str]) -> (i32, String, String) {
+    output(command(dir, args))
+}
+
+pub fn output(mut c: Command) -> (i32, String, String) {
+    let out = c.output().unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// The functions' Lambda packages, built once with `mlinfra build` (release) when missing.
+/// `make test` builds them before the tests run.
+pub fn artifacts() -> PathBuf {
+    let dir = repo_root().join("target").join("lambda");
+    let all = ["etl", "train", "predict", "monitor"]
+        .iter()
+        .all(|f| dir.join(f).join("bootstrap.zip").is_file());
+    if !all {
+        let (code, out, err) = run(
+            &repo_root(),
+            &["build", "--artifacts", dir.to_str().unwrap()],
+        );
+        assert_eq!(code, 0, "mlinfra build failed:\n{out}\n{err}");
+    }
+    dir
+}
