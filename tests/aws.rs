@@ -50,7 +50,7 @@ impl Env {
         p
     }
 
-    fn command(&self, stack: &PathBuf, args: &[&str]) -> std::process::Command {
+    fn command(&self, stack: &std::path::Path, args: &[&str]) -> std::process::Command {
         let mut full = vec![
             "-f",
             stack.to_str().unwrap(),
@@ -65,7 +65,7 @@ impl Env {
         cli::command(self.dir.path(), &full)
     }
 
-    fn run_with(&self, stack: &PathBuf, args: &[&str]) -> (i32, String, String) {
+    fn run_with(&self, stack: &std::path::Path, args: &[&str]) -> (i32, String, String) {
         cli::output(self.command(stack, args))
     }
 

@@ -405,7 +405,7 @@ fn the_predict_bootstrap_serves_the_production_model_and_its_cold_start_is_measu
             let c = p["confidence"].as_f64().unwrap();
             assert!((0.5..=1.0).contains(&c), "{p}");
         }
-        assert_eq!(body["model"]["version"], "1", "{body}");
+        assert_eq!(body["model"]["version"], 1, "{body}");
         api.push("health", fixture("apigw-health.json"));
         let h = api.reply("health", &mut child.0);
         assert_eq!(h.body["statusCode"], 200, "{:?}", h.body);

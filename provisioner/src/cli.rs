@@ -42,7 +42,13 @@ pub struct Global {
     pub quiet: bool,
     /// The AWS-compatible endpoint of `--env localstack` [default: the stack's, else
     /// http://localhost:4566]
-    #[arg(long, global = true, env = "AWS_ENDPOINT_URL", value_name = "URL")]
+    #[arg(
+        long,
+        global = true,
+        env = "AWS_ENDPOINT_URL",
+        hide_env_values = true,
+        value_name = "URL"
+    )]
     pub endpoint: Option<String>,
     /// Where `mlinfra build` writes, and `up` reads, the functions' `bootstrap.zip`s
     #[arg(

@@ -328,10 +328,15 @@ fn down_keeps_data_unless_asked_and_leaves_nothing_else() {
         left,
         vec![
             p.env_dir().join("lake/.mlinfra-resource.json"),
-            p.env_dir().join("lake/raw/new.csv")
+            p.env_dir().join("lake/raw/new.csv"),
+            p.env_dir().join("state.json"),
+            p.env_dir().join("state.json.bak"),
         ]
     );
-    // The kept lake is adopted by the next `up`, not duplicated.
+    // The kept lake stays recorded (a later `down --delete-data` finds it); the next `up`
+    // keeps it, not duplicates it.
+    let status = p.run(&["status"]);
+    assert!(status.stdout.contains("resources: 1"), "{}", status.stdout);
     let up = p.run(&["up", "--yes"]);
     up.ok();
     assert!(up.stdout.contains("20 created"), "{}", up.stdout);
@@ -406,11 +411,22 @@ fn bad_flags_state_and_stack_files_give_clear_errors() {
     );
     let r = p.run(&["diff", "--output", "xml"]);
     assert_eq!(r.code, 2);
-    let r = p.run(&["up", "--yes", "--env", "aws"]);
+    // AWS without packaged functions: says what to run, touches nothing.
+    let r = p.run(&["up", "--yes", "--env", "aws", "--artifacts", "no-such-dir"]);
     assert_eq!(r.code, 1);
     assert!(
         r.stderr
-            .contains("the `aws` environment is not available in this build"),
+            .contains("cannot read the `etl` function's package `no-such-dir/etl/bootstrap.zip`")
+            && r.stderr.contains("hint: run `mlinfra build` first"),
+        "{}",
+        r.stderr
+    );
+    // The local-only verbs say so for another environment.
+    let r = p.run(&["pipeline", "run", "--env", "localstack"]);
+    assert_eq!(r.code, 1);
+    assert!(
+        r.stderr
+            .contains("this command runs on the local environment; on `localstack`"),
         "{}",
         r.stderr
     );

@@ -11,6 +11,7 @@ use aws_sdk_s3::types::{
 use serde_json::{Value, json};
 
 use super::{AwsProvider, Ctx as _, invalid, prop_str};
+use crate::engine::graph::LAKE_PREFIXES;
 use crate::engine::{Change, Resource};
 use crate::providers::{DeleteOptions, Deleted, ProviderError};
 
@@ -71,6 +72,8 @@ pub async fn read(
         return Ok(None);
     }
     live["bucket"] = json!(bucket);
+    // S3 has no directories: the prefixes exist as soon as the bucket does.
+    live["prefixes"] = json!(LAKE_PREFIXES);
     let enabled = match s3.get_bucket_versioning().bucket(&bucket).send().await {
         Ok(v) => v.status == Some(BucketVersioningStatus::Enabled),
         // moto answers with a `GetBucketVersioningResponse` root element, which the SDK does
