@@ -859,3 +859,90 @@ fn of_two_concurrent_ups_with_remote_state_one_gets_the_lock_error() {
     let (code, out, err) = env.run(&["diff", "--detailed-exitcode"]);
     assert_eq!(code, 0, "{out}{err}");
 }
+
+#[test]
+fn only_a_function_whose_package_changed_is_uploaded_again() {
+    let env = Env::new();
+    env.up();
+    // A second artifacts directory where only `predict`'s package differs.
+    let other = env.dir.path().join("artifacts");
+    for f in ["etl", "train", "predict", "monitor"] {
+        std::fs::create_dir_all(other.join(f)).unwrap();
+        let from = if f == "predict" { "etl" } else { f };
+        std::fs::copy(
+            env.artifacts.join(from).join("bootstrap.zip"),
+            other.join(f).join("bootstrap.zip"),
+        )
+        .unwrap();
+    }
+    let run = |args: &[&str]| {
+        let mut full = vec![
+            "-f",
+            env.stack.to_str().unwrap(),
+            "--env",
+            "localstack",
+            "--endpoint",
+            &env.endpoint,
+            "--artifacts",
+            other.to_str().unwrap(),
+        ];
+        full.extend_from_slice(args);
+        cli::output(cli::command(env.dir.path(), &full))
+    };
+    let (code, out, err) = run(&["diff", "--detailed-exitcode"]);
+    assert_eq!(code, 2, "{out}{err}");
+    assert!(out.contains("~ update function.predict"), "{out}");
+    assert!(out.contains("code_sha256:"), "{out}");
+    assert!(
+        out.contains("0 to create, 1 to update, 0 to delete"),
+        "{out}"
+    );
+    let (code, out, err) = run(&["up", "--yes", "--output", "json"]);
+    assert_eq!(code, 0, "{out}{err}");
+    let report: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(report["applied"]["updated"], 1, "{report:#}");
+    let ops = &report["api_calls"]["mutating_by_operation"];
+    assert_eq!(ops["Lambda:UpdateFunctionCode"], 1, "{ops:#}");
+    assert!(ops.get("Lambda:CreateFunction").is_none(), "{ops:#}");
+    assert!(
+        ops.get("Lambda:UpdateFunctionConfiguration").is_none(),
+        "{ops:#}"
+    );
+    let sha = env.rt.block_on(async {
+        aws_sdk_lambda::Client::new(&env.sdk)
+            .get_function_configuration()
+            .function_name("heart-disease-predict")
+            .send()
+            .await
+            .unwrap()
+            .code_sha256
+            .unwrap()
+    });
+    let zip = std::fs::read(other.join("predict/bootstrap.zip")).unwrap();
+    let expected = {
+        use sha2::Digest as _;
+        base64_encode(&sha2::Sha256::digest(&zip))
+    };
+    assert_eq!(sha, expected);
+}
+
+fn base64_encode(bytes: &[u8]) -> String {
+    const A: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::new();
+    for chunk in bytes.chunks(3) {
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(A[((n >> (18 - 6 * i)) & 63) as usize] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
