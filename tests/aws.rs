@@ -141,6 +141,17 @@ fn up_creates_every_resource_with_its_settings_and_a_second_up_makes_no_mutating
     // The bucket is created first (it holds the state), then adopted; the rest are created.
     assert_eq!(first["applied"]["created"], 20, "{first:#}");
     assert_eq!(first["applied"]["recorded"], 1, "{first:#}");
+    // The interceptor sees the mutating calls (so zero, below, means zero).
+    let calls = &first["api_calls"];
+    assert!(calls["mutating"].as_u64().unwrap() >= 40, "{calls:#}");
+    assert_eq!(
+        calls["mutating_by_operation"]["Lambda:CreateFunction"], 4,
+        "{calls:#}"
+    );
+    assert_eq!(
+        calls["mutating_by_operation"]["IAM:CreateRole"], 4,
+        "{calls:#}"
+    );
     let url = first["outputs"]["api_url"].as_str().unwrap();
     assert!(
         url.starts_with("http://") && url.contains(".execute-api.localhost.localstack.cloud:"),
@@ -945,4 +956,78 @@ fn base64_encode(bytes: &[u8]) -> String {
         }
     }
     out
+}
+
+#[test]
+fn the_lake_policy_denies_every_request_not_made_over_tls() {
+    // `up` over plain HTTP cannot make the lake TLS-only (see docs/aws.md), so the provider is
+    // driven directly, as on AWS, and the policy read back with the SDK.
+    use mlinfra::engine::Resource;
+    use mlinfra::providers::Provider as _;
+    use mlinfra::providers::aws::{AwsProvider, AwsSettings};
+    let env = Env::new();
+    let bucket = "mlinfra-tls-only-check";
+    env.rt.block_on(async {
+        let p = AwsProvider::new(AwsSettings {
+            env: "aws",
+            region: "us-east-1".into(),
+            endpoint: Some(env.endpoint.clone()),
+            profile: None,
+            stack: STACK.into(),
+            model: STACK.into(),
+            bucket: bucket.into(),
+            artifacts: env.artifacts.clone(),
+        })
+        .await;
+        let lake = Resource {
+            addr: "lake".into(),
+            kind: "lake",
+            props: serde_json::json!({
+                "bucket": bucket,
+                "prefixes": ["raw/"],
+                "versioning": true,
+                "encryption": "AES256",
+                "public_access": "blocked",
+                "tls_only": true,
+                "prediction_log_days": 30,
+            }),
+            depends_on: Vec::new(),
+        };
+        p.create(&lake).await.unwrap();
+        let policy: Value = serde_json::from_str(
+            &env.s3()
+                .get_bucket_policy()
+                .bucket(bucket)
+                .send()
+                .await
+                .unwrap()
+                .policy
+                .unwrap(),
+        )
+        .unwrap();
+        let stmts = statements(&policy);
+        assert_eq!(stmts.len(), 1, "{policy:#}");
+        let s = &stmts[0];
+        assert_eq!(s["Effect"], "Deny");
+        assert_eq!(s["Principal"], "*");
+        assert_eq!(s["Action"], "s3:*");
+        assert_eq!(s["Condition"]["Bool"]["aws:SecureTransport"], "false");
+        let resources: Vec<&str> = s["Resource"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r.as_str().unwrap())
+            .collect();
+        assert_eq!(
+            resources,
+            [
+                format!("arn:aws:s3:::{bucket}"),
+                format!("arn:aws:s3:::{bucket}/*")
+            ]
+        );
+        // And the provider reads it back as TLS-only: no change planned.
+        let live = p.read("lake", "lake", None).await.unwrap().unwrap();
+        assert_eq!(live["tls_only"], true);
+        assert_eq!(live["prediction_log_days"], 30);
+    });
 }

@@ -24,6 +24,14 @@ pub async fn run(g: &Global, args: &UpArgs) -> Result<i32, Failure> {
             "note: `{http}` is plain HTTP, so the data lake cannot be TLS-only there (`tls_only: false`); on AWS it is"
         ));
     }
+    // Plan without the lock first: when nothing is to change, `up` ends here having made no
+    // write at all (taking the remote lock is one). Otherwise it locks and plans again.
+    let state = cx.state_in(&store).await?;
+    let plan = plan::plan_up(&graph, &state, &provider).await?;
+    if !plan.has_changes() && !plan.steps.iter().any(|s| s.record) {
+        no_changes(cx.out, &plan, &Report::default(), &provider);
+        return Ok(0);
+    }
     let lock = cx.lock(&store, "up").await?;
     let result = locked(&cx, args, &graph, &provider, &store).await;
     lock.release().await;
@@ -84,26 +92,7 @@ async fn locked(
         } else {
             Report::default()
         };
-        let mut text = plan.to_string();
-        if report.recorded > 0 {
-            let _ = writeln!(
-                text,
-                "Recorded {} existing resources in the state.",
-                report.recorded
-            );
-        }
-        let calls = api_calls(provider);
-        if let Some(c) = &calls {
-            let _ = writeln!(
-                text,
-                "{} API calls, {} of them changing anything.",
-                c["total"], c["mutating"]
-            );
-        }
-        cx.out.result(
-            text,
-            &json!({ "plan": plan, "applied": report, "api_calls": calls }),
-        );
+        no_changes(cx.out, &plan, &report, provider);
         return Ok(0);
     }
     if !cx.out.json() {
@@ -143,6 +132,30 @@ async fn locked(
         &json!({ "plan": plan, "applied": report, "outputs": outputs, "api_calls": api_calls(provider) }),
     );
     Ok(0)
+}
+
+/// Report a plan without changes, and the API calls it took.
+fn no_changes(out: Out, plan: &Plan, report: &Report, provider: &AnyProvider) {
+    let mut text = plan.to_string();
+    if report.recorded > 0 {
+        let _ = writeln!(
+            text,
+            "Recorded {} existing resources in the state.",
+            report.recorded
+        );
+    }
+    let calls = api_calls(provider);
+    if let Some(c) = &calls {
+        let _ = writeln!(
+            text,
+            "{} API calls, {} of them changing anything.",
+            c["total"], c["mutating"]
+        );
+    }
+    out.result(
+        text,
+        &json!({ "plan": plan, "applied": report, "api_calls": calls }),
+    );
 }
 
 /// The calls the AWS provider made: total, mutating, and the mutating ones by operation.
