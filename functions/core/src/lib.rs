@@ -6,6 +6,7 @@
 
 pub mod config;
 pub mod data;
+pub mod drift;
 pub mod error;
 pub mod function;
 #[cfg(feature = "lambda")]

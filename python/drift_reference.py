@@ -1,0 +1,55 @@
+"""Reference values for mlinfra's drift statistics, from scipy (pinned in requirements.txt).
+
+    .venv/bin/python python/drift_reference.py > functions/core/tests/data/drift_reference.json
+
+The vectors are generated here from a fixed seed and stored in the JSON with the values, so the
+Rust test (functions/core/tests/drift.rs) needs no Python.
+"""
+import json
+
+import numpy as np
+from scipy import stats
+from scipy.spatial.distance import jensenshannon
+
+rng = np.random.default_rng(7)
+ref = np.round(rng.normal(240.0, 50.0, 300), 3)
+cur = np.round(rng.normal(265.0, 55.0, 200), 3)
+ties_a = np.array([1, 2, 2, 3, 3, 3, 4, 5, 5, 9], dtype=float)
+ties_b = np.array([2, 2, 3, 4, 4, 6, 7, 7, 8], dtype=float)
+
+
+def psi(r, c, bins=10):
+    """Population stability index over equal-width bins of the combined range; an empty bin
+    counts as 0.0001 of its sample (the documented rule)."""
+    edges = np.histogram_bin_edges(np.concatenate([r, c]), bins=bins)
+    rp = np.histogram(r, edges)[0] / len(r)
+    cp = np.histogram(c, edges)[0] / len(c)
+    rp = np.where(rp == 0, 0.0001, rp)
+    cp = np.where(cp == 0, 0.0001, cp)
+    return float(np.sum((rp - cp) * np.log(rp / cp)))
+
+
+obs = np.array([48.0, 35.0, 15.0, 2.0])
+exp = np.array([40.0, 40.0, 15.0, 5.0])
+p = np.array([0.5, 0.3, 0.15, 0.05, 0.0])
+q = np.array([0.35, 0.35, 0.2, 0.05, 0.05])
+
+out = {
+    "ref": ref.tolist(),
+    "cur": cur.tolist(),
+    "ties_a": ties_a.tolist(),
+    "ties_b": ties_b.tolist(),
+    "ks_statistic": float(stats.ks_2samp(ref, cur).statistic),
+    "ks_statistic_ties": float(stats.ks_2samp(ties_a, ties_b).statistic),
+    "wasserstein": float(stats.wasserstein_distance(ref, cur)),
+    "wasserstein_ties": float(stats.wasserstein_distance(ties_a, ties_b)),
+    "psi_10": psi(ref, cur, 10),
+    "psi_ties_10": psi(ties_a, ties_b, 10),
+    "chisquare": {"observed": obs.tolist(), "expected": exp.tolist(),
+                  "statistic": float(stats.chisquare(obs, exp).statistic),
+                  "pvalue": float(stats.chisquare(obs, exp).pvalue)},
+    "chi2_sf": [{"x": x, "df": df, "sf": float(stats.chi2.sf(x, df))}
+                for x, df in [(0.5, 1), (3.84, 1), (7.5, 3), (30.0, 10), (120.0, 99), (2.0, 40), (0.0, 3)]],
+    "jensenshannon": {"p": p.tolist(), "q": q.tolist(), "distance": float(jensenshannon(p, q))},
+}
+print(json.dumps(out, indent=1))
