@@ -33,6 +33,18 @@ impl LockInfo {
         }
     }
 
+    /// The holder of a lock whose content cannot be read.
+    pub fn unknown() -> Self {
+        LockInfo {
+            id: String::new(),
+            holder: "an unknown process".into(),
+            host: "?".into(),
+            pid: 0,
+            operation: "?".into(),
+            since: "an unknown time".into(),
+        }
+    }
+
     /// Whether the holding process is known to be gone (same host, no such process).
     pub fn is_stale(&self) -> bool {
         self.host == crate::identity::host_name()
@@ -119,14 +131,7 @@ pub fn acquire(path: &Path, operation: &str) -> Result<LockGuard, LockError> {
             })
         }
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-            let holder = read(path).ok().flatten().unwrap_or(LockInfo {
-                id: String::new(),
-                holder: "an unknown process".into(),
-                host: "?".into(),
-                pid: 0,
-                operation: "?".into(),
-                since: "an unknown time".into(),
-            });
+            let holder = read(path).ok().flatten().unwrap_or_else(LockInfo::unknown);
             Err(LockError::Held(path.to_path_buf(), Box::new(holder)))
         }
         Err(e) => Err(LockError::Io(path.to_path_buf(), e)),

@@ -194,14 +194,12 @@ impl S3Store {
                     || a.code == "PreconditionFailed"
                     || a.code == "ConditionalRequestConflict"
                 {
-                    let holder = self.holder().await.ok().flatten().unwrap_or(LockInfo {
-                        id: String::new(),
-                        holder: "an unknown process".into(),
-                        host: "?".into(),
-                        pid: 0,
-                        operation: "?".into(),
-                        since: "an unknown time".into(),
-                    });
+                    let holder = self
+                        .holder()
+                        .await
+                        .ok()
+                        .flatten()
+                        .unwrap_or_else(LockInfo::unknown);
                     Err(LockError::Held(
                         PathBuf::from(self.uri(&self.lock_key())),
                         Box::new(holder),
@@ -215,12 +213,10 @@ impl S3Store {
 
     /// Who holds the lock, if anyone.
     pub async fn holder(&self) -> Result<Option<LockInfo>, LockError> {
-        let text = self.get(&self.lock_key()).await.map_err(|e| {
-            if e.code == "NoSuchBucket" {
-                return self.lock_err(e);
-            }
-            self.lock_err(e)
-        })?;
+        let text = self
+            .get(&self.lock_key())
+            .await
+            .map_err(|e| self.lock_err(e))?;
         Ok(text.and_then(|t| serde_json::from_str(&t).ok()))
     }
 

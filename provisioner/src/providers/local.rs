@@ -352,10 +352,6 @@ impl Provider for LocalProvider {
         if let Some(parent) = manifest.parent() {
             prune_empty(parent, &self.root);
         }
-        Ok(if existed {
-            Deleted::Deleted
-        } else {
-            Deleted::AlreadyGone
-        })
+        Ok(Deleted::if_existed(existed))
     }
 }

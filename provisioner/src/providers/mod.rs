@@ -62,6 +62,17 @@ pub enum Deleted {
     AlreadyGone,
 }
 
+impl Deleted {
+    /// `Deleted` when the resource was there to delete, else `AlreadyGone`.
+    pub fn if_existed(existed: bool) -> Deleted {
+        if existed {
+            Deleted::Deleted
+        } else {
+            Deleted::AlreadyGone
+        }
+    }
+}
+
 /// The operations the engine needs from an environment.
 #[allow(async_fn_in_trait)]
 pub trait Provider {

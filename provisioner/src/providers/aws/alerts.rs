@@ -6,7 +6,7 @@
 use aws_sdk_cloudwatch::types::{ComparisonOperator, Dimension, Statistic};
 use serde_json::{Value, json};
 
-use super::{AwsProvider, Ctx as _, invalid, prop_str};
+use super::{AwsProvider, Ctx as _, invalid, prop_str, recorded_or};
 use crate::engine::Resource;
 use crate::providers::{Deleted, ProviderError};
 
@@ -14,10 +14,9 @@ use crate::providers::{Deleted, ProviderError};
 pub const NAMESPACE: &str = "mlinfra";
 
 fn name_of(p: &AwsProvider, addr: &str, live: &Value, fallback: &str) -> String {
-    live["name"]
-        .as_str()
-        .map(str::to_string)
-        .unwrap_or_else(|| p.name(addr.split_once('.').map_or(fallback, |(_, l)| l)))
+    recorded_or(live, "name", || {
+        p.name(addr.split_once('.').map_or(fallback, |(_, l)| l))
+    })
 }
 
 fn endpoints(subs: &Value) -> Vec<(String, String)> {

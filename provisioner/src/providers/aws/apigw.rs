@@ -11,7 +11,7 @@ use aws_sdk_apigateway::types::{
 };
 use serde_json::{Value, json};
 
-use super::{AwsProvider, Ctx as _, invalid, prop_str};
+use super::{AwsProvider, Ctx as _, invalid, prop_str, recorded_or, touched};
 use crate::engine::{Change, Resource};
 use crate::providers::{Deleted, ProviderError};
 
@@ -91,10 +91,7 @@ impl AwsProvider {
 }
 
 fn api_name(p: &AwsProvider, live: &Value) -> String {
-    live["name"]
-        .as_str()
-        .map(str::to_string)
-        .unwrap_or_else(|| p.name("api"))
+    recorded_or(live, "name", || p.name("api"))
 }
 
 fn plan_name(api: &str) -> String {
@@ -231,12 +228,7 @@ pub async fn put(
     let stage = prop_str(r, "stage")?;
     let keyed = r.props["auth"] == "api_key";
     let apigw = &p.clients.apigw;
-    let touched = |f: &str| {
-        changes.is_none_or(|cs| {
-            cs.iter()
-                .any(|c| c.field == f || c.field.starts_with(&format!("{f}.")))
-        })
-    };
+    let touched = |f: &str| touched(changes, f);
     let id = match p.rest_api_id(addr, name).await? {
         Some(id) => id,
         None => apigw
@@ -481,11 +473,7 @@ pub async fn delete(
         None => false,
     };
     p.revoke_invoke(addr, "predict", PERMISSION_ID).await?;
-    Ok(if existed {
-        Deleted::Deleted
-    } else {
-        Deleted::AlreadyGone
-    })
+    Ok(Deleted::if_existed(existed))
 }
 
 async fn key_id(p: &AwsProvider, addr: &str, name: &str) -> Result<Option<String>, ProviderError> {
@@ -505,10 +493,7 @@ async fn key_id(p: &AwsProvider, addr: &str, name: &str) -> Result<Option<String
 }
 
 fn key_name(p: &AwsProvider, live: &Value) -> String {
-    live["name"]
-        .as_str()
-        .map(str::to_string)
-        .unwrap_or_else(|| p.name("key"))
+    recorded_or(live, "name", || p.name("key"))
 }
 
 pub async fn read_key(
@@ -521,10 +506,7 @@ pub async fn read_key(
         return Ok(None);
     };
     live["name"] = json!(name);
-    let api = live["api"]
-        .as_str()
-        .map(str::to_string)
-        .unwrap_or_else(|| p.name("api"));
+    let api = recorded_or(&live, "api", || p.name("api"));
     let attached = match p.usage_plan(addr, &plan_name(&api)).await? {
         Some(u) => p
             .clients
@@ -605,18 +587,14 @@ pub async fn delete_key(
     let Some(id) = key_id(p, addr, &name).await? else {
         return Ok(Deleted::AlreadyGone);
     };
-    Ok(
-        match p
-            .clients
+    Ok(Deleted::if_existed(
+        p.clients
             .apigw
             .delete_api_key()
             .api_key(&id)
             .send()
             .await
             .found(addr, "apigateway:DeleteApiKey")?
-        {
-            Some(_) => Deleted::Deleted,
-            None => Deleted::AlreadyGone,
-        },
-    )
+            .is_some(),
+    ))
 }

@@ -5,7 +5,7 @@
 use aws_sdk_eventbridge::types::{RuleState, Target};
 use serde_json::{Value, json};
 
-use super::{AwsProvider, Ctx as _, invalid, prop_str};
+use super::{AwsProvider, Ctx as _, invalid, prop_str, recorded_or};
 use crate::engine::Resource;
 use crate::providers::{Deleted, ProviderError};
 
@@ -13,10 +13,9 @@ use crate::providers::{Deleted, ProviderError};
 const TARGET_ID: &str = "mlinfra-function";
 
 fn rule_name(p: &AwsProvider, addr: &str, live: &Value) -> String {
-    live["name"]
-        .as_str()
-        .map(str::to_string)
-        .unwrap_or_else(|| p.name(addr.strip_prefix("schedule.").unwrap_or(addr)))
+    recorded_or(live, "name", || {
+        p.name(addr.strip_prefix("schedule.").unwrap_or(addr))
+    })
 }
 
 fn permission_id(rule: &str) -> String {
@@ -150,9 +149,5 @@ pub async fn delete(p: &AwsProvider, addr: &str, props: &Value) -> Result<Delete
     if let Some(f) = props["function"].as_str() {
         p.revoke_invoke(addr, f, &permission_id(&name)).await?;
     }
-    Ok(if deleted.is_some() {
-        Deleted::Deleted
-    } else {
-        Deleted::AlreadyGone
-    })
+    Ok(Deleted::if_existed(deleted.is_some()))
 }

@@ -3,7 +3,7 @@
 
 use serde_json::{Value, json};
 
-use super::{AwsProvider, Ctx as _, invalid, prop_str};
+use super::{AwsProvider, Ctx as _, invalid, prop_str, recorded_or, touched};
 use crate::engine::{Change, Resource};
 use crate::providers::{Deleted, ProviderError};
 
@@ -159,13 +159,10 @@ pub fn parse_document(doc: &str) -> Option<Value> {
 }
 
 fn role_name(p: &AwsProvider, addr: &str, live: &Value) -> String {
-    live["name"]
-        .as_str()
-        .map(str::to_string)
-        .unwrap_or_else(|| {
-            let f = addr.strip_prefix("role.").unwrap_or(addr);
-            p.name(&format!("{f}-role"))
-        })
+    recorded_or(live, "name", || {
+        let f = addr.strip_prefix("role.").unwrap_or(addr);
+        p.name(&format!("{f}-role"))
+    })
 }
 
 pub async fn read(
@@ -211,7 +208,7 @@ pub async fn put(
     let name = prop_str(r, "name")?;
     let function = prop_str(r, "function")?;
     let iam = &p.clients.iam;
-    let out = if changes.is_none_or(|cs| cs.iter().any(|c| c.field == "name")) {
+    let out = if touched(changes, "name") {
         match iam
             .create_role()
             .role_name(name)
@@ -262,18 +259,14 @@ pub async fn delete(p: &AwsProvider, addr: &str, props: &Value) -> Result<Delete
         .send()
         .await
         .found(addr, "iam:DeleteRolePolicy")?;
-    Ok(
-        match iam
-            .delete_role()
+    Ok(Deleted::if_existed(
+        iam.delete_role()
             .role_name(&name)
             .send()
             .await
             .found(addr, "iam:DeleteRole")?
-        {
-            Some(_) => Deleted::Deleted,
-            None => Deleted::AlreadyGone,
-        },
-    )
+            .is_some(),
+    ))
 }
 
 #[cfg(test)]

@@ -10,7 +10,7 @@ use aws_sdk_s3::types::{
 };
 use serde_json::{Value, json};
 
-use super::{AwsProvider, Ctx as _, invalid, prop_str};
+use super::{AwsProvider, Ctx as _, invalid, prop_str, recorded_or, touched};
 use crate::engine::graph::LAKE_PREFIXES;
 use crate::engine::{Change, Resource};
 use crate::providers::{DeleteOptions, Deleted, ProviderError};
@@ -53,13 +53,7 @@ pub async fn read(
     addr: &str,
     mut live: Value,
 ) -> Result<Option<Value>, ProviderError> {
-    let Some(bucket) = live["bucket"]
-        .as_str()
-        .map(str::to_string)
-        .or_else(|| Some(p.settings.bucket.clone()))
-    else {
-        return Ok(None);
-    };
+    let bucket = recorded_or(&live, "bucket", || p.settings.bucket.clone());
     let s3 = &p.clients.s3;
     if s3
         .head_bucket()
@@ -151,7 +145,7 @@ pub async fn put(
     let addr = r.addr.as_str();
     let bucket = prop_str(r, "bucket")?;
     let s3 = &p.clients.s3;
-    let touched = |f: &str| changes.is_none_or(|cs| cs.iter().any(|c| c.field == f));
+    let touched = |f: &str| touched(changes, f);
     if touched("bucket") {
         create_bucket(p, addr, bucket).await?;
     }

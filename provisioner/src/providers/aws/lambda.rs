@@ -16,7 +16,7 @@ use aws_sdk_s3::types::{
 use mlinfra_core::{FunctionConfig, FunctionName};
 use serde_json::{Value, json};
 
-use super::{AwsError, AwsProvider, Ctx as _, invalid, prop_str, wait_for};
+use super::{AwsError, AwsProvider, Ctx as _, invalid, prop_str, recorded_or, touched, wait_for};
 use crate::engine::{Change, Resource};
 use crate::providers::{Deleted, ProviderError};
 
@@ -153,10 +153,7 @@ pub async fn read(
     mut live: Value,
 ) -> Result<Option<Value>, ProviderError> {
     let function = function_of(addr);
-    let name = live["name"]
-        .as_str()
-        .map(str::to_string)
-        .unwrap_or_else(|| p.name(function));
+    let name = recorded_or(&live, "name", || p.name(function));
     let lambda = &p.clients.lambda;
     let Some(conf) = lambda
         .get_function()
@@ -276,7 +273,8 @@ pub async fn put(
         p.name(&format!("{function}-role"))
     );
     let environment = Environment::builder().set_variables(Some(env)).build();
-    let exists = changes.is_some_and(|cs| !cs.iter().any(|c| c.field == "name"));
+    // An update that renames the function creates the new one.
+    let exists = changes.is_some() && !touched(changes, "name");
     if !exists {
         let zip = read_zip(p, addr, function)?;
         // A new role takes a few seconds before Lambda may assume it: retry while Lambda
@@ -325,12 +323,7 @@ pub async fn put(
         .await?;
         wait_ready(p, addr, name).await?;
     }
-    let touched = |f: &str| {
-        changes.is_some_and(|cs| {
-            cs.iter()
-                .any(|c| c.field == f || c.field.starts_with(&format!("{f}.")))
-        })
-    };
+    let touched = |f: &str| touched(changes, f);
     if exists && touched("code_sha256") {
         let zip = read_zip(p, addr, function)?;
         lambda
@@ -399,24 +392,17 @@ pub async fn put(
 }
 
 pub async fn delete(p: &AwsProvider, addr: &str, props: &Value) -> Result<Deleted, ProviderError> {
-    let name = props["name"]
-        .as_str()
-        .map(str::to_string)
-        .unwrap_or_else(|| p.name(function_of(addr)));
-    Ok(
-        match p
-            .clients
+    let name = recorded_or(props, "name", || p.name(function_of(addr)));
+    Ok(Deleted::if_existed(
+        p.clients
             .lambda
             .delete_function()
             .function_name(&name)
             .send()
             .await
             .found(addr, "lambda:DeleteFunction")?
-        {
-            Some(_) => Deleted::Deleted,
-            None => Deleted::AlreadyGone,
-        },
-    )
+            .is_some(),
+    ))
 }
 
 async fn notification_config(
@@ -461,10 +447,7 @@ pub async fn read_notification(
     addr: &str,
     mut live: Value,
 ) -> Result<Option<Value>, ProviderError> {
-    let bucket = live["bucket"]
-        .as_str()
-        .map(str::to_string)
-        .unwrap_or_else(|| p.settings.bucket.clone());
+    let bucket = recorded_or(&live, "bucket", || p.settings.bucket.clone());
     let Some(conf) = notification_config(p, addr, &bucket).await? else {
         return Ok(None);
     };
@@ -574,10 +557,7 @@ pub async fn delete_notification(
     addr: &str,
     props: &Value,
 ) -> Result<Deleted, ProviderError> {
-    let bucket = props["bucket"]
-        .as_str()
-        .map(str::to_string)
-        .unwrap_or_else(|| p.settings.bucket.clone());
+    let bucket = recorded_or(props, "bucket", || p.settings.bucket.clone());
     let function = props["function"].as_str().unwrap_or("etl");
     let mut existed = false;
     if let Some(current) = notification_config(p, addr, &bucket).await? {
@@ -607,9 +587,5 @@ pub async fn delete_notification(
         }
     }
     p.revoke_invoke(addr, function, NOTIFICATION_ID).await?;
-    Ok(if existed {
-        Deleted::Deleted
-    } else {
-        Deleted::AlreadyGone
-    })
+    Ok(Deleted::if_existed(existed))
 }

@@ -14,6 +14,8 @@ mod alerts;
 mod apigw;
 mod events;
 mod iam;
+
+pub use iam::parse_document;
 mod lake;
 mod lambda;
 mod registry;
@@ -414,6 +416,25 @@ impl AwsProvider {
     pub fn name(&self, suffix: &str) -> String {
         format!("{}-{suffix}", self.settings.stack)
     }
+}
+
+/// A property recorded in the state (reads start from the recorded properties), or, when
+/// nothing is recorded, the value derived from the stack.
+pub(crate) fn recorded_or(props: &Value, key: &str, derived: impl FnOnce() -> String) -> String {
+    props[key].as_str().map_or_else(derived, str::to_string)
+}
+
+/// Whether `field`, or a field inside it, is among `changes`; on a create (`None`) every field
+/// is to be set.
+pub(crate) fn touched(changes: Option<&[Change]>, field: &str) -> bool {
+    changes.is_none_or(|cs| {
+        cs.iter().any(|c| {
+            c.field == field
+                || c.field
+                    .strip_prefix(field)
+                    .is_some_and(|rest| rest.starts_with('.'))
+        })
+    })
 }
 
 /// Live properties built on the recorded ones: fields the cloud cannot show (a description,

@@ -9,15 +9,12 @@ use aws_sdk_dynamodb::types::{
 use mlinfra_core::registry::dynamodb::DynamoDbStore;
 use serde_json::{Value, json};
 
-use super::{AwsProvider, Ctx as _, invalid, prop_str, wait_for};
+use super::{AwsProvider, Ctx as _, invalid, prop_str, recorded_or, touched, wait_for};
 use crate::engine::{Change, Resource};
 use crate::providers::{DeleteOptions, Deleted, ProviderError};
 
 fn table_name(p: &AwsProvider, live: &Value) -> String {
-    live["table"]
-        .as_str()
-        .map(str::to_string)
-        .unwrap_or_else(|| p.name("registry"))
+    recorded_or(live, "table", || p.name("registry"))
 }
 
 pub async fn read(
@@ -91,7 +88,7 @@ pub async fn put(
     let addr = r.addr.as_str();
     let table = prop_str(r, "table")?;
     let db = &p.clients.dynamodb;
-    let touched = |f: &str| changes.is_none_or(|cs| cs.iter().any(|c| c.field == f));
+    let touched = |f: &str| touched(changes, f);
     if touched("table") {
         DynamoDbStore::create_table(db, table)
             .await
