@@ -29,6 +29,16 @@ def psi(r, c, bins=10):
     return float(np.sum((rp - cp) * np.log(rp / cp)))
 
 
+def grid(n, mult, modulus, shift):
+    """Deterministic, reproducible in any language: ((i * mult) % modulus) / modulus * 100 + shift."""
+    return np.array([((i * mult) % modulus) / modulus * 100.0 + shift for i in range(n)])
+
+
+def ks(a, b):
+    r = stats.ks_2samp(a, b)
+    return {"statistic": float(r.statistic), "pvalue": float(r.pvalue)}
+
+
 obs = np.array([48.0, 35.0, 15.0, 2.0])
 exp = np.array([40.0, 40.0, 15.0, 5.0])
 p = np.array([0.5, 0.3, 0.15, 0.05, 0.0])
@@ -50,6 +60,18 @@ out = {
                   "pvalue": float(stats.chisquare(obs, exp).pvalue)},
     "chi2_sf": [{"x": x, "df": df, "sf": float(stats.chi2.sf(x, df))}
                 for x, df in [(0.5, 1), (3.84, 1), (7.5, 3), (30.0, 10), (120.0, 99), (2.0, 40), (0.0, 3)]],
+    "ks_test": {
+        "unequal": ks(ref, cur),
+        "ties": ks(ties_a, ties_b),
+        "equal": ks(ref[:200], cur),
+        "equal_close": ks(ref[:200], ref[100:]),
+        "large": [dict(shift=s, **ks(grid(12000, 7919, 10007, 0.0), grid(11000, 104729, 10009, s)))
+                  for s in [0.0, 0.3, 1.5, 3.0, 10.0]],
+    },
+    "kstwo_sf": [{"n": n, "x": x, "sf": float(stats.kstwo.sf(x, n))}
+                 for n, x in [(5739, 0.0008), (5739, 0.004), (5739, 0.015), (5739, 0.03), (100, 0.006),
+                              (100, 0.05), (100, 0.15), (100, 0.3), (100, 0.6), (50000, 0.005),
+                              (50000, 0.0002), (200000, 0.002), (150, 0.0066)]],
     "jensenshannon": {"p": p.tolist(), "q": q.tolist(), "distance": float(jensenshannon(p, q))},
 }
 print(json.dumps(out, indent=1))

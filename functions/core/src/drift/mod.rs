@@ -12,18 +12,86 @@
 //! - [`jensen_shannon`]: the Jensen–Shannon distance, natural log
 //!   (`scipy.spatial.distance.jensenshannon`).
 //!
+//! - [`ks::p_value`]: the KS test's p-value as `ks_2samp(method="auto")` computes it.
+//! - [`numeric`]: all of the numeric ones in one pass over both samples sorted once (a radix
+//!   sort), which is what the monitor calls.
+//!
 //! Inputs must not hold NaN: missing values are counted apart by the caller.
+
+pub mod ks;
+
+/// Sort values (no NaN) ascending: an LSD radix sort on order-preserving 64-bit keys, in
+/// 16-bit digits, for large samples; a comparison sort for small ones.
+pub fn sort_values(x: &mut [f64]) {
+    if x.len() < 512 {
+        x.sort_unstable_by(f64::total_cmp);
+        return;
+    }
+    let key = |v: f64| {
+        let b = v.to_bits();
+        if b >> 63 == 1 { !b } else { b | (1 << 63) }
+    };
+    let mut keys: Vec<u64> = x.iter().map(|v| key(*v)).collect();
+    let mut tmp = vec![0u64; keys.len()];
+    for shift in [0u32, 16, 32, 48] {
+        let mut counts = vec![0usize; 1 << 16];
+        for k in &keys {
+            counts[((k >> shift) & 0xffff) as usize] += 1;
+        }
+        if counts.contains(&keys.len()) {
+            continue; // every key has the same digit here
+        }
+        let mut sum = 0;
+        for c in counts.iter_mut() {
+            (*c, sum) = (sum, sum + *c);
+        }
+        for k in &keys {
+            let d = ((k >> shift) & 0xffff) as usize;
+            tmp[counts[d]] = *k;
+            counts[d] += 1;
+        }
+        std::mem::swap(&mut keys, &mut tmp);
+    }
+    for (v, k) in x.iter_mut().zip(keys) {
+        let b = if k >> 63 == 1 { k & !(1 << 63) } else { !k };
+        *v = f64::from_bits(b);
+    }
+}
 
 /// Sorted copy of a sample.
 fn sorted(x: &[f64]) -> Vec<f64> {
     let mut v = x.to_vec();
-    v.sort_by(f64::total_cmp);
+    sort_values(&mut v);
     v
 }
 
-/// How many values of the sorted `s` are `<= x`.
-fn count_le(s: &[f64], x: f64) -> usize {
-    s.partition_point(|v| *v <= x)
+/// The KS statistic and the first Wasserstein distance of two sorted samples, in one merge.
+fn merge_stats(a: &[f64], b: &[f64]) -> (f64, f64) {
+    let (n, m) = (a.len(), b.len());
+    let (nf, mf) = (n as f64, m as f64);
+    let (mut i, mut j) = (0usize, 0usize);
+    let (mut d, mut w) = (0.0f64, 0.0f64);
+    let mut prev: Option<f64> = None;
+    while i < n || j < m {
+        let v = match (a.get(i), b.get(j)) {
+            (Some(x), Some(y)) => x.min(*y),
+            (Some(x), None) => *x,
+            (None, Some(y)) => *y,
+            (None, None) => break,
+        };
+        if let Some(p) = prev {
+            w += (i as f64 / nf - j as f64 / mf).abs() * (v - p);
+        }
+        while i < n && a[i] <= v {
+            i += 1;
+        }
+        while j < m && b[j] <= v {
+            j += 1;
+        }
+        d = d.max((i as f64 / nf - j as f64 / mf).abs());
+        prev = Some(v);
+    }
+    (d, w)
 }
 
 /// The largest distance between the two empirical CDFs.
@@ -31,12 +99,56 @@ pub fn ks_statistic(a: &[f64], b: &[f64]) -> f64 {
     if a.is_empty() || b.is_empty() {
         return f64::NAN;
     }
-    let (sa, sb) = (sorted(a), sorted(b));
-    let (na, nb) = (sa.len() as f64, sb.len() as f64);
-    sa.iter()
-        .chain(sb.iter())
-        .map(|x| (count_le(&sa, *x) as f64 / na - count_le(&sb, *x) as f64 / nb).abs())
-        .fold(0.0, f64::max)
+    merge_stats(&sorted(a), &sorted(b)).0
+}
+
+/// The KS statistic and its two-sided p-value ([`ks::p_value`]).
+pub fn ks_test(a: &[f64], b: &[f64]) -> (f64, f64) {
+    let d = ks_statistic(a, b);
+    (d, ks::p_value(d, a.len(), b.len()))
+}
+
+/// Every numeric drift statistic of one feature.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Numeric {
+    pub ks_statistic: f64,
+    pub ks_p_value: f64,
+    pub wasserstein: f64,
+    /// [`Numeric::wasserstein`] over the reference's standard deviation.
+    pub wasserstein_normed: f64,
+    pub psi: f64,
+}
+
+/// KS statistic and p-value, Wasserstein distance (plain and normed) and PSI over `bins` bins,
+/// with each sample sorted once. `NaN`s when either sample is empty.
+pub fn numeric(reference: &[f64], current: &[f64], bins: usize) -> Numeric {
+    if reference.is_empty() || current.is_empty() {
+        return Numeric {
+            ks_statistic: f64::NAN,
+            ks_p_value: f64::NAN,
+            wasserstein: f64::NAN,
+            wasserstein_normed: f64::NAN,
+            psi: f64::NAN,
+        };
+    }
+    let (r, c) = (sorted(reference), sorted(current));
+    let (d, w) = merge_stats(&r, &c);
+    let sd = std_dev(&r);
+    let lo = r[0].min(c[0]);
+    let hi = r[r.len() - 1].max(c[c.len() - 1]);
+    Numeric {
+        ks_statistic: d,
+        ks_p_value: ks::p_value(d, r.len(), c.len()),
+        wasserstein: w,
+        wasserstein_normed: if sd > 0.0 { w / sd } else { f64::NAN },
+        psi: psi_in(&r, &c, lo, hi, bins),
+    }
+}
+
+fn std_dev(x: &[f64]) -> f64 {
+    let n = x.len() as f64;
+    let mean = x.iter().sum::<f64>() / n;
+    (x.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / n).sqrt()
 }
 
 /// The first Wasserstein distance between two samples: the area between their empirical CDFs.
@@ -44,25 +156,13 @@ pub fn wasserstein(u: &[f64], v: &[f64]) -> f64 {
     if u.is_empty() || v.is_empty() {
         return f64::NAN;
     }
-    let (su, sv) = (sorted(u), sorted(v));
-    let mut all: Vec<f64> = su.iter().chain(sv.iter()).copied().collect();
-    all.sort_by(f64::total_cmp);
-    let (nu, nv) = (su.len() as f64, sv.len() as f64);
-    all.windows(2)
-        .map(|w| {
-            let cu = count_le(&su, w[0]) as f64 / nu;
-            let cv = count_le(&sv, w[0]) as f64 / nv;
-            (cu - cv).abs() * (w[1] - w[0])
-        })
-        .sum()
+    merge_stats(&sorted(u), &sorted(v)).1
 }
 
 /// [`wasserstein`] divided by the reference's (population) standard deviation, so one
 /// threshold fits every feature; `NaN` for a constant reference.
 pub fn wasserstein_normed(reference: &[f64], current: &[f64]) -> f64 {
-    let n = reference.len() as f64;
-    let mean = reference.iter().sum::<f64>() / n;
-    let sd = (reference.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / n).sqrt();
+    let sd = std_dev(reference);
     if sd > 0.0 {
         wasserstein(reference, current) / sd
     } else {
@@ -99,6 +199,11 @@ pub fn psi(reference: &[f64], current: &[f64], bins: usize) -> f64 {
     let all = reference.iter().chain(current.iter());
     let lo = all.clone().copied().fold(f64::INFINITY, f64::min);
     let hi = all.copied().fold(f64::NEG_INFINITY, f64::max);
+    psi_in(reference, current, lo, hi, bins)
+}
+
+/// PSI over `bins` equal-width bins of `[lo, hi]` (widened by ±0.5 when it is one point).
+fn psi_in(reference: &[f64], current: &[f64], lo: f64, hi: f64, bins: usize) -> f64 {
     let (lo, hi) = if lo == hi {
         (lo - 0.5, hi + 0.5)
     } else {
@@ -120,7 +225,7 @@ pub fn psi_of_shares(reference: &[f64], current: &[f64]) -> f64 {
 }
 
 /// `ln Γ(x)` for `x > 0` (Lanczos, g = 7, relative error below 1e-15).
-fn ln_gamma(x: f64) -> f64 {
+pub(crate) fn ln_gamma(x: f64) -> f64 {
     const G: f64 = 7.0;
     const C: [f64; 9] = [
         0.999_999_999_999_809_9,
@@ -195,16 +300,24 @@ fn gamma_q(a: f64, x: f64) -> f64 {
 
 /// The survival function of the chi-squared distribution with `df` degrees of freedom.
 pub fn chi2_sf(x: f64, df: f64) -> f64 {
+    if x == f64::INFINITY {
+        return 0.0;
+    }
     gamma_q(df / 2.0, x / 2.0)
 }
 
 /// Pearson's chi-squared statistic of observed against expected counts, and its p-value with
-/// `k − 1` degrees of freedom.
+/// `k − 1` degrees of freedom. A category expected never but observed (a new category) makes
+/// the statistic infinite and the p-value 0; one neither expected nor observed adds nothing.
 pub fn chi_square(observed: &[f64], expected: &[f64]) -> (f64, f64) {
     let stat: f64 = observed
         .iter()
         .zip(expected)
-        .map(|(o, e)| (o - e).powi(2) / e)
+        .map(|(o, e)| match (*o, *e) {
+            (o, e) if e > 0.0 => (o - e).powi(2) / e,
+            (o, _) if o > 0.0 => f64::INFINITY,
+            _ => 0.0,
+        })
         .sum();
     let df = observed.len().saturating_sub(1) as f64;
     (stat, chi2_sf(stat, df))
