@@ -104,6 +104,44 @@ pub enum Command {
     /// The prediction API's description
     #[command(subcommand)]
     Api(ApiCommand),
+    /// Train on the curated data now, register the model if blessed, request its promotion
+    Retrain(RetrainArgs),
+    /// Drift, accuracy and alerts for the served traffic; retraining when the policy says so
+    #[command(subcommand)]
+    Monitor(MonitorCommand),
+}
+
+#[derive(Debug, Args)]
+pub struct RetrainArgs {
+    #[command(flatten)]
+    pub identity: Identity,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum MonitorCommand {
+    /// Compare the window's traffic with the training data, record the report, alert, and
+    /// retrain when drift or accuracy violate the stack's policy (once per cooldown)
+    Check(MonitorCheckArgs),
+    /// The monitoring report, without acting on it: `--out report.html` (a page with charts),
+    /// `--out report.json`, or to stdout with `--output text|json|html`
+    Report(MonitorReportArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct MonitorCheckArgs {
+    /// Record and alert, but do not start retraining even when it is due
+    #[arg(long)]
+    pub no_retrain: bool,
+    /// Exit 0 when no threshold is crossed, 2 when one is, 1 on error
+    #[arg(long)]
+    pub detailed_exitcode: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct MonitorReportArgs {
+    /// Write it to FILE: HTML when it ends in `.html`, JSON otherwise
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -221,6 +259,16 @@ pub enum DataCommand {
     Schema(DataArgs),
     /// Anomalies of the data against the schema (inferred from the stack's dataset, or --schema)
     Validate(ValidateDataArgs),
+    /// Add a file to the data lake's raw/ and run ETL on it: validated rows become a new
+    /// curated data version; a file that fails validation is moved to raw/quarantine/
+    Ingest(IngestArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct IngestArgs {
+    /// CSV file with the dataset's columns, label included
+    #[arg(value_name = "FILE")]
+    pub input: PathBuf,
 }
 
 #[derive(Debug, Args)]

@@ -26,9 +26,13 @@ fn main() {
         }
     };
     let g = &cli.global;
-    if g.output == OutputFormat::Html && !matches!(cli.command, Command::Data(_)) {
+    let html_ok = matches!(
+        cli.command,
+        Command::Data(_) | Command::Monitor(mlinfra::cli::MonitorCommand::Report(_))
+    );
+    if g.output == OutputFormat::Html && !html_ok {
         eprintln!(
-            "error: `--output html` is for `mlinfra data stats|schema|validate`; use `text` or `json` here"
+            "error: `--output html` is for `mlinfra data stats|schema|validate` and `mlinfra monitor report`; use `text` or `json` here"
         );
         std::process::exit(2);
     }
@@ -54,6 +58,8 @@ fn main() {
             Command::Serve(a) => commands::serve::run(g, a).await,
             Command::Predict(a) => commands::predict::run(g, a),
             Command::Api(mlinfra::cli::ApiCommand::Spec) => commands::predict::spec(g),
+            Command::Retrain(a) => commands::monitor::retrain(g, a).await,
+            Command::Monitor(c) => commands::monitor::run(g, c).await,
         }
     });
     let code = match result {

@@ -9,10 +9,13 @@ pub mod data;
 pub mod drift;
 pub mod error;
 pub mod function;
+pub mod jobs;
+pub mod lake;
 #[cfg(feature = "lambda")]
 pub mod lambda;
 pub mod metrics;
 pub mod model;
+pub mod monitor;
 pub mod onnx;
 pub mod pipeline;
 pub mod registry;

@@ -154,6 +154,94 @@ pub fn run(g: &Global, cmd: &DataCommand) -> Result<i32, Failure> {
             );
             Ok(if a.has_errors() { 1 } else { 0 })
         }
+        DataCommand::Ingest(a) => ingest(g, &a.input),
+    }
+}
+
+/// `mlinfra data ingest FILE`: copy the file to `raw/` and run the `etl` job on it.
+fn ingest(g: &Global, file: &Path) -> Result<i32, Failure> {
+    use mlinfra_core::jobs::{self, etl};
+    use mlinfra_core::lake::Lake as _;
+    let cx = super::Context::new(g)?;
+    let stack = &cx.loaded.stack;
+    let lake = super::monitor::lake(&cx)?;
+    let bytes = read_bytes(file)?;
+    let name = file
+        .file_name()
+        .map(|n| n.to_string_lossy().to_string())
+        .filter(|n| !n.starts_with('.'))
+        .ok_or_else(|| Failure::new(format!("`{}` has no file name", file.display())))?;
+    let key = format!("raw/{name}");
+    if lake
+        .get(&key)
+        .map_err(|e| Failure::new(e.to_string()))?
+        .is_some()
+    {
+        return Err(Failure::new(format!(
+            "`{}` already exists in the lake\nhint: give the file a new name (e.g. with the date) so every raw file stays",
+            lake.uri(&key)
+        )));
+    }
+    lake.put(&key, &bytes)
+        .map_err(|e| Failure::new(e.to_string()))?;
+    let schema = match &stack.dataset.schema {
+        Some(p) => Some(load_schema(Path::new(p))?),
+        None => None,
+    };
+    let read = read_options(Some(stack));
+    let rule = label_rule(Some(stack));
+    let job = etl::Job {
+        model: &stack.model.name,
+        read: &read,
+        label: &stack.dataset.label.column,
+        rule: &rule,
+        schema: schema.as_ref(),
+        now: jobs::now(),
+    };
+    let outcome = etl::ingest(&lake, &key, &job).map_err(|e| Failure::new(e.to_string()))?;
+    match &outcome {
+        etl::Ingested::Curated {
+            data_key,
+            rows_added,
+            rows,
+            warnings,
+            ..
+        } => {
+            cx.out.result(
+                format!(
+                    "curated   {rows_added} rows added: {} now has {rows} rows ({warnings} warnings)\nhint: `mlinfra retrain --as NAME` trains on it (the weekly schedule does too)\n",
+                    lake.uri(data_key)
+                ),
+                &outcome,
+            );
+            Ok(0)
+        }
+        etl::Ingested::Quarantined {
+            quarantined,
+            anomalies_key,
+            anomalies,
+            alert,
+            ..
+        } => {
+            if let Some(al) = alert {
+                crate::alerts::deliver(stack, al);
+            }
+            cx.out.result(
+                format!(
+                    "quarantined `{}`: {}\nanomalies in {}\n",
+                    lake.uri(quarantined),
+                    anomalies
+                        .errors()
+                        .map(|a| a.message.clone())
+                        .collect::<Vec<_>>()
+                        .join("; "),
+                    lake.uri(anomalies_key)
+                ),
+                &outcome,
+            );
+            Ok(1)
+        }
+        etl::Ingested::Skipped { reason, .. } => Err(Failure::new(reason.clone())),
     }
 }
 

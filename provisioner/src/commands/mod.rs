@@ -8,6 +8,7 @@ pub mod data;
 pub mod diff;
 pub mod down;
 pub mod models;
+pub mod monitor;
 pub mod outputs;
 pub mod pipeline;
 pub mod predict;

@@ -1,9 +1,7 @@
 //! `mlinfra models list|show|register|request|approve|reject|rollback|audit`: the registry of the
 //! local environment (the AWS provider backs it with the stack's DynamoDB table).
 
-use std::collections::BTreeMap;
 use std::fmt::Write as _;
-use std::path::PathBuf;
 
 use mlinfra_core::pipeline::{RunRecord, sha256_hex};
 use mlinfra_core::registry::local::LocalStore;
@@ -83,20 +81,13 @@ pub fn candidate(lake: &std::path::Path, model: &str, run_id: &str) -> Result<Ca
     )
     .map_err(fail)?;
     let abs = std::path::absolute(&file).unwrap_or(file);
-    let m = &run.metrics;
     Ok(Candidate {
         artifact_uri: format!("file://{}", abs.display()),
         sha256: format!("sha256:{}", sha256_hex(&bytes)),
         run_id: run.run_id.clone(),
         data_hash: run.data_hash.clone(),
         schema_version: run.schema_version.clone(),
-        metrics: BTreeMap::from([
-            ("roc_auc".to_string(), m.roc_auc),
-            ("accuracy".to_string(), m.accuracy),
-            ("balanced_accuracy".to_string(), m.balanced_accuracy),
-            ("f1".to_string(), m.f1_score),
-            ("log_loss".to_string(), m.log_loss),
-        ]),
+        metrics: mlinfra_core::jobs::train::registered_metrics(&run.metrics),
     })
 }
 
@@ -335,25 +326,4 @@ pub async fn run(g: &Global, args: &ModelsArgs) -> Result<i32, Failure> {
         }
     }
     Ok(0)
-}
-
-/// The Production model (in-memory form, checksum verified) to use as the baseline.
-pub async fn production_model(
-    reg: &Registry<LocalStore>,
-    model: &str,
-) -> Result<Option<mlinfra_core::model::Model>, Failure> {
-    let Some(current) = reg.store.current(model).await.map_err(fail)? else {
-        return Ok(None);
-    };
-    let Some(p) = current.production else {
-        return Ok(None);
-    };
-    mlinfra_core::registry::read_artifact(&p.artifact_uri, &p.sha256).map_err(fail)?;
-    let json_path =
-        PathBuf::from(p.artifact_uri.trim_start_matches("file://")).with_file_name("model.json");
-    let text = std::fs::read_to_string(&json_path)
-        .map_err(|e| Failure::new(format!("cannot read `{}`: {e}", json_path.display())))?;
-    serde_json::from_str(&text)
-        .map(Some)
-        .map_err(|e| Failure::new(format!("`{}` is not a model: {e}", json_path.display())))
 }

@@ -106,7 +106,9 @@ async fn run_pipeline(g: &Global, run_args: &PipelineRunArgs) -> Result<i32, Fai
         bytes.len()
     ));
     let registry = super::models::local_registry(&cx)?;
-    let baseline = super::models::production_model(&registry, &cfg.model_name).await?;
+    let baseline = mlinfra_core::jobs::train::production_model(&registry, &cfg.model_name)
+        .await
+        .map_err(|e| Failure::new(e.to_string()))?;
     let out = match pipeline::run(&bytes, &cfg, baseline.as_ref()) {
         Ok(o) => o,
         Err(PipelineError::Anomalies(a)) => {
@@ -135,55 +137,27 @@ async fn run_pipeline(g: &Global, run_args: &PipelineRunArgs) -> Result<i32, Fai
     let file_name = path
         .file_name()
         .map_or("data.csv".into(), |n| n.to_string_lossy().to_string());
-    let artifacts: Vec<(String, Vec<u8>)> = vec![
+    let mut artifacts: Vec<(String, Vec<u8>)> = vec![
         (format!("raw/{file_name}"), bytes.clone()),
         (format!("curated/{data}/data.csv"), bytes.clone()),
-        (
-            format!("curated/{data}/split.json"),
-            json_bytes(
-                &json!({"train": out.split.train_rows, "eval": out.split.eval_rows, "seed": cfg.split_seed, "eval_fraction": cfg.eval_fraction}),
-            ),
-        ),
-        (
-            format!("artifacts/statistics/{data}.json"),
-            json_bytes(&out.statistics),
-        ),
-        (
-            format!(
-                "artifacts/schema/{}.json",
-                out.run.schema_version.trim_start_matches("sha256:")
-            ),
-            out.schema.to_json().into_bytes(),
-        ),
-        (
-            format!("artifacts/anomalies/{data}.json"),
-            json_bytes(&out.anomalies),
-        ),
-        (
-            format!("artifacts/runs/{run}/search.json"),
-            json_bytes(&out.search),
-        ),
-        (
-            format!("artifacts/runs/{run}/evaluation.json"),
-            json_bytes(
-                &json!({"candidate": out.evaluation, "baseline": out.baseline, "blessing": out.run.blessing}),
-            ),
-        ),
-        (
-            format!("artifacts/runs/{run}/timings.json"),
-            json_bytes(&out.timings),
-        ),
-        (format!("models/{model}/{run}/model.onnx"), out.onnx.clone()),
-        (
-            format!("models/{model}/{run}/model.json"),
-            json_bytes(&out.model),
-        ),
-        // The run record last: its presence says the run's artifacts are complete.
-        (
-            format!("artifacts/runs/{run}/run.json"),
-            json_bytes(&out.run),
-        ),
     ];
+    artifacts.extend(mlinfra_core::jobs::train::run_artifacts(&out, &cfg));
+    // What `mlinfra retrain` and the weekly schedule train on next.
+    let records = csv::ReaderBuilder::new()
+        .from_reader(&bytes[..])
+        .records()
+        .count();
+    artifacts.push((
+        mlinfra_core::jobs::CURATED_LATEST.to_string(),
+        json_bytes(&mlinfra_core::jobs::CuratedPointer {
+            data_hash: out.data_hash.clone(),
+            key: format!("curated/{data}/data.csv"),
+            rows: records,
+            sources: vec![format!("raw/{file_name}")],
+            schema_version: Some(out.run.schema_version.clone()),
+            created_at: mlinfra_core::registry::local::rfc3339(mlinfra_core::jobs::now()),
+        }),
+    ));
     for (key, bytes) in &artifacts {
         write(&lake, key, bytes)?;
     }

@@ -32,6 +32,31 @@ pub struct Gateway {
     pub api_key: Option<String>,
     pub metrics: metrics::Metrics,
     pub logs: tokio::sync::mpsc::UnboundedSender<PredictionLog>,
+    /// The local lake, for the last monitoring report's metrics.
+    pub lake: PathBuf,
+}
+
+/// The drift and quality gauges of the last `mlinfra monitor check` (none before the first).
+fn monitoring_metrics(lake: &std::path::Path) -> String {
+    use mlinfra_core::lake::Lake as _;
+    let lake = mlinfra_core::lake::LocalLake::new(lake);
+    let Ok(keys) = lake.list(mlinfra_core::jobs::monitor::REPORTS) else {
+        return String::new();
+    };
+    let Some(key) = keys.last() else {
+        return String::new();
+    };
+    match mlinfra_core::jobs::read_json::<mlinfra_core::monitor::Report>(&lake, key) {
+        Ok(Some(r)) => {
+            let at = key
+                .rsplit('/')
+                .next()
+                .and_then(|n| n.trim_end_matches(".json").parse().ok())
+                .unwrap_or(0);
+            mlinfra_core::monitor::export::prometheus(&r, at)
+        }
+        _ => String::new(),
+    }
 }
 
 fn respond(
@@ -90,7 +115,7 @@ impl Gateway {
                     respond(
                         200,
                         "text/plain; version=0.0.4",
-                        self.metrics.render(current),
+                        self.metrics.render(current) + &monitoring_metrics(&self.lake),
                         &BTreeMap::new(),
                     ),
                 );
@@ -319,6 +344,7 @@ pub fn gateway(
             api_key,
             metrics: metrics::Metrics::default(),
             logs: tx,
+            lake: root.join("lake"),
         }),
         rx,
     ))

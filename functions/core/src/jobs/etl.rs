@@ -1,0 +1,316 @@
+//! ETL for one new object in `raw/`: read it, validate it against the schema, and either add
+//! its rows to a new curated data version or move it to `raw/quarantine/` with its anomalies.
+//! Nothing is lost on either path: the file is copied before the original is deleted, and the
+//! pointer `curated/latest.json` moves only once the new version is written.
+
+use serde::Serialize;
+
+use super::{
+    Alert, CURATED_LATEST, CuratedPointer, JobError, alert_id, json_bytes, read_json, short_hash,
+};
+use crate::data::{LabelRule, ReadOptions, read_csv, take_label};
+use crate::lake::Lake;
+use crate::pipeline::sha256_hex;
+use crate::schema::Schema;
+use crate::stats::compute;
+use crate::validate::{Anomalies, Anomaly, AnomalyKind, Severity, validate};
+
+pub const QUARANTINE: &str = "raw/quarantine/";
+
+/// What the ETL did with one raw object.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "outcome", rename_all = "snake_case")]
+pub enum Ingested {
+    Curated {
+        source: String,
+        data_key: String,
+        data_hash: String,
+        rows_added: usize,
+        rows: usize,
+        warnings: usize,
+    },
+    Quarantined {
+        source: String,
+        quarantined: String,
+        anomalies_key: String,
+        anomalies: Anomalies,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        alert: Option<Alert>,
+    },
+    /// Not ETL's input (the quarantine itself, or outside `raw/`).
+    Skipped { source: String, reason: String },
+}
+
+/// The stack's reading of its data.
+pub struct Job<'a> {
+    pub model: &'a str,
+    pub read: &'a ReadOptions,
+    pub label: &'a str,
+    pub rule: &'a LabelRule,
+    /// The stack's curated schema; else the current curated version's; else inferred.
+    pub schema: Option<&'a Schema>,
+    pub now: u64,
+}
+
+fn anomaly(column: &str, kind: AnomalyKind, message: String) -> Anomaly {
+    Anomaly {
+        column: column.to_string(),
+        kind,
+        severity: Severity::Error,
+        count: 1,
+        examples: vec![],
+        message,
+    }
+}
+
+/// The header and records of a CSV.
+fn records(bytes: &[u8]) -> Result<(Vec<String>, Vec<csv::StringRecord>), String> {
+    let mut r = csv::ReaderBuilder::new().flexible(false).from_reader(bytes);
+    let header: Vec<String> = r
+        .headers()
+        .map_err(|e| e.to_string())?
+        .iter()
+        .map(|h| h.trim().to_string())
+        .collect();
+    let rows = r
+        .records()
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| e.to_string())?;
+    Ok((header, rows))
+}
+
+/// Validate `bytes`; the anomalies (errors block) and the rows in `order` (the curated
+/// columns) when it passes.
+fn check(
+    bytes: &[u8],
+    job: &Job<'_>,
+    schema: Option<&Schema>,
+    order: Option<&[String]>,
+) -> (Anomalies, Option<Vec<Vec<String>>>) {
+    let fail = |a: Anomaly| {
+        (
+            Anomalies {
+                rows: 0,
+                anomalies: vec![a],
+            },
+            None,
+        )
+    };
+    let (header, rows) = match records(bytes) {
+        Ok(x) => x,
+        Err(e) => {
+            return fail(anomaly(
+                "",
+                AnomalyKind::WrongType,
+                format!("not a readable CSV: {e}"),
+            ));
+        }
+    };
+    let mut frame = match read_csv(bytes, job.read) {
+        Ok(f) => f,
+        Err(e) => return fail(anomaly("", AnomalyKind::WrongType, e.to_string())),
+    };
+    if let Err(e) = take_label(&mut frame, job.label, job.rule) {
+        return fail(anomaly(
+            job.label,
+            AnomalyKind::MissingColumn,
+            e.to_string(),
+        ));
+    }
+    let schema = schema
+        .cloned()
+        .unwrap_or_else(|| Schema::infer(&compute(&frame, None)));
+    let mut anomalies = validate(&frame, &schema);
+    let order: Vec<String> = order.map_or_else(|| header.clone(), <[String]>::to_vec);
+    let index: Vec<Option<usize>> = order
+        .iter()
+        .map(|c| header.iter().position(|h| h == c))
+        .collect();
+    for (c, i) in order.iter().zip(&index) {
+        if i.is_none() && !anomalies.anomalies.iter().any(|a| &a.column == c) {
+            anomalies.anomalies.push(anomaly(
+                c,
+                AnomalyKind::MissingColumn,
+                format!("column `{c}` of the curated data is missing"),
+            ));
+        }
+    }
+    for h in &header {
+        if !order.contains(h) && !anomalies.anomalies.iter().any(|a| &a.column == h) {
+            anomalies.anomalies.push(anomaly(
+                h,
+                AnomalyKind::UnexpectedColumn,
+                format!("column `{h}` is not in the curated data"),
+            ));
+        }
+    }
+    if anomalies.has_errors() {
+        return (anomalies, None);
+    }
+    let out = rows
+        .iter()
+        .map(|r| {
+            index
+                .iter()
+                .map(|i| i.and_then(|i| r.get(i)).unwrap_or("").to_string())
+                .collect()
+        })
+        .collect();
+    (anomalies, Some(out))
+}
+
+fn csv_bytes(
+    header: &[String],
+    rows: &[Vec<String>],
+    previous: Option<&[u8]>,
+) -> Result<Vec<u8>, JobError> {
+    let mut w = csv::Writer::from_writer(vec![]);
+    let io = |e: csv::Error| JobError::Input(format!("cannot write the curated CSV: {e}"));
+    if previous.is_none() {
+        w.write_record(header).map_err(io)?;
+    }
+    for r in rows {
+        w.write_record(r).map_err(io)?;
+    }
+    let body = w
+        .into_inner()
+        .map_err(|e| JobError::Input(format!("cannot write the curated CSV: {e}")))?;
+    Ok(match previous {
+        None => body,
+        Some(p) => {
+            let mut v = p.to_vec();
+            if !v.ends_with(b"\n") {
+                v.push(b'\n');
+            }
+            v.extend_from_slice(&body);
+            v
+        }
+    })
+}
+
+/// Process the raw object at `key`.
+pub fn ingest(lake: &impl Lake, key: &str, job: &Job<'_>) -> Result<Ingested, JobError> {
+    if key.starts_with(QUARANTINE) || !key.starts_with("raw/") {
+        return Ok(Ingested::Skipped {
+            source: key.to_string(),
+            reason: if key.starts_with(QUARANTINE) {
+                "a quarantined file is not read again".into()
+            } else {
+                "ETL reads objects under raw/ only".into()
+            },
+        });
+    }
+    let Some(bytes) = lake.get(key)? else {
+        return Err(JobError::Input(format!(
+            "`{}` does not exist",
+            lake.uri(key)
+        )));
+    };
+    let previous = read_json::<CuratedPointer>(lake, CURATED_LATEST)?;
+    let previous_data = match &previous {
+        Some(p) => lake.get(&p.key)?,
+        None => None,
+    };
+    let curated_schema = match previous.as_ref().and_then(|p| p.schema_version.clone()) {
+        Some(v) if job.schema.is_none() => match lake.get(&format!(
+            "artifacts/schema/{}.json",
+            v.trim_start_matches("sha256:")
+        ))? {
+            Some(b) => {
+                Some(Schema::from_json(&String::from_utf8_lossy(&b)).map_err(JobError::Input)?)
+            }
+            None => None,
+        },
+        _ => None,
+    };
+    let schema = job.schema.or(curated_schema.as_ref());
+    let order = match &previous_data {
+        Some(d) => Some(records(d).map_err(JobError::Input)?.0),
+        None => None,
+    };
+    let (anomalies, rows) = check(&bytes, job, schema, order.as_deref());
+    let Some(rows) = rows else {
+        let name = &key["raw/".len()..];
+        let quarantined = format!("{QUARANTINE}{name}");
+        lake.put(&quarantined, &bytes)?;
+        let anomalies_key = format!(
+            "artifacts/anomalies/{}.json",
+            short_hash(&sha256_hex(&bytes))
+        );
+        lake.put(&anomalies_key, &json_bytes(&anomalies))?;
+        lake.delete(key)?;
+        let alert = Alert {
+            id: alert_id(job.now, "etl", lake)?,
+            at: crate::registry::local::rfc3339(job.now),
+            source: "etl".into(),
+            model: job.model.to_string(),
+            summary: format!(
+                "`{key}` failed validation ({} errors) and was moved to `{quarantined}`",
+                anomalies.errors().count()
+            ),
+            details: anomalies.errors().map(|a| a.message.clone()).collect(),
+            evidence: anomalies_key.clone(),
+        };
+        super::record_alert(lake, &alert)?;
+        return Ok(Ingested::Quarantined {
+            source: key.to_string(),
+            quarantined,
+            anomalies_key,
+            anomalies,
+            alert: Some(alert),
+        });
+    };
+    let header = order.unwrap_or_else(|| records(&bytes).map(|r| r.0).unwrap_or_default());
+    let data = csv_bytes(&header, &rows, previous_data.as_deref())?;
+    let data_hash = format!("sha256:{}", sha256_hex(&data));
+    let data_key = format!("curated/{}/data.csv", short_hash(&data_hash));
+    lake.put(&data_key, &data)?;
+    let total = previous.as_ref().map_or(0, |p| p.rows) + rows.len();
+    if let Ok(frame) = read_csv(&data[..], job.read) {
+        lake.put(
+            &format!("artifacts/statistics/{}.json", short_hash(&data_hash)),
+            &json_bytes(&compute(&frame, None)),
+        )?;
+    }
+    let mut sources = previous
+        .as_ref()
+        .map(|p| p.sources.clone())
+        .unwrap_or_default();
+    sources.push(key.to_string());
+    let schema_version = match schema {
+        Some(s) => Some(s.version()),
+        None => {
+            // The first curated version: its inferred schema becomes the curated one.
+            let frame =
+                read_csv(&data[..], job.read).map_err(|e| JobError::Input(e.to_string()))?;
+            let mut f = frame;
+            let _ = take_label(&mut f, job.label, job.rule);
+            let s = Schema::infer(&compute(&f, None));
+            lake.put(
+                &format!(
+                    "artifacts/schema/{}.json",
+                    s.version().trim_start_matches("sha256:")
+                ),
+                s.to_json().as_bytes(),
+            )?;
+            Some(s.version())
+        }
+    };
+    let pointer = CuratedPointer {
+        data_hash: data_hash.clone(),
+        key: data_key.clone(),
+        rows: total,
+        sources,
+        schema_version,
+        created_at: crate::registry::local::rfc3339(job.now),
+    };
+    lake.put(CURATED_LATEST, &json_bytes(&pointer))?;
+    Ok(Ingested::Curated {
+        source: key.to_string(),
+        data_key,
+        data_hash,
+        rows_added: rows.len(),
+        rows: total,
+        warnings: anomalies.anomalies.len(),
+    })
+}

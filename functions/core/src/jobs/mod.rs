@@ -1,0 +1,113 @@
+//! The work of the `etl`, `train` and `monitor` functions over a [`Lake`] and a model
+//! registry. The Lambda binaries call these for their events; on the local environment the CLI
+//! (`mlinfra data ingest`, `mlinfra retrain`, `mlinfra monitor check`) and `mlinfra serve` call
+//! the same code in-process.
+//!
+//! ```text
+//! raw/<file>                       new data (an S3 put, `mlinfra data ingest FILE`)
+//! raw/quarantine/<file>            data that failed validation (ETL never reads it again)
+//! curated/latest.json              the current curated data version
+//! curated/<data>/data.csv          every curated version: the previous rows plus the new ones
+//! artifacts/monitoring/reports/    one JSON report per monitoring run
+//! artifacts/monitoring/state.json  when retraining was last triggered (the cooldown)
+//! artifacts/alerts/                one JSON record per alert
+//! ```
+
+pub mod etl;
+pub mod monitor;
+pub mod train;
+
+use serde::{Deserialize, Serialize};
+
+use crate::lake::{Lake, LakeError};
+
+/// Why a job could not do its work.
+#[derive(Debug, thiserror::Error)]
+pub enum JobError {
+    #[error(transparent)]
+    Lake(#[from] LakeError),
+    #[error(transparent)]
+    Pipeline(#[from] crate::pipeline::PipelineError),
+    #[error(transparent)]
+    Registry(#[from] crate::registry::RegistryError),
+    #[error("{0}")]
+    Input(String),
+}
+
+/// Seconds since the Unix epoch.
+pub fn now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+/// The first 16 hex digits of a `sha256:` hash: the key of a curated data version.
+pub fn short_hash(hash: &str) -> String {
+    let h = hash.trim_start_matches("sha256:");
+    h[..h.len().min(16)].to_string()
+}
+
+/// `curated/latest.json`: which curated data version training uses.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CuratedPointer {
+    /// `sha256:` of the data file.
+    pub data_hash: String,
+    pub key: String,
+    pub rows: usize,
+    /// The raw objects this version is made of, oldest first.
+    pub sources: Vec<String>,
+    /// The schema new data is validated against (`artifacts/schema/<version>.json`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub schema_version: Option<String>,
+    pub created_at: String,
+}
+
+pub const CURATED_LATEST: &str = "curated/latest.json";
+
+pub fn read_json<T: serde::de::DeserializeOwned>(
+    lake: &impl Lake,
+    key: &str,
+) -> Result<Option<T>, JobError> {
+    match lake.get(key)? {
+        None => Ok(None),
+        Some(b) => serde_json::from_slice(&b)
+            .map(Some)
+            .map_err(|e| JobError::Input(format!("`{}` is not valid: {e}", lake.uri(key)))),
+    }
+}
+
+pub fn json_bytes<T: Serialize>(v: &T) -> Vec<u8> {
+    let mut s = serde_json::to_string_pretty(v).unwrap_or_default();
+    s.push('\n');
+    s.into_bytes()
+}
+
+/// Something a person should know: what crossed which threshold, or which file was
+/// quarantined. Stored under `artifacts/alerts/`; delivered by the caller (SNS through the
+/// CloudWatch alarms on AWS; the log and the stack's webhooks locally).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Alert {
+    pub id: String,
+    pub at: String,
+    pub source: String,
+    pub model: String,
+    pub summary: String,
+    pub details: Vec<String>,
+    /// The report or anomalies behind the alert.
+    pub evidence: String,
+}
+
+/// Store an alert under `artifacts/alerts/<at>-<source>.json`; returns its key.
+pub fn record_alert(lake: &impl Lake, alert: &Alert) -> Result<String, JobError> {
+    let key = format!("artifacts/alerts/{}.json", alert.id);
+    lake.put(&key, &json_bytes(alert))?;
+    Ok(key)
+}
+
+/// An alert id sortable by time: `<seconds>-<source>-<n>`.
+pub fn alert_id(now: u64, source: &str, lake: &impl Lake) -> Result<String, JobError> {
+    let base = format!("{now:011}-{source}");
+    let taken = lake.list(&format!("artifacts/alerts/{base}"))?.len();
+    Ok(format!("{base}-{}", taken + 1))
+}

@@ -1,0 +1,260 @@
+//! One monitoring run over the lake: the Production model's training rows as the reference,
+//! the window's `predictions/` and `feedback/` as the current data, [`crate::monitor::check`]
+//! for the numbers and the decision, then the records: the report, an alert when a threshold
+//! is crossed, and the retraining time (written before retraining starts, so an interrupted
+//! retrain is not started again before the cooldown ends).
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use super::{Alert, JobError, alert_id, json_bytes, read_json, record_alert, short_hash};
+use crate::data::{LabelRule, ReadOptions, read_csv, take_label};
+use crate::lake::Lake;
+use crate::monitor::{Logged, Policy, Reference, Report, check};
+use crate::registry::Store;
+
+pub const STATE: &str = "artifacts/monitoring/state.json";
+pub const REPORTS: &str = "artifacts/monitoring/reports/";
+
+/// What the monitor remembers between runs.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct State {
+    /// When retraining was last triggered (seconds since the epoch).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_retrain_at: Option<u64>,
+    #[serde(default)]
+    pub last_retrain_reasons: Vec<String>,
+    #[serde(default)]
+    pub retrains: u64,
+}
+
+pub struct Job<'a> {
+    pub model: &'a str,
+    pub policy: &'a Policy,
+    pub read: &'a ReadOptions,
+    pub label: &'a str,
+    pub rule: &'a LabelRule,
+    pub now: u64,
+    /// Write the report, the alert and the retraining time (`false`: look only).
+    pub record: bool,
+}
+
+#[derive(Debug)]
+pub struct Monitored {
+    pub report: Report,
+    pub report_key: Option<String>,
+    pub alert: Option<Alert>,
+    /// Retraining is due now (the caller starts it: in-process locally, an invocation on AWS).
+    pub retrain: bool,
+}
+
+/// The day (`YYYY-MM-DD`) of a `predictions/<day>/…` key.
+fn day_of(key: &str) -> Option<&str> {
+    key.strip_prefix("predictions/")?.split('/').next()
+}
+
+/// The prediction logs of the last `days` days up to `now`.
+pub fn window_logs(lake: &impl Lake, days: u32, now: u64) -> Result<Vec<Logged>, JobError> {
+    let first =
+        crate::registry::local::rfc3339(now.saturating_sub(u64::from(days.max(1) - 1) * 86_400))
+            [..10]
+            .to_string();
+    let mut out = vec![];
+    for key in lake.list("predictions/")? {
+        if day_of(&key).is_none_or(|d| d < first.as_str()) {
+            continue;
+        }
+        let Some(bytes) = lake.get(&key)? else {
+            continue;
+        };
+        for line in String::from_utf8_lossy(&bytes)
+            .lines()
+            .filter(|l| !l.trim().is_empty())
+        {
+            // A line that is not a prediction log (a partial write from a crash) is skipped.
+            if let Ok(l) = serde_json::from_str::<Logged>(line) {
+                out.push(l);
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// True labels by request id from `feedback/`.
+pub fn feedback(lake: &impl Lake) -> Result<BTreeMap<String, i64>, JobError> {
+    let mut out = BTreeMap::new();
+    for key in lake.list("feedback/")? {
+        let Some(bytes) = lake.get(&key)? else {
+            continue;
+        };
+        let Ok(v) = serde_json::from_slice::<Value>(&bytes) else {
+            continue;
+        };
+        let id = v.get("request_id").and_then(Value::as_str);
+        let label = v.get("label").and_then(|l| match l {
+            Value::Number(n) => n.as_i64(),
+            Value::String(s) => s.trim().parse().ok(),
+            _ => None,
+        });
+        if let (Some(id), Some(label)) = (id, label) {
+            out.insert(id.to_string(), label);
+        }
+    }
+    Ok(out)
+}
+
+/// The reports kept, oldest first.
+pub fn history(lake: &impl Lake) -> Result<Vec<Report>, JobError> {
+    let mut out = vec![];
+    for key in lake.list(REPORTS)? {
+        if let Some(r) = read_json::<Report>(lake, &key)? {
+            out.push(r);
+        }
+    }
+    Ok(out)
+}
+
+/// Run the monitor once.
+pub async fn run<S: Store>(
+    lake: &impl Lake,
+    store: &S,
+    job: &Job<'_>,
+) -> Result<Monitored, JobError> {
+    let current = store.current(job.model).await?.and_then(|c| c.production);
+    let Some(production) = current else {
+        return Err(JobError::Input(format!(
+            "model `{}` has no Production version to monitor\nhint: `mlinfra models list`",
+            job.model
+        )));
+    };
+    let doc = store.load(job.model).await?;
+    let version = doc
+        .as_ref()
+        .and_then(|d| d.versions.iter().find(|v| v.version == production.version))
+        .ok_or_else(|| {
+            JobError::Input(format!(
+                "version {} of `{}` is not in the registry",
+                production.version, job.model
+            ))
+        })?;
+    let data = short_hash(&version.data_hash);
+    let data_key = format!("curated/{data}/data.csv");
+    let Some(bytes) = lake.get(&data_key)? else {
+        return Err(JobError::Input(format!(
+            "the training data of version {} (`{}`) is not in the lake",
+            version.version,
+            lake.uri(&data_key)
+        )));
+    };
+    let mut frame = read_csv(&bytes[..], job.read).map_err(|e| JobError::Input(e.to_string()))?;
+    let (labels, _) =
+        take_label(&mut frame, job.label, job.rule).map_err(|e| JobError::Input(e.to_string()))?;
+    // The rows the model was trained on, when the split was recorded; else all of them.
+    let split: Option<Value> = read_json(lake, &format!("curated/{data}/split.json"))?;
+    let train: Option<Vec<usize>> =
+        split.and_then(|s| serde_json::from_value(s["train"].clone()).ok());
+    let (frame, y) = match train {
+        Some(rows) if rows.iter().all(|r| *r < frame.rows) => {
+            let y: Vec<usize> = rows.iter().map(|r| labels.y[*r]).collect();
+            (frame.select_rows(&rows), y)
+        }
+        _ => (frame, labels.y.clone()),
+    };
+    let class_value = |c: usize| -> i64 {
+        labels
+            .class_values
+            .as_ref()
+            .and_then(|v| v.get(c).copied())
+            .unwrap_or(c as i64)
+    };
+    let reference = Reference {
+        frame: &frame,
+        labels: y.into_iter().map(class_value).collect(),
+    };
+    let logs = window_logs(lake, job.policy.window_days, job.now)?;
+    let fb = feedback(lake)?;
+    let mut state: State = read_json(lake, STATE)?.unwrap_or_default();
+    let report = check(
+        job.model,
+        &reference,
+        &logs,
+        &fb,
+        job.policy,
+        state.last_retrain_at,
+        job.now,
+    );
+    let mut m = Monitored {
+        retrain: report.decision.retrain,
+        report,
+        report_key: None,
+        alert: None,
+    };
+    if !job.record {
+        return Ok(m);
+    }
+    let key = format!("{REPORTS}{:011}.json", job.now);
+    lake.put(&key, &json_bytes(&m.report))?;
+    if m.report.decision.alert {
+        let d = &m.report.decision;
+        let mut summary = format!(
+            "{} of `{}`: {}",
+            if m.report.dataset.drifted {
+                "dataset drift"
+            } else {
+                "monitoring thresholds crossed"
+            },
+            job.model,
+            d.violations.join(", ")
+        );
+        if d.retrain {
+            summary.push_str(&format!("; retraining ({})", d.retrain_reasons.join(", ")));
+        } else if let Some(u) = &d.cooldown_until {
+            summary.push_str(&format!("; retraining waits for the cooldown until {u}"));
+        }
+        let details = m
+            .report
+            .features
+            .iter()
+            .filter(|f| f.drifted)
+            .map(|f| {
+                format!(
+                    "{}: {:?} {} (threshold {})",
+                    f.name, f.test, f.value, f.threshold
+                )
+            })
+            .chain(m.report.performance.accuracy_violated.then(|| {
+                format!(
+                    "accuracy {:?} < {}",
+                    m.report.performance.accuracy, m.report.performance.min_accuracy
+                )
+            }))
+            .chain(m.report.performance.f1_violated.then(|| {
+                format!(
+                    "f1 {:?} < {}",
+                    m.report.performance.f1, m.report.performance.min_f1
+                )
+            }))
+            .collect();
+        let alert = Alert {
+            id: alert_id(job.now, "monitor", lake)?,
+            at: m.report.generated_at.clone(),
+            source: "monitor".into(),
+            model: job.model.to_string(),
+            summary,
+            details,
+            evidence: key.clone(),
+        };
+        record_alert(lake, &alert)?;
+        m.alert = Some(alert);
+    }
+    if m.retrain {
+        state.last_retrain_at = Some(job.now);
+        state.last_retrain_reasons = m.report.decision.retrain_reasons.clone();
+        state.retrains += 1;
+        lake.put(STATE, &json_bytes(&state))?;
+    }
+    m.report_key = Some(key);
+    Ok(m)
+}

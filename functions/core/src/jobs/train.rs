@@ -1,0 +1,227 @@
+//! Training on the curated data: the pipeline, its artifacts in the lake, registration of a
+//! blessed model, and the promotion request the policy asks for. Production always waits for
+//! a person's approval (unless the stack makes it automatic); Staging may be automatic.
+
+use std::collections::BTreeMap;
+
+use serde_json::json;
+
+use super::{CURATED_LATEST, CuratedPointer, JobError, json_bytes, read_json, short_hash};
+use crate::lake::Lake;
+use crate::model::Model;
+use crate::pipeline::{self, Config, Output};
+use crate::registry::{Candidate, Registry, RegistryError, Stage, Store, Version, read_artifact};
+
+/// Every artifact of a pipeline run except the data itself, the run record last (its presence
+/// says the run's artifacts are complete).
+pub fn run_artifacts(out: &Output, cfg: &Config) -> Vec<(String, Vec<u8>)> {
+    let data = short_hash(&out.data_hash);
+    let run = &out.run.run_id;
+    let model = &cfg.model_name;
+    vec![
+        (
+            format!("curated/{data}/split.json"),
+            json_bytes(
+                &json!({"train": out.split.train_rows, "eval": out.split.eval_rows, "seed": cfg.split_seed, "eval_fraction": cfg.eval_fraction}),
+            ),
+        ),
+        (
+            format!("artifacts/statistics/{data}.json"),
+            json_bytes(&out.statistics),
+        ),
+        (
+            format!(
+                "artifacts/schema/{}.json",
+                out.run.schema_version.trim_start_matches("sha256:")
+            ),
+            out.schema.to_json().into_bytes(),
+        ),
+        (
+            format!("artifacts/anomalies/{data}.json"),
+            json_bytes(&out.anomalies),
+        ),
+        (
+            format!("artifacts/runs/{run}/search.json"),
+            json_bytes(&out.search),
+        ),
+        (
+            format!("artifacts/runs/{run}/evaluation.json"),
+            json_bytes(
+                &json!({"candidate": out.evaluation, "baseline": out.baseline, "blessing": out.run.blessing}),
+            ),
+        ),
+        (
+            format!("artifacts/runs/{run}/timings.json"),
+            json_bytes(&out.timings),
+        ),
+        (format!("models/{model}/{run}/model.onnx"), out.onnx.clone()),
+        (
+            format!("models/{model}/{run}/model.json"),
+            json_bytes(&out.model),
+        ),
+        (
+            format!("artifacts/runs/{run}/run.json"),
+            json_bytes(&out.run),
+        ),
+    ]
+}
+
+/// The evaluation metrics a registered version records.
+pub fn registered_metrics(m: &crate::metrics::Evaluation) -> BTreeMap<String, f64> {
+    BTreeMap::from([
+        ("roc_auc".to_string(), m.roc_auc),
+        ("accuracy".to_string(), m.accuracy),
+        ("balanced_accuracy".to_string(), m.balanced_accuracy),
+        ("f1".to_string(), m.f1_score),
+        ("log_loss".to_string(), m.log_loss),
+    ])
+}
+
+/// The registration candidate of a run whose artifacts are in `lake`.
+pub fn candidate(lake: &impl Lake, out: &Output, model: &str) -> Candidate {
+    let run = &out.run;
+    Candidate {
+        artifact_uri: lake.uri(&format!("models/{model}/{}/model.onnx", run.run_id)),
+        sha256: run.model_sha256.clone(),
+        run_id: run.run_id.clone(),
+        data_hash: run.data_hash.clone(),
+        schema_version: run.schema_version.clone(),
+        metrics: registered_metrics(&run.metrics),
+    }
+}
+
+/// The Production model of `model` in its in-memory form (its `model.json` beside the
+/// verified `model.onnx`), to evaluate a candidate against.
+pub async fn production_model<S: Store>(
+    registry: &Registry<S>,
+    model: &str,
+) -> Result<Option<Model>, JobError> {
+    let Some(p) = registry
+        .store
+        .current(model)
+        .await?
+        .and_then(|c| c.production)
+    else {
+        return Ok(None);
+    };
+    read_artifact(&p.artifact_uri, &p.sha256)?;
+    let Some(path) = crate::serving::local::file_path(&p.artifact_uri) else {
+        return Err(JobError::Input(format!(
+            "the Production model `{}` is not on a file:// lake; reading it from S3 is not built yet",
+            p.artifact_uri
+        )));
+    };
+    let json_path = path.with_file_name("model.json");
+    let text = std::fs::read_to_string(&json_path)
+        .map_err(|e| JobError::Input(format!("cannot read `{}`: {e}", json_path.display())))?;
+    serde_json::from_str(&text)
+        .map(Some)
+        .map_err(|e| JobError::Input(format!("`{}` is not a model: {e}", json_path.display())))
+}
+
+/// What one training did.
+#[derive(Debug)]
+pub struct Trained {
+    pub out: Output,
+    /// The curated data it trained on.
+    pub data_key: String,
+    /// Every key written.
+    pub keys: Vec<String>,
+    pub registered: Option<Version>,
+    /// Why no version was registered (not blessed, or the same model file already is).
+    pub not_registered: Option<String>,
+    /// The Production request left for a person to approve.
+    pub request: Option<String>,
+}
+
+/// How a training is run.
+pub struct Job<'a> {
+    pub cfg: &'a Config,
+    pub actor: &'a str,
+    pub register: bool,
+    /// Request Production for a version that reached Staging.
+    pub request_production: bool,
+    /// Why it runs (`schedule`, `drift`, `on demand`), for the request's comment.
+    pub reason: &'a str,
+}
+
+/// Train on `bytes` (the data at `data_key`), write the artifacts, register if blessed, and
+/// request promotion by policy.
+pub async fn train_on<S: Store>(
+    lake: &impl Lake,
+    registry: &Registry<S>,
+    data_key: &str,
+    bytes: &[u8],
+    job: &Job<'_>,
+) -> Result<Trained, JobError> {
+    let model = &job.cfg.model_name;
+    let baseline = production_model(registry, model).await?;
+    let out = pipeline::run(bytes, job.cfg, baseline.as_ref())?;
+    let artifacts = run_artifacts(&out, job.cfg);
+    for (k, b) in &artifacts {
+        lake.put(k, b)?;
+    }
+    let mut t = Trained {
+        keys: artifacts.into_iter().map(|(k, _)| k).collect(),
+        data_key: data_key.to_string(),
+        registered: None,
+        not_registered: None,
+        request: None,
+        out,
+    };
+    if !t.out.run.blessing.blessed {
+        t.not_registered = Some(format!("not blessed: {}", t.out.run.blessing.reason));
+        return Ok(t);
+    }
+    if !job.register {
+        t.not_registered = Some("registration not asked for".into());
+        return Ok(t);
+    }
+    match registry
+        .register(model, candidate(lake, &t.out, model), job.actor)
+        .await
+    {
+        Ok(v) => {
+            if job.request_production && v.stage == Stage::Staging {
+                let r = registry
+                    .request(
+                        model,
+                        v.version,
+                        Stage::Production,
+                        &format!("retrained ({}) on {}", job.reason, t.out.run.data_hash),
+                        job.actor,
+                    )
+                    .await?;
+                t.request = Some(r.id);
+            }
+            t.registered = Some(v);
+        }
+        Err(RegistryError::Refused(m)) if m.contains("already registered") => {
+            t.not_registered = Some(m);
+        }
+        Err(e) => return Err(e.into()),
+    }
+    Ok(t)
+}
+
+/// Train on the current curated data version (`curated/latest.json`).
+pub async fn retrain<S: Store>(
+    lake: &impl Lake,
+    registry: &Registry<S>,
+    job: &Job<'_>,
+) -> Result<Trained, JobError> {
+    let Some(p) = read_json::<CuratedPointer>(lake, CURATED_LATEST)? else {
+        return Err(JobError::Input(format!(
+            "no curated data: `{}` does not exist\nhint: add data with `mlinfra data ingest FILE` (or run `mlinfra pipeline run` once)",
+            lake.uri(CURATED_LATEST)
+        )));
+    };
+    let Some(bytes) = lake.get(&p.key)? else {
+        return Err(JobError::Input(format!(
+            "`{}` names `{}`, which does not exist",
+            lake.uri(CURATED_LATEST),
+            lake.uri(&p.key)
+        )));
+    };
+    train_on(lake, registry, &p.key, &bytes, job).await
+}

@@ -1,0 +1,181 @@
+//! The data lake as the jobs see it: keys under the prefixes `raw/ curated/ artifacts/ models/
+//! predictions/ feedback/`. [`LocalLake`] is the local environment's directory (`file://`);
+//! every write goes to a temporary file renamed into place, so a reader never sees half an
+//! object.
+
+use std::path::{Path, PathBuf};
+
+/// A lake operation that failed, with the key.
+#[derive(Debug, thiserror::Error)]
+#[error("data lake `{key}`: {message}")]
+pub struct LakeError {
+    pub key: String,
+    pub message: String,
+}
+
+pub trait Lake {
+    /// The object's bytes, `None` when it does not exist.
+    fn get(&self, key: &str) -> Result<Option<Vec<u8>>, LakeError>;
+    fn put(&self, key: &str, bytes: &[u8]) -> Result<(), LakeError>;
+    /// Every key under `prefix`, sorted.
+    fn list(&self, prefix: &str) -> Result<Vec<String>, LakeError>;
+    fn delete(&self, key: &str) -> Result<(), LakeError>;
+    /// The object's URI (`file:///…`, `s3://…`), for records and messages.
+    fn uri(&self, key: &str) -> String;
+}
+
+/// A lake in a local directory.
+#[derive(Debug, Clone)]
+pub struct LocalLake {
+    pub root: PathBuf,
+}
+
+/// The lake a function's configuration names. Only `file://` lakes are readable by the
+/// functions so far; `s3://` is refused with a message rather than pretended.
+pub fn open(uri: &str) -> Result<LocalLake, String> {
+    match uri.strip_prefix("file://") {
+        Some(p) => Ok(LocalLake {
+            root: PathBuf::from(p),
+        }),
+        None => Err(format!(
+            "lake `{uri}`: the functions read file:// lakes only so far; S3 access from the functions is not built yet"
+        )),
+    }
+}
+
+fn err(key: &str, e: impl std::fmt::Display) -> LakeError {
+    LakeError {
+        key: key.to_string(),
+        message: e.to_string(),
+    }
+}
+
+fn check(key: &str) -> Result<(), LakeError> {
+    let bad =
+        key.is_empty() || key.starts_with('/') || key.split('/').any(|p| p == ".." || p == ".");
+    if bad {
+        Err(err(
+            key,
+            "expected a relative key without `.` or `..` parts",
+        ))
+    } else {
+        Ok(())
+    }
+}
+
+impl LocalLake {
+    pub fn new(root: impl Into<PathBuf>) -> Self {
+        LocalLake { root: root.into() }
+    }
+
+    pub fn path(&self, key: &str) -> PathBuf {
+        self.root.join(key)
+    }
+}
+
+fn walk(dir: &Path, root: &Path, out: &mut Vec<String>) -> std::io::Result<()> {
+    for entry in std::fs::read_dir(dir)? {
+        let entry = entry?;
+        let p = entry.path();
+        let name = entry.file_name();
+        if name.to_string_lossy().starts_with('.') {
+            continue; // temporary files of writes in flight
+        }
+        if entry.file_type()?.is_dir() {
+            walk(&p, root, out)?;
+        } else if let Ok(rel) = p.strip_prefix(root) {
+            out.push(rel.to_string_lossy().replace('\\', "/"));
+        }
+    }
+    Ok(())
+}
+
+impl Lake for LocalLake {
+    fn get(&self, key: &str) -> Result<Option<Vec<u8>>, LakeError> {
+        check(key)?;
+        match std::fs::read(self.path(key)) {
+            Ok(b) => Ok(Some(b)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(err(key, e)),
+        }
+    }
+
+    fn put(&self, key: &str, bytes: &[u8]) -> Result<(), LakeError> {
+        check(key)?;
+        let path = self.path(key);
+        let dir = path
+            .parent()
+            .ok_or_else(|| err(key, "no parent directory"))?;
+        std::fs::create_dir_all(dir).map_err(|e| err(key, e))?;
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().to_string())
+            .unwrap_or_default();
+        let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
+        std::fs::write(&tmp, bytes).map_err(|e| err(key, e))?;
+        std::fs::rename(&tmp, &path).map_err(|e| {
+            let _ = std::fs::remove_file(&tmp);
+            err(key, e)
+        })
+    }
+
+    fn list(&self, prefix: &str) -> Result<Vec<String>, LakeError> {
+        let (dir, rest) = match prefix.rfind('/') {
+            Some(i) => (&prefix[..=i], &prefix[i + 1..]),
+            None => ("", prefix),
+        };
+        let base = self.root.join(dir);
+        let mut out = vec![];
+        if base.is_dir() {
+            walk(&base, &self.root, &mut out).map_err(|e| err(prefix, e))?;
+        }
+        out.retain(|k| k.starts_with(dir) && k[dir.len()..].starts_with(rest));
+        out.sort();
+        Ok(out)
+    }
+
+    fn delete(&self, key: &str) -> Result<(), LakeError> {
+        check(key)?;
+        match std::fs::remove_file(self.path(key)) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(err(key, e)),
+        }
+    }
+
+    fn uri(&self, key: &str) -> String {
+        let abs = std::path::absolute(self.path(key)).unwrap_or_else(|_| self.path(key));
+        format!("file://{}", abs.display())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn put_get_list_delete() {
+        let d = tempfile::tempdir().expect("tempdir");
+        let lake = LocalLake::new(d.path());
+        lake.put("raw/a.csv", b"x").expect("put");
+        lake.put("raw/quarantine/b.csv", b"y").expect("put");
+        lake.put("curated/c/data.csv", b"z").expect("put");
+        assert_eq!(lake.get("raw/a.csv").expect("get"), Some(b"x".to_vec()));
+        assert_eq!(lake.get("raw/none").expect("get"), None);
+        assert_eq!(
+            lake.list("raw/").expect("list"),
+            vec!["raw/a.csv", "raw/quarantine/b.csv"]
+        );
+        assert_eq!(
+            lake.list("raw/quar").expect("list"),
+            vec!["raw/quarantine/b.csv"]
+        );
+        lake.delete("raw/a.csv").expect("delete");
+        assert_eq!(
+            lake.list("raw/").expect("list"),
+            vec!["raw/quarantine/b.csv"]
+        );
+        assert!(lake.put("../escape", b"no").is_err());
+        assert!(open("s3://bucket").is_err());
+    }
+}

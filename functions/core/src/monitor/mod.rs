@@ -1,0 +1,613 @@
+//! Monitoring: drift of the served traffic against the training data, quality from feedback,
+//! and the decision what to do about it (alert, retrain, or wait out the cooldown). Pure: the
+//! caller reads the window's prediction logs and feedback and acts on the [`Report`].
+//!
+//! Which test decides a feature's drift follows Evidently's defaults (`docs/monitoring.md`):
+//!
+//! | reference rows | numeric (more than 5 distinct values) | categorical (or ≤ 5 distinct) |
+//! |----------------|---------------------------------------|-------------------------------|
+//! | ≤ 1000         | KS test, drift when p < `ks_p_value`   | chi-squared, p < `chi2_p_value` |
+//! | > 1000         | normed Wasserstein ≥ `wasserstein`     | Jensen–Shannon ≥ `jensen_shannon` |
+//!
+//! The dataset drifts when the share of drifting features is at least `dataset_drift_share`.
+//! Every other statistic (PSI, and the tests not chosen) is computed and reported alongside.
+
+pub mod export;
+pub mod html;
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::data::{Frame, Kind, Values, fmt_num};
+use crate::drift;
+
+/// JSON has no NaN or infinity: serde_json writes them as `null`; read `null` back as NaN.
+mod lenient {
+    use std::collections::BTreeMap;
+
+    use serde::{Deserialize, Deserializer};
+
+    pub fn f64<'de, D: Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
+        Ok(Option::<f64>::deserialize(d)?.unwrap_or(f64::NAN))
+    }
+
+    pub fn map<'de, D: Deserializer<'de>>(d: D) -> Result<BTreeMap<String, f64>, D::Error> {
+        Ok(BTreeMap::<String, Option<f64>>::deserialize(d)?
+            .into_iter()
+            .map(|(k, v)| (k, v.unwrap_or(f64::NAN)))
+            .collect())
+    }
+}
+
+/// Evidently's switch from statistical tests to distances, in reference rows.
+pub const SMALL_REFERENCE: usize = 1000;
+/// A numeric feature with at most this many distinct reference values is tested as categorical.
+pub const FEW_VALUES: usize = 5;
+/// Accuracy and F1 are judged only on at least this many predictions with feedback.
+pub const MIN_FEEDBACK: usize = 30;
+/// PSI bins (equal width over both samples).
+pub const PSI_BINS: usize = 10;
+
+/// The stack's `monitoring.drift` thresholds.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Thresholds {
+    pub psi: f64,
+    pub ks_p_value: f64,
+    pub wasserstein: f64,
+    pub jensen_shannon: f64,
+    pub chi2_p_value: f64,
+    pub dataset_drift_share: f64,
+}
+
+/// The stack's `monitoring` policy.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Policy {
+    pub window_days: u32,
+    pub drift: Thresholds,
+    pub min_accuracy: f64,
+    pub min_f1: f64,
+    /// `drift` and/or `accuracy`.
+    pub retrain_on: Vec<String>,
+    pub cooldown_hours: u32,
+}
+
+/// The test that decides one feature's drift.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Test {
+    Ks,
+    ChiSquare,
+    WassersteinNormed,
+    JensenShannon,
+}
+
+impl Test {
+    /// Evidently's choice for a feature of `kind` with `distinct` reference values over
+    /// `reference_rows` rows.
+    pub fn choose(kind: Kind, distinct: usize, reference_rows: usize) -> Test {
+        let categorical = kind == Kind::Categorical || distinct <= FEW_VALUES;
+        match (reference_rows <= SMALL_REFERENCE, categorical) {
+            (true, false) => Test::Ks,
+            (true, true) => Test::ChiSquare,
+            (false, false) => Test::WassersteinNormed,
+            (false, true) => Test::JensenShannon,
+        }
+    }
+
+    /// Is a p-value (drift below the threshold) rather than a distance (drift at or above)?
+    pub fn is_p_value(self) -> bool {
+        matches!(self, Test::Ks | Test::ChiSquare)
+    }
+
+    pub fn threshold(self, t: &Thresholds) -> f64 {
+        match self {
+            Test::Ks => t.ks_p_value,
+            Test::ChiSquare => t.chi2_p_value,
+            Test::WassersteinNormed => t.wasserstein,
+            Test::JensenShannon => t.jensen_shannon,
+        }
+    }
+
+    pub fn drifted(self, value: f64, t: &Thresholds) -> bool {
+        let th = self.threshold(t);
+        if self.is_p_value() {
+            value < th
+        } else {
+            value >= th
+        }
+    }
+}
+
+/// A histogram for the report's overlays: shares of each sample per bin or category.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Histogram {
+    /// Bin labels: `[lo, hi)` ranges for numeric features, the categories otherwise.
+    pub bins: Vec<String>,
+    pub reference: Vec<f64>,
+    pub current: Vec<f64>,
+}
+
+/// The drift of one feature.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FeatureDrift {
+    pub name: String,
+    pub kind: Kind,
+    pub test: Test,
+    /// The deciding test's value (a p-value or a distance) and its threshold.
+    #[serde(deserialize_with = "lenient::f64")]
+    pub value: f64,
+    pub threshold: f64,
+    pub drifted: bool,
+    /// Every statistic computed for this feature (`ks_statistic`, `ks_p_value`,
+    /// `wasserstein`, `wasserstein_normed`, `psi`; or `chi2`, `chi2_p_value`,
+    /// `jensen_shannon`, `psi`).
+    #[serde(deserialize_with = "lenient::map")]
+    pub statistics: BTreeMap<String, f64>,
+    /// PSI at or above the stack's `psi` threshold (reported; the deciding test is `test`).
+    pub psi_exceeded: bool,
+    /// Categories seen in the window but never in the training data.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub new_categories: Vec<String>,
+    pub reference_count: usize,
+    pub current_count: usize,
+    /// Share of the window's instances without this feature.
+    pub current_missing_share: f64,
+    pub histogram: Histogram,
+}
+
+/// Share of drifting features, and whether that makes the dataset drift.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DatasetDrift {
+    pub drifted_features: Vec<String>,
+    pub features: usize,
+    #[serde(deserialize_with = "lenient::f64")]
+    pub share: f64,
+    pub threshold: f64,
+    pub drifted: bool,
+}
+
+/// The predicted classes of the window against the training labels' classes.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PredictionDrift {
+    pub test: Test,
+    #[serde(deserialize_with = "lenient::f64")]
+    pub value: f64,
+    pub threshold: f64,
+    pub drifted: bool,
+    #[serde(deserialize_with = "lenient::f64")]
+    pub jensen_shannon: f64,
+    pub histogram: Histogram,
+}
+
+/// Quality from feedback: predictions whose true label came back.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Performance {
+    pub labelled: usize,
+    pub accuracy: Option<f64>,
+    pub f1: Option<f64>,
+    pub min_accuracy: f64,
+    pub min_f1: f64,
+    /// Fewer than [`MIN_FEEDBACK`] labelled predictions: not judged.
+    pub judged: bool,
+    pub accuracy_violated: bool,
+    pub f1_violated: bool,
+}
+
+/// What the monitor decided.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Decision {
+    /// Every threshold crossed, e.g. `drift:chol`, `dataset_drift`, `accuracy`.
+    pub violations: Vec<String>,
+    pub alert: bool,
+    /// The policy's reasons to retrain that hold (`drift`, `accuracy`).
+    pub retrain_reasons: Vec<String>,
+    pub retrain: bool,
+    /// Retraining wanted but the last one was less than `cooldown_hours` ago.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cooldown_until: Option<String>,
+}
+
+/// One monitoring run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Report {
+    pub generated_at: String,
+    pub model: String,
+    /// The Production version the window's traffic was served by (the most frequent one).
+    pub version: Option<u64>,
+    pub window_days: u32,
+    pub reference_rows: usize,
+    pub current_rows: usize,
+    pub requests: usize,
+    pub features: Vec<FeatureDrift>,
+    pub dataset: DatasetDrift,
+    pub prediction: Option<PredictionDrift>,
+    pub performance: Performance,
+    pub decision: Decision,
+}
+
+/// A logged prediction (the `predictions/` JSON lines written by `serve` and `predict`).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct Logged {
+    pub request_id: String,
+    #[serde(default)]
+    pub version: u64,
+    pub instances: Vec<Value>,
+    pub labels: Vec<i64>,
+}
+
+/// The reference side: the rows the Production model was trained on and their labels.
+pub struct Reference<'a> {
+    pub frame: &'a Frame,
+    /// Class values of the training labels (e.g. 0 and 1).
+    pub labels: Vec<i64>,
+}
+
+fn number_of(v: &Value) -> Option<f64> {
+    match v {
+        Value::Number(n) => n.as_f64(),
+        Value::String(s) => s.trim().parse().ok(),
+        _ => None,
+    }
+}
+
+fn category_of(v: &Value) -> Option<String> {
+    match v {
+        Value::Null => None,
+        Value::Number(n) => n.as_f64().map(fmt_num),
+        Value::String(s) if s.is_empty() => None,
+        Value::String(s) => Some(s.parse::<f64>().map(fmt_num).unwrap_or_else(|_| s.clone())),
+        Value::Bool(b) => Some(b.to_string()),
+        other => Some(other.to_string()),
+    }
+}
+
+fn counts(values: impl Iterator<Item = String>) -> BTreeMap<String, usize> {
+    let mut m = BTreeMap::new();
+    for v in values {
+        *m.entry(v).or_insert(0) += 1;
+    }
+    m
+}
+
+/// Categories sorted numerically when they are numbers.
+fn category_order(keys: &BTreeSet<String>) -> Vec<String> {
+    let mut v: Vec<String> = keys.iter().cloned().collect();
+    v.sort_by(|a, b| match (a.parse::<f64>(), b.parse::<f64>()) {
+        (Ok(x), Ok(y)) => x.total_cmp(&y),
+        _ => a.cmp(b),
+    });
+    v
+}
+
+fn categorical(
+    name: &str,
+    kind: Kind,
+    reference: &[String],
+    current: &[String],
+    missing_share: f64,
+    t: &Thresholds,
+) -> FeatureDrift {
+    let (rc, cc) = (
+        counts(reference.iter().cloned()),
+        counts(current.iter().cloned()),
+    );
+    let keys: BTreeSet<String> = rc.keys().chain(cc.keys()).cloned().collect();
+    let order = category_order(&keys);
+    let r: Vec<f64> = order
+        .iter()
+        .map(|k| *rc.get(k).unwrap_or(&0) as f64)
+        .collect();
+    let c: Vec<f64> = order
+        .iter()
+        .map(|k| *cc.get(k).unwrap_or(&0) as f64)
+        .collect();
+    let (nr, nc) = (reference.len() as f64, current.len() as f64);
+    let expected: Vec<f64> = r.iter().map(|x| x * nc / nr).collect();
+    let (chi2, chi2_p) = drift::chi_square(&c, &expected);
+    let js = drift::jensen_shannon(&r, &c);
+    let share = |x: &[f64], n: f64| -> Vec<f64> { x.iter().map(|v| v / n).collect() };
+    let (rs, cs) = (share(&r, nr), share(&c, nc));
+    let floor = |x: &[f64]| -> Vec<f64> {
+        x.iter()
+            .map(|v| if *v == 0.0 { 0.0001 } else { *v })
+            .collect()
+    };
+    let psi = drift::psi_of_shares(&floor(&rs), &floor(&cs));
+    let test = Test::choose(Kind::Categorical, rc.len(), reference.len());
+    let value = if test.is_p_value() { chi2_p } else { js };
+    let mut statistics = BTreeMap::from([
+        ("chi2".to_string(), chi2),
+        ("chi2_p_value".to_string(), chi2_p),
+        ("jensen_shannon".to_string(), js),
+        ("psi".to_string(), psi),
+    ]);
+    statistics.retain(|_, v| v.is_finite() || *v == f64::INFINITY);
+    FeatureDrift {
+        name: name.to_string(),
+        kind,
+        test,
+        value,
+        threshold: test.threshold(t),
+        drifted: test.drifted(value, t),
+        statistics,
+        psi_exceeded: psi >= t.psi,
+        new_categories: order
+            .iter()
+            .filter(|k| !rc.contains_key(*k))
+            .cloned()
+            .collect(),
+        reference_count: reference.len(),
+        current_count: current.len(),
+        current_missing_share: missing_share,
+        histogram: Histogram {
+            bins: order,
+            reference: rs,
+            current: cs,
+        },
+    }
+}
+
+fn numeric(
+    name: &str,
+    reference: &[f64],
+    current: &[f64],
+    missing_share: f64,
+    t: &Thresholds,
+) -> FeatureDrift {
+    let s = drift::numeric(reference, current, PSI_BINS);
+    let test = Test::choose(Kind::Numeric, usize::MAX, reference.len());
+    let value = if test.is_p_value() {
+        s.ks_p_value
+    } else {
+        s.wasserstein_normed
+    };
+    let lo = reference
+        .iter()
+        .chain(current)
+        .copied()
+        .fold(f64::INFINITY, f64::min);
+    let hi = reference
+        .iter()
+        .chain(current)
+        .copied()
+        .fold(f64::NEG_INFINITY, f64::max);
+    let bins = 20;
+    let width = if hi > lo {
+        (hi - lo) / bins as f64
+    } else {
+        1.0
+    };
+    let hist = |x: &[f64]| -> Vec<f64> {
+        let mut h = vec![0.0; bins];
+        for v in x {
+            let i = (((v - lo) / width).floor().max(0.0) as usize).min(bins - 1);
+            h[i] += 1.0;
+        }
+        h.iter().map(|c| c / x.len().max(1) as f64).collect()
+    };
+    FeatureDrift {
+        name: name.to_string(),
+        kind: Kind::Numeric,
+        test,
+        value,
+        threshold: test.threshold(t),
+        drifted: value.is_finite() && test.drifted(value, t),
+        statistics: BTreeMap::from([
+            ("ks_statistic".to_string(), s.ks_statistic),
+            ("ks_p_value".to_string(), s.ks_p_value),
+            ("wasserstein".to_string(), s.wasserstein),
+            ("wasserstein_normed".to_string(), s.wasserstein_normed),
+            ("psi".to_string(), s.psi),
+        ]),
+        psi_exceeded: s.psi >= t.psi,
+        new_categories: vec![],
+        reference_count: reference.len(),
+        current_count: current.len(),
+        current_missing_share: missing_share,
+        histogram: Histogram {
+            bins: (0..bins).map(|i| fmt_num(lo + width * i as f64)).collect(),
+            reference: hist(reference),
+            current: hist(current),
+        },
+    }
+}
+
+/// Drift of each reference feature between the reference rows and the window's instances.
+pub fn feature_drift(reference: &Frame, current: &[&Value], t: &Thresholds) -> Vec<FeatureDrift> {
+    let n = current.len().max(1) as f64;
+    reference
+        .columns
+        .iter()
+        .map(|col| {
+            let raw: Vec<Option<&Value>> = current
+                .iter()
+                .map(|inst| inst.get(&col.name).filter(|v| !v.is_null()))
+                .collect();
+            let missing = raw.iter().filter(|v| v.is_none()).count() as f64 / n;
+            let distinct = match &col.values {
+                Values::Number(v) => {
+                    let mut s: Vec<f64> = v.iter().copied().filter(|x| !x.is_nan()).collect();
+                    s.sort_by(f64::total_cmp);
+                    s.dedup();
+                    s.len()
+                }
+                Values::Text(_) => 0,
+            };
+            match (&col.values, col.kind) {
+                (Values::Number(v), Kind::Numeric) if distinct > FEW_VALUES => {
+                    let r: Vec<f64> = v.iter().copied().filter(|x| !x.is_nan()).collect();
+                    let c: Vec<f64> = raw.iter().flatten().filter_map(|v| number_of(v)).collect();
+                    numeric(&col.name, &r, &c, missing, t)
+                }
+                _ => {
+                    let r: Vec<String> = (0..col.values.len())
+                        .filter_map(|i| col.values.cell(i))
+                        .collect();
+                    let c: Vec<String> = raw
+                        .iter()
+                        .flatten()
+                        .filter_map(|v| category_of(v))
+                        .collect();
+                    categorical(&col.name, col.kind, &r, &c, missing, t)
+                }
+            }
+        })
+        .collect()
+}
+
+/// Accuracy and F1 (positive class: the largest class value, e.g. 1) of the labelled
+/// single-instance predictions.
+pub fn performance(logs: &[Logged], feedback: &BTreeMap<String, i64>, p: &Policy) -> Performance {
+    let pairs: Vec<(i64, i64)> = logs
+        .iter()
+        .filter(|l| l.labels.len() == 1)
+        .filter_map(|l| feedback.get(&l.request_id).map(|t| (l.labels[0], *t)))
+        .collect();
+    let positive = pairs.iter().map(|(_, t)| *t).max().unwrap_or(1).max(1);
+    let n = pairs.len();
+    let correct = pairs.iter().filter(|(p, t)| p == t).count();
+    let tp = pairs
+        .iter()
+        .filter(|(p, t)| *p == positive && *t == positive)
+        .count() as f64;
+    let fp = pairs
+        .iter()
+        .filter(|(p, t)| *p == positive && *t != positive)
+        .count() as f64;
+    let fneg = pairs
+        .iter()
+        .filter(|(p, t)| *p != positive && *t == positive)
+        .count() as f64;
+    let accuracy = (n > 0).then(|| correct as f64 / n as f64);
+    let f1 = (n > 0).then(|| {
+        if tp == 0.0 {
+            0.0
+        } else {
+            2.0 * tp / (2.0 * tp + fp + fneg)
+        }
+    });
+    let judged = n >= MIN_FEEDBACK;
+    Performance {
+        labelled: n,
+        accuracy,
+        f1,
+        min_accuracy: p.min_accuracy,
+        min_f1: p.min_f1,
+        judged,
+        accuracy_violated: judged && accuracy.is_some_and(|a| a < p.min_accuracy),
+        f1_violated: judged && f1.is_some_and(|f| f < p.min_f1),
+    }
+}
+
+/// Everything one monitoring run computes. `last_retrain` (RFC 3339) and `now` (seconds since
+/// the epoch) decide the cooldown.
+pub fn check(
+    model: &str,
+    reference: &Reference<'_>,
+    logs: &[Logged],
+    feedback: &BTreeMap<String, i64>,
+    policy: &Policy,
+    last_retrain: Option<u64>,
+    now: u64,
+) -> Report {
+    let t = &policy.drift;
+    let instances: Vec<&Value> = logs.iter().flat_map(|l| l.instances.iter()).collect();
+    let features = if instances.is_empty() {
+        vec![]
+    } else {
+        feature_drift(reference.frame, &instances, t)
+    };
+    let drifted: Vec<String> = features
+        .iter()
+        .filter(|f| f.drifted)
+        .map(|f| f.name.clone())
+        .collect();
+    let share = if features.is_empty() {
+        0.0
+    } else {
+        drifted.len() as f64 / features.len() as f64
+    };
+    let dataset = DatasetDrift {
+        drifted: !features.is_empty() && share >= t.dataset_drift_share,
+        drifted_features: drifted,
+        features: features.len(),
+        share,
+        threshold: t.dataset_drift_share,
+    };
+    let predicted: Vec<String> = logs
+        .iter()
+        .flat_map(|l| l.labels.iter().map(|x| x.to_string()))
+        .collect();
+    let prediction = (!predicted.is_empty() && !reference.labels.is_empty()).then(|| {
+        let r: Vec<String> = reference.labels.iter().map(|x| x.to_string()).collect();
+        let f = categorical("prediction", Kind::Categorical, &r, &predicted, 0.0, t);
+        PredictionDrift {
+            test: f.test,
+            value: f.value,
+            threshold: f.threshold,
+            drifted: f.drifted,
+            jensen_shannon: f
+                .statistics
+                .get("jensen_shannon")
+                .copied()
+                .unwrap_or(f64::NAN),
+            histogram: f.histogram,
+        }
+    });
+    let performance = performance(logs, feedback, policy);
+    let mut violations: Vec<String> = dataset
+        .drifted_features
+        .iter()
+        .map(|f| format!("drift:{f}"))
+        .collect();
+    if dataset.drifted {
+        violations.push("dataset_drift".into());
+    }
+    if prediction.as_ref().is_some_and(|p| p.drifted) {
+        violations.push("prediction_drift".into());
+    }
+    if performance.accuracy_violated {
+        violations.push("accuracy".into());
+    }
+    if performance.f1_violated {
+        violations.push("f1".into());
+    }
+    let wants = |r: &str| policy.retrain_on.iter().any(|x| x == r);
+    let mut retrain_reasons = vec![];
+    if wants("drift") && dataset.drifted {
+        retrain_reasons.push("drift".to_string());
+    }
+    if wants("accuracy") && (performance.accuracy_violated || performance.f1_violated) {
+        retrain_reasons.push("accuracy".to_string());
+    }
+    let until = last_retrain.map(|t| t + u64::from(policy.cooldown_hours) * 3600);
+    let cooling = until.is_some_and(|u| now < u);
+    let decision = Decision {
+        alert: !violations.is_empty(),
+        violations,
+        retrain: !retrain_reasons.is_empty() && !cooling,
+        cooldown_until: (cooling && !retrain_reasons.is_empty())
+            .then(|| crate::registry::local::rfc3339(until.unwrap_or(now))),
+        retrain_reasons,
+    };
+    let mut versions: BTreeMap<u64, usize> = BTreeMap::new();
+    for l in logs {
+        *versions.entry(l.version).or_default() += 1;
+    }
+    Report {
+        generated_at: crate::registry::local::rfc3339(now),
+        model: model.to_string(),
+        version: versions.iter().max_by_key(|(_, n)| **n).map(|(v, _)| *v),
+        window_days: policy.window_days,
+        reference_rows: reference.frame.rows,
+        current_rows: instances.len(),
+        requests: logs.len(),
+        features,
+        dataset,
+        prediction,
+        performance,
+        decision,
+    }
+}

@@ -1,0 +1,310 @@
+//! `mlinfra monitor check|report` and `mlinfra retrain` on the local environment: the jobs of
+//! the `monitor` and `train` functions (`mlinfra_core::jobs`), run in-process on the local
+//! lake and registry, alerts delivered by [`crate::alerts`].
+
+use std::fmt::Write as _;
+
+use mlinfra_core::jobs::{self, monitor as mjob, train};
+use mlinfra_core::lake::LocalLake;
+use mlinfra_core::monitor::{Policy, Report, Thresholds, html};
+use serde_json::json;
+
+use super::data::{label_rule, read_options};
+use super::{Context, Failure};
+use crate::cli::{Global, MonitorCheckArgs, MonitorCommand, MonitorReportArgs, RetrainArgs};
+use crate::report::num;
+use crate::stack::Stack;
+
+/// The identity retraining triggered by the monitor acts as (Production still waits for a
+/// person to approve).
+pub const MONITOR_ACTOR: &str = "mlinfra-monitor";
+
+/// The stack's `monitoring` section as the monitor's policy.
+pub fn policy(stack: &Stack) -> Policy {
+    let m = &stack.monitoring;
+    Policy {
+        window_days: u32::try_from(m.window_days).unwrap_or(u32::MAX),
+        drift: Thresholds {
+            psi: m.drift.psi,
+            ks_p_value: m.drift.ks_p_value,
+            wasserstein: m.drift.wasserstein,
+            jensen_shannon: m.drift.jensen_shannon,
+            chi2_p_value: m.drift.chi2_p_value,
+            dataset_drift_share: m.drift.dataset_drift_share,
+        },
+        min_accuracy: m.min_accuracy,
+        min_f1: m.min_f1,
+        retrain_on: m.retrain_on.clone(),
+        cooldown_hours: u32::try_from(m.cooldown_hours).unwrap_or(u32::MAX),
+    }
+}
+
+fn fail(e: impl std::fmt::Display) -> Failure {
+    Failure::new(e.to_string())
+}
+
+pub fn lake(cx: &Context) -> Result<LocalLake, Failure> {
+    let dir = cx.root.join("lake");
+    if !dir.join("raw").is_dir() {
+        return Err(Failure::new(format!(
+            "the data lake `{}` does not exist\nhint: run `mlinfra up` first",
+            dir.display()
+        )));
+    }
+    Ok(LocalLake::new(dir))
+}
+
+/// Train on the curated data as `actor`, for `reason`; the result's text and JSON.
+pub async fn retrain_as(
+    cx: &Context,
+    actor: &str,
+    reason: &str,
+) -> Result<(String, serde_json::Value), Failure> {
+    let stack = &cx.loaded.stack;
+    let lake = lake(cx)?;
+    let registry = super::models::local_registry(cx)?;
+    let cfg = super::pipeline::config(stack, None)?;
+    let job = train::Job {
+        cfg: &cfg,
+        actor,
+        register: true,
+        request_production: true,
+        reason,
+    };
+    let t = train::retrain(&lake, &registry, &job).await.map_err(fail)?;
+    let e = &t.out.evaluation;
+    let mut text = String::new();
+    let _ = writeln!(
+        text,
+        "trained   run {} on {} ({} rows): roc_auc {}  accuracy {}  f1 {}",
+        t.out.run.run_id,
+        t.data_key,
+        t.out.run.rows,
+        num(e.roc_auc),
+        num(e.accuracy),
+        num(e.f1_score)
+    );
+    let _ = writeln!(
+        text,
+        "blessing  {}: {}",
+        if t.out.run.blessing.blessed {
+            "blessed"
+        } else {
+            "not blessed"
+        },
+        t.out.run.blessing.reason
+    );
+    match (&t.registered, &t.not_registered) {
+        (Some(v), _) => {
+            let _ = writeln!(
+                text,
+                "registry  registered as version {} ({}) by {actor}",
+                v.version, v.stage
+            );
+        }
+        (None, Some(why)) => {
+            let _ = writeln!(text, "registry  not registered: {why}");
+        }
+        _ => {}
+    }
+    if let Some(r) = &t.request {
+        let _ = writeln!(
+            text,
+            "promotion requested Production as {r}; it waits for approval by someone other than {actor}\nhint: `mlinfra models approve {r} --as NAME`"
+        );
+    }
+    let value = json!({
+        "run": t.out.run,
+        "data": t.data_key,
+        "registered_version": t.registered.as_ref().map(|v| v.version),
+        "stage": t.registered.as_ref().map(|v| v.stage.to_string()),
+        "not_registered": t.not_registered,
+        "request": t.request,
+        "reason": reason,
+    });
+    Ok((text, value))
+}
+
+pub async fn retrain(g: &Global, a: &RetrainArgs) -> Result<i32, Failure> {
+    let cx = Context::new(g)?;
+    let actor = super::models::actor(&a.identity.actor)?;
+    cx.out.progress("training on the curated data");
+    let (text, value) = retrain_as(&cx, &actor, "on demand").await?;
+    cx.out.result(text, &value);
+    Ok(0)
+}
+
+pub async fn run(g: &Global, c: &MonitorCommand) -> Result<i32, Failure> {
+    match c {
+        MonitorCommand::Check(a) => check(g, a).await,
+        MonitorCommand::Report(a) => report(g, a).await,
+    }
+}
+
+async fn monitor_once(cx: &Context, record: bool) -> Result<mjob::Monitored, Failure> {
+    let stack = &cx.loaded.stack;
+    let lake = lake(cx)?;
+    let registry = super::models::local_registry(cx)?;
+    let p = policy(stack);
+    let read = read_options(Some(stack));
+    let rule = label_rule(Some(stack));
+    let job = mjob::Job {
+        model: &stack.model.name,
+        policy: &p,
+        read: &read,
+        label: &stack.dataset.label.column,
+        rule: &rule,
+        now: jobs::now(),
+        record,
+    };
+    mjob::run(&lake, &registry.store, &job).await.map_err(fail)
+}
+
+fn report_text(r: &Report) -> String {
+    let mut t = String::new();
+    let _ = writeln!(
+        t,
+        "window    {} days: {} requests, {} instances; reference {} training rows of version {}",
+        r.window_days,
+        r.requests,
+        r.current_rows,
+        r.reference_rows,
+        r.version.map_or("-".into(), |v| v.to_string())
+    );
+    for f in &r.features {
+        let _ = writeln!(
+            t,
+            "  {:<10} {:<12} {:<19} {:>10} (threshold {}){}{}",
+            f.name,
+            f.kind.to_string(),
+            format!("{:?}", f.test),
+            num(f.value),
+            num(f.threshold),
+            if f.drifted { "  DRIFT" } else { "" },
+            if f.new_categories.is_empty() {
+                String::new()
+            } else {
+                format!("  new categories: {}", f.new_categories.join(", "))
+            }
+        );
+    }
+    let _ = writeln!(
+        t,
+        "dataset   {} of {} features drift ({}; dataset drift at >= {}): {}",
+        r.dataset.drifted_features.len(),
+        r.dataset.features,
+        num(r.dataset.share),
+        num(r.dataset.threshold),
+        if r.dataset.drifted {
+            "DRIFT"
+        } else {
+            "no drift"
+        }
+    );
+    let p = &r.performance;
+    let _ = writeln!(
+        t,
+        "quality   {} labelled: accuracy {} (min {}), f1 {} (min {}){}",
+        p.labelled,
+        p.accuracy.map_or("-".into(), num),
+        num(p.min_accuracy),
+        p.f1.map_or("-".into(), num),
+        num(p.min_f1),
+        if p.judged { "" } else { ", too few to judge" }
+    );
+    t
+}
+
+async fn check(g: &Global, a: &MonitorCheckArgs) -> Result<i32, Failure> {
+    let cx = Context::new(g)?;
+    let stack = &cx.loaded.stack;
+    let m = monitor_once(&cx, true).await?;
+    let mut text = report_text(&m.report);
+    let d = &m.report.decision;
+    let deliveries = m.alert.as_ref().map(|al| crate::alerts::deliver(stack, al));
+    if let Some(al) = &m.alert {
+        let _ = writeln!(
+            text,
+            "alert     {} (artifacts/alerts/{}.json)",
+            al.summary, al.id
+        );
+    }
+    let mut retrained = None;
+    if m.retrain {
+        let why = d.retrain_reasons.join(", ");
+        if a.no_retrain {
+            let _ = writeln!(text, "retrain   due ({why}), not started (--no-retrain)");
+        } else {
+            let _ = writeln!(text, "retrain   triggered ({why})");
+            match retrain_as(&cx, MONITOR_ACTOR, &why).await {
+                Ok((t, v)) => {
+                    text.push_str(&t);
+                    retrained = Some(v);
+                }
+                Err(e) => {
+                    // The report and the alert are recorded; say what failed.
+                    return Err(Failure::new(format!(
+                        "{text}retraining failed: {}",
+                        e.message
+                    )));
+                }
+            }
+        }
+    } else if let Some(u) = &d.cooldown_until {
+        let _ = writeln!(
+            text,
+            "retrain   due ({}) but the last retraining was less than {} h ago: waiting until {u}",
+            d.retrain_reasons.join(", "),
+            stack.monitoring.cooldown_hours
+        );
+    }
+    cx.out.result(
+        text,
+        &json!({
+            "report": m.report,
+            "report_key": m.report_key,
+            "alert": m.alert,
+            "deliveries": deliveries,
+            "retrain": m.retrain && !a.no_retrain,
+            "retrained": retrained,
+        }),
+    );
+    Ok(
+        if a.detailed_exitcode && !m.report.decision.violations.is_empty() {
+            2
+        } else {
+            0
+        },
+    )
+}
+
+async fn report(g: &Global, a: &MonitorReportArgs) -> Result<i32, Failure> {
+    let cx = Context::new(g)?;
+    let m = monitor_once(&cx, false).await?;
+    let lake = lake(&cx)?;
+    let mut history = mjob::history(&lake).map_err(fail)?;
+    history.push(m.report.clone());
+    let text = report_text(&m.report);
+    let page = || html::render(&m.report, &history);
+    match &a.out {
+        Some(path) => {
+            let is_html = path
+                .extension()
+                .is_some_and(|e| e.eq_ignore_ascii_case("html") || e.eq_ignore_ascii_case("htm"));
+            let body = if is_html {
+                page()
+            } else {
+                serde_json::to_string_pretty(&m.report).map_err(fail)? + "\n"
+            };
+            crate::engine::state::write_atomic(path, body.as_bytes())
+                .map_err(|e| Failure::new(format!("cannot write `{}`: {e}", path.display())))?;
+            cx.out.result(
+                format!("{text}wrote {}\n", path.display()),
+                &json!({"out": path, "report": m.report}),
+            );
+        }
+        None if cx.out.format == crate::cli::OutputFormat::Html => print!("{}", page()),
+        None => cx.out.result(text, &m.report),
+    }
+    Ok(0)
+}
