@@ -71,6 +71,7 @@ fuzz:
 
 bench: venv
 	bash bench/pipeline.sh
+	bash bench/drift.sh
 	bash bench/serving.sh
 	@command -v hyperfine >/dev/null || { echo "installing hyperfine (Debian)"; apt-get install -y -qq hyperfine >/dev/null || { apt-get update -qq && apt-get install -y -qq hyperfine; }; }
 	$(CARGO) build --release -p mlinfra --bin mlinfra

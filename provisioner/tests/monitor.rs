@@ -422,4 +422,26 @@ fn drift_alerts_and_retraining_with_cooldown() {
         m.contains("mlinfra_feature_drift{feature=\"sex\"} 0"),
         "{m}"
     );
+    // Every metric the Grafana dashboard queries is one `serve` exposes.
+    let dashboard =
+        std::fs::read_to_string(common::repo_root().join("monitoring/grafana-dashboard.json"))
+            .unwrap();
+    let exposed: std::collections::BTreeSet<&str> = m
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter_map(|l| l.split(['{', ' ']).next())
+        .collect();
+    let mut queried = 0;
+    for (i, _) in dashboard.match_indices("mlinfra_") {
+        let name: String = dashboard[i..]
+            .chars()
+            .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+            .collect();
+        queried += 1;
+        assert!(
+            exposed.contains(name.as_str()),
+            "the dashboard queries `{name}`, which /metrics does not expose"
+        );
+    }
+    assert!(queried >= 8, "{queried}");
 }

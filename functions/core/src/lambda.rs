@@ -48,6 +48,23 @@ pub fn init_failed(e: &FunctionError) {
     }
 }
 
+/// The function's configuration from its environment, checked by `check`; on failure the
+/// error is reported as an init error and the process exits with status 1.
+pub fn config_or_exit(
+    check: impl FnOnce(&crate::FunctionConfig) -> Result<(), FunctionError>,
+) -> crate::FunctionConfig {
+    let config = crate::FunctionConfig::from_env(|k| std::env::var(k).ok())
+        .map_err(FunctionError::from)
+        .and_then(|c| check(&c).map(|()| c));
+    match config {
+        Ok(c) => c,
+        Err(e) => {
+            init_failed(&e);
+            std::process::exit(1);
+        }
+    }
+}
+
 impl From<crate::ConfigError> for FunctionError {
     fn from(e: crate::ConfigError) -> Self {
         FunctionError {

@@ -20,7 +20,7 @@ use crate::stats::{Statistics, compute};
 use crate::tune::{SearchConfig, SearchResult, Space, search};
 use crate::validate::{Anomalies, validate};
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Config {
     pub model_name: String,
     pub label: String,

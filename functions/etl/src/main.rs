@@ -1,26 +1,57 @@
 //! The `etl` function as an AWS Lambda (`provided.al2023`, a `bootstrap` binary).
 //!
-//! `main` reads the configuration `mlinfra up` gave it once, then serves invocations. The work
-//! itself lives in `mlinfra-core` so that `mlinfra serve` can run it in-process on the local
-//! environment; until that work is built the handler answers every event with a
-//! `mlinfra.NotBuilt` error, never with a made-up result.
+//! Each S3 event record of a new object under `raw/` is validated against the schema and either
+//! curated as a new data version or moved to `raw/quarantine/` with an alert
+//! (`mlinfra_core::jobs::etl`); the answer lists what happened to each. Lake and registry: a
+//! local environment's (`file://`); S3 from the functions is not built yet and is refused at
+//! start with that message.
 
 use lambda_runtime::{LambdaEvent, service_fn};
-use mlinfra_core::{FunctionConfig, FunctionError, FunctionName};
-use serde_json::Value;
+use mlinfra_core::jobs::{self, etl};
+use mlinfra_core::{FunctionConfig, FunctionError};
+use serde_json::{Value, json};
+
+fn handle(config: &FunctionConfig, event: &Value) -> Result<Value, FunctionError> {
+    let (lake, _) = jobs::open_local(config)?;
+    let settings = jobs::settings(&lake)?;
+    let records = event
+        .get("Records")
+        .and_then(Value::as_array)
+        .ok_or_else(|| {
+            FunctionError::invalid_event("expected an S3 event notification with `Records`")
+        })?;
+    let p = &settings.pipeline;
+    let mut out = vec![];
+    for r in records {
+        let key = r
+            .pointer("/s3/object/key")
+            .and_then(Value::as_str)
+            .ok_or_else(|| {
+                FunctionError::invalid_event("an S3 event record without `s3.object.key`")
+            })?;
+        let job = etl::Job {
+            model: &p.model_name,
+            read: &p.read,
+            label: &p.label,
+            rule: &p.rule,
+            schema: p.schema.as_ref(),
+            now: jobs::now(),
+        };
+        let done = etl::ingest(&lake, &jobs::decode_key(key), &job)?;
+        if let etl::Ingested::Quarantined { alert: Some(a), .. } = &done {
+            eprintln!("alert: {}", a.summary);
+        }
+        out.push(serde_json::to_value(&done).unwrap_or(Value::Null));
+    }
+    Ok(json!({ "objects": out }))
+}
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    let config = match FunctionConfig::from_env(|k| std::env::var(k).ok()) {
-        Ok(c) => c,
-        Err(e) => {
-            mlinfra_core::lambda::init_failed(&e.into());
-            std::process::exit(1);
-        }
-    };
-    debug_assert_eq!(config.function, FunctionName::Etl);
-    lambda_runtime::run(service_fn(|_: LambdaEvent<Value>| async {
-        Err::<Value, _>(FunctionError::not_built(FunctionName::Etl))
+    let config = mlinfra_core::lambda::config_or_exit(|c| jobs::open_local(c).map(|_| ()));
+    let config = &config;
+    lambda_runtime::run(service_fn(move |e: LambdaEvent<Value>| async move {
+        handle(config, &e.payload)
     }))
     .await
 }

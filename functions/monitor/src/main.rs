@@ -1,26 +1,80 @@
 //! The `monitor` function as an AWS Lambda (`provided.al2023`, a `bootstrap` binary).
 //!
-//! `main` reads the configuration `mlinfra up` gave it once, then serves invocations. The work
-//! itself lives in `mlinfra-core` so that `mlinfra serve` can run it in-process on the local
-//! environment; until that work is built the handler answers every event with a
-//! `mlinfra.NotBuilt` error, never with a made-up result.
+//! On its daily EventBridge event (or any invocation): drift of the window's traffic against
+//! the training data, accuracy and F1 from feedback, the report and an alert in the lake
+//! (`mlinfra_core::jobs::monitor`). The metrics go to the log in CloudWatch's embedded metric
+//! format, where the alarms `mlinfra up` creates (→ SNS) watch them. When the policy asks for
+//! retraining (and the cooldown allows), the training runs in this invocation. Lake and
+//! registry: a local environment's (`file://`); S3 and DynamoDB from the functions are not
+//! built yet and are refused at start with that message.
 
 use lambda_runtime::{LambdaEvent, service_fn};
-use mlinfra_core::{FunctionConfig, FunctionError, FunctionName};
-use serde_json::Value;
+use mlinfra_core::jobs::{self, monitor, train};
+use mlinfra_core::registry::Registry;
+use mlinfra_core::{FunctionConfig, FunctionError};
+use serde_json::{Value, json};
+
+async fn handle(config: &FunctionConfig) -> Result<Value, FunctionError> {
+    let (lake, store) = jobs::open_local(config)?;
+    let settings = jobs::settings(&lake)?;
+    let p = &settings.pipeline;
+    let now = jobs::now();
+    let job = monitor::Job {
+        model: &p.model_name,
+        policy: &settings.monitoring,
+        read: &p.read,
+        label: &p.label,
+        rule: &p.rule,
+        now,
+        record: true,
+    };
+    let m = monitor::run(&lake, &store, &job).await?;
+    for line in mlinfra_core::monitor::export::emf_lines(&settings.stack, &m.report, now * 1000) {
+        println!("{line}");
+    }
+    if let Some(a) = &m.alert {
+        eprintln!("alert: {}", a.summary);
+    }
+    let mut retrained = Value::Null;
+    if m.retrain {
+        let registry = Registry::new(store, settings.promotion.clone());
+        let reason = m.report.decision.retrain_reasons.join(", ");
+        let t = train::retrain(
+            &lake,
+            &registry,
+            &train::Job {
+                cfg: p,
+                actor: "mlinfra-monitor",
+                register: true,
+                request_production: true,
+                reason: &reason,
+            },
+        )
+        .await?;
+        retrained = json!({
+            "run_id": t.out.run.run_id,
+            "registered_version": t.registered.as_ref().map(|v| v.version),
+            "not_registered": t.not_registered,
+            "request": t.request,
+        });
+    }
+    Ok(json!({
+        "report": m.report_key,
+        "dataset_drift": m.report.dataset.drifted,
+        "drifted_features": m.report.dataset.drifted_features,
+        "violations": m.report.decision.violations,
+        "alert": m.alert.map(|a| a.id),
+        "retrain": m.retrain,
+        "retrained": retrained,
+    }))
+}
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    let config = match FunctionConfig::from_env(|k| std::env::var(k).ok()) {
-        Ok(c) => c,
-        Err(e) => {
-            mlinfra_core::lambda::init_failed(&e.into());
-            std::process::exit(1);
-        }
-    };
-    debug_assert_eq!(config.function, FunctionName::Monitor);
-    lambda_runtime::run(service_fn(|_: LambdaEvent<Value>| async {
-        Err::<Value, _>(FunctionError::not_built(FunctionName::Monitor))
+    let config = mlinfra_core::lambda::config_or_exit(|c| jobs::open_local(c).map(|_| ()));
+    let config = &config;
+    lambda_runtime::run(service_fn(move |_: LambdaEvent<Value>| async move {
+        handle(config).await
     }))
     .await
 }

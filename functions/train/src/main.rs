@@ -1,26 +1,61 @@
 //! The `train` function as an AWS Lambda (`provided.al2023`, a `bootstrap` binary).
 //!
-//! `main` reads the configuration `mlinfra up` gave it once, then serves invocations. The work
-//! itself lives in `mlinfra-core` so that `mlinfra serve` can run it in-process on the local
-//! environment; until that work is built the handler answers every event with a
-//! `mlinfra.NotBuilt` error, never with a made-up result.
+//! Any event starts one training (the weekly EventBridge rule's scheduled event, or a direct
+//! invocation such as the monitor's `{"reason": "drift"}`): train on the current curated data,
+//! evaluate against the Production model, register the model if blessed, and request its
+//! promotion by the stack's policy (`mlinfra_core::jobs::train`). The answer says what happened.
+//! Lake and registry: a local environment's (`file://`); S3 and DynamoDB from the functions are
+//! not built yet and are refused at start with that message.
 
 use lambda_runtime::{LambdaEvent, service_fn};
-use mlinfra_core::{FunctionConfig, FunctionError, FunctionName};
-use serde_json::Value;
+use mlinfra_core::jobs::{self, train};
+use mlinfra_core::registry::Registry;
+use mlinfra_core::{FunctionConfig, FunctionError};
+use serde_json::{Value, json};
+
+/// The identity scheduled training registers as; Production still waits for a person.
+const ACTOR: &str = "mlinfra-train";
+
+async fn handle(config: &FunctionConfig, event: &Value) -> Result<Value, FunctionError> {
+    let (lake, store) = jobs::open_local(config)?;
+    let settings = jobs::settings(&lake)?;
+    let reason = match (
+        event.get("detail-type").and_then(Value::as_str),
+        event.get("reason").and_then(Value::as_str),
+    ) {
+        (Some("Scheduled Event"), _) => "schedule".to_string(),
+        (_, Some(r)) => r.to_string(),
+        _ => "invocation".to_string(),
+    };
+    let registry = Registry::new(store, settings.promotion.clone());
+    let job = train::Job {
+        cfg: &settings.pipeline,
+        actor: ACTOR,
+        register: true,
+        request_production: true,
+        reason: &reason,
+    };
+    let t = train::retrain(&lake, &registry, &job).await?;
+    Ok(json!({
+        "reason": reason,
+        "run_id": t.out.run.run_id,
+        "data": t.data_key,
+        "rows": t.out.run.rows,
+        "metrics": t.out.run.metrics,
+        "blessed": t.out.run.blessing.blessed,
+        "registered_version": t.registered.as_ref().map(|v| v.version),
+        "stage": t.registered.as_ref().map(|v| v.stage.to_string()),
+        "not_registered": t.not_registered,
+        "request": t.request,
+    }))
+}
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    let config = match FunctionConfig::from_env(|k| std::env::var(k).ok()) {
-        Ok(c) => c,
-        Err(e) => {
-            mlinfra_core::lambda::init_failed(&e.into());
-            std::process::exit(1);
-        }
-    };
-    debug_assert_eq!(config.function, FunctionName::Train);
-    lambda_runtime::run(service_fn(|_: LambdaEvent<Value>| async {
-        Err::<Value, _>(FunctionError::not_built(FunctionName::Train))
+    let config = mlinfra_core::lambda::config_or_exit(|c| jobs::open_local(c).map(|_| ()));
+    let config = &config;
+    lambda_runtime::run(service_fn(move |e: LambdaEvent<Value>| async move {
+        handle(config, &e.payload).await
     }))
     .await
 }

@@ -39,6 +39,32 @@ pub fn policy(stack: &Stack) -> Policy {
     }
 }
 
+/// The stack's settings for the jobs.
+pub fn settings(stack: &Stack) -> Result<jobs::Settings, Failure> {
+    Ok(jobs::Settings {
+        stack: stack.name.clone(),
+        pipeline: super::pipeline::config(stack, None)?,
+        promotion: super::models::policy(stack),
+        monitoring: policy(stack),
+    })
+}
+
+/// Write the jobs' settings into the local lake when they differ from what is there (so the
+/// functions, run by `serve` or as Lambda bootstraps on a `file://` lake, train and monitor
+/// as the stack says). Nothing is written when they are current, or on other environments.
+pub fn sync_settings(cx: &Context) -> Result<(), Failure> {
+    use mlinfra_core::lake::Lake as _;
+    if cx.env != crate::stack::EnvKind::Local || !cx.root.join("lake/raw").is_dir() {
+        return Ok(());
+    }
+    let lake = LocalLake::new(cx.root.join("lake"));
+    let bytes = jobs::json_bytes(&settings(&cx.loaded.stack)?);
+    if lake.get(jobs::SETTINGS).map_err(fail)?.as_deref() != Some(&bytes[..]) {
+        lake.put(jobs::SETTINGS, &bytes).map_err(fail)?;
+    }
+    Ok(())
+}
+
 fn fail(e: impl std::fmt::Display) -> Failure {
     Failure::new(e.to_string())
 }
@@ -51,6 +77,7 @@ pub fn lake(cx: &Context) -> Result<LocalLake, Failure> {
             dir.display()
         )));
     }
+    sync_settings(cx)?;
     Ok(LocalLake::new(dir))
 }
 

@@ -30,11 +30,15 @@ pub async fn run(g: &Global, args: &UpArgs) -> Result<i32, Failure> {
     let plan = plan::plan_up(&graph, &state, &provider).await?;
     if !plan.has_changes() && !plan.steps.iter().any(|s| s.record) {
         no_changes(cx.out, &plan, &Report::default(), &provider);
+        super::monitor::sync_settings(&cx)?;
         return Ok(0);
     }
     let lock = cx.lock(&store, "up").await?;
     let result = locked(&cx, args, &graph, &provider, &store).await;
     lock.release().await;
+    if matches!(result, Ok(0)) {
+        super::monitor::sync_settings(&cx)?;
+    }
     result
 }
 

@@ -313,6 +313,15 @@ impl Provider for LocalProvider {
             if !dir.exists() {
                 return Ok(Deleted::AlreadyGone);
             }
+            if recorded.kind == "lake" {
+                // The jobs' settings are the platform's configuration (written by `up`), not
+                // data: they go with the functions.
+                let settings = dir.join(mlinfra_core::jobs::SETTINGS);
+                let _ = std::fs::remove_file(&settings);
+                for d in settings.ancestors().skip(1).take_while(|d| *d != dir) {
+                    let _ = std::fs::remove_dir(d); // only when empty
+                }
+            }
             let (count, bytes) = data_contents(&dir);
             let what = if recorded.kind == "lake" {
                 "data lake"

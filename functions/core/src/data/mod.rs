@@ -130,7 +130,7 @@ impl Frame {
 }
 
 /// How to read a CSV.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ReadOptions {
     pub missing: Vec<String>,
     /// Columns to treat as categorical even when numeric.
@@ -319,7 +319,7 @@ pub struct Labels {
 }
 
 /// How to turn the label column into classes.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum LabelRule {
     /// Every distinct value is a class.
     Multiclass,

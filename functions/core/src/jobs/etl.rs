@@ -207,6 +207,16 @@ pub fn ingest(lake: &impl Lake, key: &str, job: &Job<'_>) -> Result<Ingested, Jo
         )));
     };
     let previous = read_json::<CuratedPointer>(lake, CURATED_LATEST)?;
+    if previous
+        .as_ref()
+        .is_some_and(|p| p.sources.iter().any(|s| s == key))
+    {
+        // S3 delivers an event at least once: the same object is curated once.
+        return Ok(Ingested::Skipped {
+            source: key.to_string(),
+            reason: "already part of the curated data".into(),
+        });
+    }
     let previous_data = match &previous {
         Some(p) => lake.get(&p.key)?,
         None => None,

@@ -21,6 +21,28 @@ use serde::{Deserialize, Serialize};
 
 use crate::lake::{Lake, LakeError};
 
+/// Everything the jobs need to know about the stack, written by the CLI to
+/// [`SETTINGS`] in the lake, so a function needs only its `FunctionConfig` to find it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Settings {
+    pub stack: String,
+    pub pipeline: crate::pipeline::Config,
+    pub promotion: crate::registry::Policy,
+    pub monitoring: crate::monitor::Policy,
+}
+
+pub const SETTINGS: &str = "artifacts/config/jobs.json";
+
+/// The settings in `lake`, or an error that says how they get there.
+pub fn settings(lake: &impl Lake) -> Result<Settings, JobError> {
+    read_json(lake, SETTINGS)?.ok_or_else(|| {
+        JobError::Input(format!(
+            "`{}` does not exist: the stack's settings are written by `mlinfra up`",
+            lake.uri(SETTINGS)
+        ))
+    })
+}
+
 /// Why a job could not do its work.
 #[derive(Debug, thiserror::Error)]
 pub enum JobError {
@@ -110,4 +132,75 @@ pub fn alert_id(now: u64, source: &str, lake: &impl Lake) -> Result<String, JobE
     let base = format!("{now:011}-{source}");
     let taken = lake.list(&format!("artifacts/alerts/{base}"))?.len();
     Ok(format!("{base}-{}", taken + 1))
+}
+
+/// A job's failure as a function error (`mlinfra.JobFailed`; `mlinfra.NotBuilt` for what is
+/// not built).
+impl From<JobError> for crate::FunctionError {
+    fn from(e: JobError) -> Self {
+        crate::FunctionError {
+            error_type: "mlinfra.JobFailed",
+            message: e.to_string(),
+            retryable: matches!(e, JobError::Lake(_)),
+        }
+    }
+}
+
+/// The lake and registry a function's configuration names, when they are a local
+/// environment's (`file://`); S3 and DynamoDB from the functions are not built yet.
+pub fn open_local(
+    config: &crate::FunctionConfig,
+) -> Result<(crate::lake::LocalLake, crate::registry::local::LocalStore), crate::FunctionError> {
+    use crate::serving::local::file_path;
+    match (file_path(&config.lake), file_path(&config.registry)) {
+        (Some(lake), Some(registry)) => Ok((
+            crate::lake::LocalLake::new(lake),
+            crate::registry::local::LocalStore::new(registry),
+        )),
+        _ => Err(crate::FunctionError {
+            error_type: "mlinfra.NotBuilt",
+            message: format!(
+                "the `{}` function reads a local environment's file:// lake and registry only so far; `{}` / `{}` (S3, DynamoDB) is not built yet",
+                config.function, config.lake, config.registry
+            ),
+            retryable: false,
+        }),
+    }
+}
+
+/// `%XX` and `+` decoded, as S3 event notifications encode object keys.
+pub fn decode_key(key: &str) -> String {
+    let b = key.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        match b[i] {
+            b'+' => out.push(b' '),
+            b'%' if i + 2 < b.len() && key.is_char_boundary(i + 3) => {
+                match u8::from_str_radix(&key[i + 1..i + 3], 16) {
+                    Ok(v) => {
+                        out.push(v);
+                        i += 2;
+                    }
+                    Err(_) => out.push(b'%'),
+                }
+            }
+            c => out.push(c),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn s3_event_keys_are_decoded() {
+        assert_eq!(
+            super::decode_key("raw/week+2%2C+heart.csv"),
+            "raw/week 2, heart.csv"
+        );
+        assert_eq!(super::decode_key("raw/a%2"), "raw/a%2");
+        assert_eq!(super::decode_key("raw/plain.csv"), "raw/plain.csv");
+    }
 }

@@ -160,24 +160,27 @@ pub fn prometheus(report: &Report, generated_at_s: u64) -> String {
             );
         }
     }
-    if report.performance.judged {
-        gauge(
-            &mut o,
-            "mlinfra_accuracy",
-            "Accuracy of the labelled predictions in the window.",
-        );
-        if let Some(a) = report.performance.accuracy {
-            let _ = writeln!(o, "mlinfra_accuracy {}", value(a));
-        }
-        gauge(
-            &mut o,
-            "mlinfra_f1",
-            "F1 of the labelled predictions in the window.",
-        );
-        if let Some(f) = report.performance.f1 {
-            let _ = writeln!(o, "mlinfra_f1 {}", value(f));
-        }
-    }
+    // NaN when no prediction in the window has feedback (a gap in a graph, not a zero).
+    gauge(
+        &mut o,
+        "mlinfra_accuracy",
+        "Accuracy of the labelled predictions in the window.",
+    );
+    let _ = writeln!(
+        o,
+        "mlinfra_accuracy {}",
+        value(report.performance.accuracy.unwrap_or(f64::NAN))
+    );
+    gauge(
+        &mut o,
+        "mlinfra_f1",
+        "F1 of the labelled predictions in the window.",
+    );
+    let _ = writeln!(
+        o,
+        "mlinfra_f1 {}",
+        value(report.performance.f1.unwrap_or(f64::NAN))
+    );
     gauge(
         &mut o,
         "mlinfra_labelled_predictions",

@@ -611,3 +611,192 @@ pub fn check(
         decision,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::data::Column;
+    use serde_json::json;
+
+    fn policy() -> Policy {
+        Policy {
+            window_days: 7,
+            drift: Thresholds {
+                psi: 0.2,
+                ks_p_value: 0.05,
+                wasserstein: 0.1,
+                jensen_shannon: 0.1,
+                chi2_p_value: 0.05,
+                dataset_drift_share: 0.5,
+            },
+            min_accuracy: 0.75,
+            min_f1: 0.7,
+            retrain_on: vec!["drift".into(), "accuracy".into()],
+            cooldown_hours: 24,
+        }
+    }
+
+    /// 400 rows: `x` numeric 0..400, `c` categorical a/b.
+    fn frame() -> Frame {
+        Frame {
+            columns: vec![
+                Column {
+                    name: "x".into(),
+                    kind: Kind::Numeric,
+                    values: Values::Number((0..400).map(f64::from).collect()),
+                },
+                Column {
+                    name: "c".into(),
+                    kind: Kind::Categorical,
+                    values: Values::Text(
+                        (0..400)
+                            .map(|i| Some(if i % 2 == 0 { "a" } else { "b" }.to_string()))
+                            .collect(),
+                    ),
+                },
+            ],
+            rows: 400,
+        }
+    }
+
+    fn logs(shift: f64, label: i64) -> Vec<Logged> {
+        (0..400)
+            .map(|i| Logged {
+                request_id: format!("r{i}"),
+                version: 1,
+                instances: vec![
+                    json!({"x": f64::from(i) + shift, "c": if i % 2 == 0 { "a" } else { "b" }}),
+                ],
+                labels: vec![label],
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_shift_drifts_and_retrains_once_per_cooldown() {
+        let f = frame();
+        let r = Reference {
+            frame: &f,
+            labels: vec![0; 200].into_iter().chain(vec![1; 200]).collect(),
+        };
+        let same = check(
+            "m",
+            &r,
+            &logs(0.0, 1),
+            &BTreeMap::new(),
+            &policy(),
+            None,
+            1_000_000,
+        );
+        assert!(!same.dataset.drifted);
+        assert!(same.features.iter().all(|x| !x.drifted));
+        assert_eq!(same.features[0].test, Test::Ks);
+        assert_eq!(same.features[1].test, Test::ChiSquare);
+
+        let moved = logs(200.0, 1);
+        let now = 2_000_000;
+        let d = check("m", &r, &moved, &BTreeMap::new(), &policy(), None, now);
+        assert_eq!(d.dataset.drifted_features, vec!["x"]);
+        assert!(d.dataset.drifted, "1 of 2 features is a share of 0.5");
+        assert!(d.decision.retrain);
+        let soon = check(
+            "m",
+            &r,
+            &moved,
+            &BTreeMap::new(),
+            &policy(),
+            Some(now),
+            now + 3600,
+        );
+        assert!(!soon.decision.retrain);
+        assert!(soon.decision.alert);
+        assert_eq!(
+            soon.decision.cooldown_until.as_deref(),
+            Some(crate::registry::local::rfc3339(now + 24 * 3600).as_str())
+        );
+        let later = check(
+            "m",
+            &r,
+            &moved,
+            &BTreeMap::new(),
+            &policy(),
+            Some(now),
+            now + 24 * 3600,
+        );
+        assert!(later.decision.retrain);
+    }
+
+    #[test]
+    fn wrong_predictions_violate_accuracy_from_30_labelled_on() {
+        let f = frame();
+        let r = Reference {
+            frame: &f,
+            labels: vec![0, 1],
+        };
+        let all_wrong: BTreeMap<String, i64> = (0..29).map(|i| (format!("r{i}"), 0)).collect();
+        let few = check("m", &r, &logs(0.0, 1), &all_wrong, &policy(), None, 0);
+        assert!(!few.performance.judged && !few.decision.retrain);
+        let all_wrong: BTreeMap<String, i64> = (0..30).map(|i| (format!("r{i}"), 0)).collect();
+        let many = check("m", &r, &logs(0.0, 1), &all_wrong, &policy(), None, 0);
+        assert_eq!(many.performance.accuracy, Some(0.0));
+        assert!(many.performance.accuracy_violated);
+        assert_eq!(many.decision.retrain_reasons, vec!["accuracy"]);
+    }
+
+    #[test]
+    fn large_references_use_distances() {
+        assert_eq!(
+            Test::choose(Kind::Numeric, 50, 1001),
+            Test::WassersteinNormed
+        );
+        assert_eq!(
+            Test::choose(Kind::Categorical, 3, 1001),
+            Test::JensenShannon
+        );
+        assert_eq!(Test::choose(Kind::Numeric, 5, 10), Test::ChiSquare);
+    }
+
+    #[test]
+    fn metrics_are_embedded_metric_format_and_prometheus_text() {
+        let f = frame();
+        let r = Reference {
+            frame: &f,
+            labels: vec![0, 1],
+        };
+        let rep = check(
+            "m",
+            &r,
+            &logs(200.0, 1),
+            &BTreeMap::new(),
+            &policy(),
+            None,
+            0,
+        );
+        let lines = export::emf_lines("heart-disease", &rep, 1000);
+        assert_eq!(lines.len(), 3);
+        let first: serde_json::Value = serde_json::from_str(&lines[0]).expect("json");
+        assert_eq!(
+            first["_aws"]["CloudWatchMetrics"][0]["Namespace"],
+            "mlinfra"
+        );
+        assert_eq!(
+            first["_aws"]["CloudWatchMetrics"][0]["Dimensions"],
+            json!([["Stack"]])
+        );
+        assert_eq!(first["DatasetDriftShare"], 0.5);
+        assert_eq!(first["Stack"], "heart-disease");
+        assert!(
+            first.get("Accuracy").is_none(),
+            "no feedback: no accuracy sent as 0"
+        );
+        let x: serde_json::Value = serde_json::from_str(&lines[1]).expect("json");
+        assert_eq!(x["Feature"], "x");
+        assert_eq!(x["FeatureDrifted"], 1.0);
+        let text = export::prometheus(&rep, 7);
+        assert!(
+            text.contains("mlinfra_feature_drift{feature=\"x\"} 1\n"),
+            "{text}"
+        );
+        assert!(text.contains("mlinfra_dataset_drift 1\n"));
+    }
+}

@@ -19,7 +19,7 @@ pub use model::{
 };
 
 /// The promotion policy from the stack.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Policy {
     pub metric: String,
     pub min_metric: f64,
