@@ -173,24 +173,43 @@ pub fn smirnov(n: u64, x: f64) -> f64 {
         return 0.0;
     }
     let nf = n as f64;
-    let ln_n_fact = super::ln_gamma(nf + 1.0);
     let jmax = (nf * (1.0 - x)).floor() as u64;
-    let terms: Vec<f64> = (0..=jmax)
-        .filter_map(|j| {
-            let jf = j as f64;
-            let a = 1.0 - x - jf / nf;
-            (a > 0.0).then(|| {
-                ln_n_fact - super::ln_gamma(jf + 1.0) - super::ln_gamma(nf - jf + 1.0)
-                    + (nf - jf) * a.ln()
-                    + (jf - 1.0) * (x + jf / nf).ln()
-            })
-        })
-        .collect();
-    let top = terms.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    // ln C(n, j) by the recurrence C(n, j+1) = C(n, j)·(n−j)/(j+1), re-anchored on ln Γ every
+    // 64 steps so rounding cannot accumulate; the far tails, more than e⁻⁵⁰ below the largest
+    // term so far and falling, add nothing a double can hold and end the sum.
+    let ln_n_fact = super::ln_gamma(nf + 1.0);
+    let anchored = |j: f64| ln_n_fact - super::ln_gamma(j + 1.0) - super::ln_gamma(nf - j + 1.0);
+    let mut ln_c = 0.0;
+    let (mut top, mut sum) = (f64::NEG_INFINITY, 0.0f64);
+    let mut prev = f64::NEG_INFINITY;
+    for j in 0..=jmax {
+        let jf = j as f64;
+        ln_c = if j % 64 == 0 {
+            anchored(jf)
+        } else {
+            ln_c + ((nf - jf + 1.0) / jf).ln()
+        };
+        let a = 1.0 - x - jf / nf;
+        if a <= 0.0 {
+            continue;
+        }
+        let t = ln_c + (nf - jf) * a.ln() + (jf - 1.0) * (x + jf / nf).ln();
+        if t > top {
+            // Rescale the running sum to the new largest term.
+            sum = sum * (top - t).exp() + 1.0;
+            top = t;
+        } else {
+            sum += (t - top).exp();
+            if t < top - 50.0 && t < prev {
+                break;
+            }
+        }
+        prev = t;
+    }
     if !top.is_finite() {
         return 0.0;
     }
-    x * top.exp() * terms.iter().map(|t| (t - top).exp()).sum::<f64>()
+    x * top.exp() * sum
 }
 
 const E128: f64 = 3.402_823_669_209_385e38; // 2^128

@@ -33,24 +33,29 @@ pub fn sort_values(x: &mut [f64]) {
     };
     let mut keys: Vec<u64> = x.iter().map(|v| key(*v)).collect();
     let mut tmp = vec![0u64; keys.len()];
-    for shift in [0u32, 16, 32, 48] {
-        let mut counts = vec![0usize; 1 << 16];
+    // 11-bit digits: six passes whose 2048 counters stay in the L1 cache.
+    const BITS: u32 = 11;
+    const MASK: u64 = (1 << BITS) - 1;
+    let mut counts = vec![0usize; 1 << BITS];
+    let mut shift = 0;
+    while shift < 64 {
+        counts.iter_mut().for_each(|c| *c = 0);
         for k in &keys {
-            counts[((k >> shift) & 0xffff) as usize] += 1;
+            counts[((k >> shift) & MASK) as usize] += 1;
         }
-        if counts.contains(&keys.len()) {
-            continue; // every key has the same digit here
+        if !counts.contains(&keys.len()) {
+            let mut sum = 0;
+            for c in counts.iter_mut() {
+                (*c, sum) = (sum, sum + *c);
+            }
+            for k in &keys {
+                let d = ((k >> shift) & MASK) as usize;
+                tmp[counts[d]] = *k;
+                counts[d] += 1;
+            }
+            std::mem::swap(&mut keys, &mut tmp);
         }
-        let mut sum = 0;
-        for c in counts.iter_mut() {
-            (*c, sum) = (sum, sum + *c);
-        }
-        for k in &keys {
-            let d = ((k >> shift) & 0xffff) as usize;
-            tmp[counts[d]] = *k;
-            counts[d] += 1;
-        }
-        std::mem::swap(&mut keys, &mut tmp);
+        shift += BITS;
     }
     for (v, k) in x.iter_mut().zip(keys) {
         let b = if k >> 63 == 1 { k & !(1 << 63) } else { !k };
@@ -143,6 +148,33 @@ pub fn numeric(reference: &[f64], current: &[f64], bins: usize) -> Numeric {
         wasserstein_normed: if sd > 0.0 { w / sd } else { f64::NAN },
         psi: psi_in(&r, &c, lo, hi, bins),
     }
+}
+
+/// [`numeric`] for many (reference, current) pairs, spread over the machine's cores.
+pub fn numeric_many(pairs: &[(&[f64], &[f64])], bins: usize) -> Vec<Numeric> {
+    let threads = std::thread::available_parallelism()
+        .map_or(1, usize::from)
+        .min(pairs.len().max(1));
+    if threads <= 1 {
+        return pairs.iter().map(|(r, c)| numeric(r, c, bins)).collect();
+    }
+    let chunk = pairs.len().div_ceil(threads);
+    std::thread::scope(|s| {
+        let handles: Vec<_> = pairs
+            .chunks(chunk)
+            .map(|part| {
+                s.spawn(move || {
+                    part.iter()
+                        .map(|(r, c)| numeric(r, c, bins))
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().unwrap_or_default())
+            .collect()
+    })
 }
 
 fn std_dev(x: &[f64]) -> f64 {
