@@ -501,6 +501,11 @@ fn up_creates_every_resource_with_its_settings_and_a_second_up_makes_no_mutating
             "LessThanThreshold"
         );
         assert_eq!(by_name("heart-disease-dataset-drift").threshold, Some(0.5));
+        assert_eq!(
+            by_name("heart-disease-dataset-drift").comparison_operator,
+            Some(aws_sdk_cloudwatch::types::ComparisonOperator::GreaterThanOrEqualToThreshold),
+            "dataset drift is a share at or above the threshold, as the monitor decides it"
+        );
         assert_eq!(by_name("heart-disease-latency-p99").threshold, Some(100.0));
         let topic = "arn:aws:sns:us-east-1:123456789012:heart-disease-alerts";
         assert_eq!(

@@ -290,7 +290,8 @@ pub fn desired(stack: &Stack) -> Result<Graph, GraphError> {
         (
             "dataset-drift",
             "DatasetDriftShare",
-            ">",
+            // Dataset drift is a share of drifting features at or above the threshold.
+            ">=",
             m.drift.dataset_drift_share,
             retrain("drift"),
         ),

@@ -172,10 +172,10 @@ pub async fn delete_topic(
 }
 
 fn operator(cmp: &str) -> ComparisonOperator {
-    if cmp == "<" {
-        ComparisonOperator::LessThanThreshold
-    } else {
-        ComparisonOperator::GreaterThanThreshold
+    match cmp {
+        "<" => ComparisonOperator::LessThanThreshold,
+        ">=" => ComparisonOperator::GreaterThanOrEqualToThreshold,
+        _ => ComparisonOperator::GreaterThanThreshold,
     }
 }
 
@@ -203,6 +203,7 @@ pub async fn read_alarm(
     live["comparison"] = json!(match alarm.comparison_operator {
         Some(ComparisonOperator::LessThanThreshold) => "<",
         Some(ComparisonOperator::GreaterThanThreshold) => ">",
+        Some(ComparisonOperator::GreaterThanOrEqualToThreshold) => ">=",
         other =>
             return Ok(Some(
                 json!({"comparison": other.map(|o| o.as_str().to_string())})
