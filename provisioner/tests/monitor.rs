@@ -444,4 +444,27 @@ fn drift_alerts_and_retraining_with_cooldown() {
         );
     }
     assert!(queried >= 8, "{queried}");
+
+    // `serve` watches raw/: a file dropped there (as an upload to S3 would be) is curated;
+    // a bad one is quarantined.
+    let raw = p.env_dir().join("lake/raw");
+    std::fs::write(raw.join("week-3.csv"), csv(&header, &data[..40])).unwrap();
+    std::fs::write(raw.join("broken.csv"), "age,num\nold,1\n").unwrap();
+    let latest = p.env_dir().join("lake/curated/latest.json");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let rows = serde_json::from_str::<Value>(&std::fs::read_to_string(&latest).unwrap())
+            .unwrap()["rows"]
+            .clone();
+        let quarantined = raw.join("quarantine/broken.csv").is_file();
+        if rows == 423 + 40 && quarantined {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "serve did not curate week-3.csv ({rows}) or quarantine broken.csv ({quarantined})"
+        );
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    assert!(!raw.join("broken.csv").exists());
 }

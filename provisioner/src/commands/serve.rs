@@ -21,6 +21,12 @@ pub async fn run(g: &Global, args: &ServeArgs) -> Result<i32, Failure> {
         cx.out.progress(format!("warning: {p}"));
     }
     tokio::spawn(serve::log_writer(cx.root.join("lake/predictions"), logs));
+    let bg = Arc::new(serve::background::Background {
+        root: cx.root.clone(),
+        stack: stack.clone(),
+    });
+    tokio::spawn(serve::background::schedules(Arc::clone(&bg)));
+    tokio::spawn(serve::background::watch_raw(bg, Duration::from_secs(2)));
     let port = args.port.unwrap_or(stack.environments.local.port);
     let listener = tokio::net::TcpListener::bind((args.host.as_str(), port))
         .await
@@ -44,6 +50,14 @@ pub async fn run(g: &Global, args: &ServeArgs) -> Result<i32, Failure> {
         "listening on http://{addr}/{}/ ({serving}); metrics on /metrics, OpenAPI on /openapi.json; Ctrl-C stops",
         stack.api.stage
     ));
+    for (name, s) in stack.schedules.iter().filter(|(_, s)| s.enabled) {
+        cx.out.progress(format!(
+            "schedule.{name}: `{}` runs {}",
+            s.expression, s.function
+        ));
+    }
+    cx.out
+        .progress("etl: new files in the lake's raw/ are validated and curated");
     let shutdown = tokio::signal::ctrl_c();
     tokio::pin!(shutdown);
     loop {

@@ -4,6 +4,7 @@
 //! `GET /metrics` (Prometheus text) and `GET /openapi.json`, and writes sampled predictions to the
 //! lake's `predictions/` in batches, off the request path.
 
+pub mod background;
 pub mod metrics;
 pub mod openapi;
 

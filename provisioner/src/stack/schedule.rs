@@ -337,9 +337,163 @@ fn field(
     Ok(parts)
 }
 
+/// `(year, month 1-12, day 1-31)` of a count of days since 1970-01-01 (proleptic Gregorian).
+fn civil(days: i64) -> (i64, u32, u32) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    (yoe + era * 400 + i64::from(m <= 2), m, d)
+}
+
+fn days_in_month(y: i64, m: u32) -> u32 {
+    match m {
+        2 if (y % 4 == 0 && y % 100 != 0) || y % 400 == 0 => 29,
+        2 => 28,
+        4 | 6 | 9 | 11 => 30,
+        _ => 31,
+    }
+}
+
+/// Weekday as cron counts it: 1 = Sunday … 7 = Saturday.
+fn weekday(days: i64) -> u32 {
+    ((days + 4).rem_euclid(7) + 1) as u32 // 1970-01-01 was a Thursday (5)
+}
+
+fn in_range(v: u32, from: u32, to: u32, step: u32) -> bool {
+    if from <= to {
+        v >= from && v <= to && (v - from) % step.max(1) == 0
+    } else {
+        v >= from || v <= to // a wrapping range such as FRI-MON
+    }
+}
+
+fn simple(parts: &[Part], v: u32) -> bool {
+    parts.iter().any(|p| match *p {
+        Part::Any | Part::NoSpecific => true,
+        Part::Range { from, to, step } => in_range(v, from, to, step),
+        _ => false,
+    })
+}
+
+impl Cron {
+    fn day_matches(&self, days: i64) -> bool {
+        let (y, m, d) = civil(days);
+        let dim = days_in_month(y, m);
+        let wd = weekday(days);
+        let is_weekday = (2..=6).contains(&wd);
+        let dom = self.day_of_month.iter().any(|p| match *p {
+            Part::Any => true,
+            Part::NoSpecific => false,
+            Part::Range { from, to, step } => in_range(d, from, to, step),
+            Part::Last(off) => d + off.unwrap_or(0) == dim,
+            Part::LastWeekday => {
+                is_weekday
+                    && (d + 1..=dim).all(|x| !(2..=6).contains(&weekday(days + i64::from(x - d))))
+            }
+            Part::NearestWeekday(target) => {
+                let t = target.min(dim);
+                let twd = weekday(days + i64::from(t) - i64::from(d));
+                let nearest = match twd {
+                    7 if t == 1 => t + 2,   // Saturday the 1st: Monday the 3rd
+                    7 => t - 1,             // Saturday: the Friday before
+                    1 if t == dim => t - 2, // Sunday the last day: the Friday before
+                    1 => t + 1,             // Sunday: the Monday after
+                    _ => t,
+                };
+                d == nearest
+            }
+            Part::Nth { .. } => false,
+        });
+        let dow = self.day_of_week.iter().any(|p| match *p {
+            Part::Any => true,
+            Part::NoSpecific => false,
+            Part::Range { from, to, step } => in_range(wd, from, to, step),
+            Part::Last(w) => w.is_none_or(|w| w == wd) && d + 7 > dim,
+            Part::Nth { weekday: w, n } => w == wd && (d - 1) / 7 + 1 == n,
+            _ => false,
+        });
+        let dom_free = self.day_of_month.contains(&Part::NoSpecific);
+        let dow_free = self.day_of_week.contains(&Part::NoSpecific);
+        let month_ok = simple(&self.month, m);
+        let year_ok = simple(&self.year, u32::try_from(y).unwrap_or(0));
+        month_ok
+            && year_ok
+            && match (dom_free, dow_free) {
+                (true, _) => dow,
+                (_, true) => dom,
+                _ => dom && dow,
+            }
+    }
+}
+
+impl Schedule {
+    /// The first time (seconds since the epoch, UTC) after `after` this schedule fires; for a
+    /// rate, one period after `after`. `None` when a cron expression never fires again within
+    /// five years.
+    pub fn next_after(&self, after: u64) -> Option<u64> {
+        match self {
+            Schedule::Rate { value, unit } => Some(after + u64::from(*value) * unit.seconds()),
+            Schedule::Cron(c) => {
+                let mut t = (after / 60 + 1) * 60;
+                let limit = after + 5 * 366 * 86_400;
+                while t <= limit {
+                    let days = (t / 86_400) as i64;
+                    if !c.day_matches(days) {
+                        t = (t / 86_400 + 1) * 86_400;
+                        continue;
+                    }
+                    let secs = t % 86_400;
+                    let (h, m) = ((secs / 3600) as u32, ((secs % 3600) / 60) as u32);
+                    if simple(&c.hours, h) && simple(&c.minutes, m) {
+                        return Some(t);
+                    }
+                    t += 60;
+                }
+                None
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn next_fire_times_follow_the_expression() {
+        // 2026-11-22 is a Sunday; 12:00:00 UTC.
+        let sunday_noon = 1_795_348_800;
+        let weekly = Schedule::parse("cron(0 3 ? * MON *)").expect("valid");
+        // Monday 2026-11-23 03:00 UTC.
+        assert_eq!(weekly.next_after(sunday_noon), Some(1_795_402_800));
+        assert_eq!(
+            weekly.next_after(1_795_402_800),
+            Some(1_795_402_800 + 7 * 86_400)
+        );
+        let quarter = Schedule::parse("cron(0/15 * * * ? *)").expect("valid");
+        assert_eq!(quarter.next_after(sunday_noon), Some(sunday_noon + 15 * 60));
+        let last_day = Schedule::parse("cron(0 12 L * ? *)").expect("valid");
+        // 2026-11-30 12:00 UTC.
+        assert_eq!(
+            last_day.next_after(sunday_noon),
+            Some(1_795_348_800 + 8 * 86_400)
+        );
+        let first_monday = Schedule::parse("cron(0 9 ? * 2#1 *)").expect("valid");
+        // 2026-12-07 09:00 UTC.
+        assert_eq!(
+            first_monday.next_after(sunday_noon),
+            Some(1_795_348_800 + 15 * 86_400 - 3 * 3600)
+        );
+        let daily = Schedule::parse("rate(1 day)").expect("valid");
+        assert_eq!(daily.next_after(sunday_noon), Some(sunday_noon + 86_400));
+        let past = Schedule::parse("cron(0 9 ? JAN-MAR MON-FRI 2020-2021)").expect("valid");
+        assert_eq!(past.next_after(sunday_noon), None);
+    }
 
     fn message(expr: &str) -> String {
         let e = Schedule::parse(expr).expect_err(expr);

@@ -1,0 +1,221 @@
+//! What `mlinfra serve` runs besides the API, as the platform does on AWS: the stack's
+//! schedules (the weekly retrain, the daily monitor) on the same expressions EventBridge uses,
+//! and ETL for each new file in the lake's `raw/` (the S3 notification's job). The jobs are the
+//! functions' own (`mlinfra_core::jobs`), with the settings `up` wrote into the lake.
+
+use std::collections::BTreeSet;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use mlinfra_core::jobs::{self, etl, monitor, train};
+use mlinfra_core::lake::{Lake as _, LocalLake};
+use mlinfra_core::registry::Registry;
+use mlinfra_core::registry::local::LocalStore;
+
+use crate::stack::Stack;
+use crate::stack::schedule::Schedule;
+
+pub struct Background {
+    pub root: PathBuf,
+    pub stack: Stack,
+}
+
+impl Background {
+    fn lake(&self) -> LocalLake {
+        LocalLake::new(self.root.join("lake"))
+    }
+
+    fn store(&self) -> LocalStore {
+        LocalStore::new(self.root.join("registry"))
+    }
+
+    async fn retrain(&self, actor: &str, reason: &str) -> Result<String, String> {
+        let lake = self.lake();
+        let s = jobs::settings(&lake).map_err(|e| e.to_string())?;
+        let registry = Registry::new(self.store(), s.promotion.clone());
+        let job = train::Job {
+            cfg: &s.pipeline,
+            actor,
+            register: true,
+            request_production: true,
+            reason,
+        };
+        let t = train::retrain(&lake, &registry, &job)
+            .await
+            .map_err(|e| e.to_string())?;
+        Ok(match (&t.registered, &t.not_registered, &t.request) {
+            (Some(v), _, Some(r)) => format!(
+                "registered version {} ({}); Production requested as {r}",
+                v.version, v.stage
+            ),
+            (Some(v), _, None) => format!("registered version {} ({})", v.version, v.stage),
+            (None, Some(why), _) => format!("not registered: {why}"),
+            _ => "done".into(),
+        })
+    }
+
+    async fn monitor(&self) -> Result<String, String> {
+        let lake = self.lake();
+        let s = jobs::settings(&lake).map_err(|e| e.to_string())?;
+        let p = &s.pipeline;
+        let job = monitor::Job {
+            model: &p.model_name,
+            policy: &s.monitoring,
+            read: &p.read,
+            label: &p.label,
+            rule: &p.rule,
+            now: jobs::now(),
+            record: true,
+        };
+        let m = monitor::run(&lake, &self.store(), &job)
+            .await
+            .map_err(|e| e.to_string())?;
+        if let Some(a) = &m.alert {
+            crate::alerts::deliver(&self.stack, a);
+        }
+        let mut out = format!(
+            "{} of {} features drift{}",
+            m.report.dataset.drifted_features.len(),
+            m.report.dataset.features,
+            if m.report.dataset.drifted {
+                " (dataset drift)"
+            } else {
+                ""
+            }
+        );
+        if m.retrain {
+            let why = m.report.decision.retrain_reasons.join(", ");
+            out.push_str(&format!(
+                "; retraining ({why}): {}",
+                self.retrain(crate::commands::monitor::MONITOR_ACTOR, &why)
+                    .await?
+            ));
+        }
+        Ok(out)
+    }
+
+    /// Run the function a schedule names, in a blocking thread (training takes seconds).
+    async fn run_scheduled(self: &Arc<Self>, name: &str, function: mlinfra_core::FunctionName) {
+        let me = Arc::clone(self);
+        let handle = tokio::runtime::Handle::current();
+        let result = tokio::task::spawn_blocking(move || {
+            handle.block_on(async {
+                match function {
+                    mlinfra_core::FunctionName::Train => {
+                        me.retrain("mlinfra-train", "schedule").await
+                    }
+                    mlinfra_core::FunctionName::Monitor => me.monitor().await,
+                    other => Err(format!("`{other}` has no scheduled job locally")),
+                }
+            })
+        })
+        .await
+        .unwrap_or_else(|e| Err(e.to_string()));
+        match result {
+            Ok(m) => eprintln!("schedule.{name}: {m}"),
+            Err(e) => eprintln!("schedule.{name}: failed: {e}"),
+        }
+    }
+}
+
+fn now() -> u64 {
+    jobs::now()
+}
+
+/// Fire each enabled schedule at the times its expression gives, until the process ends.
+pub async fn schedules(bg: Arc<Background>) {
+    let mut tasks = vec![];
+    for (name, spec) in &bg.stack.schedules {
+        if !spec.enabled {
+            continue;
+        }
+        let Ok(schedule) = Schedule::parse(&spec.expression) else {
+            continue;
+        };
+        let (bg, name, function) = (Arc::clone(&bg), name.clone(), spec.function);
+        tasks.push(tokio::spawn(async move {
+            let mut last = now();
+            while let Some(next) = schedule.next_after(last) {
+                tokio::time::sleep(Duration::from_secs(next.saturating_sub(now()))).await;
+                bg.run_scheduled(&name, function).await;
+                last = next.max(now());
+            }
+        }));
+    }
+    for t in tasks {
+        let _ = t.await;
+    }
+}
+
+/// New files in `raw/` (not in `raw/quarantine/`, not already curated) that have not changed
+/// for a poll: ETL each once, as the S3 notification does on AWS.
+pub async fn watch_raw(bg: Arc<Background>, every: Duration) {
+    let lake = bg.lake();
+    let mut seen: BTreeSet<String> = lake.list("raw/").unwrap_or_default().into_iter().collect();
+    loop {
+        tokio::time::sleep(every).await;
+        let Ok(keys) = lake.list("raw/") else {
+            continue;
+        };
+        for key in keys {
+            if seen.contains(&key) || key.starts_with(etl::QUARANTINE) {
+                continue;
+            }
+            // Wait until the file has not been written to for a poll.
+            let settled = std::fs::metadata(lake.path(&key))
+                .and_then(|m| m.modified())
+                .ok()
+                .and_then(|t| SystemTime::now().duration_since(t).ok())
+                .is_some_and(|age| age >= every);
+            if !settled {
+                continue;
+            }
+            seen.insert(key.clone());
+            // A file the pipeline itself put there is already a curated version.
+            let curated = lake.get(&key).ok().flatten().is_some_and(|b| {
+                let h = jobs::short_hash(&mlinfra_core::pipeline::sha256_hex(&b));
+                lake.path(&format!("curated/{h}/data.csv")).is_file()
+            });
+            if curated {
+                continue;
+            }
+            let bg2 = Arc::clone(&bg);
+            let k = key.clone();
+            let outcome = tokio::task::spawn_blocking(move || {
+                let lake = bg2.lake();
+                let s = jobs::settings(&lake).map_err(|e| e.to_string())?;
+                let p = &s.pipeline;
+                let job = etl::Job {
+                    model: &p.model_name,
+                    read: &p.read,
+                    label: &p.label,
+                    rule: &p.rule,
+                    schema: p.schema.as_ref(),
+                    now: jobs::now(),
+                };
+                let done = etl::ingest(&lake, &k, &job).map_err(|e| e.to_string())?;
+                if let etl::Ingested::Quarantined { alert: Some(a), .. } = &done {
+                    crate::alerts::deliver(&bg2.stack, a);
+                }
+                Ok::<_, String>(done)
+            })
+            .await
+            .unwrap_or_else(|e| Err(e.to_string()));
+            match outcome {
+                Ok(etl::Ingested::Curated {
+                    rows_added, rows, ..
+                }) => {
+                    eprintln!("etl: {key}: {rows_added} rows curated ({rows} in all)");
+                }
+                Ok(etl::Ingested::Quarantined { quarantined, .. }) => {
+                    eprintln!("etl: {key}: failed validation, moved to {quarantined}");
+                }
+                Ok(etl::Ingested::Skipped { reason, .. }) => {
+                    eprintln!("etl: {key}: skipped: {reason}")
+                }
+                Err(e) => eprintln!("etl: {key}: failed: {e}"),
+            }
+        }
+    }
+}
