@@ -44,9 +44,12 @@ demo: build
 	  curl -s -X POST http://127.0.0.1:18080/v1/predict -H "x-api-key: $$(cat .mlinfra/heart-disease/secrets/api-key)" \
 	    -H 'content-type: application/json' \
 	    -d '{"instances": [{"age": 63, "sex": 1, "cp": 1, "trestbps": 145, "chol": 233, "fbs": 1, "restecg": 2, "thalach": 150, "exang": 0, "oldpeak": 2.3, "slope": 3, "ca": 0, "thal": 6}]}'; \
-	  echo; kill $$pid
+	  echo; sleep 1.5; kill $$pid
+	@echo "== monitor: drift of the served traffic against the training data, alerts, retraining by policy"
+	@$(MLINFRA) monitor check -f $(STACK)
+	@$(MLINFRA) monitor report -f $(STACK) --out .mlinfra/monitoring-report.html
 	@echo "== batch prediction to SQLite"; $(MLINFRA) predict -f $(STACK) --input examples/heart-disease/processed.cleveland.csv --out sqlite://.mlinfra/predictions.db
-	@echo "== down"; $(MLINFRA) down -f $(STACK) --yes --delete-data; rm -f .mlinfra/predictions.db; rmdir .mlinfra 2>/dev/null || true
+	@echo "== down"; $(MLINFRA) down -f $(STACK) --yes --delete-data; rm -f .mlinfra/predictions.db .mlinfra/monitoring-report.html; rmdir .mlinfra 2>/dev/null || true
 
 lint:
 	$(CARGO) fmt --all --check

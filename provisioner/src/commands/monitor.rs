@@ -204,7 +204,7 @@ fn report_text(r: &Report) -> String {
             "  {:<10} {:<12} {:<19} {:>10} (threshold {}){}{}",
             f.name,
             f.kind.to_string(),
-            format!("{:?}", f.test),
+            f.test.to_string(),
             num(f.value),
             num(f.threshold),
             if f.drifted { "  DRIFT" } else { "" },
@@ -213,6 +213,14 @@ fn report_text(r: &Report) -> String {
             } else {
                 format!("  new categories: {}", f.new_categories.join(", "))
             }
+        );
+    }
+    if !r.dataset.judged {
+        let _ = writeln!(
+            t,
+            "dataset   not judged: {} instances in the window, drift is judged from {} on",
+            r.current_rows,
+            mlinfra_core::monitor::MIN_CURRENT
         );
     }
     let _ = writeln!(

@@ -199,13 +199,13 @@ pub async fn run<S: Store>(
     if m.report.decision.alert {
         let d = &m.report.decision;
         let mut summary = format!(
-            "{} of `{}`: {}",
+            "`{}`: {}: {}",
+            job.model,
             if m.report.dataset.drifted {
                 "dataset drift"
             } else {
                 "monitoring thresholds crossed"
             },
-            job.model,
             d.violations.join(", ")
         );
         if d.retrain {
@@ -220,20 +220,22 @@ pub async fn run<S: Store>(
             .filter(|f| f.drifted)
             .map(|f| {
                 format!(
-                    "{}: {:?} {} (threshold {})",
+                    "{}: {} {} (threshold {})",
                     f.name, f.test, f.value, f.threshold
                 )
             })
             .chain(m.report.performance.accuracy_violated.then(|| {
                 format!(
-                    "accuracy {:?} < {}",
-                    m.report.performance.accuracy, m.report.performance.min_accuracy
+                    "accuracy {} < {}",
+                    m.report.performance.accuracy.unwrap_or(f64::NAN),
+                    m.report.performance.min_accuracy
                 )
             }))
             .chain(m.report.performance.f1_violated.then(|| {
                 format!(
-                    "f1 {:?} < {}",
-                    m.report.performance.f1, m.report.performance.min_f1
+                    "f1 {} < {}",
+                    m.report.performance.f1.unwrap_or(f64::NAN),
+                    m.report.performance.min_f1
                 )
             }))
             .collect();

@@ -141,7 +141,7 @@ fn feature(f: &FeatureDrift) -> String {
         .map(|(k, v)| format!("{k} {}", num(*v)))
         .collect();
     format!(
-        "<section class=\"{}\"><h3>{} <small>{} · {:?} {} (threshold {}) · {}</small></h3>{}<p>{}{}</p></section>",
+        "<section class=\"{}\"><h3>{} <small>{} · {} {} (threshold {}) · {}</small></h3>{}<p>{}{}</p></section>",
         if f.drifted { "drift" } else { "ok" },
         esc(&f.name),
         f.kind,
@@ -228,7 +228,7 @@ pub fn render(report: &Report, history: &[Report]) -> String {
     if let Some(pd) = &r.prediction {
         let _ = write!(
             h,
-            "<h2>Predictions</h2><section class=\"{}\"><h3>predicted class <small>{:?} {} (threshold {})</small></h3>{}</section>",
+            "<h2>Predictions</h2><section class=\"{}\"><h3>predicted class <small>{} {} (threshold {})</small></h3>{}</section>",
             if pd.drifted { "drift" } else { "ok" },
             pd.test,
             num(pd.value),

@@ -47,6 +47,9 @@ pub const SMALL_REFERENCE: usize = 1000;
 pub const FEW_VALUES: usize = 5;
 /// Accuracy and F1 are judged only on at least this many predictions with feedback.
 pub const MIN_FEEDBACK: usize = 30;
+/// Drift is judged only on at least this many instances in the window (the statistics are
+/// computed and reported either way): a handful of requests says nothing about a distribution.
+pub const MIN_CURRENT: usize = 30;
 /// PSI bins (equal width over both samples).
 pub const PSI_BINS: usize = 10;
 
@@ -81,6 +84,17 @@ pub enum Test {
     ChiSquare,
     WassersteinNormed,
     JensenShannon,
+}
+
+impl std::fmt::Display for Test {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Test::Ks => "ks",
+            Test::ChiSquare => "chi_square",
+            Test::WassersteinNormed => "wasserstein_normed",
+            Test::JensenShannon => "jensen_shannon",
+        })
+    }
 }
 
 impl Test {
@@ -166,6 +180,13 @@ pub struct DatasetDrift {
     pub share: f64,
     pub threshold: f64,
     pub drifted: bool,
+    /// At least [`MIN_CURRENT`] instances in the window: below that nothing is called drift.
+    #[serde(default = "yes")]
+    pub judged: bool,
+}
+
+fn yes() -> bool {
+    true
 }
 
 /// The predicted classes of the window against the training labels' classes.
@@ -514,11 +535,15 @@ pub fn check(
 ) -> Report {
     let t = &policy.drift;
     let instances: Vec<&Value> = logs.iter().flat_map(|l| l.instances.iter()).collect();
-    let features = if instances.is_empty() {
+    let judged = instances.len() >= MIN_CURRENT;
+    let mut features = if instances.is_empty() {
         vec![]
     } else {
         feature_drift(reference.frame, &instances, t)
     };
+    if !judged {
+        features.iter_mut().for_each(|f| f.drifted = false);
+    }
     let drifted: Vec<String> = features
         .iter()
         .filter(|f| f.drifted)
@@ -530,7 +555,8 @@ pub fn check(
         drifted.len() as f64 / features.len() as f64
     };
     let dataset = DatasetDrift {
-        drifted: !features.is_empty() && share >= t.dataset_drift_share,
+        judged,
+        drifted: judged && !features.is_empty() && share >= t.dataset_drift_share,
         drifted_features: drifted,
         features: features.len(),
         share,
@@ -547,7 +573,7 @@ pub fn check(
             test: f.test,
             value: f.value,
             threshold: f.threshold,
-            drifted: f.drifted,
+            drifted: judged && f.drifted,
             jensen_shannon: f
                 .statistics
                 .get("jensen_shannon")
@@ -741,6 +767,26 @@ mod tests {
         assert_eq!(many.performance.accuracy, Some(0.0));
         assert!(many.performance.accuracy_violated);
         assert_eq!(many.decision.retrain_reasons, vec!["accuracy"]);
+    }
+
+    #[test]
+    fn a_few_instances_are_reported_but_not_judged() {
+        let f = frame();
+        let r = Reference {
+            frame: &f,
+            labels: vec![0, 1],
+        };
+        let few: Vec<Logged> = logs(200.0, 1).into_iter().take(MIN_CURRENT - 1).collect();
+        let rep = check("m", &r, &few, &BTreeMap::new(), &policy(), None, 0);
+        assert!(!rep.dataset.judged);
+        assert!(rep.features.iter().all(|f| !f.drifted));
+        assert!(
+            rep.features[0].value < 0.05,
+            "the statistic is still reported"
+        );
+        assert!(!rep.decision.alert && !rep.decision.retrain);
+        let enough: Vec<Logged> = logs(200.0, 1).into_iter().take(MIN_CURRENT).collect();
+        assert!(check("m", &r, &enough, &BTreeMap::new(), &policy(), None, 0).features[0].drifted);
     }
 
     #[test]
