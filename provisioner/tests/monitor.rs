@@ -397,10 +397,18 @@ fn drift_alerts_and_retraining_with_cooldown() {
     );
     let versions = p.run(&["models", "list", "--output", "json"]);
     assert!(!versions.raw_stdout.contains("\"version\": 3"));
+    let hooked = hooks.lock().unwrap().clone();
     assert_eq!(
-        hooks.lock().unwrap().len(),
-        4,
-        "alerts: drift, quarantine, dataset drift, dataset drift again"
+        hooked.len(),
+        5,
+        "drift, quarantine, dataset drift, the retraining's notification, dataset drift again: {hooked:?}"
+    );
+    let note: Value = serde_json::from_str(&hooked[3]).unwrap();
+    assert_eq!(note["alert"]["source"], "train", "{note}");
+    let summary = note["alert"]["summary"].as_str().unwrap();
+    assert!(
+        summary.contains("version 2 registered (Staging); Production requested"),
+        "{summary}"
     );
 
     // The report as a page with charts, and the gauges on /metrics.

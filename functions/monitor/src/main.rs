@@ -51,6 +51,8 @@ async fn handle(config: &FunctionConfig) -> Result<Value, FunctionError> {
             },
         )
         .await?;
+        let note = train::notify(&lake, &t, &p.model_name, &reason, now)?;
+        eprintln!("notify: {}", note.summary);
         retrained = json!({
             "run_id": t.out.run.run_id,
             "registered_version": t.registered.as_ref().map(|v| v.version),

@@ -36,6 +36,15 @@ async fn handle(config: &FunctionConfig, event: &Value) -> Result<Value, Functio
         reason: &reason,
     };
     let t = train::retrain(&lake, &registry, &job).await?;
+    // On AWS the notification goes out through SNS; here it is recorded and logged.
+    let note = train::notify(
+        &lake,
+        &t,
+        &settings.pipeline.model_name,
+        &reason,
+        jobs::now(),
+    )?;
+    eprintln!("notify: {}", note.summary);
     Ok(json!({
         "reason": reason,
         "run_id": t.out.run.run_id,

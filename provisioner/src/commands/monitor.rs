@@ -99,6 +99,8 @@ pub async fn retrain_as(
         reason,
     };
     let t = train::retrain(&lake, &registry, &job).await.map_err(fail)?;
+    let note = train::notify(&lake, &t, &stack.model.name, reason, jobs::now()).map_err(fail)?;
+    crate::alerts::deliver(stack, &note);
     let e = &t.out.evaluation;
     let mut text = String::new();
     let _ = writeln!(

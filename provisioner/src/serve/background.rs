@@ -44,6 +44,9 @@ impl Background {
         let t = train::retrain(&lake, &registry, &job)
             .await
             .map_err(|e| e.to_string())?;
+        if let Ok(note) = train::notify(&lake, &t, &s.pipeline.model_name, reason, jobs::now()) {
+            crate::alerts::deliver(&self.stack, &note);
+        }
         Ok(match (&t.registered, &t.not_registered, &t.request) {
             (Some(v), _, Some(r)) => format!(
                 "registered version {} ({}); Production requested as {r}",

@@ -204,6 +204,53 @@ pub async fn train_on<S: Store>(
     Ok(t)
 }
 
+/// What a person should hear about a training: the version registered and the Production
+/// request waiting for approval (or why nothing was registered). Recorded under
+/// `artifacts/alerts/` with the alerts, for the caller to deliver (SNS on AWS; the log and the
+/// stack's webhooks locally).
+pub fn notify(
+    lake: &impl Lake,
+    t: &Trained,
+    model: &str,
+    reason: &str,
+    now: u64,
+) -> Result<super::Alert, JobError> {
+    let summary = match (&t.registered, &t.request, &t.not_registered) {
+        (Some(v), Some(r), _) => format!(
+            "`{model}`: retrained ({reason}): version {} registered ({}); Production requested as {r}, waiting for approval",
+            v.version, v.stage
+        ),
+        (Some(v), None, _) => format!(
+            "`{model}`: retrained ({reason}): version {} registered ({})",
+            v.version, v.stage
+        ),
+        (None, _, Some(why)) => format!("`{model}`: retrained ({reason}): no new version: {why}"),
+        _ => format!("`{model}`: retrained ({reason})"),
+    };
+    let e = &t.out.evaluation;
+    let alert = super::Alert {
+        id: super::alert_id(now, "train", lake)?,
+        at: crate::registry::local::rfc3339(now),
+        source: "train".into(),
+        model: model.to_string(),
+        summary,
+        details: vec![
+            format!(
+                "run {} on {} ({} rows)",
+                t.out.run.run_id, t.data_key, t.out.run.rows
+            ),
+            format!(
+                "roc_auc {:.4}, accuracy {:.4}, f1 {:.4}",
+                e.roc_auc, e.accuracy, e.f1_score
+            ),
+            format!("blessing: {}", t.out.run.blessing.reason),
+        ],
+        evidence: format!("artifacts/runs/{}/run.json", t.out.run.run_id),
+    };
+    super::record_alert(lake, &alert)?;
+    Ok(alert)
+}
+
 /// Train on the current curated data version (`curated/latest.json`).
 pub async fn retrain<S: Store>(
     lake: &impl Lake,
