@@ -8,9 +8,13 @@ numpy histograms. Prints the median of RUNS timings as JSON.
 import json
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 from scipy import stats
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "python"))
+from psi import psi  # noqa: E402
 
 out, rows, features, runs = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
 rng = np.random.default_rng(42)
@@ -22,14 +26,6 @@ for f in range(features):
     samples += [ref, cur]
 np.concatenate(samples).astype("<f8").tofile(f"{out}/samples.f64")
 
-
-def psi(r, c, bins=10):
-    edges = np.histogram_bin_edges(np.concatenate([r, c]), bins=bins)
-    rp = np.histogram(r, edges)[0] / len(r)
-    cp = np.histogram(c, edges)[0] / len(c)
-    rp = np.where(rp == 0, 0.0001, rp)
-    cp = np.where(cp == 0, 0.0001, cp)
-    return float(np.sum((rp - cp) * np.log(rp / cp)))
 
 
 def one(r, c):

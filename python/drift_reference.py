@@ -11,22 +11,14 @@ import numpy as np
 from scipy import stats
 from scipy.spatial.distance import jensenshannon
 
+from psi import psi
+
 rng = np.random.default_rng(7)
 ref = np.round(rng.normal(240.0, 50.0, 300), 3)
 cur = np.round(rng.normal(265.0, 55.0, 200), 3)
 ties_a = np.array([1, 2, 2, 3, 3, 3, 4, 5, 5, 9], dtype=float)
 ties_b = np.array([2, 2, 3, 4, 4, 6, 7, 7, 8], dtype=float)
 
-
-def psi(r, c, bins=10):
-    """Population stability index over equal-width bins of the combined range; an empty bin
-    counts as 0.0001 of its sample (the documented rule)."""
-    edges = np.histogram_bin_edges(np.concatenate([r, c]), bins=bins)
-    rp = np.histogram(r, edges)[0] / len(r)
-    cp = np.histogram(c, edges)[0] / len(c)
-    rp = np.where(rp == 0, 0.0001, rp)
-    cp = np.where(cp == 0, 0.0001, cp)
-    return float(np.sum((rp - cp) * np.log(rp / cp)))
 
 
 def grid(n, mult, modulus, shift):

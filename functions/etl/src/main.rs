@@ -20,7 +20,6 @@ fn handle(config: &FunctionConfig, event: &Value) -> Result<Value, FunctionError
         .ok_or_else(|| {
             FunctionError::invalid_event("expected an S3 event notification with `Records`")
         })?;
-    let p = &settings.pipeline;
     let mut out = vec![];
     for r in records {
         let key = r
@@ -29,15 +28,11 @@ fn handle(config: &FunctionConfig, event: &Value) -> Result<Value, FunctionError
             .ok_or_else(|| {
                 FunctionError::invalid_event("an S3 event record without `s3.object.key`")
             })?;
-        let job = etl::Job {
-            model: &p.model_name,
-            read: &p.read,
-            label: &p.label,
-            rule: &p.rule,
-            schema: p.schema.as_ref(),
-            now: jobs::now(),
-        };
-        let done = etl::ingest(&lake, &jobs::decode_key(key), &job)?;
+        let done = etl::ingest(
+            &lake,
+            &jobs::decode_key(key),
+            &settings.etl_job(jobs::now()),
+        )?;
         if let etl::Ingested::Quarantined { alert: Some(a), .. } = &done {
             eprintln!("alert: {}", a.summary);
         }

@@ -10,25 +10,14 @@
 
 use lambda_runtime::{LambdaEvent, service_fn};
 use mlinfra_core::jobs::{self, monitor, train};
-use mlinfra_core::registry::Registry;
 use mlinfra_core::{FunctionConfig, FunctionError};
 use serde_json::{Value, json};
 
 async fn handle(config: &FunctionConfig) -> Result<Value, FunctionError> {
     let (lake, store) = jobs::open_local(config)?;
     let settings = jobs::settings(&lake)?;
-    let p = &settings.pipeline;
     let now = jobs::now();
-    let job = monitor::Job {
-        model: &p.model_name,
-        policy: &settings.monitoring,
-        read: &p.read,
-        label: &p.label,
-        rule: &p.rule,
-        now,
-        record: true,
-    };
-    let m = monitor::run(&lake, &store, &job).await?;
+    let m = monitor::run(&lake, &store, &settings.monitor_job(now, true)).await?;
     for line in mlinfra_core::monitor::export::emf_lines(&settings.stack, &m.report, now * 1000) {
         println!("{line}");
     }
@@ -37,21 +26,14 @@ async fn handle(config: &FunctionConfig) -> Result<Value, FunctionError> {
     }
     let mut retrained = Value::Null;
     if m.retrain {
-        let registry = Registry::new(store, settings.promotion.clone());
         let reason = m.report.decision.retrain_reasons.join(", ");
         let t = train::retrain(
             &lake,
-            &registry,
-            &train::Job {
-                cfg: p,
-                actor: "mlinfra-monitor",
-                register: true,
-                request_production: true,
-                reason: &reason,
-            },
+            &settings.registry(store),
+            &settings.train_job(monitor::ACTOR, &reason),
         )
         .await?;
-        let note = train::notify(&lake, &t, &p.model_name, &reason, now)?;
+        let note = train::notify(&lake, &t, &settings.pipeline.model_name, &reason, now)?;
         eprintln!("notify: {}", note.summary);
         retrained = json!({
             "run_id": t.out.run.run_id,

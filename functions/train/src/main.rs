@@ -9,12 +9,8 @@
 
 use lambda_runtime::{LambdaEvent, service_fn};
 use mlinfra_core::jobs::{self, train};
-use mlinfra_core::registry::Registry;
 use mlinfra_core::{FunctionConfig, FunctionError};
 use serde_json::{Value, json};
-
-/// The identity scheduled training registers as; Production still waits for a person.
-const ACTOR: &str = "mlinfra-train";
 
 async fn handle(config: &FunctionConfig, event: &Value) -> Result<Value, FunctionError> {
     let (lake, store) = jobs::open_local(config)?;
@@ -27,15 +23,12 @@ async fn handle(config: &FunctionConfig, event: &Value) -> Result<Value, Functio
         (_, Some(r)) => r.to_string(),
         _ => "invocation".to_string(),
     };
-    let registry = Registry::new(store, settings.promotion.clone());
-    let job = train::Job {
-        cfg: &settings.pipeline,
-        actor: ACTOR,
-        register: true,
-        request_production: true,
-        reason: &reason,
-    };
-    let t = train::retrain(&lake, &registry, &job).await?;
+    let t = train::retrain(
+        &lake,
+        &settings.registry(store),
+        &settings.train_job(train::SCHEDULE_ACTOR, &reason),
+    )
+    .await?;
     // On AWS the notification goes out through SNS; here it is recorded and logged.
     let note = train::notify(
         &lake,

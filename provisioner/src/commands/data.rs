@@ -164,7 +164,7 @@ fn ingest(g: &Global, file: &Path) -> Result<i32, Failure> {
     use mlinfra_core::lake::Lake as _;
     let cx = super::Context::new(g)?;
     let stack = &cx.loaded.stack;
-    let lake = super::monitor::lake(&cx)?;
+    let (lake, settings) = super::monitor::open(&cx)?;
     let bytes = read_bytes(file)?;
     let name = file
         .file_name()
@@ -184,20 +184,7 @@ fn ingest(g: &Global, file: &Path) -> Result<i32, Failure> {
     }
     lake.put(&key, &bytes)
         .map_err(|e| Failure::new(e.to_string()))?;
-    let schema = match &stack.dataset.schema {
-        Some(p) => Some(load_schema(Path::new(p))?),
-        None => None,
-    };
-    let read = read_options(Some(stack));
-    let rule = label_rule(Some(stack));
-    let job = etl::Job {
-        model: &stack.model.name,
-        read: &read,
-        label: &stack.dataset.label.column,
-        rule: &rule,
-        schema: schema.as_ref(),
-        now: jobs::now(),
-    };
+    let job = settings.etl_job(jobs::now());
     let outcome = etl::ingest(&lake, &key, &job).map_err(|e| Failure::new(e.to_string()))?;
     match &outcome {
         etl::Ingested::Curated {

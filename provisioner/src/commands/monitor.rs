@@ -9,15 +9,10 @@ use mlinfra_core::lake::LocalLake;
 use mlinfra_core::monitor::{Policy, Report, Thresholds, html};
 use serde_json::json;
 
-use super::data::{label_rule, read_options};
 use super::{Context, Failure};
 use crate::cli::{Global, MonitorCheckArgs, MonitorCommand, MonitorReportArgs, RetrainArgs};
 use crate::report::num;
 use crate::stack::Stack;
-
-/// The identity retraining triggered by the monitor acts as (Production still waits for a
-/// person to approve).
-pub const MONITOR_ACTOR: &str = "mlinfra-monitor";
 
 /// The stack's `monitoring` section as the monitor's policy.
 pub fn policy(stack: &Stack) -> Policy {
@@ -49,27 +44,36 @@ pub fn settings(stack: &Stack) -> Result<jobs::Settings, Failure> {
     })
 }
 
-/// Write the jobs' settings into the local lake when they differ from what is there (so the
-/// functions, run by `serve` or as Lambda bootstraps on a `file://` lake, train and monitor
-/// as the stack says). Nothing is written when they are current, or on other environments.
-pub fn sync_settings(cx: &Context) -> Result<(), Failure> {
+/// Write `settings` to the lake when they differ from what is there (nothing is written when
+/// they are current).
+fn store_settings(lake: &LocalLake, settings: &jobs::Settings) -> Result<(), Failure> {
     use mlinfra_core::lake::Lake as _;
-    if cx.env != crate::stack::EnvKind::Local || !cx.root.join("lake/raw").is_dir() {
-        return Ok(());
-    }
-    let lake = LocalLake::new(cx.root.join("lake"));
-    let bytes = jobs::json_bytes(&settings(&cx.loaded.stack)?);
+    let bytes = jobs::json_bytes(settings);
     if lake.get(jobs::SETTINGS).map_err(fail)?.as_deref() != Some(&bytes[..]) {
         lake.put(jobs::SETTINGS, &bytes).map_err(fail)?;
     }
     Ok(())
 }
 
+/// Keep the jobs' settings in the local lake current (so the functions, run by `serve` or as
+/// Lambda bootstraps on a `file://` lake, train and monitor as the stack says). Nothing is
+/// written on other environments or before `up` made the lake.
+pub fn sync_settings(cx: &Context) -> Result<(), Failure> {
+    if cx.env != crate::stack::EnvKind::Local || !cx.root.join("lake/raw").is_dir() {
+        return Ok(());
+    }
+    store_settings(
+        &LocalLake::new(cx.root.join("lake")),
+        &settings(&cx.loaded.stack)?,
+    )
+}
+
 fn fail(e: impl std::fmt::Display) -> Failure {
     Failure::new(e.to_string())
 }
 
-pub fn lake(cx: &Context) -> Result<LocalLake, Failure> {
+/// The local lake and the stack's settings for the jobs (kept current in the lake).
+pub fn open(cx: &Context) -> Result<(LocalLake, jobs::Settings), Failure> {
     let dir = cx.root.join("lake");
     if !dir.join("raw").is_dir() {
         return Err(Failure::new(format!(
@@ -77,8 +81,10 @@ pub fn lake(cx: &Context) -> Result<LocalLake, Failure> {
             dir.display()
         )));
     }
-    sync_settings(cx)?;
-    Ok(LocalLake::new(dir))
+    let lake = LocalLake::new(dir);
+    let s = settings(&cx.loaded.stack)?;
+    store_settings(&lake, &s)?;
+    Ok((lake, s))
 }
 
 /// Train on the curated data as `actor`, for `reason`; the result's text and JSON.
@@ -88,17 +94,11 @@ pub async fn retrain_as(
     reason: &str,
 ) -> Result<(String, serde_json::Value), Failure> {
     let stack = &cx.loaded.stack;
-    let lake = lake(cx)?;
+    let (lake, s) = open(cx)?;
     let registry = super::models::local_registry(cx)?;
-    let cfg = super::pipeline::config(stack, None)?;
-    let job = train::Job {
-        cfg: &cfg,
-        actor,
-        register: true,
-        request_production: true,
-        reason,
-    };
-    let t = train::retrain(&lake, &registry, &job).await.map_err(fail)?;
+    let t = train::retrain(&lake, &registry, &s.train_job(actor, reason))
+        .await
+        .map_err(fail)?;
     let note = train::notify(&lake, &t, &stack.model.name, reason, jobs::now()).map_err(fail)?;
     crate::alerts::deliver(stack, &note);
     let e = &t.out.evaluation;
@@ -170,23 +170,13 @@ pub async fn run(g: &Global, c: &MonitorCommand) -> Result<i32, Failure> {
     }
 }
 
-async fn monitor_once(cx: &Context, record: bool) -> Result<mjob::Monitored, Failure> {
-    let stack = &cx.loaded.stack;
-    let lake = lake(cx)?;
+async fn monitor_once(cx: &Context, record: bool) -> Result<(LocalLake, mjob::Monitored), Failure> {
+    let (lake, s) = open(cx)?;
     let registry = super::models::local_registry(cx)?;
-    let p = policy(stack);
-    let read = read_options(Some(stack));
-    let rule = label_rule(Some(stack));
-    let job = mjob::Job {
-        model: &stack.model.name,
-        policy: &p,
-        read: &read,
-        label: &stack.dataset.label.column,
-        rule: &rule,
-        now: jobs::now(),
-        record,
-    };
-    mjob::run(&lake, &registry.store, &job).await.map_err(fail)
+    let m = mjob::run(&lake, &registry.store, &s.monitor_job(jobs::now(), record))
+        .await
+        .map_err(fail)?;
+    Ok((lake, m))
 }
 
 fn report_text(r: &Report) -> String {
@@ -255,7 +245,7 @@ fn report_text(r: &Report) -> String {
 async fn check(g: &Global, a: &MonitorCheckArgs) -> Result<i32, Failure> {
     let cx = Context::new(g)?;
     let stack = &cx.loaded.stack;
-    let m = monitor_once(&cx, true).await?;
+    let (_, m) = monitor_once(&cx, true).await?;
     let mut text = report_text(&m.report);
     let d = &m.report.decision;
     let deliveries = m.alert.as_ref().map(|al| crate::alerts::deliver(stack, al));
@@ -273,7 +263,7 @@ async fn check(g: &Global, a: &MonitorCheckArgs) -> Result<i32, Failure> {
             let _ = writeln!(text, "retrain   due ({why}), not started (--no-retrain)");
         } else {
             let _ = writeln!(text, "retrain   triggered ({why})");
-            match retrain_as(&cx, MONITOR_ACTOR, &why).await {
+            match retrain_as(&cx, mjob::ACTOR, &why).await {
                 Ok((t, v)) => {
                     text.push_str(&t);
                     retrained = Some(v);
@@ -317,8 +307,7 @@ async fn check(g: &Global, a: &MonitorCheckArgs) -> Result<i32, Failure> {
 
 async fn report(g: &Global, a: &MonitorReportArgs) -> Result<i32, Failure> {
     let cx = Context::new(g)?;
-    let m = monitor_once(&cx, false).await?;
-    let lake = lake(&cx)?;
+    let (lake, m) = monitor_once(&cx, false).await?;
     let mut history = mjob::history(&lake).map_err(fail)?;
     history.push(m.report.clone());
     let text = report_text(&m.report);

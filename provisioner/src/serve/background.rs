@@ -10,7 +10,6 @@ use std::time::{Duration, SystemTime};
 
 use mlinfra_core::jobs::{self, etl, monitor, train};
 use mlinfra_core::lake::{Lake as _, LocalLake};
-use mlinfra_core::registry::Registry;
 use mlinfra_core::registry::local::LocalStore;
 
 use crate::stack::Stack;
@@ -33,17 +32,13 @@ impl Background {
     async fn retrain(&self, actor: &str, reason: &str) -> Result<String, String> {
         let lake = self.lake();
         let s = jobs::settings(&lake).map_err(|e| e.to_string())?;
-        let registry = Registry::new(self.store(), s.promotion.clone());
-        let job = train::Job {
-            cfg: &s.pipeline,
-            actor,
-            register: true,
-            request_production: true,
-            reason,
-        };
-        let t = train::retrain(&lake, &registry, &job)
-            .await
-            .map_err(|e| e.to_string())?;
+        let t = train::retrain(
+            &lake,
+            &s.registry(self.store()),
+            &s.train_job(actor, reason),
+        )
+        .await
+        .map_err(|e| e.to_string())?;
         if let Ok(note) = train::notify(&lake, &t, &s.pipeline.model_name, reason, jobs::now()) {
             crate::alerts::deliver(&self.stack, &note);
         }
@@ -61,17 +56,7 @@ impl Background {
     async fn monitor(&self) -> Result<String, String> {
         let lake = self.lake();
         let s = jobs::settings(&lake).map_err(|e| e.to_string())?;
-        let p = &s.pipeline;
-        let job = monitor::Job {
-            model: &p.model_name,
-            policy: &s.monitoring,
-            read: &p.read,
-            label: &p.label,
-            rule: &p.rule,
-            now: jobs::now(),
-            record: true,
-        };
-        let m = monitor::run(&lake, &self.store(), &job)
+        let m = monitor::run(&lake, &self.store(), &s.monitor_job(jobs::now(), true))
             .await
             .map_err(|e| e.to_string())?;
         if let Some(a) = &m.alert {
@@ -91,8 +76,7 @@ impl Background {
             let why = m.report.decision.retrain_reasons.join(", ");
             out.push_str(&format!(
                 "; retraining ({why}): {}",
-                self.retrain(crate::commands::monitor::MONITOR_ACTOR, &why)
-                    .await?
+                self.retrain(monitor::ACTOR, &why).await?
             ));
         }
         Ok(out)
@@ -106,7 +90,7 @@ impl Background {
             handle.block_on(async {
                 match function {
                     mlinfra_core::FunctionName::Train => {
-                        me.retrain("mlinfra-train", "schedule").await
+                        me.retrain(train::SCHEDULE_ACTOR, "schedule").await
                     }
                     mlinfra_core::FunctionName::Monitor => me.monitor().await,
                     other => Err(format!("`{other}` has no scheduled job locally")),
@@ -188,16 +172,8 @@ pub async fn watch_raw(bg: Arc<Background>, every: Duration) {
             let outcome = tokio::task::spawn_blocking(move || {
                 let lake = bg2.lake();
                 let s = jobs::settings(&lake).map_err(|e| e.to_string())?;
-                let p = &s.pipeline;
-                let job = etl::Job {
-                    model: &p.model_name,
-                    read: &p.read,
-                    label: &p.label,
-                    rule: &p.rule,
-                    schema: p.schema.as_ref(),
-                    now: jobs::now(),
-                };
-                let done = etl::ingest(&lake, &k, &job).map_err(|e| e.to_string())?;
+                let done =
+                    etl::ingest(&lake, &k, &s.etl_job(jobs::now())).map_err(|e| e.to_string())?;
                 if let etl::Ingested::Quarantined { alert: Some(a), .. } = &done {
                     crate::alerts::deliver(&bg2.stack, a);
                 }

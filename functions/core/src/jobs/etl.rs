@@ -79,14 +79,17 @@ fn records(bytes: &[u8]) -> Result<(Vec<String>, Vec<csv::StringRecord>), String
     Ok((header, rows))
 }
 
-/// Validate `bytes`; the anomalies (errors block) and the rows in `order` (the curated
-/// columns) when it passes.
+/// The curated columns (`order`, else the file's own) and the file's rows in that order.
+type Curatable = (Vec<String>, Vec<Vec<String>>);
+
+/// Validate `bytes`; the anomalies (errors block) and, when it passes, its rows in `order`
+/// (the curated columns; the file's own header when there is no curated data yet).
 fn check(
     bytes: &[u8],
     job: &Job<'_>,
     schema: Option<&Schema>,
     order: Option<&[String]>,
-) -> (Anomalies, Option<Vec<Vec<String>>>) {
+) -> (Anomalies, Option<Curatable>) {
     let fail = |a: Anomaly| {
         (
             Anomalies {
@@ -156,7 +159,7 @@ fn check(
                 .collect()
         })
         .collect();
-    (anomalies, Some(out))
+    (anomalies, Some((order, out)))
 }
 
 fn csv_bytes(
@@ -239,7 +242,7 @@ pub fn ingest(lake: &impl Lake, key: &str, job: &Job<'_>) -> Result<Ingested, Jo
         None => None,
     };
     let (anomalies, rows) = check(&bytes, job, schema, order.as_deref());
-    let Some(rows) = rows else {
+    let Some((header, rows)) = rows else {
         let name = &key["raw/".len()..];
         let quarantined = format!("{QUARANTINE}{name}");
         lake.put(&quarantined, &bytes)?;
@@ -270,16 +273,16 @@ pub fn ingest(lake: &impl Lake, key: &str, job: &Job<'_>) -> Result<Ingested, Jo
             alert: Some(alert),
         });
     };
-    let header = order.unwrap_or_else(|| records(&bytes).map(|r| r.0).unwrap_or_default());
     let data = csv_bytes(&header, &rows, previous_data.as_deref())?;
     let data_hash = format!("sha256:{}", sha256_hex(&data));
     let data_key = format!("curated/{}/data.csv", short_hash(&data_hash));
     lake.put(&data_key, &data)?;
     let total = previous.as_ref().map_or(0, |p| p.rows) + rows.len();
-    if let Ok(frame) = read_csv(&data[..], job.read) {
+    let combined = read_csv(&data[..], job.read);
+    if let Ok(frame) = &combined {
         lake.put(
             &format!("artifacts/statistics/{}.json", short_hash(&data_hash)),
-            &json_bytes(&compute(&frame, None)),
+            &json_bytes(&compute(frame, None)),
         )?;
     }
     let mut sources = previous
@@ -291,9 +294,7 @@ pub fn ingest(lake: &impl Lake, key: &str, job: &Job<'_>) -> Result<Ingested, Jo
         Some(s) => Some(s.version()),
         None => {
             // The first curated version: its inferred schema becomes the curated one.
-            let frame =
-                read_csv(&data[..], job.read).map_err(|e| JobError::Input(e.to_string()))?;
-            let mut f = frame;
+            let mut f = combined.map_err(|e| JobError::Input(e.to_string()))?;
             let _ = take_label(&mut f, job.label, job.rule);
             let s = Schema::infer(&compute(&f, None));
             lake.put(

@@ -33,6 +33,51 @@ pub struct Settings {
 
 pub const SETTINGS: &str = "artifacts/config/jobs.json";
 
+impl Settings {
+    /// ETL of raw objects as this stack reads its data.
+    pub fn etl_job(&self, now: u64) -> etl::Job<'_> {
+        let p = &self.pipeline;
+        etl::Job {
+            model: &p.model_name,
+            read: &p.read,
+            label: &p.label,
+            rule: &p.rule,
+            schema: p.schema.as_ref(),
+            now,
+        }
+    }
+
+    /// Training that registers a blessed model and requests Production, as `actor`.
+    pub fn train_job<'a>(&'a self, actor: &'a str, reason: &'a str) -> train::Job<'a> {
+        train::Job {
+            cfg: &self.pipeline,
+            actor,
+            register: true,
+            request_production: true,
+            reason,
+        }
+    }
+
+    /// One monitoring run at `now`; `record`: write the report, alert and retraining time.
+    pub fn monitor_job(&self, now: u64, record: bool) -> monitor::Job<'_> {
+        let p = &self.pipeline;
+        monitor::Job {
+            model: &p.model_name,
+            policy: &self.monitoring,
+            read: &p.read,
+            label: &p.label,
+            rule: &p.rule,
+            now,
+            record,
+        }
+    }
+
+    /// The registry in `store` under this stack's promotion policy.
+    pub fn registry<S: crate::registry::Store>(&self, store: S) -> crate::registry::Registry<S> {
+        crate::registry::Registry::new(store, self.promotion.clone())
+    }
+}
+
 /// The settings in `lake`, or an error that says how they get there.
 pub fn settings(lake: &impl Lake) -> Result<Settings, JobError> {
     read_json(lake, SETTINGS)?.ok_or_else(|| {

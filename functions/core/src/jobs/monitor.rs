@@ -13,7 +13,11 @@ use super::{Alert, JobError, alert_id, json_bytes, read_json, record_alert, shor
 use crate::data::{LabelRule, ReadOptions, read_csv, take_label};
 use crate::lake::Lake;
 use crate::monitor::{Logged, Policy, Reference, Report, check};
-use crate::registry::Store;
+use crate::registry::{Stage, Store};
+
+/// The identity retraining triggered by the monitor registers as (Production still waits
+/// for a person to approve).
+pub const ACTOR: &str = "mlinfra-monitor";
 
 pub const STATE: &str = "artifacts/monitoring/state.json";
 pub const REPORTS: &str = "artifacts/monitoring/reports/";
@@ -122,23 +126,18 @@ pub async fn run<S: Store>(
     store: &S,
     job: &Job<'_>,
 ) -> Result<Monitored, JobError> {
-    let current = store.current(job.model).await?.and_then(|c| c.production);
-    let Some(production) = current else {
+    // One read: the model's document says which version is in Production and what it was
+    // trained on.
+    let doc = store.load(job.model).await?;
+    let Some(version) = doc
+        .as_ref()
+        .and_then(|d| d.versions.iter().find(|v| v.stage == Stage::Production))
+    else {
         return Err(JobError::Input(format!(
             "model `{}` has no Production version to monitor\nhint: `mlinfra models list`",
             job.model
         )));
     };
-    let doc = store.load(job.model).await?;
-    let version = doc
-        .as_ref()
-        .and_then(|d| d.versions.iter().find(|v| v.version == production.version))
-        .ok_or_else(|| {
-            JobError::Input(format!(
-                "version {} of `{}` is not in the registry",
-                production.version, job.model
-            ))
-        })?;
     let data = short_hash(&version.data_hash);
     let data_key = format!("curated/{data}/data.csv");
     let Some(bytes) = lake.get(&data_key)? else {

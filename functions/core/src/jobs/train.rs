@@ -119,6 +119,9 @@ pub async fn production_model<S: Store>(
         .map_err(|e| JobError::Input(format!("`{}` is not a model: {e}", json_path.display())))
 }
 
+/// The identity scheduled training registers as (Production still waits for a person).
+pub const SCHEDULE_ACTOR: &str = "mlinfra-train";
+
 /// What one training did.
 #[derive(Debug)]
 pub struct Trained {
