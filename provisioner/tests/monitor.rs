@@ -194,10 +194,28 @@ fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     out
 }
 
+/// `mlinfra monitor check --detailed-exitcode`: exit 0 when no threshold is crossed, 2 when
+/// one is (asserted against the report it prints).
 fn check(p: &Project) -> Value {
-    let r = p.run(&["monitor", "check", "--output", "json"]);
-    r.ok();
-    serde_json::from_str(&r.raw_stdout).unwrap()
+    let r = p.run(&[
+        "monitor",
+        "check",
+        "--detailed-exitcode",
+        "--output",
+        "json",
+    ]);
+    let v: Value = serde_json::from_str(&r.raw_stdout).unwrap_or(Value::Null);
+    let crossed = v["report"]["decision"]["violations"]
+        .as_array()
+        .is_some_and(|a| !a.is_empty());
+    assert_eq!(
+        r.code,
+        if crossed { 2 } else { 0 },
+        "{}\n{}",
+        r.stdout,
+        r.stderr
+    );
+    v
 }
 
 fn drifted(v: &Value) -> Vec<String> {
