@@ -37,8 +37,12 @@ impl ModelSource for Fixed {
 
 struct Discard;
 impl FeedbackSink for Discard {
-    fn store(&self, _: &str, _: &serde_json::Value) -> Result<(), String> {
-        Ok(())
+    fn store(&self, _: &str, _: &serde_json::Value) -> Result<bool, String> {
+        Ok(false)
+    }
+
+    fn logged(&self, _: &str) -> Result<Option<u64>, String> {
+        Ok(None)
     }
 }
 

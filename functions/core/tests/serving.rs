@@ -45,8 +45,12 @@ impl ModelSource for &'static Fixture {
 struct Discard;
 
 impl FeedbackSink for Discard {
-    fn store(&self, _: &str, _: &Value) -> Result<(), String> {
-        Ok(())
+    fn store(&self, _: &str, _: &Value) -> Result<bool, String> {
+        Ok(false)
+    }
+
+    fn logged(&self, _: &str) -> Result<Option<u64>, String> {
+        Ok(None)
     }
 }
 

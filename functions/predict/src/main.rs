@@ -46,7 +46,8 @@ fn service(config: &FunctionConfig) -> Result<Service<LocalSource, LocalFeedback
             model: config.model.clone(),
         },
         LocalFeedback {
-            dir: lake.join("feedback"),
+            lake,
+            retention_days: env_num("MLINFRA_PREDICTION_LOG_DAYS", 90),
         },
     ))
 }

@@ -190,10 +190,18 @@ fn report_text(r: &Report) -> String {
         r.reference_rows,
         r.version.map_or("-".into(), |v| v.to_string())
     );
+    // The name column is as wide as the longest name, so long names keep the columns aligned.
+    let width = r
+        .features
+        .iter()
+        .map(|f| f.name.chars().count())
+        .max()
+        .unwrap_or(0)
+        .max(10);
     for f in &r.features {
         let _ = writeln!(
             t,
-            "  {:<10} {:<12} {:<19} {:>10} (threshold {}){}{}",
+            "  {:<width$} {:<12} {:<19} {:>10} (threshold {}){}{}",
             f.name,
             f.kind.to_string(),
             f.test.to_string(),
@@ -231,11 +239,14 @@ fn report_text(r: &Report) -> String {
     let p = &r.performance;
     let _ = writeln!(
         t,
-        "quality   {} labelled: accuracy {} (min {}), f1 {} (min {}){}",
+        "quality   {} labelled: accuracy {} (min {}), f1 {}{} (min {}){}",
         p.labelled,
         p.accuracy.map_or("-".into(), num),
         num(p.min_accuracy),
         p.f1.map_or("-".into(), num),
+        p.f1_average
+            .as_ref()
+            .map_or(String::new(), |a| format!(" ({a})")),
         num(p.min_f1),
         if p.judged { "" } else { ", too few to judge" }
     );

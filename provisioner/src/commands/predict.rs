@@ -195,9 +195,20 @@ fn open_sink(output: Option<&str>, model: &Served, k: usize) -> Result<Sink, Fai
             let path = PathBuf::from(o.trim_start_matches("sqlite://"));
             let conn = rusqlite::Connection::open(&path)
                 .map_err(|e| Failure::new(format!("cannot open `{}`: {e}", path.display())))?;
-            let probs: String = (0..k).map(|c| format!(", p_{c} REAL NOT NULL")).collect();
+            // The same column names as the CSV: `p_<class>`, quoted as SQL identifiers.
+            let probs: String = model
+                .classes
+                .iter()
+                .map(|c| format!(", \"p_{}\" REAL NOT NULL", c.replace('"', "\"\"")))
+                .collect();
+            debug_assert_eq!(model.classes.len(), k);
+            let label_type = if (0..k).all(|c| model.label_value(model.class_values[c]).is_i64()) {
+                "INTEGER"
+            } else {
+                "TEXT"
+            };
             conn.execute_batch(&format!(
-                "CREATE TABLE IF NOT EXISTS predictions (run_id TEXT NOT NULL, row INTEGER NOT NULL, label INTEGER NOT NULL, confidence REAL NOT NULL{probs}, model TEXT NOT NULL, version INTEGER NOT NULL, PRIMARY KEY (run_id, row)); BEGIN;"
+                "CREATE TABLE IF NOT EXISTS predictions (run_id TEXT NOT NULL, row INTEGER NOT NULL, label {label_type} NOT NULL, confidence REAL NOT NULL{probs}, model TEXT NOT NULL, version INTEGER NOT NULL, PRIMARY KEY (run_id, row)); BEGIN;"
             ))
             .map_err(|e| Failure::new(format!("`{}`: {e}", path.display())))?;
             Ok(Sink::Sqlite { conn, path })
@@ -246,15 +257,15 @@ fn write_chunk(
                 .map_err(|e| fail(&e))?;
             for (i, label) in scores.labels.iter().enumerate() {
                 let p = &scores.probabilities[i * k..(i + 1) * k];
-                let idx = model
-                    .class_values
-                    .iter()
-                    .position(|v| v == label)
-                    .unwrap_or(0);
+                let idx = model.class_index(*label);
+                let label: rusqlite::types::Value = match model.label_value(*label) {
+                    serde_json::Value::String(s) => s.into(),
+                    v => v.as_i64().unwrap_or(*label).into(),
+                };
                 let mut values: Vec<rusqlite::types::Value> = vec![
                     run_id.to_string().into(),
                     ((first + i as u64) as i64).into(),
-                    (*label).into(),
+                    label,
                     f64::from(p[idx]).into(),
                 ];
                 values.extend(
@@ -283,14 +294,10 @@ fn csv_rows<W: std::io::Write>(
     let version = model.version.to_string();
     for (i, label) in scores.labels.iter().enumerate() {
         let p = &scores.probabilities[i * k..(i + 1) * k];
-        let idx = model
-            .class_values
-            .iter()
-            .position(|v| v == label)
-            .unwrap_or(0);
+        let idx = model.class_index(*label);
         let mut rec = vec![
             (first + i as u64).to_string(),
-            label.to_string(),
+            model.classes[idx].clone(),
             p[idx].to_string(),
         ];
         rec.extend(p.iter().map(|x| x.to_string()));

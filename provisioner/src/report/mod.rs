@@ -38,6 +38,9 @@ pub fn num(x: f64) -> String {
     if x.fract() == 0.0 && x.abs() < 1e12 {
         return format!("{}", x as i64);
     }
+    if x.abs() < 1e-4 {
+        return mlinfra_core::data::short_num(x);
+    }
     let s = format!("{x:.4}");
     s.trim_end_matches('0').trim_end_matches('.').to_string()
 }

@@ -17,7 +17,7 @@ struct Inner {
     buckets: [u64; BUCKETS.len()],
     count: u64,
     sum: f64,
-    predictions: BTreeMap<i64, u64>,
+    predictions: BTreeMap<String, u64>,
 }
 
 #[derive(Default)]
@@ -40,9 +40,14 @@ impl Metrics {
         }
     }
 
-    pub fn predicted(&self, label: i64) {
+    pub fn predicted(&self, class: &str) {
         if let Ok(mut m) = self.inner.lock() {
-            *m.predictions.entry(label).or_default() += 1;
+            match m.predictions.get_mut(class) {
+                Some(n) => *n += 1,
+                None => {
+                    m.predictions.insert(class.to_string(), 1);
+                }
+            }
         }
     }
 
@@ -80,6 +85,10 @@ impl Metrics {
         );
         out.push_str("# HELP mlinfra_predictions_total Predictions by class.\n# TYPE mlinfra_predictions_total counter\n");
         for (label, n) in &m.predictions {
+            let label = label
+                .replace('\\', "\\\\")
+                .replace('"', "\\\"")
+                .replace('\n', "\\n");
             let _ = writeln!(out, "mlinfra_predictions_total{{class=\"{label}\"}} {n}");
         }
         out

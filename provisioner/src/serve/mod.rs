@@ -230,7 +230,7 @@ impl Gateway {
         };
         let out = self.service.handle(&event);
         for label in &out.labels {
-            self.metrics.predicted(*label);
+            self.metrics.predicted(label);
         }
         if let Some(log) = out.log {
             let _ = self.logs.send(log);
@@ -334,7 +334,8 @@ pub fn gateway(
             model: stack.model.name.clone(),
         },
         LocalFeedback {
-            dir: root.join("lake/feedback"),
+            lake: root.join("lake"),
+            retention_days: u32::try_from(stack.lake.prediction_log_days).unwrap_or(u32::MAX),
         },
     );
     let (tx, rx) = tokio::sync::mpsc::unbounded_channel();

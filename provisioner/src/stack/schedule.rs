@@ -111,8 +111,10 @@ impl Schedule {
             return parse_cron(expr, body).map(Schedule::Cron);
         }
         let fields: Vec<&str> = e.split_whitespace().collect();
-        let hint = if fields.len() == 5 {
-            Some(format!("in EventBridge form: `{}`", from_unix(&fields)))
+        let hint = if let Some(cron) = unix_macro(e) {
+            Some(format!("in EventBridge form: `{cron}`"))
+        } else if fields.len() == 5 {
+            Some(unix_hint(&fields))
         } else if fields.len() == 6 {
             Some(format!("wrap it as EventBridge does: `cron({e})`"))
         } else {
@@ -174,22 +176,141 @@ fn parse_rate(expr: &str, body: &str) -> Result<Schedule, ScheduleError> {
     Ok(Schedule::Rate { value, unit: u })
 }
 
-/// A 5-field Unix cron expression in EventBridge form: a year field, and `?` in one day field.
-fn from_unix(f: &[&str]) -> String {
-    let dow_set = f[4] != "*" && f[4] != "?";
-    let dom = if dow_set { "?" } else { f[2] };
-    let dow = if dow_set { f[4] } else { "?" };
-    format!("cron({} {} {} {} {} *)", f[0], f[1], dom, f[3], dow)
+/// The EventBridge form of a Unix cron macro such as `@weekly` (Sunday 00:00, as in Unix).
+fn unix_macro(e: &str) -> Option<&'static str> {
+    Some(match e {
+        "@yearly" | "@annually" => "cron(0 0 1 1 ? *)",
+        "@monthly" => "cron(0 0 1 * ? *)",
+        "@weekly" => "cron(0 0 ? * SUN *)",
+        "@daily" | "@midnight" => "cron(0 0 * * ? *)",
+        "@hourly" => "cron(0 * * * ? *)",
+        _ => return None,
+    })
+}
+
+/// The hint for a 5-field Unix cron expression: its EventBridge form, or why there is none.
+///
+/// Unix counts the day of the week 0-7 with Sunday as both 0 and 7; EventBridge counts 1-7 from
+/// Sunday. The translation writes the days as names (`MON`, `SUN,FRI-SAT`), which mean the same
+/// in both, so a pasted hint never moves a schedule to another day.
+fn unix_hint(f: &[&str]) -> String {
+    match from_unix(f) {
+        Ok(cron) => format!("in EventBridge form: `{cron}`"),
+        Err(why) => why,
+    }
+}
+
+/// A 5-field Unix cron expression in EventBridge form: a year field, the days of the week as
+/// names, and `?` in one day field.
+fn from_unix(f: &[&str]) -> Result<String, String> {
+    let dow_any = f[4] == "*";
+    let dom_any = f[2] == "*";
+    let days = if dow_any {
+        None
+    } else {
+        Some(unix_weekdays(f[4])?)
+    };
+    let every_day = days.is_some_and(|d| d == [true; 7]);
+    let (dom, dow) = match days {
+        None => (f[2].to_string(), "?".to_string()),
+        // Unix fires when either day field matches; all seven days is every day.
+        Some(_) if every_day => ("*".to_string(), "?".to_string()),
+        Some(d) if dom_any => ("?".to_string(), weekday_names(&d)),
+        Some(_) => {
+            return Err(format!(
+                "Unix cron fires on day-of-month `{}` or on day-of-week `{}`; EventBridge cannot \
+                 say \"either\": keep one of the two day fields",
+                f[2], f[4]
+            ));
+        }
+    };
+    Ok(format!("cron({} {} {dom} {} {dow} *)", f[0], f[1], f[3]))
+}
+
+/// The days a Unix day-of-week field selects, indexed from Sunday (0).
+fn unix_weekdays(text: &str) -> Result<[bool; 7], String> {
+    let value = |s: &str| -> Result<u32, String> {
+        if let Some(i) = DAYS.iter().position(|n| n.eq_ignore_ascii_case(s)) {
+            return Ok(i as u32);
+        }
+        match s.parse::<u32>() {
+            Ok(v) if v <= 7 => Ok(v),
+            _ => Err(format!(
+                "`{s}` is not a Unix day of the week: Unix takes 0-7 (Sunday is 0 and 7) or \
+                 SUN-SAT; EventBridge takes 1-7 (1 = SUN) or SUN-SAT"
+            )),
+        }
+    };
+    let mut days = [false; 7];
+    for part in text.split(',') {
+        let (range, step) = match part.split_once('/') {
+            Some((r, s)) => match s.parse::<u32>() {
+                Ok(s) if s > 0 => (r, s),
+                _ => {
+                    return Err(format!(
+                        "`{part}` has an invalid step in the day-of-week field"
+                    ));
+                }
+            },
+            None => (part, 1),
+        };
+        let (from, to) = match range {
+            "*" => (0, 7),
+            _ => match range.split_once('-') {
+                Some((a, b)) => (value(a)?, value(b)?),
+                None if step > 1 => (value(range)?, 7),
+                None => {
+                    let v = value(range)?;
+                    (v, v)
+                }
+            },
+        };
+        if from > to {
+            return Err(format!(
+                "`{part}` is a backwards range in the day-of-week field: Unix ranges run upwards \
+                 (write `{to}-{from}` or a list)"
+            ));
+        }
+        for d in (from..=to).step_by(step as usize) {
+            days[(d % 7) as usize] = true;
+        }
+    }
+    Ok(days)
+}
+
+/// Days (indexed from Sunday) as EventBridge day names, consecutive days as ranges.
+fn weekday_names(days: &[bool; 7]) -> String {
+    let mut out: Vec<String> = Vec::new();
+    let mut i = 0;
+    while i < 7 {
+        if !days[i] {
+            i += 1;
+            continue;
+        }
+        let start = i;
+        while i + 1 < 7 && days[i + 1] {
+            i += 1;
+        }
+        out.push(match i - start {
+            0 => DAYS[start].to_string(),
+            1 => format!("{},{}", DAYS[start], DAYS[i]),
+            _ => format!("{}-{}", DAYS[start], DAYS[i]),
+        });
+        i += 1;
+    }
+    out.join(",")
 }
 
 fn parse_cron(expr: &str, body: &str) -> Result<Cron, ScheduleError> {
     let f: Vec<&str> = body.split_whitespace().collect();
     if f.len() != 6 {
         let hint = if f.len() == 5 {
-            Some(format!(
-                "EventBridge cron has a year field and `?` in day-of-month or day-of-week: `{}`",
-                from_unix(&f)
-            ))
+            Some(match from_unix(&f) {
+                Ok(cron) => format!(
+                    "EventBridge cron has a year field and `?` in day-of-month or day-of-week: `{cron}`"
+                ),
+                Err(why) => why,
+            })
         } else {
             Some("the fields are: minutes hours day-of-month month day-of-week year".to_string())
         };
@@ -558,6 +679,75 @@ mod tests {
     fn unix_cron_gets_a_translation() {
         assert!(message("cron(0 3 * * MON)").contains("`cron(0 3 ? * MON *)`"));
         assert!(message("0 3 * * MON").contains("`cron(0 3 ? * MON *)`"));
+    }
+
+    /// The EventBridge expression in a hint, parsed.
+    fn hinted(expr: &str) -> Schedule {
+        let hint = Schedule::parse(expr)
+            .expect_err("a Unix expression is refused")
+            .hint
+            .expect("a hint");
+        let cron = hint
+            .split('`')
+            .nth(1)
+            .unwrap_or_else(|| panic!("no expression in the hint `{hint}`"));
+        Schedule::parse(cron).unwrap_or_else(|e| panic!("the hint `{cron}` does not parse: {e}"))
+    }
+
+    /// The days of the week (as names) a schedule fires on in the week from Sunday 2026-11-22.
+    fn fire_days(s: &Schedule) -> Vec<&'static str> {
+        let sunday = 1_795_305_600; // 2026-11-22 00:00 UTC
+        let mut t = sunday - 1;
+        let mut days = Vec::new();
+        while let Some(next) = s.next_after(t).filter(|n| *n < sunday + 7 * 86_400) {
+            let day = DAYS[((next - sunday) / 86_400) as usize];
+            if days.last() != Some(&day) {
+                days.push(day);
+            }
+            t = next;
+        }
+        days
+    }
+
+    #[test]
+    fn unix_days_of_the_week_keep_their_day() {
+        // Unix: 0-7 with Sunday as 0 and 7; names; ranges, lists and steps.
+        let cases: [(&str, &[&str]); 14] = [
+            ("0 3 * * 1", &["MON"]),
+            ("0 3 * * 0", &["SUN"]),
+            ("0 3 * * 7", &["SUN"]),
+            ("0 3 * * 6", &["SAT"]),
+            ("0 3 * * 1-5", &["MON", "TUE", "WED", "THU", "FRI"]),
+            ("0 3 * * 5-7", &["SUN", "FRI", "SAT"]),
+            ("0 3 * * 0,6", &["SUN", "SAT"]),
+            ("0 3 * * */2", &["SUN", "TUE", "THU", "SAT"]),
+            ("0 3 * * 1-5/2", &["MON", "WED", "FRI"]),
+            ("0 3 * * 3/2", &["SUN", "WED", "FRI"]),
+            ("0 3 * * mon", &["MON"]),
+            ("0 3 * * MON-FRI", &["MON", "TUE", "WED", "THU", "FRI"]),
+            ("0 3 * * SUN,WED", &["SUN", "WED"]),
+            ("@weekly", &["SUN"]),
+        ];
+        for (unix, days) in cases {
+            assert_eq!(fire_days(&hinted(unix)), days, "{unix}");
+        }
+        let every = ["SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT"];
+        assert_eq!(fire_days(&hinted("0 3 * * *")), every);
+        assert_eq!(fire_days(&hinted("0 3 * * 0-6")), every);
+        assert_eq!(fire_days(&hinted("@daily")), every);
+        assert_eq!(
+            message("0 3 * * 1"),
+            "`0 3 * * 1` is not a schedule expression: expected `cron(...)` or `rate(...)` | in EventBridge form: `cron(0 3 ? * MON *)`"
+        );
+        assert!(message("cron(0 3 * * 0)").contains("`cron(0 3 ? * SUN *)`"));
+    }
+
+    #[test]
+    fn unix_forms_without_an_eventbridge_twin_say_why() {
+        assert!(message("0 3 * * 8").contains("`8` is not a Unix day of the week"));
+        assert!(message("0 3 * * 5-1").contains("backwards range"));
+        assert!(message("0 3 1 * MON").contains("EventBridge cannot say \"either\""));
+        assert!(message("0 3 * * 1/0").contains("invalid step"));
     }
 
     #[test]

@@ -84,6 +84,35 @@ pub fn fmt_num(x: f64) -> String {
     }
 }
 
+/// A number for people: integers as integers, six significant digits otherwise (`227.05`, not
+/// `227.04999999999998`), scientific notation below 1e-4 (`2.64e-31`, not a hundred zeros).
+///
+/// ```
+/// use mlinfra_core::data::short_num;
+/// assert_eq!(short_num(227.04999999999998), "227.05");
+/// assert_eq!(short_num(2.64e-31), "2.64e-31");
+/// assert_eq!(short_num(0.0264), "0.0264");
+/// assert_eq!(short_num(42.0), "42");
+/// ```
+pub fn short_num(x: f64) -> String {
+    if !x.is_finite() || (x.fract() == 0.0 && x.abs() < 1e15) {
+        return fmt_num(x);
+    }
+    if x.abs() < 1e-4 {
+        let s = format!("{x:.2e}");
+        let (mantissa, exp) = s.split_once('e').unwrap_or((&s, "0"));
+        let mantissa = mantissa.trim_end_matches('0').trim_end_matches('.');
+        return format!("{mantissa}e{exp}");
+    }
+    let decimals = (5 - x.abs().log10().floor() as i32).clamp(0, 17) as usize;
+    let s = format!("{x:.decimals$}");
+    if s.contains('.') {
+        s.trim_end_matches('0').trim_end_matches('.').to_string()
+    } else {
+        s
+    }
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct Column {
     pub name: String,
@@ -328,6 +357,15 @@ pub enum LabelRule {
 }
 
 impl LabelRule {
+    /// The class `positive_when` makes positive (`"1"`); `None` for a multiclass task, whose
+    /// classes have no declared positive.
+    pub fn positive_class(&self) -> Option<&'static str> {
+        match self {
+            LabelRule::Multiclass => None,
+            LabelRule::Binary { .. } => Some("1"),
+        }
+    }
+
     fn positive(&self, v: f64) -> bool {
         match self {
             LabelRule::Multiclass => false,

@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::{Alert, JobError, alert_id, json_bytes, read_json, record_alert, short_hash};
-use crate::data::{LabelRule, ReadOptions, read_csv, take_label};
+use crate::data::{LabelRule, ReadOptions, read_csv, short_num, take_label};
 use crate::lake::Lake;
 use crate::monitor::{Logged, Policy, Reference, Report, check};
 use crate::registry::{Stage, Store};
@@ -86,8 +86,9 @@ pub fn window_logs(lake: &impl Lake, days: u32, now: u64) -> Result<Vec<Logged>,
     Ok(out)
 }
 
-/// True labels by request id from `feedback/`.
-pub fn feedback(lake: &impl Lake) -> Result<BTreeMap<String, i64>, JobError> {
+/// True classes by request id from `feedback/` (class names, as [`crate::monitor::class_of`]
+/// reads a label).
+pub fn feedback(lake: &impl Lake) -> Result<BTreeMap<String, String>, JobError> {
     let mut out = BTreeMap::new();
     for key in lake.list("feedback/")? {
         let Some(bytes) = lake.get(&key)? else {
@@ -97,13 +98,9 @@ pub fn feedback(lake: &impl Lake) -> Result<BTreeMap<String, i64>, JobError> {
             continue;
         };
         let id = v.get("request_id").and_then(Value::as_str);
-        let label = v.get("label").and_then(|l| match l {
-            Value::Number(n) => n.as_i64(),
-            Value::String(s) => s.trim().parse().ok(),
-            _ => None,
-        });
-        if let (Some(id), Some(label)) = (id, label) {
-            out.insert(id.to_string(), label);
+        let class = v.get("label").and_then(crate::monitor::class_of);
+        if let (Some(id), Some(class)) = (id, class) {
+            out.insert(id.to_string(), class);
         }
     }
     Ok(out)
@@ -161,16 +158,11 @@ pub async fn run<S: Store>(
         }
         _ => (frame, labels.y.clone()),
     };
-    let class_value = |c: usize| -> i64 {
-        labels
-            .class_values
-            .as_ref()
-            .and_then(|v| v.get(c).copied())
-            .unwrap_or(c as i64)
-    };
     let reference = Reference {
         frame: &frame,
-        labels: y.into_iter().map(class_value).collect(),
+        labels: y.into_iter().map(|c| labels.classes[c].clone()).collect(),
+        positive: job.rule.positive_class().map(str::to_string),
+        classes: labels.classes,
     };
     let logs = window_logs(lake, job.policy.window_days, job.now)?;
     let fb = feedback(lake)?;
@@ -220,21 +212,24 @@ pub async fn run<S: Store>(
             .map(|f| {
                 format!(
                     "{}: {} {} (threshold {})",
-                    f.name, f.test, f.value, f.threshold
+                    f.name,
+                    f.test,
+                    short_num(f.value),
+                    short_num(f.threshold)
                 )
             })
             .chain(m.report.performance.accuracy_violated.then(|| {
                 format!(
                     "accuracy {} < {}",
-                    m.report.performance.accuracy.unwrap_or(f64::NAN),
-                    m.report.performance.min_accuracy
+                    short_num(m.report.performance.accuracy.unwrap_or(f64::NAN)),
+                    short_num(m.report.performance.min_accuracy)
                 )
             }))
             .chain(m.report.performance.f1_violated.then(|| {
                 format!(
                     "f1 {} < {}",
-                    m.report.performance.f1.unwrap_or(f64::NAN),
-                    m.report.performance.min_f1
+                    short_num(m.report.performance.f1.unwrap_or(f64::NAN)),
+                    short_num(m.report.performance.min_f1)
                 )
             }))
             .collect();

@@ -185,7 +185,7 @@ pub fn render(report: &Report, history: &[Report]) -> String {
         h,
         "<table><tr><th>dataset drift</th><td class=\"{}\">{} of {} features ({}; threshold {})</td></tr>\
          <tr><th>accuracy</th><td class=\"{}\">{} (min {}; {} labelled{})</td></tr>\
-         <tr><th>F1</th><td class=\"{}\">{} (min {})</td></tr>\
+         <tr><th>F1</th><td class=\"{}\">{}{} (min {})</td></tr>\
          <tr><th>decision</th><td>{}</td></tr></table>",
         if r.dataset.drifted { "bad" } else { "" },
         r.dataset.drifted_features.len(),
@@ -199,6 +199,10 @@ pub fn render(report: &Report, history: &[Report]) -> String {
         if p.judged { "" } else { ", too few to judge" },
         if p.f1_violated { "bad" } else { "" },
         p.f1.map_or("–".into(), num),
+        esc(&p
+            .f1_average
+            .as_ref()
+            .map_or(String::new(), |a| format!(", {a}"))),
         num(p.min_f1),
         esc(&if r.decision.violations.is_empty() {
             "no threshold crossed".to_string()

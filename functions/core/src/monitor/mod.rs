@@ -20,7 +20,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::data::{Frame, Kind, Values, fmt_num};
+use crate::data::{Frame, Kind, Values, fmt_num, short_num};
 use crate::drift;
 
 /// JSON has no NaN or infinity: serde_json writes them as `null`; read `null` back as NaN.
@@ -202,12 +202,33 @@ pub struct PredictionDrift {
     pub histogram: Histogram,
 }
 
+/// How F1 is computed: of the declared positive class for a binary task, else the unweighted
+/// mean over the classes (macro F1, as scikit-learn's `f1_score(average="macro")`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "average")]
+pub enum F1Average {
+    Binary { positive: String },
+    Macro { classes: usize },
+}
+
+impl std::fmt::Display for F1Average {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            F1Average::Binary { positive } => write!(f, "of the positive class `{positive}`"),
+            F1Average::Macro { classes } => write!(f, "macro average over {classes} classes"),
+        }
+    }
+}
+
 /// Quality from feedback: predictions whose true label came back.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Performance {
     pub labelled: usize,
     pub accuracy: Option<f64>,
     pub f1: Option<f64>,
+    /// What `f1` is (absent in reports written before it was recorded).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub f1_average: Option<F1Average>,
     pub min_accuracy: f64,
     pub min_f1: f64,
     /// Fewer than [`MIN_FEEDBACK`] labelled predictions: not judged.
@@ -255,14 +276,26 @@ pub struct Logged {
     #[serde(default)]
     pub version: u64,
     pub instances: Vec<Value>,
-    pub labels: Vec<i64>,
+    /// The predicted labels as answered (class values such as `1` or class names such as
+    /// `"low"`).
+    pub labels: Vec<Value>,
 }
 
 /// The reference side: the rows the Production model was trained on and their labels.
 pub struct Reference<'a> {
     pub frame: &'a Frame,
-    /// Class values of the training labels (e.g. 0 and 1).
-    pub labels: Vec<i64>,
+    /// The class names of the training labels (e.g. `"0"` and `"1"`, or `"low"`).
+    pub labels: Vec<String>,
+    /// Every class of the model, in its order.
+    pub classes: Vec<String>,
+    /// The positive class of a binary task (`None`: F1 is the macro average).
+    pub positive: Option<String>,
+}
+
+/// A label (predicted, or sent as feedback) as the class name it denotes: `1`, `"1"` and `1.0`
+/// are the class `"1"`.
+pub fn class_of(v: &Value) -> Option<String> {
+    category_of(v)
 }
 
 fn number_of(v: &Value) -> Option<f64> {
@@ -428,7 +461,9 @@ fn numeric(
         current_count: current.len(),
         current_missing_share: missing_share,
         histogram: Histogram {
-            bins: (0..bins).map(|i| fmt_num(lo + width * i as f64)).collect(),
+            bins: (0..bins)
+                .map(|i| short_num(lo + width * i as f64))
+                .collect(),
             reference: hist(reference),
             current: hist(current),
         },
@@ -478,35 +513,60 @@ pub fn feature_drift(reference: &Frame, current: &[&Value], t: &Thresholds) -> V
         .collect()
 }
 
-/// Accuracy and F1 (positive class: the largest class value, e.g. 1) of the labelled
-/// single-instance predictions.
-pub fn performance(logs: &[Logged], feedback: &BTreeMap<String, i64>, p: &Policy) -> Performance {
-    let pairs: Vec<(i64, i64)> = logs
+/// Accuracy and F1 of the labelled single-instance predictions (classes by name). F1 is the
+/// positive class's for a binary task with a declared positive class, else the macro average over
+/// the model's classes.
+pub fn performance(
+    logs: &[Logged],
+    feedback: &BTreeMap<String, String>,
+    reference: &Reference<'_>,
+    p: &Policy,
+) -> Performance {
+    let pairs: Vec<(String, &String)> = logs
         .iter()
         .filter(|l| l.labels.len() == 1)
-        .filter_map(|l| feedback.get(&l.request_id).map(|t| (l.labels[0], *t)))
+        .filter_map(|l| Some((class_of(&l.labels[0])?, feedback.get(&l.request_id)?)))
         .collect();
-    let positive = pairs.iter().map(|(_, t)| *t).max().unwrap_or(1).max(1);
     let n = pairs.len();
-    let correct = pairs.iter().filter(|(p, t)| p == t).count();
-    let tp = pairs
-        .iter()
-        .filter(|(p, t)| *p == positive && *t == positive)
-        .count() as f64;
-    let fp = pairs
-        .iter()
-        .filter(|(p, t)| *p == positive && *t != positive)
-        .count() as f64;
-    let fneg = pairs
-        .iter()
-        .filter(|(p, t)| *p != positive && *t == positive)
-        .count() as f64;
-    let accuracy = (n > 0).then(|| correct as f64 / n as f64);
-    let f1 = (n > 0).then(|| {
+    let correct = pairs.iter().filter(|(p, t)| p == *t).count();
+    let f1_of = |class: &str| {
+        let tp = pairs
+            .iter()
+            .filter(|(p, t)| p == class && *t == class)
+            .count() as f64;
+        let fp = pairs
+            .iter()
+            .filter(|(p, t)| p == class && *t != class)
+            .count() as f64;
+        let fneg = pairs
+            .iter()
+            .filter(|(p, t)| p != class && *t == class)
+            .count() as f64;
         if tp == 0.0 {
             0.0
         } else {
             2.0 * tp / (2.0 * tp + fp + fneg)
+        }
+    };
+    let average = match &reference.positive {
+        Some(positive) if reference.classes.len() <= 2 => F1Average::Binary {
+            positive: positive.clone(),
+        },
+        _ => F1Average::Macro {
+            classes: reference.classes.len(),
+        },
+    };
+    let accuracy = (n > 0).then(|| correct as f64 / n as f64);
+    let f1 = (n > 0).then(|| match &average {
+        F1Average::Binary { positive } => f1_of(positive),
+        F1Average::Macro { .. } => {
+            // Over the classes predicted or named by feedback, as scikit-learn averages over
+            // the labels present.
+            let classes: BTreeSet<&str> = pairs
+                .iter()
+                .flat_map(|(p, t)| [p.as_str(), t.as_str()])
+                .collect();
+            classes.iter().map(|c| f1_of(c)).sum::<f64>() / classes.len().max(1) as f64
         }
     });
     let judged = n >= MIN_FEEDBACK;
@@ -514,6 +574,7 @@ pub fn performance(logs: &[Logged], feedback: &BTreeMap<String, i64>, p: &Policy
         labelled: n,
         accuracy,
         f1,
+        f1_average: Some(average),
         min_accuracy: p.min_accuracy,
         min_f1: p.min_f1,
         judged,
@@ -528,7 +589,7 @@ pub fn check(
     model: &str,
     reference: &Reference<'_>,
     logs: &[Logged],
-    feedback: &BTreeMap<String, i64>,
+    feedback: &BTreeMap<String, String>,
     policy: &Policy,
     last_retrain: Option<u64>,
     now: u64,
@@ -564,11 +625,17 @@ pub fn check(
     };
     let predicted: Vec<String> = logs
         .iter()
-        .flat_map(|l| l.labels.iter().map(|x| x.to_string()))
+        .flat_map(|l| l.labels.iter().filter_map(class_of))
         .collect();
     let prediction = (!predicted.is_empty() && !reference.labels.is_empty()).then(|| {
-        let r: Vec<String> = reference.labels.iter().map(|x| x.to_string()).collect();
-        let f = categorical("prediction", Kind::Categorical, &r, &predicted, 0.0, t);
+        let f = categorical(
+            "prediction",
+            Kind::Categorical,
+            &reference.labels,
+            &predicted,
+            0.0,
+            t,
+        );
         PredictionDrift {
             test: f.test,
             value: f.value,
@@ -582,7 +649,7 @@ pub fn check(
             histogram: f.histogram,
         }
     });
-    let performance = performance(logs, feedback, policy);
+    let performance = performance(logs, feedback, reference, policy);
     let mut violations: Vec<String> = dataset
         .drifted_features
         .iter()
@@ -685,6 +752,19 @@ mod tests {
         }
     }
 
+    fn binary<'a>(f: &'a Frame, labels: Vec<&str>) -> Reference<'a> {
+        Reference {
+            frame: f,
+            labels: labels.into_iter().map(String::from).collect(),
+            classes: vec!["0".into(), "1".into()],
+            positive: Some("1".into()),
+        }
+    }
+
+    fn truth(ids: std::ops::Range<usize>, label: &str) -> BTreeMap<String, String> {
+        ids.map(|i| (format!("r{i}"), label.to_string())).collect()
+    }
+
     fn logs(shift: f64, label: i64) -> Vec<Logged> {
         (0..400)
             .map(|i| Logged {
@@ -693,7 +773,7 @@ mod tests {
                 instances: vec![
                     json!({"x": f64::from(i) + shift, "c": if i % 2 == 0 { "a" } else { "b" }}),
                 ],
-                labels: vec![label],
+                labels: vec![json!(label)],
             })
             .collect()
     }
@@ -701,10 +781,7 @@ mod tests {
     #[test]
     fn a_shift_drifts_and_retrains_once_per_cooldown() {
         let f = frame();
-        let r = Reference {
-            frame: &f,
-            labels: vec![0; 200].into_iter().chain(vec![1; 200]).collect(),
-        };
+        let r = binary(&f, [vec!["0"; 200], vec!["1"; 200]].concat());
         let same = check(
             "m",
             &r,
@@ -755,27 +832,96 @@ mod tests {
     #[test]
     fn wrong_predictions_violate_accuracy_from_30_labelled_on() {
         let f = frame();
-        let r = Reference {
-            frame: &f,
-            labels: vec![0, 1],
-        };
-        let all_wrong: BTreeMap<String, i64> = (0..29).map(|i| (format!("r{i}"), 0)).collect();
+        let r = binary(&f, vec!["0", "1"]);
+        let all_wrong = truth(0..29, "0");
         let few = check("m", &r, &logs(0.0, 1), &all_wrong, &policy(), None, 0);
         assert!(!few.performance.judged && !few.decision.retrain);
-        let all_wrong: BTreeMap<String, i64> = (0..30).map(|i| (format!("r{i}"), 0)).collect();
+        let all_wrong = truth(0..30, "0");
         let many = check("m", &r, &logs(0.0, 1), &all_wrong, &policy(), None, 0);
         assert_eq!(many.performance.accuracy, Some(0.0));
         assert!(many.performance.accuracy_violated);
         assert_eq!(many.decision.retrain_reasons, vec!["accuracy"]);
     }
 
+    /// Predicted and true classes by request id `r0`, `r1`, ...
+    fn labelled(pairs: &[(&str, &str)]) -> (Vec<Logged>, BTreeMap<String, String>) {
+        let logs = pairs
+            .iter()
+            .enumerate()
+            .map(|(i, (p, _))| Logged {
+                request_id: format!("r{i}"),
+                version: 1,
+                instances: vec![json!({"x": 1.0})],
+                labels: vec![json!(p)],
+            })
+            .collect();
+        let fb = pairs
+            .iter()
+            .enumerate()
+            .map(|(i, (_, t))| (format!("r{i}"), t.to_string()))
+            .collect();
+        (logs, fb)
+    }
+
     #[test]
-    fn a_few_instances_are_reported_but_not_judged() {
+    fn multiclass_f1_is_the_macro_average() {
         let f = frame();
         let r = Reference {
             frame: &f,
-            labels: vec![0, 1],
+            labels: vec!["a".into(), "b".into(), "c".into()],
+            classes: vec!["a".into(), "b".into(), "c".into()],
+            positive: None,
         };
+        // As sklearn.metrics.f1_score(y_true, y_pred, average="macro") computes it.
+        let (logs, fb) = labelled(&[("a", "a"), ("a", "a"), ("a", "b"), ("b", "b"), ("c", "a")]);
+        let p = performance(&logs, &fb, &r, &policy());
+        assert_eq!(p.accuracy, Some(0.6));
+        // a: tp 2, fp 1, fn 1 (the `c`-predicted `a`) -> 4/6; b: tp 1, fp 0, fn 1 -> 2/3;
+        // c: tp 0 -> 0.
+        let expected = (4.0 / 6.0 + 2.0 / 3.0 + 0.0) / 3.0;
+        assert!((p.f1.expect("f1") - expected).abs() < 1e-12, "{:?}", p.f1);
+        assert_eq!(p.f1_average, Some(F1Average::Macro { classes: 3 }));
+    }
+
+    #[test]
+    fn binary_f1_is_the_declared_positive_class_and_text_labels_match() {
+        let f = frame();
+        let r = Reference {
+            frame: &f,
+            labels: vec!["high".into(), "low".into()],
+            classes: vec!["high".into(), "low".into()],
+            positive: Some("high".into()),
+        };
+        // `low` sorts last, but `high` is positive: tp 1, fp 1, fn 1 -> 0.5.
+        let (logs, fb) = labelled(&[
+            ("high", "high"),
+            ("high", "low"),
+            ("low", "high"),
+            ("low", "low"),
+        ]);
+        let p = performance(&logs, &fb, &r, &policy());
+        assert_eq!((p.labelled, p.accuracy), (4, Some(0.5)));
+        assert_eq!(p.f1, Some(0.5));
+        let numeric = binary(&f, vec!["0", "1"]);
+        // `1`, `"1"` and `1.0` are the same class.
+        let logs: Vec<Logged> = [json!(1), json!("1"), json!(1.0)]
+            .into_iter()
+            .enumerate()
+            .map(|(i, l)| Logged {
+                request_id: format!("r{i}"),
+                version: 1,
+                instances: vec![json!({"x": 1.0})],
+                labels: vec![l],
+            })
+            .collect();
+        let p = performance(&logs, &truth(0..3, "1"), &numeric, &policy());
+        assert_eq!((p.labelled, p.accuracy, p.f1), (3, Some(1.0), Some(1.0)));
+    }
+
+    #[test]
+    fn a_few_instances_are_reported_but_not_judged() {
+        let f = frame();
+        let r = binary(&f, vec!["0", "1"]);
         let few: Vec<Logged> = logs(200.0, 1).into_iter().take(MIN_CURRENT - 1).collect();
         let rep = check("m", &r, &few, &BTreeMap::new(), &policy(), None, 0);
         assert!(!rep.dataset.judged);
@@ -805,10 +951,7 @@ mod tests {
     #[test]
     fn metrics_are_embedded_metric_format_and_prometheus_text() {
         let f = frame();
-        let r = Reference {
-            frame: &f,
-            labels: vec![0, 1],
-        };
+        let r = binary(&f, vec!["0", "1"]);
         let rep = check(
             "m",
             &r,

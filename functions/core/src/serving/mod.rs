@@ -31,7 +31,34 @@ pub trait ModelSource: Send + Sync {
 
 /// Where feedback (ground truth by request id) is stored.
 pub trait FeedbackSink: Send + Sync {
-    fn store(&self, request_id: &str, record: &Value) -> Result<(), String>;
+    /// Store the feedback of a request; `Ok(true)` when it replaced earlier feedback for it.
+    fn store(&self, request_id: &str, record: &Value) -> Result<bool, String>;
+    /// The version of the model that answered a request, when the lake's prediction logs (within
+    /// their retention) hold it.
+    fn logged(&self, request_id: &str) -> Result<Option<u64>, String>;
+}
+
+/// Request ids this process logged, newest last, so that feedback can follow a prediction before
+/// its log reaches the lake. Bounded: the oldest are forgotten first.
+#[derive(Default)]
+struct Recent {
+    ids: std::collections::HashMap<String, u64>,
+    order: std::collections::VecDeque<String>,
+}
+
+impl Recent {
+    const MAX: usize = 100_000;
+
+    fn insert(&mut self, id: &str, version: u64) {
+        if self.ids.insert(id.to_string(), version).is_none() {
+            self.order.push_back(id.to_string());
+        }
+        while self.order.len() > Self::MAX {
+            if let Some(old) = self.order.pop_front() {
+                self.ids.remove(&old);
+            }
+        }
+    }
 }
 
 /// A sampled request and its response, for monitoring (written off the hot path).
@@ -42,7 +69,8 @@ pub struct PredictionLog {
     pub version: u64,
     pub stage: Stage,
     pub instances: Vec<Value>,
-    pub labels: Vec<i64>,
+    /// The predicted labels as the API answered them (class values or class names).
+    pub labels: Vec<Value>,
     pub probabilities: Vec<Vec<f32>>,
 }
 
@@ -68,6 +96,7 @@ pub struct Service<M, F> {
     feedback: F,
     slots: RwLock<Slots>,
     counter: std::sync::atomic::AtomicU64,
+    recent: std::sync::Mutex<Recent>,
 }
 
 /// What a request produced: the response, and a log record when sampled.
@@ -76,8 +105,8 @@ pub struct Outcome {
     pub log: Option<PredictionLog>,
     /// The route, for metrics (`/predict`, `/feedback`, `/health`, `other`).
     pub route: &'static str,
-    /// The label values predicted, for metrics.
-    pub labels: Vec<i64>,
+    /// The classes predicted (class names), for metrics.
+    pub labels: Vec<String>,
 }
 
 impl<M: ModelSource, F: FeedbackSink> Service<M, F> {
@@ -88,6 +117,7 @@ impl<M: ModelSource, F: FeedbackSink> Service<M, F> {
             feedback,
             slots: RwLock::new(Slots::default()),
             counter: std::sync::atomic::AtomicU64::new(0),
+            recent: std::sync::Mutex::new(Recent::default()),
         }
     }
 
@@ -395,9 +425,9 @@ impl<M: ModelSource, F: FeedbackSink> Service<M, F> {
         let predictions: Vec<Value> = (0..instances.len())
             .map(|i| {
                 let p = &scores.probabilities[i * k..(i + 1) * k];
-                let idx = model.class_values.iter().position(|v| *v == scores.labels[i]).unwrap_or(0);
+                let idx = model.class_index(scores.labels[i]);
                 let probs: Map<String, Value> = model.classes.iter().zip(p).map(|(c, v)| (c.clone(), json!(f64::from(*v)))).collect();
-                json!({"label": scores.labels[i], "confidence": f64::from(p[idx]), "probabilities": probs})
+                json!({"label": model.label_value(scores.labels[i]), "confidence": f64::from(p[idx]), "probabilities": probs})
             })
             .collect();
         let mut body = json!({
@@ -412,22 +442,35 @@ impl<M: ModelSource, F: FeedbackSink> Service<M, F> {
             || (self.config.sample_rate > 0.0
                 && crate::rng::unit(crate::rng::hash_bytes(request_id.as_bytes(), 7))
                     < self.config.sample_rate);
-        let log = sampled.then(|| PredictionLog {
-            request_id: request_id.clone(),
-            model: model.model.clone(),
-            version: model.version,
-            stage: model.stage,
-            instances: instances.clone(),
-            labels: scores.labels.clone(),
-            probabilities: (0..instances.len())
-                .map(|i| scores.probabilities[i * k..(i + 1) * k].to_vec())
-                .collect(),
+        let log = sampled.then(|| {
+            if let Ok(mut r) = self.recent.lock() {
+                r.insert(&request_id, model.version);
+            }
+            PredictionLog {
+                request_id: request_id.clone(),
+                model: model.model.clone(),
+                version: model.version,
+                stage: model.stage,
+                instances: instances.clone(),
+                labels: scores
+                    .labels
+                    .iter()
+                    .map(|l| model.label_value(*l))
+                    .collect(),
+                probabilities: (0..instances.len())
+                    .map(|i| scores.probabilities[i * k..(i + 1) * k].to_vec())
+                    .collect(),
+            }
         });
         Outcome {
             response: ProxyResponse::json(200, &body),
             log,
             route: "/predict",
-            labels: scores.labels,
+            labels: scores
+                .labels
+                .iter()
+                .map(|l| model.classes[model.class_index(*l)].clone())
+                .collect(),
         }
     }
 
@@ -457,9 +500,71 @@ impl<M: ModelSource, F: FeedbackSink> Service<M, F> {
                 Some("send {\"request_id\": \"...\", \"label\": 1}"),
             );
         };
-        let record = json!({"request_id": id, "label": label, "at": crate::registry::local::rfc3339(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0))});
+        let recent = self.recent.lock().ok().and_then(|r| r.ids.get(id).copied());
+        let version = match recent.map_or_else(|| self.feedback.logged(id), |v| Ok(Some(v))) {
+            Ok(Some(v)) => v,
+            Ok(None) => {
+                return ProxyResponse::error(
+                    404,
+                    &format!("no logged prediction has request_id `{id}`"),
+                    vec![],
+                    Some(
+                        "feedback is taken for predictions this API logged (a share \
+                         `monitoring.sample_rate` of them, kept `lake.prediction_log_days` days): \
+                         send the `request_id` of such a /predict answer",
+                    ),
+                );
+            }
+            Err(e) => {
+                return ProxyResponse::error(
+                    503,
+                    &format!("the prediction logs cannot be read: {e}"),
+                    vec![],
+                    Some("retry later"),
+                );
+            }
+        };
+        let models: Vec<Arc<Served>> = [Stage::Production, Stage::Staging]
+            .into_iter()
+            .filter_map(|s| self.serving(s))
+            .collect();
+        let model = models
+            .iter()
+            .find(|m| m.version == version)
+            .or(models.first());
+        let Some(model) = model else {
+            return ProxyResponse::error(
+                503,
+                "no model is served, so the label cannot be checked",
+                vec![],
+                Some("retry once a Production model is served"),
+            );
+        };
+        let Some(class) = model.class_named(label) else {
+            let classes: Vec<String> = model.classes.iter().map(|c| format!("`{c}`")).collect();
+            return ProxyResponse::error(
+                400,
+                "invalid feedback",
+                vec![json!({"field": "label", "message": format!(
+                    "`{}` is not a class of the model: expected one of {}",
+                    match label { Value::String(s) => s.clone(), other => other.to_string() },
+                    classes.join(", ")
+                )})],
+                None,
+            );
+        };
+        let record = json!({
+            "request_id": id,
+            "label": label,
+            "class": class,
+            "version": version,
+            "at": crate::registry::local::rfc3339(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)),
+        });
         match self.feedback.store(id, &record) {
-            Ok(()) => ProxyResponse::json(202, &json!({"stored": true, "request_id": id})),
+            Ok(replaced) => ProxyResponse::json(
+                202,
+                &json!({"stored": true, "request_id": id, "class": class, "replaced": replaced}),
+            ),
             Err(e) => ProxyResponse::error(
                 503,
                 &format!("feedback could not be stored: {e}"),

@@ -3,6 +3,7 @@
 
 use prost::Message as _;
 use serde::Deserialize;
+use serde_json::Value;
 
 use crate::data::Kind;
 use crate::registry::Stage;
@@ -119,6 +120,39 @@ impl Served {
             }
         }
         Ok(served)
+    }
+
+    /// The index into `classes` of a label the model returned (a class value).
+    pub fn class_index(&self, label: i64) -> usize {
+        self.class_values
+            .iter()
+            .position(|v| *v == label)
+            .unwrap_or(0)
+    }
+
+    /// A label the model returned as the user knows the class: the integer when the classes
+    /// are integers (`1`), else the class name (`"low"`).
+    pub fn label_value(&self, label: i64) -> Value {
+        let name = &self.classes[self.class_index(label)];
+        if name.parse::<i64>() == Ok(label) {
+            Value::from(label)
+        } else {
+            Value::from(name.as_str())
+        }
+    }
+
+    /// The class a user's label names (`1`, `"1"`, `"low"`), or `None` when the model has no such
+    /// class.
+    pub fn class_named(&self, label: &Value) -> Option<&str> {
+        let text = match label {
+            Value::String(s) => s.trim().to_string(),
+            Value::Number(n) => n.to_string(),
+            _ => return None,
+        };
+        self.classes.iter().map(String::as_str).find(|c| {
+            *c == text
+                || matches!((c.parse::<f64>(), text.parse::<f64>()), (Ok(a), Ok(b)) if a == b)
+        })
     }
 
     /// Whether rows are scored by the verified native evaluator (else by tract).
