@@ -15,7 +15,11 @@ use mlinfra_core::{FunctionConfig, FunctionName};
 #[test]
 fn the_example_stack_goes_up_its_functions_read_their_config_and_down_leaves_nothing() {
     let tmp = tempfile::tempdir().unwrap();
-    let stack = repo_root().join("stacks/heart-disease.yaml");
+    // The stack's relative paths resolve against its own directory: a copy in `tmp/stacks/`
+    // deploys to `tmp/.mlinfra/heart-disease`.
+    std::fs::create_dir_all(tmp.path().join("stacks")).unwrap();
+    let stack = tmp.path().join("stacks/heart-disease.yaml");
+    std::fs::copy(repo_root().join("stacks/heart-disease.yaml"), &stack).unwrap();
     let stack = stack.to_str().unwrap();
 
     let (code, out, err) = run(tmp.path(), &["validate", "-f", stack]);

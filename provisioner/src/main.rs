@@ -6,8 +6,41 @@ use clap::Parser as _;
 use mlinfra::cli::{Cli, Command, ModelsCommand, OutputFormat};
 use mlinfra::commands::{self, Failure};
 
+/// `--output FILE` where a command writes files with `--out`: say so instead of listing formats.
+fn output_is_not_a_file(e: &clap::Error) -> Option<String> {
+    use clap::error::{ContextKind, ContextValue, ErrorKind};
+    if e.kind() != ErrorKind::InvalidValue {
+        return None;
+    }
+    let arg = match e.get(ContextKind::InvalidArg) {
+        Some(ContextValue::String(s)) => s.as_str(),
+        _ => return None,
+    };
+    let value = match e.get(ContextKind::InvalidValue) {
+        Some(ContextValue::String(s)) => s.as_str(),
+        _ => return None,
+    };
+    let args: Vec<String> = std::env::args().collect();
+    let takes_out = args.iter().any(|a| a == "predict")
+        || (args.iter().any(|a| a == "monitor") && args.iter().any(|a| a == "report"));
+    (arg.starts_with("--output") && takes_out).then(|| {
+        format!(
+            "error: `--output` is the format of results on stdout (text, json, html, csv), not a file: `{value}`\nhint: write to a file with `--out {value}`\n"
+        )
+    })
+}
+
 fn main() {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            if let Some(message) = output_is_not_a_file(&e) {
+                eprint!("{message}");
+                std::process::exit(2);
+            }
+            e.exit()
+        }
+    };
     // `serve` answers many connections at once: a multi-threaded runtime; the rest: one thread.
     let runtime = if matches!(cli.command, Command::Serve(_)) {
         tokio::runtime::Builder::new_multi_thread()

@@ -9,6 +9,23 @@ use serde::Serialize;
 
 use crate::cli::{Global, OutputFormat};
 
+/// Write a result to stdout. A closed stdout (`mlinfra api spec | head -1`) ends the command
+/// quietly with exit code 0, as the reader has what it wanted; other write errors are reported.
+pub fn print(text: impl Display) {
+    let mut stdout = std::io::stdout().lock();
+    if let Err(e) = write!(stdout, "{text}").and_then(|()| stdout.flush()) {
+        exit_if_closed(&e);
+        let _ = writeln!(std::io::stderr(), "error: cannot write to stdout: {e}");
+    }
+}
+
+/// End the process quietly when `e` says stdout's reader has gone.
+pub fn exit_if_closed(e: &std::io::Error) {
+    if e.kind() == std::io::ErrorKind::BrokenPipe {
+        std::process::exit(0);
+    }
+}
+
 #[derive(Debug, Clone, Copy)]
 pub struct Out {
     pub format: OutputFormat,
@@ -31,19 +48,18 @@ impl Out {
 
     /// A result: its text form, or its JSON form with `--output json`.
     pub fn result<T: Serialize + ?Sized>(&self, text: impl Display, value: &T) {
-        let mut stdout = std::io::stdout().lock();
-        let _ = if self.json() {
-            match serde_json::to_string_pretty(value) {
-                Ok(s) => writeln!(stdout, "{s}"),
-                Err(e) => writeln!(
+        if !self.json() {
+            return print(text);
+        }
+        match serde_json::to_string_pretty(value) {
+            Ok(s) => print(format_args!("{s}\n")),
+            Err(e) => {
+                let _ = writeln!(
                     std::io::stderr(),
                     "error: cannot encode the result as JSON: {e}"
-                ),
+                );
             }
-        } else {
-            write!(stdout, "{text}")
-        };
-        let _ = stdout.flush();
+        }
     }
 
     /// A progress line on stderr (not with `-q`).
@@ -51,6 +67,11 @@ impl Out {
         if !self.quiet {
             let _ = writeln!(std::io::stderr(), "{line}");
         }
+    }
+
+    /// A warning on stderr (also with `-q`): `warning: ...`.
+    pub fn warn(&self, line: impl Display) {
+        let _ = writeln!(std::io::stderr(), "warning: {line}");
     }
 
     /// Extra detail on stderr with `-v`.

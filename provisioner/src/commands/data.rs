@@ -245,7 +245,7 @@ fn emit<T: serde::Serialize>(
     page: impl Fn() -> String,
 ) {
     match out.format {
-        OutputFormat::Html => print!("{}", page()),
+        OutputFormat::Html => crate::output::print(page()),
         _ => out.result(text(), value),
     }
 }

@@ -10,7 +10,8 @@ pub async fn run(g: &Global, args: &DiffArgs) -> Result<i32, Failure> {
     let graph = cx.desired()?;
     let (provider, store) = cx.infra().await?;
     let state = cx.state_in(&store).await?;
-    let plan = plan::plan_up(&graph, &state, &provider).await?;
+    let mut plan = plan::plan_up(&graph, &state, &provider).await?;
+    plan.settings = super::monitor::settings_step(&cx)?;
     cx.out.result(&plan, &plan);
     Ok(if args.detailed_exitcode && plan.has_changes() {
         2

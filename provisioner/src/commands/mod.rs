@@ -149,6 +149,25 @@ impl Context {
         })
     }
 
+    /// The stack against its data file (see [`stack::data::check`]): warnings are printed, an
+    /// error (a label or categorical column the file lacks) stops the command.
+    pub fn check_data(&self) -> Result<(), Failure> {
+        let data = stack::data::check(&self.loaded);
+        for w in &data.warnings {
+            self.out.warn(w);
+        }
+        if data.errors.is_empty() {
+            return Ok(());
+        }
+        let file = self.loaded.path.display().to_string();
+        let src = std::fs::read_to_string(&self.loaded.path).unwrap_or_default();
+        Err(Failure::rendered(crate::diag::render_all(
+            &data.errors,
+            &file,
+            &src,
+        )))
+    }
+
     /// How the AWS provider connects for this environment.
     pub fn aws_settings(&self) -> Result<AwsSettings, Failure> {
         let stack = &self.loaded.stack;

@@ -320,7 +320,7 @@ pub async fn run(g: &Global, args: &ModelsArgs) -> Result<i32, Failure> {
         ModelsCommand::Audit => {
             let events = reg.store.audit(m).await.map_err(fail)?;
             match cx.out.format {
-                OutputFormat::Csv => print!("{}", audit_csv(&events)),
+                OutputFormat::Csv => crate::output::print(audit_csv(&events)),
                 _ => cx.out.result(audit_text(&events), &events),
             }
         }

@@ -68,6 +68,42 @@ pub fn sync_settings(cx: &Context) -> Result<(), Failure> {
     )
 }
 
+/// The plan's step for the jobs' settings in the local lake: `~ update settings.jobs` with the
+/// fields that differ from the stack's, or `None` when they are current (or there is no lake
+/// yet: the first `up` writes them).
+pub fn settings_step(cx: &Context) -> Result<Option<crate::engine::plan::Step>, Failure> {
+    use mlinfra_core::lake::Lake as _;
+    if cx.env != crate::stack::EnvKind::Local || !cx.root.join("lake/raw").is_dir() {
+        return Ok(None);
+    }
+    let lake = LocalLake::new(cx.root.join("lake"));
+    let desired = serde_json::to_value(settings(&cx.loaded.stack)?).map_err(fail)?;
+    let recorded: serde_json::Value = match lake.get(jobs::SETTINGS).map_err(fail)? {
+        Some(bytes) => serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null),
+        None => serde_json::Value::Null,
+    };
+    if recorded == desired {
+        return Ok(None);
+    }
+    let changes = if recorded.is_object() {
+        crate::engine::plan::diff(&recorded, &desired)
+    } else {
+        vec![]
+    };
+    Ok(Some(crate::engine::plan::Step {
+        addr: "settings.jobs".into(),
+        kind: "settings".into(),
+        action: crate::engine::Action::Update,
+        changes,
+        reason: Some(format!(
+            "what the scheduled jobs read, `{}`",
+            lake.uri(jobs::SETTINGS)
+        )),
+        desired: None,
+        record: false,
+    }))
+}
+
 fn fail(e: impl std::fmt::Display) -> Failure {
     Failure::new(e.to_string())
 }
@@ -321,7 +357,6 @@ async fn report(g: &Global, a: &MonitorReportArgs) -> Result<i32, Failure> {
     let (lake, m) = monitor_once(&cx, false).await?;
     let mut history = mjob::history(&lake).map_err(fail)?;
     history.push(m.report.clone());
-    let text = report_text(&m.report);
     let page = || html::render(&m.report, &history);
     match &a.out {
         Some(path) => {
@@ -335,13 +370,24 @@ async fn report(g: &Global, a: &MonitorReportArgs) -> Result<i32, Failure> {
             };
             crate::engine::state::write_atomic(path, body.as_bytes())
                 .map_err(|e| Failure::new(format!("cannot write `{}`: {e}", path.display())))?;
+            // The report is in the file; stdout says where, and the one-line verdict.
             cx.out.result(
-                format!("{text}wrote {}\n", path.display()),
+                format!(
+                    "wrote {}: {} of {} features drift{}\n",
+                    path.display(),
+                    m.report.dataset.drifted_features.len(),
+                    m.report.dataset.features,
+                    if m.report.dataset.drifted {
+                        " (dataset drift)"
+                    } else {
+                        ""
+                    }
+                ),
                 &json!({"out": path, "report": m.report}),
             );
         }
-        None if cx.out.format == crate::cli::OutputFormat::Html => print!("{}", page()),
-        None => cx.out.result(text, &m.report),
+        None if cx.out.format == crate::cli::OutputFormat::Html => crate::output::print(page()),
+        None => cx.out.result(report_text(&m.report), &m.report),
     }
     Ok(0)
 }

@@ -280,7 +280,12 @@ fn write_chunk(
             Ok(())
         }
         Sink::Csv { w, .. } => csv_rows(w, model, first, scores).map_err(|e| fail(&e)),
-        Sink::Stdout(w) => csv_rows(w, model, first, scores).map_err(|e| fail(&e)),
+        Sink::Stdout(w) => csv_rows(w, model, first, scores).map_err(|e| {
+            if let csv::ErrorKind::Io(io) = e.kind() {
+                crate::output::exit_if_closed(io);
+            }
+            fail(&e)
+        }),
     }
 }
 
@@ -324,7 +329,10 @@ fn finish(sink: Sink) -> Result<Option<String>, Failure> {
             Ok(Some(path.display().to_string()))
         }
         Sink::Stdout(mut w) => {
-            w.flush().map_err(|e| Failure::new(e.to_string()))?;
+            w.flush().map_err(|e| {
+                crate::output::exit_if_closed(&e);
+                Failure::new(e.to_string())
+            })?;
             Ok(None)
         }
     }
@@ -341,6 +349,9 @@ pub fn spec(g: &Global) -> Result<i32, Failure> {
         Some(&model),
         stack.api.auth == "api_key",
     );
-    println!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
+    crate::output::print(format_args!(
+        "{}\n",
+        serde_json::to_string_pretty(&doc).unwrap_or_default()
+    ));
     Ok(0)
 }

@@ -15,6 +15,7 @@ use crate::providers::{AnyProvider, DeleteOptions, Deleted, Provider};
 
 pub async fn run(g: &Global, args: &UpArgs) -> Result<i32, Failure> {
     let cx = Context::any_env(g)?;
+    cx.check_data()?;
     let graph = cx.desired()?;
     let (provider, store) = cx.infra().await?;
     bootstrap(&cx, &graph, &provider, &store).await?;
@@ -27,7 +28,8 @@ pub async fn run(g: &Global, args: &UpArgs) -> Result<i32, Failure> {
     // Plan without the lock first: when nothing is to change, `up` ends here having made no
     // write at all (taking the remote lock is one). Otherwise it locks and plans again.
     let state = cx.state_in(&store).await?;
-    let plan = plan::plan_up(&graph, &state, &provider).await?;
+    let mut plan = plan::plan_up(&graph, &state, &provider).await?;
+    plan.settings = super::monitor::settings_step(&cx)?;
     if !plan.has_changes() && !plan.steps.iter().any(|s| s.record) {
         no_changes(cx.out, &plan, &Report::default(), &provider);
         super::monitor::sync_settings(&cx)?;
@@ -76,7 +78,8 @@ async fn locked(
     store: &Store,
 ) -> Result<i32, Failure> {
     let mut state = cx.state_in(store).await?;
-    let plan = plan::plan_up(graph, &state, provider).await?;
+    let mut plan = plan::plan_up(graph, &state, provider).await?;
+    plan.settings = super::monitor::settings_step(cx)?;
     let pending_records = plan.steps.iter().any(|s| s.record);
 
     if !plan.has_changes() {
@@ -123,8 +126,16 @@ async fn locked(
     )
     .await?;
     let mut text = format!(
-        "\nApply complete: {} created, {} updated, {} deleted in {} ms.\n",
-        report.created, report.updated, report.deleted, report.elapsed_ms
+        "\nApply complete: {} created, {} updated, {} deleted{} in {} ms.\n",
+        report.created,
+        report.updated,
+        report.deleted,
+        if plan.settings.is_some() {
+            "; the jobs' settings updated"
+        } else {
+            ""
+        },
+        report.elapsed_ms
     );
     let outputs = super::outputs::collect(&state);
     if !outputs.is_empty() {

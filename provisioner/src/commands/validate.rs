@@ -17,6 +17,25 @@ pub fn run(g: &Global) -> Result<i32, Failure> {
     let file = path.display().to_string();
     match stack::load(&path) {
         Ok(loaded) => {
+            let data = stack::data::check(&loaded);
+            for w in &data.warnings {
+                out.warn(w);
+            }
+            if !data.errors.is_empty() {
+                if out.json() {
+                    out.result(
+                        "",
+                        &json!({ "file": file, "valid": false, "errors": data.errors }),
+                    );
+                    return Ok(1);
+                }
+                let src = std::fs::read_to_string(&path).unwrap_or_default();
+                return Err(Failure::rendered(crate::diag::render_all(
+                    &data.errors,
+                    &file,
+                    &src,
+                )));
+            }
             let s = &loaded.stack;
             let graph = graph::desired(s).map_err(|e| Failure::new(format!("{file}: {e}")))?;
             let text = format!(

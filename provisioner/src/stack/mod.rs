@@ -4,6 +4,7 @@
 //! with a position. Validation is pure: no filesystem beyond reading the file itself, no network,
 //! no credentials; checks against the environment belong to `plan`.
 
+pub mod data;
 pub mod decode;
 pub mod names;
 pub mod schedule;
@@ -105,11 +106,58 @@ pub fn load(path: &Path) -> Result<Loaded, StackError> {
             e.utf8_error().valid_up_to()
         )),
     })?;
-    let stack = parse_str(&file, &src)?;
+    let mut stack = parse_str(&file, &src)?;
+    resolve_paths(&mut stack, path.parent().unwrap_or(Path::new("")));
     Ok(Loaded {
         path: path.to_path_buf(),
         stack,
     })
+}
+
+/// Resolve the stack's relative paths (the dataset, its schema, the local environment's
+/// directory) against the directory of the stack file, as Compose and Terraform do, so that every
+/// command finds the same files and the same platform from any working directory. The local
+/// environment's directory defaults to `.mlinfra/<name>` beside the stack file.
+pub fn resolve_paths(stack: &mut Stack, base: &Path) {
+    let resolve = |p: &str| join_lexically(base, Path::new(p)).display().to_string();
+    stack.dataset.source = resolve(&stack.dataset.source);
+    if let Some(s) = &stack.dataset.schema {
+        stack.dataset.schema = Some(resolve(s));
+    }
+    let dir = stack
+        .environments
+        .local
+        .dir
+        .clone()
+        .unwrap_or_else(|| format!(".mlinfra/{}", stack.name));
+    stack.environments.local.dir = Some(resolve(&dir));
+}
+
+/// `base/path` with `.` and `dir/..` removed without reading the filesystem (`stacks/../x` is
+/// `x`); an absolute `path` is kept as it is.
+pub fn join_lexically(base: &Path, path: &Path) -> PathBuf {
+    use std::path::Component;
+    if path.is_absolute() {
+        return path.to_path_buf();
+    }
+    let mut out: Vec<Component<'_>> = Vec::new();
+    for c in base.components().chain(path.components()) {
+        match c {
+            Component::CurDir => {}
+            Component::ParentDir => match out.last() {
+                Some(Component::Normal(_)) => {
+                    out.pop();
+                }
+                Some(Component::RootDir | Component::Prefix(_)) => {}
+                _ => out.push(c),
+            },
+            other => out.push(other),
+        }
+    }
+    if out.is_empty() {
+        return PathBuf::from(".");
+    }
+    out.iter().collect()
 }
 
 /// Every field path the schema knows, as the reference page names them. Decoding a full stack
