@@ -31,8 +31,11 @@ fn every_command_finds_the_same_platform_from_another_directory() {
     );
     // And from the stack's own directory.
     let stacks = p.path().join("stacks");
-    p.run_in(&stacks, &["diff", "-f", "heart-disease.yaml", "--detailed-exitcode"])
-        .ok();
+    p.run_in(
+        &stacks,
+        &["diff", "-f", "heart-disease.yaml", "--detailed-exitcode"],
+    )
+    .ok();
     assert!(!stacks.join(".mlinfra").exists());
     p.run_in(&elsewhere, &["down", "-f", stack, "--yes", "--delete-data"])
         .ok();
@@ -49,7 +52,11 @@ fn a_change_of_the_job_settings_is_planned_and_applied() {
     );
     let diff = p.run(&["diff", "--detailed-exitcode"]);
     assert_eq!(diff.code, 2, "{}", diff.snapshot());
-    assert!(diff.stdout.contains("~ update settings.jobs"), "{}", diff.stdout);
+    assert!(
+        diff.stdout.contains("~ update settings.jobs"),
+        "{}",
+        diff.stdout
+    );
     assert!(diff.stdout.contains("categorical"), "{}", diff.stdout);
     assert!(!diff.stdout.contains("No changes"), "{}", diff.stdout);
     let json = p.run(&["diff", "--output", "json"]);
@@ -58,11 +65,13 @@ fn a_change_of_the_job_settings_is_planned_and_applied() {
 
     let up = p.run(&["up", "--yes"]);
     up.ok();
-    assert!(up.stdout.contains("the jobs' settings updated"), "{}", up.stdout);
-    let settings = std::fs::read_to_string(
-        p.env_dir().join("lake/artifacts/config/jobs.json"),
-    )
-    .unwrap();
+    assert!(
+        up.stdout.contains("the jobs' settings updated"),
+        "{}",
+        up.stdout
+    );
+    let settings =
+        std::fs::read_to_string(p.env_dir().join("lake/artifacts/config/jobs.json")).unwrap();
     assert!(!settings.contains("\"thal\""), "{settings}");
     let again = p.run(&["diff", "--detailed-exitcode"]);
     assert_eq!(again.code, 0, "{}", again.snapshot());
@@ -82,14 +91,29 @@ fn validate_checks_the_label_and_categorical_columns_against_the_data() {
         "{}",
         v.stderr
     );
-    assert!(v.stderr.contains("hint: did you mean `num`?"), "{}", v.stderr);
-    assert!(v.stderr.contains("hint: did you mean `slope`?"), "{}", v.stderr);
-    assert!(v.stderr.contains("stacks/heart-disease.yaml:27:13"), "{}", v.stderr);
+    assert!(
+        v.stderr.contains("hint: did you mean `num`?"),
+        "{}",
+        v.stderr
+    );
+    assert!(
+        v.stderr.contains("hint: did you mean `slope`?"),
+        "{}",
+        v.stderr
+    );
+    assert!(
+        v.stderr.contains("stacks/heart-disease.yaml:27:13"),
+        "{}",
+        v.stderr
+    );
     assert!(v.stderr.contains("2 errors"), "{}", v.stderr);
     let up = p.run(&["up", "--yes"]);
     assert_eq!(up.code, 1, "{}", up.snapshot());
     assert!(up.stderr.contains("did you mean `num`?"), "{}", up.stderr);
-    assert!(!p.env_dir().exists(), "nothing is built on a stack that names no such column");
+    assert!(
+        !p.env_dir().exists(),
+        "nothing is built on a stack that names no such column"
+    );
 
     // A stack whose data is not here validates, with a warning.
     let q = Project::new();
@@ -99,5 +123,148 @@ fn validate_checks_the_label_and_categorical_columns_against_the_data() {
         v.stderr.contains("warning: `dataset.source`") && v.stderr.contains("does not exist"),
         "{}",
         v.stderr
+    );
+}
+
+#[test]
+fn a_closed_stdout_ends_every_command_quietly() {
+    let p = Project::with_data();
+    for args in [
+        &["data", "stats", "--output", "html"][..],
+        &["data", "stats"],
+        &["data", "schema", "--output", "json"],
+        &["validate"],
+        &["--help"],
+    ] {
+        let mut child = p
+            .cmd(args)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        // Close the reading end before anything is written, as `| head -0` would.
+        drop(child.stdout.take());
+        let out = child.wait_with_output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(0), "{args:?}: {stderr}");
+        assert!(
+            !stderr.contains("panicked") && !stderr.contains("Broken pipe"),
+            "{args:?}: {stderr}"
+        );
+    }
+}
+
+#[test]
+fn output_with_a_file_name_points_to_out() {
+    let p = Project::with_data();
+    for args in [
+        &["predict", "--input", "x.csv", "--output", "preds.csv"][..],
+        &["monitor", "report", "--output", "report.html"],
+    ] {
+        let r = p.run(args);
+        assert_eq!(r.code, 2, "{}", r.snapshot());
+        let file = args.last().unwrap();
+        assert!(
+            r.stderr
+                .contains(&format!("hint: write to a file with `--out {file}`")),
+            "{}",
+            r.stderr
+        );
+    }
+    // Elsewhere a bad format is still clap's own error with the values.
+    let r = p.run(&["status", "--output", "yaml"]);
+    assert_eq!(r.code, 2);
+    assert!(r.stderr.contains("possible values"), "{}", r.stderr);
+}
+
+/// Packages for `--env aws|localstack` (only hashed by `diff`, never run here).
+fn fake_artifacts(p: &Project) -> std::path::PathBuf {
+    let dir = p.path().join("artifacts");
+    for f in ["etl", "train", "predict", "monitor"] {
+        std::fs::create_dir_all(dir.join(f)).unwrap();
+        std::fs::write(dir.join(f).join("bootstrap.zip"), f.as_bytes()).unwrap();
+    }
+    dir
+}
+
+/// Nothing a command prints about a cloud error is a `Debug` rendering of the SDK's error.
+fn no_debug(text: &str) {
+    for needle in [
+        "DispatchFailure",
+        "ConnectorError",
+        "ServiceError {",
+        "Some(",
+        " { ",
+        "source:",
+    ] {
+        assert!(!text.contains(needle), "`{needle}` in:\n{text}");
+    }
+}
+
+#[test]
+fn cloud_errors_read_as_one_sentence_with_what_to_do() {
+    let p = Project::with_data();
+    let artifacts = fake_artifacts(&p);
+    let artifacts = artifacts.to_str().unwrap();
+    // A port nobody listens on.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let endpoint = format!("http://127.0.0.1:{port}");
+    for verb in [
+        &["diff"][..],
+        &["status"],
+        &["up", "--yes"],
+        &["down", "--yes"],
+    ] {
+        let mut args = verb.to_vec();
+        args.extend([
+            "--env",
+            "localstack",
+            "--endpoint",
+            &endpoint,
+            "--artifacts",
+            artifacts,
+        ]);
+        let r = p.run(&args);
+        assert_eq!(r.code, 1, "{}", r.snapshot());
+        assert!(
+            r.stderr.contains(&format!(
+                "error: cannot reach {endpoint}: connection refused; is the emulator running there?"
+            )),
+            "{verb:?}: {}",
+            r.stderr
+        );
+        no_debug(&r.stderr);
+    }
+
+    // AWS without any credentials (and no instance metadata to ask).
+    let home = tempfile::tempdir().unwrap();
+    let r = p.run_env(
+        &["diff", "--env", "aws", "--artifacts", artifacts],
+        &[
+            ("HOME", home.path().to_str().unwrap()),
+            ("AWS_EC2_METADATA_DISABLED", "true"),
+            ("AWS_ACCESS_KEY_ID", ""),
+            ("AWS_SECRET_ACCESS_KEY", ""),
+            ("AWS_PROFILE", ""),
+            ("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI", ""),
+            ("AWS_WEB_IDENTITY_TOKEN_FILE", ""),
+        ],
+    );
+    assert_eq!(r.code, 1, "{}", r.snapshot());
+    assert!(
+        r.stderr.contains("no AWS credentials found"),
+        "{}",
+        r.stderr
+    );
+    assert!(r.stderr.contains("aws configure"), "{}", r.stderr);
+    no_debug(&r.stderr);
+    assert!(
+        r.stderr.lines().count() <= 3,
+        "one sentence and a hint:\n{}",
+        r.stderr
     );
 }

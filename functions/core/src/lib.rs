@@ -4,6 +4,7 @@
 //! it back, so the contract between them lives in one place. Later issues add the payloads, the
 //! dataset and statistics code, training, ONNX export and the registry client here.
 
+pub mod cloud_error;
 pub mod config;
 pub mod data;
 pub mod drift;

@@ -224,7 +224,11 @@ impl Context {
                 Store::File(self.store()),
             ));
         }
-        let p = AwsProvider::new(self.aws_settings()?).await;
+        let settings = self.aws_settings()?;
+        if let Some(ep) = &settings.endpoint {
+            crate::providers::aws::probe(ep).map_err(Failure::new)?;
+        }
+        let p = AwsProvider::new(settings).await;
         let store = Store::S3(crate::engine::remote::S3Store::new(
             p.clients.s3.clone(),
             &p.settings.bucket,

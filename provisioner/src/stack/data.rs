@@ -92,10 +92,11 @@ pub fn check(loaded: &Loaded) -> DataCheck {
                 loaded.stack.dataset.source
             ),
         );
-        out.errors.push(match did_you_mean(name, columns.iter().copied()) {
-            Some(c) => d.with_hint(format!("did you mean `{c}`?")),
-            None => d.with_hint(format!("the columns are {list}")),
-        });
+        out.errors
+            .push(match did_you_mean(name, columns.iter().copied()) {
+                Some(c) => d.with_hint(format!("did you mean `{c}`?")),
+                None => d.with_hint(format!("the columns are {list}")),
+            });
     };
     missing(
         &d.label.column,

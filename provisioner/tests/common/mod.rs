@@ -144,7 +144,10 @@ impl Project {
 
     /// Run from another working directory (the redactions still name the project `[TMP]`).
     pub fn run_in(&self, cwd: &Path, args: &[&str]) -> Run {
-        Run::from(self.cmd(args).current_dir(cwd).output().unwrap(), self.path())
+        Run::from(
+            self.cmd(args).current_dir(cwd).output().unwrap(),
+            self.path(),
+        )
     }
 
     pub fn run_env(&self, args: &[&str], env: &[(&str, &str)]) -> Run {

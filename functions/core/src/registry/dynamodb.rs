@@ -31,8 +31,16 @@ fn s(v: impl Into<String>) -> AttributeValue {
     AttributeValue::S(v.into())
 }
 
-fn err(what: &str, e: impl std::fmt::Debug) -> RegistryError {
-    RegistryError::Store(format!("DynamoDB {what}: {e:?}"))
+fn err(what: &str, e: impl std::error::Error + 'static) -> RegistryError {
+    use crate::cloud_error::{Cause, cause};
+    let why = match cause(&e) {
+        Cause::NoCredentials => {
+            "no AWS credentials found (set `AWS_PROFILE`, or run `aws configure`)".to_string()
+        }
+        Cause::Unreachable(reason) => format!("cannot reach DynamoDB: {reason}"),
+        Cause::Other(m) => m,
+    };
+    RegistryError::Store(format!("DynamoDB {what}: {why}"))
 }
 
 fn pk(model: &str) -> AttributeValue {

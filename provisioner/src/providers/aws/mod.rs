@@ -176,6 +176,10 @@ impl Clients {
         if let Some(profile) = &settings.profile {
             loader = loader.profile_name(profile);
         }
+        let _ = TARGET.set(match &settings.endpoint {
+            Some(ep) => (ep.clone(), true),
+            None => (settings.region.clone(), false),
+        });
         if let Some(ep) = &settings.endpoint {
             loader = loader.endpoint_url(ep.clone());
             if !credentials_configured() {
@@ -218,6 +222,71 @@ impl Clients {
     }
 }
 
+/// Where this process's AWS clients connect, for messages: the emulator's URL, or AWS in a region.
+static TARGET: std::sync::OnceLock<(String, bool)> = std::sync::OnceLock::new();
+
+/// "cannot reach X: reason — what to check".
+fn unreachable_message(reason: &str) -> String {
+    match TARGET.get() {
+        Some((endpoint, true)) => {
+            format!("cannot reach {endpoint}: {reason}; is the emulator running there?")
+        }
+        Some((region, false)) => format!(
+            "cannot reach AWS in `{region}`: {reason}; check the network (and `--endpoint` or `AWS_ENDPOINT_URL` if one is set)"
+        ),
+        None => format!("cannot reach the AWS endpoint: {reason}"),
+    }
+}
+
+/// Fail fast, with one sentence, when an emulator's endpoint refuses connections (instead of
+/// retrying every call with backoff first).
+pub fn probe(endpoint: &str) -> Result<(), String> {
+    let rest = endpoint
+        .split_once("://")
+        .map_or(endpoint, |(_, r)| r)
+        .split('/')
+        .next()
+        .unwrap_or_default();
+    let default_port = if endpoint.starts_with("https://") {
+        443
+    } else {
+        80
+    };
+    let hostport = if rest
+        .rsplit_once(':')
+        .is_some_and(|(_, p)| p.parse::<u16>().is_ok())
+    {
+        rest.to_string()
+    } else {
+        format!("{rest}:{default_port}")
+    };
+    use std::net::ToSocketAddrs as _;
+    let addrs: Vec<std::net::SocketAddr> = hostport
+        .to_socket_addrs()
+        .map_err(|_| format!("cannot reach {endpoint}: the host name does not resolve"))?
+        .collect();
+    let mut last = None;
+    for a in &addrs {
+        match std::net::TcpStream::connect_timeout(a, Duration::from_secs(3)) {
+            Ok(_) => return Ok(()),
+            Err(e) => last = Some(e),
+        }
+    }
+    let reason = match last {
+        Some(e) if e.kind() == std::io::ErrorKind::ConnectionRefused => {
+            "connection refused".to_string()
+        }
+        Some(e) if e.kind() == std::io::ErrorKind::TimedOut => {
+            "the connection timed out".to_string()
+        }
+        Some(e) => e.to_string(),
+        None => "no address".to_string(),
+    };
+    Err(format!(
+        "cannot reach {endpoint}: {reason}; is the emulator running there?\nhint: start it (`localstack/README.md`), or point `--endpoint` at it"
+    ))
+}
+
 /// An AWS error reduced to what the provider decides on.
 #[derive(Debug, Clone)]
 pub struct AwsError {
@@ -241,19 +310,29 @@ impl AwsError {
                 message: e.message().unwrap_or("no message").to_string(),
                 status,
             },
-            SdkError::DispatchFailure(_) | SdkError::TimeoutError(_) => AwsError {
-                code: "Unreachable".to_string(),
-                message: format!(
-                    "cannot reach the endpoint: {}",
-                    aws_smithy_types::error::display::DisplayErrorContext(e)
-                ),
-                status,
-            },
-            _ => AwsError {
-                code: "Sdk".to_string(),
-                message: aws_smithy_types::error::display::DisplayErrorContext(e).to_string(),
-                status,
-            },
+            _ => {
+                use mlinfra_core::cloud_error::{Cause, cause};
+                match cause(e) {
+                    Cause::NoCredentials => AwsError {
+                        code: "NoCredentials".to_string(),
+                        message: "no AWS credentials found: set `AWS_PROFILE` (or \
+                                  `AWS_ACCESS_KEY_ID` and `AWS_SECRET_ACCESS_KEY`), or run \
+                                  `aws configure`"
+                            .to_string(),
+                        status,
+                    },
+                    Cause::Unreachable(reason) => AwsError {
+                        code: "Unreachable".to_string(),
+                        message: unreachable_message(&reason),
+                        status,
+                    },
+                    Cause::Other(m) => AwsError {
+                        code: "Sdk".to_string(),
+                        message: m,
+                        status,
+                    },
+                }
+            }
         }
     }
 

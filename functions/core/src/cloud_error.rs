@@ -1,0 +1,112 @@
+//! Cloud SDK errors as one sentence for people. The SDKs' errors nest a transport error in a
+//! dispatch failure in an operation error, and their `Debug` forms are hundreds of characters of
+//! structure; what a user needs is the cause at the bottom and what to do about it.
+
+use std::error::Error;
+
+/// What went wrong below a cloud call, once its error chain is read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Cause {
+    /// No credentials could be found by the default chain.
+    NoCredentials,
+    /// The endpoint could not be reached; the reason in a few words (`connection refused`).
+    Unreachable(String),
+    /// Anything else: the innermost message of the chain.
+    Other(String),
+}
+
+/// The messages of an error and its sources, outermost first.
+pub fn chain(e: &(dyn Error + 'static)) -> Vec<String> {
+    let mut out = vec![e.to_string()];
+    let mut cur = e.source();
+    while let Some(s) = cur {
+        out.push(s.to_string());
+        cur = s.source();
+    }
+    out
+}
+
+/// Read an error chain.
+///
+/// ```
+/// use mlinfra_core::cloud_error::{Cause, cause};
+/// let refused = std::io::Error::new(std::io::ErrorKind::ConnectionRefused, "Connection refused (os error 111)");
+/// assert_eq!(cause(&refused), Cause::Unreachable("connection refused".into()));
+/// ```
+pub fn cause(e: &(dyn Error + 'static)) -> Cause {
+    let messages = chain(e);
+    let all = messages.join(": ").to_ascii_lowercase();
+    if all.contains("credential") && !all.contains("invalid") && !all.contains("signature") {
+        return Cause::NoCredentials;
+    }
+    let reasons = [
+        ("connection refused", "connection refused"),
+        ("dns error", "the host name does not resolve"),
+        ("failed to lookup address", "the host name does not resolve"),
+        (
+            "name or service not known",
+            "the host name does not resolve",
+        ),
+        ("timed out", "the connection timed out"),
+        ("timeout", "the connection timed out"),
+        ("connection reset", "the connection was reset"),
+        ("network is unreachable", "the network is unreachable"),
+        ("certificate", "its TLS certificate is not trusted"),
+        ("tcp connect error", "the connection failed"),
+        ("io error", "the connection failed"),
+    ];
+    if let Some((_, reason)) = reasons.iter().find(|(k, _)| all.contains(k)) {
+        return Cause::Unreachable((*reason).to_string());
+    }
+    let innermost = messages
+        .iter()
+        .rev()
+        .find(|m| !m.trim().is_empty())
+        .cloned()
+        .unwrap_or_default();
+    Cause::Other(innermost)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug)]
+    struct Wrap(&'static str, Box<dyn Error + 'static>);
+    impl std::fmt::Display for Wrap {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str(self.0)
+        }
+    }
+    impl Error for Wrap {
+        fn source(&self) -> Option<&(dyn Error + 'static)> {
+            Some(self.1.as_ref())
+        }
+    }
+
+    #[test]
+    fn the_cause_is_read_from_the_bottom_of_the_chain() {
+        let e = Wrap(
+            "dispatch failure",
+            Box::new(Wrap(
+                "io error",
+                Box::new(std::io::Error::other(
+                    "tcp connect error: Connection refused (os error 111)",
+                )),
+            )),
+        );
+        assert_eq!(cause(&e), Cause::Unreachable("connection refused".into()));
+        let e = Wrap(
+            "dispatch failure",
+            Box::new(std::io::Error::other(
+                "the credential provider was not enabled: no providers in chain provided credentials",
+            )),
+        );
+        assert_eq!(cause(&e), Cause::NoCredentials);
+        let e = Wrap(
+            "unhandled error",
+            Box::new(std::io::Error::other("Access Denied")),
+        );
+        assert_eq!(cause(&e), Cause::Other("Access Denied".into()));
+    }
+}
