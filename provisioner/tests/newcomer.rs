@@ -66,7 +66,7 @@ fn a_change_of_the_job_settings_is_planned_and_applied() {
     let up = p.run(&["up", "--yes"]);
     up.ok();
     assert!(
-        up.stdout.contains("the jobs' settings updated"),
+        up.stdout.contains("the jobs' settings written"),
         "{}",
         up.stdout
     );

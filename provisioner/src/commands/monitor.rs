@@ -69,8 +69,9 @@ pub fn sync_settings(cx: &Context) -> Result<(), Failure> {
 }
 
 /// The plan's step for the jobs' settings in the local lake: `~ update settings.jobs` with the
-/// fields that differ from the stack's, or `None` when they are current (or there is no lake
-/// yet: the first `up` writes them).
+/// fields that differ from the stack's (`+ create` when the lake has none, e.g. after an
+/// interrupted first `up`), or `None` when they are current or there is no lake yet (the first
+/// `up` writes them).
 pub fn settings_step(cx: &Context) -> Result<Option<crate::engine::plan::Step>, Failure> {
     use mlinfra_core::lake::Lake as _;
     if cx.env != crate::stack::EnvKind::Local || !cx.root.join("lake/raw").is_dir() {
@@ -93,7 +94,11 @@ pub fn settings_step(cx: &Context) -> Result<Option<crate::engine::plan::Step>, 
     Ok(Some(crate::engine::plan::Step {
         addr: "settings.jobs".into(),
         kind: "settings".into(),
-        action: crate::engine::Action::Update,
+        action: if recorded.is_null() {
+            crate::engine::Action::Create
+        } else {
+            crate::engine::Action::Update
+        },
         changes,
         reason: Some(format!(
             "what the scheduled jobs read, `{}`",

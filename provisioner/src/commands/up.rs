@@ -131,7 +131,7 @@ async fn locked(
         report.updated,
         report.deleted,
         if plan.settings.is_some() {
-            "; the jobs' settings updated"
+            "; the jobs' settings written"
         } else {
             ""
         },

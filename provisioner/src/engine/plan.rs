@@ -303,7 +303,7 @@ impl fmt::Display for Plan {
             self.summary.delete,
             self.summary.unchanged,
             if self.settings.is_some() {
-                "; the jobs' settings to update"
+                "; the jobs' settings to write"
             } else {
                 ""
             }
