@@ -168,8 +168,9 @@ fn a_failure_after_any_step_leaves_valid_state_and_the_next_up_completes() {
         let next = p.run(&["up", "--yes"]);
         next.ok();
         let k = TOTAL - recorded.len();
-        let expected =
-            format!("Apply complete: {k} created, 0 updated, 0 deleted; the jobs' settings written");
+        let expected = format!(
+            "Apply complete: {k} created, 0 updated, 0 deleted; the jobs' settings written"
+        );
         assert!(next.stdout.contains(&expected), "n={n}\n{}", next.stdout);
         assert_eq!(addrs(&p.state()).len(), TOTAL, "n={n}");
         assert_eq!(p.run(&["diff", "--detailed-exitcode"]).code, 0, "n={n}");
