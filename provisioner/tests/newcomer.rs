@@ -268,3 +268,40 @@ fn cloud_errors_read_as_one_sentence_with_what_to_do() {
         r.stderr
     );
 }
+
+#[test]
+fn an_empty_registry_and_an_unblessed_model_say_what_to_do() {
+    let p = Project::with_data();
+    p.edit_stack("min_metric: 0.85", "min_metric: 0.99");
+    p.edit_stack("trials: 20", "trials: 2");
+    p.run(&["up", "--yes"]).ok();
+    let list = p.run(&["models", "list"]);
+    list.ok();
+    assert!(
+        list.stdout.contains("model `heart-disease` has no versions yet"),
+        "{}",
+        list.stdout
+    );
+    let json = p.run(&["models", "list", "--output", "json"]);
+    json.ok();
+    let doc: serde_json::Value = serde_json::from_str(&json.raw_stdout).unwrap();
+    assert_eq!(doc["versions"], serde_json::json!([]));
+
+    let run = p.run(&["pipeline", "run", "--as", "alice", "--output", "json"]);
+    run.ok();
+    let out: serde_json::Value = serde_json::from_str(&run.raw_stdout).unwrap();
+    let id = out["run"]["run_id"].as_str().unwrap().to_string();
+    let text = p.run(&["pipeline", "run", "--as", "alice"]);
+    text.ok();
+    assert!(
+        text.stdout.contains("does not reach the minimum 0.9900")
+            && text
+                .stdout
+                .contains(&format!("to register it anyway: `mlinfra models register --run {id}`")),
+        "{}",
+        text.stdout
+    );
+    // The hint works as written.
+    p.run(&["models", "register", "--run", &id, "--as", "alice"]).ok();
+    assert!(p.run(&["models", "list"]).stdout.contains(&id));
+}

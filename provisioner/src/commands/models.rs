@@ -229,8 +229,20 @@ pub async fn run(g: &Global, args: &ModelsArgs) -> Result<i32, Failure> {
     let who = || actor(&args.identity.actor);
     match &args.command {
         ModelsCommand::List => {
-            let doc = reg.doc(m).await.map_err(fail)?;
-            cx.out.result(list_text(&doc), &doc);
+            // An empty registry is a state, not an error: no versions yet.
+            let doc = match reg.doc(m).await {
+                Ok(doc) => doc,
+                Err(RegistryError::UnknownModel(_)) => ModelDoc::new(m),
+                Err(e) => return Err(fail(e)),
+            };
+            let text = if doc.versions.is_empty() {
+                format!(
+                    "model `{m}` has no versions yet: `mlinfra pipeline run` trains one and registers it when it is blessed\n"
+                )
+            } else {
+                list_text(&doc)
+            };
+            cx.out.result(text, &doc);
         }
         ModelsCommand::Show { version } => {
             let doc = reg.doc(m).await.map_err(fail)?;

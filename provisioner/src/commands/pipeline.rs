@@ -239,7 +239,11 @@ async fn run_pipeline(g: &Global, run_args: &PipelineRunArgs) -> Result<i32, Fai
         }
     } else {
         if !out.run.blessing.blessed {
-            let _ = writeln!(text, "registry  not registered: the model is not blessed");
+            let _ = writeln!(
+                text,
+                "registry  not registered: not blessed ({}); to register it anyway: `mlinfra models register --run {run}`",
+                out.run.blessing.reason
+            );
         }
         None
     };

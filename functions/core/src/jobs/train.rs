@@ -173,7 +173,10 @@ pub async fn train_on<S: Store>(
         out,
     };
     if !t.out.run.blessing.blessed {
-        t.not_registered = Some(format!("not blessed: {}", t.out.run.blessing.reason));
+        t.not_registered = Some(format!(
+            "not blessed ({}); to register it anyway: `mlinfra models register --run {}`",
+            t.out.run.blessing.reason, t.out.run.run_id
+        ));
         return Ok(t);
     }
     if !job.register {
