@@ -95,6 +95,10 @@ pub enum Command {
     /// Run the ML pipeline on the local environment
     #[command(subcommand)]
     Pipeline(PipelineCommand),
+    /// Training runs: every execution with who started it, its scores, its blessing and what
+    /// became of it in the registry
+    #[command(subcommand)]
+    Runs(RunsCommand),
     /// The model registry: versions, stage transitions approved by a second person, audit trail
     Models(ModelsArgs),
     /// Serve the API on this machine: the local API gateway in front of the `predict` function
@@ -109,6 +113,23 @@ pub enum Command {
     /// Drift, accuracy and alerts for the served traffic; retraining when the policy says so
     #[command(subcommand)]
     Monitor(MonitorCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RunsCommand {
+    /// Every training execution, oldest first
+    List,
+    /// One run: its record, its search, and every execution of it
+    Show {
+        /// Run id (or a unique prefix of one), or an execution id
+        id: String,
+    },
+    /// Runs side by side: parameters, scores and evaluation metrics
+    Compare {
+        /// Two or more run ids (or unique prefixes)
+        #[arg(num_args = 2.., required = true)]
+        ids: Vec<String>,
+    },
 }
 
 #[derive(Debug, Args)]

@@ -87,6 +87,7 @@ fn main() {
             Command::Unlock(a) => commands::unlock::run(g, a).await,
             Command::Data(c) => commands::data::run(g, c),
             Command::Pipeline(c) => commands::pipeline::run(g, c).await,
+            Command::Runs(c) => commands::runs::run(g, c),
             Command::Models(a) => commands::models::run(g, a).await,
             Command::Serve(a) => commands::serve::run(g, a).await,
             Command::Predict(a) => commands::predict::run(g, a),

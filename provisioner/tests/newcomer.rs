@@ -278,7 +278,8 @@ fn an_empty_registry_and_an_unblessed_model_say_what_to_do() {
     let list = p.run(&["models", "list"]);
     list.ok();
     assert!(
-        list.stdout.contains("model `heart-disease` has no versions yet"),
+        list.stdout
+            .contains("model `heart-disease` has no versions yet"),
         "{}",
         list.stdout
     );
@@ -295,13 +296,103 @@ fn an_empty_registry_and_an_unblessed_model_say_what_to_do() {
     text.ok();
     assert!(
         text.stdout.contains("does not reach the minimum 0.9900")
-            && text
-                .stdout
-                .contains(&format!("to register it anyway: `mlinfra models register --run {id}`")),
+            && text.stdout.contains(&format!(
+                "to register it anyway: `mlinfra models register --run {id}`"
+            )),
         "{}",
         text.stdout
     );
     // The hint works as written.
-    p.run(&["models", "register", "--run", &id, "--as", "alice"]).ok();
+    p.run(&["models", "register", "--run", &id, "--as", "alice"])
+        .ok();
     assert!(p.run(&["models", "list"]).stdout.contains(&id));
+}
+
+#[test]
+fn every_execution_of_a_run_is_kept_and_runs_can_be_compared() {
+    let p = Project::with_data();
+    p.edit_stack("trials: 20", "trials: 2");
+    p.run(&["up", "--yes"]).ok();
+    let empty = p.run(&["runs", "list"]);
+    empty.ok();
+    assert!(
+        empty.stdout.contains("no training runs yet"),
+        "{}",
+        empty.stdout
+    );
+
+    p.run(&["pipeline", "run", "--as", "alice"]).ok();
+    p.run(&["pipeline", "run", "--as", "carol"]).ok();
+    let list = p.run(&["runs", "list", "--output", "json"]);
+    list.ok();
+    let doc: serde_json::Value = serde_json::from_str(&list.raw_stdout).unwrap();
+    let ex = doc["executions"].as_array().unwrap();
+    assert_eq!(ex.len(), 2, "{doc}");
+    assert_eq!(
+        ex[0]["run_id"], ex[1]["run_id"],
+        "the same data and settings: the same run"
+    );
+    assert_eq!(
+        (ex[0]["actor"].as_str(), ex[1]["actor"].as_str()),
+        (Some("alice"), Some("carol"))
+    );
+    assert_eq!(ex[0]["registered_version"], 1);
+    assert!(
+        ex[1]["outcome"]
+            .as_str()
+            .unwrap()
+            .contains("already registered"),
+        "{}",
+        ex[1]
+    );
+    let first = ex[0]["run_id"].as_str().unwrap().to_string();
+
+    p.edit_stack(
+        "families: [logistic_regression, gradient_boosted_trees]",
+        "families: [gradient_boosted_trees]",
+    );
+    p.run(&["pipeline", "run", "--as", "dave"]).ok();
+    let text = p.run(&["runs", "list"]);
+    text.ok();
+    assert_eq!(text.stdout.lines().count(), 1 + 3, "{}", text.stdout);
+    assert!(
+        text.stdout.contains("dave (pipeline run)"),
+        "{}",
+        text.stdout
+    );
+
+    let show = p.run(&["runs", "show", &first[..6]]);
+    show.ok();
+    assert!(
+        show.stdout
+            .contains("by alice (pipeline run): registered as version 1"),
+        "{}",
+        show.stdout
+    );
+    assert!(
+        show.stdout.contains("by carol (pipeline run)"),
+        "{}",
+        show.stdout
+    );
+
+    let doc: serde_json::Value =
+        serde_json::from_str(&p.run(&["runs", "list", "--output", "json"]).raw_stdout).unwrap();
+    let second = doc["executions"][2]["run_id"].as_str().unwrap().to_string();
+    assert_ne!(first, second);
+    let cmp = p.run(&["runs", "compare", &first, &second]);
+    cmp.ok();
+    let header = cmp.stdout.lines().next().unwrap();
+    assert!(
+        header.contains(&first) && header.contains(&second),
+        "{}",
+        cmp.stdout
+    );
+    assert!(
+        cmp.stdout.contains("gradient_boosted_trees"),
+        "{}",
+        cmp.stdout
+    );
+    let bad = p.run(&["runs", "show", "zzz"]);
+    assert_eq!(bad.code, 1);
+    assert!(bad.stderr.contains("no run `zzz`"), "{}", bad.stderr);
 }

@@ -12,6 +12,7 @@ pub mod monitor;
 pub mod outputs;
 pub mod pipeline;
 pub mod predict;
+pub mod runs;
 pub mod serve;
 pub mod status;
 pub mod unlock;

@@ -217,36 +217,48 @@ async fn run_pipeline(g: &Global, run_args: &PipelineRunArgs) -> Result<i32, Fai
             .display()
     );
     // Pusher: a blessed model becomes a new registry version.
-    let registered = if out.run.blessing.blessed && !run_args.no_register {
+    let (registered, outcome) = if out.run.blessing.blessed && !run_args.no_register {
         let actor = super::models::actor(&run_args.identity.actor)?;
         let c = super::models::candidate(&lake, model, run)?;
         match registry.register(model, c, &actor).await {
             Ok(v) => {
-                let _ = writeln!(
-                    text,
-                    "registry  registered as version {} ({}) by {actor}",
-                    v.version, v.stage
-                );
-                Some(v.version)
+                let outcome = format!("registered as version {} ({})", v.version, v.stage);
+                let _ = writeln!(text, "registry  {outcome} by {actor}");
+                (Some(v.version), outcome)
             }
             Err(mlinfra_core::registry::RegistryError::Refused(m))
                 if m.contains("already registered") =>
             {
                 let _ = writeln!(text, "registry  {m}");
-                None
+                (None, m)
             }
             Err(e) => return Err(Failure::new(e.to_string())),
         }
+    } else if !out.run.blessing.blessed {
+        let outcome = format!(
+            "not blessed ({}); to register it anyway: `mlinfra models register --run {run}`",
+            out.run.blessing.reason
+        );
+        let _ = writeln!(text, "registry  not registered: {outcome}");
+        (None, outcome)
     } else {
-        if !out.run.blessing.blessed {
-            let _ = writeln!(
-                text,
-                "registry  not registered: not blessed ({}); to register it anyway: `mlinfra models register --run {run}`",
-                out.run.blessing.reason
-            );
-        }
-        None
+        (
+            None,
+            "registration not asked for (`--no-register`)".to_string(),
+        )
     };
+    // This execution's record: a rerun of the same run keeps the earlier ones.
+    let now = mlinfra_core::jobs::now();
+    let actor = super::models::actor(&run_args.identity.actor).unwrap_or_else(|_| "unknown".into());
+    let mut execution =
+        mlinfra_core::jobs::runs::Execution::new(&out.run, now, &actor, "pipeline run", outcome);
+    execution.registered_version = registered;
+    mlinfra_core::jobs::runs::record(
+        &mlinfra_core::lake::LocalLake::new(&lake),
+        &mut execution,
+        now,
+    )
+    .map_err(|e| Failure::new(e.to_string()))?;
     let _ = writeln!(
         text,
         "run       {} ({} ms)",

@@ -15,6 +15,7 @@
 
 pub mod etl;
 pub mod monitor;
+pub mod runs;
 pub mod train;
 
 use serde::{Deserialize, Serialize};

@@ -135,6 +135,8 @@ pub struct Trained {
     pub not_registered: Option<String>,
     /// The Production request left for a person to approve.
     pub request: Option<String>,
+    /// The key of this execution's record (see [`super::runs`]).
+    pub execution: Option<String>,
 }
 
 /// How a training is run.
@@ -170,6 +172,7 @@ pub async fn train_on<S: Store>(
         registered: None,
         not_registered: None,
         request: None,
+        execution: None,
         out,
     };
     if !t.out.run.blessing.blessed {
@@ -177,12 +180,41 @@ pub async fn train_on<S: Store>(
             "not blessed ({}); to register it anyway: `mlinfra models register --run {}`",
             t.out.run.blessing.reason, t.out.run.run_id
         ));
-        return Ok(t);
-    }
-    if !job.register {
+    } else if !job.register {
         t.not_registered = Some("registration not asked for".into());
-        return Ok(t);
+    } else {
+        register(registry, lake, job, &mut t).await?;
     }
+    t.execution = Some(record_execution(lake, &t, job.actor, job.reason)?);
+    Ok(t)
+}
+
+/// Record the execution of a training (see [`super::runs`]); returns the key written.
+pub fn record_execution(
+    lake: &impl Lake,
+    t: &Trained,
+    actor: &str,
+    trigger: &str,
+) -> Result<String, JobError> {
+    let outcome = match (&t.registered, &t.not_registered) {
+        (Some(v), _) => format!("registered as version {} ({})", v.version, v.stage),
+        (None, Some(why)) => why.clone(),
+        (None, None) => "not registered".to_string(),
+    };
+    let now = super::now();
+    let mut e = super::runs::Execution::new(&t.out.run, now, actor, trigger, outcome);
+    e.registered_version = t.registered.as_ref().map(|v| v.version);
+    e.request = t.request.clone();
+    super::runs::record(lake, &mut e, now)
+}
+
+async fn register<S: Store>(
+    registry: &Registry<S>,
+    lake: &impl Lake,
+    job: &Job<'_>,
+    t: &mut Trained,
+) -> Result<(), JobError> {
+    let model = &job.cfg.model_name;
     match registry
         .register(model, candidate(lake, &t.out, model), job.actor)
         .await
@@ -207,7 +239,7 @@ pub async fn train_on<S: Store>(
         }
         Err(e) => return Err(e.into()),
     }
-    Ok(t)
+    Ok(())
 }
 
 /// What a person should hear about a training: the version registered and the Production

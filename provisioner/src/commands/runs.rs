@@ -1,0 +1,205 @@
+//! `mlinfra runs list|show|compare`: the training history kept in the lake. A run (a content
+//! hash of data, settings and code) may be executed many times; every execution is listed with
+//! who or what started it, its blessing against the Production model of that moment and what
+//! became of it in the registry.
+
+use std::fmt::Write as _;
+
+use mlinfra_core::jobs::runs::{self, Execution};
+use mlinfra_core::lake::LocalLake;
+use mlinfra_core::model::Params;
+use mlinfra_core::pipeline::RunRecord;
+use serde_json::json;
+
+use super::{Context, Failure};
+use crate::cli::{Global, RunsCommand};
+use crate::report::{num, table};
+
+pub fn run(g: &Global, cmd: &RunsCommand) -> Result<i32, Failure> {
+    let cx = Context::new(g)?;
+    let dir = cx.root.join("lake");
+    if !dir.join("raw").is_dir() {
+        return Err(Failure::new(format!(
+            "the data lake `{}` does not exist\nhint: run `mlinfra up` first",
+            dir.display()
+        )));
+    }
+    let lake = LocalLake::new(&dir);
+    let executions = runs::list(&lake).map_err(|e| Failure::new(e.to_string()))?;
+    match cmd {
+        RunsCommand::List => {
+            let text = if executions.is_empty() {
+                "no training runs yet: `mlinfra pipeline run` trains one\n".to_string()
+            } else {
+                list_text(&executions)
+            };
+            cx.out.result(text, &json!({ "executions": executions }));
+        }
+        RunsCommand::Show { id } => {
+            let run_id = resolve(&executions, id)?;
+            let record = read_run(&dir, &run_id)?;
+            let search: serde_json::Value =
+                read_json(&dir, &format!("artifacts/runs/{run_id}/search.json"))
+                    .unwrap_or(serde_json::Value::Null);
+            let of_run: Vec<&Execution> =
+                executions.iter().filter(|e| e.run_id == run_id).collect();
+            let mut t = compare_text(&[&record]);
+            let _ = writeln!(t, "\nexecutions");
+            for e in &of_run {
+                let _ = writeln!(
+                    t,
+                    "  {}  {} by {} ({}): {}",
+                    e.at, e.id, e.actor, e.trigger, e.outcome
+                );
+            }
+            if let Some(trials) = search["trials"].as_array() {
+                let _ = writeln!(
+                    t,
+                    "\nsearch    {} trials ({})",
+                    trials.len(),
+                    record.search.metric
+                );
+            }
+            cx.out.result(
+                t,
+                &json!({ "run": record, "executions": of_run, "search": search }),
+            );
+        }
+        RunsCommand::Compare { ids } => {
+            let mut records = Vec::new();
+            for id in ids {
+                let run_id = resolve(&executions, id)?;
+                records.push(read_run(&dir, &run_id)?);
+            }
+            let refs: Vec<&RunRecord> = records.iter().collect();
+            cx.out
+                .result(compare_text(&refs), &json!({ "runs": records }));
+        }
+    }
+    Ok(0)
+}
+
+fn list_text(executions: &[Execution]) -> String {
+    let rows: Vec<Vec<String>> = executions
+        .iter()
+        .map(|e| {
+            vec![
+                e.at.clone(),
+                e.run_id.clone(),
+                format!("{} ({})", e.actor, e.trigger),
+                e.params.family().to_string(),
+                num(e.cv_score),
+                num(e.metrics.roc_auc),
+                if e.blessing.blessed { "yes" } else { "no" }.to_string(),
+                e.registered_version
+                    .map_or("-".to_string(), |v| format!("v{v}")),
+            ]
+        })
+        .collect();
+    table(
+        &[
+            "at",
+            "run",
+            "started by",
+            "family",
+            "cv",
+            "roc_auc",
+            "blessed",
+            "registered",
+        ],
+        &rows,
+    )
+}
+
+fn params_text(p: &Params) -> String {
+    match p {
+        Params::LogisticRegression { l2 } => format!("l2={}", num(*l2)),
+        Params::GradientBoostedTrees(g) => format!(
+            "max_depth={} learning_rate={} rounds={} min_leaf={}",
+            g.max_depth,
+            num(g.learning_rate),
+            g.rounds,
+            g.min_leaf
+        ),
+    }
+}
+
+/// Runs as columns: what they were trained on, with what, and how they scored.
+fn compare_text(runs: &[&RunRecord]) -> String {
+    let row = |name: &str, f: &dyn Fn(&RunRecord) -> String| -> Vec<String> {
+        std::iter::once(name.to_string())
+            .chain(runs.iter().map(|r| f(r)))
+            .collect()
+    };
+    let rows = vec![
+        row("data", &|r| r.data_hash.chars().take(19).collect()),
+        row("rows", &|r| r.rows.to_string()),
+        row("schema", &|r| r.schema_version.chars().take(19).collect()),
+        row("family", &|r| r.best.family().to_string()),
+        row("params", &|r| params_text(&r.best)),
+        row("search", &|r| {
+            format!(
+                "{} {} trials, {} folds",
+                r.search.strategy, r.search.trials, r.search.folds
+            )
+        }),
+        row("cv score", &|r| {
+            format!("{} {}", r.search.metric, num(r.cv_score))
+        }),
+        row("roc_auc", &|r| num(r.metrics.roc_auc)),
+        row("accuracy", &|r| num(r.metrics.accuracy)),
+        row("f1", &|r| num(r.metrics.f1_score)),
+        row("log_loss", &|r| num(r.metrics.log_loss)),
+        row("brier", &|r| num(r.metrics.brier)),
+        row("ece", &|r| num(r.metrics.ece)),
+        row("blessing", &|r| r.blessing.reason.clone()),
+        row("model", &|r| {
+            format!(
+                "sha256:{}",
+                r.model_sha256.chars().take(16).collect::<String>()
+            )
+        }),
+    ];
+    let mut headers = vec!["run"];
+    headers.extend(runs.iter().map(|r| r.run_id.as_str()));
+    table(&headers, &rows)
+}
+
+/// A run id from an id, a unique prefix of one, or an execution id.
+fn resolve(executions: &[Execution], id: &str) -> Result<String, Failure> {
+    if let Some(e) = executions.iter().find(|e| e.id == id) {
+        return Ok(e.run_id.clone());
+    }
+    let mut runs: Vec<&str> = executions
+        .iter()
+        .map(|e| e.run_id.as_str())
+        .filter(|r| r.starts_with(id))
+        .collect();
+    runs.sort_unstable();
+    runs.dedup();
+    match runs[..] {
+        [one] => Ok(one.to_string()),
+        [] => Err(Failure::new(format!(
+            "no run `{id}`\nhint: `mlinfra runs list` shows the runs"
+        ))),
+        _ => Err(Failure::new(format!(
+            "`{id}` is the start of several runs: {}\nhint: give more of the id",
+            runs.iter()
+                .map(|r| format!("`{r}`"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ))),
+    }
+}
+
+fn read_json(lake: &std::path::Path, key: &str) -> Option<serde_json::Value> {
+    serde_json::from_str(&std::fs::read_to_string(lake.join(key)).ok()?).ok()
+}
+
+fn read_run(lake: &std::path::Path, run_id: &str) -> Result<RunRecord, Failure> {
+    let path = lake.join(format!("artifacts/runs/{run_id}/run.json"));
+    let text = std::fs::read_to_string(&path)
+        .map_err(|e| Failure::new(format!("cannot read `{}`: {e}", path.display())))?;
+    serde_json::from_str(&text)
+        .map_err(|e| Failure::new(format!("`{}` is not a run record: {e}", path.display())))
+}
