@@ -271,6 +271,10 @@ fn drift_alerts_and_retraining_with_cooldown() {
     );
     assert_eq!(v["alert"], Value::Null);
     assert_eq!(v["retrain"], false);
+    // The labelled predictions became training data, through ETL's validation.
+    assert_eq!(v["feedback"]["outcome"], "curated", "{}", v["feedback"]);
+    assert_eq!(v["feedback"]["rows_added"], 303);
+    assert_eq!(v["feedback"]["rows"], 606);
     // Small reference (242 training rows ≤ 1000): KS for numeric features, chi-squared for
     // categorical ones, as Evidently chooses.
     let test_of = |v: &Value, name: &str| {
@@ -356,7 +360,7 @@ fn drift_alerts_and_retraining_with_cooldown() {
     let ing: Value = serde_json::from_str(&r.raw_stdout).unwrap();
     assert_eq!(ing["outcome"], "curated");
     assert_eq!(ing["rows_added"], 120);
-    assert_eq!(ing["rows"], 303 + 120);
+    assert_eq!(ing["rows"], 606 + 120);
 
     // 4. Seven of thirteen features shifted: dataset drift (7/13 ≥ 0.5) → one retraining.
     let shifted7 = shifted(
@@ -391,7 +395,7 @@ fn drift_alerts_and_retraining_with_cooldown() {
         t["request"].is_string(),
         "Production is requested, for a person to approve"
     );
-    assert_eq!(t["run"]["rows"], 423);
+    assert_eq!(t["run"]["rows"], 726);
     let list = p.run(&["models", "list", "--output", "json"]);
     list.ok();
     assert!(
@@ -483,7 +487,7 @@ fn drift_alerts_and_retraining_with_cooldown() {
             .unwrap()["rows"]
             .clone();
         let quarantined = raw.join("quarantine/broken.csv").is_file();
-        if rows == 423 + 40 && quarantined {
+        if rows == 726 + 40 && quarantined {
             break;
         }
         assert!(
@@ -493,4 +497,56 @@ fn drift_alerts_and_retraining_with_cooldown() {
         std::thread::sleep(Duration::from_millis(250));
     }
     assert!(!raw.join("broken.csv").exists());
+}
+
+#[test]
+fn drift_without_new_data_skips_the_retraining_and_keeps_the_cooldown() {
+    let p = Project::with_data();
+    p.edit_stack("trials: 20", "trials: 4");
+    p.run(&["up", "--yes"]).ok();
+    p.run(&["pipeline", "run", "--as", "alice"]).ok();
+    p.approve_to_production("1", "alice", "bob");
+    let s = Server::start(&p);
+    s.wait_for("production", 1);
+    let (header, data) = rows(&p);
+    let shifted7 = shifted(
+        &header,
+        &data,
+        &["age", "trestbps", "chol", "thalach", "oldpeak"],
+        &["thal", "cp"],
+    );
+    traffic(&p, &s, &header, &shifted7, false);
+    let v = check(&p);
+    let d = &v["report"]["decision"];
+    assert_eq!(v["report"]["dataset"]["drifted"], true);
+    assert_eq!(d["retrain_reasons"], json!(["drift"]));
+    assert_eq!(v["retrain"], false, "{d}");
+    assert!(
+        d["retrain_skipped"]
+            .as_str()
+            .unwrap()
+            .contains("no data arrived since the Production model's (version 1"),
+        "{d}"
+    );
+    assert!(d["cooldown_until"].is_null(), "{d}");
+    let state = p.env_dir().join("lake/artifacts/monitoring/state.json");
+    assert!(
+        !state.exists()
+            || !std::fs::read_to_string(&state)
+                .unwrap()
+                .contains("last_retrain_at"),
+        "the cooldown did not start"
+    );
+    let text = p.run(&["monitor", "check"]);
+    assert!(
+        text.stdout
+            .contains("retrain   due (drift) but skipped: no data arrived"),
+        "{}",
+        text.stdout
+    );
+    assert!(
+        !p.run(&["models", "list", "--output", "json"])
+            .raw_stdout
+            .contains("\"version\": 2")
+    );
 }

@@ -294,12 +294,38 @@ fn report_text(r: &Report) -> String {
     t
 }
 
+/// What ETL did with the labelled feedback, in a line.
+fn feedback_text(f: &mlinfra_core::jobs::etl::Ingested) -> String {
+    use mlinfra_core::jobs::etl::Ingested;
+    match f {
+        Ingested::Curated {
+            rows_added,
+            rows,
+            data_key,
+            ..
+        } => format!(
+            "{rows_added} labelled predictions added to the training data ({rows} rows, {data_key})"
+        ),
+        Ingested::Quarantined {
+            quarantined,
+            anomalies_key,
+            ..
+        } => format!(
+            "labelled predictions failed validation: moved to {quarantined} (see {anomalies_key})"
+        ),
+        Ingested::Skipped { reason, .. } => format!("labelled predictions not added: {reason}"),
+    }
+}
+
 async fn check(g: &Global, a: &MonitorCheckArgs) -> Result<i32, Failure> {
     let cx = Context::new(g)?;
     let stack = &cx.loaded.stack;
     let (_, m) = monitor_once(&cx, true).await?;
     let mut text = report_text(&m.report);
     let d = &m.report.decision;
+    if let Some(f) = &m.feedback {
+        let _ = writeln!(text, "feedback  {}", feedback_text(f));
+    }
     let deliveries = m.alert.as_ref().map(|al| crate::alerts::deliver(stack, al));
     if let Some(al) = &m.alert {
         let _ = writeln!(
@@ -329,6 +355,12 @@ async fn check(g: &Global, a: &MonitorCheckArgs) -> Result<i32, Failure> {
                 }
             }
         }
+    } else if let Some(why) = &d.retrain_skipped {
+        let _ = writeln!(
+            text,
+            "retrain   due ({}) but skipped: {why}",
+            d.retrain_reasons.join(", ")
+        );
     } else if let Some(u) = &d.cooldown_until {
         let _ = writeln!(
             text,
@@ -346,6 +378,7 @@ async fn check(g: &Global, a: &MonitorCheckArgs) -> Result<i32, Failure> {
             "deliveries": deliveries,
             "retrain": m.retrain && !a.no_retrain,
             "retrained": retrained,
+            "feedback": m.feedback,
         }),
     );
     Ok(

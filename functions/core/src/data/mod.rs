@@ -366,6 +366,33 @@ impl LabelRule {
         }
     }
 
+    /// A label value that this rule turns into `class` (`"0"`/`"1"` for a binary task; the
+    /// class itself for a multiclass one), to write a labelled row back as training data:
+    /// with `> 0`, class `1` is `1` and class `0` is `0`.
+    pub fn value_for_class(&self, class: &str) -> Option<String> {
+        let LabelRule::Binary { op, threshold: t } = self else {
+            return Some(class.to_string());
+        };
+        let positive = match class {
+            "1" => true,
+            "0" => false,
+            _ => return None,
+        };
+        let v = match (op.as_str(), positive) {
+            (">", true) | ("!=", true) | ("<=", false) | ("==", false) => t + 1.0,
+            (">=", true)
+            | ("<=", true)
+            | ("==", true)
+            | (">", false)
+            | ("<", false)
+            | ("!=", false) => *t,
+            ("<", true) | (">=", false) => t - 1.0,
+            _ => return None,
+        };
+        debug_assert_eq!(self.positive(v), positive);
+        Some(fmt_num(v))
+    }
+
     fn positive(&self, v: f64) -> bool {
         match self {
             LabelRule::Multiclass => false,

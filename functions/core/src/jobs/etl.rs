@@ -191,6 +191,72 @@ fn csv_bytes(
     })
 }
 
+/// Which request ids' feedback is already part of the curated data.
+pub const FEEDBACK_INGESTED: &str = "artifacts/feedback/ingested.json";
+
+/// Labelled feedback as training data: each logged single-instance prediction whose true label
+/// came back and that is not yet curated becomes a row (the logged features and the label as
+/// the data states it), written to `raw/feedback-<now>.csv` and put through [`ingest`] like any
+/// other new file: validated, then curated or quarantined. `None` when there is nothing new.
+pub fn ingest_feedback(
+    lake: &impl Lake,
+    logs: &[crate::monitor::Logged],
+    feedback: &std::collections::BTreeMap<String, String>,
+    job: &Job<'_>,
+) -> Result<Option<Ingested>, JobError> {
+    let Some(pointer) = read_json::<CuratedPointer>(lake, CURATED_LATEST)? else {
+        return Ok(None); // no curated data to add to: its columns are not known yet
+    };
+    let Some(data) = lake.get(&pointer.key)? else {
+        return Ok(None);
+    };
+    let header: Vec<String> = csv::ReaderBuilder::new()
+        .from_reader(&data[..])
+        .headers()
+        .map_err(|e| JobError::Input(format!("`{}`: {e}", lake.uri(&pointer.key))))?
+        .iter()
+        .map(|h| h.trim().to_string())
+        .collect();
+    let mut done: std::collections::BTreeSet<String> =
+        read_json(lake, FEEDBACK_INGESTED)?.unwrap_or_default();
+    let mut rows: Vec<Vec<String>> = Vec::new();
+    let mut ids = Vec::new();
+    for l in logs.iter().filter(|l| l.instances.len() == 1) {
+        if done.contains(&l.request_id) {
+            continue;
+        }
+        let Some(class) = feedback.get(&l.request_id) else {
+            continue;
+        };
+        let Some(label) = job.rule.value_for_class(class) else {
+            continue;
+        };
+        let row = header
+            .iter()
+            .map(|h| {
+                if h == job.label {
+                    return label.clone();
+                }
+                match &l.instances[0][h.as_str()] {
+                    serde_json::Value::Null => String::new(),
+                    serde_json::Value::String(s) => s.clone(),
+                    v => v.to_string(),
+                }
+            })
+            .collect();
+        rows.push(row);
+        ids.push(l.request_id.clone());
+    }
+    if rows.is_empty() {
+        return Ok(None);
+    }
+    let key = format!("raw/feedback-{:011}.csv", job.now);
+    lake.put(&key, &csv_bytes(&header, &rows, None)?)?;
+    done.extend(ids);
+    lake.put(FEEDBACK_INGESTED, &json_bytes(&done))?;
+    ingest(lake, &key, job).map(Some)
+}
+
 /// Process the raw object at `key`.
 pub fn ingest(lake: &impl Lake, key: &str, job: &Job<'_>) -> Result<Ingested, JobError> {
     if key.starts_with(QUARANTINE) || !key.starts_with("raw/") {

@@ -70,6 +70,7 @@ impl Settings {
             rule: &p.rule,
             now,
             record,
+            etl: record.then(|| self.etl_job(now)),
         }
     }
 

@@ -43,6 +43,9 @@ pub struct Job<'a> {
     pub now: u64,
     /// Write the report, the alert and the retraining time (`false`: look only).
     pub record: bool,
+    /// When recording: put labelled feedback through this ETL first, so that it becomes
+    /// training data.
+    pub etl: Option<super::etl::Job<'a>>,
 }
 
 #[derive(Debug)]
@@ -52,6 +55,8 @@ pub struct Monitored {
     pub alert: Option<Alert>,
     /// Retraining is due now (the caller starts it: in-process locally, an invocation on AWS).
     pub retrain: bool,
+    /// What became of the labelled feedback put through ETL (when there was new feedback).
+    pub feedback: Option<super::etl::Ingested>,
 }
 
 /// The day (`YYYY-MM-DD`) of a `predictions/<day>/…` key.
@@ -166,8 +171,12 @@ pub async fn run<S: Store>(
     };
     let logs = window_logs(lake, job.policy.window_days, job.now)?;
     let fb = feedback(lake)?;
+    let ingested = match (&job.etl, job.record) {
+        (Some(etl), true) => super::etl::ingest_feedback(lake, &logs, &fb, etl)?,
+        _ => None,
+    };
     let mut state: State = read_json(lake, STATE)?.unwrap_or_default();
-    let report = check(
+    let mut report = check(
         job.model,
         &reference,
         &logs,
@@ -176,11 +185,25 @@ pub async fn run<S: Store>(
         state.last_retrain_at,
         job.now,
     );
+    if report.decision.retrain {
+        // Retraining on the data the Production model was trained on gives the same model:
+        // skip it, and keep the cooldown for a retraining that can change something.
+        let latest = read_json::<super::CuratedPointer>(lake, super::CURATED_LATEST)?;
+        if latest.is_none_or(|p| p.data_hash == version.data_hash) {
+            report.decision.retrain = false;
+            report.decision.retrain_skipped = Some(format!(
+                "no data arrived since the Production model's (version {}, {}): add data (`mlinfra data ingest FILE`) or send labelled feedback",
+                version.version,
+                short_hash(&version.data_hash)
+            ));
+        }
+    }
     let mut m = Monitored {
         retrain: report.decision.retrain,
         report,
         report_key: None,
         alert: None,
+        feedback: ingested,
     };
     if !job.record {
         return Ok(m);
@@ -201,6 +224,8 @@ pub async fn run<S: Store>(
         );
         if d.retrain {
             summary.push_str(&format!("; retraining ({})", d.retrain_reasons.join(", ")));
+        } else if let Some(why) = &d.retrain_skipped {
+            summary.push_str(&format!("; not retraining: {why}"));
         } else if let Some(u) = &d.cooldown_until {
             summary.push_str(&format!("; retraining waits for the cooldown until {u}"));
         }

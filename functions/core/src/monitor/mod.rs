@@ -249,6 +249,10 @@ pub struct Decision {
     /// Retraining wanted but the last one was less than `cooldown_hours` ago.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cooldown_until: Option<String>,
+    /// Retraining wanted but skipped, and why (no data arrived since the Production model's);
+    /// the cooldown does not start.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retrain_skipped: Option<String>,
 }
 
 /// One monitoring run.
@@ -684,6 +688,7 @@ pub fn check(
         cooldown_until: (cooling && !retrain_reasons.is_empty())
             .then(|| crate::registry::local::rfc3339(until.unwrap_or(now))),
         retrain_reasons,
+        retrain_skipped: None,
     };
     let mut versions: BTreeMap<u64, usize> = BTreeMap::new();
     for l in logs {
