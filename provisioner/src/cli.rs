@@ -146,6 +146,24 @@ pub enum MonitorCommand {
     /// The monitoring report, without acting on it: `--out report.html` (a page with charts),
     /// `--out report.json`, or to stdout with `--output text|json|html`
     Report(MonitorReportArgs),
+    /// Leave a time range of traffic (a load test, an incident) out of every later monitoring
+    /// run; without `--from`/`--to`, list the ranges left out
+    Ignore(MonitorIgnoreArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct MonitorIgnoreArgs {
+    /// Start of the range, RFC 3339 (`2026-11-28T10:00:00Z`)
+    #[arg(long, requires = "to")]
+    pub from: Option<String>,
+    /// End of the range, RFC 3339, inclusive
+    #[arg(long, requires = "from")]
+    pub to: Option<String>,
+    /// Why (kept with the range)
+    #[arg(long, default_value = "")]
+    pub reason: String,
+    #[command(flatten)]
+    pub identity: Identity,
 }
 
 #[derive(Debug, Args)]

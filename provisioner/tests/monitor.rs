@@ -550,3 +550,82 @@ fn drift_without_new_data_skips_the_retraining_and_keeps_the_cooldown() {
             .contains("\"version\": 2")
     );
 }
+
+#[test]
+fn test_traffic_can_be_kept_out_of_monitoring() {
+    let p = Project::with_data();
+    p.edit_stack("trials: 20", "trials: 4");
+    p.run(&["up", "--yes"]).ok();
+    p.run(&["pipeline", "run", "--as", "alice"]).ok();
+    p.approve_to_production("1", "alice", "bob");
+    let s = Server::start(&p);
+    s.wait_for("production", 1);
+    let (header, data) = rows(&p);
+    let shifted7 = shifted(
+        &header,
+        &data,
+        &["age", "trestbps", "chol", "thalach", "oldpeak"],
+        &["thal", "cp"],
+    );
+    // 1. A smoke test marked as such: answered, never logged.
+    let inst: Vec<Value> = shifted7[..50]
+        .iter()
+        .map(|r| instance(&header, r))
+        .collect();
+    let (st, body) = http(
+        s.port,
+        "POST",
+        "/v1/predict",
+        &[
+            ("x-api-key", &s.key),
+            ("content-type", "application/json"),
+            ("x-mlinfra-monitor", "false"),
+        ],
+        &json!({"instances": inst}).to_string(),
+    );
+    assert_eq!(st, 200, "{body}");
+    let body: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(body["monitored"], false);
+    assert_eq!(body["predictions"].as_array().unwrap().len(), 50);
+    std::thread::sleep(Duration::from_millis(1500)); // the log writer flushes every second
+    assert!(
+        walk(&p.env_dir().join("lake/predictions")).is_empty(),
+        "an unmonitored request is not logged"
+    );
+
+    // 2. A load test that was not marked: left out afterwards by its time range.
+    let from = mlinfra_core::registry::local::rfc3339(mlinfra_core::jobs::now());
+    traffic(&p, &s, &header, &shifted7, false);
+    let to = mlinfra_core::registry::local::rfc3339(mlinfra_core::jobs::now());
+    assert!(check(&p)["report"]["dataset"]["drifted"] == true);
+    p.run(&[
+        "monitor",
+        "ignore",
+        "--from",
+        &from,
+        "--to",
+        &to,
+        "--reason",
+        "load test",
+        "--as",
+        "carol",
+    ])
+    .ok();
+    let listed = p.run(&["monitor", "ignore"]);
+    listed.ok();
+    assert!(
+        listed.stdout.contains("by carol") && listed.stdout.contains(": load test"),
+        "{}",
+        listed.stdout
+    );
+    let v = check(&p);
+    assert_eq!(v["report"]["current_rows"], 0, "{}", v["report"]);
+    assert_eq!(v["report"]["dataset"]["drifted"], false);
+    let bad = p.run(&["monitor", "ignore", "--from", "yesterday", "--to", &to]);
+    assert_eq!(bad.code, 1);
+    assert!(
+        bad.stderr.contains("`--from` is `yesterday`, not a time"),
+        "{}",
+        bad.stderr
+    );
+}

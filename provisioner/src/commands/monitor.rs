@@ -208,6 +208,7 @@ pub async fn run(g: &Global, c: &MonitorCommand) -> Result<i32, Failure> {
     match c {
         MonitorCommand::Check(a) => check(g, a).await,
         MonitorCommand::Report(a) => report(g, a).await,
+        MonitorCommand::Ignore(a) => ignore(g, a),
     }
 }
 
@@ -427,5 +428,68 @@ async fn report(g: &Global, a: &MonitorReportArgs) -> Result<i32, Failure> {
         None if cx.out.format == crate::cli::OutputFormat::Html => crate::output::print(page()),
         None => cx.out.result(report_text(&m.report), &m.report),
     }
+    Ok(0)
+}
+
+/// `mlinfra monitor ignore`: record (or list) the ranges of traffic the monitor leaves out.
+fn ignore(g: &Global, a: &crate::cli::MonitorIgnoreArgs) -> Result<i32, Failure> {
+    let cx = Context::new(g)?;
+    let (lake, _) = open(&cx)?;
+    let time = |field: &str, v: &str| -> Result<u64, Failure> {
+        humantime::parse_rfc3339_weak(v)
+            .ok()
+            .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+            .map(|d| d.as_secs())
+            .ok_or_else(|| {
+                Failure::new(format!(
+                    "`--{field}` is `{v}`, not a time\nhint: write it in RFC 3339, e.g. `2026-11-28T10:00:00Z`"
+                ))
+            })
+    };
+    let all = match (&a.from, &a.to) {
+        (Some(from), Some(to)) => {
+            let (from, to) = (time("from", from)?, time("to", to)?);
+            if from > to {
+                return Err(Failure::new(format!(
+                    "`--from` ({}) is after `--to` ({})",
+                    mlinfra_core::registry::local::rfc3339(from),
+                    mlinfra_core::registry::local::rfc3339(to)
+                )));
+            }
+            let by = super::models::actor(&a.identity.actor)?;
+            mjob::ignore(
+                &lake,
+                mjob::Ignored {
+                    from,
+                    to,
+                    reason: a.reason.clone(),
+                    by,
+                    at: mlinfra_core::registry::local::rfc3339(jobs::now()),
+                },
+            )
+            .map_err(fail)?
+        }
+        _ => mjob::ignored(&lake).map_err(fail)?,
+    };
+    let mut text = String::new();
+    if all.is_empty() {
+        text.push_str("no traffic is left out of monitoring\n");
+    }
+    for r in &all {
+        let _ = writeln!(
+            text,
+            "ignored   {} .. {} by {} ({}){}",
+            mlinfra_core::registry::local::rfc3339(r.from),
+            mlinfra_core::registry::local::rfc3339(r.to),
+            r.by,
+            r.at,
+            if r.reason.is_empty() {
+                String::new()
+            } else {
+                format!(": {}", r.reason)
+            }
+        );
+    }
+    cx.out.result(text, &json!({ "ignored": all }));
     Ok(0)
 }

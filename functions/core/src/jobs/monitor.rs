@@ -64,8 +64,46 @@ fn day_of(key: &str) -> Option<&str> {
     key.strip_prefix("predictions/")?.split('/').next()
 }
 
-/// The prediction logs of the last `days` days up to `now`.
+/// Time ranges of traffic the monitor leaves out (a load test, an incident), as recorded by
+/// `mlinfra monitor ignore`.
+pub const IGNORED: &str = "artifacts/monitoring/ignored.json";
+
+/// One ignored range of traffic: requests answered from `from` to `to` (seconds since the
+/// epoch, inclusive).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Ignored {
+    pub from: u64,
+    pub to: u64,
+    pub reason: String,
+    pub by: String,
+    pub at: String,
+}
+
+/// The ranges of traffic to leave out.
+pub fn ignored(lake: &impl Lake) -> Result<Vec<Ignored>, JobError> {
+    Ok(read_json(lake, IGNORED)?.unwrap_or_default())
+}
+
+/// Leave out a range of traffic from every later monitoring run.
+pub fn ignore(lake: &impl Lake, range: Ignored) -> Result<Vec<Ignored>, JobError> {
+    let mut all = ignored(lake)?;
+    all.push(range);
+    lake.put(IGNORED, &super::json_bytes(&all))?;
+    Ok(all)
+}
+
+/// The prediction logs of the last `days` days up to `now`, without those answered in an
+/// ignored range.
 pub fn window_logs(lake: &impl Lake, days: u32, now: u64) -> Result<Vec<Logged>, JobError> {
+    let skip = ignored(lake)?;
+    let mut logs = all_window_logs(lake, days, now)?;
+    logs.retain(|l| {
+        l.at.is_none_or(|t| !skip.iter().any(|r| r.from <= t && t <= r.to))
+    });
+    Ok(logs)
+}
+
+fn all_window_logs(lake: &impl Lake, days: u32, now: u64) -> Result<Vec<Logged>, JobError> {
     let first =
         crate::registry::local::rfc3339(now.saturating_sub(u64::from(days.max(1) - 1) * 86_400))
             [..10]

@@ -277,6 +277,9 @@ pub struct Report {
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 pub struct Logged {
     pub request_id: String,
+    /// When it was answered (seconds since the epoch; absent in logs written before it was).
+    #[serde(default)]
+    pub at: Option<u64>,
     #[serde(default)]
     pub version: u64,
     pub instances: Vec<Value>,
@@ -774,6 +777,7 @@ mod tests {
         (0..400)
             .map(|i| Logged {
                 request_id: format!("r{i}"),
+                at: None,
                 version: 1,
                 instances: vec![
                     json!({"x": f64::from(i) + shift, "c": if i % 2 == 0 { "a" } else { "b" }}),
@@ -855,6 +859,7 @@ mod tests {
             .enumerate()
             .map(|(i, (p, _))| Logged {
                 request_id: format!("r{i}"),
+                at: None,
                 version: 1,
                 instances: vec![json!({"x": 1.0})],
                 labels: vec![json!(p)],
@@ -914,6 +919,7 @@ mod tests {
             .enumerate()
             .map(|(i, l)| Logged {
                 request_id: format!("r{i}"),
+                at: None,
                 version: 1,
                 instances: vec![json!({"x": 1.0})],
                 labels: vec![l],

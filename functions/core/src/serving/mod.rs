@@ -29,6 +29,9 @@ pub trait ModelSource: Send + Sync {
     fn fetch(&self, p: &Pointer) -> Result<Vec<u8>, String>;
 }
 
+/// The request header that keeps a request out of monitoring (`X-Mlinfra-Monitor: false`).
+pub const MONITOR_HEADER: &str = "x-mlinfra-monitor";
+
 /// Where feedback (ground truth by request id) is stored.
 pub trait FeedbackSink: Send + Sync {
     /// Store the feedback of a request; `Ok(true)` when it replaced earlier feedback for it.
@@ -65,6 +68,8 @@ impl Recent {
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct PredictionLog {
     pub request_id: String,
+    /// When it was answered (seconds since the epoch).
+    pub at: u64,
     pub model: String,
     pub version: u64,
     pub stage: Stage,
@@ -438,16 +443,32 @@ impl<M: ModelSource, F: FeedbackSink> Service<M, F> {
         if !warnings.is_empty() {
             body["warnings"] = Value::Array(warnings);
         }
-        let sampled = self.config.sample_rate >= 1.0
-            || (self.config.sample_rate > 0.0
-                && crate::rng::unit(crate::rng::hash_bytes(request_id.as_bytes(), 7))
-                    < self.config.sample_rate);
+        // `X-Mlinfra-Monitor: false` (a smoke test, a load test): answered, never logged, so
+        // the monitor does not count it.
+        let monitored = !req.header(MONITOR_HEADER).is_some_and(|v| {
+            matches!(
+                v.trim().to_ascii_lowercase().as_str(),
+                "false" | "off" | "0" | "no"
+            )
+        });
+        let sampled = monitored
+            && (self.config.sample_rate >= 1.0
+                || (self.config.sample_rate > 0.0
+                    && crate::rng::unit(crate::rng::hash_bytes(request_id.as_bytes(), 7))
+                        < self.config.sample_rate));
+        if !monitored {
+            body["monitored"] = Value::Bool(false);
+        }
         let log = sampled.then(|| {
             if let Ok(mut r) = self.recent.lock() {
                 r.insert(&request_id, model.version);
             }
             PredictionLog {
                 request_id: request_id.clone(),
+                at: std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map(|d| d.as_secs())
+                    .unwrap_or(0),
                 model: model.model.clone(),
                 version: model.version,
                 stage: model.stage,
