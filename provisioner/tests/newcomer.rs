@@ -396,3 +396,49 @@ fn every_execution_of_a_run_is_kept_and_runs_can_be_compared() {
     assert_eq!(bad.code, 1);
     assert!(bad.stderr.contains("no run `zzz`"), "{}", bad.stderr);
 }
+
+#[test]
+fn serve_stops_when_the_platform_is_taken_down() {
+    let p = Project::with_data();
+    p.run(&["up", "--yes"]).ok();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut child = p
+        .cmd(&["serve", "--port", &port.to_string()])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(std::time::Instant::now() < deadline, "serve did not start");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    p.run(&["down", "--yes"]).ok();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("serve kept running after `down`");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    };
+    let mut err = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err).unwrap();
+    assert_eq!(status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("error: stopped serving: the platform"),
+        "{err}"
+    );
+    assert!(
+        err.contains("hint: `mlinfra up` builds the platform again"),
+        "{err}"
+    );
+    assert!(std::net::TcpStream::connect(("127.0.0.1", port)).is_err());
+}

@@ -60,9 +60,16 @@ pub async fn run(g: &Global, args: &ServeArgs) -> Result<i32, Failure> {
         .progress("etl: new files in the lake's raw/ are validated and curated");
     let shutdown = tokio::signal::ctrl_c();
     tokio::pin!(shutdown);
+    let taken_down = taken_down(cx.root.join("state.json"));
+    tokio::pin!(taken_down);
     loop {
         tokio::select! {
             _ = &mut shutdown => break,
+            why = &mut taken_down => {
+                return Err(Failure::new(format!(
+                    "stopped serving: {why}\nhint: `mlinfra up` builds the platform again, then `mlinfra serve`"
+                )));
+            }
             accepted = listener.accept() => {
                 let Ok((stream, _)) = accepted else { continue };
                 let gw = Arc::clone(&gw);
@@ -78,4 +85,32 @@ pub async fn run(g: &Global, args: &ServeArgs) -> Result<i32, Failure> {
     }
     cx.out.progress("stopped");
     Ok(0)
+}
+
+/// Resolves once the platform `serve` fronts is gone (`mlinfra down` deleted its API from the
+/// state), so that nothing keeps answering or running schedules for a platform that no longer
+/// exists. Checked every second.
+async fn taken_down(state: std::path::PathBuf) -> String {
+    loop {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let doc = std::fs::read_to_string(&state)
+            .ok()
+            .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok());
+        match doc {
+            None if !state.exists() => {
+                return format!(
+                    "the platform was taken down (`{}` is gone)",
+                    state.display()
+                );
+            }
+            Some(d) if d["resources"].get("api").is_none() => {
+                return format!(
+                    "the platform's API was deleted (`mlinfra down`; `{}` no longer records it)",
+                    state.display()
+                );
+            }
+            // Unreadable for a moment (being replaced): look again.
+            _ => {}
+        }
+    }
 }
