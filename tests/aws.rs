@@ -152,6 +152,24 @@ fn up_creates_every_resource_with_its_settings_and_a_second_up_makes_no_mutating
         "{url}"
     );
     assert!(url.ends_with("/v1/"), "{url}");
+    // The adopted bucket has its outputs too, and the API a URL that needs no DNS name.
+    assert_eq!(
+        first["outputs"]["lake_uri"],
+        format!("s3://{BUCKET}"),
+        "{:#}",
+        first["outputs"]
+    );
+    let id = url
+        .trim_start_matches("http://")
+        .split('.')
+        .next()
+        .unwrap();
+    assert_eq!(
+        first["outputs"]["api_url_path"],
+        format!("{}/_aws/execute-api/{id}/v1/", env.endpoint),
+        "{:#}",
+        first["outputs"]
+    );
 
     env.rt.block_on(async {
         // The data lake bucket.

@@ -24,6 +24,7 @@ pub fn collect(state: &State) -> IndexMap<String, String> {
         ("registry_uri", "registry", "uri"),
         ("registry_table", "registry", "table"),
         ("api_url", "api", "url"),
+        ("api_url_path", "api", "path_url"),
         ("api_url_aws", "api", "aws_url"),
         ("api_key_id", "api_key.default", "id"),
         ("api_key_value_command", "api_key.default", "show_value"),

@@ -103,7 +103,8 @@ pub async fn apply<P: Provider>(
                 .resources
                 .get(&s.addr)
                 .map(|rs| rs.outputs.clone())
-                .unwrap_or(Value::Null);
+                .filter(|o| !o.is_null())
+                .unwrap_or_else(|| provider.adopted_outputs(r));
             state.resources.insert(
                 s.addr.clone(),
                 ResourceState {

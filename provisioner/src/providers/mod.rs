@@ -100,6 +100,13 @@ pub trait Provider {
         recorded: &ResourceState,
         opts: DeleteOptions,
     ) -> Result<Deleted, ProviderError>;
+
+    /// The outputs of a resource that exists but was never recorded (created before the state
+    /// could hold it, or by a run stopped between creating and recording), as far as they follow
+    /// from its properties; `Null` when they do not.
+    fn adopted_outputs(&self, _r: &Resource) -> Value {
+        Value::Null
+    }
 }
 
 /// The provider of the environment a command runs on.
@@ -152,6 +159,13 @@ impl Provider for AnyProvider {
         match self {
             AnyProvider::Local(p) => p.delete(addr, recorded, opts).await,
             AnyProvider::Aws(p) => p.delete(addr, recorded, opts).await,
+        }
+    }
+
+    fn adopted_outputs(&self, r: &Resource) -> Value {
+        match self {
+            AnyProvider::Local(p) => p.adopted_outputs(r),
+            AnyProvider::Aws(p) => p.adopted_outputs(r),
         }
     }
 }

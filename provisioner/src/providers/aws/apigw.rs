@@ -415,12 +415,20 @@ pub async fn put(
             uid
         }
     };
-    Ok(json!({
+    let mut out = json!({
         "id": id,
         "url": p.invoke_url(&id, stage),
         "aws_url": format!("https://{id}.execute-api.{}.amazonaws.com/{stage}/", p.region()),
         "usage_plan": plan_id,
-    }))
+    });
+    if let Some(ep) = &p.settings.endpoint {
+        // The emulator's path form needs no DNS name (`*.localhost.localstack.cloud` does).
+        out["path_url"] = json!(format!(
+            "{}/_aws/execute-api/{id}/{stage}/",
+            ep.trim_end_matches('/')
+        ));
+    }
+    Ok(out)
 }
 
 pub async fn delete(

@@ -248,7 +248,7 @@ pub async fn put(
     Ok(outputs(p, bucket))
 }
 
-fn outputs(p: &AwsProvider, bucket: &str) -> Value {
+pub(super) fn outputs(p: &AwsProvider, bucket: &str) -> Value {
     json!({
         "uri": format!("s3://{bucket}"),
         "arn": format!("arn:aws:s3:::{bucket}"),

@@ -527,6 +527,16 @@ pub(crate) fn base(recorded: Option<&ResourceState>) -> Value {
 }
 
 impl Provider for AwsProvider {
+    fn adopted_outputs(&self, r: &Resource) -> Value {
+        match r.kind {
+            // The bucket `up` creates before the state exists (it holds the state).
+            "lake" => r.props["bucket"]
+                .as_str()
+                .map_or(Value::Null, |b| lake::outputs(self, b)),
+            _ => Value::Null,
+        }
+    }
+
     fn target(&self) -> String {
         match &self.settings.endpoint {
             Some(ep) => format!("{} at `{ep}` ({})", self.settings.env, self.region()),
