@@ -4,56 +4,53 @@
 pub type NameError = (String, Option<String>);
 
 /// Stack, alert and other resource names: lowercase letters, digits and `-`, 1-40 characters,
-/// starting with a letter (they end up inside AWS resource names of limited length).
+/// starting with a letter (they end up inside AWS resource names of limited length). Every
+/// problem of a name is reported at once, with one suggestion that fixes them all.
 pub fn check_name(what: &str, name: &str) -> Result<(), NameError> {
-    let suggestion = || {
-        let s: String = name
-            .to_ascii_lowercase()
-            .chars()
-            .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
-            .collect();
-        Some(format!("for example `{}`", s.trim_matches('-')))
-    };
-    if name.is_empty() || name.len() > 40 {
-        return Err((
-            format!("{what} `{name}` must be 1 to 40 characters long"),
-            None,
-        ));
+    let mut problems: Vec<&str> = Vec::new();
+    if name.is_empty() || name.chars().count() > 40 {
+        problems.push("must be 1 to 40 characters long");
     }
     if name.contains('_') {
-        return Err((
-            format!("{what} `{name}` contains `_`"),
-            Some("use `-`, not `_`".into()),
-        ));
+        problems.push("contains `_` (use `-`)");
     }
     if name.chars().any(|c| c.is_ascii_uppercase()) {
-        return Err((
-            format!("{what} `{name}` contains uppercase letters"),
-            suggestion(),
-        ));
+        problems.push("contains uppercase letters");
     }
-    if !name.starts_with(|c: char| c.is_ascii_lowercase()) {
-        return Err((
-            format!("{what} `{name}` must start with a lowercase letter"),
-            suggestion(),
-        ));
+    if !name.is_empty() && !name.starts_with(|c: char| c.is_ascii_alphabetic()) {
+        problems.push("must start with a letter");
     }
-    if !name
+    if name
         .chars()
-        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        .any(|c| !(c.is_ascii_alphanumeric() || c == '-' || c == '_'))
     {
-        return Err((
-            format!("{what} `{name}` may contain only lowercase letters, digits and `-`"),
-            suggestion(),
-        ));
+        problems.push("may contain only lowercase letters, digits and `-`");
     }
     if name.ends_with('-') || name.contains("--") {
-        return Err((
-            format!("{what} `{name}` must not end with `-` or contain `--`"),
-            suggestion(),
-        ));
+        problems.push("must not end with `-` or contain `--`");
     }
-    Ok(())
+    if problems.is_empty() {
+        return Ok(());
+    }
+    Err((
+        format!("{what} `{name}` {}", problems.join(", ")),
+        name_suggestion(name).map(|s| format!("for example `{s}`")),
+    ))
+}
+
+/// A valid name close to `name`, when there is one: lowercase, `-` for anything else, no
+/// doubled or trailing `-`, at most 40 characters.
+fn name_suggestion(name: &str) -> Option<String> {
+    let mut s = String::new();
+    for c in name.to_ascii_lowercase().chars() {
+        let c = if c.is_ascii_alphanumeric() { c } else { '-' };
+        if !(c == '-' && (s.is_empty() || s.ends_with('-'))) {
+            s.push(c);
+        }
+    }
+    let s: String = s.chars().take(40).collect();
+    let s = s.trim_end_matches('-').to_string();
+    (s.starts_with(|c: char| c.is_ascii_lowercase()) && s != name).then_some(s)
 }
 
 /// S3 general purpose bucket naming rules.
@@ -185,5 +182,27 @@ mod tests {
                 .as_deref(),
             Some("for example `heart-disease`")
         );
+    }
+
+    #[test]
+    fn every_problem_of_a_name_is_reported_at_once() {
+        let (message, hint) = check_name("stack name", "Bad_Name").expect_err("bad");
+        assert_eq!(
+            message,
+            "stack name `Bad_Name` contains `_` (use `-`), contains uppercase letters"
+        );
+        assert_eq!(hint.as_deref(), Some("for example `bad-name`"));
+        let (message, hint) = check_name("stack name", "9_Lives-").expect_err("bad");
+        assert_eq!(
+            message,
+            "stack name `9_Lives-` contains `_` (use `-`), contains uppercase letters, must start with a letter, must not end with `-` or contain `--`"
+        );
+        assert_eq!(hint, None, "no valid name starts with a digit: no example");
+        // The suggestion is itself valid.
+        for bad in ["Heart Disease", "Bad_Name", "a--b-", "x.y"] {
+            let hint = check_name("stack name", bad).expect_err("bad").1.expect("hint");
+            let example = hint.split('`').nth(1).expect("an example");
+            assert!(check_name("stack name", example).is_ok(), "{example}");
+        }
     }
 }
