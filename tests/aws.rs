@@ -159,11 +159,7 @@ fn up_creates_every_resource_with_its_settings_and_a_second_up_makes_no_mutating
         "{:#}",
         first["outputs"]
     );
-    let id = url
-        .trim_start_matches("http://")
-        .split('.')
-        .next()
-        .unwrap();
+    let id = url.trim_start_matches("http://").split('.').next().unwrap();
     assert_eq!(
         first["outputs"]["api_url_path"],
         format!("{}/_aws/execute-api/{id}/v1/", env.endpoint),

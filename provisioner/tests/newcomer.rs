@@ -40,6 +40,16 @@ fn every_command_finds_the_same_platform_from_another_directory() {
     p.run_in(&elsewhere, &["down", "-f", stack, "--yes", "--delete-data"])
         .ok();
     assert!(!p.env_dir().exists());
+    // `down` with nothing deployed says so and creates nothing.
+    let again = p.run_in(&elsewhere, &["down", "-f", stack, "--yes"]);
+    again.ok();
+    assert!(
+        again.stdout.contains("Nothing to delete"),
+        "{}",
+        again.stdout
+    );
+    assert!(!p.path().join(".mlinfra").exists());
+    assert!(!elsewhere.join(".mlinfra").exists());
 }
 
 #[test]

@@ -29,6 +29,12 @@ pub async fn run(g: &Global, args: &DownArgs) -> Result<i32, Failure> {
             return Ok(0);
         }
     }
+    // Look before locking: with nothing deployed, `down` ends here having written nothing (not
+    // even the lock file, or the directory that would hold it).
+    if !plan::plan_down(&cx.state_in(&store).await?).has_changes() {
+        nothing_to_delete(&cx);
+        return Ok(0);
+    }
     let lock = cx.lock(&store, "down").await?;
     let result = locked(&cx, args, &provider, &store).await;
     lock.release().await;
@@ -42,6 +48,17 @@ pub async fn run(g: &Global, args: &DownArgs) -> Result<i32, Failure> {
         }
     }
     Ok(code)
+}
+
+fn nothing_to_delete(cx: &Context) {
+    cx.out.result(
+        format!(
+            "Nothing to delete: stack `{}` has no resources on `{}`.\n",
+            cx.stack_name(),
+            cx.env.as_str()
+        ),
+        &json!({ "plan": null }),
+    );
 }
 
 fn store_is_local(store: &Store) -> bool {
@@ -58,14 +75,8 @@ async fn locked(
     let mut state = cx.state_in(store).await?;
     let plan = plan::plan_down(&state);
     if !plan.has_changes() {
-        cx.out.result(
-            format!(
-                "Nothing to delete: stack `{}` has no resources on `{}`.\n",
-                cx.stack_name(),
-                cx.env.as_str()
-            ),
-            &json!({ "plan": plan }),
-        );
+        // Taken down by another `down` since the look before the lock.
+        nothing_to_delete(cx);
         return Ok((0, false));
     }
     if !cx.out.json() {

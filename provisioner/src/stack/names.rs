@@ -200,7 +200,10 @@ mod tests {
         assert_eq!(hint, None, "no valid name starts with a digit: no example");
         // The suggestion is itself valid.
         for bad in ["Heart Disease", "Bad_Name", "a--b-", "x.y"] {
-            let hint = check_name("stack name", bad).expect_err("bad").1.expect("hint");
+            let hint = check_name("stack name", bad)
+                .expect_err("bad")
+                .1
+                .expect("hint");
             let example = hint.split('`').nth(1).expect("an example");
             assert!(check_name("stack name", example).is_ok(), "{example}");
         }
