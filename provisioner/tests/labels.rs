@@ -158,6 +158,20 @@ fn class_names_are_the_labels_everywhere() {
         text.stdout
     );
 
+    // The API's description says so too.
+    let spec: Value = serde_json::from_str(&p.run(&["api", "spec"]).raw_stdout).unwrap();
+    let label = json!({"type": "string", "enum": ["high", "low"]});
+    assert_eq!(
+        spec["components"]["schemas"]["Predictions"]["properties"]["predictions"]["items"]["properties"]
+            ["label"],
+        label
+    );
+    assert_eq!(
+        spec["paths"]["/feedback"]["post"]["requestBody"]["content"]["application/json"]["schema"]
+            ["properties"]["label"],
+        label
+    );
+
     // Batch: the same class names and probability columns in CSV and in SQLite.
     let data = "examples/heart-disease/processed.cleveland.csv";
     p.run(&["predict", "--input", data, "--out", "out.csv"])

@@ -499,8 +499,9 @@ fn drift_alerts_and_retraining_with_cooldown() {
     assert!(!raw.join("broken.csv").exists());
 }
 
-#[test]
-fn drift_without_new_data_skips_the_retraining_and_keeps_the_cooldown() {
+/// A project serving version 1 in Production, the data's header, and the data with seven of its
+/// thirteen features shifted (dataset drift).
+fn serving_production() -> (Project, Server, Vec<String>, Vec<Vec<String>>) {
     let p = Project::with_data();
     p.edit_stack("trials: 20", "trials: 4");
     p.run(&["up", "--yes"]).ok();
@@ -515,6 +516,12 @@ fn drift_without_new_data_skips_the_retraining_and_keeps_the_cooldown() {
         &["age", "trestbps", "chol", "thalach", "oldpeak"],
         &["thal", "cp"],
     );
+    (p, s, header, shifted7)
+}
+
+#[test]
+fn drift_without_new_data_skips_the_retraining_and_keeps_the_cooldown() {
+    let (p, s, header, shifted7) = serving_production();
     traffic(&p, &s, &header, &shifted7, false);
     let v = check(&p);
     let d = &v["report"]["decision"];
@@ -553,20 +560,7 @@ fn drift_without_new_data_skips_the_retraining_and_keeps_the_cooldown() {
 
 #[test]
 fn test_traffic_can_be_kept_out_of_monitoring() {
-    let p = Project::with_data();
-    p.edit_stack("trials: 20", "trials: 4");
-    p.run(&["up", "--yes"]).ok();
-    p.run(&["pipeline", "run", "--as", "alice"]).ok();
-    p.approve_to_production("1", "alice", "bob");
-    let s = Server::start(&p);
-    s.wait_for("production", 1);
-    let (header, data) = rows(&p);
-    let shifted7 = shifted(
-        &header,
-        &data,
-        &["age", "trestbps", "chol", "thalach", "oldpeak"],
-        &["thal", "cp"],
-    );
+    let (p, s, header, shifted7) = serving_production();
     // 1. A smoke test marked as such: answered, never logged.
     let inst: Vec<Value> = shifted7[..50]
         .iter()

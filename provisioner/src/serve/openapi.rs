@@ -35,6 +35,18 @@ pub fn spec(model: &str, stage: &str, served: Option<&Served>, api_key: bool) ->
     let classes: Vec<Value> = served
         .map(|m| m.classes.iter().map(|c| json!(c)).collect())
         .unwrap_or_default();
+    // A label is the class as the API answers it: an integer for integer classes, else its name.
+    let label = match served {
+        Some(m) => {
+            let values: Vec<Value> = m.class_values.iter().map(|v| m.label_value(*v)).collect();
+            if values.iter().all(Value::is_i64) {
+                json!({"type": "integer", "enum": values})
+            } else {
+                json!({"type": "string", "enum": values})
+            }
+        }
+        None => json!({}),
+    };
     let error = json!({"$ref": "#/components/schemas/Error"});
     let mut doc = json!({
         "openapi": "3.0.3",
@@ -43,7 +55,10 @@ pub fn spec(model: &str, stage: &str, served: Option<&Served>, api_key: bool) ->
         "paths": {
             "/predict": {"post": {
                 "summary": "Predict with confidence scores",
-                "parameters": [{"name": "stage", "in": "query", "required": false, "schema": {"type": "string", "enum": ["production", "staging"]}}],
+                "parameters": [
+                    {"name": "stage", "in": "query", "required": false, "schema": {"type": "string", "enum": ["production", "staging"]}},
+                    {"name": "X-Mlinfra-Monitor", "in": "header", "required": false, "description": "`false`: answer, but keep this request out of the logs and of monitoring (a smoke or load test)", "schema": {"type": "string", "enum": ["true", "false"]}}
+                ],
                 "requestBody": {"required": true, "content": {"application/json": {"schema": {"oneOf": [
                     {"type": "object", "required": ["instances"], "properties": {"instances": {"type": "array", "minItems": 1, "items": {"$ref": "#/components/schemas/Instance"}}}},
                     {"type": "object", "required": ["features"], "properties": {"features": {"$ref": "#/components/schemas/Instance"}}}
@@ -57,8 +72,13 @@ pub fn spec(model: &str, stage: &str, served: Option<&Served>, api_key: bool) ->
             }},
             "/feedback": {"post": {
                 "summary": "Ground truth for a prediction",
-                "requestBody": {"required": true, "content": {"application/json": {"schema": {"type": "object", "required": ["request_id", "label"], "properties": {"request_id": {"type": "string"}, "label": {}}}}}},
-                "responses": {"202": {"description": "Stored"}, "400": {"description": "Invalid", "content": {"application/json": {"schema": error}}}}
+                "requestBody": {"required": true, "content": {"application/json": {"schema": {"type": "object", "required": ["request_id", "label"], "properties": {"request_id": {"type": "string"}, "label": label.clone()}}}}},
+                "responses": {
+                    "202": {"description": "Stored; `replaced` when it corrects earlier feedback for the request"},
+                    "400": {"description": "Invalid, or a class the model does not have", "content": {"application/json": {"schema": error}}},
+                    "404": {"description": "No logged prediction has this request id", "content": {"application/json": {"schema": error}}},
+                    "503": {"description": "No model is served to check the label against", "content": {"application/json": {"schema": error}}}
+                }
             }},
             "/health": {"get": {"summary": "Which versions serve", "responses": {"200": {"description": "OK"}}}}
         },
@@ -68,7 +88,7 @@ pub fn spec(model: &str, stage: &str, served: Option<&Served>, api_key: bool) ->
                 "request_id": {"type": "string"},
                 "model": {"type": "object", "properties": {"name": {"type": "string"}, "version": {"type": "integer"}, "stage": {"type": "string"}}},
                 "predictions": {"type": "array", "items": {"type": "object", "properties": {
-                    "label": {"type": "integer"}, "confidence": {"type": "number"},
+                    "label": label, "confidence": {"type": "number"},
                     "probabilities": {"type": "object", "properties": classes.iter().filter_map(|c| c.as_str()).map(|c| (c.to_string(), json!({"type": "number"}))).collect::<Map<String, Value>>()}
                 }}},
                 "warnings": {"type": "array", "items": {"type": "object"}}
