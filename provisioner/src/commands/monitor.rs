@@ -493,3 +493,68 @@ fn ignore(g: &Global, a: &crate::cli::MonitorIgnoreArgs) -> Result<i32, Failure>
     cx.out.result(text, &json!({ "ignored": all }));
     Ok(0)
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use mlinfra_core::data::{Column, Frame, Kind, Values};
+    use mlinfra_core::monitor::{Logged, Policy, Reference, Thresholds, check};
+    use serde_json::json;
+
+    #[test]
+    fn the_drift_table_keeps_its_columns_with_long_feature_names() {
+        let names = ["x", "a_rather_long_feature_name_from_a_warehouse"];
+        let frame = Frame {
+            columns: names
+                .iter()
+                .map(|n| Column {
+                    name: (*n).to_string(),
+                    kind: Kind::Numeric,
+                    values: Values::Number((0..100).map(f64::from).collect()),
+                })
+                .collect(),
+            rows: 100,
+        };
+        let reference = Reference {
+            frame: &frame,
+            labels: vec!["0".into(); 100],
+            classes: vec!["0".into(), "1".into()],
+            positive: Some("1".into()),
+        };
+        let logs: Vec<Logged> = (0..100)
+            .map(|i| Logged {
+                request_id: format!("r{i}"),
+                at: None,
+                version: 1,
+                instances: vec![json!({names[0]: i, names[1]: i})],
+                labels: vec![json!(0)],
+            })
+            .collect();
+        let policy = Policy {
+            window_days: 7,
+            drift: Thresholds {
+                psi: 0.2,
+                ks_p_value: 0.05,
+                wasserstein: 0.1,
+                jensen_shannon: 0.1,
+                chi2_p_value: 0.05,
+                dataset_drift_share: 0.5,
+            },
+            min_accuracy: 0.75,
+            min_f1: 0.7,
+            retrain_on: vec![],
+            cooldown_hours: 24,
+        };
+        let report = check("m", &reference, &logs, &BTreeMap::new(), &policy, None, 0);
+        let text = super::report_text(&report);
+        let rows: Vec<&str> = text.lines().filter(|l| l.starts_with("  ")).collect();
+        assert_eq!(rows.len(), 2, "{text}");
+        // The kind column starts at the same place on every row.
+        let starts: Vec<usize> = rows
+            .iter()
+            .map(|r| r.find("numeric").expect("the kind"))
+            .collect();
+        assert_eq!(starts[0], starts[1], "{text}");
+    }
+}

@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::{Alert, JobError, alert_id, json_bytes, read_json, record_alert, short_hash};
-use crate::data::{LabelRule, ReadOptions, read_csv, short_num, take_label};
+use crate::data::{LabelRule, ReadOptions, read_csv, take_label};
 use crate::lake::Lake;
 use crate::monitor::{Logged, Policy, Reference, Report, check};
 use crate::registry::{Stage, Store};
@@ -267,35 +267,7 @@ pub async fn run<S: Store>(
         } else if let Some(u) = &d.cooldown_until {
             summary.push_str(&format!("; retraining waits for the cooldown until {u}"));
         }
-        let details = m
-            .report
-            .features
-            .iter()
-            .filter(|f| f.drifted)
-            .map(|f| {
-                format!(
-                    "{}: {} {} (threshold {})",
-                    f.name,
-                    f.test,
-                    short_num(f.value),
-                    short_num(f.threshold)
-                )
-            })
-            .chain(m.report.performance.accuracy_violated.then(|| {
-                format!(
-                    "accuracy {} < {}",
-                    short_num(m.report.performance.accuracy.unwrap_or(f64::NAN)),
-                    short_num(m.report.performance.min_accuracy)
-                )
-            }))
-            .chain(m.report.performance.f1_violated.then(|| {
-                format!(
-                    "f1 {} < {}",
-                    short_num(m.report.performance.f1.unwrap_or(f64::NAN)),
-                    short_num(m.report.performance.min_f1)
-                )
-            }))
-            .collect();
+        let details = m.report.alert_details();
         let alert = Alert {
             id: alert_id(job.now, "monitor", lake)?,
             at: m.report.generated_at.clone(),

@@ -273,6 +273,41 @@ pub struct Report {
     pub decision: Decision,
 }
 
+impl Report {
+    /// What crossed a threshold, a line each, with numbers people can read (`2.64e-31`, not a
+    /// hundred digits).
+    pub fn alert_details(&self) -> Vec<String> {
+        let p = &self.performance;
+        self.features
+            .iter()
+            .filter(|f| f.drifted)
+            .map(|f| {
+                format!(
+                    "{}: {} {} (threshold {})",
+                    f.name,
+                    f.test,
+                    short_num(f.value),
+                    short_num(f.threshold)
+                )
+            })
+            .chain(p.accuracy_violated.then(|| {
+                format!(
+                    "accuracy {} < {}",
+                    short_num(p.accuracy.unwrap_or(f64::NAN)),
+                    short_num(p.min_accuracy)
+                )
+            }))
+            .chain(p.f1_violated.then(|| {
+                format!(
+                    "f1 {} < {}",
+                    short_num(p.f1.unwrap_or(f64::NAN)),
+                    short_num(p.min_f1)
+                )
+            }))
+            .collect()
+    }
+}
+
 /// A logged prediction (the `predictions/` JSON lines written by `serve` and `predict`).
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 pub struct Logged {
@@ -944,6 +979,33 @@ mod tests {
         assert!(!rep.decision.alert && !rep.decision.retrain);
         let enough: Vec<Logged> = logs(200.0, 1).into_iter().take(MIN_CURRENT).collect();
         assert!(check("m", &r, &enough, &BTreeMap::new(), &policy(), None, 0).features[0].drifted);
+    }
+
+    #[test]
+    fn alert_details_and_chart_axes_are_short_numbers() {
+        let f = frame();
+        let r = binary(&f, vec!["0", "1"]);
+        let rep = check(
+            "m",
+            &r,
+            &logs(200.0, 1),
+            &BTreeMap::new(),
+            &policy(),
+            None,
+            0,
+        );
+        let details = rep.alert_details();
+        assert_eq!(details.len(), 1, "{details:?}");
+        // The KS p-value of a shift this large is far below 1e-4: scientific, a few digits.
+        let d = &details[0];
+        assert!(
+            d.starts_with("x: ks ") && d.contains("e-") && d.ends_with("(threshold 0.05)"),
+            "{d}"
+        );
+        assert!(d.len() < 40, "{d}");
+        for bin in &rep.features[0].histogram.bins {
+            assert!(bin.len() <= 8, "axis label `{bin}`");
+        }
     }
 
     #[test]
