@@ -229,10 +229,13 @@ pub async fn run(g: &Global, args: &ModelsArgs) -> Result<i32, Failure> {
     let who = || actor(&args.identity.actor);
     match &args.command {
         ModelsCommand::List => {
-            // An empty registry is a state, not an error: no versions yet.
+            // The stack's own model without versions is a state, not an error: none yet. Another
+            // name that the registry does not know is likely a typo, and an error.
             let doc = match reg.doc(m).await {
                 Ok(doc) => doc,
-                Err(RegistryError::UnknownModel(_)) => ModelDoc::new(m),
+                Err(RegistryError::UnknownModel(_)) if m == cx.loaded.stack.model.name => {
+                    ModelDoc::new(m)
+                }
                 Err(e) => return Err(fail(e)),
             };
             let text = if doc.versions.is_empty() {
