@@ -13,13 +13,18 @@ pub struct LakeError {
     pub message: String,
 }
 
+/// The lake's operations. Async, so that a cloud lake (S3) is one more implementation and the
+/// jobs run unchanged on it.
+#[allow(async_fn_in_trait)]
 pub trait Lake {
     /// The object's bytes, `None` when it does not exist.
-    fn get(&self, key: &str) -> Result<Option<Vec<u8>>, LakeError>;
-    fn put(&self, key: &str, bytes: &[u8]) -> Result<(), LakeError>;
+    async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, LakeError>;
+    async fn put(&self, key: &str, bytes: &[u8]) -> Result<(), LakeError>;
+    /// Write only when no object has the key; `false` when one already does (nothing written).
+    async fn put_if_absent(&self, key: &str, bytes: &[u8]) -> Result<bool, LakeError>;
     /// Every key under `prefix`, sorted.
-    fn list(&self, prefix: &str) -> Result<Vec<String>, LakeError>;
-    fn delete(&self, key: &str) -> Result<(), LakeError>;
+    async fn list(&self, prefix: &str) -> Result<Vec<String>, LakeError>;
+    async fn delete(&self, key: &str) -> Result<(), LakeError>;
     /// The object's URI (`file:///…`, `s3://…`), for records and messages.
     fn uri(&self, key: &str) -> String;
 }
@@ -91,7 +96,60 @@ fn walk(dir: &Path, root: &Path, out: &mut Vec<String>) -> std::io::Result<()> {
 }
 
 impl Lake for LocalLake {
-    fn get(&self, key: &str) -> Result<Option<Vec<u8>>, LakeError> {
+    async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, LakeError> {
+        self.get_sync(key)
+    }
+
+    async fn put(&self, key: &str, bytes: &[u8]) -> Result<(), LakeError> {
+        self.put_sync(key, bytes)
+    }
+
+    async fn put_if_absent(&self, key: &str, bytes: &[u8]) -> Result<bool, LakeError> {
+        check(key)?;
+        let path = self.path(key);
+        let dir = path
+            .parent()
+            .ok_or_else(|| err(key, "no parent directory"))?;
+        std::fs::create_dir_all(dir).map_err(|e| err(key, e))?;
+        // Write in full beside it, then link into place: `hard_link` fails when the key exists,
+        // so exactly one writer wins and no reader sees half an object.
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().to_string())
+            .unwrap_or_default();
+        let tmp = dir.join(format!(".{name}.{}.new", std::process::id()));
+        std::fs::write(&tmp, bytes).map_err(|e| err(key, e))?;
+        let linked = std::fs::hard_link(&tmp, &path);
+        let _ = std::fs::remove_file(&tmp);
+        match linked {
+            Ok(()) => Ok(true),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(false),
+            Err(e) => Err(err(key, e)),
+        }
+    }
+
+    async fn list(&self, prefix: &str) -> Result<Vec<String>, LakeError> {
+        self.list_sync(prefix)
+    }
+
+    async fn delete(&self, key: &str) -> Result<(), LakeError> {
+        check(key)?;
+        match std::fs::remove_file(self.path(key)) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(err(key, e)),
+        }
+    }
+
+    fn uri(&self, key: &str) -> String {
+        let abs = std::path::absolute(self.path(key)).unwrap_or_else(|_| self.path(key));
+        format!("file://{}", abs.display())
+    }
+}
+
+impl LocalLake {
+    /// [`Lake::get`] without a runtime, for the local environment's synchronous callers.
+    pub fn get_sync(&self, key: &str) -> Result<Option<Vec<u8>>, LakeError> {
         check(key)?;
         match std::fs::read(self.path(key)) {
             Ok(b) => Ok(Some(b)),
@@ -100,7 +158,8 @@ impl Lake for LocalLake {
         }
     }
 
-    fn put(&self, key: &str, bytes: &[u8]) -> Result<(), LakeError> {
+    /// [`Lake::put`] without a runtime.
+    pub fn put_sync(&self, key: &str, bytes: &[u8]) -> Result<(), LakeError> {
         check(key)?;
         let path = self.path(key);
         let dir = path
@@ -119,7 +178,8 @@ impl Lake for LocalLake {
         })
     }
 
-    fn list(&self, prefix: &str) -> Result<Vec<String>, LakeError> {
+    /// [`Lake::list`] without a runtime.
+    pub fn list_sync(&self, prefix: &str) -> Result<Vec<String>, LakeError> {
         let (dir, rest) = match prefix.rfind('/') {
             Some(i) => (&prefix[..=i], &prefix[i + 1..]),
             None => ("", prefix),
@@ -133,49 +193,49 @@ impl Lake for LocalLake {
         out.sort();
         Ok(out)
     }
-
-    fn delete(&self, key: &str) -> Result<(), LakeError> {
-        check(key)?;
-        match std::fs::remove_file(self.path(key)) {
-            Ok(()) => Ok(()),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-            Err(e) => Err(err(key, e)),
-        }
-    }
-
-    fn uri(&self, key: &str) -> String {
-        let abs = std::path::absolute(self.path(key)).unwrap_or_else(|_| self.path(key));
-        format!("file://{}", abs.display())
-    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    #[test]
-    fn put_get_list_delete() {
+    #[tokio::test]
+    async fn put_get_list_delete() {
         let d = tempfile::tempdir().expect("tempdir");
         let lake = LocalLake::new(d.path());
-        lake.put("raw/a.csv", b"x").expect("put");
-        lake.put("raw/quarantine/b.csv", b"y").expect("put");
-        lake.put("curated/c/data.csv", b"z").expect("put");
-        assert_eq!(lake.get("raw/a.csv").expect("get"), Some(b"x".to_vec()));
-        assert_eq!(lake.get("raw/none").expect("get"), None);
+        lake.put("raw/a.csv", b"x").await.expect("put");
+        lake.put("raw/quarantine/b.csv", b"y").await.expect("put");
+        lake.put("curated/c/data.csv", b"z").await.expect("put");
         assert_eq!(
-            lake.list("raw/").expect("list"),
+            lake.get("raw/a.csv").await.expect("get"),
+            Some(b"x".to_vec())
+        );
+        assert_eq!(lake.get("raw/none").await.expect("get"), None);
+        assert_eq!(
+            lake.list("raw/").await.expect("list"),
             vec!["raw/a.csv", "raw/quarantine/b.csv"]
         );
         assert_eq!(
-            lake.list("raw/quar").expect("list"),
+            lake.list("raw/quar").await.expect("list"),
             vec!["raw/quarantine/b.csv"]
         );
-        lake.delete("raw/a.csv").expect("delete");
+        lake.delete("raw/a.csv").await.expect("delete");
         assert_eq!(
-            lake.list("raw/").expect("list"),
+            lake.list("raw/").await.expect("list"),
             vec!["raw/quarantine/b.csv"]
         );
-        assert!(lake.put("../escape", b"no").is_err());
+        assert!(lake.put("../escape", b"no").await.is_err());
+        assert!(lake.put_if_absent("state/lock", b"a").await.expect("first"));
+        assert!(
+            !lake
+                .put_if_absent("state/lock", b"b")
+                .await
+                .expect("second")
+        );
+        assert_eq!(
+            lake.get("state/lock").await.expect("get"),
+            Some(b"a".to_vec())
+        );
         assert!(open("s3://bucket").is_err());
     }
 }

@@ -12,6 +12,8 @@ pub mod error;
 pub mod function;
 pub mod jobs;
 pub mod lake;
+#[cfg(feature = "s3")]
+pub mod lake_s3;
 #[cfg(feature = "lambda")]
 pub mod lambda;
 pub mod metrics;

@@ -11,9 +11,9 @@ use mlinfra_core::jobs::{self, etl};
 use mlinfra_core::{FunctionConfig, FunctionError};
 use serde_json::{Value, json};
 
-fn handle(config: &FunctionConfig, event: &Value) -> Result<Value, FunctionError> {
+async fn handle(config: &FunctionConfig, event: &Value) -> Result<Value, FunctionError> {
     let (lake, _) = jobs::open_local(config)?;
-    let settings = jobs::settings(&lake)?;
+    let settings = jobs::settings(&lake).await?;
     let records = event
         .get("Records")
         .and_then(Value::as_array)
@@ -32,7 +32,8 @@ fn handle(config: &FunctionConfig, event: &Value) -> Result<Value, FunctionError
             &lake,
             &jobs::decode_key(key),
             &settings.etl_job(jobs::now()),
-        )?;
+        )
+        .await?;
         if let etl::Ingested::Quarantined { alert: Some(a), .. } = &done {
             eprintln!("alert: {}", a.summary);
         }
@@ -46,7 +47,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let config = mlinfra_core::lambda::config_or_exit(|c| jobs::open_local(c).map(|_| ()));
     let config = &config;
     lambda_runtime::run(service_fn(move |e: LambdaEvent<Value>| async move {
-        handle(config, &e.payload)
+        handle(config, &e.payload).await
     }))
     .await
 }

@@ -15,7 +15,7 @@ use serde_json::{Value, json};
 
 async fn handle(config: &FunctionConfig) -> Result<Value, FunctionError> {
     let (lake, store) = jobs::open_local(config)?;
-    let settings = jobs::settings(&lake)?;
+    let settings = jobs::settings(&lake).await?;
     let now = jobs::now();
     let m = monitor::run(&lake, &store, &settings.monitor_job(now, true)).await?;
     for line in mlinfra_core::monitor::export::emf_lines(&settings.stack, &m.report, now * 1000) {
@@ -33,7 +33,7 @@ async fn handle(config: &FunctionConfig) -> Result<Value, FunctionError> {
             &settings.train_job(monitor::ACTOR, &reason),
         )
         .await?;
-        let note = train::notify(&lake, &t, &settings.pipeline.model_name, &reason, now)?;
+        let note = train::notify(&lake, &t, &settings.pipeline.model_name, &reason, now).await?;
         eprintln!("notify: {}", note.summary);
         retrained = json!({
             "run_id": t.out.run.run_id,

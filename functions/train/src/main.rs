@@ -14,7 +14,7 @@ use serde_json::{Value, json};
 
 async fn handle(config: &FunctionConfig, event: &Value) -> Result<Value, FunctionError> {
     let (lake, store) = jobs::open_local(config)?;
-    let settings = jobs::settings(&lake)?;
+    let settings = jobs::settings(&lake).await?;
     let reason = match (
         event.get("detail-type").and_then(Value::as_str),
         event.get("reason").and_then(Value::as_str),
@@ -36,7 +36,8 @@ async fn handle(config: &FunctionConfig, event: &Value) -> Result<Value, Functio
         &settings.pipeline.model_name,
         &reason,
         jobs::now(),
-    )?;
+    )
+    .await?;
     eprintln!("notify: {}", note.summary);
     Ok(json!({
         "reason": reason,

@@ -100,7 +100,7 @@ fn load(
     Ok((path, frame, labels))
 }
 
-pub fn run(g: &Global, cmd: &DataCommand) -> Result<i32, Failure> {
+pub async fn run(g: &Global, cmd: &DataCommand) -> Result<i32, Failure> {
     let out = Out::new(g);
     let stack = optional_stack(g)?;
     let stack = stack.as_ref();
@@ -154,12 +154,12 @@ pub fn run(g: &Global, cmd: &DataCommand) -> Result<i32, Failure> {
             );
             Ok(if a.has_errors() { 1 } else { 0 })
         }
-        DataCommand::Ingest(a) => ingest(g, &a.input),
+        DataCommand::Ingest(a) => ingest(g, &a.input).await,
     }
 }
 
 /// `mlinfra data ingest FILE`: copy the file to `raw/` and run the `etl` job on it.
-fn ingest(g: &Global, file: &Path) -> Result<i32, Failure> {
+async fn ingest(g: &Global, file: &Path) -> Result<i32, Failure> {
     use mlinfra_core::jobs::{self, etl};
     use mlinfra_core::lake::Lake as _;
     let cx = super::Context::new(g)?;
@@ -172,20 +172,21 @@ fn ingest(g: &Global, file: &Path) -> Result<i32, Failure> {
         .filter(|n| !n.starts_with('.'))
         .ok_or_else(|| Failure::new(format!("`{}` has no file name", file.display())))?;
     let key = format!("raw/{name}");
-    if lake
-        .get(&key)
+    // Written only when the name is new: every raw file stays as it was delivered.
+    if !lake
+        .put_if_absent(&key, &bytes)
+        .await
         .map_err(|e| Failure::new(e.to_string()))?
-        .is_some()
     {
         return Err(Failure::new(format!(
             "`{}` already exists in the lake\nhint: give the file a new name (e.g. with the date) so every raw file stays",
             lake.uri(&key)
         )));
     }
-    lake.put(&key, &bytes)
-        .map_err(|e| Failure::new(e.to_string()))?;
     let job = settings.etl_job(jobs::now());
-    let outcome = etl::ingest(&lake, &key, &job).map_err(|e| Failure::new(e.to_string()))?;
+    let outcome = etl::ingest(&lake, &key, &job)
+        .await
+        .map_err(|e| Failure::new(e.to_string()))?;
     match &outcome {
         etl::Ingested::Curated {
             data_key,

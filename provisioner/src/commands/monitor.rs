@@ -47,10 +47,9 @@ pub fn settings(stack: &Stack) -> Result<jobs::Settings, Failure> {
 /// Write `settings` to the lake when they differ from what is there (nothing is written when
 /// they are current).
 fn store_settings(lake: &LocalLake, settings: &jobs::Settings) -> Result<(), Failure> {
-    use mlinfra_core::lake::Lake as _;
     let bytes = jobs::json_bytes(settings);
-    if lake.get(jobs::SETTINGS).map_err(fail)?.as_deref() != Some(&bytes[..]) {
-        lake.put(jobs::SETTINGS, &bytes).map_err(fail)?;
+    if lake.get_sync(jobs::SETTINGS).map_err(fail)?.as_deref() != Some(&bytes[..]) {
+        lake.put_sync(jobs::SETTINGS, &bytes).map_err(fail)?;
     }
     Ok(())
 }
@@ -79,7 +78,7 @@ pub fn settings_step(cx: &Context) -> Result<Option<crate::engine::plan::Step>, 
     }
     let lake = LocalLake::new(cx.root.join("lake"));
     let desired = serde_json::to_value(settings(&cx.loaded.stack)?).map_err(fail)?;
-    let recorded: serde_json::Value = match lake.get(jobs::SETTINGS).map_err(fail)? {
+    let recorded: serde_json::Value = match lake.get_sync(jobs::SETTINGS).map_err(fail)? {
         Some(bytes) => serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null),
         None => serde_json::Value::Null,
     };
@@ -140,7 +139,9 @@ pub async fn retrain_as(
     let t = train::retrain(&lake, &registry, &s.train_job(actor, reason))
         .await
         .map_err(fail)?;
-    let note = train::notify(&lake, &t, &stack.model.name, reason, jobs::now()).map_err(fail)?;
+    let note = train::notify(&lake, &t, &stack.model.name, reason, jobs::now())
+        .await
+        .map_err(fail)?;
     crate::alerts::deliver(stack, &note);
     let e = &t.out.evaluation;
     let mut text = String::new();
@@ -208,7 +209,7 @@ pub async fn run(g: &Global, c: &MonitorCommand) -> Result<i32, Failure> {
     match c {
         MonitorCommand::Check(a) => check(g, a).await,
         MonitorCommand::Report(a) => report(g, a).await,
-        MonitorCommand::Ignore(a) => ignore(g, a),
+        MonitorCommand::Ignore(a) => ignore(g, a).await,
     }
 }
 
@@ -394,7 +395,7 @@ async fn check(g: &Global, a: &MonitorCheckArgs) -> Result<i32, Failure> {
 async fn report(g: &Global, a: &MonitorReportArgs) -> Result<i32, Failure> {
     let cx = Context::new(g)?;
     let (lake, m) = monitor_once(&cx, false).await?;
-    let mut history = mjob::history(&lake).map_err(fail)?;
+    let mut history = mjob::history(&lake).await.map_err(fail)?;
     history.push(m.report.clone());
     let page = || html::render(&m.report, &history);
     match &a.out {
@@ -432,7 +433,7 @@ async fn report(g: &Global, a: &MonitorReportArgs) -> Result<i32, Failure> {
 }
 
 /// `mlinfra monitor ignore`: record (or list) the ranges of traffic the monitor leaves out.
-fn ignore(g: &Global, a: &crate::cli::MonitorIgnoreArgs) -> Result<i32, Failure> {
+async fn ignore(g: &Global, a: &crate::cli::MonitorIgnoreArgs) -> Result<i32, Failure> {
     let cx = Context::new(g)?;
     let (lake, _) = open(&cx)?;
     let time = |field: &str, v: &str| -> Result<u64, Failure> {
@@ -467,9 +468,10 @@ fn ignore(g: &Global, a: &crate::cli::MonitorIgnoreArgs) -> Result<i32, Failure>
                     at: mlinfra_core::registry::local::rfc3339(jobs::now()),
                 },
             )
+            .await
             .map_err(fail)?
         }
-        _ => mjob::ignored(&lake).map_err(fail)?,
+        _ => mjob::ignored(&lake).await.map_err(fail)?,
     };
     let mut text = String::new();
     if all.is_empty() {

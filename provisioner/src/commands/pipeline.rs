@@ -258,6 +258,7 @@ async fn run_pipeline(g: &Global, run_args: &PipelineRunArgs) -> Result<i32, Fai
         &mut execution,
         now,
     )
+    .await
     .map_err(|e| Failure::new(e.to_string()))?;
     let _ = writeln!(
         text,

@@ -15,7 +15,7 @@ use super::{Context, Failure};
 use crate::cli::{Global, RunsCommand};
 use crate::report::{num, table};
 
-pub fn run(g: &Global, cmd: &RunsCommand) -> Result<i32, Failure> {
+pub async fn run(g: &Global, cmd: &RunsCommand) -> Result<i32, Failure> {
     let cx = Context::new(g)?;
     let dir = cx.root.join("lake");
     if !dir.join("raw").is_dir() {
@@ -25,7 +25,9 @@ pub fn run(g: &Global, cmd: &RunsCommand) -> Result<i32, Failure> {
         )));
     }
     let lake = LocalLake::new(&dir);
-    let executions = runs::list(&lake).map_err(|e| Failure::new(e.to_string()))?;
+    let executions = runs::list(&lake)
+        .await
+        .map_err(|e| Failure::new(e.to_string()))?;
     match cmd {
         RunsCommand::List => {
             let text = if executions.is_empty() {

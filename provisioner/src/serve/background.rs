@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use mlinfra_core::jobs::{self, etl, monitor, train};
-use mlinfra_core::lake::{Lake as _, LocalLake};
+use mlinfra_core::lake::LocalLake;
 use mlinfra_core::registry::local::LocalStore;
 
 use crate::stack::Stack;
@@ -31,7 +31,7 @@ impl Background {
 
     async fn retrain(&self, actor: &str, reason: &str) -> Result<String, String> {
         let lake = self.lake();
-        let s = jobs::settings(&lake).map_err(|e| e.to_string())?;
+        let s = jobs::settings(&lake).await.map_err(|e| e.to_string())?;
         let t = train::retrain(
             &lake,
             &s.registry(self.store()),
@@ -39,7 +39,9 @@ impl Background {
         )
         .await
         .map_err(|e| e.to_string())?;
-        if let Ok(note) = train::notify(&lake, &t, &s.pipeline.model_name, reason, jobs::now()) {
+        if let Ok(note) =
+            train::notify(&lake, &t, &s.pipeline.model_name, reason, jobs::now()).await
+        {
             crate::alerts::deliver(&self.stack, &note);
         }
         Ok(match (&t.registered, &t.not_registered, &t.request) {
@@ -55,7 +57,7 @@ impl Background {
 
     async fn monitor(&self) -> Result<String, String> {
         let lake = self.lake();
-        let s = jobs::settings(&lake).map_err(|e| e.to_string())?;
+        let s = jobs::settings(&lake).await.map_err(|e| e.to_string())?;
         let m = monitor::run(&lake, &self.store(), &s.monitor_job(jobs::now(), true))
             .await
             .map_err(|e| e.to_string())?;
@@ -139,10 +141,14 @@ pub async fn schedules(bg: Arc<Background>) {
 /// for a poll: ETL each once, as the S3 notification does on AWS.
 pub async fn watch_raw(bg: Arc<Background>, every: Duration) {
     let lake = bg.lake();
-    let mut seen: BTreeSet<String> = lake.list("raw/").unwrap_or_default().into_iter().collect();
+    let mut seen: BTreeSet<String> = lake
+        .list_sync("raw/")
+        .unwrap_or_default()
+        .into_iter()
+        .collect();
     loop {
         tokio::time::sleep(every).await;
-        let Ok(keys) = lake.list("raw/") else {
+        let Ok(keys) = lake.list_sync("raw/") else {
             continue;
         };
         for key in keys {
@@ -160,7 +166,7 @@ pub async fn watch_raw(bg: Arc<Background>, every: Duration) {
             }
             seen.insert(key.clone());
             // A file the pipeline itself put there is already a curated version.
-            let curated = lake.get(&key).ok().flatten().is_some_and(|b| {
+            let curated = lake.get_sync(&key).ok().flatten().is_some_and(|b| {
                 let h = jobs::short_hash(&mlinfra_core::pipeline::sha256_hex(&b));
                 lake.path(&format!("curated/{h}/data.csv")).is_file()
             });
@@ -169,15 +175,19 @@ pub async fn watch_raw(bg: Arc<Background>, every: Duration) {
             }
             let bg2 = Arc::clone(&bg);
             let k = key.clone();
+            let handle = tokio::runtime::Handle::current();
             let outcome = tokio::task::spawn_blocking(move || {
-                let lake = bg2.lake();
-                let s = jobs::settings(&lake).map_err(|e| e.to_string())?;
-                let done =
-                    etl::ingest(&lake, &k, &s.etl_job(jobs::now())).map_err(|e| e.to_string())?;
-                if let etl::Ingested::Quarantined { alert: Some(a), .. } = &done {
-                    crate::alerts::deliver(&bg2.stack, a);
-                }
-                Ok::<_, String>(done)
+                handle.block_on(async {
+                    let lake = bg2.lake();
+                    let s = jobs::settings(&lake).await.map_err(|e| e.to_string())?;
+                    let done = etl::ingest(&lake, &k, &s.etl_job(jobs::now()))
+                        .await
+                        .map_err(|e| e.to_string())?;
+                    if let etl::Ingested::Quarantined { alert: Some(a), .. } = &done {
+                        crate::alerts::deliver(&bg2.stack, a);
+                    }
+                    Ok::<_, String>(done)
+                })
             })
             .await
             .unwrap_or_else(|e| Err(e.to_string()));

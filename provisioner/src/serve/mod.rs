@@ -38,16 +38,15 @@ pub struct Gateway {
 }
 
 /// The drift and quality gauges of the last `mlinfra monitor check` (none before the first).
-fn monitoring_metrics(lake: &std::path::Path) -> String {
-    use mlinfra_core::lake::Lake as _;
+async fn monitoring_metrics(lake: &std::path::Path) -> String {
     let lake = mlinfra_core::lake::LocalLake::new(lake);
-    let Ok(keys) = lake.list(mlinfra_core::jobs::monitor::REPORTS) else {
+    let Ok(keys) = lake.list_sync(mlinfra_core::jobs::monitor::REPORTS) else {
         return String::new();
     };
     let Some(key) = keys.last() else {
         return String::new();
     };
-    match mlinfra_core::jobs::read_json::<mlinfra_core::monitor::Report>(&lake, key) {
+    match mlinfra_core::jobs::read_json::<mlinfra_core::monitor::Report>(&lake, key).await {
         Ok(Some(r)) => {
             let at = key
                 .rsplit('/')
@@ -116,7 +115,7 @@ impl Gateway {
                     respond(
                         200,
                         "text/plain; version=0.0.4",
-                        self.metrics.render(current) + &monitoring_metrics(&self.lake),
+                        self.metrics.render(current) + &monitoring_metrics(&self.lake).await,
                         &BTreeMap::new(),
                     ),
                 );

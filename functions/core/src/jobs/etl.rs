@@ -198,16 +198,16 @@ pub const FEEDBACK_INGESTED: &str = "artifacts/feedback/ingested.json";
 /// came back and that is not yet curated becomes a row (the logged features and the label as
 /// the data states it), written to `raw/feedback-<now>.csv` and put through [`ingest`] like any
 /// other new file: validated, then curated or quarantined. `None` when there is nothing new.
-pub fn ingest_feedback(
+pub async fn ingest_feedback(
     lake: &impl Lake,
     logs: &[crate::monitor::Logged],
     feedback: &std::collections::BTreeMap<String, String>,
     job: &Job<'_>,
 ) -> Result<Option<Ingested>, JobError> {
-    let Some(pointer) = read_json::<CuratedPointer>(lake, CURATED_LATEST)? else {
+    let Some(pointer) = read_json::<CuratedPointer>(lake, CURATED_LATEST).await? else {
         return Ok(None); // no curated data to add to: its columns are not known yet
     };
-    let Some(data) = lake.get(&pointer.key)? else {
+    let Some(data) = lake.get(&pointer.key).await? else {
         return Ok(None);
     };
     let header: Vec<String> = csv::ReaderBuilder::new()
@@ -217,8 +217,9 @@ pub fn ingest_feedback(
         .iter()
         .map(|h| h.trim().to_string())
         .collect();
-    let mut done: std::collections::BTreeSet<String> =
-        read_json(lake, FEEDBACK_INGESTED)?.unwrap_or_default();
+    let mut done: std::collections::BTreeSet<String> = read_json(lake, FEEDBACK_INGESTED)
+        .await?
+        .unwrap_or_default();
     let mut rows: Vec<Vec<String>> = Vec::new();
     let mut ids = Vec::new();
     for l in logs.iter().filter(|l| l.instances.len() == 1) {
@@ -251,14 +252,14 @@ pub fn ingest_feedback(
         return Ok(None);
     }
     let key = format!("raw/feedback-{:011}.csv", job.now);
-    lake.put(&key, &csv_bytes(&header, &rows, None)?)?;
+    lake.put(&key, &csv_bytes(&header, &rows, None)?).await?;
     done.extend(ids);
-    lake.put(FEEDBACK_INGESTED, &json_bytes(&done))?;
-    ingest(lake, &key, job).map(Some)
+    lake.put(FEEDBACK_INGESTED, &json_bytes(&done)).await?;
+    ingest(lake, &key, job).await.map(Some)
 }
 
 /// Process the raw object at `key`.
-pub fn ingest(lake: &impl Lake, key: &str, job: &Job<'_>) -> Result<Ingested, JobError> {
+pub async fn ingest(lake: &impl Lake, key: &str, job: &Job<'_>) -> Result<Ingested, JobError> {
     if key.starts_with(QUARANTINE) || !key.starts_with("raw/") {
         return Ok(Ingested::Skipped {
             source: key.to_string(),
@@ -269,13 +270,13 @@ pub fn ingest(lake: &impl Lake, key: &str, job: &Job<'_>) -> Result<Ingested, Jo
             },
         });
     }
-    let Some(bytes) = lake.get(key)? else {
+    let Some(bytes) = lake.get(key).await? else {
         return Err(JobError::Input(format!(
             "`{}` does not exist",
             lake.uri(key)
         )));
     };
-    let previous = read_json::<CuratedPointer>(lake, CURATED_LATEST)?;
+    let previous = read_json::<CuratedPointer>(lake, CURATED_LATEST).await?;
     if previous
         .as_ref()
         .is_some_and(|p| p.sources.iter().any(|s| s == key))
@@ -287,14 +288,17 @@ pub fn ingest(lake: &impl Lake, key: &str, job: &Job<'_>) -> Result<Ingested, Jo
         });
     }
     let previous_data = match &previous {
-        Some(p) => lake.get(&p.key)?,
+        Some(p) => lake.get(&p.key).await?,
         None => None,
     };
     let curated_schema = match previous.as_ref().and_then(|p| p.schema_version.clone()) {
-        Some(v) if job.schema.is_none() => match lake.get(&format!(
-            "artifacts/schema/{}.json",
-            v.trim_start_matches("sha256:")
-        ))? {
+        Some(v) if job.schema.is_none() => match lake
+            .get(&format!(
+                "artifacts/schema/{}.json",
+                v.trim_start_matches("sha256:")
+            ))
+            .await?
+        {
             Some(b) => {
                 Some(Schema::from_json(&String::from_utf8_lossy(&b)).map_err(JobError::Input)?)
             }
@@ -311,15 +315,15 @@ pub fn ingest(lake: &impl Lake, key: &str, job: &Job<'_>) -> Result<Ingested, Jo
     let Some((header, rows)) = rows else {
         let name = &key["raw/".len()..];
         let quarantined = format!("{QUARANTINE}{name}");
-        lake.put(&quarantined, &bytes)?;
+        lake.put(&quarantined, &bytes).await?;
         let anomalies_key = format!(
             "artifacts/anomalies/{}.json",
             short_hash(&sha256_hex(&bytes))
         );
-        lake.put(&anomalies_key, &json_bytes(&anomalies))?;
-        lake.delete(key)?;
+        lake.put(&anomalies_key, &json_bytes(&anomalies)).await?;
+        lake.delete(key).await?;
         let alert = Alert {
-            id: alert_id(job.now, "etl", lake)?,
+            id: alert_id(job.now, "etl", lake).await?,
             at: crate::registry::local::rfc3339(job.now),
             source: "etl".into(),
             model: job.model.to_string(),
@@ -330,7 +334,7 @@ pub fn ingest(lake: &impl Lake, key: &str, job: &Job<'_>) -> Result<Ingested, Jo
             details: anomalies.errors().map(|a| a.message.clone()).collect(),
             evidence: anomalies_key.clone(),
         };
-        super::record_alert(lake, &alert)?;
+        super::record_alert(lake, &alert).await?;
         return Ok(Ingested::Quarantined {
             source: key.to_string(),
             quarantined,
@@ -342,14 +346,15 @@ pub fn ingest(lake: &impl Lake, key: &str, job: &Job<'_>) -> Result<Ingested, Jo
     let data = csv_bytes(&header, &rows, previous_data.as_deref())?;
     let data_hash = format!("sha256:{}", sha256_hex(&data));
     let data_key = format!("curated/{}/data.csv", short_hash(&data_hash));
-    lake.put(&data_key, &data)?;
+    lake.put(&data_key, &data).await?;
     let total = previous.as_ref().map_or(0, |p| p.rows) + rows.len();
     let combined = read_csv(&data[..], job.read);
     if let Ok(frame) = &combined {
         lake.put(
             &format!("artifacts/statistics/{}.json", short_hash(&data_hash)),
             &json_bytes(&compute(frame, None)),
-        )?;
+        )
+        .await?;
     }
     let mut sources = previous
         .as_ref()
@@ -369,7 +374,8 @@ pub fn ingest(lake: &impl Lake, key: &str, job: &Job<'_>) -> Result<Ingested, Jo
                     s.version().trim_start_matches("sha256:")
                 ),
                 s.to_json().as_bytes(),
-            )?;
+            )
+            .await?;
             Some(s.version())
         }
     };
@@ -381,7 +387,7 @@ pub fn ingest(lake: &impl Lake, key: &str, job: &Job<'_>) -> Result<Ingested, Jo
         schema_version,
         created_at: crate::registry::local::rfc3339(job.now),
     };
-    lake.put(CURATED_LATEST, &json_bytes(&pointer))?;
+    lake.put(CURATED_LATEST, &json_bytes(&pointer)).await?;
     Ok(Ingested::Curated {
         source: key.to_string(),
         data_key,

@@ -81,8 +81,8 @@ impl Settings {
 }
 
 /// The settings in `lake`, or an error that says how they get there.
-pub fn settings(lake: &impl Lake) -> Result<Settings, JobError> {
-    read_json(lake, SETTINGS)?.ok_or_else(|| {
+pub async fn settings(lake: &impl Lake) -> Result<Settings, JobError> {
+    read_json(lake, SETTINGS).await?.ok_or_else(|| {
         JobError::Input(format!(
             "`{}` does not exist: the stack's settings are written by `mlinfra up`",
             lake.uri(SETTINGS)
@@ -134,11 +134,11 @@ pub struct CuratedPointer {
 
 pub const CURATED_LATEST: &str = "curated/latest.json";
 
-pub fn read_json<T: serde::de::DeserializeOwned>(
+pub async fn read_json<T: serde::de::DeserializeOwned>(
     lake: &impl Lake,
     key: &str,
 ) -> Result<Option<T>, JobError> {
-    match lake.get(key)? {
+    match lake.get(key).await? {
         None => Ok(None),
         Some(b) => serde_json::from_slice(&b)
             .map(Some)
@@ -168,16 +168,16 @@ pub struct Alert {
 }
 
 /// Store an alert under `artifacts/alerts/<at>-<source>.json`; returns its key.
-pub fn record_alert(lake: &impl Lake, alert: &Alert) -> Result<String, JobError> {
+pub async fn record_alert(lake: &impl Lake, alert: &Alert) -> Result<String, JobError> {
     let key = format!("artifacts/alerts/{}.json", alert.id);
-    lake.put(&key, &json_bytes(alert))?;
+    lake.put(&key, &json_bytes(alert)).await?;
     Ok(key)
 }
 
 /// An alert id sortable by time: `<seconds>-<source>-<n>`.
-pub fn alert_id(now: u64, source: &str, lake: &impl Lake) -> Result<String, JobError> {
+pub async fn alert_id(now: u64, source: &str, lake: &impl Lake) -> Result<String, JobError> {
     let base = format!("{now:011}-{source}");
-    let taken = lake.list(&format!("artifacts/alerts/{base}"))?.len();
+    let taken = lake.list(&format!("artifacts/alerts/{base}")).await?.len();
     Ok(format!("{base}-{}", taken + 1))
 }
 

@@ -80,40 +80,40 @@ pub struct Ignored {
 }
 
 /// The ranges of traffic to leave out.
-pub fn ignored(lake: &impl Lake) -> Result<Vec<Ignored>, JobError> {
-    Ok(read_json(lake, IGNORED)?.unwrap_or_default())
+pub async fn ignored(lake: &impl Lake) -> Result<Vec<Ignored>, JobError> {
+    Ok(read_json(lake, IGNORED).await?.unwrap_or_default())
 }
 
 /// Leave out a range of traffic from every later monitoring run.
-pub fn ignore(lake: &impl Lake, range: Ignored) -> Result<Vec<Ignored>, JobError> {
-    let mut all = ignored(lake)?;
+pub async fn ignore(lake: &impl Lake, range: Ignored) -> Result<Vec<Ignored>, JobError> {
+    let mut all = ignored(lake).await?;
     all.push(range);
-    lake.put(IGNORED, &super::json_bytes(&all))?;
+    lake.put(IGNORED, &super::json_bytes(&all)).await?;
     Ok(all)
 }
 
 /// The prediction logs of the last `days` days up to `now`, without those answered in an
 /// ignored range.
-pub fn window_logs(lake: &impl Lake, days: u32, now: u64) -> Result<Vec<Logged>, JobError> {
-    let skip = ignored(lake)?;
-    let mut logs = all_window_logs(lake, days, now)?;
+pub async fn window_logs(lake: &impl Lake, days: u32, now: u64) -> Result<Vec<Logged>, JobError> {
+    let skip = ignored(lake).await?;
+    let mut logs = all_window_logs(lake, days, now).await?;
     logs.retain(|l| {
         l.at.is_none_or(|t| !skip.iter().any(|r| r.from <= t && t <= r.to))
     });
     Ok(logs)
 }
 
-fn all_window_logs(lake: &impl Lake, days: u32, now: u64) -> Result<Vec<Logged>, JobError> {
+async fn all_window_logs(lake: &impl Lake, days: u32, now: u64) -> Result<Vec<Logged>, JobError> {
     let first =
         crate::registry::local::rfc3339(now.saturating_sub(u64::from(days.max(1) - 1) * 86_400))
             [..10]
             .to_string();
     let mut out = vec![];
-    for key in lake.list("predictions/")? {
+    for key in lake.list("predictions/").await? {
         if day_of(&key).is_none_or(|d| d < first.as_str()) {
             continue;
         }
-        let Some(bytes) = lake.get(&key)? else {
+        let Some(bytes) = lake.get(&key).await? else {
             continue;
         };
         for line in String::from_utf8_lossy(&bytes)
@@ -131,10 +131,10 @@ fn all_window_logs(lake: &impl Lake, days: u32, now: u64) -> Result<Vec<Logged>,
 
 /// True classes by request id from `feedback/` (class names, as [`crate::monitor::class_of`]
 /// reads a label).
-pub fn feedback(lake: &impl Lake) -> Result<BTreeMap<String, String>, JobError> {
+pub async fn feedback(lake: &impl Lake) -> Result<BTreeMap<String, String>, JobError> {
     let mut out = BTreeMap::new();
-    for key in lake.list("feedback/")? {
-        let Some(bytes) = lake.get(&key)? else {
+    for key in lake.list("feedback/").await? {
+        let Some(bytes) = lake.get(&key).await? else {
             continue;
         };
         let Ok(v) = serde_json::from_slice::<Value>(&bytes) else {
@@ -150,10 +150,10 @@ pub fn feedback(lake: &impl Lake) -> Result<BTreeMap<String, String>, JobError> 
 }
 
 /// The reports kept, oldest first.
-pub fn history(lake: &impl Lake) -> Result<Vec<Report>, JobError> {
+pub async fn history(lake: &impl Lake) -> Result<Vec<Report>, JobError> {
     let mut out = vec![];
-    for key in lake.list(REPORTS)? {
-        if let Some(r) = read_json::<Report>(lake, &key)? {
+    for key in lake.list(REPORTS).await? {
+        if let Some(r) = read_json::<Report>(lake, &key).await? {
             out.push(r);
         }
     }
@@ -180,7 +180,7 @@ pub async fn run<S: Store>(
     };
     let data = short_hash(&version.data_hash);
     let data_key = format!("curated/{data}/data.csv");
-    let Some(bytes) = lake.get(&data_key)? else {
+    let Some(bytes) = lake.get(&data_key).await? else {
         return Err(JobError::Input(format!(
             "the training data of version {} (`{}`) is not in the lake",
             version.version,
@@ -191,7 +191,7 @@ pub async fn run<S: Store>(
     let (labels, _) =
         take_label(&mut frame, job.label, job.rule).map_err(|e| JobError::Input(e.to_string()))?;
     // The rows the model was trained on, when the split was recorded; else all of them.
-    let split: Option<Value> = read_json(lake, &format!("curated/{data}/split.json"))?;
+    let split: Option<Value> = read_json(lake, &format!("curated/{data}/split.json")).await?;
     let train: Option<Vec<usize>> =
         split.and_then(|s| serde_json::from_value(s["train"].clone()).ok());
     let (frame, y) = match train {
@@ -207,13 +207,13 @@ pub async fn run<S: Store>(
         positive: job.rule.positive_class().map(str::to_string),
         classes: labels.classes,
     };
-    let logs = window_logs(lake, job.policy.window_days, job.now)?;
-    let fb = feedback(lake)?;
+    let logs = window_logs(lake, job.policy.window_days, job.now).await?;
+    let fb = feedback(lake).await?;
     let ingested = match (&job.etl, job.record) {
-        (Some(etl), true) => super::etl::ingest_feedback(lake, &logs, &fb, etl)?,
+        (Some(etl), true) => super::etl::ingest_feedback(lake, &logs, &fb, etl).await?,
         _ => None,
     };
-    let mut state: State = read_json(lake, STATE)?.unwrap_or_default();
+    let mut state: State = read_json(lake, STATE).await?.unwrap_or_default();
     let mut report = check(
         job.model,
         &reference,
@@ -226,7 +226,7 @@ pub async fn run<S: Store>(
     if report.decision.retrain {
         // Retraining on the data the Production model was trained on gives the same model:
         // skip it, and keep the cooldown for a retraining that can change something.
-        let latest = read_json::<super::CuratedPointer>(lake, super::CURATED_LATEST)?;
+        let latest = read_json::<super::CuratedPointer>(lake, super::CURATED_LATEST).await?;
         if latest.is_none_or(|p| p.data_hash == version.data_hash) {
             report.decision.retrain = false;
             report.decision.retrain_skipped = Some(format!(
@@ -247,7 +247,7 @@ pub async fn run<S: Store>(
         return Ok(m);
     }
     let key = format!("{REPORTS}{:011}.json", job.now);
-    lake.put(&key, &json_bytes(&m.report))?;
+    lake.put(&key, &json_bytes(&m.report)).await?;
     if m.report.decision.alert {
         let d = &m.report.decision;
         let mut summary = format!(
@@ -269,7 +269,7 @@ pub async fn run<S: Store>(
         }
         let details = m.report.alert_details();
         let alert = Alert {
-            id: alert_id(job.now, "monitor", lake)?,
+            id: alert_id(job.now, "monitor", lake).await?,
             at: m.report.generated_at.clone(),
             source: "monitor".into(),
             model: job.model.to_string(),
@@ -277,14 +277,14 @@ pub async fn run<S: Store>(
             details,
             evidence: key.clone(),
         };
-        record_alert(lake, &alert)?;
+        record_alert(lake, &alert).await?;
         m.alert = Some(alert);
     }
     if m.retrain {
         state.last_retrain_at = Some(job.now);
         state.last_retrain_reasons = m.report.decision.retrain_reasons.clone();
         state.retrains += 1;
-        lake.put(STATE, &json_bytes(&state))?;
+        lake.put(STATE, &json_bytes(&state)).await?;
     }
     m.report_key = Some(key);
     Ok(m)

@@ -69,18 +69,18 @@ impl Execution {
 }
 
 /// Record an execution (its `id` is given here); returns the key written.
-pub fn record(lake: &impl Lake, e: &mut Execution, now: u64) -> Result<String, JobError> {
+pub async fn record(lake: &impl Lake, e: &mut Execution, now: u64) -> Result<String, JobError> {
     let base = format!("{EXECUTIONS}{now:011}-");
-    let n = lake.list(&base)?.len() + 1;
+    let n = lake.list(&base).await?.len() + 1;
     e.id = format!("{now:011}-{n}");
     let key = format!("{EXECUTIONS}{}.json", e.id);
-    lake.put(&key, &json_bytes(e))?;
+    lake.put(&key, &json_bytes(e)).await?;
     Ok(key)
 }
 
 /// Every execution recorded, oldest first.
-pub fn list(lake: &impl Lake) -> Result<Vec<Execution>, JobError> {
-    let mut keys = lake.list(EXECUTIONS)?;
+pub async fn list(lake: &impl Lake) -> Result<Vec<Execution>, JobError> {
+    let mut keys = lake.list(EXECUTIONS).await?;
     keys.sort_by_key(|k| {
         let id = k.trim_start_matches(EXECUTIONS).trim_end_matches(".json");
         let (t, n) = id.split_once('-').unwrap_or((id, "0"));
@@ -88,7 +88,7 @@ pub fn list(lake: &impl Lake) -> Result<Vec<Execution>, JobError> {
     });
     let mut out = Vec::with_capacity(keys.len());
     for k in keys {
-        if let Some(e) = read_json::<Execution>(lake, &k)? {
+        if let Some(e) = read_json::<Execution>(lake, &k).await? {
             out.push(e);
         }
     }

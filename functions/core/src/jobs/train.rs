@@ -164,7 +164,7 @@ pub async fn train_on<S: Store>(
     let out = pipeline::run(bytes, job.cfg, baseline.as_ref())?;
     let artifacts = run_artifacts(&out, job.cfg);
     for (k, b) in &artifacts {
-        lake.put(k, b)?;
+        lake.put(k, b).await?;
     }
     let mut t = Trained {
         keys: artifacts.into_iter().map(|(k, _)| k).collect(),
@@ -185,12 +185,12 @@ pub async fn train_on<S: Store>(
     } else {
         register(registry, lake, job, &mut t).await?;
     }
-    t.execution = Some(record_execution(lake, &t, job.actor, job.reason)?);
+    t.execution = Some(record_execution(lake, &t, job.actor, job.reason).await?);
     Ok(t)
 }
 
 /// Record the execution of a training (see [`super::runs`]); returns the key written.
-pub fn record_execution(
+pub async fn record_execution(
     lake: &impl Lake,
     t: &Trained,
     actor: &str,
@@ -205,7 +205,7 @@ pub fn record_execution(
     let mut e = super::runs::Execution::new(&t.out.run, now, actor, trigger, outcome);
     e.registered_version = t.registered.as_ref().map(|v| v.version);
     e.request = t.request.clone();
-    super::runs::record(lake, &mut e, now)
+    super::runs::record(lake, &mut e, now).await
 }
 
 async fn register<S: Store>(
@@ -246,7 +246,7 @@ async fn register<S: Store>(
 /// request waiting for approval (or why nothing was registered). Recorded under
 /// `artifacts/alerts/` with the alerts, for the caller to deliver (SNS on AWS; the log and the
 /// stack's webhooks locally).
-pub fn notify(
+pub async fn notify(
     lake: &impl Lake,
     t: &Trained,
     model: &str,
@@ -267,7 +267,7 @@ pub fn notify(
     };
     let e = &t.out.evaluation;
     let alert = super::Alert {
-        id: super::alert_id(now, "train", lake)?,
+        id: super::alert_id(now, "train", lake).await?,
         at: crate::registry::local::rfc3339(now),
         source: "train".into(),
         model: model.to_string(),
@@ -285,7 +285,7 @@ pub fn notify(
         ],
         evidence: format!("artifacts/runs/{}/run.json", t.out.run.run_id),
     };
-    super::record_alert(lake, &alert)?;
+    super::record_alert(lake, &alert).await?;
     Ok(alert)
 }
 
@@ -295,13 +295,13 @@ pub async fn retrain<S: Store>(
     registry: &Registry<S>,
     job: &Job<'_>,
 ) -> Result<Trained, JobError> {
-    let Some(p) = read_json::<CuratedPointer>(lake, CURATED_LATEST)? else {
+    let Some(p) = read_json::<CuratedPointer>(lake, CURATED_LATEST).await? else {
         return Err(JobError::Input(format!(
             "no curated data: `{}` does not exist\nhint: add data with `mlinfra data ingest FILE` (or run `mlinfra pipeline run` once)",
             lake.uri(CURATED_LATEST)
         )));
     };
-    let Some(bytes) = lake.get(&p.key)? else {
+    let Some(bytes) = lake.get(&p.key).await? else {
         return Err(JobError::Input(format!(
             "`{}` names `{}`, which does not exist",
             lake.uri(CURATED_LATEST),

@@ -1,0 +1,154 @@
+//! The data lake in an S3 bucket (the `aws` and `localstack` environments): the same
+//! [`Lake`] contract as the local directory. A conditional create is `PutObject` with
+//! `If-None-Match: *`, which S3 answers with 412 when the key exists.
+
+use aws_sdk_s3::Client;
+use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_s3::primitives::ByteStream;
+use aws_smithy_runtime_api::http::Response as HttpResponse;
+
+use crate::cloud_error::{Cause, cause};
+use crate::lake::{Lake, LakeError};
+
+/// A lake in the bucket `bucket`.
+#[derive(Debug, Clone)]
+pub struct S3Lake {
+    pub client: Client,
+    pub bucket: String,
+}
+
+impl S3Lake {
+    pub fn new(client: Client, bucket: impl Into<String>) -> Self {
+        S3Lake {
+            client,
+            bucket: bucket.into(),
+        }
+    }
+}
+
+/// An S3 error as one sentence naming the call and the key.
+fn err<E>(key: &str, call: &str, e: &SdkError<E, HttpResponse>) -> LakeError
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+{
+    let message = match e {
+        SdkError::ServiceError(s) => {
+            let s = s.err();
+            format!(
+                "s3:{call}: {} ({})",
+                s.message().unwrap_or("no message"),
+                s.code().unwrap_or("unknown error")
+            )
+        }
+        other => match cause(other) {
+            Cause::NoCredentials => format!(
+                "s3:{call}: no AWS credentials found: set `AWS_PROFILE` (or `AWS_ACCESS_KEY_ID` and `AWS_SECRET_ACCESS_KEY`)"
+            ),
+            Cause::Unreachable(reason) => format!("s3:{call}: cannot reach S3: {reason}"),
+            Cause::Other(m) => format!("s3:{call}: {m}"),
+        },
+    };
+    LakeError {
+        key: key.to_string(),
+        message,
+    }
+}
+
+fn status<E>(e: &SdkError<E, HttpResponse>) -> Option<u16> {
+    e.raw_response().map(|r| r.status().as_u16())
+}
+
+impl Lake for S3Lake {
+    async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, LakeError> {
+        match self
+            .client
+            .get_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .send()
+            .await
+        {
+            Ok(o) => {
+                let bytes = o.body.collect().await.map_err(|e| LakeError {
+                    key: key.to_string(),
+                    message: format!("s3:GetObject: reading the body failed: {e}"),
+                })?;
+                Ok(Some(bytes.into_bytes().to_vec()))
+            }
+            Err(e) if status(&e) == Some(404) || e.code() == Some("NoSuchKey") => Ok(None),
+            Err(e) => Err(err(key, "GetObject", &e)),
+        }
+    }
+
+    async fn put(&self, key: &str, bytes: &[u8]) -> Result<(), LakeError> {
+        self.client
+            .put_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .body(ByteStream::from(bytes.to_vec()))
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| err(key, "PutObject", &e))
+    }
+
+    async fn put_if_absent(&self, key: &str, bytes: &[u8]) -> Result<bool, LakeError> {
+        match self
+            .client
+            .put_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .if_none_match("*")
+            .body(ByteStream::from(bytes.to_vec()))
+            .send()
+            .await
+        {
+            Ok(_) => Ok(true),
+            // 412: the key exists; 409: a concurrent conditional write won.
+            Err(e) if matches!(status(&e), Some(412 | 409)) => Ok(false),
+            Err(e) => Err(err(key, "PutObject", &e)),
+        }
+    }
+
+    async fn list(&self, prefix: &str) -> Result<Vec<String>, LakeError> {
+        let mut out = Vec::new();
+        let mut token: Option<String> = None;
+        loop {
+            let page = self
+                .client
+                .list_objects_v2()
+                .bucket(&self.bucket)
+                .prefix(prefix)
+                .set_continuation_token(token.take())
+                .send()
+                .await
+                .map_err(|e| err(prefix, "ListObjectsV2", &e))?;
+            out.extend(
+                page.contents()
+                    .iter()
+                    .filter_map(|o| o.key().map(str::to_string)),
+            );
+            match page.next_continuation_token() {
+                Some(t) if page.is_truncated() == Some(true) => token = Some(t.to_string()),
+                _ => break,
+            }
+        }
+        out.sort();
+        Ok(out)
+    }
+
+    async fn delete(&self, key: &str) -> Result<(), LakeError> {
+        self.client
+            .delete_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| err(key, "DeleteObject", &e))
+    }
+
+    fn uri(&self, key: &str) -> String {
+        format!("s3://{}/{key}", self.bucket)
+    }
+}
