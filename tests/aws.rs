@@ -133,7 +133,7 @@ fn up_creates_every_resource_with_its_settings_and_a_second_up_makes_no_mutating
     let env = Env::new();
     let first = env.up();
     // The bucket is created first (it holds the state), then adopted; the rest are created.
-    assert_eq!(first["applied"]["created"], 20, "{first:#}");
+    assert_eq!(first["applied"]["created"], 21, "{first:#}");
     assert_eq!(first["applied"]["recorded"], 1, "{first:#}");
     // The interceptor sees the mutating calls (so zero, below, means zero).
     let calls = &first["api_calls"];
@@ -225,8 +225,20 @@ fn up_creates_every_resource_with_its_settings_and_a_second_up_makes_no_mutating
             .unwrap();
         let state: Value =
             serde_json::from_slice(&state.body.collect().await.unwrap().into_bytes()).unwrap();
-        assert_eq!(state["resources"].as_object().unwrap().len(), 21);
+        assert_eq!(state["resources"].as_object().unwrap().len(), 22);
         assert!(!env.dir.path().join(".mlinfra").exists());
+        // The jobs' settings, where the functions read them.
+        let settings = s3
+            .get_object()
+            .bucket(BUCKET)
+            .key("artifacts/config/jobs.json")
+            .send()
+            .await
+            .unwrap();
+        let settings: Value =
+            serde_json::from_slice(&settings.body.collect().await.unwrap().into_bytes()).unwrap();
+        assert_eq!(settings["stack"], "heart-disease");
+        assert_eq!(settings["monitoring"]["drift"]["ks_p_value"], 0.05);
 
         // The registry table: keys and point-in-time recovery.
         let db = aws_sdk_dynamodb::Client::new(&env.sdk);
@@ -659,6 +671,41 @@ fn a_memory_change_is_exactly_one_update() {
     assert_eq!(memory, Some(512));
     let (code, out, err) = env.run_with(&edited, &["diff", "--detailed-exitcode"]);
     assert_eq!(code, 0, "{out}{err}");
+
+    // A monitoring threshold only the jobs read: one update, of the settings object in S3.
+    let text = std::fs::read_to_string(&edited).unwrap();
+    std::fs::write(
+        &edited,
+        text.replace("ks_p_value: 0.05", "ks_p_value: 0.01"),
+    )
+    .unwrap();
+    let (code, out, err) = env.run_with(&edited, &["diff", "--detailed-exitcode"]);
+    assert_eq!(code, 2, "{out}{err}");
+    assert!(out.contains("~ update settings.jobs"), "{out}");
+    assert!(
+        out.contains("monitoring.drift.ks_p_value: 0.05 -> 0.01"),
+        "{out}"
+    );
+    assert!(
+        out.contains("0 to create, 1 to update, 0 to delete"),
+        "{out}"
+    );
+    let (code, out, err) = env.run_with(&edited, &["up", "--yes"]);
+    assert_eq!(code, 0, "{out}{err}");
+    let settings: Value = env.rt.block_on(async {
+        let o = env
+            .s3()
+            .get_object()
+            .bucket(BUCKET)
+            .key("artifacts/config/jobs.json")
+            .send()
+            .await
+            .unwrap();
+        serde_json::from_slice(&o.body.collect().await.unwrap().into_bytes()).unwrap()
+    });
+    assert_eq!(settings["monitoring"]["drift"]["ks_p_value"], 0.01);
+    let (code, out, err) = env.run_with(&edited, &["diff", "--detailed-exitcode"]);
+    assert_eq!(code, 0, "{out}{err}");
 }
 
 #[test]
@@ -717,7 +764,7 @@ fn a_failure_midway_leaves_a_consistent_state_and_the_next_up_converges() {
     assert_eq!(code, 0, "{out}{err}");
     let report: Value = serde_json::from_str(&out).unwrap();
     let created = report["applied"]["created"].as_u64().unwrap();
-    assert_eq!(created as usize + recorded.len(), 21, "{report:#}");
+    assert_eq!(created as usize + recorded.len(), 22, "{report:#}");
     let (code, out, err) = env.run(&["diff", "--detailed-exitcode"]);
     assert_eq!(code, 0, "{out}{err}");
 }

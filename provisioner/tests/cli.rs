@@ -10,7 +10,7 @@ use std::collections::BTreeSet;
 
 use common::{Project, Run, assert_golden, manifest_dir};
 
-const TOTAL: usize = 21;
+const TOTAL: usize = 22;
 
 fn snapshot_path(name: &str) -> std::path::PathBuf {
     manifest_dir()
@@ -80,22 +80,43 @@ fn changing_one_threshold_is_exactly_one_update_with_old_and_new() {
     let diff = p.run(&["diff", "--detailed-exitcode"]);
     assert_eq!(diff.code, 2, "{}", diff.snapshot());
     assert_golden(&snapshot_path("diff-one-update"), &diff.snapshot());
-    let json = p.run(&["diff", "--output", "json"]);
-    let plan: serde_json::Value = serde_json::from_str(&json.raw_stdout).unwrap();
-    assert_eq!(plan["summary"]["update"], 1);
-    assert_eq!(plan["summary"]["create"], 0);
-    assert_eq!(plan["summary"]["delete"], 0);
-    let step = plan["steps"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|s| s["action"] == "update")
-        .unwrap();
-    assert_eq!(step["addr"], "alarm.accuracy");
-    assert_eq!(step["changes"][0]["field"], "threshold");
-    assert_eq!(step["changes"][0]["old"], 0.75);
-    assert_eq!(step["changes"][0]["new"], 0.8);
+    // The threshold lives in the alarm and in the jobs' settings: exactly those two change.
+    let updates = |p: &Project| -> Vec<serde_json::Value> {
+        let json = p.run(&["diff", "--output", "json"]);
+        let plan: serde_json::Value = serde_json::from_str(&json.raw_stdout).unwrap();
+        assert_eq!(plan["summary"]["create"], 0);
+        assert_eq!(plan["summary"]["delete"], 0);
+        plan["steps"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|s| s["action"] == "update")
+            .cloned()
+            .collect()
+    };
+    let steps = updates(&p);
+    assert_eq!(steps.len(), 2, "{steps:#?}");
+    assert_eq!(steps[0]["addr"], "alarm.accuracy");
+    assert_eq!(steps[0]["changes"][0]["field"], "threshold");
+    assert_eq!(steps[0]["changes"][0]["old"], 0.75);
+    assert_eq!(steps[0]["changes"][0]["new"], 0.8);
+    assert_eq!(steps[1]["addr"], "settings.jobs");
+    assert_eq!(steps[1]["changes"][0]["field"], "monitoring.min_accuracy");
     p.run(&["up", "--yes"]).ok();
+    assert_eq!(p.run(&["diff", "--detailed-exitcode"]).code, 0);
+    // A policy only the jobs read: one update, of the settings.
+    p.edit_stack("ks_p_value: 0.05", "ks_p_value: 0.01");
+    let steps = updates(&p);
+    assert_eq!(steps.len(), 1, "{steps:#?}");
+    assert_eq!(steps[0]["addr"], "settings.jobs");
+    assert_eq!(
+        steps[0]["changes"],
+        serde_json::json!([{"field": "monitoring.drift.ks_p_value", "old": 0.05, "new": 0.01}])
+    );
+    p.run(&["up", "--yes"]).ok();
+    let settings =
+        std::fs::read_to_string(p.env_dir().join("lake/artifacts/config/jobs.json")).unwrap();
+    assert!(settings.contains("\"ks_p_value\": 0.01"), "{settings}");
     assert_eq!(p.run(&["diff", "--detailed-exitcode"]).code, 0);
 }
 
@@ -163,14 +184,13 @@ fn a_failure_after_any_step_leaves_valid_state_and_the_next_up_completes() {
             plan["summary"]["update"], 0,
             "n={n}: a recorded resource differs"
         );
-        // The next `up` creates exactly what is missing, writes the jobs' settings the failed
-        // `up` did not get to, and then everything is in place.
+        // The next `up` creates exactly what is missing, and then everything is in place.
         let next = p.run(&["up", "--yes"]);
         next.ok();
-        let k = TOTAL - recorded.len();
-        let expected = format!(
-            "Apply complete: {k} created, 0 updated, 0 deleted; the jobs' settings written"
-        );
+        let expected = match TOTAL - recorded.len() {
+            0 => "No changes.".to_string(),
+            k => format!("Apply complete: {k} created, 0 updated, 0 deleted"),
+        };
         assert!(next.stdout.contains(&expected), "n={n}\n{}", next.stdout);
         assert_eq!(addrs(&p.state()).len(), TOTAL, "n={n}");
         assert_eq!(p.run(&["diff", "--detailed-exitcode"]).code, 0, "n={n}");
@@ -310,7 +330,7 @@ fn down_keeps_data_unless_asked_and_leaves_nothing_else() {
     let down = p.run(&["down", "--yes"]);
     down.ok();
     assert!(
-        down.stdout.contains("Destroy complete: 20 deleted, 1 kept"),
+        down.stdout.contains("Destroy complete: 21 deleted, 1 kept"),
         "{}",
         down.stdout
     );
@@ -340,7 +360,7 @@ fn down_keeps_data_unless_asked_and_leaves_nothing_else() {
     assert!(status.stdout.contains("resources: 1"), "{}", status.stdout);
     let up = p.run(&["up", "--yes"]);
     up.ok();
-    assert!(up.stdout.contains("20 created"), "{}", up.stdout);
+    assert!(up.stdout.contains("21 created"), "{}", up.stdout);
     let down = p.run(&["down", "--yes", "--delete-data"]);
     down.ok();
     assert!(

@@ -10,8 +10,7 @@ pub async fn run(g: &Global, args: &DiffArgs) -> Result<i32, Failure> {
     let graph = cx.desired()?;
     let (provider, store) = cx.infra().await?;
     let state = cx.state_in(&store).await?;
-    let mut plan = plan::plan_up(&graph, &state, &provider).await?;
-    plan.settings = super::monitor::settings_step(&cx)?;
+    let plan = plan::plan_up(&graph, &state, &provider).await?;
     cx.out.result(&plan, &plan);
     Ok(if args.detailed_exitcode && plan.has_changes() {
         2

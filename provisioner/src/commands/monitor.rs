@@ -44,70 +44,6 @@ pub fn settings(stack: &Stack) -> Result<jobs::Settings, Failure> {
     })
 }
 
-/// Write `settings` to the lake when they differ from what is there (nothing is written when
-/// they are current).
-fn store_settings(lake: &LocalLake, settings: &jobs::Settings) -> Result<(), Failure> {
-    let bytes = jobs::json_bytes(settings);
-    if lake.get_sync(jobs::SETTINGS).map_err(fail)?.as_deref() != Some(&bytes[..]) {
-        lake.put_sync(jobs::SETTINGS, &bytes).map_err(fail)?;
-    }
-    Ok(())
-}
-
-/// Keep the jobs' settings in the local lake current (so the functions, run by `serve` or as
-/// Lambda bootstraps on a `file://` lake, train and monitor as the stack says). Nothing is
-/// written on other environments or before `up` made the lake.
-pub fn sync_settings(cx: &Context) -> Result<(), Failure> {
-    if cx.env != crate::stack::EnvKind::Local || !cx.root.join("lake/raw").is_dir() {
-        return Ok(());
-    }
-    store_settings(
-        &LocalLake::new(cx.root.join("lake")),
-        &settings(&cx.loaded.stack)?,
-    )
-}
-
-/// The plan's step for the jobs' settings in the local lake: `~ update settings.jobs` with the
-/// fields that differ from the stack's (`+ create` when the lake has none, e.g. after an
-/// interrupted first `up`), or `None` when they are current or there is no lake yet (the first
-/// `up` writes them).
-pub fn settings_step(cx: &Context) -> Result<Option<crate::engine::plan::Step>, Failure> {
-    use mlinfra_core::lake::Lake as _;
-    if cx.env != crate::stack::EnvKind::Local || !cx.root.join("lake/raw").is_dir() {
-        return Ok(None);
-    }
-    let lake = LocalLake::new(cx.root.join("lake"));
-    let desired = serde_json::to_value(settings(&cx.loaded.stack)?).map_err(fail)?;
-    let recorded: serde_json::Value = match lake.get_sync(jobs::SETTINGS).map_err(fail)? {
-        Some(bytes) => serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null),
-        None => serde_json::Value::Null,
-    };
-    if recorded == desired {
-        return Ok(None);
-    }
-    let changes = if recorded.is_object() {
-        crate::engine::plan::diff(&recorded, &desired)
-    } else {
-        vec![]
-    };
-    Ok(Some(crate::engine::plan::Step {
-        addr: "settings.jobs".into(),
-        kind: "settings".into(),
-        action: if recorded.is_null() {
-            crate::engine::Action::Create
-        } else {
-            crate::engine::Action::Update
-        },
-        changes,
-        reason: Some(format!(
-            "what the scheduled jobs read, `{}`",
-            lake.uri(jobs::SETTINGS)
-        )),
-        desired: None,
-        record: false,
-    }))
-}
-
 fn fail(e: impl std::fmt::Display) -> Failure {
     Failure::new(e.to_string())
 }
@@ -121,10 +57,7 @@ pub fn open(cx: &Context) -> Result<(LocalLake, jobs::Settings), Failure> {
             dir.display()
         )));
     }
-    let lake = LocalLake::new(dir);
-    let s = settings(&cx.loaded.stack)?;
-    store_settings(&lake, &s)?;
-    Ok((lake, s))
+    Ok((LocalLake::new(dir), settings(&cx.loaded.stack)?))
 }
 
 /// Train on the curated data as `actor`, for `reason`; the result's text and JSON.

@@ -97,7 +97,6 @@ async fn run_pipeline(g: &Global, run_args: &PipelineRunArgs) -> Result<i32, Fai
             lake.display()
         )));
     }
-    super::monitor::sync_settings(&cx)?;
     let cfg = config(stack, args.label.as_deref())?;
     let path = data_path(args, Some(stack))?;
     let bytes = read_bytes(&path)?;

@@ -28,19 +28,14 @@ pub async fn run(g: &Global, args: &UpArgs) -> Result<i32, Failure> {
     // Plan without the lock first: when nothing is to change, `up` ends here having made no
     // write at all (taking the remote lock is one). Otherwise it locks and plans again.
     let state = cx.state_in(&store).await?;
-    let mut plan = plan::plan_up(&graph, &state, &provider).await?;
-    plan.settings = super::monitor::settings_step(&cx)?;
+    let plan = plan::plan_up(&graph, &state, &provider).await?;
     if !plan.has_changes() && !plan.steps.iter().any(|s| s.record) {
         no_changes(cx.out, &plan, &Report::default(), &provider);
-        super::monitor::sync_settings(&cx)?;
         return Ok(0);
     }
     let lock = cx.lock(&store, "up").await?;
     let result = locked(&cx, args, &graph, &provider, &store).await;
     lock.release().await;
-    if matches!(result, Ok(0)) {
-        super::monitor::sync_settings(&cx)?;
-    }
     result
 }
 
@@ -78,8 +73,7 @@ async fn locked(
     store: &Store,
 ) -> Result<i32, Failure> {
     let mut state = cx.state_in(store).await?;
-    let mut plan = plan::plan_up(graph, &state, provider).await?;
-    plan.settings = super::monitor::settings_step(cx)?;
+    let plan = plan::plan_up(graph, &state, provider).await?;
     let pending_records = plan.steps.iter().any(|s| s.record);
 
     if !plan.has_changes() {
@@ -126,16 +120,8 @@ async fn locked(
     )
     .await?;
     let mut text = format!(
-        "\nApply complete: {} created, {} updated, {} deleted{} in {} ms.\n",
-        report.created,
-        report.updated,
-        report.deleted,
-        if plan.settings.is_some() {
-            "; the jobs' settings written"
-        } else {
-            ""
-        },
-        report.elapsed_ms
+        "\nApply complete: {} created, {} updated, {} deleted in {} ms.\n",
+        report.created, report.updated, report.deleted, report.elapsed_ms
     );
     let outputs = super::outputs::collect(&state);
     if !outputs.is_empty() {

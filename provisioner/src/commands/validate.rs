@@ -4,7 +4,6 @@ use serde_json::json;
 
 use super::{Failure, default_stack_file};
 use crate::cli::Global;
-use crate::engine::graph;
 use crate::output::Out;
 use crate::stack;
 
@@ -37,7 +36,8 @@ pub fn run(g: &Global) -> Result<i32, Failure> {
                 )));
             }
             let s = &loaded.stack;
-            let graph = graph::desired(s).map_err(|e| Failure::new(format!("{file}: {e}")))?;
+            let graph =
+                super::platform(s).map_err(|e| Failure::new(format!("{file}: {}", e.message)))?;
             let text = format!(
                 "`{file}` is valid: stack `{}`, {} functions, {} schedules, {} resources\n",
                 s.name,

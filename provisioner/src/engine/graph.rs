@@ -141,8 +141,9 @@ fn permissions(stack: &Stack, f: FunctionName) -> Value {
         prefixes.iter().map(|p| format!("{b}/{p}*")).collect()
     };
     let (lake_read, lake_write, registry): (Vec<String>, Vec<String>, &str) = match f {
+        // ETL reads the jobs' settings and the curated schema under artifacts/.
         FunctionName::Etl => (
-            rw(&["raw/", "curated/"]),
+            rw(&["raw/", "curated/", "artifacts/"]),
             rw(&["raw/", "curated/", "artifacts/"]),
             "none",
         ),

@@ -70,10 +70,6 @@ pub struct Plan {
     pub operation: &'static str,
     pub summary: Summary,
     pub steps: Vec<Step>,
-    /// The jobs' settings in the lake when they differ from the stack's (written after the
-    /// resources; not a provider step).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub settings: Option<Step>,
 }
 
 impl Plan {
@@ -90,12 +86,11 @@ impl Plan {
                 unchanged: count(Action::NoOp),
             },
             steps,
-            settings: None,
         }
     }
 
     pub fn has_changes(&self) -> bool {
-        self.settings.is_some() || self.steps.iter().any(|s| s.action != Action::NoOp)
+        self.steps.iter().any(|s| s.action != Action::NoOp)
     }
 
     /// The steps that call the provider.
@@ -271,10 +266,9 @@ impl fmt::Display for Plan {
                 self.stack, self.env, self.summary.unchanged
             );
         }
-        let shown = || self.changes().chain(self.settings.iter());
-        let width = shown().map(|s| s.addr.len()).max().unwrap_or(0);
+        let width = self.changes().map(|s| s.addr.len()).max().unwrap_or(0);
         let mut out = String::new();
-        for s in shown() {
+        for s in self.changes() {
             match &s.reason {
                 Some(r) => {
                     let _ = write!(out, "  {} {:<width$}  ({r})", s.action.symbol(), s.addr);
@@ -297,16 +291,8 @@ impl fmt::Display for Plan {
         f.write_str(&out)?;
         writeln!(
             f,
-            "\nPlan: {} to create, {} to update, {} to delete, {} unchanged{}.",
-            self.summary.create,
-            self.summary.update,
-            self.summary.delete,
-            self.summary.unchanged,
-            if self.settings.is_some() {
-                "; the jobs' settings to write"
-            } else {
-                ""
-            }
+            "\nPlan: {} to create, {} to update, {} to delete, {} unchanged.",
+            self.summary.create, self.summary.update, self.summary.delete, self.summary.unchanged
         )
     }
 }

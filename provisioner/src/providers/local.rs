@@ -87,6 +87,11 @@ impl LocalProvider {
                 None,
             ),
             "topic" => (file("alerts"), None),
+            // The document the jobs read, in the lake itself (not a manifest around it).
+            "settings" => (
+                self.root.join("lake").join(mlinfra_core::jobs::SETTINGS),
+                None,
+            ),
             "alarm" => (file("alarms"), None),
             other => (
                 self.root
@@ -121,6 +126,10 @@ impl LocalProvider {
     /// Create or bring a resource to its desired properties (both are the same operation here).
     fn put(&self, r: &Resource) -> Result<Value, ProviderError> {
         let (manifest, data_dir) = self.paths(&r.addr, r.kind);
+        if r.kind == "settings" {
+            self.write_json(&r.addr, &manifest, &r.props)?;
+            return Ok(json!({ "uri": format!("file://{}", self.abs(&manifest).display()) }));
+        }
         let mut doc = json!({ "addr": r.addr, "kind": r.kind, "props": r.props });
         let mut outputs = json!({ "manifest": self.abs(&manifest).display().to_string() });
         if let Some(dir) = &data_dir {
@@ -290,6 +299,9 @@ impl Provider for LocalProvider {
         };
         if kind == "api_key" && !self.secret_path(Self::leaf(addr)).exists() {
             return Ok(None);
+        }
+        if kind == "settings" {
+            return Ok(Some(doc));
         }
         Ok(Some(doc.get("props").cloned().unwrap_or(Value::Null)))
     }

@@ -19,6 +19,7 @@ pub use iam::parse_document;
 mod lake;
 mod lambda;
 mod registry;
+mod settings;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -562,6 +563,7 @@ impl Provider for AwsProvider {
             "api_key" => apigw::read_key(self, addr, b).await,
             "topic" => alerts::read_topic(self, addr, b).await,
             "alarm" => alerts::read_alarm(self, addr, b).await,
+            "settings" => settings::read(self, addr).await,
             other => Err(ProviderError::new(
                 addr,
                 "UnknownKind",
@@ -596,6 +598,7 @@ impl Provider for AwsProvider {
             "api_key" => apigw::delete_key(self, addr, p).await,
             "topic" => alerts::delete_topic(self, addr, p).await,
             "alarm" => alerts::delete_alarm(self, addr, p).await,
+            "settings" => settings::delete(self, addr).await,
             other => Err(ProviderError::new(
                 addr,
                 "UnknownKind",
@@ -619,6 +622,7 @@ impl AwsProvider {
             "api_key" => apigw::put_key(self, r).await,
             "topic" => alerts::put_topic(self, r).await,
             "alarm" => alerts::put_alarm(self, r).await,
+            "settings" => settings::put(self, r).await,
             other => Err(ProviderError::new(
                 &r.addr,
                 "UnknownKind",
