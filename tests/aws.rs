@@ -1051,3 +1051,138 @@ fn the_lake_policy_denies_every_request_not_made_over_tls() {
         assert_eq!(live["prediction_log_days"], 30);
     });
 }
+
+/// `mlinfra models ... --env localstack|aws`: the registry verbs on the stack's DynamoDB table.
+#[test]
+fn the_registry_verbs_act_on_the_dynamodb_table() {
+    let env = Env::new();
+    // Before `up`: the table does not exist, and the error says what to do.
+    let (code, _, err) = env.run(&["models", "list"]);
+    assert_eq!(code, 1, "{err}");
+    assert!(
+        err.contains("the registry table `heart-disease-registry` does not exist on `localstack`")
+            && err.contains("hint: run `mlinfra up --env localstack` first"),
+        "{err}"
+    );
+    env.up();
+    let (code, out, err) = env.run(&["models", "list"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("has no versions yet"), "{out}");
+    // A version, as the `train` function registers it.
+    let register = |run: &str, sha: &str| {
+        env.rt.block_on(async {
+            let store = mlinfra_core::registry::dynamodb::DynamoDbStore::new(
+                aws_sdk_dynamodb::Client::new(&env.sdk),
+                "heart-disease-registry",
+            );
+            let reg = mlinfra_core::registry::Registry::new(
+                store,
+                mlinfra_core::registry::Policy {
+                    metric: "roc_auc".into(),
+                    min_metric: 0.85,
+                    staging_automatic: true,
+                    production_automatic: false,
+                    emergency_rollback: false,
+                },
+            );
+            reg.register(
+                "heart-disease",
+                mlinfra_core::registry::Candidate {
+                    artifact_uri: format!("s3://{BUCKET}/models/heart-disease/{run}/model.onnx"),
+                    sha256: sha.repeat(32),
+                    run_id: run.into(),
+                    data_hash: format!("sha256:{}", "cd".repeat(32)),
+                    schema_version: format!("sha256:{}", "ef".repeat(32)),
+                    metrics: [("roc_auc".to_string(), 0.9)].into_iter().collect(),
+                },
+                "mlinfra-train",
+            )
+            .await
+            .unwrap();
+        });
+    };
+    register("r1", "ab");
+    let (code, out, err) = env.run(&["models", "list"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.contains("Staging") && out.contains("mlinfra-train"),
+        "{out}"
+    );
+    // On localstack `--as` names the person; the two-person rule holds.
+    let (code, out, err) = env.run(&[
+        "models",
+        "request",
+        "1",
+        "--to",
+        "production",
+        "--as",
+        "alice",
+        "--output",
+        "json",
+    ]);
+    assert_eq!(code, 0, "{out}{err}");
+    let request: Value = serde_json::from_str(&out).unwrap();
+    let id = request["id"].as_str().unwrap().to_string();
+    let (code, _, err) = env.run(&["models", "approve", &id, "--as", "alice"]);
+    assert_eq!(code, 1);
+    assert!(err.contains("alice"), "{err}");
+    let (code, out, err) = env.run(&["models", "approve", &id, "--as", "bob"]);
+    assert_eq!(code, 0, "{out}{err}");
+    let (code, out, err) = env.run(&["models", "show", "--output", "json"]);
+    assert_eq!(code, 0, "{out}{err}");
+    let shown: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(shown["stage"], "Production", "{shown}");
+    let (code, out, err) = env.run(&["models", "audit", "--output", "csv"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("alice") && out.contains("bob"), "{out}");
+    // Registering a run from the S3 lake is not built: said, not pretended.
+    let (code, _, err) = env.run(&["models", "register", "--run", "r2", "--as", "alice"]);
+    assert_eq!(code, 1);
+    assert!(err.contains("is not built yet"), "{err}");
+
+    // On `aws` the identity is the caller's ARN: `--as` is refused. (The emulator's region.)
+    let in_region = env.edited_stack("region: eu-west-1", "region: us-east-1");
+    let aws = |args: &[&str]| {
+        let mut full = vec![
+            "-f",
+            in_region.to_str().unwrap(),
+            "--env",
+            "aws",
+            "--endpoint",
+            &env.endpoint,
+            "--artifacts",
+            env.artifacts.to_str().unwrap(),
+        ];
+        full.extend_from_slice(args);
+        let mut c = cli::command(env.dir.path(), &full);
+        c.env("AWS_ACCESS_KEY_ID", "test")
+            .env("AWS_SECRET_ACCESS_KEY", "test")
+            .env("AWS_REGION", "us-east-1");
+        cli::output(c)
+    };
+    // Without `--as`, the request is made by the caller's ARN, and the same caller cannot
+    // approve it.
+    register("r2", "ba");
+    let (code, out, err) = aws(&[
+        "models",
+        "request",
+        "2",
+        "--to",
+        "production",
+        "--output",
+        "json",
+    ]);
+    assert_eq!(code, 0, "{out}{err}");
+    let request: Value = serde_json::from_str(&out).unwrap();
+    let by = request["requested_by"].as_str().unwrap().to_string();
+    assert!(by.starts_with("arn:aws:"), "{request}");
+    let (code, _, err) = aws(&["models", "approve", request["id"].as_str().unwrap()]);
+    assert_eq!(code, 1);
+    assert!(err.contains(&by), "{err}");
+    let (code, _, err) = aws(&["models", "rollback", "--as", "bob"]);
+    assert_eq!(code, 1);
+    assert!(
+        err.contains("the acting identity is your AWS caller identity"),
+        "{err}"
+    );
+}

@@ -218,15 +218,111 @@ fn audit_text(events: &[Event]) -> String {
     )
 }
 
+/// Who acts on the registry.
+enum Who {
+    /// `--as` (or `MLINFRA_USER`): the local environment, and `localstack`, whose callers all
+    /// share one test identity.
+    Named(Option<String>),
+    /// The caller's ARN from STS on `aws`: nobody can act as someone else by typing a name.
+    Caller(String),
+}
+
+impl Who {
+    fn get(&self) -> Result<String, Failure> {
+        match self {
+            Who::Named(n) => actor(n),
+            Who::Caller(arn) => Ok(arn.clone()),
+        }
+    }
+}
+
+/// The registry of `--env aws|localstack`: the stack's DynamoDB table, and who is acting.
+async fn cloud_registry(
+    cx: &Context,
+    named: &Option<String>,
+) -> Result<
+    (
+        Registry<mlinfra_core::registry::dynamodb::DynamoDbStore>,
+        Who,
+    ),
+    Failure,
+> {
+    use crate::providers::AnyProvider;
+    let (provider, _) = cx.infra().await?;
+    let AnyProvider::Aws(p) = provider else {
+        return Err(Failure::new(
+            "the cloud registry needs --env aws or localstack",
+        ));
+    };
+    let table = p.name("registry");
+    match p
+        .clients
+        .dynamodb
+        .describe_table()
+        .table_name(&table)
+        .send()
+        .await
+    {
+        Ok(_) => {}
+        Err(e)
+            if e.as_service_error()
+                .is_some_and(|s| s.is_resource_not_found_exception()) =>
+        {
+            return Err(Failure::new(format!(
+                "the registry table `{table}` does not exist on `{}`\nhint: run `mlinfra up --env {}` first",
+                cx.env.as_str(),
+                cx.env.as_str()
+            )));
+        }
+        Err(e) => {
+            let a = crate::providers::aws::AwsError::from_sdk(&e);
+            return Err(Failure::new(format!(
+                "dynamodb:DescribeTable `{table}`: {}",
+                a.message
+            )));
+        }
+    }
+    let who = if cx.env == crate::stack::EnvKind::Aws {
+        if named.as_deref().is_some_and(|n| !n.trim().is_empty()) {
+            return Err(Failure::new(
+                "on `aws` the acting identity is your AWS caller identity, not `--as`\nhint: drop `--as` (and `MLINFRA_USER`); act as another person with their credentials (`AWS_PROFILE`)",
+            ));
+        }
+        Who::Caller(
+            mlinfra_core::registry::dynamodb::caller_identity(&p.clients.sts)
+                .await
+                .map_err(fail)?,
+        )
+    } else {
+        Who::Named(named.clone())
+    };
+    let store =
+        mlinfra_core::registry::dynamodb::DynamoDbStore::new(p.clients.dynamodb.clone(), table);
+    Ok((Registry::new(store, policy(&cx.loaded.stack)), who))
+}
+
 pub async fn run(g: &Global, args: &ModelsArgs) -> Result<i32, Failure> {
-    let cx = Context::new(g)?;
-    let reg = local_registry(&cx)?;
+    let cx = Context::any_env(g)?;
+    if cx.env == crate::stack::EnvKind::Local {
+        let reg = local_registry(&cx)?;
+        return act(&cx, args, reg, Who::Named(args.identity.actor.clone())).await;
+    }
+    let (reg, who) = cloud_registry(&cx, &args.identity.actor).await?;
+    act(&cx, args, reg, who).await
+}
+
+async fn act<S: Store>(
+    cx: &Context,
+    args: &ModelsArgs,
+    reg: Registry<S>,
+    who: Who,
+) -> Result<i32, Failure> {
     let model = args
         .model
         .clone()
         .unwrap_or_else(|| cx.loaded.stack.model.name.clone());
     let m = model.as_str();
-    let who = || actor(&args.identity.actor);
+    let who = || who.get();
     match &args.command {
         ModelsCommand::List => {
             // The stack's own model without versions is a state, not an error: none yet. Another
@@ -277,6 +373,12 @@ pub async fn run(g: &Global, args: &ModelsArgs) -> Result<i32, Failure> {
             cx.out.result(t, &v);
         }
         ModelsCommand::Register { run } => {
+            if cx.env != crate::stack::EnvKind::Local {
+                return Err(Failure::new(format!(
+                    "registering a run from the `{}` lake (S3) is not built yet; the cloud's `train` function registers what it trains",
+                    cx.env.as_str()
+                )));
+            }
             let lake = cx.root.join("lake");
             let c = candidate(&lake, m, run)?;
             let v = reg.register(m, c, &who()?).await.map_err(fail)?;
