@@ -1060,7 +1060,7 @@ fn the_registry_verbs_act_on_the_dynamodb_table() {
     let (code, _, err) = env.run(&["models", "list"]);
     assert_eq!(code, 1, "{err}");
     assert!(
-        err.contains("the registry table `heart-disease-registry` does not exist on `localstack`")
+        err.contains("`mlinfra-heart-disease-lake` does not exist on `localstack`")
             && err.contains("hint: run `mlinfra up --env localstack` first"),
         "{err}"
     );
@@ -1185,4 +1185,89 @@ fn the_registry_verbs_act_on_the_dynamodb_table() {
         err.contains("the acting identity is your AWS caller identity"),
         "{err}"
     );
+}
+
+/// The lifecycle verbs with `--env localstack`, in-process against the bucket and the table:
+/// new data through ETL into the curated data in S3, a retraining that registers in DynamoDB
+/// and requests Production, a second person's approval, the run history and a monitoring run
+/// whose report lands in S3.
+#[test]
+fn the_lifecycle_verbs_run_against_s3_and_dynamodb() {
+    let env = Env::new();
+    let (code, _, err) = env.run(&["data", "ingest", "nothing.csv"]);
+    assert_eq!(code, 1);
+    assert!(
+        err.contains("hint: run `mlinfra up --env localstack` first"),
+        "{err}"
+    );
+    env.up();
+    let data = cli::repo_root().join("examples/heart-disease/processed.cleveland.csv");
+    let week = env.dir.path().join("week-1.csv");
+    std::fs::copy(&data, &week).unwrap();
+    let (code, out, err) = env.run(&["data", "ingest", week.to_str().unwrap(), "--output", "json"]);
+    assert_eq!(code, 0, "{out}{err}");
+    let ingested: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(ingested["outcome"], "curated", "{ingested}");
+    assert_eq!(ingested["rows"], 303);
+    // The same name again: refused, nothing overwritten.
+    let (code, _, err) = env.run(&["data", "ingest", week.to_str().unwrap()]);
+    assert_eq!(code, 1);
+    assert!(err.contains("already exists in the lake"), "{err}");
+
+    let (code, out, err) = env.run(&["retrain", "--as", "alice", "--output", "json"]);
+    assert_eq!(code, 0, "{out}{err}");
+    let trained: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(trained["registered_version"], 1, "{trained}");
+    assert_eq!(trained["stage"], "Staging");
+    let request = trained["request"].as_str().unwrap().to_string();
+    let (code, out, err) = env.run(&["models", "approve", &request, "--as", "bob"]);
+    assert_eq!(code, 0, "{out}{err}");
+    let (code, out, err) = env.run(&["runs", "list", "--output", "json"]);
+    assert_eq!(code, 0, "{out}{err}");
+    let runs: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(runs["executions"][0]["actor"], "alice", "{runs}");
+    assert_eq!(runs["executions"][0]["registered_version"], 1);
+
+    // Everything is in the bucket, read independently of mlinfra.
+    let keys: Vec<String> = env.rt.block_on(async {
+        env.s3()
+            .list_objects_v2()
+            .bucket(BUCKET)
+            .send()
+            .await
+            .unwrap()
+            .contents()
+            .iter()
+            .filter_map(|o| o.key().map(str::to_string))
+            .collect()
+    });
+    let has = |prefix: &str| keys.iter().any(|k| k.starts_with(prefix));
+    assert!(has("raw/week-1.csv"), "{keys:?}");
+    assert!(
+        has("curated/latest.json") && has("artifacts/runs/"),
+        "{keys:?}"
+    );
+    assert!(
+        keys.iter()
+            .any(|k| k.starts_with("models/heart-disease/") && k.ends_with("/model.onnx")),
+        "{keys:?}"
+    );
+
+    // A monitoring run with no traffic yet: reported (not judged), the report in S3.
+    let (code, out, err) = env.run(&["monitor", "check", "--output", "json"]);
+    assert_eq!(code, 0, "{out}{err}");
+    let report: Value = serde_json::from_str(&out).unwrap();
+    let key = report["report_key"].as_str().unwrap();
+    assert!(key.starts_with("artifacts/monitoring/reports/"), "{report}");
+    assert_eq!(report["report"]["version"], Value::Null);
+    let stored = env.rt.block_on(async {
+        env.s3()
+            .get_object()
+            .bucket(BUCKET)
+            .key(key)
+            .send()
+            .await
+            .is_ok()
+    });
+    assert!(stored, "the report is in the bucket");
 }

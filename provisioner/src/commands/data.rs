@@ -162,9 +162,10 @@ pub async fn run(g: &Global, cmd: &DataCommand) -> Result<i32, Failure> {
 async fn ingest(g: &Global, file: &Path) -> Result<i32, Failure> {
     use mlinfra_core::jobs::{self, etl};
     use mlinfra_core::lake::Lake as _;
-    let cx = super::Context::new(g)?;
+    let cx = super::Context::any_env(g)?;
     let stack = &cx.loaded.stack;
-    let (lake, settings) = super::monitor::open(&cx)?;
+    let (lake, _, _) = super::models::platform(&cx, &None).await?;
+    let settings = super::monitor::settings(stack)?;
     let bytes = read_bytes(file)?;
     let name = file
         .file_name()

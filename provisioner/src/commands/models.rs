@@ -3,11 +3,13 @@
 
 use std::fmt::Write as _;
 
+use mlinfra_core::lake::{AnyLake, LocalLake};
+use mlinfra_core::lake_s3::S3Lake;
 use mlinfra_core::pipeline::{RunRecord, sha256_hex};
 use mlinfra_core::registry::local::LocalStore;
 use mlinfra_core::registry::{
-    Candidate, Event, ModelDoc, Policy, Registry, RegistryError, RollbackOutcome, Stage, Store,
-    verify,
+    AnyStore, Candidate, Event, ModelDoc, Policy, Registry, RegistryError, RollbackOutcome, Stage,
+    Store, verify,
 };
 use serde_json::json;
 
@@ -219,7 +221,7 @@ fn audit_text(events: &[Event]) -> String {
 }
 
 /// Who acts on the registry.
-enum Who {
+pub enum Who {
     /// `--as` (or `MLINFRA_USER`): the local environment, and `localstack`, whose callers all
     /// share one test identity.
     Named(Option<String>),
@@ -228,7 +230,7 @@ enum Who {
 }
 
 impl Who {
-    fn get(&self) -> Result<String, Failure> {
+    pub fn get(&self) -> Result<String, Failure> {
         match self {
             Who::Named(n) => actor(n),
             Who::Caller(arn) => Ok(arn.clone()),
@@ -236,24 +238,61 @@ impl Who {
     }
 }
 
-/// The registry of `--env aws|localstack`: the stack's DynamoDB table, and who is acting.
-async fn cloud_registry(
+/// The data lake, the registry and the acting person of this environment: the local
+/// directories, or on `aws`/`localstack` the S3 bucket and the DynamoDB table (each checked to
+/// exist, with the hint to run `up`).
+pub async fn platform(
     cx: &Context,
     named: &Option<String>,
-) -> Result<
-    (
-        Registry<mlinfra_core::registry::dynamodb::DynamoDbStore>,
-        Who,
-    ),
-    Failure,
-> {
+) -> Result<(AnyLake, Registry<AnyStore>, Who), Failure> {
     use crate::providers::AnyProvider;
-    let (provider, _) = cx.infra().await?;
+    if cx.env == crate::stack::EnvKind::Local {
+        let dir = cx.root.join("lake");
+        if !dir.join("raw").is_dir() {
+            return Err(Failure::new(format!(
+                "the data lake `{}` does not exist\nhint: run `mlinfra up` first",
+                dir.display()
+            )));
+        }
+        let reg = local_registry(cx)?;
+        let reg = Registry::new(AnyStore::Local(reg.store), reg.policy);
+        return Ok((
+            AnyLake::Local(LocalLake::new(dir)),
+            reg,
+            Who::Named(named.clone()),
+        ));
+    }
+    let (provider, store) = cx.infra().await?;
     let AnyProvider::Aws(p) = provider else {
         return Err(Failure::new(
-            "the cloud registry needs --env aws or localstack",
+            "the cloud platform needs --env aws or localstack",
         ));
     };
+    if let crate::engine::store::Store::S3(s3) = &store {
+        if !s3.bucket_exists().await? {
+            return Err(Failure::new(format!(
+                "the data lake bucket `{}` does not exist on `{}`\nhint: run `mlinfra up --env {}` first",
+                s3.bucket,
+                cx.env.as_str(),
+                cx.env.as_str()
+            )));
+        }
+    }
+    let lake = AnyLake::S3(S3Lake::new(p.clients.s3.clone(), p.settings.bucket.clone()));
+    let (store, who) = cloud_registry(cx, &p, named).await?;
+    Ok((
+        lake,
+        Registry::new(AnyStore::DynamoDb(store), policy(&cx.loaded.stack)),
+        who,
+    ))
+}
+
+/// The registry store of `--env aws|localstack` (the stack's DynamoDB table), and who is acting.
+async fn cloud_registry(
+    cx: &Context,
+    p: &crate::providers::aws::AwsProvider,
+    named: &Option<String>,
+) -> Result<(mlinfra_core::registry::dynamodb::DynamoDbStore, Who), Failure> {
     let table = p.name("registry");
     match p
         .clients
@@ -298,7 +337,7 @@ async fn cloud_registry(
     };
     let store =
         mlinfra_core::registry::dynamodb::DynamoDbStore::new(p.clients.dynamodb.clone(), table);
-    Ok((Registry::new(store, policy(&cx.loaded.stack)), who))
+    Ok((store, who))
 }
 
 pub async fn run(g: &Global, args: &ModelsArgs) -> Result<i32, Failure> {
@@ -307,7 +346,7 @@ pub async fn run(g: &Global, args: &ModelsArgs) -> Result<i32, Failure> {
         let reg = local_registry(&cx)?;
         return act(&cx, args, reg, Who::Named(args.identity.actor.clone())).await;
     }
-    let (reg, who) = cloud_registry(&cx, &args.identity.actor).await?;
+    let (_, reg, who) = platform(&cx, &args.identity.actor).await?;
     act(&cx, args, reg, who).await
 }
 

@@ -5,7 +5,7 @@
 use std::fmt::Write as _;
 
 use mlinfra_core::jobs::{self, monitor as mjob, train};
-use mlinfra_core::lake::LocalLake;
+use mlinfra_core::lake::AnyLake;
 use mlinfra_core::monitor::{Policy, Report, Thresholds, html};
 use serde_json::json;
 
@@ -48,18 +48,6 @@ fn fail(e: impl std::fmt::Display) -> Failure {
     Failure::new(e.to_string())
 }
 
-/// The local lake and the stack's settings for the jobs (kept current in the lake).
-pub fn open(cx: &Context) -> Result<(LocalLake, jobs::Settings), Failure> {
-    let dir = cx.root.join("lake");
-    if !dir.join("raw").is_dir() {
-        return Err(Failure::new(format!(
-            "the data lake `{}` does not exist\nhint: run `mlinfra up` first",
-            dir.display()
-        )));
-    }
-    Ok((LocalLake::new(dir), settings(&cx.loaded.stack)?))
-}
-
 /// Train on the curated data as `actor`, for `reason`; the result's text and JSON.
 pub async fn retrain_as(
     cx: &Context,
@@ -67,8 +55,8 @@ pub async fn retrain_as(
     reason: &str,
 ) -> Result<(String, serde_json::Value), Failure> {
     let stack = &cx.loaded.stack;
-    let (lake, s) = open(cx)?;
-    let registry = super::models::local_registry(cx)?;
+    let (lake, registry, _) = super::models::platform(cx, &None).await?;
+    let s = settings(stack)?;
     let t = train::retrain(&lake, &registry, &s.train_job(actor, reason))
         .await
         .map_err(fail)?;
@@ -130,8 +118,12 @@ pub async fn retrain_as(
 }
 
 pub async fn retrain(g: &Global, a: &RetrainArgs) -> Result<i32, Failure> {
-    let cx = Context::new(g)?;
-    let actor = super::models::actor(&a.identity.actor)?;
+    let cx = Context::any_env(g)?;
+    // On `aws` the caller's ARN; elsewhere `--as`.
+    let actor = super::models::platform(&cx, &a.identity.actor)
+        .await?
+        .2
+        .get()?;
     cx.out.progress("training on the curated data");
     let (text, value) = retrain_as(&cx, &actor, "on demand").await?;
     cx.out.result(text, &value);
@@ -146,9 +138,9 @@ pub async fn run(g: &Global, c: &MonitorCommand) -> Result<i32, Failure> {
     }
 }
 
-async fn monitor_once(cx: &Context, record: bool) -> Result<(LocalLake, mjob::Monitored), Failure> {
-    let (lake, s) = open(cx)?;
-    let registry = super::models::local_registry(cx)?;
+async fn monitor_once(cx: &Context, record: bool) -> Result<(AnyLake, mjob::Monitored), Failure> {
+    let (lake, registry, _) = super::models::platform(cx, &None).await?;
+    let s = settings(&cx.loaded.stack)?;
     let m = mjob::run(&lake, &registry.store, &s.monitor_job(jobs::now(), record))
         .await
         .map_err(fail)?;
@@ -253,7 +245,7 @@ fn feedback_text(f: &mlinfra_core::jobs::etl::Ingested) -> String {
 }
 
 async fn check(g: &Global, a: &MonitorCheckArgs) -> Result<i32, Failure> {
-    let cx = Context::new(g)?;
+    let cx = Context::any_env(g)?;
     let stack = &cx.loaded.stack;
     let (_, m) = monitor_once(&cx, true).await?;
     let mut text = report_text(&m.report);
@@ -326,7 +318,7 @@ async fn check(g: &Global, a: &MonitorCheckArgs) -> Result<i32, Failure> {
 }
 
 async fn report(g: &Global, a: &MonitorReportArgs) -> Result<i32, Failure> {
-    let cx = Context::new(g)?;
+    let cx = Context::any_env(g)?;
     let (lake, m) = monitor_once(&cx, false).await?;
     let mut history = mjob::history(&lake).await.map_err(fail)?;
     history.push(m.report.clone());
@@ -367,8 +359,8 @@ async fn report(g: &Global, a: &MonitorReportArgs) -> Result<i32, Failure> {
 
 /// `mlinfra monitor ignore`: record (or list) the ranges of traffic the monitor leaves out.
 async fn ignore(g: &Global, a: &crate::cli::MonitorIgnoreArgs) -> Result<i32, Failure> {
-    let cx = Context::new(g)?;
-    let (lake, _) = open(&cx)?;
+    let cx = Context::any_env(g)?;
+    let (lake, _, _) = super::models::platform(&cx, &None).await?;
     let time = |field: &str, v: &str| -> Result<u64, Failure> {
         humantime::parse_rfc3339_weak(v)
             .ok()

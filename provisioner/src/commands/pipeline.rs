@@ -106,9 +106,13 @@ async fn run_pipeline(g: &Global, run_args: &PipelineRunArgs) -> Result<i32, Fai
         bytes.len()
     ));
     let registry = super::models::local_registry(&cx)?;
-    let baseline = mlinfra_core::jobs::train::production_model(&registry, &cfg.model_name)
-        .await
-        .map_err(|e| Failure::new(e.to_string()))?;
+    let baseline = mlinfra_core::jobs::train::production_model(
+        &registry,
+        &mlinfra_core::lake::LocalLake::new(&lake),
+        &cfg.model_name,
+    )
+    .await
+    .map_err(|e| Failure::new(e.to_string()))?;
     let out = match pipeline::run(&bytes, &cfg, baseline.as_ref()) {
         Ok(o) => o,
         Err(PipelineError::Anomalies(a)) => {

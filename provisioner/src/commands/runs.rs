@@ -6,7 +6,7 @@
 use std::fmt::Write as _;
 
 use mlinfra_core::jobs::runs::{self, Execution};
-use mlinfra_core::lake::LocalLake;
+use mlinfra_core::lake::Lake;
 use mlinfra_core::model::Params;
 use mlinfra_core::pipeline::RunRecord;
 use serde_json::json;
@@ -16,15 +16,8 @@ use crate::cli::{Global, RunsCommand};
 use crate::report::{num, table};
 
 pub async fn run(g: &Global, cmd: &RunsCommand) -> Result<i32, Failure> {
-    let cx = Context::new(g)?;
-    let dir = cx.root.join("lake");
-    if !dir.join("raw").is_dir() {
-        return Err(Failure::new(format!(
-            "the data lake `{}` does not exist\nhint: run `mlinfra up` first",
-            dir.display()
-        )));
-    }
-    let lake = LocalLake::new(&dir);
+    let cx = Context::any_env(g)?;
+    let (lake, _, _) = super::models::platform(&cx, &None).await?;
     let executions = runs::list(&lake)
         .await
         .map_err(|e| Failure::new(e.to_string()))?;
@@ -39,9 +32,10 @@ pub async fn run(g: &Global, cmd: &RunsCommand) -> Result<i32, Failure> {
         }
         RunsCommand::Show { id } => {
             let run_id = resolve(&executions, id)?;
-            let record = read_run(&dir, &run_id)?;
+            let record = read_run(&lake, &run_id).await?;
             let search: serde_json::Value =
-                read_json(&dir, &format!("artifacts/runs/{run_id}/search.json"))
+                read_json(&lake, &format!("artifacts/runs/{run_id}/search.json"))
+                    .await
                     .unwrap_or(serde_json::Value::Null);
             let of_run: Vec<&Execution> =
                 executions.iter().filter(|e| e.run_id == run_id).collect();
@@ -71,7 +65,7 @@ pub async fn run(g: &Global, cmd: &RunsCommand) -> Result<i32, Failure> {
             let mut records = Vec::new();
             for id in ids {
                 let run_id = resolve(&executions, id)?;
-                records.push(read_run(&dir, &run_id)?);
+                records.push(read_run(&lake, &run_id).await?);
             }
             let refs: Vec<&RunRecord> = records.iter().collect();
             cx.out
@@ -194,14 +188,17 @@ fn resolve(executions: &[Execution], id: &str) -> Result<String, Failure> {
     }
 }
 
-fn read_json(lake: &std::path::Path, key: &str) -> Option<serde_json::Value> {
-    serde_json::from_str(&std::fs::read_to_string(lake.join(key)).ok()?).ok()
+async fn read_json(lake: &impl Lake, key: &str) -> Option<serde_json::Value> {
+    serde_json::from_slice(&lake.get(key).await.ok()??).ok()
 }
 
-fn read_run(lake: &std::path::Path, run_id: &str) -> Result<RunRecord, Failure> {
-    let path = lake.join(format!("artifacts/runs/{run_id}/run.json"));
-    let text = std::fs::read_to_string(&path)
-        .map_err(|e| Failure::new(format!("cannot read `{}`: {e}", path.display())))?;
-    serde_json::from_str(&text)
-        .map_err(|e| Failure::new(format!("`{}` is not a run record: {e}", path.display())))
+async fn read_run(lake: &impl Lake, run_id: &str) -> Result<RunRecord, Failure> {
+    let key = format!("artifacts/runs/{run_id}/run.json");
+    let bytes = lake
+        .get(&key)
+        .await
+        .map_err(|e| Failure::new(e.to_string()))?
+        .ok_or_else(|| Failure::new(format!("`{}` does not exist", lake.uri(&key))))?;
+    serde_json::from_slice(&bytes)
+        .map_err(|e| Failure::new(format!("`{}` is not a run record: {e}", lake.uri(&key))))
 }

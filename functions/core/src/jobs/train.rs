@@ -91,9 +91,11 @@ pub fn candidate(lake: &impl Lake, out: &Output, model: &str) -> Candidate {
 }
 
 /// The Production model of `model` in its in-memory form (its `model.json` beside the
-/// verified `model.onnx`), to evaluate a candidate against.
+/// `model.onnx` verified against its registered sha256), to evaluate a candidate against. The
+/// artifacts are read from `lake` (local directory or S3) when they are in it.
 pub async fn production_model<S: Store>(
     registry: &Registry<S>,
+    lake: &impl Lake,
     model: &str,
 ) -> Result<Option<Model>, JobError> {
     let Some(p) = registry
@@ -104,19 +106,37 @@ pub async fn production_model<S: Store>(
     else {
         return Ok(None);
     };
-    read_artifact(&p.artifact_uri, &p.sha256)?;
-    let Some(path) = crate::serving::local::file_path(&p.artifact_uri) else {
-        return Err(JobError::Input(format!(
-            "the Production model `{}` is not on a file:// lake; reading it from S3 is not built yet",
-            p.artifact_uri
-        )));
+    let Some(key) = crate::lake::key_of(lake, &p.artifact_uri) else {
+        // A model registered from another lake (a local path given by hand): read it there.
+        read_artifact(&p.artifact_uri, &p.sha256)?;
+        let Some(path) = crate::serving::local::file_path(&p.artifact_uri) else {
+            return Err(JobError::Input(format!(
+                "the Production model `{}` is not in the lake `{}`",
+                p.artifact_uri,
+                lake.uri("")
+            )));
+        };
+        let json_path = path.with_file_name("model.json");
+        let text = std::fs::read_to_string(&json_path)
+            .map_err(|e| JobError::Input(format!("cannot read `{}`: {e}", json_path.display())))?;
+        return serde_json::from_str(&text).map(Some).map_err(|e| {
+            JobError::Input(format!("`{}` is not a model: {e}", json_path.display()))
+        });
     };
-    let json_path = path.with_file_name("model.json");
-    let text = std::fs::read_to_string(&json_path)
-        .map_err(|e| JobError::Input(format!("cannot read `{}`: {e}", json_path.display())))?;
-    serde_json::from_str(&text)
+    let missing = |k: &str| JobError::Input(format!("`{}` does not exist", lake.uri(k)));
+    let onnx = lake.get(&key).await?.ok_or_else(|| missing(&key))?;
+    crate::registry::verify(&onnx, &p.sha256, &format!("`{}`", p.artifact_uri))?;
+    let json_key = match key.rsplit_once('/') {
+        Some((dir, _)) => format!("{dir}/model.json"),
+        None => "model.json".to_string(),
+    };
+    let text = lake
+        .get(&json_key)
+        .await?
+        .ok_or_else(|| missing(&json_key))?;
+    serde_json::from_slice(&text)
         .map(Some)
-        .map_err(|e| JobError::Input(format!("`{}` is not a model: {e}", json_path.display())))
+        .map_err(|e| JobError::Input(format!("`{}` is not a model: {e}", lake.uri(&json_key))))
 }
 
 /// The identity scheduled training registers as (Production still waits for a person).
@@ -160,7 +180,7 @@ pub async fn train_on<S: Store>(
     job: &Job<'_>,
 ) -> Result<Trained, JobError> {
     let model = &job.cfg.model_name;
-    let baseline = production_model(registry, model).await?;
+    let baseline = production_model(registry, lake, model).await?;
     let out = pipeline::run(bytes, job.cfg, baseline.as_ref())?;
     let artifacts = run_artifacts(&out, job.cfg);
     for (k, b) in &artifacts {

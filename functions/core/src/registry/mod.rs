@@ -660,3 +660,59 @@ pub fn read_artifact(uri: &str, sha256: &str) -> Result<Vec<u8>, RegistryError> 
     verify(&bytes, sha256, &format!("`{path}`"))?;
     Ok(bytes)
 }
+
+/// The registry store of whichever environment: a local directory or (feature `dynamodb`) the
+/// stack's DynamoDB table.
+#[derive(Debug, Clone)]
+pub enum AnyStore {
+    Local(local::LocalStore),
+    #[cfg(feature = "dynamodb")]
+    DynamoDb(dynamodb::DynamoDbStore),
+}
+
+impl Store for AnyStore {
+    async fn load(&self, model: &str) -> Result<Option<ModelDoc>, RegistryError> {
+        match self {
+            AnyStore::Local(s) => s.load(model).await,
+            #[cfg(feature = "dynamodb")]
+            AnyStore::DynamoDb(s) => s.load(model).await,
+        }
+    }
+
+    async fn commit(
+        &self,
+        doc: &ModelDoc,
+        expected_rev: u64,
+        events: &[Event],
+    ) -> Result<(), RegistryError> {
+        match self {
+            AnyStore::Local(s) => s.commit(doc, expected_rev, events).await,
+            #[cfg(feature = "dynamodb")]
+            AnyStore::DynamoDb(s) => s.commit(doc, expected_rev, events).await,
+        }
+    }
+
+    async fn audit(&self, model: &str) -> Result<Vec<Event>, RegistryError> {
+        match self {
+            AnyStore::Local(s) => s.audit(model).await,
+            #[cfg(feature = "dynamodb")]
+            AnyStore::DynamoDb(s) => s.audit(model).await,
+        }
+    }
+
+    async fn models(&self) -> Result<Vec<String>, RegistryError> {
+        match self {
+            AnyStore::Local(s) => s.models().await,
+            #[cfg(feature = "dynamodb")]
+            AnyStore::DynamoDb(s) => s.models().await,
+        }
+    }
+
+    async fn current(&self, model: &str) -> Result<Option<Current>, RegistryError> {
+        match self {
+            AnyStore::Local(s) => s.current(model).await,
+            #[cfg(feature = "dynamodb")]
+            AnyStore::DynamoDb(s) => s.current(model).await,
+        }
+    }
+}
