@@ -255,6 +255,7 @@ fn config_vars(function: &str, lake: &str, registry: &str) -> Vec<(String, Strin
         model: "heart-disease".into(),
         memory_mb: 256,
         timeout_s: 10,
+        serving: None,
     };
     config.to_env().into_iter().collect()
 }

@@ -38,6 +38,17 @@ fn the_example_stack_goes_up_its_functions_read_their_config_and_down_leaves_not
             serde_json::from_value(doc["env"].clone()).unwrap();
         let config = FunctionConfig::from_env(|k| env.get(k).cloned()).unwrap();
         assert_eq!(config.function, f);
+        // The serving settings travel with `predict` only, as the stack says.
+        match f {
+            FunctionName::Predict => {
+                let s = config.serving.as_ref().expect("predict serves");
+                assert_eq!(
+                    (s.max_batch, s.model_refresh_s, s.sample_rate),
+                    (1000, 30, 1.0)
+                );
+            }
+            _ => assert_eq!(config.serving, None, "{f}"),
+        }
         assert_eq!(config.stack, "heart-disease");
         assert_eq!(config.model, "heart-disease");
         let lake = config.lake.strip_prefix("file://").unwrap();

@@ -16,9 +16,76 @@ pub const ENV_FUNCTION: &str = "MLINFRA_FUNCTION";
 pub const ENV_LAKE: &str = "MLINFRA_LAKE";
 pub const ENV_REGISTRY: &str = "MLINFRA_REGISTRY";
 pub const ENV_MODEL: &str = "MLINFRA_MODEL";
+pub const ENV_MAX_BATCH: &str = "MLINFRA_MAX_BATCH";
+pub const ENV_MODEL_REFRESH_S: &str = "MLINFRA_MODEL_REFRESH_S";
+pub const ENV_SAMPLE_RATE: &str = "MLINFRA_SAMPLE_RATE";
+
+/// How the prediction API serves: one contract for the `predict` function (its environment)
+/// and `mlinfra serve`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServingConfig {
+    /// Most instances in one request (`api.max_batch`).
+    pub max_batch: u32,
+    /// Seconds between checks of the registry for a newly approved model (`api.model_refresh_s`).
+    pub model_refresh_s: u32,
+    /// Share of requests logged for monitoring, 0 to 1 (`monitoring.sample_rate`).
+    pub sample_rate: f64,
+}
+
+impl ServingConfig {
+    pub fn to_env(&self) -> BTreeMap<String, String> {
+        BTreeMap::from([
+            (ENV_MAX_BATCH.to_string(), self.max_batch.to_string()),
+            (
+                ENV_MODEL_REFRESH_S.to_string(),
+                self.model_refresh_s.to_string(),
+            ),
+            // As JSON writes it (`1.0`, not `1`), so a value read back compares equal.
+            (
+                ENV_SAMPLE_RATE.to_string(),
+                serde_json::Value::from(self.sample_rate).to_string(),
+            ),
+        ])
+    }
+
+    /// Read back; `None` when none of its variables is set (a function that does not serve).
+    pub fn from_env(get: &impl Fn(&str) -> Option<String>) -> Result<Option<Self>, ConfigError> {
+        if [ENV_MAX_BATCH, ENV_MODEL_REFRESH_S, ENV_SAMPLE_RATE]
+            .iter()
+            .all(|n| get(n).is_none())
+        {
+            return Ok(None);
+        }
+        let req = |name: &'static str| get(name).ok_or(ConfigError::Missing(name));
+        let whole = |name: &'static str| -> Result<u32, ConfigError> {
+            let v = req(name)?;
+            v.parse().map_err(|_| ConfigError::Invalid {
+                name,
+                value: v,
+                expected: "expected a whole number".to_string(),
+            })
+        };
+        let rate = req(ENV_SAMPLE_RATE)?;
+        let sample_rate = rate
+            .parse::<f64>()
+            .ok()
+            .filter(|r| (0.0..=1.0).contains(r))
+            .ok_or_else(|| ConfigError::Invalid {
+                name: ENV_SAMPLE_RATE,
+                value: rate.clone(),
+                expected: "expected a share from 0 to 1".to_string(),
+            })?;
+        Ok(Some(ServingConfig {
+            max_batch: whole(ENV_MAX_BATCH)?,
+            model_refresh_s: whole(ENV_MODEL_REFRESH_S)?,
+            sample_rate,
+        }))
+    }
+}
 
 /// Configuration of one deployed function.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct FunctionConfig {
     pub stack: String,
@@ -31,6 +98,9 @@ pub struct FunctionConfig {
     pub model: String,
     pub memory_mb: u32,
     pub timeout_s: u32,
+    /// The serving settings (`predict` only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub serving: Option<ServingConfig>,
 }
 
 /// A configuration that cannot be read.
@@ -49,7 +119,7 @@ pub enum ConfigError {
 impl FunctionConfig {
     /// The environment variables that carry this configuration.
     pub fn to_env(&self) -> BTreeMap<String, String> {
-        BTreeMap::from([
+        let mut env = BTreeMap::from([
             (ENV_STACK.to_string(), self.stack.clone()),
             (ENV_FUNCTION.to_string(), self.function.to_string()),
             (ENV_LAKE.to_string(), self.lake.clone()),
@@ -57,7 +127,11 @@ impl FunctionConfig {
             (ENV_MODEL.to_string(), self.model.clone()),
             ("MLINFRA_MEMORY_MB".to_string(), self.memory_mb.to_string()),
             ("MLINFRA_TIMEOUT_S".to_string(), self.timeout_s.to_string()),
-        ])
+        ]);
+        if let Some(s) = &self.serving {
+            env.extend(s.to_env());
+        }
+        env
     }
 
     /// Read the configuration back from a variable lookup (`std::env::var` in a function).
@@ -92,6 +166,7 @@ impl FunctionConfig {
             model: req(ENV_MODEL)?,
             memory_mb: num("MLINFRA_MEMORY_MB")?,
             timeout_s: num("MLINFRA_TIMEOUT_S")?,
+            serving: ServingConfig::from_env(&get)?,
         })
     }
 }
@@ -109,6 +184,11 @@ mod tests {
             model: "heart-disease".into(),
             memory_mb: 256,
             timeout_s: 10,
+            serving: Some(ServingConfig {
+                max_batch: 1000,
+                model_refresh_s: 30,
+                sample_rate: 0.25,
+            }),
         }
     }
 
@@ -133,6 +213,19 @@ mod tests {
         assert!(
             e.to_string().contains("`MLINFRA_MEMORY_MB` is `lots`"),
             "{e}"
+        );
+        let mut env = sample().to_env();
+        env.insert(ENV_SAMPLE_RATE.into(), "1.5".into());
+        let e = FunctionConfig::from_env(|k| env.get(k).cloned()).expect_err("invalid");
+        assert_eq!(
+            e.to_string(),
+            "environment variable `MLINFRA_SAMPLE_RATE` is `1.5`: expected a share from 0 to 1"
+        );
+        let mut env = sample().to_env();
+        env.remove(ENV_MAX_BATCH);
+        assert_eq!(
+            FunctionConfig::from_env(|k| env.get(k).cloned()),
+            Err(ConfigError::Missing(ENV_MAX_BATCH))
         );
     }
 }

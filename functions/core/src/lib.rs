@@ -31,6 +31,6 @@ pub mod transform;
 pub mod tune;
 pub mod validate;
 
-pub use config::{ConfigError, FunctionConfig};
+pub use config::{ConfigError, FunctionConfig, ServingConfig};
 pub use error::FunctionError;
 pub use function::FunctionName;

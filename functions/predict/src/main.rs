@@ -34,12 +34,22 @@ fn service(config: &FunctionConfig) -> Result<Service<LocalSource, LocalFeedback
             retryable: false,
         });
     };
+    // The serving settings `up` gave this function (its environment); without them, the API's
+    // defaults and no sampling.
+    let serving = config
+        .serving
+        .clone()
+        .unwrap_or(mlinfra_core::ServingConfig {
+            max_batch: 1000,
+            model_refresh_s: 30,
+            sample_rate: 0.0,
+        });
     Ok(Service::new(
         Config {
             model: config.model.clone(),
-            max_batch: env_num("MLINFRA_MAX_BATCH", 1000),
-            refresh: Duration::from_secs(env_num("MLINFRA_MODEL_REFRESH_S", 30)),
-            sample_rate: 0.0,
+            max_batch: serving.max_batch as usize,
+            refresh: Duration::from_secs(u64::from(serving.model_refresh_s)),
+            sample_rate: serving.sample_rate,
         },
         LocalSource {
             store: LocalStore::new(registry),

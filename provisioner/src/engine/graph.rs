@@ -162,6 +162,25 @@ fn permissions(stack: &Stack, f: FunctionName) -> Value {
     json!({ "lake_read": lake_read, "lake_write": lake_write, "registry": registry })
 }
 
+/// How the stack serves: what the `predict` function gets in its environment and what
+/// `mlinfra serve` uses.
+pub fn serving(stack: &Stack) -> mlinfra_core::ServingConfig {
+    mlinfra_core::ServingConfig {
+        max_batch: u32::try_from(stack.api.max_batch).unwrap_or(u32::MAX),
+        model_refresh_s: u32::try_from(stack.api.model_refresh_s).unwrap_or(u32::MAX),
+        sample_rate: stack.monitoring.sample_rate,
+    }
+}
+
+/// The serving settings a `predict` function resource carries, `None` for the other functions.
+pub fn serving_of(props: &Value) -> Option<mlinfra_core::ServingConfig> {
+    Some(mlinfra_core::ServingConfig {
+        max_batch: u32::try_from(props["max_batch"].as_u64()?).ok()?,
+        model_refresh_s: u32::try_from(props["model_refresh_s"].as_u64()?).ok()?,
+        sample_rate: props["sample_rate"].as_f64()?,
+    })
+}
+
 /// The desired graph of a stack.
 pub fn desired(stack: &Stack) -> Result<Graph, GraphError> {
     let mut list = Vec::new();
@@ -214,9 +233,10 @@ pub fn desired(stack: &Stack) -> Result<Graph, GraphError> {
             "alias": "live",
         });
         if *f == FunctionName::Predict {
-            props["model_refresh_s"] = json!(stack.api.model_refresh_s);
-            props["max_batch"] = json!(stack.api.max_batch);
-            props["sample_rate"] = json!(stack.monitoring.sample_rate);
+            let s = serving(stack);
+            props["model_refresh_s"] = json!(s.model_refresh_s);
+            props["max_batch"] = json!(s.max_batch);
+            props["sample_rate"] = json!(s.sample_rate);
         }
         list.push(Resource {
             addr: format!("function.{f}"),

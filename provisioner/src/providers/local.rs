@@ -162,6 +162,7 @@ impl LocalProvider {
                     model: self.model.clone(),
                     memory_mb: num("memory_mb"),
                     timeout_s: num("timeout_s"),
+                    serving: crate::engine::graph::serving_of(&r.props),
                 };
                 doc["env"] = json!(config.to_env());
                 doc["config"] = json!(config);

@@ -321,12 +321,15 @@ pub fn gateway(
     } else {
         None
     };
+    // The same serving settings the `predict` function gets (`--refresh-seconds` may override
+    // the refresh interval).
+    let serving = crate::engine::graph::serving(stack);
     let service = Service::new(
         Config {
             model: stack.model.name.clone(),
-            max_batch: stack.api.max_batch as usize,
+            max_batch: serving.max_batch as usize,
             refresh,
-            sample_rate: stack.monitoring.sample_rate,
+            sample_rate: serving.sample_rate,
         },
         LocalSource {
             store: LocalStore::new(registry),

@@ -133,18 +133,9 @@ pub fn environment(p: &AwsProvider, props: &Value) -> Option<HashMap<String, Str
         model: p.settings.model.clone(),
         memory_mb: num("memory_mb")?,
         timeout_s: num("timeout_s")?,
+        serving: crate::engine::graph::serving_of(props),
     };
-    let mut env: HashMap<String, String> = config.to_env().into_iter().collect();
-    for (k, var) in [
-        ("model_refresh_s", "MLINFRA_MODEL_REFRESH_S"),
-        ("max_batch", "MLINFRA_MAX_BATCH"),
-        ("sample_rate", "MLINFRA_SAMPLE_RATE"),
-    ] {
-        if !props[k].is_null() {
-            env.insert(var.to_string(), props[k].to_string());
-        }
-    }
-    Some(env)
+    Some(config.to_env().into_iter().collect())
 }
 
 pub async fn read(
@@ -184,9 +175,9 @@ pub async fn read(
         .and_then(|e| e.variables)
         .unwrap_or_default();
     for (k, var) in [
-        ("model_refresh_s", "MLINFRA_MODEL_REFRESH_S"),
-        ("max_batch", "MLINFRA_MAX_BATCH"),
-        ("sample_rate", "MLINFRA_SAMPLE_RATE"),
+        ("model_refresh_s", mlinfra_core::config::ENV_MODEL_REFRESH_S),
+        ("max_batch", mlinfra_core::config::ENV_MAX_BATCH),
+        ("sample_rate", mlinfra_core::config::ENV_SAMPLE_RATE),
     ] {
         if let Some(v) = env.get(var) {
             live[k] = serde_json::from_str(v).unwrap_or(json!(v));
