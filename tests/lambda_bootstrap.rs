@@ -504,6 +504,35 @@ fn the_predict_bootstrap_serves_the_production_model_and_its_cold_start_is_measu
         api.push("health", fixture("apigw-health.json"));
         let h = api.reply("health", &mut child.0);
         assert_eq!(h.body["statusCode"], 200, "{:?}", h.body);
+        // The stack samples every prediction (`monitoring.sample_rate: 1.0`): the running
+        // bootstrap writes the request's log to the lake's `predictions/`, off the response path.
+        let request_id = body["request_id"].as_str().unwrap().to_string();
+        let logs = tmp.path().join(".mlinfra/heart-disease/lake/predictions");
+        let deadline = Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            let found = std::fs::read_dir(&logs)
+                .into_iter()
+                .flatten()
+                .flatten()
+                .any(|day| {
+                    std::fs::read_dir(day.path())
+                        .into_iter()
+                        .flatten()
+                        .flatten()
+                        .any(|f| {
+                            std::fs::read_to_string(f.path()).is_ok_and(|t| t.contains(&request_id))
+                        })
+                });
+            if found {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no prediction log for {request_id}"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        let _ = std::fs::remove_dir_all(&logs);
     }
     cold.sort();
     let median = cold[cold.len() / 2];

@@ -64,9 +64,9 @@ fn service(config: &FunctionConfig) -> Result<Service<LocalSource, LocalFeedback
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    let service = match FunctionConfig::from_env(|k| std::env::var(k).ok())
+    let (config, service) = match FunctionConfig::from_env(|k| std::env::var(k).ok())
         .map_err(FunctionError::from)
-        .and_then(|c| service(&c))
+        .and_then(|c| service(&c).map(|s| (c, s)))
     {
         Ok(s) => s,
         Err(e) => {
@@ -77,10 +77,25 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     for problem in service.refresh(true) {
         eprintln!("warning: {problem}");
     }
-    let service = &service;
+    // Sampled predictions go to the lake's `predictions/` in batches, off the response path.
+    let (logs, rx) = tokio::sync::mpsc::unbounded_channel();
+    if let Some(lake) = file_path(&config.lake) {
+        tokio::spawn(mlinfra_core::serving::logs::write_logs(
+            mlinfra_core::lake::LocalLake::new(lake),
+            rx,
+            Duration::from_secs(1),
+            1000,
+            Default::default(),
+        ));
+    }
+    let (service, logs) = (&service, &logs);
     lambda_runtime::run(service_fn(
         move |event: LambdaEvent<ProxyRequest>| async move {
-            Ok::<ProxyResponse, FunctionError>(service.handle(&event.payload).response)
+            let out = service.handle(&event.payload);
+            if let Some(log) = out.log {
+                let _ = logs.send(log);
+            }
+            Ok::<ProxyResponse, FunctionError>(out.response)
         },
     ))
     .await

@@ -20,7 +20,13 @@ pub async fn run(g: &Global, args: &ServeArgs) -> Result<i32, Failure> {
     for p in &problems {
         cx.out.progress(format!("warning: {p}"));
     }
-    tokio::spawn(serve::log_writer(cx.root.join("lake/predictions"), logs));
+    tokio::spawn(mlinfra_core::serving::logs::write_logs(
+        mlinfra_core::lake::LocalLake::new(cx.root.join("lake")),
+        logs,
+        Duration::from_secs(1),
+        1000,
+        Default::default(),
+    ));
     let bg = Arc::new(serve::background::Background {
         root: cx.root.clone(),
         stack: stack.clone(),

@@ -20,8 +20,6 @@ use mlinfra_core::registry::local::LocalStore;
 use mlinfra_core::serving::local::{LocalFeedback, LocalSource};
 use mlinfra_core::serving::{Config, PredictionLog, ProxyRequest, RequestContext, Service};
 
-use crate::engine::state::write_atomic;
-
 /// Bodies larger than this are refused with 413 before parsing.
 pub const MAX_BODY: usize = 10 * 1024 * 1024;
 
@@ -241,48 +239,6 @@ impl Gateway {
             .cloned()
             .unwrap_or_else(|| "application/json".into());
         (out.route, respond(r.status_code, &ct, r.body, &r.headers))
-    }
-}
-
-/// Write sampled predictions as JSON lines under `predictions/<date>/`, one file per batch, at
-/// most every second.
-pub async fn log_writer(dir: PathBuf, mut rx: tokio::sync::mpsc::UnboundedReceiver<PredictionLog>) {
-    let mut batch: Vec<PredictionLog> = Vec::new();
-    let mut n = 0u64;
-    loop {
-        let flush_at = tokio::time::sleep(Duration::from_secs(1));
-        tokio::pin!(flush_at);
-        let closed = loop {
-            tokio::select! {
-                msg = rx.recv() => match msg {
-                    Some(m) => { batch.push(m); if batch.len() >= 1000 { break false; } }
-                    None => break true,
-                },
-                () = &mut flush_at => break false,
-            }
-        };
-        if !batch.is_empty() {
-            let secs = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map(|d| d.as_secs())
-                .unwrap_or(0);
-            let day = mlinfra_core::registry::local::rfc3339(secs)[..10].to_string();
-            let d = dir.join(day);
-            let _ = std::fs::create_dir_all(&d);
-            n += 1;
-            let text: String = batch
-                .drain(..)
-                .filter_map(|l| serde_json::to_string(&l).ok())
-                .map(|l| l + "\n")
-                .collect();
-            let _ = write_atomic(
-                &d.join(format!("{secs}-{}-{n}.jsonl", std::process::id())),
-                text.as_bytes(),
-            );
-        }
-        if closed {
-            return;
-        }
     }
 }
 

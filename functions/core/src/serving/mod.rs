@@ -9,6 +9,7 @@
 
 pub mod api;
 pub mod local;
+pub mod logs;
 pub mod served;
 
 use std::sync::{Arc, RwLock};
