@@ -11,6 +11,8 @@
 
 #[path = "support/cli.rs"]
 mod cli;
+#[path = "support/moto.rs"]
+mod moto;
 
 use std::collections::VecDeque;
 use std::convert::Infallible;
@@ -425,24 +427,23 @@ fn every_bootstrap_reports_init_errors() {
         );
         assert_eq!(api.inner.lock().unwrap().handed_out, 0);
     }
-    // On an S3 lake and a DynamoDB registry the jobs say at start that this is not built yet.
-    for function in ["etl", "train", "monitor"] {
-        let api = RuntimeApi::start(&rt);
-        let bin = unpack(function, tmp.path());
-        let vars = config_vars(
-            function,
-            "s3://heart-disease-lake",
-            "heart-disease-registry",
-        );
-        let mut child = start(&bin, &api, &vars);
-        assert!(!child.wait().unwrap().success(), "{function}");
-        let errors = api.inner.lock().unwrap().init_errors.clone();
-        assert_eq!(
-            errors[0].0.as_deref(),
-            Some("mlinfra.NotBuilt"),
-            "{function}: {errors:?}"
-        );
-    }
+    // `predict` on an S3 lake and a DynamoDB registry says at start that this is not built yet
+    // (etl, train and monitor read them: `the_jobs_run_on_s3_and_dynamodb`).
+    let api = RuntimeApi::start(&rt);
+    let bin = unpack("predict", tmp.path());
+    let vars = config_vars(
+        "predict",
+        "s3://heart-disease-lake",
+        "heart-disease-registry",
+    );
+    let mut child = start(&bin, &api, &vars);
+    assert!(!child.wait().unwrap().success());
+    let errors = api.inner.lock().unwrap().init_errors.clone();
+    assert_eq!(
+        errors[0].0.as_deref(),
+        Some("mlinfra.NotBuilt"),
+        "{errors:?}"
+    );
 }
 
 /// A local environment with a Production model, made with the CLI.
@@ -594,4 +595,122 @@ fn every_bootstrap_runs_on_provided_al2023_and_predict_stays_under_10_mb() {
         .unwrap()
         .len();
     assert!(zip < 10_000_000, "predict zip is {zip} bytes");
+}
+
+/// The etl, train and monitor bootstraps on the cloud environment, against the moto server:
+/// the real S3 event of a CSV put under `raw/` curates it in S3; the weekly rule's event trains
+/// on it and registers version 1 in DynamoDB with Production requested; a second person approves
+/// it with the CLI; the daily event writes the monitoring report to S3.
+#[test]
+fn the_jobs_run_on_s3_and_dynamodb() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("project");
+    project(&dir);
+    let endpoint = moto::server().endpoint.clone();
+    let cloud = |args: &[&str]| -> String {
+        let mut full = vec![
+            "--env",
+            "localstack",
+            "--endpoint",
+            &endpoint,
+            "--artifacts",
+        ];
+        let artifacts = cli::artifacts();
+        let artifacts = artifacts.to_str().unwrap().to_string();
+        full.push(&artifacts);
+        full.extend_from_slice(args);
+        ok(&dir, &full)
+    };
+    cloud(&["up", "--yes"]);
+    let bucket = "mlinfra-heart-disease-lake";
+    let sdk = rt.block_on(moto::sdk_config(&endpoint));
+    let s3 = aws_sdk_s3::Client::from_conf(
+        aws_sdk_s3::config::Builder::from(&sdk)
+            .force_path_style(true)
+            .build(),
+    );
+    let key = fixture("s3-put-raw.json")["Records"][0]["s3"]["object"]["key"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let csv = std::fs::read(dir.join("examples/heart-disease/processed.cleveland.csv")).unwrap();
+    rt.block_on(
+        s3.put_object()
+            .bucket(bucket)
+            .key(&key)
+            .body(csv.into())
+            .send(),
+    )
+    .unwrap();
+    // The functions' own configuration, as `up` deployed it, and the emulator's endpoint.
+    let vars = |function: &str| -> Vec<(String, String)> {
+        let conf = rt
+            .block_on(
+                aws_sdk_lambda::Client::new(&sdk)
+                    .get_function_configuration()
+                    .function_name(format!("heart-disease-{function}"))
+                    .send(),
+            )
+            .unwrap();
+        let mut v: Vec<(String, String)> = conf
+            .environment
+            .and_then(|e| e.variables)
+            .unwrap_or_default()
+            .into_iter()
+            .collect();
+        v.extend([
+            ("AWS_ENDPOINT_URL".to_string(), endpoint.clone()),
+            ("AWS_ACCESS_KEY_ID".to_string(), "testing".to_string()),
+            ("AWS_SECRET_ACCESS_KEY".to_string(), "testing".to_string()),
+        ]);
+        v
+    };
+    let object = |k: &str| -> Option<Vec<u8>> {
+        rt.block_on(s3.get_object().bucket(bucket).key(k).send())
+            .ok()
+            .map(|o| rt.block_on(o.body.collect()).unwrap().into_bytes().to_vec())
+    };
+
+    // etl: the S3 event curates the object in S3.
+    let api = RuntimeApi::start(&rt);
+    let mut child = Killed(start(&unpack("etl", tmp.path()), &api, &vars("etl")));
+    api.push("req-1", fixture("s3-put-raw.json"));
+    let r = api.reply("req-1", &mut child.0);
+    assert_eq!(r.kind, "response", "{:?}", r.body);
+    assert_eq!(r.body["objects"][0]["outcome"], "curated", "{:?}", r.body);
+    assert_eq!(r.body["objects"][0]["rows"], 303);
+    let latest: Value = serde_json::from_slice(&object("curated/latest.json").unwrap()).unwrap();
+    assert_eq!(latest["rows"], 303, "{latest}");
+    drop(child);
+
+    // train: the scheduled event trains on the curated data in S3 and registers in DynamoDB.
+    let api = RuntimeApi::start(&rt);
+    let mut child = Killed(start(&unpack("train", tmp.path()), &api, &vars("train")));
+    api.push("req-1", fixture("eventbridge-scheduled.json"));
+    let r = api.reply("req-1", &mut child.0);
+    assert_eq!(r.kind, "response", "{:?}", r.body);
+    assert_eq!(r.body["registered_version"], 1, "{:?}", r.body);
+    assert_eq!(r.body["stage"], "Staging");
+    let request = r.body["request"].as_str().unwrap().to_string();
+    let run = r.body["run_id"].as_str().unwrap().to_string();
+    assert!(object(&format!("models/heart-disease/{run}/model.onnx")).is_some());
+    drop(child);
+    let listed = cloud(&["models", "list", "--output", "json"]);
+    assert!(listed.contains("mlinfra-train"), "{listed}");
+    cloud(&["models", "approve", &request, "--as", "bob"]);
+
+    // monitor: the daily event writes its report to S3.
+    let api = RuntimeApi::start(&rt);
+    let mut child = Killed(start(
+        &unpack("monitor", tmp.path()),
+        &api,
+        &vars("monitor"),
+    ));
+    api.push("req-1", fixture("eventbridge-scheduled.json"));
+    let r = api.reply("req-1", &mut child.0);
+    assert_eq!(r.kind, "response", "{:?}", r.body);
+    let report = r.body["report"].as_str().unwrap();
+    assert!(object(report).is_some(), "{report}");
+    drop(child);
 }

@@ -2,9 +2,9 @@
 //!
 //! Each S3 event record of a new object under `raw/` is validated against the schema and either
 //! curated as a new data version or moved to `raw/quarantine/` with an alert
-//! (`mlinfra_core::jobs::etl`); the answer lists what happened to each. Lake and registry: a
-//! local environment's (`file://`); S3 from the functions is not built yet and is refused at
-//! start with that message.
+//! (`mlinfra_core::jobs::etl`); the answer lists what happened to each. Lake: the S3 bucket of
+//! the `aws`/`localstack` environments (`s3://`), or a local environment's directory
+//! (`file://`), opened by `mlinfra_core::jobs::open`.
 
 use lambda_runtime::{LambdaEvent, service_fn};
 use mlinfra_core::jobs::{self, etl};
@@ -12,7 +12,7 @@ use mlinfra_core::{FunctionConfig, FunctionError};
 use serde_json::{Value, json};
 
 async fn handle(config: &FunctionConfig, event: &Value) -> Result<Value, FunctionError> {
-    let (lake, _) = jobs::open_local(config)?;
+    let (lake, _) = jobs::open(config).await?;
     let settings = jobs::settings(&lake).await?;
     let records = event
         .get("Records")
@@ -44,7 +44,7 @@ async fn handle(config: &FunctionConfig, event: &Value) -> Result<Value, Functio
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    let config = mlinfra_core::lambda::config_or_exit(|c| jobs::open_local(c).map(|_| ()));
+    let config = mlinfra_core::lambda::config_or_exit(jobs::check_sources);
     let config = &config;
     lambda_runtime::run(service_fn(move |e: LambdaEvent<Value>| async move {
         handle(config, &e.payload).await

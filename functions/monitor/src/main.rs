@@ -4,9 +4,10 @@
 //! the training data, accuracy and F1 from feedback, the report and an alert in the lake
 //! (`mlinfra_core::jobs::monitor`). The metrics go to the log in CloudWatch's embedded metric
 //! format, where the alarms `mlinfra up` creates (→ SNS) watch them. When the policy asks for
-//! retraining (and the cooldown allows), the training runs in this invocation. Lake and
-//! registry: a local environment's (`file://`); S3 and DynamoDB from the functions are not
-//! built yet and are refused at start with that message.
+//! retraining (and the cooldown allows), the training runs in this invocation (invoking the
+//! `train` function asynchronously instead is not built yet). Lake and registry: the S3 bucket
+//! and the DynamoDB table of the `aws`/`localstack` environments, or a local environment's
+//! directories (`mlinfra_core::jobs::open`).
 
 use lambda_runtime::{LambdaEvent, service_fn};
 use mlinfra_core::jobs::{self, monitor, train};
@@ -14,7 +15,7 @@ use mlinfra_core::{FunctionConfig, FunctionError};
 use serde_json::{Value, json};
 
 async fn handle(config: &FunctionConfig) -> Result<Value, FunctionError> {
-    let (lake, store) = jobs::open_local(config)?;
+    let (lake, store) = jobs::open(config).await?;
     let settings = jobs::settings(&lake).await?;
     let now = jobs::now();
     let m = monitor::run(&lake, &store, &settings.monitor_job(now, true)).await?;
@@ -55,7 +56,7 @@ async fn handle(config: &FunctionConfig) -> Result<Value, FunctionError> {
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    let config = mlinfra_core::lambda::config_or_exit(|c| jobs::open_local(c).map(|_| ()));
+    let config = mlinfra_core::lambda::config_or_exit(jobs::check_sources);
     let config = &config;
     lambda_runtime::run(service_fn(move |_: LambdaEvent<Value>| async move {
         handle(config).await

@@ -4,8 +4,9 @@
 //! invocation such as the monitor's `{"reason": "drift"}`): train on the current curated data,
 //! evaluate against the Production model, register the model if blessed, and request its
 //! promotion by the stack's policy (`mlinfra_core::jobs::train`). The answer says what happened.
-//! Lake and registry: a local environment's (`file://`); S3 and DynamoDB from the functions are
-//! not built yet and are refused at start with that message.
+//! Lake and registry: the S3 bucket and the DynamoDB table of the `aws`/`localstack`
+//! environments, or a local environment's directories (`mlinfra_core::jobs::open`). The
+//! notification is recorded with the alerts and logged; SNS delivery is not built yet.
 
 use lambda_runtime::{LambdaEvent, service_fn};
 use mlinfra_core::jobs::{self, train};
@@ -13,7 +14,7 @@ use mlinfra_core::{FunctionConfig, FunctionError};
 use serde_json::{Value, json};
 
 async fn handle(config: &FunctionConfig, event: &Value) -> Result<Value, FunctionError> {
-    let (lake, store) = jobs::open_local(config)?;
+    let (lake, store) = jobs::open(config).await?;
     let settings = jobs::settings(&lake).await?;
     let reason = match (
         event.get("detail-type").and_then(Value::as_str),
@@ -55,7 +56,7 @@ async fn handle(config: &FunctionConfig, event: &Value) -> Result<Value, Functio
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    let config = mlinfra_core::lambda::config_or_exit(|c| jobs::open_local(c).map(|_| ()));
+    let config = mlinfra_core::lambda::config_or_exit(jobs::check_sources);
     let config = &config;
     lambda_runtime::run(service_fn(move |e: LambdaEvent<Value>| async move {
         handle(config, &e.payload).await

@@ -193,26 +193,66 @@ impl From<JobError> for crate::FunctionError {
     }
 }
 
-/// The lake and registry a function's configuration names, when they are a local
-/// environment's (`file://`); S3 and DynamoDB from the functions are not built yet.
-pub fn open_local(
-    config: &crate::FunctionConfig,
-) -> Result<(crate::lake::LocalLake, crate::registry::local::LocalStore), crate::FunctionError> {
+/// Whether this build can open the lake and registry a function's configuration names:
+/// `file://` always; `s3://` and a DynamoDB table with the features `s3` and `dynamodb`.
+pub fn check_sources(config: &crate::FunctionConfig) -> Result<(), crate::FunctionError> {
     use crate::serving::local::file_path;
-    match (file_path(&config.lake), file_path(&config.registry)) {
-        (Some(lake), Some(registry)) => Ok((
-            crate::lake::LocalLake::new(lake),
-            crate::registry::local::LocalStore::new(registry),
-        )),
-        _ => Err(crate::FunctionError {
-            error_type: "mlinfra.NotBuilt",
-            message: format!(
-                "the `{}` function reads a local environment's file:// lake and registry only so far; `{}` / `{}` (S3, DynamoDB) is not built yet",
-                config.function, config.lake, config.registry
-            ),
-            retryable: false,
-        }),
+    let local = file_path(&config.lake).is_some() && file_path(&config.registry).is_some();
+    let cloud = cfg!(all(feature = "s3", feature = "dynamodb")) && config.lake.starts_with("s3://");
+    if local || cloud {
+        return Ok(());
     }
+    Err(crate::FunctionError {
+        error_type: "mlinfra.NotBuilt",
+        message: format!(
+            "the `{}` function of this build reads a local environment's file:// lake and registry only; `{}` / `{}` needs a build with S3 and DynamoDB (`mlinfra build`)",
+            config.function, config.lake, config.registry
+        ),
+        retryable: false,
+    })
+}
+
+/// The lake and registry a function's configuration names: a local environment's directories
+/// (`file://`), or the S3 bucket (`s3://bucket`) and the DynamoDB table, with the clients made
+/// from the Lambda's environment (region, credentials, and `AWS_ENDPOINT_URL` for an emulator).
+pub async fn open(
+    config: &crate::FunctionConfig,
+) -> Result<(crate::lake::AnyLake, crate::registry::AnyStore), crate::FunctionError> {
+    use crate::serving::local::file_path;
+    check_sources(config)?;
+    if let (Some(lake), Some(registry)) = (file_path(&config.lake), file_path(&config.registry)) {
+        return Ok((
+            crate::lake::AnyLake::Local(crate::lake::LocalLake::new(lake)),
+            crate::registry::AnyStore::Local(crate::registry::local::LocalStore::new(registry)),
+        ));
+    }
+    #[cfg(all(feature = "s3", feature = "dynamodb"))]
+    if let Some(bucket) = config.lake.strip_prefix("s3://") {
+        let conf = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+        // An emulator (AWS_ENDPOINT_URL) serves buckets by path, not by host name.
+        let path_style = std::env::var_os("AWS_ENDPOINT_URL").is_some();
+        let s3 = aws_sdk_s3::Client::from_conf(
+            aws_sdk_s3::config::Builder::from(&conf)
+                .force_path_style(path_style)
+                .build(),
+        );
+        let db = aws_sdk_dynamodb::Client::new(&conf);
+        return Ok((
+            crate::lake::AnyLake::S3(crate::lake_s3::S3Lake::new(
+                s3,
+                bucket.trim_end_matches('/'),
+            )),
+            crate::registry::AnyStore::DynamoDb(crate::registry::dynamodb::DynamoDbStore::new(
+                db,
+                config.registry.clone(),
+            )),
+        ));
+    }
+    Err(crate::FunctionError {
+        error_type: "mlinfra.NotBuilt",
+        message: format!("cannot open `{}` / `{}`", config.lake, config.registry),
+        retryable: false,
+    })
 }
 
 /// `%XX` and `+` decoded, as S3 event notifications encode object keys.
