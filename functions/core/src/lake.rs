@@ -105,20 +105,9 @@ impl Lake for LocalLake {
     }
 
     async fn put_if_absent(&self, key: &str, bytes: &[u8]) -> Result<bool, LakeError> {
-        check(key)?;
-        let path = self.path(key);
-        let dir = path
-            .parent()
-            .ok_or_else(|| err(key, "no parent directory"))?;
-        std::fs::create_dir_all(dir).map_err(|e| err(key, e))?;
-        // Write in full beside it, then link into place: `hard_link` fails when the key exists,
-        // so exactly one writer wins and no reader sees half an object.
-        let name = path
-            .file_name()
-            .map(|n| n.to_string_lossy().to_string())
-            .unwrap_or_default();
-        let tmp = dir.join(format!(".{name}.{}.new", std::process::id()));
-        std::fs::write(&tmp, bytes).map_err(|e| err(key, e))?;
+        // Written in full beside it, then linked into place: `hard_link` fails when the key
+        // exists, so exactly one writer wins and no reader sees half an object.
+        let (tmp, path) = self.write_beside(key, bytes, "new")?;
         let linked = std::fs::hard_link(&tmp, &path);
         let _ = std::fs::remove_file(&tmp);
         match linked {
@@ -160,6 +149,21 @@ impl LocalLake {
 
     /// [`Lake::put`] without a runtime.
     pub fn put_sync(&self, key: &str, bytes: &[u8]) -> Result<(), LakeError> {
+        let (tmp, path) = self.write_beside(key, bytes, "tmp")?;
+        std::fs::rename(&tmp, &path).map_err(|e| {
+            let _ = std::fs::remove_file(&tmp);
+            err(key, e)
+        })
+    }
+
+    /// Write `bytes` to a hidden temporary file beside the key's path (which listings skip);
+    /// returns the temporary file and the key's path.
+    fn write_beside(
+        &self,
+        key: &str,
+        bytes: &[u8],
+        suffix: &str,
+    ) -> Result<(PathBuf, PathBuf), LakeError> {
         check(key)?;
         let path = self.path(key);
         let dir = path
@@ -170,12 +174,12 @@ impl LocalLake {
             .file_name()
             .map(|n| n.to_string_lossy().to_string())
             .unwrap_or_default();
-        let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
+        // Unique per write, so concurrent writers of one process never share a temporary file.
+        static WRITES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let n = WRITES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let tmp = dir.join(format!(".{name}.{}.{n}.{suffix}", std::process::id()));
         std::fs::write(&tmp, bytes).map_err(|e| err(key, e))?;
-        std::fs::rename(&tmp, &path).map_err(|e| {
-            let _ = std::fs::remove_file(&tmp);
-            err(key, e)
-        })
+        Ok((tmp, path))
     }
 
     /// [`Lake::list`] without a runtime.
