@@ -89,6 +89,21 @@ impl Env {
         serde_json::from_str(&out).unwrap()
     }
 
+    /// A JSON object of the lake bucket, read with the SDK (independently of mlinfra).
+    fn s3_json(&self, key: &str) -> Value {
+        self.rt.block_on(async {
+            let o = self
+                .s3()
+                .get_object()
+                .bucket(BUCKET)
+                .key(key)
+                .send()
+                .await
+                .unwrap_or_else(|e| panic!("{key}: {e}"));
+            serde_json::from_slice(&o.body.collect().await.unwrap().into_bytes()).unwrap()
+        })
+    }
+
     fn s3(&self) -> aws_sdk_s3::Client {
         let conf = aws_sdk_s3::config::Builder::from(&self.sdk)
             .force_path_style(true)
@@ -692,17 +707,7 @@ fn a_memory_change_is_exactly_one_update() {
     );
     let (code, out, err) = env.run_with(&edited, &["up", "--yes"]);
     assert_eq!(code, 0, "{out}{err}");
-    let settings: Value = env.rt.block_on(async {
-        let o = env
-            .s3()
-            .get_object()
-            .bucket(BUCKET)
-            .key("artifacts/config/jobs.json")
-            .send()
-            .await
-            .unwrap();
-        serde_json::from_slice(&o.body.collect().await.unwrap().into_bytes()).unwrap()
-    });
+    let settings = env.s3_json("artifacts/config/jobs.json");
     assert_eq!(settings["monitoring"]["drift"]["ks_p_value"], 0.01);
     let (code, out, err) = env.run_with(&edited, &["diff", "--detailed-exitcode"]);
     assert_eq!(code, 0, "{out}{err}");
@@ -717,17 +722,7 @@ fn a_failure_midway_leaves_a_consistent_state_and_the_next_up_converges() {
     assert_ne!(code, 0, "{out}{err}");
     assert!(err.contains("injected failure"), "{err}");
     // Every resource the state records exists (checked for the functions and roles by SDK).
-    let state: Value = env.rt.block_on(async {
-        let o = env
-            .s3()
-            .get_object()
-            .bucket(BUCKET)
-            .key("state/localstack/state.json")
-            .send()
-            .await
-            .unwrap();
-        serde_json::from_slice(&o.body.collect().await.unwrap().into_bytes()).unwrap()
-    });
+    let state = env.s3_json("state/localstack/state.json");
     let recorded: Vec<String> = state["resources"]
         .as_object()
         .unwrap()
