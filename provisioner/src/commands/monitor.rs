@@ -7,6 +7,7 @@ use std::fmt::Write as _;
 use mlinfra_core::jobs::{self, monitor as mjob, train};
 use mlinfra_core::lake::AnyLake;
 use mlinfra_core::monitor::{Policy, Report, Thresholds, html};
+use mlinfra_core::registry::{AnyStore, Registry};
 use serde_json::json;
 
 use super::{Context, Failure};
@@ -48,19 +49,20 @@ fn fail(e: impl std::fmt::Display) -> Failure {
     Failure::new(e.to_string())
 }
 
-/// Train on the curated data as `actor`, for `reason`; the result's text and JSON.
+/// Train on the curated data of `lake` as `actor`, for `reason`; the result's text and JSON.
 pub async fn retrain_as(
     cx: &Context,
+    lake: &AnyLake,
+    registry: &Registry<AnyStore>,
     actor: &str,
     reason: &str,
 ) -> Result<(String, serde_json::Value), Failure> {
     let stack = &cx.loaded.stack;
-    let (lake, registry, _) = super::models::platform(cx, &None).await?;
     let s = settings(stack)?;
-    let t = train::retrain(&lake, &registry, &s.train_job(actor, reason))
+    let t = train::retrain(lake, registry, &s.train_job(actor, reason))
         .await
         .map_err(fail)?;
-    let note = train::notify(&lake, &t, &stack.model.name, reason, jobs::now())
+    let note = train::notify(lake, &t, &stack.model.name, reason, jobs::now())
         .await
         .map_err(fail)?;
     crate::alerts::deliver(stack, &note);
@@ -120,12 +122,10 @@ pub async fn retrain_as(
 pub async fn retrain(g: &Global, a: &RetrainArgs) -> Result<i32, Failure> {
     let cx = Context::any_env(g)?;
     // On `aws` the caller's ARN; elsewhere `--as`.
-    let actor = super::models::platform(&cx, &a.identity.actor)
-        .await?
-        .2
-        .get()?;
+    let (lake, registry, who) = super::models::platform(&cx, &a.identity.actor).await?;
+    let actor = who.get()?;
     cx.out.progress("training on the curated data");
-    let (text, value) = retrain_as(&cx, &actor, "on demand").await?;
+    let (text, value) = retrain_as(&cx, &lake, &registry, &actor, "on demand").await?;
     cx.out.result(text, &value);
     Ok(0)
 }
@@ -138,13 +138,17 @@ pub async fn run(g: &Global, c: &MonitorCommand) -> Result<i32, Failure> {
     }
 }
 
-async fn monitor_once(cx: &Context, record: bool) -> Result<(AnyLake, mjob::Monitored), Failure> {
+/// One monitoring run; the lake and the registry it ran on, for what follows (a retraining).
+async fn monitor_once(
+    cx: &Context,
+    record: bool,
+) -> Result<(AnyLake, Registry<AnyStore>, mjob::Monitored), Failure> {
     let (lake, registry, _) = super::models::platform(cx, &None).await?;
     let s = settings(&cx.loaded.stack)?;
     let m = mjob::run(&lake, &registry.store, &s.monitor_job(jobs::now(), record))
         .await
         .map_err(fail)?;
-    Ok((lake, m))
+    Ok((lake, registry, m))
 }
 
 fn report_text(r: &Report) -> String {
@@ -247,7 +251,7 @@ fn feedback_text(f: &mlinfra_core::jobs::etl::Ingested) -> String {
 async fn check(g: &Global, a: &MonitorCheckArgs) -> Result<i32, Failure> {
     let cx = Context::any_env(g)?;
     let stack = &cx.loaded.stack;
-    let (_, m) = monitor_once(&cx, true).await?;
+    let (lake, registry, m) = monitor_once(&cx, true).await?;
     let mut text = report_text(&m.report);
     let d = &m.report.decision;
     if let Some(f) = &m.feedback {
@@ -268,7 +272,7 @@ async fn check(g: &Global, a: &MonitorCheckArgs) -> Result<i32, Failure> {
             let _ = writeln!(text, "retrain   due ({why}), not started (--no-retrain)");
         } else {
             let _ = writeln!(text, "retrain   triggered ({why})");
-            match retrain_as(&cx, mjob::ACTOR, &why).await {
+            match retrain_as(&cx, &lake, &registry, mjob::ACTOR, &why).await {
                 Ok((t, v)) => {
                     text.push_str(&t);
                     retrained = Some(v);
@@ -319,7 +323,7 @@ async fn check(g: &Global, a: &MonitorCheckArgs) -> Result<i32, Failure> {
 
 async fn report(g: &Global, a: &MonitorReportArgs) -> Result<i32, Failure> {
     let cx = Context::any_env(g)?;
-    let (lake, m) = monitor_once(&cx, false).await?;
+    let (lake, _, m) = monitor_once(&cx, false).await?;
     let mut history = mjob::history(&lake).await.map_err(fail)?;
     history.push(m.report.clone());
     let page = || html::render(&m.report, &history);
