@@ -52,6 +52,7 @@ demo: build
 	@echo "== down"; $(MLINFRA) down -f $(STACK) --yes --delete-data; rm -f .mlinfra/predictions.db .mlinfra/monitoring-report.html; rmdir .mlinfra 2>/dev/null || true
 
 lint:
+	python3 .ci/rust_version.py
 	$(CARGO) fmt --all --check
 	$(CARGO) clippy --workspace --all-targets --locked -- -D warnings
 
@@ -82,6 +83,7 @@ bench: venv
 	$(MLINFRA_RELEASE) build --artifacts target/lambda
 	bash bench/aws.sh $(MLINFRA_RELEASE) $(STACK)
 	MLINFRA_COLDSTART_RUNS=30 $(CARGO) test -q -p mlinfra-e2e --test lambda_bootstrap cold_start -- --nocapture
+	MLINFRA_COLDSTART_RUNS=30 $(CARGO) test -q -p mlinfra-e2e --test lambda_bootstrap the_jobs_run_on_s3_and_dynamodb -- --nocapture
 
 clean:
 	rm -rf .mlinfra

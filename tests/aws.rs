@@ -1265,4 +1265,132 @@ fn the_lifecycle_verbs_run_against_s3_and_dynamodb() {
             .is_ok()
     });
     assert!(stored, "the report is in the bucket");
+
+    // `pipeline run` trains here on the cloud's data: every artifact in the bucket. A run on
+    // other data (three rows fewer), not registered; then `models register --run` registers it
+    // from the bucket, checked against the sha256 the run recorded.
+    let text = std::fs::read_to_string(&data).unwrap();
+    let fewer: Vec<&str> = text.lines().collect();
+    let fewer = fewer[..fewer.len() - 3].join("\n") + "\n";
+    let smaller = env.dir.path().join("fewer.csv");
+    std::fs::write(&smaller, fewer).unwrap();
+    let (code, out, err) = env.run(&[
+        "pipeline",
+        "run",
+        "--data",
+        smaller.to_str().unwrap(),
+        "--no-register",
+        "--as",
+        "carol",
+        "--output",
+        "json",
+    ]);
+    assert_eq!(code, 0, "{out}{err}");
+    let piped: Value = serde_json::from_str(&out).unwrap();
+    let run = piped["run"]["run_id"].as_str().unwrap().to_string();
+    assert_eq!(piped["run"]["rows"], 300, "{piped}");
+    let model_key = format!("models/{STACK}/{run}/model.onnx");
+    assert!(
+        piped["artifacts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|a| a == &Value::from(format!("s3://{BUCKET}/{model_key}"))),
+        "{piped}"
+    );
+    let (code, out, err) = env.run(&[
+        "models", "register", "--run", &run, "--as", "carol", "--output", "json",
+    ]);
+    assert_eq!(code, 0, "{out}{err}");
+    let registered: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(registered["version"], 2, "{registered}");
+    assert_eq!(
+        registered["artifact_uri"],
+        format!("s3://{BUCKET}/{model_key}")
+    );
+
+    // Batch prediction with the Production model read from S3.
+    let scored = env.dir.path().join("scored.csv");
+    let (code, out, err) = env.run(&[
+        "predict",
+        "--input",
+        data.to_str().unwrap(),
+        "--out",
+        scored.to_str().unwrap(),
+        "--output",
+        "json",
+    ]);
+    assert_eq!(code, 0, "{out}{err}");
+    let batch: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(batch["rows"], 303, "{batch}");
+    assert_eq!(batch["version"], 1, "{batch}");
+    assert_eq!(
+        std::fs::read_to_string(&scored).unwrap().lines().count(),
+        304
+    );
+
+    // The OpenAPI document from the Production model's schema.
+    let (code, out, err) = env.run(&["api", "spec"]);
+    assert_eq!(code, 0, "{out}{err}");
+    let spec: Value = serde_json::from_str(&out).unwrap();
+    assert!(spec["paths"]["/predict"]["post"].is_object(), "{spec}");
+
+    // `serve` in front of the cloud's registry: the deployed API key, the model from S3, the
+    // sampled prediction written to the bucket.
+    let key = env.rt.block_on(async {
+        aws_sdk_apigateway::Client::new(&env.sdk)
+            .get_api_keys()
+            .name_query(format!("{STACK}-key"))
+            .include_values(true)
+            .send()
+            .await
+            .unwrap()
+            .items
+            .unwrap_or_default()
+            .into_iter()
+            .find_map(|k| k.value)
+            .unwrap()
+    });
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut serve = env.command(&env.stack, &["serve", "--port", &port.to_string()]);
+    serve
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped());
+    let mut child = serve.spawn().unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        if let Some(s) = child.try_wait().unwrap() {
+            let mut err = String::new();
+            std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err).unwrap();
+            panic!("serve exited ({s}): {err}");
+        }
+        assert!(std::time::Instant::now() < deadline, "serve did not start");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let body = r#"{"instances": [{"age": 63, "sex": 1, "cp": 1, "trestbps": 145, "chol": 233, "fbs": 1, "restecg": 2, "thalach": 150, "exang": 0, "oldpeak": 2.3, "slope": 3, "ca": 0, "thal": 6}]}"#;
+    let post = |key: &str| -> String {
+        use std::io::{Read as _, Write as _};
+        let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+        write!(
+            s,
+            "POST /v1/predict HTTP/1.1\r\nHost: x\r\nx-api-key: {key}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        )
+        .unwrap();
+        let mut out = String::new();
+        s.read_to_string(&mut out).unwrap();
+        out
+    };
+    let refused = post("not-the-key");
+    assert!(refused.starts_with("HTTP/1.1 403"), "{refused}");
+    let answered = post(&key);
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(answered.starts_with("HTTP/1.1 200"), "{answered}");
+    let answer: Value = serde_json::from_str(answered.split_once("\r\n\r\n").unwrap().1).unwrap();
+    assert_eq!(answer["model"]["version"], 1, "{answer}");
 }

@@ -1,7 +1,8 @@
 //! The packaged functions themselves, as Lambda runs them: each `bootstrap` is taken out of the
 //! `bootstrap.zip` that `mlinfra build` made and started against a local Lambda Runtime API (a
 //! small HTTP server here implementing `/2018-06-01/runtime/invocation/next`, `/response`,
-//! `/error` and `/init/error`), with real event fixtures from `tests/fixtures/events/`.
+//! `/error` and `/init/error`, and the Extensions API's `register` and `event/next` that a function
+//! uses to get the shutdown signal), with real event fixtures from `tests/fixtures/events/`.
 //!
 //! Also checked: no `bootstrap` needs a glibc symbol newer than 2.34 (`provided.al2023`), and the
 //! predict package stays under 10 MB. `MLINFRA_COLDSTART_RUNS=N` makes the cold-start test
@@ -42,6 +43,8 @@ struct Inner {
     replies: Vec<Reply>,
     init_errors: Vec<(Option<String>, Value)>,
     handed_out: usize,
+    /// Names of the extensions registered through the Extensions API.
+    extensions: Vec<String>,
 }
 
 /// A Lambda Runtime API on a free loopback port.
@@ -57,6 +60,11 @@ async fn handle(
 ) -> Result<Response<Full<Bytes>>, Infallible> {
     let path = req.uri().path().to_string();
     let method = req.method().clone();
+    let extension_name = req
+        .headers()
+        .get("Lambda-Extension-Name")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
     let error_type = req
         .headers()
         .get("Lambda-Runtime-Function-Error-Type")
@@ -76,6 +84,29 @@ async fn handle(
             .body(Full::new(Bytes::from(body.to_string())))
             .unwrap())
     };
+    // The Extensions API: a registration answered with an identifier; the event stream of an
+    // extension with no events answers only at shutdown, which here is never.
+    if method == hyper::Method::POST && path == "/2020-01-01/extension/register" {
+        let Some(name) = extension_name else {
+            return ok(
+                400,
+                json!({"errorMessage": "Lambda-Extension-Name is missing"}),
+            );
+        };
+        api.inner.lock().unwrap().extensions.push(name.clone());
+        return Ok(Response::builder()
+            .status(200)
+            .header("Content-Type", "application/json")
+            .header("Lambda-Extension-Identifier", format!("ext-{name}"))
+            .body(Full::new(Bytes::from(
+                json!({"functionName": "heart-disease-fn", "functionVersion": "1", "handler": "bootstrap"})
+                    .to_string(),
+            )))
+            .unwrap());
+    }
+    if method == hyper::Method::GET && path == "/2020-01-01/extension/event/next" {
+        std::future::pending::<()>().await;
+    }
     let base = "/2018-06-01/runtime";
     if method == hyper::Method::GET && path == format!("{base}/invocation/next") {
         // Long poll: answer when an event is queued.
@@ -258,6 +289,8 @@ fn config_vars(function: &str, lake: &str, registry: &str) -> Vec<(String, Strin
         memory_mb: 256,
         timeout_s: 10,
         serving: None,
+        alerts_topic: None,
+        retrain_function: None,
     };
     config.to_env().into_iter().collect()
 }
@@ -597,16 +630,120 @@ fn every_bootstrap_runs_on_provided_al2023_and_predict_stays_under_10_mb() {
     assert!(zip < 10_000_000, "predict zip is {zip} bytes");
 }
 
-/// The etl, train and monitor bootstraps on the cloud environment, against the moto server:
-/// the real S3 event of a CSV put under `raw/` curates it in S3; the weekly rule's event trains
-/// on it and registers version 1 in DynamoDB with Production requested; a second person approves
-/// it with the CLI; the daily event writes the monitoring report to S3.
+/// An HTTP endpoint on loopback that answers 200 to everything and keeps the bodies it got.
+struct Webhook {
+    url: String,
+    bodies: Arc<Mutex<Vec<String>>>,
+}
+
+impl Webhook {
+    /// The SNS notifications delivered (not the subscription confirmation).
+    fn notifications(&self) -> Vec<Value> {
+        self.bodies
+            .lock()
+            .unwrap()
+            .iter()
+            .filter_map(|b| serde_json::from_str::<Value>(b).ok())
+            .filter(|v| v["Type"] == "Notification")
+            .collect()
+    }
+}
+
+fn webhook() -> Webhook {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/on-call", listener.local_addr().unwrap());
+    let bodies: Arc<Mutex<Vec<String>>> = Arc::default();
+    let kept = Arc::clone(&bodies);
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            let mut stream = std::io::BufReader::new(stream);
+            let mut length = 0usize;
+            loop {
+                let mut line = String::new();
+                if std::io::BufRead::read_line(&mut stream, &mut line).unwrap_or(0) == 0 {
+                    break;
+                }
+                if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                    length = v.trim().parse().unwrap_or(0);
+                }
+                if line == "\r\n" {
+                    break;
+                }
+            }
+            let mut body = vec![0u8; length];
+            let _ = std::io::Read::read_exact(&mut stream, &mut body);
+            kept.lock()
+                .unwrap()
+                .push(String::from_utf8_lossy(&body).into_owned());
+            let _ = std::io::Write::write_all(
+                stream.get_mut(),
+                b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+            );
+        }
+    });
+    Webhook { url, bodies }
+}
+
+/// An API Gateway proxy event of the fixture's shape with its own request id, path and body.
+fn apigw_event(request_id: &str, path: &str, body: &Value) -> Value {
+    let mut e = fixture("apigw-predict.json");
+    e["resource"] = json!(path);
+    e["path"] = json!(path);
+    e["requestContext"]["resourcePath"] = json!(path);
+    e["requestContext"]["requestId"] = json!(request_id);
+    e["body"] = json!(body.to_string());
+    e
+}
+
+/// Send SIGTERM, as Lambda does when it shuts an environment down, and wait for the exit.
+fn terminate(child: &mut Child) -> std::process::ExitStatus {
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success(), "kill -TERM failed");
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            return s;
+        }
+        assert!(Instant::now() < deadline, "no exit within 5 s of SIGTERM");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// The four bootstraps on the cloud environment, against the moto server: the real S3 event of
+/// a CSV put under `raw/` curates it in S3; the weekly rule's event trains on it and registers
+/// version 1 in DynamoDB with Production requested; a second person approves it with the CLI;
+/// the `predict` bootstrap answers an API Gateway event with the Production model read from S3
+/// (the same probabilities as that ONNX file run by tract), takes feedback into S3, swaps in a
+/// second approved version within `model_refresh_s` without a restart, and writes its sampled
+/// predictions to S3 (the last ones at the shutdown signal); the daily event writes the
+/// monitoring report to S3.
 #[test]
 fn the_jobs_run_on_s3_and_dynamodb() {
     let rt = tokio::runtime::Runtime::new().unwrap();
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("project");
     project(&dir);
+    // A short refresh interval, so that the swap to a newly approved version shows quickly; the
+    // on-call webhook (an SNS https subscription) here on loopback, recording what SNS delivers.
+    let hook = webhook();
+    let stack_file = dir.join("stacks/heart-disease.yaml");
+    let stack = std::fs::read_to_string(&stack_file).unwrap();
+    for s in [
+        "model_refresh_s: 30",
+        "https://hooks.example.com/mlinfra/on-call",
+    ] {
+        assert!(stack.contains(s), "the example stack changed: no `{s}`");
+    }
+    std::fs::write(
+        &stack_file,
+        stack
+            .replacen("model_refresh_s: 30", "model_refresh_s: 2", 1)
+            .replacen("https://hooks.example.com/mlinfra/on-call", &hook.url, 1),
+    )
+    .unwrap();
     let endpoint = moto::server().endpoint.clone();
     let cloud = |args: &[&str]| -> String {
         let mut full = vec![
@@ -700,7 +837,206 @@ fn the_jobs_run_on_s3_and_dynamodb() {
     assert!(listed.contains("mlinfra-train"), "{listed}");
     cloud(&["models", "approve", &request, "--as", "bob"]);
 
-    // monitor: the daily event writes its report to S3.
+    // predict: the Production model of the DynamoDB registry, read from S3 and checked.
+    let api = RuntimeApi::start(&rt);
+    let mut predict = Killed(start(
+        &unpack("predict", tmp.path()),
+        &api,
+        &vars("predict"),
+    ));
+    let body = |r: &Reply| -> Value {
+        assert_eq!(r.kind, "response", "{:?}", r.body);
+        serde_json::from_str(r.body["body"].as_str().unwrap()).unwrap()
+    };
+    let instances: Value =
+        serde_json::from_str(fixture("apigw-predict.json")["body"].as_str().unwrap()).unwrap();
+    api.push("p-1", apigw_event("p-1", "/predict", &instances));
+    let r = api.reply("p-1", &mut predict.0);
+    assert_eq!(r.body["statusCode"], 200, "{:?}", r.body);
+    let answer = body(&r);
+    assert_eq!(answer["model"]["version"], 1, "{answer}");
+    assert_eq!(answer["model"]["stage"], "Production", "{answer}");
+    // The same probabilities as the registered ONNX file in S3, run by tract here.
+    let onnx = object(&format!("models/heart-disease/{run}/model.onnx")).unwrap();
+    let sha = format!("sha256:{}", mlinfra_core::pipeline::sha256_hex(&onnx));
+    let served = mlinfra_core::serving::Served::load(
+        &onnx,
+        "heart-disease",
+        1,
+        mlinfra_core::registry::Stage::Production,
+        &sha,
+    )
+    .unwrap();
+    let list = instances["instances"].as_array().unwrap();
+    let (rows, errors, _) = mlinfra_core::serving::encode(&served, list);
+    assert!(errors.is_empty(), "{errors:?}");
+    let k = served.classes.len();
+    let tract = mlinfra_core::scorer::Scorer::load(&onnx, served.features.len(), k)
+        .unwrap()
+        .score(list.len(), &rows)
+        .unwrap();
+    for (i, p) in answer["predictions"].as_array().unwrap().iter().enumerate() {
+        for (c, class) in served.classes.iter().enumerate() {
+            let got = p["probabilities"][class].as_f64().unwrap();
+            let want = f64::from(tract.probabilities[i * k + c]);
+            assert!(
+                (got - want).abs() < 1e-4,
+                "row {i} class {class}: {got} vs {want}"
+            );
+        }
+    }
+
+    // Cold starts against the emulator: exec of the packaged bootstrap -> the `CURRENT` item
+    // read from DynamoDB, the model read from S3 and checked -> the first prediction answered.
+    // `MLINFRA_COLDSTART_RUNS=N` measures N starts (`make bench` does 30).
+    let runs: usize = std::env::var("MLINFRA_COLDSTART_RUNS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(3);
+    let predict_bin = unpack("predict", &tmp.path().join("cold"));
+    let predict_vars = vars("predict");
+    let mut cold = Vec::new();
+    for i in 0..runs {
+        let api = RuntimeApi::start(&rt);
+        let id = format!("cold-{i}");
+        api.push(&id, apigw_event(&id, "/predict", &instances));
+        let t0 = Instant::now();
+        let mut child = Killed(start(&predict_bin, &api, &predict_vars));
+        let r = api.reply(&id, &mut child.0);
+        cold.push(r.at.duration_since(t0));
+        assert_eq!(body(&r)["model"]["version"], 1);
+    }
+    cold.sort();
+    println!(
+        "predict cold start on S3 + DynamoDB (moto): median {:.1} ms over {runs} runs (min {:.1}, max {:.1})",
+        cold[cold.len() / 2].as_secs_f64() * 1e3,
+        cold[0].as_secs_f64() * 1e3,
+        cold[cold.len() - 1].as_secs_f64() * 1e3
+    );
+
+    // Feedback on that prediction goes to the lake's `feedback/` in S3.
+    api.push(
+        "f-1",
+        apigw_event(
+            "f-1",
+            "/feedback",
+            &json!({"request_id": "p-1", "label": 1}),
+        ),
+    );
+    let r = api.reply("f-1", &mut predict.0);
+    assert_eq!(r.body["statusCode"], 202, "{:?}", r.body);
+    let stored: Value = serde_json::from_slice(&object("feedback/p-1.json").unwrap()).unwrap();
+    assert_eq!(stored["version"], 1, "{stored}");
+
+    // A second version, trained by the schedule on new data and approved, is served by the same
+    // process within the refresh interval.
+    let text = std::fs::read_to_string(dir.join("examples/heart-disease/processed.cleveland.csv"))
+        .unwrap();
+    let week = dir.join("week-2.csv");
+    std::fs::write(
+        &week,
+        text.lines().take(101).collect::<Vec<_>>().join("\n") + "\n",
+    )
+    .unwrap();
+    cloud(&["data", "ingest", week.to_str().unwrap()]);
+    let trainer = RuntimeApi::start(&rt);
+    let mut child = Killed(start(
+        &unpack("train", tmp.path()),
+        &trainer,
+        &vars("train"),
+    ));
+    trainer.push("req-2", fixture("eventbridge-scheduled.json"));
+    let r = trainer.reply("req-2", &mut child.0);
+    assert_eq!(r.body["registered_version"], 2, "{:?}", r.body);
+    drop(child);
+    let request = r.body["request"].as_str().unwrap().to_string();
+    cloud(&["models", "approve", &request, "--as", "bob"]);
+    let approved = Instant::now();
+    let mut n = 0;
+    let swapped = loop {
+        n += 1;
+        let id = format!("p-swap-{n}");
+        api.push(&id, apigw_event(&id, "/predict", &instances));
+        let answer = body(&api.reply(&id, &mut predict.0));
+        if answer["model"]["version"] == 2 {
+            break approved.elapsed();
+        }
+        assert!(
+            approved.elapsed() < Duration::from_secs(10),
+            "version 2 not served 10 s after its approval (refresh every 2 s): {answer}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    println!(
+        "version 2 served {:.1} s after its approval",
+        swapped.as_secs_f64()
+    );
+
+    // Shifted traffic for the monitor: 40 patients far older and with far higher cholesterol
+    // than the training data's.
+    let shifted: Vec<Value> = (0..40)
+        .map(|i| {
+            json!({"age": 90 + i % 5, "sex": 1, "cp": 4, "trestbps": 200, "chol": 550 + i,
+                "fbs": 1, "restecg": 2, "thalach": 80, "exang": 1, "oldpeak": 6.0, "slope": 3,
+                "ca": 3, "thal": 7})
+        })
+        .collect();
+    api.push(
+        "p-load",
+        apigw_event("p-load", "/predict", &json!({ "instances": shifted })),
+    );
+    assert_eq!(
+        body(&api.reply("p-load", &mut predict.0))["predictions"]
+            .as_array()
+            .unwrap()
+            .len(),
+        40
+    );
+
+    // The sampled predictions are in S3: the earlier ones by age, the last one (sent just
+    // before the shutdown signal) flushed at shutdown.
+    let last = "p-load".to_string();
+    let status = terminate(&mut predict.0);
+    assert!(status.success(), "predict exited with {status} at SIGTERM");
+    assert_eq!(
+        api.inner.lock().unwrap().extensions,
+        vec!["mlinfra-shutdown".to_string()],
+        "the predict function registers for the shutdown signal"
+    );
+    let keys: Vec<String> = rt
+        .block_on(
+            s3.list_objects_v2()
+                .bucket(bucket)
+                .prefix("predictions/")
+                .send(),
+        )
+        .unwrap()
+        .contents
+        .unwrap_or_default()
+        .into_iter()
+        .filter_map(|o| o.key)
+        .collect();
+    let logged: String = keys
+        .iter()
+        .map(|k| String::from_utf8(object(k).unwrap()).unwrap())
+        .collect();
+    for id in ["p-1", last.as_str()] {
+        assert!(
+            logged.contains(&format!("\"request_id\":\"{id}\"")),
+            "no prediction log of {id} in {keys:?}"
+        );
+    }
+
+    // monitor: the daily event on the shifted traffic writes its report to S3, publishes the
+    // alert to the stack's SNS topic, and starts `train` asynchronously (new data arrived since
+    // the Production model's, so retraining can change something).
+    let week = dir.join("week-3.csv");
+    let mut rows: Vec<&str> = text.lines().take(1).collect();
+    rows.extend(text.lines().skip(101).take(100));
+    std::fs::write(&week, rows.join("\n") + "\n").unwrap();
+    cloud(&["data", "ingest", week.to_str().unwrap()]);
+    let topic = "arn:aws:sns:us-east-1:123456789012:heart-disease-alerts";
+    let before = hook.notifications().len();
     let api = RuntimeApi::start(&rt);
     let mut child = Killed(start(
         &unpack("monitor", tmp.path()),
@@ -712,5 +1048,36 @@ fn the_jobs_run_on_s3_and_dynamodb() {
     assert_eq!(r.kind, "response", "{:?}", r.body);
     let report = r.body["report"].as_str().unwrap();
     assert!(object(report).is_some(), "{report}");
+    assert_eq!(r.body["dataset_drift"], true, "{:?}", r.body);
+    assert_eq!(r.body["alert_delivered"], true, "{:?}", r.body);
+    // SNS delivered the alert to the topic's https subscription (the on-call webhook).
+    let notes = hook.notifications();
+    assert_eq!(notes.len(), before + 1, "one alert published: {notes:?}");
+    let note = notes.last().unwrap();
+    assert_eq!(note["TopicArn"], topic, "{note}");
+    assert!(
+        note["Subject"].as_str().unwrap().contains("heart-disease"),
+        "{note}"
+    );
+    assert!(
+        note["Message"]
+            .as_str()
+            .unwrap()
+            .contains(&format!("s3://{bucket}/{report}")),
+        "{note}"
+    );
+    assert_eq!(r.body["retrain"], true, "{:?}", r.body);
+    assert_eq!(
+        r.body["retrained"]["invoked"], "heart-disease-train:live",
+        "{:?}",
+        r.body
+    );
+    assert_eq!(r.body["retrained"]["status"], 202, "{:?}", r.body);
+    // A second monitor run within the cooldown does not start another retraining.
+    api.push("req-2", fixture("eventbridge-scheduled.json"));
+    let r = api.reply("req-2", &mut child.0);
+    assert_eq!(r.kind, "response", "{:?}", r.body);
+    assert_eq!(r.body["retrain"], false, "{:?}", r.body);
+    assert!(r.body["retrained"].is_null(), "{:?}", r.body);
     drop(child);
 }

@@ -90,8 +90,8 @@ fn main() {
             Command::Runs(c) => commands::runs::run(g, c).await,
             Command::Models(a) => commands::models::run(g, a).await,
             Command::Serve(a) => commands::serve::run(g, a).await,
-            Command::Predict(a) => commands::predict::run(g, a),
-            Command::Api(mlinfra::cli::ApiCommand::Spec) => commands::predict::spec(g),
+            Command::Predict(a) => commands::predict::run(g, a).await,
+            Command::Api(mlinfra::cli::ApiCommand::Spec) => commands::predict::spec(g).await,
             Command::Retrain(a) => commands::monitor::retrain(g, a).await,
             Command::Monitor(c) => commands::monitor::run(g, c).await,
         }

@@ -442,12 +442,14 @@ fn bad_flags_state_and_stack_files_give_clear_errors() {
         "{}",
         r.stderr
     );
-    // The local-only verbs say so for another environment.
+    // The lifecycle verbs run on the cloud environments too: with no emulator at the stack's
+    // endpoint, they say so and what to do.
     let r = p.run(&["pipeline", "run", "--env", "localstack"]);
     assert_eq!(r.code, 1);
     assert!(
         r.stderr
-            .contains("this command runs on the local environment; on `localstack`"),
+            .contains("error: cannot reach http://localhost:4566: connection refused")
+            && r.stderr.contains("hint: start it"),
         "{}",
         r.stderr
     );

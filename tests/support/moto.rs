@@ -68,6 +68,18 @@ pub fn server() -> &'static Moto {
             );
             std::thread::sleep(Duration::from_millis(50));
         }
+        // This machine has no Docker engine: Lambda's Invoke is answered without running the
+        // function (202 for `InvocationType=Event`), as moto's simple Lambda backend does.
+        let (status, body) = http(
+            port,
+            "POST",
+            "/moto-api/config",
+            r#"{"lambda": {"use_docker": false}}"#,
+        );
+        assert!(
+            (200..300).contains(&status),
+            "moto refused its configuration: {status} {body}"
+        );
         // The statics of a test binary are never dropped: stop the server when the binary exits.
         let pid = child.id();
         std::thread::spawn(move || {
@@ -142,4 +154,29 @@ pub async fn sdk_config(endpoint: &str) -> aws_config::SdkConfig {
         ))
         .load()
         .await
+}
+
+/// One HTTP/1.1 request to the server on `port`: the status and the body.
+pub fn http(port: u16, method: &str, path: &str, body: &str) -> (u16, String) {
+    use std::io::{Read as _, Write as _};
+    let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    write!(
+        s,
+        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).unwrap();
+    let status = out
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    let body = out
+        .split_once("\r\n\r\n")
+        .map_or("", |(_, b)| b)
+        .to_string();
+    (status, body)
 }

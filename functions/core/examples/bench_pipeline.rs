@@ -41,7 +41,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     };
     let mut frame = read_csv(csv.as_slice(), &opts)?;
     let rule = LabelRule::Binary {
-        op: ">".into(),
+        op: mlinfra_core::data::Compare::Gt,
         threshold: 0.0,
     };
     let (labels, _) = take_label(&mut frame, "num", &rule)?;
@@ -58,7 +58,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         min_leaf: vec![5, 10, 20],
     };
     let cfg = SearchConfig {
-        strategy: "random".into(),
+        strategy: mlinfra_core::tune::Strategy::Random,
         trials: 20,
         folds: 5,
         metric: "roc_auc".into(),

@@ -67,6 +67,40 @@ pub fn cause(e: &(dyn Error + 'static)) -> Cause {
     Cause::Other(innermost)
 }
 
+/// An AWS SDK call's failure as one sentence: `service:Call: message (Code)` for an error the
+/// service answered, else what stopped the call (no credentials, an unreachable endpoint).
+#[cfg(feature = "s3")]
+pub fn sdk_message<E>(
+    service: &str,
+    name: &str,
+    call: &str,
+    e: &aws_sdk_s3::error::SdkError<E, aws_smithy_runtime_api::http::Response>,
+) -> String
+where
+    E: aws_sdk_s3::error::ProvideErrorMetadata + Error + 'static,
+{
+    use aws_sdk_s3::error::SdkError;
+    match e {
+        SdkError::ServiceError(s) => {
+            let s = s.err();
+            format!(
+                "{service}:{call}: {} ({})",
+                s.message().unwrap_or("no message"),
+                s.code().unwrap_or("unknown error")
+            )
+        }
+        other => match cause(other) {
+            Cause::NoCredentials => format!(
+                "{service}:{call}: no AWS credentials found: set `AWS_PROFILE` (or `AWS_ACCESS_KEY_ID` and `AWS_SECRET_ACCESS_KEY`)"
+            ),
+            Cause::Unreachable(reason) => {
+                format!("{service}:{call}: cannot reach {name}: {reason}")
+            }
+            Cause::Other(m) => format!("{service}:{call}: {m}"),
+        },
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

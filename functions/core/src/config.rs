@@ -19,6 +19,9 @@ pub const ENV_MODEL: &str = "MLINFRA_MODEL";
 pub const ENV_MAX_BATCH: &str = "MLINFRA_MAX_BATCH";
 pub const ENV_MODEL_REFRESH_S: &str = "MLINFRA_MODEL_REFRESH_S";
 pub const ENV_SAMPLE_RATE: &str = "MLINFRA_SAMPLE_RATE";
+pub const ENV_PREDICTION_LOG_DAYS: &str = "MLINFRA_PREDICTION_LOG_DAYS";
+pub const ENV_ALERTS_TOPIC: &str = "MLINFRA_ALERTS_TOPIC";
+pub const ENV_RETRAIN_FUNCTION: &str = "MLINFRA_RETRAIN_FUNCTION";
 
 /// How the prediction API serves: one contract for the `predict` function (its environment)
 /// and `mlinfra serve`.
@@ -31,6 +34,9 @@ pub struct ServingConfig {
     pub model_refresh_s: u32,
     /// Share of requests logged for monitoring, 0 to 1 (`monitoring.sample_rate`).
     pub sample_rate: f64,
+    /// Days the prediction logs are kept, within which feedback finds its prediction
+    /// (`lake.prediction_log_days`).
+    pub prediction_log_days: u32,
 }
 
 impl ServingConfig {
@@ -46,14 +52,23 @@ impl ServingConfig {
                 ENV_SAMPLE_RATE.to_string(),
                 serde_json::Value::from(self.sample_rate).to_string(),
             ),
+            (
+                ENV_PREDICTION_LOG_DAYS.to_string(),
+                self.prediction_log_days.to_string(),
+            ),
         ])
     }
 
     /// Read back; `None` when none of its variables is set (a function that does not serve).
     pub fn from_env(get: &impl Fn(&str) -> Option<String>) -> Result<Option<Self>, ConfigError> {
-        if [ENV_MAX_BATCH, ENV_MODEL_REFRESH_S, ENV_SAMPLE_RATE]
-            .iter()
-            .all(|n| get(n).is_none())
+        if [
+            ENV_MAX_BATCH,
+            ENV_MODEL_REFRESH_S,
+            ENV_SAMPLE_RATE,
+            ENV_PREDICTION_LOG_DAYS,
+        ]
+        .iter()
+        .all(|n| get(n).is_none())
         {
             return Ok(None);
         }
@@ -80,6 +95,7 @@ impl ServingConfig {
             max_batch: whole(ENV_MAX_BATCH)?,
             model_refresh_s: whole(ENV_MODEL_REFRESH_S)?,
             sample_rate,
+            prediction_log_days: whole(ENV_PREDICTION_LOG_DAYS)?,
         }))
     }
 }
@@ -101,6 +117,14 @@ pub struct FunctionConfig {
     /// The serving settings (`predict` only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub serving: Option<ServingConfig>,
+    /// The SNS topic (its name, in the function's own account and region) that alerts and
+    /// training notifications are published to (`train` and `monitor` on AWS).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub alerts_topic: Option<String>,
+    /// The function the monitor invokes asynchronously when retraining is due, at its alias
+    /// `live` (`monitor` on AWS; without it the monitor trains in-process).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retrain_function: Option<String>,
 }
 
 /// A configuration that cannot be read.
@@ -130,6 +154,12 @@ impl FunctionConfig {
         ]);
         if let Some(s) = &self.serving {
             env.extend(s.to_env());
+        }
+        if let Some(t) = &self.alerts_topic {
+            env.insert(ENV_ALERTS_TOPIC.to_string(), t.clone());
+        }
+        if let Some(f) = &self.retrain_function {
+            env.insert(ENV_RETRAIN_FUNCTION.to_string(), f.clone());
         }
         env
     }
@@ -167,6 +197,8 @@ impl FunctionConfig {
             memory_mb: num("MLINFRA_MEMORY_MB")?,
             timeout_s: num("MLINFRA_TIMEOUT_S")?,
             serving: ServingConfig::from_env(&get)?,
+            alerts_topic: get(ENV_ALERTS_TOPIC).filter(|t| !t.is_empty()),
+            retrain_function: get(ENV_RETRAIN_FUNCTION).filter(|f| !f.is_empty()),
         })
     }
 }
@@ -188,7 +220,10 @@ mod tests {
                 max_batch: 1000,
                 model_refresh_s: 30,
                 sample_rate: 0.25,
+                prediction_log_days: 90,
             }),
+            alerts_topic: Some("heart-disease-alerts".into()),
+            retrain_function: None,
         }
     }
 

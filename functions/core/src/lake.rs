@@ -35,17 +35,9 @@ pub struct LocalLake {
     pub root: PathBuf,
 }
 
-/// The lake a function's configuration names. Only `file://` lakes are readable by the
-/// functions so far; `s3://` is refused with a message rather than pretended.
-pub fn open(uri: &str) -> Result<LocalLake, String> {
-    match uri.strip_prefix("file://") {
-        Some(p) => Ok(LocalLake {
-            root: PathBuf::from(p),
-        }),
-        None => Err(format!(
-            "lake `{uri}`: the functions read file:// lakes only so far; S3 access from the functions is not built yet"
-        )),
-    }
+/// A `file://` URI as a path (a local environment's lake, registry or artifact).
+pub fn file_path(uri: &str) -> Option<PathBuf> {
+    uri.strip_prefix("file://").map(PathBuf::from)
 }
 
 fn err(key: &str, e: impl std::fmt::Display) -> LakeError {
@@ -308,6 +300,6 @@ mod tests {
             lake.get("state/lock").await.expect("get"),
             Some(b"a".to_vec())
         );
-        assert!(open("s3://bucket").is_err());
+        assert_eq!(file_path("s3://bucket"), None);
     }
 }

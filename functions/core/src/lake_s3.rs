@@ -7,7 +7,6 @@ use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_s3::primitives::ByteStream;
 use aws_smithy_runtime_api::http::Response as HttpResponse;
 
-use crate::cloud_error::{Cause, cause};
 use crate::lake::{Lake, LakeError};
 
 /// A lake in the bucket `bucket`.
@@ -31,26 +30,9 @@ fn err<E>(key: &str, call: &str, e: &SdkError<E, HttpResponse>) -> LakeError
 where
     E: ProvideErrorMetadata + std::error::Error + 'static,
 {
-    let message = match e {
-        SdkError::ServiceError(s) => {
-            let s = s.err();
-            format!(
-                "s3:{call}: {} ({})",
-                s.message().unwrap_or("no message"),
-                s.code().unwrap_or("unknown error")
-            )
-        }
-        other => match cause(other) {
-            Cause::NoCredentials => format!(
-                "s3:{call}: no AWS credentials found: set `AWS_PROFILE` (or `AWS_ACCESS_KEY_ID` and `AWS_SECRET_ACCESS_KEY`)"
-            ),
-            Cause::Unreachable(reason) => format!("s3:{call}: cannot reach S3: {reason}"),
-            Cause::Other(m) => format!("s3:{call}: {m}"),
-        },
-    };
     LakeError {
         key: key.to_string(),
-        message,
+        message: crate::cloud_error::sdk_message("s3", "S3", call, e),
     }
 }
 

@@ -74,3 +74,99 @@ impl From<crate::ConfigError> for FunctionError {
         }
     }
 }
+
+/// One HTTP/1.1 request to the Runtime API; the status and the value of `header` in the answer.
+async fn runtime_call(
+    api: &str,
+    request: &str,
+    header: &str,
+) -> Result<(u16, Option<String>), String> {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let mut s = tokio::net::TcpStream::connect(api)
+        .await
+        .map_err(|e| format!("cannot reach {api}: {e}"))?;
+    s.write_all(request.as_bytes())
+        .await
+        .map_err(|e| format!("cannot send to {api}: {e}"))?;
+    let mut head = Vec::new();
+    let mut buf = [0u8; 1024];
+    while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+        let n = s
+            .read(&mut buf)
+            .await
+            .map_err(|e| format!("no answer from {api}: {e}"))?;
+        if n == 0 {
+            break;
+        }
+        head.extend_from_slice(&buf[..n]);
+    }
+    let text = String::from_utf8_lossy(&head);
+    let status = text
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .ok_or_else(|| format!("unexpected answer from {api}: {text}"))?;
+    let value = text.lines().find_map(|l| {
+        let (k, v) = l.split_once(':')?;
+        k.trim()
+            .eq_ignore_ascii_case(header)
+            .then(|| v.trim().to_string())
+    });
+    Ok((status, value))
+}
+
+/// Run `hook` when the function's environment shuts down, before the process ends. Lambda sends
+/// the runtime SIGTERM at shutdown only when an extension is registered, so this registers an
+/// internal extension with no events through the Extensions API (before the first invocation;
+/// call it before `lambda_runtime::run`) and waits on its event stream, which ends only with the
+/// environment. Without an Extensions API (a bare Runtime API), it says so and installs the
+/// signal handler alone: a SIGTERM or SIGINT still runs the hook.
+pub async fn on_shutdown<F>(hook: impl FnOnce() -> F + Send + 'static)
+where
+    F: std::future::Future<Output = ()> + Send + 'static,
+{
+    use tokio::signal::unix::{SignalKind, signal};
+    let (Ok(mut term), Ok(mut int)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) else {
+        eprintln!("warning: no shutdown signal handler: buffered work may be lost at shutdown");
+        return;
+    };
+    tokio::spawn(async move {
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = int.recv() => {}
+        }
+        hook().await;
+        std::process::exit(0);
+    });
+    let Ok(api) = std::env::var(RUNTIME_API) else {
+        return;
+    };
+    let body = r#"{"events":[]}"#;
+    let register = format!(
+        "POST /2020-01-01/extension/register HTTP/1.1\r\nHost: {api}\r\nLambda-Extension-Name: mlinfra-shutdown\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    let id = match runtime_call(&api, &register, "Lambda-Extension-Identifier").await {
+        Ok((200, Some(id))) => id,
+        Ok((status, _)) => {
+            eprintln!(
+                "warning: the Extensions API answered {status} to the registration: no SIGTERM at shutdown"
+            );
+            return;
+        }
+        Err(e) => {
+            eprintln!("warning: cannot register for the shutdown signal: {e}");
+            return;
+        }
+    };
+    let next = format!(
+        "GET /2020-01-01/extension/event/next HTTP/1.1\r\nHost: {api}\r\nLambda-Extension-Identifier: {id}\r\n\r\n"
+    );
+    tokio::spawn(async move {
+        // Answered only when the environment shuts down (an extension with no events).
+        let _ = runtime_call(&api, &next, "Lambda-Extension-Event-Identifier").await;
+    });
+}

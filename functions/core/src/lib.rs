@@ -1,9 +1,19 @@
-//! Shared library of the mlinfra functions (`etl`, `train`, `predict`, `monitor`).
-//!
-//! The provisioner writes each function's configuration with these types and the functions read
-//! it back, so the contract between them lives in one place. Later issues add the payloads, the
-//! dataset and statistics code, training, ONNX export and the registry client here.
+//! The application layer of mlinfra, shared by the CLI and the four functions (`etl`, `train`,
+//! `predict`, `monitor`): the function configuration contract ([`config`]), the ML pipeline
+//! (data, statistics, schema, training, ONNX export, scoring), the model registry over its
+//! [`registry::Store`]s, the jobs over a [`lake::Lake`] ([`jobs`]), serving ([`serving`]),
+//! monitoring ([`monitor`]) and delivery of alerts ([`notify`]). Each entry point (a CLI verb, a
+//! Lambda `main`, `mlinfra serve`) builds these from the stack or from its configuration and
+//! calls them. The cloud implementations sit behind features: `s3` (the lake in S3), `dynamodb`
+//! (the registry in DynamoDB), `sns` (alerts to SNS), `lambda` (the Lambda runtime glue).
 
+#[cfg(any(
+    feature = "s3",
+    feature = "dynamodb",
+    feature = "sns",
+    feature = "invoke"
+))]
+pub mod aws_env;
 pub mod cloud_error;
 pub mod config;
 pub mod data;
@@ -19,6 +29,7 @@ pub mod lambda;
 pub mod metrics;
 pub mod model;
 pub mod monitor;
+pub mod notify;
 pub mod onnx;
 pub mod pipeline;
 pub mod registry;

@@ -21,9 +21,50 @@ pub struct Space {
     pub min_leaf: Vec<u64>,
 }
 
+/// How the search picks its trials (`model.tuning.strategy`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Strategy {
+    /// The grid in order, cut at the budget.
+    Grid,
+    /// A seeded sample of distinct points, alternating between families.
+    Random,
+}
+
+impl Strategy {
+    pub const NAMES: [&'static str; 2] = ["grid", "random"];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Strategy::Grid => "grid",
+            Strategy::Random => "random",
+        }
+    }
+}
+
+impl std::fmt::Display for Strategy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl std::str::FromStr for Strategy {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "grid" => Ok(Strategy::Grid),
+            "random" => Ok(Strategy::Random),
+            _ => Err(format!(
+                "`{s}` is not a search strategy: expected `grid` or `random`"
+            )),
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SearchConfig {
-    pub strategy: String,
+    pub strategy: Strategy,
     pub trials: usize,
     pub folds: usize,
     pub metric: String,
@@ -78,7 +119,7 @@ pub fn grid(space: &Space) -> Vec<Params> {
 /// points that alternates between families.
 pub fn candidates(space: &Space, cfg: &SearchConfig) -> Vec<Params> {
     let all = grid(space);
-    if cfg.strategy == "grid" || all.len() <= cfg.trials {
+    if cfg.strategy == Strategy::Grid || all.len() <= cfg.trials {
         return all.into_iter().take(cfg.trials).collect();
     }
     let by_family: Vec<Vec<Params>> = space
@@ -192,7 +233,7 @@ mod tests {
     #[test]
     fn random_candidates_are_distinct_seeded_and_alternate_families() {
         let cfg = SearchConfig {
-            strategy: "random".into(),
+            strategy: Strategy::Random,
             trials: 4,
             folds: 3,
             metric: "roc_auc".into(),
@@ -207,7 +248,7 @@ mod tests {
             assert!(!c[i + 1..].contains(a), "duplicate trial");
         }
         let grid = SearchConfig {
-            strategy: "grid".into(),
+            strategy: Strategy::Grid,
             trials: 100,
             ..cfg
         };

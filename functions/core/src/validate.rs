@@ -260,7 +260,7 @@ mod tests {
     fn frame(text: &str) -> Frame {
         let mut f = read_csv(text.as_bytes(), &opts()).expect("csv");
         let rule = LabelRule::Binary {
-            op: ">".into(),
+            op: crate::data::Compare::Gt,
             threshold: 0.0,
         };
         take_label(&mut f, "num", &rule).expect("label");

@@ -132,7 +132,7 @@ fn the_search_picks_a_good_model_and_is_deterministic() {
         min_leaf: vec![5, 10, 20],
     };
     let cfg = SearchConfig {
-        strategy: "random".into(),
+        strategy: mlinfra_core::tune::Strategy::Random,
         trials: 20,
         folds: 5,
         metric: "roc_auc".into(),
@@ -168,7 +168,7 @@ fn pipeline_config() -> mlinfra_core::pipeline::Config {
             min_leaf: vec![5],
         },
         search: SearchConfig {
-            strategy: "random".into(),
+            strategy: mlinfra_core::tune::Strategy::Random,
             trials: 4,
             folds: 3,
             metric: "roc_auc".into(),

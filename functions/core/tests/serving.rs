@@ -12,10 +12,22 @@ use std::time::Duration;
 use mlinfra_core::data::split::split;
 use mlinfra_core::model::{Model, Params};
 use mlinfra_core::onnx::{Metadata, export};
-use mlinfra_core::registry::{Current, Pointer};
+use mlinfra_core::registry::{Current, Pointer, Stage};
 use mlinfra_core::serving::{Config, FeedbackSink, ModelSource, ProxyRequest, Service};
 use proptest::prelude::*;
 use serde_json::{Value, json};
+
+/// Run a future that completes without waiting (the sources here answer at once): no runtime's
+/// overhead in what is measured.
+fn ready<F: std::future::Future>(f: F) -> F::Output {
+    let mut f = std::pin::pin!(f);
+    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+    loop {
+        if let std::task::Poll::Ready(v) = f.as_mut().poll(&mut cx) {
+            return v;
+        }
+    }
+}
 
 struct Fixture {
     bytes: Vec<u8>,
@@ -23,7 +35,7 @@ struct Fixture {
 }
 
 impl ModelSource for &'static Fixture {
-    fn current(&self) -> Result<Option<Current>, String> {
+    async fn current(&self) -> Result<Option<Current>, String> {
         Ok(Some(Current {
             model: "heart".into(),
             production: Some(Pointer {
@@ -35,7 +47,7 @@ impl ModelSource for &'static Fixture {
         }))
     }
 
-    fn fetch(&self, p: &Pointer) -> Result<Vec<u8>, String> {
+    async fn fetch(&self, p: &Pointer) -> Result<Vec<u8>, String> {
         mlinfra_core::registry::verify(&self.bytes, &p.sha256, "fixture")
             .map_err(|e| e.to_string())?;
         Ok(self.bytes.clone())
@@ -45,41 +57,45 @@ impl ModelSource for &'static Fixture {
 struct Discard;
 
 impl FeedbackSink for Discard {
-    fn store(&self, _: &str, _: &Value) -> Result<bool, String> {
+    async fn store(&self, _: &str, _: &Value) -> Result<bool, String> {
         Ok(false)
     }
 
-    fn logged(&self, _: &str) -> Result<Option<u64>, String> {
+    async fn logged(&self, _: &str) -> Result<Option<u64>, String> {
         Ok(None)
     }
 }
 
-fn service() -> &'static Service<&'static Fixture, Discard> {
+fn fixture() -> &'static Fixture {
     static FIXTURE: OnceLock<Fixture> = OnceLock::new();
+    FIXTURE.get_or_init(|| {
+        let (f, l) = common::heart(&common::binary());
+        let s = split(&f, &l, 0.2, 42);
+        let m = Model::fit(
+            &f,
+            &l.y,
+            &s.train,
+            &l,
+            &Params::LogisticRegression { l2: 1.0 },
+        );
+        let schema =
+            mlinfra_core::schema::Schema::infer(&mlinfra_core::stats::compute(&f, Some(&l)));
+        let meta = Metadata {
+            entries: vec![(
+                "mlinfra.schema".into(),
+                serde_json::to_string(&schema).unwrap(),
+            )],
+        };
+        let bytes = export(&m, &meta).unwrap();
+        let sha = format!("sha256:{}", mlinfra_core::pipeline::sha256_hex(&bytes));
+        Fixture { bytes, sha }
+    })
+}
+
+fn service() -> &'static Service<&'static Fixture, Discard> {
     static SERVICE: OnceLock<Service<&'static Fixture, Discard>> = OnceLock::new();
     SERVICE.get_or_init(|| {
-        let fixture = FIXTURE.get_or_init(|| {
-            let (f, l) = common::heart(&common::binary());
-            let s = split(&f, &l, 0.2, 42);
-            let m = Model::fit(
-                &f,
-                &l.y,
-                &s.train,
-                &l,
-                &Params::LogisticRegression { l2: 1.0 },
-            );
-            let schema =
-                mlinfra_core::schema::Schema::infer(&mlinfra_core::stats::compute(&f, Some(&l)));
-            let meta = Metadata {
-                entries: vec![(
-                    "mlinfra.schema".into(),
-                    serde_json::to_string(&schema).unwrap(),
-                )],
-            };
-            let bytes = export(&m, &meta).unwrap();
-            let sha = format!("sha256:{}", mlinfra_core::pipeline::sha256_hex(&bytes));
-            Fixture { bytes, sha }
-        });
+        let fixture = fixture();
         let config = Config {
             model: "heart".into(),
             max_batch: 100,
@@ -97,7 +113,7 @@ fn post(path: &str, body: &str) -> (u16, Value) {
         body: Some(body.into()),
         ..ProxyRequest::default()
     };
-    let out = service().handle(&req);
+    let out = ready(service().handle(&req));
     let v: Value = serde_json::from_str(&out.response.body).unwrap_or(Value::Null);
     (out.response.status_code, v)
 }
@@ -193,7 +209,6 @@ proptest! {
 #[test]
 fn the_native_evaluator_is_used_only_when_it_agrees_with_the_graph() {
     use mlinfra_core::model::Estimator;
-    use mlinfra_core::registry::Stage;
     use mlinfra_core::serving::Served;
     let (f, l) = common::heart(&common::binary());
     let s = split(&f, &l, 0.2, 42);
@@ -252,4 +267,76 @@ fn the_native_evaluator_is_used_only_when_it_agrees_with_the_graph() {
             .unwrap()
             .is_native()
     );
+}
+
+/// A registry whose pointers a test moves, over the fixture's one good model file: any other
+/// sha256 is a tampered object, which fails its check.
+struct Moving(std::sync::Mutex<Current>);
+
+impl ModelSource for Moving {
+    async fn current(&self) -> Result<Option<Current>, String> {
+        Ok(Some(self.0.lock().unwrap().clone()))
+    }
+
+    async fn fetch(&self, p: &Pointer) -> Result<Vec<u8>, String> {
+        let f = fixture();
+        mlinfra_core::registry::verify(&f.bytes, &p.sha256, "the model object")
+            .map_err(|e| e.to_string())?;
+        Ok(f.bytes.clone())
+    }
+}
+
+fn production(version: u64, sha256: &str) -> Current {
+    Current {
+        model: "heart".into(),
+        production: Some(Pointer {
+            version,
+            artifact_uri: format!("memory://v{version}"),
+            sha256: sha256.into(),
+        }),
+        staging: None,
+    }
+}
+
+#[test]
+fn a_tampered_model_is_not_served_the_old_one_keeps_serving_and_the_failure_is_counted() {
+    let good = fixture().sha.clone();
+    let service = Service::new(
+        Config {
+            model: "heart".into(),
+            max_batch: 100,
+            refresh: Duration::from_secs(3600),
+            sample_rate: 0.0,
+        },
+        Moving(std::sync::Mutex::new(production(1, &good))),
+        Discard,
+    );
+    assert!(ready(service.refresh(true)).is_empty());
+    assert_eq!(service.serving(Stage::Production).unwrap().version, 1);
+    // Version 2 is approved, but its object does not match its registered sha256.
+    *service.source().0.lock().unwrap() = production(2, &format!("sha256:{}", "0".repeat(64)));
+    let problems = ready(service.refresh(true));
+    assert_eq!(problems.len(), 1, "{problems:?}");
+    assert!(
+        problems[0].starts_with("version 2: ") && problems[0].contains("sha256"),
+        "{problems:?}"
+    );
+    assert_eq!(service.serving(Stage::Production).unwrap().version, 1);
+    assert_eq!(service.refresh_failures(), 1);
+    let (status, body) = {
+        let req = ProxyRequest {
+            http_method: "POST".into(),
+            path: "/predict".into(),
+            body: Some(json!({"instances": [valid()]}).to_string()),
+            ..ProxyRequest::default()
+        };
+        let out = ready(service.handle(&req));
+        (out.response.status_code, out.response.body)
+    };
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("\"version\":1"), "{body}");
+    // Once the registry points at a good object again, it is served.
+    *service.source().0.lock().unwrap() = production(3, &good);
+    assert!(ready(service.refresh(true)).is_empty());
+    assert_eq!(service.serving(Stage::Production).unwrap().version, 3);
 }

@@ -6,14 +6,19 @@
 //! promotion by the stack's policy (`mlinfra_core::jobs::train`). The answer says what happened.
 //! Lake and registry: the S3 bucket and the DynamoDB table of the `aws`/`localstack`
 //! environments, or a local environment's directories (`mlinfra_core::jobs::open`). The
-//! notification is recorded with the alerts and logged; SNS delivery is not built yet.
+//! notification is recorded with the alerts and published to the stack's SNS topic (the log on
+//! a local environment).
 
 use lambda_runtime::{LambdaEvent, service_fn};
 use mlinfra_core::jobs::{self, train};
 use mlinfra_core::{FunctionConfig, FunctionError};
 use serde_json::{Value, json};
 
-async fn handle(config: &FunctionConfig, event: &Value) -> Result<Value, FunctionError> {
+async fn handle(
+    config: &FunctionConfig,
+    function_arn: &str,
+    event: &Value,
+) -> Result<Value, FunctionError> {
     let (lake, store) = jobs::open(config).await?;
     let settings = jobs::settings(&lake).await?;
     let reason = match (
@@ -30,7 +35,6 @@ async fn handle(config: &FunctionConfig, event: &Value) -> Result<Value, Functio
         &settings.train_job(train::SCHEDULE_ACTOR, &reason),
     )
     .await?;
-    // On AWS the notification goes out through SNS; here it is recorded and logged.
     let note = train::notify(
         &lake,
         &t,
@@ -39,7 +43,8 @@ async fn handle(config: &FunctionConfig, event: &Value) -> Result<Value, Functio
         jobs::now(),
     )
     .await?;
-    eprintln!("notify: {}", note.summary);
+    let notifier = mlinfra_core::notify::AnyNotifier::for_function(config, function_arn);
+    let delivered = jobs::deliver(&notifier, &lake, &note).await.is_ok();
     Ok(json!({
         "reason": reason,
         "run_id": t.out.run.run_id,
@@ -51,6 +56,8 @@ async fn handle(config: &FunctionConfig, event: &Value) -> Result<Value, Functio
         "stage": t.registered.as_ref().map(|v| v.stage.to_string()),
         "not_registered": t.not_registered,
         "request": t.request,
+        "notification": note.id,
+        "notification_delivered": delivered,
     }))
 }
 
@@ -59,7 +66,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let config = mlinfra_core::lambda::config_or_exit(jobs::check_sources);
     let config = &config;
     lambda_runtime::run(service_fn(move |e: LambdaEvent<Value>| async move {
-        handle(config, &e.payload).await
+        handle(config, &e.context.invoked_function_arn, &e.payload).await
     }))
     .await
 }

@@ -36,7 +36,7 @@ pub fn read_options(stack: Option<&Stack>) -> ReadOptions {
 pub fn label_rule(stack: Option<&Stack>) -> LabelRule {
     match stack.and_then(|s| s.dataset.label.positive_when.as_ref()) {
         Some(c) => LabelRule::Binary {
-            op: c.op.clone(),
+            op: c.op,
             threshold: c.value,
         },
         None => LabelRule::Multiclass,

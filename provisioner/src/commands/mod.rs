@@ -117,21 +117,6 @@ pub struct Context {
 }
 
 impl Context {
-    /// For the verbs that run on the local environment only (the pipeline, the registry,
-    /// serving): `--env aws|localstack` is refused with what to do instead.
-    pub fn new(g: &Global) -> Result<Context, Failure> {
-        let cx = Context::any_env(g)?;
-        if cx.env != EnvKind::Local {
-            return Err(Failure::new(format!(
-                "this command runs on the local environment; on `{}` the deployed functions do this work\nhint: drop `--env {}` (the default is `local`); `up`, `diff`, `down`, `status`, `outputs` and `unlock` take `--env {}`",
-                cx.env.as_str(),
-                cx.env.as_str(),
-                cx.env.as_str()
-            )));
-        }
-        Ok(cx)
-    }
-
     /// For the verbs that manage a platform on any environment.
     pub fn any_env(g: &Global) -> Result<Context, Failure> {
         let loaded = load_stack(g)?;

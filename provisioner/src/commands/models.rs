@@ -22,8 +22,9 @@ pub fn policy(stack: &Stack) -> Policy {
     Policy {
         metric: stack.promotion.metric.clone(),
         min_metric: stack.promotion.min_metric,
-        staging_automatic: stack.promotion.staging == "automatic",
-        production_automatic: stack.promotion.production == "automatic",
+        staging_automatic: stack.promotion.staging == crate::stack::schema::Approval::Automatic,
+        production_automatic: stack.promotion.production
+            == crate::stack::schema::Approval::Automatic,
         emergency_rollback: stack.promotion.emergency_rollback,
     }
 }
@@ -55,36 +56,42 @@ fn fail(e: RegistryError) -> Failure {
     Failure::new(e.to_string())
 }
 
-/// A pipeline run's model as a registration candidate, its file checked against the checksum
-/// the run recorded.
-pub fn candidate(lake: &std::path::Path, model: &str, run_id: &str) -> Result<Candidate, Failure> {
-    let run_path = lake.join(format!("artifacts/runs/{run_id}/run.json"));
-    let text = std::fs::read_to_string(&run_path).map_err(|e| {
-        Failure::new(format!(
-            "no run `{run_id}`: cannot read `{}`: {e}\nhint: `mlinfra pipeline run` prints the run id",
-            run_path.display()
-        ))
-    })?;
-    let run: RunRecord = serde_json::from_str(&text)
-        .map_err(|e| Failure::new(format!("`{}` is not a run record: {e}", run_path.display())))?;
+/// A pipeline run's model in the environment's lake as a registration candidate, its file
+/// checked against the checksum the run recorded.
+pub async fn candidate(lake: &AnyLake, model: &str, run_id: &str) -> Result<Candidate, Failure> {
+    use mlinfra_core::lake::Lake as _;
+    let read = |key: String| async move {
+        lake.get(&key)
+            .await
+            .map_err(|e| Failure::new(e.to_string()))
+            .map(|b| (key, b))
+    };
+    let (run_key, run) = read(format!("artifacts/runs/{run_id}/run.json")).await?;
+    let Some(run) = run else {
+        return Err(Failure::new(format!(
+            "no run `{run_id}`: `{}` does not exist\nhint: `mlinfra runs list` shows the runs",
+            lake.uri(&run_key)
+        )));
+    };
+    let run: RunRecord = serde_json::from_slice(&run)
+        .map_err(|e| Failure::new(format!("`{}` is not a run record: {e}", lake.uri(&run_key))))?;
     if run.model != model {
         return Err(Failure::new(format!(
             "run `{run_id}` trained model `{}`, not `{model}`",
             run.model
         )));
     }
-    let file = lake.join(format!("models/{model}/{run_id}/model.onnx"));
-    let bytes = std::fs::read(&file)
-        .map_err(|e| Failure::new(format!("cannot read `{}`: {e}", file.display())))?;
+    let (file, bytes) = read(format!("models/{model}/{run_id}/model.onnx")).await?;
+    let bytes =
+        bytes.ok_or_else(|| Failure::new(format!("`{}` does not exist", lake.uri(&file))))?;
     verify(
         &bytes,
         &run.model_sha256,
-        &format!("model file `{}`", file.display()),
+        &format!("model file `{}`", lake.uri(&file)),
     )
     .map_err(fail)?;
-    let abs = std::path::absolute(&file).unwrap_or(file);
     Ok(Candidate {
-        artifact_uri: format!("file://{}", abs.display()),
+        artifact_uri: lake.uri(&file),
         sha256: format!("sha256:{}", sha256_hex(&bytes)),
         run_id: run.run_id.clone(),
         data_hash: run.data_hash.clone(),
@@ -344,16 +351,25 @@ pub async fn run(g: &Global, args: &ModelsArgs) -> Result<i32, Failure> {
     let cx = Context::any_env(g)?;
     if cx.env == crate::stack::EnvKind::Local {
         let reg = local_registry(&cx)?;
-        return act(&cx, args, reg, Who::Named(args.identity.actor.clone())).await;
+        let lake = AnyLake::Local(LocalLake::new(cx.root.join("lake")));
+        return act(
+            &cx,
+            args,
+            reg,
+            &lake,
+            Who::Named(args.identity.actor.clone()),
+        )
+        .await;
     }
-    let (_, reg, who) = platform(&cx, &args.identity.actor).await?;
-    act(&cx, args, reg, who).await
+    let (lake, reg, who) = platform(&cx, &args.identity.actor).await?;
+    act(&cx, args, reg, &lake, who).await
 }
 
 async fn act<S: Store>(
     cx: &Context,
     args: &ModelsArgs,
     reg: Registry<S>,
+    lake: &AnyLake,
     who: Who,
 ) -> Result<i32, Failure> {
     let model = args
@@ -412,14 +428,7 @@ async fn act<S: Store>(
             cx.out.result(t, &v);
         }
         ModelsCommand::Register { run } => {
-            if cx.env != crate::stack::EnvKind::Local {
-                return Err(Failure::new(format!(
-                    "registering a run from the `{}` lake (S3) is not built yet; the cloud's `train` function registers what it trains",
-                    cx.env.as_str()
-                )));
-            }
-            let lake = cx.root.join("lake");
-            let c = candidate(&lake, m, run)?;
+            let c = candidate(lake, m, run).await?;
             let v = reg.register(m, c, &who()?).await.map_err(fail)?;
             cx.out.result(format!("Registered `{m}` version {} ({}) from run {run}.\n", v.version, v.stage), &v);
         }

@@ -1,5 +1,6 @@
-//! `mlinfra pipeline run`: the whole chain on the local environment, every artifact written to
-//! its data lake.
+//! `mlinfra pipeline run`: the whole chain, run here on the environment's data: every artifact
+//! written to its data lake (the local directory, or S3 on `aws`/`localstack`), a blessed model
+//! registered in its registry (DynamoDB in the cloud).
 //!
 //! ```text
 //! raw/<file>                                   the input, as given
@@ -15,6 +16,7 @@
 use std::fmt::Write as _;
 use std::path::Path;
 
+use mlinfra_core::lake::{AnyLake, Lake as _};
 use mlinfra_core::metrics::Policy;
 use mlinfra_core::pipeline::{self, Config, PipelineError};
 use mlinfra_core::tune::{SearchConfig, Space};
@@ -23,7 +25,6 @@ use serde_json::json;
 use super::data::{data_path, label_rule, load_schema, read_bytes, read_options};
 use super::{Context, Failure};
 use crate::cli::{Global, PipelineCommand, PipelineRunArgs};
-use crate::engine::state::write_atomic;
 use crate::report::num;
 use crate::stack::Stack;
 
@@ -50,7 +51,7 @@ pub fn config(stack: &Stack, label: Option<&str>) -> Result<Config, Failure> {
             min_leaf: t.gradient_boosted_trees.min_leaf.clone(),
         },
         search: SearchConfig {
-            strategy: t.strategy.clone(),
+            strategy: t.strategy,
             trials: t.trials as usize,
             folds: t.folds as usize,
             metric: t.metric.clone(),
@@ -65,14 +66,16 @@ pub fn config(stack: &Stack, label: Option<&str>) -> Result<Config, Failure> {
     })
 }
 
-fn write(lake: &Path, key: &str, bytes: &[u8]) -> Result<(), Failure> {
-    let path = lake.join(key);
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir)
-            .map_err(|e| Failure::new(format!("cannot create `{}`: {e}", dir.display())))?;
-    }
-    write_atomic(&path, bytes)
-        .map_err(|e| Failure::new(format!("cannot write `{}`: {e}", path.display())))
+/// Where an object of the lake is, as people read it: a path for a local lake, else its URI.
+fn at(lake: &AnyLake, key: &str) -> String {
+    let uri = lake.uri(key);
+    mlinfra_core::lake::file_path(&uri).map_or(uri, |p| p.display().to_string())
+}
+
+async fn write(lake: &AnyLake, key: &str, bytes: &[u8]) -> Result<(), Failure> {
+    lake.put(key, bytes)
+        .await
+        .map_err(|e| Failure::new(e.to_string()))
 }
 
 fn json_bytes<T: serde::Serialize>(v: &T) -> Vec<u8> {
@@ -88,15 +91,9 @@ pub async fn run(g: &Global, cmd: &PipelineCommand) -> Result<i32, Failure> {
 
 async fn run_pipeline(g: &Global, run_args: &PipelineRunArgs) -> Result<i32, Failure> {
     let args = &run_args.data;
-    let cx = Context::new(g)?;
+    let cx = Context::any_env(g)?;
     let stack = &cx.loaded.stack;
-    let lake = cx.root.join("lake");
-    if !lake.join("raw").is_dir() {
-        return Err(Failure::new(format!(
-            "the data lake `{}` does not exist\nhint: run `mlinfra up` first",
-            lake.display()
-        )));
-    }
+    let (lake, registry, who) = super::models::platform(&cx, &run_args.identity.actor).await?;
     let cfg = config(stack, args.label.as_deref())?;
     let path = data_path(args, Some(stack))?;
     let bytes = read_bytes(&path)?;
@@ -105,14 +102,9 @@ async fn run_pipeline(g: &Global, run_args: &PipelineRunArgs) -> Result<i32, Fai
         path.display(),
         bytes.len()
     ));
-    let registry = super::models::local_registry(&cx)?;
-    let baseline = mlinfra_core::jobs::train::production_model(
-        &registry,
-        &mlinfra_core::lake::LocalLake::new(&lake),
-        &cfg.model_name,
-    )
-    .await
-    .map_err(|e| Failure::new(e.to_string()))?;
+    let baseline = mlinfra_core::jobs::train::production_model(&registry, &lake, &cfg.model_name)
+        .await
+        .map_err(|e| Failure::new(e.to_string()))?;
     let out = match pipeline::run(&bytes, &cfg, baseline.as_ref()) {
         Ok(o) => o,
         Err(PipelineError::Anomalies(a)) => {
@@ -120,7 +112,7 @@ async fn run_pipeline(g: &Global, run_args: &PipelineRunArgs) -> Result<i32, Fai
                 "artifacts/anomalies/{}.json",
                 short(&pipeline::sha256_hex(&bytes))
             );
-            write(&lake, &key, &json_bytes(&a))?;
+            write(&lake, &key, &json_bytes(&a)).await?;
             return Err(Failure::new(format!(
                 "`{}`: {} anomalies block training: {}\nhint: see `{}`, or `mlinfra data validate --data {}`",
                 path.display(),
@@ -129,7 +121,7 @@ async fn run_pipeline(g: &Global, run_args: &PipelineRunArgs) -> Result<i32, Fai
                     .map(|x| x.message.clone())
                     .collect::<Vec<_>>()
                     .join("; "),
-                lake.join(key).display(),
+                at(&lake, &key),
                 path.display()
             )));
         }
@@ -163,7 +155,7 @@ async fn run_pipeline(g: &Global, run_args: &PipelineRunArgs) -> Result<i32, Fai
         }),
     ));
     for (key, bytes) in &artifacts {
-        write(&lake, key, bytes)?;
+        write(&lake, key, bytes).await?;
     }
     let e = &out.evaluation;
     let best = &out.search.trials[out.search.best];
@@ -216,13 +208,12 @@ async fn run_pipeline(g: &Global, run_args: &PipelineRunArgs) -> Result<i32, Fai
     let _ = writeln!(
         text,
         "model     {}",
-        lake.join(format!("models/{model}/{run}/model.onnx"))
-            .display()
+        at(&lake, &format!("models/{model}/{run}/model.onnx"))
     );
     // Pusher: a blessed model becomes a new registry version.
     let (registered, outcome) = if out.run.blessing.blessed && !run_args.no_register {
-        let actor = super::models::actor(&run_args.identity.actor)?;
-        let c = super::models::candidate(&lake, model, run)?;
+        let actor = who.get()?;
+        let c = super::models::candidate(&lake, model, run).await?;
         match registry.register(model, c, &actor).await {
             Ok(v) => {
                 let outcome = format!("registered as version {} ({})", v.version, v.stage);
@@ -252,22 +243,17 @@ async fn run_pipeline(g: &Global, run_args: &PipelineRunArgs) -> Result<i32, Fai
     };
     // This execution's record: a rerun of the same run keeps the earlier ones.
     let now = mlinfra_core::jobs::now();
-    let actor = super::models::actor(&run_args.identity.actor).unwrap_or_else(|_| "unknown".into());
+    let actor = who.get().unwrap_or_else(|_| "unknown".into());
     let mut execution =
         mlinfra_core::jobs::runs::Execution::new(&out.run, now, &actor, "pipeline run", outcome);
     execution.registered_version = registered;
-    mlinfra_core::jobs::runs::record(
-        &mlinfra_core::lake::LocalLake::new(&lake),
-        &mut execution,
-        now,
-    )
-    .await
-    .map_err(|e| Failure::new(e.to_string()))?;
+    mlinfra_core::jobs::runs::record(&lake, &mut execution, now)
+        .await
+        .map_err(|e| Failure::new(e.to_string()))?;
     let _ = writeln!(
         text,
         "run       {} ({} ms)",
-        lake.join(format!("artifacts/runs/{run}/run.json"))
-            .display(),
+        at(&lake, &format!("artifacts/runs/{run}/run.json")),
         num(out.timings.total_ms.round())
     );
     cx.out.result(
@@ -278,7 +264,7 @@ async fn run_pipeline(g: &Global, run_args: &PipelineRunArgs) -> Result<i32, Fai
             "split": {"train": out.split.train, "eval": out.split.eval},
             "artifacts": artifacts
                 .iter()
-                .map(|(k, _)| std::path::absolute(lake.join(k)).unwrap_or_else(|_| lake.join(k)))
+                .map(|(k, _)| at(&lake, k))
                 .collect::<Vec<_>>(),
             "timings": out.timings,
         }),

@@ -1,5 +1,6 @@
 //! `mlinfra predict --input FILE.csv [--out out.csv | sqlite://out.db] [--stage staging]`:
-//! batch prediction with the registry's Production (or Staging) model.
+//! batch prediction with the registry's Production (or Staging) model, on every environment
+//! (the model read from the local lake or from S3, verified against its registered sha256).
 //!
 //! Rows are read and scored in chunks of [`CHUNK`]. Output is all or nothing: a CSV is written
 //! to a temporary file renamed at the end; SQLite rows are written in one transaction. The run id
@@ -9,7 +10,7 @@ use std::io::Write as _;
 use std::path::PathBuf;
 
 use mlinfra_core::registry::Stage;
-use mlinfra_core::serving::local::LocalSource;
+use mlinfra_core::serving::sources::RegistrySource;
 use mlinfra_core::serving::{ModelSource, Served};
 use serde_json::json;
 use sha2::Digest as _;
@@ -33,13 +34,16 @@ enum Sink {
     },
 }
 
-pub fn load(cx: &Context, stage: Stage) -> Result<Served, Failure> {
+/// The registry's model of `stage` on the environment, loaded for scoring.
+pub async fn load(cx: &Context, stage: Stage) -> Result<Served, Failure> {
     let model = cx.loaded.stack.model.name.clone();
-    let source = LocalSource {
-        store: super::models::local_registry(cx)?.store,
+    let (lake, registry, _) = super::models::platform(cx, &None).await?;
+    let source = RegistrySource {
+        store: registry.store,
+        lake,
         model: model.clone(),
     };
-    let current = source.current().map_err(Failure::new)?;
+    let current = source.current().await.map_err(Failure::new)?;
     let pointer = current
         .and_then(|c| {
             if stage == Stage::Staging {
@@ -53,14 +57,14 @@ pub fn load(cx: &Context, stage: Stage) -> Result<Served, Failure> {
                 "model `{model}` has no {stage} version\nhint: see `mlinfra models list`"
             ))
         })?;
-    let bytes = source.fetch(&pointer).map_err(Failure::new)?;
+    let bytes = source.fetch(&pointer).await.map_err(Failure::new)?;
     Served::load(&bytes, &model, pointer.version, stage, &pointer.sha256).map_err(Failure::new)
 }
 
-pub fn run(g: &Global, args: &PredictArgs) -> Result<i32, Failure> {
-    let cx = Context::new(g)?;
+pub async fn run(g: &Global, args: &PredictArgs) -> Result<i32, Failure> {
+    let cx = Context::any_env(g)?;
     let stage: Stage = args.stage.parse().map_err(Failure::new)?;
-    let model = load(&cx, stage)?;
+    let model = load(&cx, stage).await?;
     let input = &args.input;
     let bytes_len = std::fs::metadata(input)
         .map_err(|e| Failure::new(format!("cannot read `{}`: {e}", input.display())))?
@@ -339,15 +343,15 @@ fn finish(sink: Sink) -> Result<Option<String>, Failure> {
 }
 
 /// `mlinfra api spec`.
-pub fn spec(g: &Global) -> Result<i32, Failure> {
-    let cx = Context::new(g)?;
-    let model = load(&cx, Stage::Production)?;
+pub async fn spec(g: &Global) -> Result<i32, Failure> {
+    let cx = Context::any_env(g)?;
+    let model = load(&cx, Stage::Production).await?;
     let stack = &cx.loaded.stack;
     let doc = crate::serve::openapi::spec(
         &stack.model.name,
         &stack.api.stage,
         Some(&model),
-        stack.api.auth == "api_key",
+        stack.api.auth == crate::stack::schema::Auth::ApiKey,
     );
     crate::output::print(format_args!(
         "{}\n",

@@ -1,4 +1,7 @@
-//! `mlinfra serve`: run the local API gateway until Ctrl-C.
+//! `mlinfra serve`: run the local API gateway until Ctrl-C, on any environment: the models,
+//! prediction logs and feedback are the environment's (the local directories, or S3 and
+//! DynamoDB). On `local` it also runs the stack's schedules and the ETL of `raw/`; in the cloud
+//! EventBridge and the S3 notification do that.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -12,27 +15,36 @@ use crate::cli::{Global, ServeArgs};
 use crate::serve;
 
 pub async fn run(g: &Global, args: &ServeArgs) -> Result<i32, Failure> {
-    let cx = Context::new(g)?;
+    let cx = Context::any_env(g)?;
     let stack = &cx.loaded.stack;
+    let local = cx.env == crate::stack::EnvKind::Local;
     let refresh = Duration::from_secs(args.refresh_seconds.unwrap_or(stack.api.model_refresh_s));
-    let (gw, logs) = serve::gateway(&cx.root, stack, refresh).map_err(Failure::new)?;
-    let problems = gw.service.refresh(true);
+    let (lake, registry, _) = super::models::platform(&cx, &None).await?;
+    let api_key = if stack.api.auth == crate::stack::schema::Auth::ApiKey {
+        Some(api_key(&cx).await?)
+    } else {
+        None
+    };
+    let (gw, logs) = serve::gateway(lake.clone(), registry.store, api_key, stack, refresh);
+    let problems = gw.service.refresh(true).await;
     for p in &problems {
         cx.out.progress(format!("warning: {p}"));
     }
     tokio::spawn(mlinfra_core::serving::logs::write_logs(
-        mlinfra_core::lake::LocalLake::new(cx.root.join("lake")),
+        lake,
         logs,
         Duration::from_secs(1),
         1000,
         Default::default(),
     ));
-    let bg = Arc::new(serve::background::Background {
-        root: cx.root.clone(),
-        stack: stack.clone(),
-    });
-    tokio::spawn(serve::background::schedules(Arc::clone(&bg)));
-    tokio::spawn(serve::background::watch_raw(bg, Duration::from_secs(2)));
+    if local {
+        let bg = Arc::new(serve::background::Background {
+            root: cx.root.clone(),
+            stack: stack.clone(),
+        });
+        tokio::spawn(serve::background::schedules(Arc::clone(&bg)));
+        tokio::spawn(serve::background::watch_raw(bg, Duration::from_secs(2)));
+    }
     let port = args.port.unwrap_or(stack.environments.local.port);
     let listener = tokio::net::TcpListener::bind((args.host.as_str(), port))
         .await
@@ -56,17 +68,32 @@ pub async fn run(g: &Global, args: &ServeArgs) -> Result<i32, Failure> {
         "listening on http://{addr}/{}/ ({serving}); metrics on /metrics, OpenAPI on /openapi.json; Ctrl-C stops",
         stack.api.stage
     ));
-    for (name, s) in stack.schedules.iter().filter(|(_, s)| s.enabled) {
+    if local {
+        for (name, s) in stack.schedules.iter().filter(|(_, s)| s.enabled) {
+            cx.out.progress(format!(
+                "schedule.{name}: `{}` runs {}",
+                s.expression, s.function
+            ));
+        }
+        cx.out
+            .progress("etl: new files in the lake's raw/ are validated and curated");
+    } else {
         cx.out.progress(format!(
-            "schedule.{name}: `{}` runs {}",
-            s.expression, s.function
+            "the schedules and the ETL of raw/ run on `{}` (EventBridge, the S3 notification)",
+            cx.env.as_str()
         ));
     }
-    cx.out
-        .progress("etl: new files in the lake's raw/ are validated and curated");
     let shutdown = tokio::signal::ctrl_c();
     tokio::pin!(shutdown);
-    let taken_down = taken_down(cx.root.join("state.json"));
+    // Locally, serving stops when `mlinfra down` removes the platform; in the cloud the
+    // registry's reads fail and are reported instead.
+    let taken_down = async {
+        if local {
+            taken_down(cx.root.join("state.json")).await
+        } else {
+            std::future::pending().await
+        }
+    };
     tokio::pin!(taken_down);
     loop {
         tokio::select! {
@@ -91,6 +118,40 @@ pub async fn run(g: &Global, args: &ServeArgs) -> Result<i32, Failure> {
     }
     cx.out.progress("stopped");
     Ok(0)
+}
+
+/// The key requests must carry: the local environment's secret file, or the value of the API
+/// key `up` created in API Gateway.
+async fn api_key(cx: &Context) -> Result<String, Failure> {
+    use crate::providers::AnyProvider;
+    if cx.env == crate::stack::EnvKind::Local {
+        let p = cx.root.join("secrets/api-key");
+        return std::fs::read_to_string(&p)
+            .map(|k| k.trim().to_string())
+            .map_err(|e| {
+                Failure::new(format!(
+                    "cannot read the API key `{}`: {e}\nhint: run `mlinfra up`",
+                    p.display()
+                ))
+            });
+    }
+    let (provider, _) = cx.infra().await?;
+    let AnyProvider::Aws(p) = provider else {
+        return Err(Failure::new(
+            "the cloud platform needs --env aws or localstack",
+        ));
+    };
+    crate::providers::aws::apigw::key_value(&p)
+        .await
+        .map_err(|e| Failure::new(e.to_string()))?
+        .ok_or_else(|| {
+            Failure::new(format!(
+                "the API key `{}` does not exist on `{}`\nhint: run `mlinfra up --env {}`",
+                p.name("key"),
+                cx.env.as_str(),
+                cx.env.as_str()
+            ))
+        })
 }
 
 /// Resolves once the platform `serve` fronts is gone (`mlinfra down` deleted its API from the

@@ -169,6 +169,7 @@ pub fn serving(stack: &Stack) -> mlinfra_core::ServingConfig {
         max_batch: u32::try_from(stack.api.max_batch).unwrap_or(u32::MAX),
         model_refresh_s: u32::try_from(stack.api.model_refresh_s).unwrap_or(u32::MAX),
         sample_rate: stack.monitoring.sample_rate,
+        prediction_log_days: u32::try_from(stack.lake.prediction_log_days).unwrap_or(u32::MAX),
     }
 }
 
@@ -178,6 +179,7 @@ pub fn serving_of(props: &Value) -> Option<mlinfra_core::ServingConfig> {
         max_batch: u32::try_from(props["max_batch"].as_u64()?).ok()?,
         model_refresh_s: u32::try_from(props["model_refresh_s"].as_u64()?).ok()?,
         sample_rate: props["sample_rate"].as_f64()?,
+        prediction_log_days: u32::try_from(props["prediction_log_days"].as_u64()?).ok()?,
     })
 }
 
@@ -237,6 +239,7 @@ pub fn desired(stack: &Stack) -> Result<Graph, GraphError> {
             props["model_refresh_s"] = json!(s.model_refresh_s);
             props["max_batch"] = json!(s.max_batch);
             props["sample_rate"] = json!(s.sample_rate);
+            props["prediction_log_days"] = json!(s.prediction_log_days);
         }
         list.push(Resource {
             addr: format!("function.{f}"),
@@ -283,7 +286,7 @@ pub fn desired(stack: &Stack) -> Result<Graph, GraphError> {
         }),
         &["function.predict"],
     ));
-    if stack.api.auth == "api_key" {
+    if stack.api.auth == crate::stack::schema::Auth::ApiKey {
         list.push(res(
             "api_key.default",
             "api_key",

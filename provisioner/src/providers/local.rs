@@ -163,6 +163,10 @@ impl LocalProvider {
                     memory_mb: num("memory_mb"),
                     timeout_s: num("timeout_s"),
                     serving: crate::engine::graph::serving_of(&r.props),
+                    // Locally, alerts go to the log and the stack's webhooks, and the monitor
+                    // retrains in-process.
+                    alerts_topic: None,
+                    retrain_function: None,
                 };
                 doc["env"] = json!(config.to_env());
                 doc["config"] = json!(config);

@@ -2,49 +2,49 @@
 //! API Gateway REST proxy event the `predict` Lambda receives on AWS, checks the API key as API
 //! Gateway does, calls the same handler, and answers with its response. It also serves
 //! `GET /metrics` (Prometheus text) and `GET /openapi.json`, and writes sampled predictions to the
-//! lake's `predictions/` in batches, off the request path.
+//! lake's `predictions/` in batches, off the request path. The models, logs and feedback are the
+//! environment's: the local directories, or the S3 lake and the DynamoDB registry.
 
 pub mod background;
 pub mod metrics;
 pub mod openapi;
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::{Bytes, Incoming};
 use hyper::{Request, Response};
-use mlinfra_core::registry::local::LocalStore;
-use mlinfra_core::serving::local::{LocalFeedback, LocalSource};
+use mlinfra_core::lake::{AnyLake, Lake as _};
+use mlinfra_core::registry::AnyStore;
+use mlinfra_core::serving::sources::{LakeFeedback, RegistrySource};
 use mlinfra_core::serving::{Config, PredictionLog, ProxyRequest, RequestContext, Service};
 
 /// Bodies larger than this are refused with 413 before parsing.
 pub const MAX_BODY: usize = 10 * 1024 * 1024;
 
-pub type LocalService = Service<LocalSource, LocalFeedback>;
+pub type PlatformService = Service<RegistrySource<AnyStore, AnyLake>, LakeFeedback<AnyLake>>;
 
 pub struct Gateway {
-    pub service: LocalService,
+    pub service: PlatformService,
     pub stage: String,
     pub api_key: Option<String>,
     pub metrics: metrics::Metrics,
     pub logs: tokio::sync::mpsc::UnboundedSender<PredictionLog>,
-    /// The local lake, for the last monitoring report's metrics.
-    pub lake: PathBuf,
+    /// The environment's lake, for the last monitoring report's metrics.
+    pub lake: AnyLake,
 }
 
 /// The drift and quality gauges of the last `mlinfra monitor check` (none before the first).
-async fn monitoring_metrics(lake: &std::path::Path) -> String {
-    let lake = mlinfra_core::lake::LocalLake::new(lake);
-    let Ok(keys) = lake.list_sync(mlinfra_core::jobs::monitor::REPORTS) else {
+async fn monitoring_metrics(lake: &AnyLake) -> String {
+    let Ok(keys) = lake.list(mlinfra_core::jobs::monitor::REPORTS).await else {
         return String::new();
     };
     let Some(key) = keys.last() else {
         return String::new();
     };
-    match mlinfra_core::jobs::read_json::<mlinfra_core::monitor::Report>(&lake, key).await {
+    match mlinfra_core::jobs::read_json::<mlinfra_core::monitor::Report>(lake, key).await {
         Ok(Some(r)) => {
             let at = key
                 .rsplit('/')
@@ -119,7 +119,7 @@ impl Gateway {
                 );
             }
             ("GET", "/openapi.json") => {
-                self.service.refresh(false);
+                self.service.refresh(false).await;
                 let model = self
                     .service
                     .serving(mlinfra_core::registry::Stage::Production);
@@ -225,7 +225,7 @@ impl Gateway {
                 stage: self.stage.clone(),
             },
         };
-        let out = self.service.handle(&event);
+        let out = self.service.handle(&event).await;
         for label in &out.labels {
             self.metrics.predicted(label);
         }
@@ -242,41 +242,18 @@ impl Gateway {
     }
 }
 
-/// Build the gateway for a local environment.
+/// Build the gateway over an environment's lake and registry, with the API key it checks
+/// (`None` when the stack's API takes no key).
 pub fn gateway(
-    root: &std::path::Path,
+    lake: AnyLake,
+    store: AnyStore,
+    api_key: Option<String>,
     stack: &crate::stack::Stack,
     refresh: Duration,
-) -> Result<
-    (
-        Arc<Gateway>,
-        tokio::sync::mpsc::UnboundedReceiver<PredictionLog>,
-    ),
-    String,
-> {
-    let registry = root.join("registry");
-    if !registry.is_dir() {
-        return Err(format!(
-            "the model registry `{}` does not exist\nhint: run `mlinfra up` first",
-            registry.display()
-        ));
-    }
-    let api_key = if stack.api.auth == "api_key" {
-        let p = root.join("secrets/api-key");
-        Some(
-            std::fs::read_to_string(&p)
-                .map_err(|e| {
-                    format!(
-                        "cannot read the API key `{}`: {e}\nhint: run `mlinfra up`",
-                        p.display()
-                    )
-                })?
-                .trim()
-                .to_string(),
-        )
-    } else {
-        None
-    };
+) -> (
+    Arc<Gateway>,
+    tokio::sync::mpsc::UnboundedReceiver<PredictionLog>,
+) {
     // The same serving settings the `predict` function gets (`--refresh-seconds` may override
     // the refresh interval).
     let serving = crate::engine::graph::serving(stack);
@@ -287,25 +264,26 @@ pub fn gateway(
             refresh,
             sample_rate: serving.sample_rate,
         },
-        LocalSource {
-            store: LocalStore::new(registry),
+        RegistrySource {
+            store,
+            lake: lake.clone(),
             model: stack.model.name.clone(),
         },
-        LocalFeedback {
-            lake: root.join("lake"),
-            retention_days: u32::try_from(stack.lake.prediction_log_days).unwrap_or(u32::MAX),
+        LakeFeedback {
+            lake: lake.clone(),
+            retention_days: serving.prediction_log_days,
         },
     );
     let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
-    Ok((
+    (
         Arc::new(Gateway {
             service,
             stage: stack.api.stage.clone(),
             api_key,
             metrics: metrics::Metrics::default(),
             logs: tx,
-            lake: root.join("lake"),
+            lake,
         }),
         rx,
-    ))
+    )
 }

@@ -111,7 +111,7 @@ pub struct Label {
 /// A comparison of a numeric label with a threshold, such as `> 0`.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Condition {
-    pub op: String,
+    pub op: mlinfra_core::data::Compare,
     pub value: f64,
 }
 
@@ -130,7 +130,7 @@ pub struct Model {
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Tuning {
-    pub strategy: String,
+    pub strategy: mlinfra_core::tune::Strategy,
     pub trials: u64,
     pub folds: u64,
     pub metric: String,
@@ -152,13 +152,57 @@ pub struct GbtSpace {
     pub min_leaf: Vec<u64>,
 }
 
+/// How a version enters a stage (`promotion.staging`, `promotion.production`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Approval {
+    /// As soon as it is registered (Staging) or requested.
+    Automatic,
+    /// When a second person approves the request.
+    Approval,
+}
+
+impl Approval {
+    pub const NAMES: [&'static str; 2] = ["automatic", "approval"];
+
+    fn parse(s: &str) -> Option<Approval> {
+        match s {
+            "automatic" => Some(Approval::Automatic),
+            "approval" => Some(Approval::Approval),
+            _ => None,
+        }
+    }
+}
+
+/// How API callers authenticate (`api.auth`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Auth {
+    /// An API key in `x-api-key`, checked by API Gateway (or `mlinfra serve`).
+    ApiKey,
+    /// No authentication.
+    None,
+}
+
+impl Auth {
+    pub const NAMES: [&'static str; 2] = ["api_key", "none"];
+
+    fn parse(s: &str) -> Option<Auth> {
+        match s {
+            "api_key" => Some(Auth::ApiKey),
+            "none" => Some(Auth::None),
+            _ => None,
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Promotion {
     pub metric: String,
     pub min_metric: f64,
     pub min_improvement: f64,
-    pub staging: String,
-    pub production: String,
+    pub staging: Approval,
+    pub production: Approval,
     pub emergency_rollback: bool,
 }
 
@@ -186,7 +230,7 @@ pub struct ScheduleSpec {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Api {
     pub stage: String,
-    pub auth: String,
+    pub auth: Auth,
     pub throttle: Throttle,
     pub quota_per_day: Option<u64>,
     pub max_batch: u64,
@@ -569,15 +613,11 @@ fn decode_condition(n: &Node, cx: &mut Cx) -> Option<Condition> {
         "a condition such as `> 0`",
     )?;
     let t = text.trim();
-    let (op, rest) = ["==", "!=", ">=", "<=", ">", "<"]
-        .iter()
-        .find_map(|op| t.strip_prefix(op).map(|r| (*op, r.trim())))
-        .unwrap_or(("", t));
-    match rest.parse::<f64>() {
-        Ok(value) if !op.is_empty() && value.is_finite() => Some(Condition {
-            op: op.to_string(),
-            value,
-        }),
+    let parsed = mlinfra_core::data::Compare::ALL
+        .into_iter()
+        .find_map(|op| t.strip_prefix(op.symbol()).map(|r| (op, r.trim())));
+    match parsed.map(|(op, rest)| (op, rest.parse::<f64>())) {
+        Some((op, Ok(value))) if value.is_finite() => Some(Condition { op, value }),
         _ => {
             cx.error_hint(
                 n,
@@ -615,8 +655,13 @@ fn decode_model(n: Option<&Node>, stack_name: Option<&str>, cx: &mut Cx) -> Opti
     let tuning = {
         let mut t = section(m.opt("tuning"), "model.tuning", cx)?;
         let strategy = or(
-            t.opt("strategy")
-                .map(|n| cx.one_of(n, "model.tuning.strategy", &["grid", "random"])),
+            t.opt("strategy").map(|n| {
+                cx.one_of(
+                    n,
+                    "model.tuning.strategy",
+                    &mlinfra_core::tune::Strategy::NAMES,
+                )
+            }),
             "random",
         );
         let trials = or(
@@ -696,7 +741,7 @@ fn decode_model(n: Option<&Node>, stack_name: Option<&str>, cx: &mut Cx) -> Opti
         };
         t.finish(cx);
         Some(Tuning {
-            strategy: strategy?.to_string(),
+            strategy: strategy?.parse().ok()?,
             trials: trials?,
             folds: folds?,
             metric: metric?.to_string(),
@@ -777,12 +822,12 @@ fn decode_promotion(n: Option<&Node>, cx: &mut Cx) -> Option<Promotion> {
     );
     let staging = or(
         m.opt("staging")
-            .map(|n| cx.one_of(n, "promotion.staging", &["automatic", "approval"])),
+            .map(|n| cx.one_of(n, "promotion.staging", &Approval::NAMES)),
         "automatic",
     );
     let production = or(
         m.opt("production")
-            .map(|n| cx.one_of(n, "promotion.production", &["approval", "automatic"])),
+            .map(|n| cx.one_of(n, "promotion.production", &Approval::NAMES)),
         "approval",
     );
     let rollback = or(
@@ -795,8 +840,8 @@ fn decode_promotion(n: Option<&Node>, cx: &mut Cx) -> Option<Promotion> {
         metric: metric?.to_string(),
         min_metric: min_metric?,
         min_improvement: min_improvement?,
-        staging: staging?.to_string(),
-        production: production?.to_string(),
+        staging: Approval::parse(staging?)?,
+        production: Approval::parse(production?)?,
         emergency_rollback: rollback?,
     })
 }
@@ -1042,7 +1087,7 @@ fn decode_api(n: Option<&Node>, cx: &mut Cx) -> Option<Api> {
     };
     let auth = or(
         m.opt("auth")
-            .map(|n| cx.one_of(n, "api.auth", &["api_key", "none"])),
+            .map(|n| cx.one_of(n, "api.auth", &Auth::NAMES)),
         "api_key",
     );
     let throttle = {
@@ -1079,7 +1124,7 @@ fn decode_api(n: Option<&Node>, cx: &mut Cx) -> Option<Api> {
     m.finish(cx);
     Some(Api {
         stage: stage?,
-        auth: auth?.to_string(),
+        auth: Auth::parse(auth?)?,
         throttle: throttle?,
         quota_per_day: match quota {
             None => None,

@@ -347,13 +347,85 @@ pub struct Labels {
     pub y: Vec<usize>,
 }
 
+/// A comparison operator, written as in the stack file (`>`, `>=`, `<`, `<=`, `==`, `!=`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Compare {
+    #[serde(rename = ">")]
+    Gt,
+    #[serde(rename = ">=")]
+    Ge,
+    #[serde(rename = "<")]
+    Lt,
+    #[serde(rename = "<=")]
+    Le,
+    #[serde(rename = "==")]
+    Eq,
+    #[serde(rename = "!=")]
+    Ne,
+}
+
+impl Compare {
+    /// Every operator, the two-character ones first (so that a prefix match takes `>=` before
+    /// `>`).
+    pub const ALL: [Compare; 6] = [
+        Compare::Eq,
+        Compare::Ne,
+        Compare::Ge,
+        Compare::Le,
+        Compare::Gt,
+        Compare::Lt,
+    ];
+
+    pub fn symbol(self) -> &'static str {
+        match self {
+            Compare::Gt => ">",
+            Compare::Ge => ">=",
+            Compare::Lt => "<",
+            Compare::Le => "<=",
+            Compare::Eq => "==",
+            Compare::Ne => "!=",
+        }
+    }
+
+    /// `a <op> b`.
+    pub fn holds(self, a: f64, b: f64) -> bool {
+        match self {
+            Compare::Gt => a > b,
+            Compare::Ge => a >= b,
+            Compare::Lt => a < b,
+            Compare::Le => a <= b,
+            Compare::Eq => a == b,
+            Compare::Ne => a != b,
+        }
+    }
+}
+
+impl std::fmt::Display for Compare {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.symbol())
+    }
+}
+
+impl std::str::FromStr for Compare {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        Compare::ALL
+            .into_iter()
+            .find(|c| c.symbol() == s)
+            .ok_or_else(|| {
+                format!("`{s}` is not a comparison: expected one of >, >=, <, <=, ==, !=")
+            })
+    }
+}
+
 /// How to turn the label column into classes.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum LabelRule {
     /// Every distinct value is a class.
     Multiclass,
     /// Binary: positive (class 1) when `value <op> threshold`.
-    Binary { op: String, threshold: f64 },
+    Binary { op: Compare, threshold: f64 },
 }
 
 impl LabelRule {
@@ -378,16 +450,11 @@ impl LabelRule {
             "0" => false,
             _ => return None,
         };
-        let v = match (op.as_str(), positive) {
-            (">", true) | ("!=", true) | ("<=", false) | ("==", false) => t + 1.0,
-            (">=", true)
-            | ("<=", true)
-            | ("==", true)
-            | (">", false)
-            | ("<", false)
-            | ("!=", false) => *t,
-            ("<", true) | (">=", false) => t - 1.0,
-            _ => return None,
+        use Compare::{Eq, Ge, Gt, Le, Lt, Ne};
+        let v = match (op, positive) {
+            (Gt, true) | (Ne, true) | (Le, false) | (Eq, false) => t + 1.0,
+            (Ge, true) | (Le, true) | (Eq, true) | (Gt, false) | (Lt, false) | (Ne, false) => *t,
+            (Lt, true) | (Ge, false) => t - 1.0,
         };
         debug_assert_eq!(self.positive(v), positive);
         Some(fmt_num(v))
@@ -396,14 +463,7 @@ impl LabelRule {
     fn positive(&self, v: f64) -> bool {
         match self {
             LabelRule::Multiclass => false,
-            LabelRule::Binary { op, threshold: t } => match op.as_str() {
-                ">" => v > *t,
-                ">=" => v >= *t,
-                "<" => v < *t,
-                "<=" => v <= *t,
-                "==" => v == *t,
-                _ => v != *t,
-            },
+            LabelRule::Binary { op, threshold: t } => op.holds(v, *t),
         }
     }
 }
@@ -555,7 +615,7 @@ mod tests {
     fn binary_and_multiclass_labels() {
         let mut f = read("x,num\n1,0\n2,3\n3,?\n4,1\n").expect("valid");
         let rule = LabelRule::Binary {
-            op: ">".into(),
+            op: crate::data::Compare::Gt,
             threshold: 0.0,
         };
         let (l, dropped) = take_label(&mut f.clone(), "num", &rule).expect("binary");

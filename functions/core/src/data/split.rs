@@ -94,7 +94,7 @@ mod tests {
         .expect("data");
         let mut f = read_csv(text.as_bytes(), &ReadOptions::default()).expect("csv");
         let rule = LabelRule::Binary {
-            op: ">".into(),
+            op: crate::data::Compare::Gt,
             threshold: 0.0,
         };
         let (l, _) = take_label(&mut f, "num", &rule).expect("label");

@@ -10,6 +10,7 @@
 //! curated/<data>/data.csv          every curated version: the previous rows plus the new ones
 //! artifacts/monitoring/reports/    one JSON report per monitoring run
 //! artifacts/monitoring/state.json  when retraining was last triggered (the cooldown)
+//! artifacts/monitoring/retrains/   one claim per retraining the monitor started (create-once)
 //! artifacts/alerts/                one JSON record per alert
 //! ```
 
@@ -167,6 +168,33 @@ pub struct Alert {
     pub evidence: String,
 }
 
+impl Alert {
+    /// The alert as a message for people: the summary, its details, and where the evidence is.
+    pub fn text(&self, lake: &impl Lake) -> String {
+        let mut s = self.summary.clone();
+        for d in &self.details {
+            s.push_str("\n- ");
+            s.push_str(d);
+        }
+        s.push_str(&format!("\n\nevidence: {}", lake.uri(&self.evidence)));
+        s
+    }
+}
+
+/// Deliver a recorded alert through `notifier`. A failed delivery is logged and returned; the
+/// alert stays recorded in the lake either way.
+pub async fn deliver(
+    notifier: &impl crate::notify::Notifier,
+    lake: &impl Lake,
+    alert: &Alert,
+) -> Result<(), String> {
+    let sent = notifier.publish(&alert.summary, &alert.text(lake)).await;
+    if let Err(e) = &sent {
+        eprintln!("alert {} not delivered: {e}", alert.id);
+    }
+    sent
+}
+
 /// Store an alert under `artifacts/alerts/<at>-<source>.json`; returns its key.
 pub async fn record_alert(lake: &impl Lake, alert: &Alert) -> Result<String, JobError> {
     let key = format!("artifacts/alerts/{}.json", alert.id);
@@ -196,7 +224,7 @@ impl From<JobError> for crate::FunctionError {
 /// Whether this build can open the lake and registry a function's configuration names:
 /// `file://` always; `s3://` and a DynamoDB table with the features `s3` and `dynamodb`.
 pub fn check_sources(config: &crate::FunctionConfig) -> Result<(), crate::FunctionError> {
-    use crate::serving::local::file_path;
+    use crate::lake::file_path;
     let local = file_path(&config.lake).is_some() && file_path(&config.registry).is_some();
     let cloud = cfg!(all(feature = "s3", feature = "dynamodb")) && config.lake.starts_with("s3://");
     if local || cloud {
@@ -218,7 +246,7 @@ pub fn check_sources(config: &crate::FunctionConfig) -> Result<(), crate::Functi
 pub async fn open(
     config: &crate::FunctionConfig,
 ) -> Result<(crate::lake::AnyLake, crate::registry::AnyStore), crate::FunctionError> {
-    use crate::serving::local::file_path;
+    use crate::lake::file_path;
     check_sources(config)?;
     if let (Some(lake), Some(registry)) = (file_path(&config.lake), file_path(&config.registry)) {
         return Ok((
@@ -228,15 +256,12 @@ pub async fn open(
     }
     #[cfg(all(feature = "s3", feature = "dynamodb"))]
     if let Some(bucket) = config.lake.strip_prefix("s3://") {
-        let conf = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
-        // An emulator (AWS_ENDPOINT_URL) serves buckets by path, not by host name.
-        let path_style = std::env::var_os("AWS_ENDPOINT_URL").is_some();
-        let s3 = aws_sdk_s3::Client::from_conf(
-            aws_sdk_s3::config::Builder::from(&conf)
-                .force_path_style(path_style)
-                .build(),
-        );
-        let db = aws_sdk_dynamodb::Client::new(&conf);
+        let aws = crate::aws_env::AwsEnv::from_env().map_err(|message| crate::FunctionError {
+            error_type: "mlinfra.InvalidConfig",
+            message,
+            retryable: false,
+        })?;
+        let (s3, db) = (aws.s3(), aws.dynamodb());
         return Ok((
             crate::lake::AnyLake::S3(crate::lake_s3::S3Lake::new(
                 s3,

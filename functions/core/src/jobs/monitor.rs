@@ -2,7 +2,9 @@
 //! the window's `predictions/` and `feedback/` as the current data, [`crate::monitor::check`]
 //! for the numbers and the decision, then the records: the report, an alert when a threshold
 //! is crossed, and the retraining time (written before retraining starts, so an interrupted
-//! retrain is not started again before the cooldown ends).
+//! retrain is not started again before the cooldown ends). Each retraining is claimed first
+//! with a conditional create of the next number under [`RETRAINS`], so that of two monitors
+//! running at once only one starts it.
 
 use std::collections::BTreeMap;
 
@@ -21,6 +23,40 @@ pub const ACTOR: &str = "mlinfra-monitor";
 
 pub const STATE: &str = "artifacts/monitoring/state.json";
 pub const REPORTS: &str = "artifacts/monitoring/reports/";
+/// One object per retraining the monitor started, `<n>.json`, created only if absent.
+pub const RETRAINS: &str = "artifacts/monitoring/retrains/";
+
+/// A retraining the monitor started: when, and why.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Claim {
+    pub at: u64,
+    pub reasons: Vec<String>,
+}
+
+/// Claim the retraining after the `seen` ones this run read at its start: `Ok(None)` when it is
+/// ours, else the key of the claim another monitor made first (it saw the same ones).
+pub async fn claim_retrain(
+    lake: &impl Lake,
+    seen: usize,
+    claim: &Claim,
+) -> Result<Option<String>, JobError> {
+    let key = format!("{RETRAINS}{:06}.json", seen + 1);
+    if lake.put_if_absent(&key, &json_bytes(claim)).await? {
+        Ok(None)
+    } else {
+        Ok(Some(key))
+    }
+}
+
+/// How many retrainings were claimed, and when the last one was.
+async fn claims(lake: &impl Lake) -> Result<(usize, Option<u64>), JobError> {
+    let keys = lake.list(RETRAINS).await?;
+    let last = match keys.last() {
+        Some(k) => read_json::<Claim>(lake, k).await?.map(|c| c.at),
+        None => None,
+    };
+    Ok((keys.len(), last))
+}
 
 /// What the monitor remembers between runs.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -214,6 +250,9 @@ pub async fn run<S: Store>(
         _ => None,
     };
     let mut state: State = read_json(lake, STATE).await?.unwrap_or_default();
+    // A retraining claimed by a run whose state write was lost still starts the cooldown.
+    let (seen, last) = claims(lake).await?;
+    state.last_retrain_at = state.last_retrain_at.max(last);
     let mut report = check(
         job.model,
         &reference,
@@ -233,6 +272,19 @@ pub async fn run<S: Store>(
                 "no data arrived since the Production model's (version {}, {}): add data (`mlinfra data ingest FILE`) or send labelled feedback",
                 version.version,
                 short_hash(&version.data_hash)
+            ));
+        }
+    }
+    if job.record && report.decision.retrain {
+        let claim = Claim {
+            at: job.now,
+            reasons: report.decision.retrain_reasons.clone(),
+        };
+        if let Some(other) = claim_retrain(lake, seen, &claim).await? {
+            report.decision.retrain = false;
+            report.decision.retrain_skipped = Some(format!(
+                "another monitor run started this retraining first (`{}`)",
+                lake.uri(&other)
             ));
         }
     }
@@ -288,4 +340,31 @@ pub async fn run<S: Store>(
     }
     m.report_key = Some(key);
     Ok(m)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::lake::LocalLake;
+
+    #[tokio::test]
+    async fn of_two_monitors_that_saw_the_same_claims_only_one_starts_the_retraining() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let lake = LocalLake::new(dir.path());
+        let claim = |at| Claim {
+            at,
+            reasons: vec!["dataset drift".into()],
+        };
+        // Both read no claims at their start; the first to create `000001` wins.
+        assert_eq!(claim_retrain(&lake, 0, &claim(10)).await.expect("a"), None);
+        let lost = claim_retrain(&lake, 0, &claim(11)).await.expect("b");
+        assert_eq!(
+            lost.as_deref(),
+            Some("artifacts/monitoring/retrains/000001.json")
+        );
+        // The winner's claim is what the next run sees: its time starts the cooldown.
+        assert_eq!(claims(&lake).await.expect("claims"), (1, Some(10)));
+        // A later run that saw it claims the next one.
+        assert_eq!(claim_retrain(&lake, 1, &claim(99)).await.expect("c"), None);
+    }
 }

@@ -109,7 +109,7 @@ pub async fn production_model<S: Store>(
     let Some(key) = crate::lake::key_of(lake, &p.artifact_uri) else {
         // A model registered from another lake (a local path given by hand): read it there.
         read_artifact(&p.artifact_uri, &p.sha256)?;
-        let Some(path) = crate::serving::local::file_path(&p.artifact_uri) else {
+        let Some(path) = crate::lake::file_path(&p.artifact_uri) else {
             return Err(JobError::Input(format!(
                 "the Production model `{}` is not in the lake `{}`",
                 p.artifact_uri,

@@ -286,6 +286,7 @@ impl Store for DynamoDbStore {
 
 /// The acting identity on AWS: the caller's ARN from STS `GetCallerIdentity`, so nobody can
 /// approve their own request by changing a flag.
+#[cfg(feature = "sts")]
 pub async fn caller_identity(sts: &aws_sdk_sts::Client) -> Result<String, RegistryError> {
     let out = sts
         .get_caller_identity()

@@ -173,13 +173,6 @@ impl LocalStore {
     }
 }
 
-impl LocalStore {
-    /// The serving pointers, read synchronously (the `predict` handler is synchronous).
-    pub fn current_now(&self, model: &str) -> Result<Option<Current>, RegistryError> {
-        Ok(self.read(model)?.map(|s| s.doc.current()))
-    }
-}
-
 impl Store for LocalStore {
     async fn load(&self, model: &str) -> Result<Option<ModelDoc>, RegistryError> {
         Ok(self.read(model)?.map(|s| s.doc))

@@ -1,8 +1,9 @@
 //! Sampled predictions to the lake, off the response path: the handler only sends the record on
 //! a channel; this writer batches them and writes one object per batch under
 //! `predictions/<day>/`, at most every `every` or when `max` records wait, and when the channel
-//! closes. A batch that cannot be written is kept and retried at the next flush (and counted):
-//! nothing sampled is dropped silently.
+//! closes or `stop` resolves (the Lambda runtime's shutdown signal). A batch that cannot be
+//! written is kept and retried at the next flush (and counted): nothing sampled is dropped
+//! silently.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -29,11 +30,26 @@ pub fn batch_key(secs: u64, n: u64) -> String {
 /// Write what arrives on `rx` until the channel closes.
 pub async fn write_logs<L: Lake>(
     lake: L,
-    mut rx: UnboundedReceiver<PredictionLog>,
+    rx: UnboundedReceiver<PredictionLog>,
     every: Duration,
     max: usize,
     stats: Arc<LogStats>,
 ) {
+    write_logs_until(lake, rx, every, max, stats, std::future::pending()).await;
+}
+
+/// Write what arrives on `rx` until the channel closes or `stop` resolves; then what is waiting
+/// is written at once (one retry a moment later), and what still could not be written is said.
+pub async fn write_logs_until<L: Lake>(
+    lake: L,
+    mut rx: UnboundedReceiver<PredictionLog>,
+    every: Duration,
+    max: usize,
+    stats: Arc<LogStats>,
+    stop: impl std::future::Future<Output = ()>,
+) {
+    tokio::pin!(stop);
+    let mut stopping = false;
     let mut batch: Vec<PredictionLog> = Vec::new();
     let mut n = 0u64;
     loop {
@@ -50,6 +66,12 @@ pub async fn write_logs<L: Lake>(
                     }
                     None => break true,
                 },
+                () = &mut stop, if !stopping => {
+                    // No more records are taken; those already sent are drained, then the
+                    // channel reports closed.
+                    stopping = true;
+                    rx.close();
+                }
                 () = &mut flush_at => break false,
             }
         };
@@ -59,8 +81,8 @@ pub async fn write_logs<L: Lake>(
         }
         if closed {
             if !batch.is_empty() {
-                // The channel is gone: one more try after a pause, then say what is lost.
-                tokio::time::sleep(every).await;
+                // The channel is gone: one more try after a short pause, then say what is lost.
+                tokio::time::sleep(every.min(Duration::from_millis(100))).await;
                 flush(&lake, &mut batch, n + 1, &stats).await;
             }
             if !batch.is_empty() {

@@ -8,9 +8,9 @@
 //! names each invalid field; never a 500.
 
 pub mod api;
-pub mod local;
 pub mod logs;
 pub mod served;
+pub mod sources;
 
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
@@ -24,22 +24,24 @@ use crate::data::Kind;
 use crate::registry::{Current, Pointer, Stage};
 
 /// Where the served models come from: the registry's pointers and the artifacts.
+#[allow(async_fn_in_trait)]
 pub trait ModelSource: Send + Sync {
-    fn current(&self) -> Result<Option<Current>, String>;
+    async fn current(&self) -> Result<Option<Current>, String>;
     /// The artifact's bytes, checked against the pointer's sha256.
-    fn fetch(&self, p: &Pointer) -> Result<Vec<u8>, String>;
+    async fn fetch(&self, p: &Pointer) -> Result<Vec<u8>, String>;
 }
 
 /// The request header that keeps a request out of monitoring (`X-Mlinfra-Monitor: false`).
 pub const MONITOR_HEADER: &str = "x-mlinfra-monitor";
 
 /// Where feedback (ground truth by request id) is stored.
+#[allow(async_fn_in_trait)]
 pub trait FeedbackSink: Send + Sync {
     /// Store the feedback of a request; `Ok(true)` when it replaced earlier feedback for it.
-    fn store(&self, request_id: &str, record: &Value) -> Result<bool, String>;
+    async fn store(&self, request_id: &str, record: &Value) -> Result<bool, String>;
     /// The version of the model that answered a request, when the lake's prediction logs (within
     /// their retention) hold it.
-    fn logged(&self, request_id: &str) -> Result<Option<u64>, String>;
+    async fn logged(&self, request_id: &str) -> Result<Option<u64>, String>;
 }
 
 /// Request ids this process logged, newest last, so that feedback can follow a prediction before
@@ -101,6 +103,9 @@ pub struct Service<M, F> {
     source: M,
     feedback: F,
     slots: RwLock<Slots>,
+    /// Set while one request refreshes the models, so that others keep serving meanwhile.
+    refreshing: std::sync::atomic::AtomicBool,
+    refresh_failures: std::sync::atomic::AtomicU64,
     counter: std::sync::atomic::AtomicU64,
     recent: std::sync::Mutex<Recent>,
 }
@@ -122,49 +127,59 @@ impl<M: ModelSource, F: FeedbackSink> Service<M, F> {
             source,
             feedback,
             slots: RwLock::new(Slots::default()),
+            refreshing: std::sync::atomic::AtomicBool::new(false),
+            refresh_failures: std::sync::atomic::AtomicU64::new(0),
             counter: std::sync::atomic::AtomicU64::new(0),
             recent: std::sync::Mutex::new(Recent::default()),
         }
     }
 
     /// Re-read the registry's pointers when the refresh interval has passed; load and swap in
-    /// new versions. A model that fails to load (bad checksum, ...) is not served; the previous
-    /// one stays.
-    pub fn refresh(&self, force: bool) -> Vec<String> {
+    /// new versions. A model that fails to load (bad checksum, missing object, ...) is not
+    /// served; the previous one stays, and the problem is returned (and counted). While one
+    /// caller refreshes, the others skip it and serve the models they have.
+    pub async fn refresh(&self, force: bool) -> Vec<String> {
+        use std::sync::atomic::Ordering;
         let due = force
             || self
                 .slots
                 .read()
                 .map(|s| s.checked.is_none_or(|t| t.elapsed() >= self.config.refresh))
                 .unwrap_or(true);
-        if !due {
+        if !due || self.refreshing.swap(true, Ordering::AcqRel) {
             return Vec::new();
         }
+        let problems = self.reload().await;
+        self.refreshing.store(false, Ordering::Release);
+        if !problems.is_empty() {
+            self.refresh_failures
+                .fetch_add(problems.len() as u64, Ordering::Relaxed);
+        }
+        problems
+    }
+
+    /// Where the models come from.
+    pub fn source(&self) -> &M {
+        &self.source
+    }
+
+    /// How many model loads or registry reads failed since start (see [`Service::refresh`]).
+    pub fn refresh_failures(&self) -> u64 {
+        self.refresh_failures
+            .load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    async fn reload(&self) -> Vec<String> {
         let mut problems = Vec::new();
-        let current = match self.source.current() {
+        let current = match self.source.current().await {
             Ok(c) => c,
             Err(e) => {
                 problems.push(e);
-                None
-            }
-        };
-        let load = |p: Option<&Pointer>,
-                    stage: Stage,
-                    old: Option<Arc<Served>>,
-                    problems: &mut Vec<String>|
-         -> Option<Arc<Served>> {
-            let p = p?;
-            if let Some(o) = old.filter(|o| o.version == p.version && o.sha256 == p.sha256) {
-                return Some(o);
-            }
-            match self.source.fetch(p).and_then(|bytes| {
-                Served::load(&bytes, &self.config.model, p.version, stage, &p.sha256)
-            }) {
-                Ok(s) => Some(Arc::new(s)),
-                Err(e) => {
-                    problems.push(format!("version {}: {e}", p.version));
-                    None
+                // The registry cannot be read: keep serving what is loaded, try again later.
+                if let Ok(mut s) = self.slots.write() {
+                    s.checked = Some(Instant::now());
                 }
+                return problems;
             }
         };
         let (old_p, old_s) = self
@@ -173,29 +188,49 @@ impl<M: ModelSource, F: FeedbackSink> Service<M, F> {
             .map(|s| (s.production.clone(), s.staging.clone()))
             .unwrap_or_default();
         let cur = current.as_ref();
-        let production = load(
-            cur.and_then(|c| c.production.as_ref()),
-            Stage::Production,
-            old_p.clone(),
-            &mut problems,
-        )
-        .or(if cur.is_some_and(|c| c.production.is_some()) {
-            old_p
-        } else {
-            None
-        });
-        let staging = load(
-            cur.and_then(|c| c.staging.as_ref()),
-            Stage::Staging,
-            old_s,
-            &mut problems,
-        );
+        let production = match cur.and_then(|c| c.production.as_ref()) {
+            // A Production model that cannot be loaded leaves the previous one serving.
+            Some(p) => self
+                .load(p, Stage::Production, old_p.clone(), &mut problems)
+                .await
+                .or(old_p),
+            None => None,
+        };
+        let staging = match cur.and_then(|c| c.staging.as_ref()) {
+            Some(p) => self.load(p, Stage::Staging, old_s, &mut problems).await,
+            None => None,
+        };
         if let Ok(mut s) = self.slots.write() {
             s.production = production;
             s.staging = staging;
             s.checked = Some(Instant::now());
         }
         problems
+    }
+
+    /// The model a pointer names: the one already loaded when it is the same version and
+    /// sha256, else fetched, verified and loaded.
+    async fn load(
+        &self,
+        p: &Pointer,
+        stage: Stage,
+        old: Option<Arc<Served>>,
+        problems: &mut Vec<String>,
+    ) -> Option<Arc<Served>> {
+        if let Some(o) = old.filter(|o| o.version == p.version && o.sha256 == p.sha256) {
+            return Some(o);
+        }
+        let loaded = match self.source.fetch(p).await {
+            Ok(bytes) => Served::load(&bytes, &self.config.model, p.version, stage, &p.sha256),
+            Err(e) => Err(e),
+        };
+        match loaded {
+            Ok(s) => Some(Arc::new(s)),
+            Err(e) => {
+                problems.push(format!("version {}: {e}", p.version));
+                None
+            }
+        }
     }
 
     /// The version serving a stage right now.
@@ -225,7 +260,7 @@ impl<M: ModelSource, F: FeedbackSink> Service<M, F> {
         )
     }
 
-    pub fn handle(&self, req: &ProxyRequest) -> Outcome {
+    pub async fn handle(&self, req: &ProxyRequest) -> Outcome {
         let route = match req.path.trim_end_matches('/') {
             "/predict" => "/predict",
             "/feedback" => "/feedback",
@@ -271,7 +306,9 @@ impl<M: ModelSource, F: FeedbackSink> Service<M, F> {
                 }
             }
         }
-        self.refresh(false);
+        for problem in self.refresh(false).await {
+            eprintln!("model refresh: {problem}");
+        }
         match route {
             "/health" => {
                 let p = self.serving(Stage::Production);
@@ -285,7 +322,7 @@ impl<M: ModelSource, F: FeedbackSink> Service<M, F> {
                     &json!({"status": "ok", "model": self.config.model, "production": v(&p), "staging": v(&s)}),
                 ))
             }
-            "/feedback" => done(self.feedback(req)),
+            "/feedback" => done(self.feedback(req).await),
             _ => self.predict(req),
         }
     }
@@ -496,7 +533,7 @@ impl<M: ModelSource, F: FeedbackSink> Service<M, F> {
         }
     }
 
-    fn feedback(&self, req: &ProxyRequest) -> ProxyResponse {
+    async fn feedback(&self, req: &ProxyRequest) -> ProxyResponse {
         let body = match Self::body(req) {
             Ok(b) => b,
             Err(r) => return r,
@@ -523,7 +560,11 @@ impl<M: ModelSource, F: FeedbackSink> Service<M, F> {
             );
         };
         let recent = self.recent.lock().ok().and_then(|r| r.ids.get(id).copied());
-        let version = match recent.map_or_else(|| self.feedback.logged(id), |v| Ok(Some(v))) {
+        let logged = match recent {
+            Some(v) => Ok(Some(v)),
+            None => self.feedback.logged(id).await,
+        };
+        let version = match logged {
             Ok(Some(v)) => v,
             Ok(None) => {
                 return ProxyResponse::error(
@@ -582,7 +623,7 @@ impl<M: ModelSource, F: FeedbackSink> Service<M, F> {
             "version": version,
             "at": crate::registry::local::rfc3339(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)),
         });
-        match self.feedback.store(id, &record) {
+        match self.feedback.store(id, &record).await {
             Ok(replaced) => ProxyResponse::json(
                 202,
                 &json!({"stored": true, "request_id": id, "class": class, "replaced": replaced}),

@@ -24,7 +24,7 @@ pub fn heart_options() -> ReadOptions {
 /// `num > 0`.
 pub fn binary() -> LabelRule {
     LabelRule::Binary {
-        op: ">".into(),
+        op: mlinfra_core::data::Compare::Gt,
         threshold: 0.0,
     }
 }

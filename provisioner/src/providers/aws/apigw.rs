@@ -500,6 +500,26 @@ async fn key_id(p: &AwsProvider, addr: &str, name: &str) -> Result<Option<String
         .and_then(|k| k.id))
 }
 
+/// The value of the stack's API key (`None` when `up` has not created it), for `mlinfra serve`
+/// to check requests against the same key API Gateway checks.
+pub async fn key_value(p: &AwsProvider) -> Result<Option<String>, ProviderError> {
+    let name = p.name("key");
+    Ok(p.clients
+        .apigw
+        .get_api_keys()
+        .name_query(&name)
+        .include_values(true)
+        .limit(500)
+        .send()
+        .await
+        .ctx("api_key.default", "apigateway:GetApiKeys")?
+        .items
+        .unwrap_or_default()
+        .into_iter()
+        .find(|k| k.name.as_deref() == Some(name.as_str()))
+        .and_then(|k| k.value))
+}
+
 fn key_name(p: &AwsProvider, live: &Value) -> String {
     recorded_or(live, "name", || p.name("key"))
 }

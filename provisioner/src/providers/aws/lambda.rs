@@ -134,6 +134,9 @@ pub fn environment(p: &AwsProvider, props: &Value) -> Option<HashMap<String, Str
         memory_mb: num("memory_mb")?,
         timeout_s: num("timeout_s")?,
         serving: crate::engine::graph::serving_of(props),
+        alerts_topic: matches!(function, FunctionName::Train | FunctionName::Monitor)
+            .then(|| p.name("alerts")),
+        retrain_function: (function == FunctionName::Monitor).then(|| p.name("train")),
     };
     Some(config.to_env().into_iter().collect())
 }
@@ -178,6 +181,10 @@ pub async fn read(
         ("model_refresh_s", mlinfra_core::config::ENV_MODEL_REFRESH_S),
         ("max_batch", mlinfra_core::config::ENV_MAX_BATCH),
         ("sample_rate", mlinfra_core::config::ENV_SAMPLE_RATE),
+        (
+            "prediction_log_days",
+            mlinfra_core::config::ENV_PREDICTION_LOG_DAYS,
+        ),
     ] {
         if let Some(v) = env.get(var) {
             live[k] = serde_json::from_str(v).unwrap_or(json!(v));
@@ -334,6 +341,7 @@ pub async fn put(
         "model_refresh_s",
         "max_batch",
         "sample_rate",
+        "prediction_log_days",
         "function",
     ];
     if exists && config_fields.iter().any(|f| touched(f)) {

@@ -11,7 +11,7 @@
 //! backoff and jitter ([`MAX_ATTEMPTS`] attempts).
 
 mod alerts;
-mod apigw;
+pub mod apigw;
 mod events;
 mod iam;
 

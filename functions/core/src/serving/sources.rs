@@ -1,0 +1,102 @@
+//! The model source and feedback sink over the application's own seams: the registry [`Store`]
+//! gives the serving pointers, the [`Lake`] holds the model artifacts, the prediction logs and
+//! the feedback. The same code serves a local environment (`file://` directories) and the cloud
+//! ones (the DynamoDB `CURRENT` item, S3 objects), in `mlinfra serve`, batch `predict` and the
+//! `predict` function.
+
+use serde_json::Value;
+
+use super::{FeedbackSink, ModelSource};
+use crate::lake::{Lake, key_of};
+use crate::registry::{Current, Pointer, Store, read_artifact, verify};
+
+/// The Production and Staging pointers of `model` from a registry store; the artifacts from the
+/// lake they were written to (a `file://` artifact outside the lake, registered by hand, is read
+/// where it is).
+pub struct RegistrySource<S, L> {
+    pub store: S,
+    pub lake: L,
+    pub model: String,
+}
+
+impl<S: Store + Send + Sync, L: Lake + Send + Sync> ModelSource for RegistrySource<S, L> {
+    async fn current(&self) -> Result<Option<Current>, String> {
+        self.store
+            .current(&self.model)
+            .await
+            .map_err(|e| format!("the registry cannot be read: {e}"))
+    }
+
+    async fn fetch(&self, p: &Pointer) -> Result<Vec<u8>, String> {
+        let Some(key) = key_of(&self.lake, &p.artifact_uri) else {
+            return read_artifact(&p.artifact_uri, &p.sha256).map_err(|e| e.to_string());
+        };
+        let bytes = self
+            .lake
+            .get(&key)
+            .await
+            .map_err(|e| e.to_string())?
+            .ok_or_else(|| format!("`{}` does not exist", p.artifact_uri))?;
+        verify(&bytes, &p.sha256, &format!("`{}`", p.artifact_uri)).map_err(|e| e.to_string())?;
+        Ok(bytes)
+    }
+}
+
+/// Feedback as one JSON object per request id under the lake's `feedback/`; a later feedback for
+/// the same request replaces the earlier one (a correction). Request ids are looked up in the
+/// lake's `predictions/<day>/` logs of the last `retention_days` days, newest first.
+pub struct LakeFeedback<L> {
+    pub lake: L,
+    pub retention_days: u32,
+}
+
+impl<L: Lake + Send + Sync> FeedbackSink for LakeFeedback<L> {
+    async fn store(&self, request_id: &str, record: &Value) -> Result<bool, String> {
+        let key = format!("feedback/{request_id}.json");
+        let replaced = self
+            .lake
+            .get(&key)
+            .await
+            .map_err(|e| e.to_string())?
+            .is_some();
+        self.lake
+            .put(&key, format!("{record}\n").as_bytes())
+            .await
+            .map_err(|e| e.to_string())?;
+        Ok(replaced)
+    }
+
+    async fn logged(&self, request_id: &str) -> Result<Option<u64>, String> {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0);
+        let first = format!(
+            "predictions/{}",
+            &crate::registry::local::rfc3339(
+                now.saturating_sub(u64::from(self.retention_days) * 86_400),
+            )[..10]
+        );
+        let needle = format!("\"request_id\":\"{request_id}\"");
+        let mut keys = self
+            .lake
+            .list("predictions/")
+            .await
+            .map_err(|e| e.to_string())?;
+        keys.retain(|k| k.as_str() >= first.as_str());
+        for key in keys.iter().rev() {
+            let Some(bytes) = self.lake.get(key).await.map_err(|e| e.to_string())? else {
+                continue;
+            };
+            let text = String::from_utf8_lossy(&bytes);
+            if let Some(line) = text.lines().find(|l| l.contains(&needle)) {
+                let version = serde_json::from_str::<Value>(line)
+                    .ok()
+                    .and_then(|v| v["version"].as_u64())
+                    .unwrap_or(0);
+                return Ok(Some(version));
+            }
+        }
+        Ok(None)
+    }
+}
