@@ -1130,10 +1130,15 @@ fn the_registry_verbs_act_on_the_dynamodb_table() {
     let (code, out, err) = env.run(&["models", "audit", "--output", "csv"]);
     assert_eq!(code, 0, "{err}");
     assert!(out.contains("alice") && out.contains("bob"), "{out}");
-    // Registering a run from the S3 lake is not built: said, not pretended.
+    // Registering a run the S3 lake does not hold: said, with where it looked.
     let (code, _, err) = env.run(&["models", "register", "--run", "r2", "--as", "alice"]);
     assert_eq!(code, 1);
-    assert!(err.contains("is not built yet"), "{err}");
+    assert!(
+        err.contains(
+            "error: no run `r2`: `s3://mlinfra-heart-disease-lake/artifacts/runs/r2/run.json` does not exist"
+        ) && err.contains("hint: `mlinfra runs list` shows the runs"),
+        "{err}"
+    );
 
     // On `aws` the identity is the caller's ARN: `--as` is refused. (The emulator's region.)
     let in_region = env.edited_stack("region: eu-west-1", "region: us-east-1");

@@ -151,23 +151,22 @@ async fn handle(
             .push((error_type, json_body));
         return ok(202, json!({"status": "OK"}));
     }
-    if method == hyper::Method::POST {
-        if let Some(rest) = path.strip_prefix(&format!("{base}/invocation/")) {
-            if let Some((id, kind)) = rest.split_once('/') {
-                let kind = match kind {
-                    "response" => "response",
-                    "error" => "error",
-                    _ => return ok(404, json!({"errorMessage": "unknown path"})),
-                };
-                api.inner.lock().unwrap().replies.push(Reply {
-                    request_id: id.to_string(),
-                    kind,
-                    body: json_body,
-                    at: Instant::now(),
-                });
-                return ok(202, json!({"status": "OK"}));
-            }
-        }
+    if method == hyper::Method::POST
+        && let Some(rest) = path.strip_prefix(&format!("{base}/invocation/"))
+        && let Some((id, kind)) = rest.split_once('/')
+    {
+        let kind = match kind {
+            "response" => "response",
+            "error" => "error",
+            _ => return ok(404, json!({"errorMessage": "unknown path"})),
+        };
+        api.inner.lock().unwrap().replies.push(Reply {
+            request_id: id.to_string(),
+            kind,
+            body: json_body,
+            at: Instant::now(),
+        });
+        return ok(202, json!({"status": "OK"}));
     }
     ok(
         404,
@@ -460,8 +459,8 @@ fn every_bootstrap_reports_init_errors() {
         );
         assert_eq!(api.inner.lock().unwrap().handed_out, 0);
     }
-    // `predict` on an S3 lake and a DynamoDB registry says at start that this is not built yet
-    // (etl, train and monitor read them: `the_jobs_run_on_s3_and_dynamodb`).
+    // On an S3 lake and a DynamoDB registry without the role's credentials in its environment,
+    // `predict` says so at start, naming the variables.
     let api = RuntimeApi::start(&rt);
     let bin = unpack("predict", tmp.path());
     let vars = config_vars(
@@ -474,7 +473,14 @@ fn every_bootstrap_reports_init_errors() {
     let errors = api.inner.lock().unwrap().init_errors.clone();
     assert_eq!(
         errors[0].0.as_deref(),
-        Some("mlinfra.NotBuilt"),
+        Some("mlinfra.InvalidConfig"),
+        "{errors:?}"
+    );
+    assert!(
+        errors[0].1["errorMessage"]
+            .as_str()
+            .unwrap()
+            .contains("`AWS_ACCESS_KEY_ID` and `AWS_SECRET_ACCESS_KEY` are not set"),
         "{errors:?}"
     );
 }

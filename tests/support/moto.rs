@@ -17,11 +17,11 @@ pub struct Moto {
 
 impl Drop for Moto {
     fn drop(&mut self) {
-        if let Ok(mut guard) = self.child.lock() {
-            if let Some(c) = guard.as_mut() {
-                let _ = c.kill();
-                let _ = c.wait();
-            }
+        if let Ok(mut guard) = self.child.lock()
+            && let Some(c) = guard.as_mut()
+        {
+            let _ = c.kill();
+            let _ = c.wait();
         }
     }
 }

@@ -41,10 +41,10 @@ pub fn report_init_error(api: &str, e: &FunctionError) -> Result<u16, String> {
 /// caller then exits with status 1.
 pub fn init_failed(e: &FunctionError) {
     eprintln!("{}: {}", e.error_type, e.message);
-    if let Ok(api) = std::env::var(RUNTIME_API) {
-        if let Err(why) = report_init_error(&api, e) {
-            eprintln!("warning: could not report the init error: {why}");
-        }
+    if let Ok(api) = std::env::var(RUNTIME_API)
+        && let Err(why) = report_init_error(&api, e)
+    {
+        eprintln!("warning: could not report the init error: {why}");
     }
 }
 

@@ -130,10 +130,10 @@ impl Schema {
                     f.name, f.max_missing_share
                 ));
             }
-            if let Some([lo, hi]) = f.range {
-                if lo > hi {
-                    return Err(format!("feature `{}`: range [{lo}, {hi}] is empty", f.name));
-                }
+            if let Some([lo, hi]) = f.range
+                && lo > hi
+            {
+                return Err(format!("feature `{}`: range [{lo}, {hi}] is empty", f.name));
             }
         }
         Ok(s)

@@ -15,9 +15,10 @@ use crate::providers::{AnyProvider, DeleteOptions, Provider};
 pub async fn run(g: &Global, args: &DownArgs) -> Result<i32, Failure> {
     let cx = Context::any_env(g)?;
     let (provider, store) = cx.infra().await?;
-    if let Store::S3(s3) = &store {
-        if !s3.bucket_exists().await? {
-            cx.out.result(
+    if let Store::S3(s3) = &store
+        && !s3.bucket_exists().await?
+    {
+        cx.out.result(
                 format!(
                     "Nothing to delete: stack `{}` has no state on `{}` (its bucket `{}` does not exist).\n",
                     cx.stack_name(),
@@ -26,8 +27,7 @@ pub async fn run(g: &Global, args: &DownArgs) -> Result<i32, Failure> {
                 ),
                 &json!({ "plan": null }),
             );
-            return Ok(0);
-        }
+        return Ok(0);
     }
     // Look before locking: with nothing deployed, `down` ends here having written nothing (not
     // even the lock file, or the directory that would hold it).
@@ -41,10 +41,10 @@ pub async fn run(g: &Global, args: &DownArgs) -> Result<i32, Failure> {
     let (code, all_gone) = result?;
     if all_gone && store_is_local(&store) {
         // Leave nothing behind: the environment directory, and `.mlinfra/` if it is now empty.
-        if std::fs::remove_dir(&cx.root).is_ok() {
-            if let Some(parent) = cx.root.parent().filter(|p| p.ends_with(".mlinfra")) {
-                let _ = std::fs::remove_dir(parent);
-            }
+        if std::fs::remove_dir(&cx.root).is_ok()
+            && let Some(parent) = cx.root.parent().filter(|p| p.ends_with(".mlinfra"))
+        {
+            let _ = std::fs::remove_dir(parent);
         }
     }
     Ok(code)

@@ -226,7 +226,7 @@ impl Context {
     /// The desired graph; on AWS each function carries the hash of the `bootstrap.zip` to
     /// deploy (so `up` uploads only code that changed).
     pub fn desired(&self) -> Result<Graph, Failure> {
-        let mut graph = platform(&self.loaded.stack)?;
+        let mut graph = desired_graph(&self.loaded.stack)?;
         if self.env == EnvKind::Localstack && !self.plain_http_endpoint().is_empty() {
             // Over plain HTTP every request would be denied by a TLS-only policy (and moto
             // denies by any conditional Deny): the lake cannot be TLS-only there.
@@ -309,7 +309,7 @@ impl Context {
 /// The platform a stack describes: the graph of its resources, and the jobs' settings derived
 /// from it (a resource like the others, in the lake, so that `diff` shows a changed threshold
 /// and `down` removes it). Reads the stack's curated schema file when it names one.
-pub fn platform(stack: &stack::Stack) -> Result<Graph, Failure> {
+pub fn desired_graph(stack: &stack::Stack) -> Result<Graph, Failure> {
     let mut graph = graph::desired(stack)?;
     let settings = serde_json::to_value(monitor::settings(stack)?)
         .map_err(|e| Failure::new(format!("cannot encode the jobs' settings: {e}")))?;

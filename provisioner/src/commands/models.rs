@@ -275,15 +275,15 @@ pub async fn platform(
             "the cloud platform needs --env aws or localstack",
         ));
     };
-    if let crate::engine::store::Store::S3(s3) = &store {
-        if !s3.bucket_exists().await? {
-            return Err(Failure::new(format!(
-                "the data lake bucket `{}` does not exist on `{}`\nhint: run `mlinfra up --env {}` first",
-                s3.bucket,
-                cx.env.as_str(),
-                cx.env.as_str()
-            )));
-        }
+    if let crate::engine::store::Store::S3(s3) = &store
+        && !s3.bucket_exists().await?
+    {
+        return Err(Failure::new(format!(
+            "the data lake bucket `{}` does not exist on `{}`\nhint: run `mlinfra up --env {}` first",
+            s3.bucket,
+            cx.env.as_str(),
+            cx.env.as_str()
+        )));
     }
     let lake = AnyLake::S3(S3Lake::new(p.clients.s3.clone(), p.settings.bucket.clone()));
     let (store, who) = cloud_registry(cx, &p, named).await?;

@@ -36,8 +36,8 @@ pub fn run(g: &Global) -> Result<i32, Failure> {
                 )));
             }
             let s = &loaded.stack;
-            let graph =
-                super::platform(s).map_err(|e| Failure::new(format!("{file}: {}", e.message)))?;
+            let graph = super::desired_graph(s)
+                .map_err(|e| Failure::new(format!("{file}: {}", e.message)))?;
             let text = format!(
                 "`{file}` is valid: stack `{}`, {} functions, {} schedules, {} resources\n",
                 s.name,

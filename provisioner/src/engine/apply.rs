@@ -135,10 +135,10 @@ pub async fn apply<P: Provider>(
         match s.action {
             Action::Create | Action::Update => {
                 for d in s.desired.iter().flat_map(|r| &r.depends_on) {
-                    if let Some(&j) = index.get(d.as_str()) {
-                        if matches!(steps[j].action, Action::Create | Action::Update) {
-                            waits_for[i].insert(j);
-                        }
+                    if let Some(&j) = index.get(d.as_str())
+                        && matches!(steps[j].action, Action::Create | Action::Update)
+                    {
+                        waits_for[i].insert(j);
                     }
                 }
             }

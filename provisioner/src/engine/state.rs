@@ -108,13 +108,13 @@ impl State {
             path: path.to_path_buf(),
             detail: format!("line {} column {}: {e}", e.line(), e.column()),
         })?;
-        if let Some(f) = raw.get("format").and_then(Value::as_u64) {
-            if f > u64::from(FORMAT) {
-                return Err(StateError::Newer {
-                    path: path.to_path_buf(),
-                    found: u32::try_from(f).unwrap_or(u32::MAX),
-                });
-            }
+        if let Some(f) = raw.get("format").and_then(Value::as_u64)
+            && f > u64::from(FORMAT)
+        {
+            return Err(StateError::Newer {
+                path: path.to_path_buf(),
+                found: u32::try_from(f).unwrap_or(u32::MAX),
+            });
         }
         let state: State = serde_json::from_value(raw).map_err(|e| StateError::Corrupt {
             path: path.to_path_buf(),

@@ -165,17 +165,18 @@ impl Gateway {
                 headers.insert(k.as_str().to_string(), v.to_string());
             }
         }
-        if let Some(key) = &self.api_key {
-            if resource != "/health" && headers.get("x-api-key") != Some(key) {
-                return (
-                    "other",
-                    json_error(
-                        403,
-                        "Forbidden",
-                        "send the API key in the `x-api-key` header (`mlinfra outputs api_key_file` says where it is)",
-                    ),
-                );
-            }
+        if let Some(key) = &self.api_key
+            && resource != "/health"
+            && headers.get("x-api-key") != Some(key)
+        {
+            return (
+                "other",
+                json_error(
+                    403,
+                    "Forbidden",
+                    "send the API key in the `x-api-key` header (`mlinfra outputs api_key_file` says where it is)",
+                ),
+            );
         }
         let query: BTreeMap<String, String> = req
             .uri()

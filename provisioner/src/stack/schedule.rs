@@ -487,7 +487,7 @@ fn weekday(days: i64) -> u32 {
 
 fn in_range(v: u32, from: u32, to: u32, step: u32) -> bool {
     if from <= to {
-        v >= from && v <= to && (v - from) % step.max(1) == 0
+        v >= from && v <= to && (v - from).is_multiple_of(step.max(1))
     } else {
         v >= from || v <= to // a wrapping range such as FRI-MON
     }

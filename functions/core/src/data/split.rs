@@ -45,10 +45,10 @@ pub fn split(frame: &Frame, labels: &Labels, eval_fraction: f64, seed: u64) -> S
             if let Some(&i) = rows.iter().min_by(|&&a, &&b| u[a].total_cmp(&u[b])) {
                 is_eval[i] = true;
             }
-        } else if rows.iter().all(|&i| is_eval[i]) {
-            if let Some(&i) = rows.iter().max_by(|&&a, &&b| u[a].total_cmp(&u[b])) {
-                is_eval[i] = false;
-            }
+        } else if rows.iter().all(|&i| is_eval[i])
+            && let Some(&i) = rows.iter().max_by(|&&a, &&b| u[a].total_cmp(&u[b]))
+        {
+            is_eval[i] = false;
         }
     }
     let (eval, train): (Vec<usize>, Vec<usize>) = (0..n).partition(|&i| is_eval[i]);

@@ -154,24 +154,23 @@ fn transition(
         Stage::Staging => Some((Stage::None, "replaced in Staging")),
         _ => None,
     };
-    if let Some((demoted, why)) = displaced {
-        if let Some(i) = doc
+    if let Some((demoted, why)) = displaced
+        && let Some(i) = doc
             .versions
             .iter()
             .position(|x| x.stage == to && x.version != v)
-        {
-            let old = doc.versions[i].clone();
-            doc.versions[i].stage = demoted;
-            events.push(event(
-                doc,
-                actor,
-                Action::Archive,
-                &old,
-                (Some(to), Some(demoted)),
-                why,
-                request,
-            ));
-        }
+    {
+        let old = doc.versions[i].clone();
+        doc.versions[i].stage = demoted;
+        events.push(event(
+            doc,
+            actor,
+            Action::Archive,
+            &old,
+            (Some(to), Some(demoted)),
+            why,
+            request,
+        ));
     }
     if let Some(i) = doc.versions.iter().position(|x| x.version == v) {
         let from = doc.versions[i].stage;

@@ -294,17 +294,16 @@ impl<M: ModelSource, F: FeedbackSink> Service<M, F> {
                 None,
             ));
         }
-        if expected == "POST" {
-            if let Some(ct) = req.header("content-type") {
-                if !ct.to_ascii_lowercase().starts_with("application/json") {
-                    return done(ProxyResponse::error(
-                        415,
-                        &format!("content type `{ct}` is not supported"),
-                        vec![],
-                        Some("send JSON with `Content-Type: application/json`"),
-                    ));
-                }
-            }
+        if expected == "POST"
+            && let Some(ct) = req.header("content-type")
+            && !ct.to_ascii_lowercase().starts_with("application/json")
+        {
+            return done(ProxyResponse::error(
+                415,
+                &format!("content type `{ct}` is not supported"),
+                vec![],
+                Some("send JSON with `Content-Type: application/json`"),
+            ));
         }
         for problem in self.refresh(false).await {
             eprintln!("model refresh: {problem}");
@@ -665,10 +664,10 @@ pub fn encode(model: &Served, instances: &[Value]) -> (Vec<f32>, Vec<Value>, Vec
                 Some(Value::Null) => f32::NAN,
                 Some(Value::Number(n)) => match n.as_f64() {
                     Some(v) if v.is_finite() && v.abs() < f64::from(f32::MAX) => {
-                        if let Some([lo, hi]) = f.range {
-                            if v < lo || v > hi {
-                                warnings.push(json!({"field": field, "message": format!("{v} is outside the training range [{lo}, {hi}]")}));
-                            }
+                        if let Some([lo, hi]) = f.range
+                            && (v < lo || v > hi)
+                        {
+                            warnings.push(json!({"field": field, "message": format!("{v} is outside the training range [{lo}, {hi}]")}));
                         }
                         if f.kind == Kind::Categorical {
                             let known = f

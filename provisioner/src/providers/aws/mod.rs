@@ -116,13 +116,12 @@ impl Intercept for CallCounter {
         cfg: &mut ConfigBag,
     ) -> Result<(), BoxError> {
         self.inner.total.fetch_add(1, Ordering::SeqCst);
-        if let Some(m) = cfg.load::<Metadata>() {
-            if !is_read_only(m.name()) {
-                if let Ok(mut map) = self.inner.mutating.lock() {
-                    *map.entry(format!("{}:{}", m.service(), m.name()))
-                        .or_default() += 1;
-                }
-            }
+        if let Some(m) = cfg.load::<Metadata>()
+            && !is_read_only(m.name())
+            && let Ok(mut map) = self.inner.mutating.lock()
+        {
+            *map.entry(format!("{}:{}", m.service(), m.name()))
+                .or_default() += 1;
         }
         Ok(())
     }
