@@ -58,6 +58,16 @@ impl AwsEnv {
     pub fn from_env() -> Result<AwsEnv, String> {
         AwsEnv::from_lookup(|k| std::env::var(k).ok())
     }
+
+    /// [`AwsEnv::from_env`] for a function that cannot go on without it: the error is the
+    /// function's `mlinfra.InvalidConfig`.
+    pub fn for_function() -> Result<AwsEnv, crate::FunctionError> {
+        AwsEnv::from_env().map_err(|message| crate::FunctionError {
+            error_type: "mlinfra.InvalidConfig",
+            message,
+            retryable: false,
+        })
+    }
 }
 
 /// A client of one SDK crate from an [`AwsEnv`]: the same four settings for each (the SDK

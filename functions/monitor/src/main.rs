@@ -69,11 +69,7 @@ async fn handle(config: &FunctionConfig, function_arn: &str) -> Result<Value, Fu
 /// the event and answers 202.
 #[cfg(feature = "aws")]
 async fn invoke_train(function: &str, reason: &str) -> Result<Value, FunctionError> {
-    let aws = mlinfra_core::aws_env::AwsEnv::from_env().map_err(|message| FunctionError {
-        error_type: "mlinfra.InvalidConfig",
-        message,
-        retryable: false,
-    })?;
+    let aws = mlinfra_core::aws_env::AwsEnv::for_function()?;
     let payload = json!({"source": "mlinfra.monitor", "reason": reason});
     let status = aws
         .invoke_event(function, "live", &payload)

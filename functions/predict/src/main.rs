@@ -76,8 +76,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     mlinfra_core::lambda::on_shutdown(move || async move {
         let _ = stop.send(());
         let _ = tokio::time::timeout(Duration::from_millis(450), writer).await;
-    })
-    .await;
+    });
     let (service, logs) = (&service, &logs);
     lambda_runtime::run(service_fn(
         move |event: LambdaEvent<ProxyRequest>| async move {

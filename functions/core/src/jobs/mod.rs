@@ -104,6 +104,27 @@ pub enum JobError {
     Input(String),
 }
 
+/// The bytes of a registered artifact, checked against its registered sha256: from `lake` when
+/// its URI is in it (the key is returned too), else from its `file://` path (an artifact
+/// registered by hand from elsewhere).
+pub async fn read_registered(
+    lake: &impl Lake,
+    p: &crate::registry::Pointer,
+) -> Result<(Option<String>, Vec<u8>), JobError> {
+    let Some(key) = crate::lake::key_of(lake, &p.artifact_uri) else {
+        return Ok((
+            None,
+            crate::registry::read_artifact(&p.artifact_uri, &p.sha256)?,
+        ));
+    };
+    let bytes = lake
+        .get(&key)
+        .await?
+        .ok_or_else(|| JobError::Input(format!("`{}` does not exist", lake.uri(&key))))?;
+    crate::registry::verify(&bytes, &p.sha256, &format!("`{}`", p.artifact_uri))?;
+    Ok((Some(key), bytes))
+}
+
 /// Seconds since the Unix epoch.
 pub fn now() -> u64 {
     std::time::SystemTime::now()
@@ -256,11 +277,7 @@ pub async fn open(
     }
     #[cfg(all(feature = "s3", feature = "dynamodb"))]
     if let Some(bucket) = config.lake.strip_prefix("s3://") {
-        let aws = crate::aws_env::AwsEnv::from_env().map_err(|message| crate::FunctionError {
-            error_type: "mlinfra.InvalidConfig",
-            message,
-            retryable: false,
-        })?;
+        let aws = crate::aws_env::AwsEnv::for_function()?;
         let (s3, db) = (aws.s3(), aws.dynamodb());
         return Ok((
             crate::lake::AnyLake::S3(crate::lake_s3::S3Lake::new(

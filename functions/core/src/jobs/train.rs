@@ -10,7 +10,7 @@ use super::{CURATED_LATEST, CuratedPointer, JobError, json_bytes, read_json, sho
 use crate::lake::Lake;
 use crate::model::Model;
 use crate::pipeline::{self, Config, Output};
-use crate::registry::{Candidate, Registry, RegistryError, Stage, Store, Version, read_artifact};
+use crate::registry::{Candidate, Registry, RegistryError, Stage, Store, Version};
 
 /// Every artifact of a pipeline run except the data itself, the run record last (its presence
 /// says the run's artifacts are complete).
@@ -106,9 +106,9 @@ pub async fn production_model<S: Store>(
     else {
         return Ok(None);
     };
-    let Some(key) = crate::lake::key_of(lake, &p.artifact_uri) else {
-        // A model registered from another lake (a local path given by hand): read it there.
-        read_artifact(&p.artifact_uri, &p.sha256)?;
+    let (key, _) = super::read_registered(lake, &p).await?;
+    let Some(key) = key else {
+        // A model registered from another lake (a local path given by hand): beside it there.
         let Some(path) = crate::lake::file_path(&p.artifact_uri) else {
             return Err(JobError::Input(format!(
                 "the Production model `{}` is not in the lake `{}`",
@@ -123,9 +123,6 @@ pub async fn production_model<S: Store>(
             JobError::Input(format!("`{}` is not a model: {e}", json_path.display()))
         });
     };
-    let missing = |k: &str| JobError::Input(format!("`{}` does not exist", lake.uri(k)));
-    let onnx = lake.get(&key).await?.ok_or_else(|| missing(&key))?;
-    crate::registry::verify(&onnx, &p.sha256, &format!("`{}`", p.artifact_uri))?;
     let json_key = match key.rsplit_once('/') {
         Some((dir, _)) => format!("{dir}/model.json"),
         None => "model.json".to_string(),
@@ -133,7 +130,7 @@ pub async fn production_model<S: Store>(
     let text = lake
         .get(&json_key)
         .await?
-        .ok_or_else(|| missing(&json_key))?;
+        .ok_or_else(|| JobError::Input(format!("`{}` does not exist", lake.uri(&json_key))))?;
     serde_json::from_slice(&text)
         .map(Some)
         .map_err(|e| JobError::Input(format!("`{}` is not a model: {e}", lake.uri(&json_key))))

@@ -7,8 +7,8 @@
 use serde_json::Value;
 
 use super::{FeedbackSink, ModelSource};
-use crate::lake::{Lake, key_of};
-use crate::registry::{Current, Pointer, Store, read_artifact, verify};
+use crate::lake::Lake;
+use crate::registry::{Current, Pointer, Store};
 
 /// The Production and Staging pointers of `model` from a registry store; the artifacts from the
 /// lake they were written to (a `file://` artifact outside the lake, registered by hand, is read
@@ -28,17 +28,10 @@ impl<S: Store + Send + Sync, L: Lake + Send + Sync> ModelSource for RegistrySour
     }
 
     async fn fetch(&self, p: &Pointer) -> Result<Vec<u8>, String> {
-        let Some(key) = key_of(&self.lake, &p.artifact_uri) else {
-            return read_artifact(&p.artifact_uri, &p.sha256).map_err(|e| e.to_string());
-        };
-        let bytes = self
-            .lake
-            .get(&key)
+        crate::jobs::read_registered(&self.lake, p)
             .await
-            .map_err(|e| e.to_string())?
-            .ok_or_else(|| format!("`{}` does not exist", p.artifact_uri))?;
-        verify(&bytes, &p.sha256, &format!("`{}`", p.artifact_uri)).map_err(|e| e.to_string())?;
-        Ok(bytes)
+            .map(|(_, bytes)| bytes)
+            .map_err(|e| e.to_string())
     }
 }
 
@@ -67,14 +60,10 @@ impl<L: Lake + Send + Sync> FeedbackSink for LakeFeedback<L> {
     }
 
     async fn logged(&self, request_id: &str) -> Result<Option<u64>, String> {
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_secs())
-            .unwrap_or(0);
         let first = format!(
             "predictions/{}",
             &crate::registry::local::rfc3339(
-                now.saturating_sub(u64::from(self.retention_days) * 86_400),
+                crate::jobs::now().saturating_sub(u64::from(self.retention_days) * 86_400),
             )[..10]
         );
         let needle = format!("\"request_id\":\"{request_id}\"");
