@@ -60,13 +60,11 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     for problem in service.refresh(true).await {
         eprintln!("warning: {problem}");
     }
-    let (logs, rx) = tokio::sync::mpsc::unbounded_channel();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let writer = tokio::spawn(write_logs_until(
         lake,
-        rx,
+        service.logs(),
         Duration::from_secs(1),
-        1000,
         Arc::new(LogStats::default()),
         async {
             let _ = stopped.await;
@@ -77,14 +75,10 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         let _ = stop.send(());
         let _ = tokio::time::timeout(Duration::from_millis(450), writer).await;
     });
-    let (service, logs) = (&service, &logs);
+    let service = &service;
     lambda_runtime::run(service_fn(
         move |event: LambdaEvent<ProxyRequest>| async move {
-            let out = service.handle(&event.payload).await;
-            if let Some(log) = out.log {
-                let _ = logs.send(log);
-            }
-            Ok::<ProxyResponse, FunctionError>(out.response)
+            Ok::<ProxyResponse, FunctionError>(service.handle(&event.payload).await.response)
         },
     ))
     .await

@@ -25,16 +25,15 @@ pub async fn run(g: &Global, args: &ServeArgs) -> Result<i32, Failure> {
     } else {
         None
     };
-    let (gw, logs) = serve::gateway(lake.clone(), registry.store, api_key, stack, refresh);
+    let gw = serve::gateway(lake.clone(), registry.store, api_key, stack, refresh);
     let problems = gw.service.refresh(true).await;
     for p in &problems {
         cx.out.progress(format!("warning: {p}"));
     }
     tokio::spawn(mlinfra_core::serving::logs::write_logs(
         lake,
-        logs,
+        gw.service.logs(),
         Duration::from_secs(1),
-        1000,
         Default::default(),
     ));
     if local {

@@ -19,7 +19,7 @@ use hyper::{Request, Response};
 use mlinfra_core::lake::{AnyLake, Lake as _};
 use mlinfra_core::registry::AnyStore;
 use mlinfra_core::serving::sources::{LakeFeedback, RegistrySource};
-use mlinfra_core::serving::{Config, PredictionLog, ProxyRequest, RequestContext, Service};
+use mlinfra_core::serving::{Config, ProxyRequest, RequestContext, Service};
 
 /// Bodies larger than this are refused with 413 before parsing.
 pub const MAX_BODY: usize = 10 * 1024 * 1024;
@@ -31,7 +31,6 @@ pub struct Gateway {
     pub stage: String,
     pub api_key: Option<String>,
     pub metrics: metrics::Metrics,
-    pub logs: tokio::sync::mpsc::UnboundedSender<PredictionLog>,
     /// The environment's lake, for the last monitoring report's metrics.
     pub lake: AnyLake,
 }
@@ -230,9 +229,6 @@ impl Gateway {
         for label in &out.labels {
             self.metrics.predicted(label);
         }
-        if let Some(log) = out.log {
-            let _ = self.logs.send(log);
-        }
         let r = out.response;
         let ct = r
             .headers
@@ -251,10 +247,7 @@ pub fn gateway(
     api_key: Option<String>,
     stack: &crate::stack::Stack,
     refresh: Duration,
-) -> (
-    Arc<Gateway>,
-    tokio::sync::mpsc::UnboundedReceiver<PredictionLog>,
-) {
+) -> Arc<Gateway> {
     // The same serving settings the `predict` function gets (`--refresh-seconds` may override
     // the refresh interval).
     let serving = crate::engine::graph::serving(stack);
@@ -275,16 +268,11 @@ pub fn gateway(
             retention_days: serving.prediction_log_days,
         },
     );
-    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
-    (
-        Arc::new(Gateway {
-            service,
-            stage: stack.api.stage.clone(),
-            api_key,
-            metrics: metrics::Metrics::default(),
-            logs: tx,
-            lake,
-        }),
-        rx,
-    )
+    Arc::new(Gateway {
+        service,
+        stage: stack.api.stage.clone(),
+        api_key,
+        metrics: metrics::Metrics::default(),
+        lake,
+    })
 }

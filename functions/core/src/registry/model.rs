@@ -14,14 +14,21 @@ pub enum Stage {
     Archived,
 }
 
-impl fmt::Display for Stage {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
+impl Stage {
+    /// The stage's name, as displayed and stored.
+    pub fn as_str(self) -> &'static str {
+        match self {
             Stage::None => "None",
             Stage::Staging => "Staging",
             Stage::Production => "Production",
             Stage::Archived => "Archived",
-        })
+        }
+    }
+}
+
+impl fmt::Display for Stage {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
     }
 }
 

@@ -31,6 +31,9 @@ pub trait ModelSource: Send + Sync {
     async fn fetch(&self, p: &Pointer) -> Result<Vec<u8>, String>;
 }
 
+/// At most this many sampled records per prediction-log object.
+pub const LOG_BATCH: usize = 1000;
+
 /// The request header that keeps a request out of monitoring (`X-Mlinfra-Monitor: false`).
 pub const MONITOR_HEADER: &str = "x-mlinfra-monitor";
 
@@ -45,19 +48,30 @@ pub trait FeedbackSink: Send + Sync {
 }
 
 /// Request ids this process logged, newest last, so that feedback can follow a prediction before
-/// its log reaches the lake. Bounded: the oldest are forgotten first.
+/// its log reaches the lake. Bounded: the oldest are forgotten first. Ids are kept as 64-bit
+/// hashes (no allocation on the response path; a collision among 100,000 ids is about one
+/// chance in 10^9).
 #[derive(Default)]
 struct Recent {
-    ids: std::collections::HashMap<String, u64>,
-    order: std::collections::VecDeque<String>,
+    ids: std::collections::HashMap<u64, u64>,
+    order: std::collections::VecDeque<u64>,
 }
 
 impl Recent {
     const MAX: usize = 100_000;
 
+    fn key(id: &str) -> u64 {
+        crate::rng::hash_bytes(id.as_bytes(), 11)
+    }
+
+    fn get(&self, id: &str) -> Option<u64> {
+        self.ids.get(&Self::key(id)).copied()
+    }
+
     fn insert(&mut self, id: &str, version: u64) {
-        if self.ids.insert(id.to_string(), version).is_none() {
-            self.order.push_back(id.to_string());
+        let key = Self::key(id);
+        if self.ids.insert(key, version).is_none() {
+            self.order.push_back(key);
         }
         while self.order.len() > Self::MAX {
             if let Some(old) = self.order.pop_front() {
@@ -67,8 +81,10 @@ impl Recent {
     }
 }
 
-/// A sampled request and its response, for monitoring (written off the hot path).
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+/// A sampled request and its response, for monitoring. It is built on the response path, so it
+/// holds a handful of allocations (the request text as received rather than its parsed
+/// instances); the writer turns it into the JSON line the monitor reads ([`PredictionLog::line`]).
+#[derive(Debug, Clone, PartialEq)]
 pub struct PredictionLog {
     pub request_id: String,
     /// When it was answered (seconds since the epoch).
@@ -76,10 +92,60 @@ pub struct PredictionLog {
     pub model: String,
     pub version: u64,
     pub stage: Stage,
-    pub instances: Vec<Value>,
+    /// The request body as received (`{"instances": [...]}` or `{"features": {...}}`).
+    pub body: String,
     /// The predicted labels as the API answered them (class values or class names).
     pub labels: Vec<Value>,
-    pub probabilities: Vec<Vec<f32>>,
+    /// Each class's probability, row after row.
+    pub probabilities: Vec<f32>,
+}
+
+impl PredictionLog {
+    /// The record as one JSON line: `request_id`, `at`, `model`, `version`, `stage`,
+    /// `instances`, `labels`, `probabilities` (one list per row).
+    pub fn line(&self) -> String {
+        let instances = serde_json::from_str(&self.body)
+            .ok()
+            .and_then(|b| instances_of(b).ok())
+            .unwrap_or_default();
+        let k = self.probabilities.len() / self.labels.len().max(1);
+        let probabilities: Vec<&[f32]> = self.probabilities.chunks(k.max(1)).collect();
+        json!({
+            "request_id": self.request_id,
+            "at": self.at,
+            "model": self.model,
+            "version": self.version,
+            "stage": self.stage,
+            "instances": instances,
+            "labels": self.labels,
+            "probabilities": probabilities,
+        })
+        .to_string()
+    }
+}
+
+/// The instances of a `/predict` body: `{"instances": [...]}` or `{"features": {...}}`.
+fn instances_of(body: Value) -> Result<Vec<Value>, ProxyResponse> {
+    match body {
+        Value::Object(mut o) if o.contains_key("instances") => match o.remove("instances") {
+            Some(Value::Array(a)) => Ok(a),
+            _ => Err(ProxyResponse::error(
+                400,
+                "`instances` must be a list of objects",
+                vec![json!({"field": "instances", "message": "expected a list"})],
+                None,
+            )),
+        },
+        Value::Object(mut o) if o.contains_key("features") => {
+            Ok(o.remove("features").into_iter().collect())
+        }
+        _ => Err(ProxyResponse::error(
+            400,
+            "the body must be {\"instances\": [...]} or {\"features\": {...}}",
+            vec![],
+            None,
+        )),
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -108,12 +174,13 @@ pub struct Service<M, F> {
     refresh_failures: std::sync::atomic::AtomicU64,
     counter: std::sync::atomic::AtomicU64,
     recent: std::sync::Mutex<Recent>,
+    /// Sampled requests, waiting for the log writer ([`logs::write_logs`] over [`Service::logs`]).
+    logs: Arc<logs::LogBuffer>,
 }
 
-/// What a request produced: the response, and a log record when sampled.
+/// What a request produced: the response, and what metrics count.
 pub struct Outcome {
     pub response: ProxyResponse,
-    pub log: Option<PredictionLog>,
     /// The route, for metrics (`/predict`, `/feedback`, `/health`, `other`).
     pub route: &'static str,
     /// The classes predicted (class names), for metrics.
@@ -131,7 +198,13 @@ impl<M: ModelSource, F: FeedbackSink> Service<M, F> {
             refresh_failures: std::sync::atomic::AtomicU64::new(0),
             counter: std::sync::atomic::AtomicU64::new(0),
             recent: std::sync::Mutex::new(Recent::default()),
+            logs: logs::LogBuffer::new(LOG_BATCH),
         }
+    }
+
+    /// Where sampled requests wait for the log writer.
+    pub fn logs(&self) -> Arc<logs::LogBuffer> {
+        Arc::clone(&self.logs)
     }
 
     /// Re-read the registry's pointers when the refresh interval has passed; load and swap in
@@ -269,7 +342,6 @@ impl<M: ModelSource, F: FeedbackSink> Service<M, F> {
         };
         let done = |response| Outcome {
             response,
-            log: None,
             route,
             labels: Vec::new(),
         };
@@ -359,7 +431,6 @@ impl<M: ModelSource, F: FeedbackSink> Service<M, F> {
     fn predict(&self, req: &ProxyRequest) -> Outcome {
         let fail = |response| Outcome {
             response,
-            log: None,
             route: "/predict",
             labels: Vec::new(),
         };
@@ -381,27 +452,9 @@ impl<M: ModelSource, F: FeedbackSink> Service<M, F> {
             Ok(b) => b,
             Err(r) => return fail(r),
         };
-        let instances: Vec<Value> = match &body {
-            Value::Object(o) if o.contains_key("instances") => match &o["instances"] {
-                Value::Array(a) => a.clone(),
-                _ => {
-                    return fail(ProxyResponse::error(
-                        400,
-                        "`instances` must be a list of objects",
-                        vec![json!({"field": "instances", "message": "expected a list"})],
-                        None,
-                    ));
-                }
-            },
-            Value::Object(o) if o.contains_key("features") => vec![o["features"].clone()],
-            _ => {
-                return fail(ProxyResponse::error(
-                    400,
-                    "the body must be {\"instances\": [...]} or {\"features\": {...}}",
-                    vec![],
-                    None,
-                ));
-            }
+        let instances = match instances_of(body) {
+            Ok(i) => i,
+            Err(r) => return fail(r),
         };
         if instances.is_empty() {
             return fail(ProxyResponse::error(
@@ -496,33 +549,34 @@ impl<M: ModelSource, F: FeedbackSink> Service<M, F> {
         if !monitored {
             body["monitored"] = Value::Bool(false);
         }
-        let log = sampled.then(|| {
+        if sampled {
             if let Ok(mut r) = self.recent.lock() {
                 r.insert(&request_id, model.version);
             }
-            PredictionLog {
-                request_id: request_id.clone(),
+            let labels: Vec<Value> = scores
+                .labels
+                .iter()
+                .map(|l| model.label_value(*l))
+                .collect();
+            self.logs.record(&logs::Sample {
+                request_id: &request_id,
                 at: std::time::SystemTime::now()
                     .duration_since(std::time::UNIX_EPOCH)
                     .map(|d| d.as_secs())
                     .unwrap_or(0),
-                model: model.model.clone(),
+                model: &model.model,
                 version: model.version,
                 stage: model.stage,
-                instances: instances.clone(),
-                labels: scores
-                    .labels
-                    .iter()
-                    .map(|l| model.label_value(*l))
-                    .collect(),
-                probabilities: (0..instances.len())
-                    .map(|i| scores.probabilities[i * k..(i + 1) * k].to_vec())
-                    .collect(),
-            }
-        });
+                body: req.body.as_deref().unwrap_or_default(),
+                labels: &labels,
+                probabilities: scores
+                    .probabilities
+                    .get(..instances.len() * k)
+                    .unwrap_or_default(),
+            });
+        }
         Outcome {
             response: ProxyResponse::json(200, &body),
-            log,
             route: "/predict",
             labels: scores
                 .labels
@@ -558,7 +612,7 @@ impl<M: ModelSource, F: FeedbackSink> Service<M, F> {
                 Some("send {\"request_id\": \"...\", \"label\": 1}"),
             );
         };
-        let recent = self.recent.lock().ok().and_then(|r| r.ids.get(id).copied());
+        let recent = self.recent.lock().ok().and_then(|r| r.get(id));
         let logged = match recent {
             Some(v) => Ok(Some(v)),
             None => self.feedback.logged(id).await,
