@@ -75,6 +75,7 @@ fuzz:
 
 bench: venv
 	bash bench/pipeline.sh
+	bash bench/scale.sh
 	bash bench/drift.sh
 	bash bench/serving.sh
 	@command -v hyperfine >/dev/null || { echo "installing hyperfine (Debian)"; apt-get install -y -qq hyperfine >/dev/null || { apt-get update -qq && apt-get install -y -qq hyperfine; }; }

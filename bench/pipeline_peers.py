@@ -9,14 +9,13 @@ import time
 
 import numpy as np
 import sklearn
-from sklearn.compose import ColumnTransformer
 from sklearn.ensemble import GradientBoostingClassifier, HistGradientBoostingClassifier
-from sklearn.impute import SimpleImputer
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import GridSearchCV, StratifiedKFold
 from sklearn.pipeline import Pipeline
-from sklearn.preprocessing import OneHotEncoder, StandardScaler
+
+from heart_prep import categorical, lr_prep, tree_prep
 
 out, report_path = sys.argv[1], sys.argv[2]
 ours = json.load(open(report_path))
@@ -26,19 +25,8 @@ candidates = json.load(open(f"{out}/candidates.json"))
 raw = np.genfromtxt("examples/heart-disease/processed.cleveland.csv", delimiter=",", skip_header=1,
                     missing_values="?", filling_values=np.nan)
 X, y = raw[:, :13], (raw[:, 13] > 0).astype(int)
-categorical = [1, 2, 5, 6, 8, 10, 11, 12]
-numeric = [0, 3, 4, 7, 9]
 train, evalr = np.array(split["train"]), np.array(split["eval"])
 
-lr_prep = ColumnTransformer([
-    ("num", Pipeline([("impute", SimpleImputer(strategy="median")), ("scale", StandardScaler())]), numeric),
-    ("cat", Pipeline([("impute", SimpleImputer(strategy="most_frequent")),
-                      ("onehot", OneHotEncoder(handle_unknown="ignore"))]), categorical),
-])
-tree_prep = ColumnTransformer([
-    ("num", SimpleImputer(strategy="median"), numeric),
-    ("cat", SimpleImputer(strategy="most_frequent"), categorical),
-])
 
 
 def estimator(p):

@@ -6,15 +6,16 @@
 //! - eval ROC AUC of the best logistic regression and the best trees, refitted on train;
 //! - statistics + schema + validation of 1M rows × 13 columns (generated), median of 3.
 
+#[path = "../tests/common/mod.rs"]
+mod common;
+
 use std::time::Instant;
 
 use mlinfra_core::data::split::split;
-use mlinfra_core::data::{LabelRule, ReadOptions, read_csv, take_label};
-use mlinfra_core::metrics::evaluate;
-use mlinfra_core::model::Model;
+use mlinfra_core::data::{read_csv, take_label};
 use mlinfra_core::rng::Rng;
 use mlinfra_core::schema::Schema;
-use mlinfra_core::tune::{SearchConfig, Space, candidates, search};
+use mlinfra_core::tune::{candidates, search};
 use mlinfra_core::{stats, validate};
 
 fn median(mut v: Vec<f64>) -> f64 {
@@ -31,39 +32,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     std::fs::create_dir_all(&out)?;
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
     let csv = std::fs::read(root.join("examples/heart-disease/processed.cleveland.csv"))?;
-    let opts = ReadOptions {
-        categorical: [
-            "sex", "cp", "fbs", "restecg", "exang", "slope", "ca", "thal",
-        ]
-        .map(String::from)
-        .to_vec(),
-        ..ReadOptions::default()
-    };
+    let opts = common::heart_options();
     let mut frame = read_csv(csv.as_slice(), &opts)?;
-    let rule = LabelRule::Binary {
-        op: mlinfra_core::data::Compare::Gt,
-        threshold: 0.0,
-    };
+    let rule = common::binary();
     let (labels, _) = take_label(&mut frame, "num", &rule)?;
     let s = split(&frame, &labels, 0.2, 42);
-    let space = Space {
-        families: vec![
-            "logistic_regression".into(),
-            "gradient_boosted_trees".into(),
-        ],
-        l2: vec![0.01, 0.1, 1.0, 10.0],
-        max_depth: vec![2, 3, 4],
-        learning_rate: vec![0.05, 0.1, 0.2],
-        rounds: vec![50, 100, 200],
-        min_leaf: vec![5, 10, 20],
-    };
-    let cfg = SearchConfig {
-        strategy: mlinfra_core::tune::Strategy::Random,
-        trials: 20,
-        folds: 5,
-        metric: "roc_auc".into(),
-        seed: 42,
-    };
+    let (space, cfg) = common::heart_search();
     std::fs::write(
         out.join("split.json"),
         serde_json::to_vec(&serde_json::json!({"train": s.train, "eval": s.eval}))?,
@@ -81,23 +55,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         times.push(t.elapsed().as_secs_f64());
     }
     let result = result.ok_or("no search")?;
-    let eval_frame = frame.select_rows(&s.eval);
-    let y_eval: Vec<usize> = s.eval.iter().map(|&i| labels.y[i]).collect();
-    let mut quality = serde_json::Map::new();
-    for family in ["logistic_regression", "gradient_boosted_trees"] {
-        let best = result
-            .trials
-            .iter()
-            .filter(|t| t.params.family() == family)
-            .max_by(|a, b| a.score.total_cmp(&b.score))
-            .ok_or("no trial of a family")?;
-        let model = Model::fit(&frame, &labels.y, &s.train, &labels, &best.params);
-        let e = evaluate(&y_eval, &model.predict_proba(&eval_frame), 2);
-        quality.insert(
-            family.into(),
-            serde_json::json!({"params": best.params, "cv_auc": best.score, "eval_auc": e.roc_auc}),
-        );
-    }
+    let quality = common::best_of_each_family(&result, &frame, &labels, &s);
 
     // 1M rows × 13 features (+ label): heart rows resampled, numeric features jittered.
     let text = String::from_utf8(csv.clone())?;

@@ -6,11 +6,14 @@
 //!   request in, JSON response out);
 //! - batch scoring throughput (rows/s) over 1M rows in chunks of 8192.
 
+#[path = "../tests/common/mod.rs"]
+mod common;
+
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use mlinfra_core::data::split::split;
-use mlinfra_core::data::{LabelRule, ReadOptions, read_csv, take_label};
+use mlinfra_core::data::{read_csv, take_label};
 use mlinfra_core::model::{Model, Params};
 use mlinfra_core::onnx::{Metadata, export};
 use mlinfra_core::registry::{Current, Pointer};
@@ -102,22 +105,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     );
     std::fs::create_dir_all(&out)?;
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-    let opts = ReadOptions {
-        categorical: [
-            "sex", "cp", "fbs", "restecg", "exang", "slope", "ca", "thal",
-        ]
-        .map(String::from)
-        .to_vec(),
-        ..ReadOptions::default()
-    };
+    let opts = common::heart_options();
     let mut frame = read_csv(
         std::fs::File::open(root.join("examples/heart-disease/processed.cleveland.csv"))?,
         &opts,
     )?;
-    let rule = LabelRule::Binary {
-        op: mlinfra_core::data::Compare::Gt,
-        threshold: 0.0,
-    };
+    let rule = common::binary();
     let (labels, _) = take_label(&mut frame, "num", &rule)?;
     let s = split(&frame, &labels, 0.2, 42);
     let model = Model::fit(

@@ -31,6 +31,7 @@ pub mod model;
 pub mod monitor;
 pub mod notify;
 pub mod onnx;
+pub mod par;
 pub mod pipeline;
 pub mod registry;
 pub mod rng;

@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use crate::data::split::folds;
 use crate::data::{Frame, Labels};
 use crate::metrics::{evaluate, higher_is_better};
-use crate::model::{GbtParams, Model, Params};
+use crate::model::{GbtParams, Model, Params, Prepared};
 use crate::rng::Rng;
 use crate::transform::Preprocessor;
 
@@ -165,7 +165,7 @@ pub fn search(
                 .flat_map(|(_, f)| f.iter().copied())
                 .collect();
             let prep = Preprocessor::fit(frame, &fit_rows);
-            let x_fit = prep.impute(&frame.select_rows(&fit_rows));
+            let x_fit = Prepared::new(prep.impute(&frame.select_rows(&fit_rows)));
             let y_fit: Vec<usize> = fit_rows.iter().map(|&i| labels.y[i]).collect();
             let x_val = prep.impute(&frame.select_rows(&fs[v]));
             let y_val: Vec<usize> = fs[v].iter().map(|&i| labels.y[i]).collect();
@@ -173,18 +173,34 @@ pub fn search(
         })
         .collect();
     let higher = higher_is_better(&cfg.metric);
+    let candidates = candidates(space, cfg);
+    // Every (trial, fold) fit is independent: they are spread over the cores, one thread each,
+    // and their scores come back in order, so the result does not depend on the threads.
+    let work: Vec<(usize, usize)> = (0..candidates.len())
+        .flat_map(|t| (0..cfg.folds).map(move |v| (t, v)))
+        .collect();
+    let threads = crate::par::threads();
+    // The folds' bins are made before the fits start, so that no fit waits on another's.
+    if candidates
+        .iter()
+        .any(|p| matches!(p, Params::GradientBoostedTrees(_)))
+    {
+        let folds: Vec<usize> = (0..cfg.folds).collect();
+        crate::par::map(&folds, threads, |&v| {
+            prepared[v].1.bins(1);
+        });
+    }
+    let scores = crate::par::map(&work, threads, |&(t, v)| {
+        let (prep, x_fit, y_fit, x_val, y_val) = &prepared[v];
+        let model = Model::fit_prepared(prep.clone(), x_fit, y_fit, labels, &candidates[t], 1);
+        let proba = model.predict_imputed(x_val);
+        evaluate(y_val, &proba, k)
+            .metric(&cfg.metric)
+            .unwrap_or(f64::NAN)
+    });
     let mut trials = Vec::new();
-    for params in candidates(space, cfg) {
-        let fold_scores: Vec<f64> = prepared
-            .iter()
-            .map(|(prep, x_fit, y_fit, x_val, y_val)| {
-                let model = Model::fit_prepared(prep.clone(), x_fit, y_fit, labels, &params);
-                let proba = model.predict_imputed(x_val);
-                evaluate(y_val, &proba, k)
-                    .metric(&cfg.metric)
-                    .unwrap_or(f64::NAN)
-            })
-            .collect();
+    for (t, params) in candidates.into_iter().enumerate() {
+        let fold_scores: Vec<f64> = scores[t * cfg.folds..(t + 1) * cfg.folds].to_vec();
         let finite: Vec<f64> = fold_scores
             .iter()
             .copied()

@@ -120,24 +120,7 @@ fn multiclass_runs_end_to_end_for_both_families() {
 fn the_search_picks_a_good_model_and_is_deterministic() {
     let (f, l) = load(&binary());
     let s = split(&f, &l, 0.2, 42);
-    let space = Space {
-        families: vec![
-            "logistic_regression".into(),
-            "gradient_boosted_trees".into(),
-        ],
-        l2: vec![0.01, 0.1, 1.0, 10.0],
-        max_depth: vec![2, 3, 4],
-        learning_rate: vec![0.05, 0.1, 0.2],
-        rounds: vec![50, 100, 200],
-        min_leaf: vec![5, 10, 20],
-    };
-    let cfg = SearchConfig {
-        strategy: mlinfra_core::tune::Strategy::Random,
-        trials: 20,
-        folds: 5,
-        metric: "roc_auc".into(),
-        seed: 42,
-    };
+    let (space, cfg) = common::heart_search();
     let r = search(&f, &l, &s.train, &space, &cfg);
     assert_eq!(r.trials.len(), 20);
     assert!(

@@ -152,29 +152,7 @@ pub fn numeric(reference: &[f64], current: &[f64], bins: usize) -> Numeric {
 
 /// [`numeric`] for many (reference, current) pairs, spread over the machine's cores.
 pub fn numeric_many(pairs: &[(&[f64], &[f64])], bins: usize) -> Vec<Numeric> {
-    let threads = std::thread::available_parallelism()
-        .map_or(1, usize::from)
-        .min(pairs.len().max(1));
-    if threads <= 1 {
-        return pairs.iter().map(|(r, c)| numeric(r, c, bins)).collect();
-    }
-    let chunk = pairs.len().div_ceil(threads);
-    std::thread::scope(|s| {
-        let handles: Vec<_> = pairs
-            .chunks(chunk)
-            .map(|part| {
-                s.spawn(move || {
-                    part.iter()
-                        .map(|(r, c)| numeric(r, c, bins))
-                        .collect::<Vec<_>>()
-                })
-            })
-            .collect();
-        handles
-            .into_iter()
-            .flat_map(|h| h.join().unwrap_or_default())
-            .collect()
-    })
+    crate::par::map(pairs, crate::par::threads(), |(r, c)| numeric(r, c, bins))
 }
 
 fn std_dev(x: &[f64]) -> f64 {

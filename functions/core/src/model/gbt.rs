@@ -1,10 +1,18 @@
 //! Gradient-boosted trees for classification: log loss (binary) or softmax (multiclass), second
-//! order (Newton) leaf values, exact greedy splits grown level by level.
+//! order (Newton) leaf values, splits found on gradient histograms, grown level by level.
 //!
-//! Trees split on the imputed raw features. Thresholds are `f32` midpoints between consecutive
-//! distinct values and a row goes left when `(x as f32) <= threshold`, exactly the comparison
-//! ONNX's `BRANCH_LEQ` makes on `f32` inputs, so the exported model takes the same paths.
-//! Deterministic: no sampling, ties go to the first feature and the lowest threshold.
+//! Each feature is binned once per fit ([`Binned`]): its distinct `f32` values when there are at
+//! most 256 of them (then the candidate splits are exactly those of an exact greedy splitter),
+//! otherwise 256 bins of about equal counts. A node's split is found from per-bin sums of the
+//! gradients and hessians; a split node builds the histogram of its smaller child only and gets
+//! the other's by subtracting it from its own (LightGBM's and XGBoost `hist`'s method).
+//!
+//! Trees split on the imputed raw features. A threshold is the `f32` midpoint between the largest
+//! value of a bin and the smallest of the next, and a row goes left when
+//! `(x as f32) <= threshold`, exactly the comparison ONNX's `BRANCH_LEQ` makes on `f32` inputs,
+//! so the exported model takes the same paths. Deterministic: no sampling, ties go to the first
+//! feature and the lowest threshold, and every histogram is summed in the same row order however
+//! many threads build them.
 
 use serde::{Deserialize, Serialize};
 
@@ -21,6 +29,9 @@ pub struct GbtParams {
 
 /// L2 regularisation of leaf values (XGBoost's `lambda`).
 pub const LAMBDA: f64 = 1.0;
+
+/// At most this many bins per feature.
+pub const MAX_BINS: usize = 256;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum Node {
@@ -73,8 +84,164 @@ pub struct Gbt {
     pub trees: Vec<Vec<Tree>>,
 }
 
+/// The rows of a matrix binned per feature, once per fit (and shared by the fits of a search).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Binned {
+    rows: usize,
+    cols: usize,
+    /// Row-major bin of every value: `codes[i * cols + j]` (a row's bins are read together
+    /// when histograms are built).
+    codes: Vec<u8>,
+    /// The same, column-major: `columns[j * rows + i]` (one feature's bins are read together
+    /// when a node's rows are partitioned).
+    columns: Vec<u8>,
+    /// `thresholds[j][b]` separates bin `b` from bin `b + 1` of feature `j`: a value is in a bin
+    /// `<= b` exactly when `(x as f32) <= thresholds[j][b]`.
+    thresholds: Vec<Vec<f32>>,
+}
+
+impl Binned {
+    /// Bin every column of `x` (the work is spread over `threads`).
+    pub fn new(x: &Matrix, threads: usize) -> Binned {
+        let cols: Vec<usize> = (0..x.cols).collect();
+        let per_column = crate::par::map(&cols, threads, |&j| {
+            let values: Vec<f32> = (0..x.rows).map(|i| x.data[i * x.cols + j] as f32).collect();
+            let thresholds = thresholds(&values);
+            let codes: Vec<u8> = values
+                .iter()
+                .map(|&v| thresholds.partition_point(|&t| t < v) as u8)
+                .collect();
+            (codes, thresholds)
+        });
+        let mut codes = vec![0u8; x.rows * x.cols];
+        let mut columns = Vec::with_capacity(x.rows * x.cols);
+        let mut ts = Vec::with_capacity(x.cols);
+        for (j, (c, t)) in per_column.into_iter().enumerate() {
+            for (i, &code) in c.iter().enumerate() {
+                codes[i * x.cols + j] = code;
+            }
+            columns.extend_from_slice(&c);
+            ts.push(t);
+        }
+        Binned {
+            rows: x.rows,
+            cols: x.cols,
+            codes,
+            columns,
+            thresholds: ts,
+        }
+    }
+
+    pub fn rows(&self) -> usize {
+        self.rows
+    }
+
+    /// Feature `j`'s bins, row after row.
+    fn column(&self, j: usize) -> &[u8] {
+        &self.columns[j * self.rows..(j + 1) * self.rows]
+    }
+
+    /// Bins of feature `j` (one more than its thresholds).
+    fn bins(&self, j: usize) -> usize {
+        self.thresholds[j].len() + 1
+    }
+}
+
+/// The `f32` midpoint of two consecutive distinct values `a < b`, or `a` when no `f32` lies
+/// strictly between them.
+fn midpoint(a: f32, b: f32) -> f32 {
+    let t = (f64::from(a) + (f64::from(b) - f64::from(a)) / 2.0) as f32;
+    if a <= t && t < b { t } else { a }
+}
+
+/// The thresholds between the bins of one column: between every two consecutive distinct values
+/// when there are at most [`MAX_BINS`] of them, otherwise at about equal counts.
+fn thresholds(values: &[f32]) -> Vec<f32> {
+    let mut sorted: Vec<f32> = values.iter().copied().filter(|v| !v.is_nan()).collect();
+    sorted.sort_unstable_by(f32::total_cmp);
+    // Distinct values with their counts.
+    let mut distinct: Vec<(f32, usize)> = Vec::new();
+    for v in sorted {
+        match distinct.last_mut() {
+            Some((d, c)) if *d == v => *c += 1,
+            _ => distinct.push((v, 1)),
+        }
+    }
+    if distinct.len() <= MAX_BINS {
+        return distinct
+            .windows(2)
+            .map(|w| midpoint(w[0].0, w[1].0))
+            .collect();
+    }
+    // Close a bin once it holds its share of what remains, so that a very frequent value does
+    // not leave the last bins empty.
+    let mut out = Vec::with_capacity(MAX_BINS - 1);
+    let mut left: usize = distinct.iter().map(|d| d.1).sum();
+    let mut in_bin = 0usize;
+    for (i, w) in distinct.windows(2).enumerate() {
+        in_bin += w[0].1;
+        let bins_left = MAX_BINS - out.len();
+        let distinct_left = distinct.len() - i - 1;
+        if in_bin * bins_left >= left || distinct_left < bins_left {
+            out.push(midpoint(w[0].0, w[1].0));
+            left -= in_bin;
+            in_bin = 0;
+            if out.len() == MAX_BINS - 1 {
+                break;
+            }
+        }
+    }
+    out
+}
+
+/// Sums of gradients, hessians and rows.
+#[derive(Debug, Clone, Copy, Default)]
+struct Acc {
+    g: f64,
+    h: f64,
+    n: u32,
+}
+
+impl Acc {
+    fn minus(self, o: Acc) -> Acc {
+        Acc {
+            g: self.g - o.g,
+            h: self.h - o.h,
+            n: self.n - o.n,
+        }
+    }
+
+    fn score(self) -> f64 {
+        self.g * self.g / (self.h + LAMBDA)
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Best {
+    gain: f64,
+    feature: usize,
+    bin: usize,
+    left: Acc,
+}
+
+/// Nodes with fewer rows than this build their histograms on one thread.
+const PARALLEL_ROWS: usize = 16_384;
+
 impl Gbt {
     pub fn fit(x: &Matrix, y: &[usize], classes: usize, params: GbtParams) -> Gbt {
+        let threads = crate::par::threads();
+        Gbt::fit_binned(&Binned::new(x, threads), y, classes, params, threads)
+    }
+
+    /// Fit on binned rows, building histograms on up to `threads` threads (the model does not
+    /// depend on it).
+    pub fn fit_binned(
+        x: &Binned,
+        y: &[usize],
+        classes: usize,
+        params: GbtParams,
+        threads: usize,
+    ) -> Gbt {
         let n = x.rows;
         let outputs = if classes == 2 { 1 } else { classes };
         let mut counts = vec![0usize; classes];
@@ -87,34 +254,22 @@ impl Gbt {
         } else {
             (0..classes).map(|c| prior(c).ln()).collect()
         };
-        let order = presort(x);
         let mut margin: Vec<f64> = (0..n).flat_map(|_| base.iter().copied()).collect();
         let mut trees = Vec::with_capacity(params.rounds);
-        let mut p = vec![0.0; classes];
-        let mut g = vec![0.0; n];
-        let mut h = vec![0.0; n];
+        let mut grower = Grower::new(x, params, threads);
+        let mut g = vec![vec![0.0; n]; outputs];
+        let mut h = vec![vec![0.0; n]; outputs];
         for _ in 0..params.rounds {
+            gradients(&margin, y, classes, &mut g, &mut h, threads);
             let mut round = Vec::with_capacity(outputs);
-            // Gradients of every output from the margins before this round.
-            let mut grads = vec![(Vec::new(), Vec::new()); outputs];
-            for (k, gk) in grads.iter_mut().enumerate() {
-                for i in 0..n {
-                    let m = &margin[i * outputs..(i + 1) * outputs];
-                    let (pk, target) = if classes == 2 {
-                        (sigmoid(m[0]), f64::from(u8::from(y[i] == 1)))
-                    } else {
-                        softmax(m, &mut p);
-                        (p[k], f64::from(u8::from(y[i] == k)))
-                    };
-                    g[i] = pk - target;
-                    h[i] = (pk * (1.0 - pk)).max(1e-16);
-                }
-                *gk = (g.clone(), h.clone());
-            }
-            for (k, (gk, hk)) in grads.iter().enumerate() {
-                let tree = grow(x, &order, gk, hk, &params);
-                for i in 0..n {
-                    margin[i * outputs + k] += tree.predict(x.row(i));
+            for k in 0..outputs {
+                let tree = grower.grow(&g[k], &h[k]);
+                // The leaves' rows are known: add each leaf's value to them, which is what
+                // `tree.predict` gives for these rows.
+                for &(start, end, value) in &grower.leaves {
+                    for &r in &grower.rows[start..end] {
+                        margin[r as usize * outputs + k] += value;
+                    }
                 }
                 round.push(tree);
             }
@@ -151,163 +306,365 @@ impl Gbt {
     }
 }
 
-/// Row indices sorted by each feature's value.
-fn presort(x: &Matrix) -> Vec<Vec<usize>> {
-    (0..x.cols)
-        .map(|j| {
-            let mut idx: Vec<usize> = (0..x.rows).collect();
-            idx.sort_by(|&a, &b| {
-                x.data[a * x.cols + j]
-                    .total_cmp(&x.data[b * x.cols + j])
-                    .then(a.cmp(&b))
-            });
-            idx
-        })
-        .collect()
-}
-
-#[derive(Clone, Copy, Default)]
-struct Acc {
-    g: f64,
-    h: f64,
-    n: usize,
-}
-
-#[derive(Clone, Copy)]
-struct Best {
-    gain: f64,
-    feature: usize,
-    threshold: f32,
-}
-
-fn score(a: Acc) -> f64 {
-    a.g * a.g / (a.h + LAMBDA)
-}
-
-fn grow(x: &Matrix, order: &[Vec<usize>], g: &[f64], h: &[f64], params: &GbtParams) -> Tree {
-    let n = x.rows;
-    let mut nodes: Vec<Node> = vec![Node::Leaf { value: 0.0 }];
-    // The node each row sits in; `usize::MAX` once its node is final.
-    let mut node_of = vec![0usize; n];
-    let mut frontier: Vec<usize> = vec![0];
-    let leaf_value = |a: Acc| -params.learning_rate * a.g / (a.h + LAMBDA);
-    let mut totals: std::collections::HashMap<usize, Acc> = std::collections::HashMap::new();
-    let mut all = Acc::default();
-    for i in 0..n {
-        all.g += g[i];
-        all.h += h[i];
-        all.n += 1;
+/// The gradients and hessians of every output at the current margins, rows spread over
+/// `threads` (each row's values depend on that row only).
+fn gradients(
+    margin: &[f64],
+    y: &[usize],
+    classes: usize,
+    g: &mut [Vec<f64>],
+    h: &mut [Vec<f64>],
+    threads: usize,
+) {
+    let outputs = g.len();
+    let n = y.len();
+    let chunk = n.div_ceil(threads.max(1)).max(PARALLEL_ROWS);
+    let mut gs: Vec<_> = g.iter_mut().map(|v| v.chunks_mut(chunk)).collect();
+    let mut hs: Vec<_> = h.iter_mut().map(|v| v.chunks_mut(chunk)).collect();
+    let mut parts = Vec::new();
+    for start in (0..n).step_by(chunk.max(1)) {
+        let gk: Vec<&mut [f64]> = gs.iter_mut().filter_map(Iterator::next).collect();
+        let hk: Vec<&mut [f64]> = hs.iter_mut().filter_map(Iterator::next).collect();
+        parts.push((start, gk, hk));
     }
-    totals.insert(0, all);
-    for depth in 0..=params.max_depth {
-        if frontier.is_empty() {
-            break;
+    let one = |(start, mut gk, mut hk): (usize, Vec<&mut [f64]>, Vec<&mut [f64]>)| {
+        let mut p = vec![0.0; classes];
+        let len = gk.first().map_or(0, |s| s.len());
+        for i in 0..len {
+            let row = start + i;
+            let m = &margin[row * outputs..(row + 1) * outputs];
+            if classes == 2 {
+                let pk = sigmoid(m[0]);
+                gk[0][i] = pk - f64::from(u8::from(y[row] == 1));
+                hk[0][i] = (pk * (1.0 - pk)).max(1e-16);
+            } else {
+                softmax(m, &mut p);
+                for k in 0..outputs {
+                    gk[k][i] = p[k] - f64::from(u8::from(y[row] == k));
+                    hk[k][i] = (p[k] * (1.0 - p[k])).max(1e-16);
+                }
+            }
         }
-        let slot: std::collections::HashMap<usize, usize> =
-            frontier.iter().enumerate().map(|(s, &v)| (v, s)).collect();
-        let mut best: Vec<Option<Best>> = vec![None; frontier.len()];
-        if depth < params.max_depth {
-            for (j, idx) in order.iter().enumerate() {
-                let mut left = vec![Acc::default(); frontier.len()];
-                let mut prev: Vec<Option<f64>> = vec![None; frontier.len()];
-                for &i in idx {
-                    let Some(&s) = slot.get(&node_of[i]) else {
-                        continue;
+    };
+    if parts.len() <= 1 {
+        parts.into_iter().for_each(one);
+        return;
+    }
+    std::thread::scope(|s| {
+        for part in parts {
+            s.spawn(move || one(part));
+        }
+    });
+}
+
+/// A node waiting to be split: its rows `rows[start..end]`, their sums and histogram.
+struct Open {
+    node: usize,
+    start: usize,
+    end: usize,
+    sum: Acc,
+    hist: Vec<Acc>,
+}
+
+/// What growing trees on one binned matrix reuses from tree to tree.
+struct Grower<'a> {
+    x: &'a Binned,
+    params: GbtParams,
+    threads: usize,
+    /// Where each feature's bins start in a histogram.
+    offsets: Vec<usize>,
+    width: usize,
+    /// Row indices, grouped by node: every node owns a contiguous range.
+    rows: Vec<u32>,
+    /// The leaves of the last tree: `(start, end, value)` ranges of `rows`.
+    leaves: Vec<(usize, usize, f64)>,
+}
+
+impl<'a> Grower<'a> {
+    fn new(x: &'a Binned, params: GbtParams, threads: usize) -> Self {
+        let mut offsets = Vec::with_capacity(x.cols);
+        let mut width = 0;
+        for j in 0..x.cols {
+            offsets.push(width);
+            width += x.bins(j);
+        }
+        Grower {
+            x,
+            params,
+            threads: threads.max(1),
+            offsets,
+            width,
+            rows: Vec::new(),
+            leaves: Vec::new(),
+        }
+    }
+
+    /// The histograms of the row ranges `rows[start..end]`. Each row's bins are read together
+    /// and added to independent bins, so the additions of one row overlap. Several ranges are
+    /// spread over the threads one per thread; a single large one has its features split into
+    /// one contiguous group per thread. Every bin is summed in row order whatever the
+    /// grouping, so the sums do not depend on the threads.
+    fn histograms(&self, ranges: &[(usize, usize)], g: &[f64], h: &[f64]) -> Vec<Vec<Acc>> {
+        let cols = self.x.cols;
+        let rows: usize = ranges.iter().map(|(s, e)| e - s).sum();
+        if ranges.len() >= self.threads || rows < PARALLEL_ROWS {
+            return crate::par::map(
+                ranges,
+                self.threads.min(1 + rows / PARALLEL_ROWS),
+                |&(s, e)| self.histogram(s, e, 0, cols, g, h),
+            );
+        }
+        ranges
+            .iter()
+            .map(|&(s, e)| {
+                let threads = self.threads.min(cols);
+                let groups: Vec<(usize, usize)> = (0..threads)
+                    .map(|t| (t * cols / threads, (t + 1) * cols / threads))
+                    .collect();
+                let parts = crate::par::map(&groups, threads, |&(j0, j1)| {
+                    self.histogram(s, e, j0, j1, g, h)
+                });
+                let mut hist = Vec::with_capacity(self.width);
+                for p in parts {
+                    hist.extend(p);
+                }
+                hist
+            })
+            .collect()
+    }
+
+    /// The histogram of features `j0..j1` over the rows `rows[start..end]`.
+    fn histogram(
+        &self,
+        start: usize,
+        end: usize,
+        j0: usize,
+        j1: usize,
+        g: &[f64],
+        h: &[f64],
+    ) -> Vec<Acc> {
+        let (x, offsets, width) = (self.x, &self.offsets, self.width);
+        let lo = offsets.get(j0).copied().unwrap_or(width);
+        let hi = offsets.get(j1).copied().unwrap_or(width);
+        let starts: Vec<usize> = offsets[j0..j1].iter().map(|o| o - lo).collect();
+        let mut hist = vec![Acc::default(); hi - lo];
+        for &r in &self.rows[start..end] {
+            let r = r as usize;
+            let (gi, hi) = (g[r], h[r]);
+            let codes = &x.codes[r * x.cols + j0..r * x.cols + j1];
+            for (&c, &s) in codes.iter().zip(&starts) {
+                let b = &mut hist[s + usize::from(c)];
+                b.g += gi;
+                b.h += hi;
+                b.n += 1;
+            }
+        }
+        hist
+    }
+
+    /// The best split of a node, if any gains.
+    fn best(&self, o: &Open) -> Option<Best> {
+        let min_leaf = self.params.min_leaf as u32;
+        if o.sum.n < 2 * min_leaf.max(1) {
+            return None;
+        }
+        let parent = o.sum.score();
+        let mut best: Option<Best> = None;
+        for (j, &off) in self.offsets.iter().enumerate() {
+            let bins = &o.hist[off..off + self.x.bins(j)];
+            let mut left = Acc::default();
+            // The last bin cannot be a left side: everything would go left.
+            for (b, acc) in bins[..bins.len() - 1].iter().enumerate() {
+                left.g += acc.g;
+                left.h += acc.h;
+                left.n += acc.n;
+                if acc.n == 0 || left.n < min_leaf {
+                    continue;
+                }
+                let right = o.sum.minus(left);
+                if right.n < min_leaf {
+                    break;
+                }
+                let gain = 0.5 * (left.score() + right.score() - parent);
+                if gain > 1e-12 && best.is_none_or(|x| gain > x.gain) {
+                    best = Some(Best {
+                        gain,
+                        feature: j,
+                        bin: b,
+                        left,
+                    });
+                }
+            }
+        }
+        best
+    }
+
+    fn grow(&mut self, g: &[f64], h: &[f64]) -> Tree {
+        let n = self.x.rows;
+        let lr = self.params.learning_rate;
+        let leaf_value = |a: Acc| -lr * a.g / (a.h + LAMBDA);
+        self.rows.clear();
+        self.rows.extend(0..n as u32);
+        self.leaves.clear();
+        let mut nodes = vec![Node::Leaf { value: 0.0 }];
+        let mut sum = Acc::default();
+        for i in 0..n {
+            sum.g += g[i];
+            sum.h += h[i];
+            sum.n += 1;
+        }
+        let hist = if self.params.max_depth > 0 {
+            self.histograms(&[(0, n)], g, h).pop().unwrap_or_default()
+        } else {
+            Vec::new()
+        };
+        let mut frontier = vec![Open {
+            node: 0,
+            start: 0,
+            end: n,
+            sum,
+            hist,
+        }];
+        for depth in 0..=self.params.max_depth {
+            // Split what gains, then partition the split nodes' rows.
+            let mut split = Vec::new();
+            for o in frontier {
+                let best = if depth < self.params.max_depth {
+                    self.best(&o)
+                } else {
+                    None
+                };
+                let Some(b) = best else {
+                    nodes[o.node] = Node::Leaf {
+                        value: leaf_value(o.sum),
                     };
-                    let v = x.data[i * x.cols + j];
-                    if let Some(pv) = prev[s] {
-                        let (a32, b32) = (pv as f32, v as f32);
-                        if a32 < b32 {
-                            let tot = totals[&frontier[s]];
-                            let l = left[s];
-                            let r = Acc {
-                                g: tot.g - l.g,
-                                h: tot.h - l.h,
-                                n: tot.n - l.n,
-                            };
-                            if l.n >= params.min_leaf && r.n >= params.min_leaf {
-                                let gain = 0.5 * (score(l) + score(r) - score(tot));
-                                if gain > 1e-12 && best[s].is_none_or(|b| gain > b.gain) {
-                                    let mut t = (f64::from(a32)
-                                        + (f64::from(b32) - f64::from(a32)) / 2.0)
-                                        as f32;
-                                    if !(a32 <= t && t < b32) {
-                                        t = a32;
-                                    }
-                                    best[s] = Some(Best {
-                                        gain,
-                                        feature: j,
-                                        threshold: t,
-                                    });
-                                }
-                            }
+                    self.leaves.push((o.start, o.end, leaf_value(o.sum)));
+                    continue;
+                };
+                let (l, r) = (nodes.len(), nodes.len() + 1);
+                nodes.push(Node::Leaf { value: 0.0 });
+                nodes.push(Node::Leaf { value: 0.0 });
+                nodes[o.node] = Node::Split {
+                    feature: b.feature,
+                    threshold: self.x.thresholds[b.feature][b.bin],
+                    left: l,
+                    right: r,
+                };
+                split.push((o, b, l, r));
+            }
+            let jobs: Vec<(usize, usize, usize, usize)> = split
+                .iter()
+                .map(|(o, b, _, _)| (o.start, o.end, b.feature, b.bin))
+                .collect();
+            let mids = self.partition(&jobs);
+            let split: Vec<_> = split
+                .into_iter()
+                .zip(mids)
+                .map(|((o, b, l, r), mid)| (o, b, mid, l, r))
+                .collect();
+            // The smaller child of every split node gets its histogram (all of them at once,
+            // spread over the threads); the larger one's is its parent's minus it. Children at
+            // the last level need none.
+            let need = depth + 1 < self.params.max_depth;
+            let small: Vec<(usize, usize)> = split
+                .iter()
+                .map(|(o, _, mid, _, _)| {
+                    if mid - o.start <= o.end - mid {
+                        (o.start, *mid)
+                    } else {
+                        (*mid, o.end)
+                    }
+                })
+                .collect();
+            let mut small_hists = if need {
+                self.histograms(&small, g, h)
+            } else {
+                Vec::new()
+            }
+            .into_iter();
+            let mut next = Vec::with_capacity(2 * split.len());
+            for (o, b, mid, l, r) in split {
+                let (left_hist, right_hist) = match small_hists.next() {
+                    Some(small) => {
+                        let large: Vec<Acc> = o
+                            .hist
+                            .iter()
+                            .zip(&small)
+                            .map(|(p, s)| p.minus(*s))
+                            .collect();
+                        if mid - o.start <= o.end - mid {
+                            (small, large)
+                        } else {
+                            (large, small)
                         }
                     }
-                    left[s].g += g[i];
-                    left[s].h += h[i];
-                    left[s].n += 1;
-                    prev[s] = Some(v);
-                }
+                    None => (Vec::new(), Vec::new()),
+                };
+                next.push(Open {
+                    node: l,
+                    start: o.start,
+                    end: mid,
+                    sum: b.left,
+                    hist: left_hist,
+                });
+                next.push(Open {
+                    node: r,
+                    start: mid,
+                    end: o.end,
+                    sum: o.sum.minus(b.left),
+                    hist: right_hist,
+                });
+            }
+            frontier = next;
+            if frontier.is_empty() {
+                break;
             }
         }
-        let mut next = Vec::new();
-        let mut split_of: std::collections::HashMap<usize, (usize, f32, usize, usize)> =
-            std::collections::HashMap::new();
-        for (s, &v) in frontier.iter().enumerate() {
-            match best[s] {
-                Some(b) => {
-                    let (l, r) = (nodes.len(), nodes.len() + 1);
-                    nodes.push(Node::Leaf { value: 0.0 });
-                    nodes.push(Node::Leaf { value: 0.0 });
-                    nodes[v] = Node::Split {
-                        feature: b.feature,
-                        threshold: b.threshold,
-                        left: l,
-                        right: r,
-                    };
-                    split_of.insert(v, (b.feature, b.threshold, l, r));
-                    next.push(l);
-                    next.push(r);
-                }
-                None => {
-                    nodes[v] = Node::Leaf {
-                        value: leaf_value(totals[&v]),
-                    }
-                }
-            }
-        }
-        let mut new_totals: std::collections::HashMap<usize, Acc> =
-            std::collections::HashMap::new();
-        for i in 0..n {
-            let v = node_of[i];
-            if v == usize::MAX {
-                continue;
-            }
-            match split_of.get(&v) {
-                Some(&(f, t, l, r)) => {
-                    let c = if (x.data[i * x.cols + f] as f32) <= t {
-                        l
-                    } else {
-                        r
-                    };
-                    node_of[i] = c;
-                    let a = new_totals.entry(c).or_default();
-                    a.g += g[i];
-                    a.h += h[i];
-                    a.n += 1;
-                }
-                None => node_of[i] = usize::MAX,
-            }
-        }
-        totals = new_totals;
-        frontier = next;
+        Tree { nodes }
     }
-    for v in frontier {
-        nodes[v] = Node::Leaf {
-            value: leaf_value(totals.get(&v).copied().unwrap_or_default()),
-        };
+
+    /// For each `(start, end, feature, bin)`, reorder `rows[start..end]` so that the rows whose
+    /// bin of `feature` is `<= bin` come first, each side keeping its order; returns where each
+    /// right side starts. The ranges are cut into pieces partitioned on the threads, then put
+    /// back in order, so the result does not depend on the threads.
+    fn partition(&mut self, jobs: &[(usize, usize, usize, usize)]) -> Vec<usize> {
+        const PIECE: usize = 1 << 16;
+        let pieces: Vec<(usize, usize, usize, usize)> = jobs
+            .iter()
+            .flat_map(|&(start, end, f, b)| {
+                (start..end)
+                    .step_by(PIECE)
+                    .map(move |s| (s, (s + PIECE).min(end), f, b))
+            })
+            .collect();
+        let (x, rows) = (self.x, &self.rows);
+        let total: usize = jobs.iter().map(|j| j.1 - j.0).sum();
+        let threads = self.threads.min(1 + total / PARALLEL_ROWS);
+        let parts = crate::par::map(&pieces, threads, |&(s, e, f, b)| {
+            let col = x.column(f);
+            let (left, right): (Vec<u32>, Vec<u32>) = rows[s..e]
+                .iter()
+                .partition(|&&r| usize::from(col[r as usize]) <= b);
+            (left, right)
+        });
+        let mut parts = parts.into_iter();
+        let mut mids = Vec::with_capacity(jobs.len());
+        for &(start, end, _, _) in jobs {
+            let n = (end - start).div_ceil(PIECE);
+            let mine: Vec<(Vec<u32>, Vec<u32>)> = parts.by_ref().take(n).collect();
+            let mut w = start;
+            for (left, _) in &mine {
+                self.rows[w..w + left.len()].copy_from_slice(left);
+                w += left.len();
+            }
+            mids.push(w);
+            for (_, right) in &mine {
+                self.rows[w..w + right.len()].copy_from_slice(right);
+                w += right.len();
+            }
+        }
+        mids
     }
-    Tree { nodes }
 }
 
 #[cfg(test)]
@@ -359,5 +716,129 @@ mod tests {
             min_leaf: 1,
         };
         assert_eq!(Gbt::fit(&x, &y, 3, p), Gbt::fit(&x, &y, 3, p));
+    }
+
+    /// `rows × cols` values with many distinct values in column 0, few in column 1, and a label
+    /// that depends on both.
+    fn data(rows: usize, cols: usize) -> (Matrix, Vec<usize>) {
+        let mut rng = crate::rng::Rng::new(7);
+        let mut data = Vec::with_capacity(rows * cols);
+        let mut y = Vec::with_capacity(rows);
+        for _ in 0..rows {
+            let a = rng.unit() * 100.0;
+            let b = (rng.unit() * 5.0).floor();
+            data.push(a);
+            data.push(b);
+            for _ in 2..cols {
+                data.push(rng.unit());
+            }
+            y.push(usize::from(a + 10.0 * b + 20.0 * rng.unit() > 80.0));
+        }
+        (Matrix { rows, cols, data }, y)
+    }
+
+    #[test]
+    fn bins_are_exact_for_few_values_and_of_about_equal_counts_for_many() {
+        let (x, _) = data(20_000, 2);
+        let b = Binned::new(&x, 1);
+        assert_eq!(b.thresholds[1], vec![0.5, 1.5, 2.5, 3.5]);
+        assert_eq!(b.thresholds[0].len(), MAX_BINS - 1);
+        let mut counts = vec![0usize; MAX_BINS];
+        for i in 0..x.rows {
+            let c = usize::from(b.column(0)[i]);
+            assert_eq!(b.codes[i * 2], b.column(0)[i], "both layouts agree");
+            counts[c] += 1;
+            let v = x.data[i * 2] as f32;
+            // The code agrees with the thresholds as the exported model compares them.
+            if c > 0 {
+                assert!(v > b.thresholds[0][c - 1]);
+            }
+            if c < MAX_BINS - 1 {
+                assert!(v <= b.thresholds[0][c]);
+            }
+        }
+        let share = 20_000 / MAX_BINS;
+        assert!(
+            counts.iter().all(|&c| c >= share / 2 && c <= share * 2),
+            "{counts:?}"
+        );
+    }
+
+    #[test]
+    fn a_frequent_value_does_not_leave_bins_empty() {
+        // Half the rows hold one value; the others are all distinct.
+        let rows = 10_000;
+        let data: Vec<f64> = (0..rows)
+            .map(|i| if i % 2 == 0 { 0.0 } else { i as f64 })
+            .collect();
+        let b = Binned::new(
+            &Matrix {
+                rows,
+                cols: 1,
+                data,
+            },
+            1,
+        );
+        assert_eq!(b.thresholds[0].len(), MAX_BINS - 1);
+        let mut counts = vec![0usize; MAX_BINS];
+        for i in 0..rows {
+            counts[usize::from(b.column(0)[i])] += 1;
+        }
+        assert_eq!(counts[0], rows / 2);
+        assert!(counts.iter().all(|&c| c > 0), "{counts:?}");
+    }
+
+    #[test]
+    fn the_rows_of_each_leaf_are_those_the_tree_sends_there() {
+        let (x, y) = data(5_000, 3);
+        let b = Binned::new(&x, 1);
+        let params = GbtParams {
+            max_depth: 4,
+            learning_rate: 0.3,
+            rounds: 1,
+            min_leaf: 5,
+        };
+        let mut grower = Grower::new(&b, params, 1);
+        let g: Vec<f64> = y.iter().map(|&c| 0.5 - c as f64).collect();
+        let h = vec![0.25; y.len()];
+        let tree = grower.grow(&g, &h);
+        assert!(tree.nodes.len() > 7, "the tree grew: {}", tree.nodes.len());
+        let mut seen = 0;
+        for &(start, end, value) in &grower.leaves {
+            for &r in &grower.rows[start..end] {
+                assert_eq!(tree.predict(x.row(r as usize)), value);
+                seen += 1;
+            }
+        }
+        assert_eq!(seen, x.rows, "every row is in one leaf");
+    }
+
+    #[test]
+    fn the_model_does_not_depend_on_the_threads() {
+        // Large enough that the root's histograms are built on several threads.
+        let (x, y) = data(2 * PARALLEL_ROWS, 4);
+        let params = GbtParams {
+            max_depth: 3,
+            learning_rate: 0.2,
+            rounds: 5,
+            min_leaf: 20,
+        };
+        let one = Gbt::fit_binned(&Binned::new(&x, 1), &y, 2, params, 1);
+        for threads in [2, 3] {
+            let b = Binned::new(&x, threads);
+            assert_eq!(b, Binned::new(&x, 1));
+            assert_eq!(Gbt::fit_binned(&b, &y, 2, params, threads), one);
+        }
+        let (y3, k) = (
+            y.iter()
+                .enumerate()
+                .map(|(i, c)| c + i % 2)
+                .collect::<Vec<_>>(),
+            3,
+        );
+        assert_eq!(
+            Gbt::fit_binned(&Binned::new(&x, 1), &y3, k, params, 1),
+            Gbt::fit_binned(&Binned::new(&x, 2), &y3, k, params, 2)
+        );
     }
 }

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::data::Frame;
 use crate::transform::{Matrix, Preprocessor};
-pub use gbt::{Gbt, GbtParams};
+pub use gbt::{Binned, Gbt, GbtParams};
 pub use logistic::Logistic;
 
 /// Hyperparameters of one trial.
@@ -36,6 +36,28 @@ pub enum Estimator {
     GradientBoostedTrees(Gbt),
 }
 
+/// Imputed rows ready for the estimators, binned for the trees on first need (once, however
+/// many fits share them).
+#[derive(Debug)]
+pub struct Prepared {
+    pub x: Matrix,
+    bins: std::sync::OnceLock<Binned>,
+}
+
+impl Prepared {
+    pub fn new(x: Matrix) -> Self {
+        Prepared {
+            x,
+            bins: std::sync::OnceLock::new(),
+        }
+    }
+
+    /// The rows binned per feature (made on the first call, with up to `threads` threads).
+    pub fn bins(&self, threads: usize) -> &Binned {
+        self.bins.get_or_init(|| Binned::new(&self.x, threads))
+    }
+}
+
 /// A trained model: what the exported ONNX graph computes.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Model {
@@ -55,27 +77,33 @@ impl Model {
         params: &Params,
     ) -> Model {
         let prep = Preprocessor::fit(frame, train);
-        let imputed = prep.impute(&frame.select_rows(train));
+        let imputed = Prepared::new(prep.impute(&frame.select_rows(train)));
         let ys: Vec<usize> = train.iter().map(|&i| y[i]).collect();
-        Model::fit_prepared(prep, &imputed, &ys, classes, params)
+        Model::fit_prepared(prep, &imputed, &ys, classes, params, crate::par::threads())
     }
 
-    /// Fit the estimator on already imputed rows (the tuner reuses them across trials).
+    /// Fit the estimator on already imputed rows (the tuner reuses them across trials), on up
+    /// to `threads` threads (the model does not depend on it).
     pub fn fit_prepared(
         prep: Preprocessor,
-        imputed: &Matrix,
+        imputed: &Prepared,
         y: &[usize],
         labels: &crate::data::Labels,
         params: &Params,
+        threads: usize,
     ) -> Model {
         let k = labels.classes.len();
         let estimator = match params {
             Params::LogisticRegression { l2 } => {
-                Estimator::LogisticRegression(Logistic::fit(&prep.encode(imputed), y, k, *l2))
+                Estimator::LogisticRegression(Logistic::fit(&prep.encode(&imputed.x), y, k, *l2))
             }
-            Params::GradientBoostedTrees(p) => {
-                Estimator::GradientBoostedTrees(Gbt::fit(imputed, y, k, *p))
-            }
+            Params::GradientBoostedTrees(p) => Estimator::GradientBoostedTrees(Gbt::fit_binned(
+                imputed.bins(threads),
+                y,
+                k,
+                *p,
+                threads,
+            )),
         };
         Model {
             prep,

@@ -34,3 +34,56 @@ pub fn heart(rule: &LabelRule) -> (Frame, Labels) {
     let (l, _) = take_label(&mut f, "num", rule).unwrap();
     (f, l)
 }
+
+/// The example stack's search space and its 20-trial, 5-fold random search.
+pub fn heart_search() -> (mlinfra_core::tune::Space, mlinfra_core::tune::SearchConfig) {
+    (
+        mlinfra_core::tune::Space {
+            families: vec![
+                "logistic_regression".into(),
+                "gradient_boosted_trees".into(),
+            ],
+            l2: vec![0.01, 0.1, 1.0, 10.0],
+            max_depth: vec![2, 3, 4],
+            learning_rate: vec![0.05, 0.1, 0.2],
+            rounds: vec![50, 100, 200],
+            min_leaf: vec![5, 10, 20],
+        },
+        mlinfra_core::tune::SearchConfig {
+            strategy: mlinfra_core::tune::Strategy::Random,
+            trials: 20,
+            folds: 5,
+            metric: "roc_auc".into(),
+            seed: 42,
+        },
+    )
+}
+
+/// For each family, its best trial refitted on the training rows and scored on the eval rows:
+/// `{family: {params, cv_auc, eval_auc}}` (the benchmarks' report).
+pub fn best_of_each_family(
+    result: &mlinfra_core::tune::SearchResult,
+    frame: &Frame,
+    labels: &Labels,
+    s: &mlinfra_core::data::split::Split,
+) -> serde_json::Map<String, serde_json::Value> {
+    let eval_frame = frame.select_rows(&s.eval);
+    let y_eval: Vec<usize> = s.eval.iter().map(|&i| labels.y[i]).collect();
+    let mut quality = serde_json::Map::new();
+    for family in ["logistic_regression", "gradient_boosted_trees"] {
+        let best = result
+            .trials
+            .iter()
+            .filter(|t| t.params.family() == family)
+            .max_by(|a, b| a.score.total_cmp(&b.score))
+            .unwrap();
+        let model =
+            mlinfra_core::model::Model::fit(frame, &labels.y, &s.train, labels, &best.params);
+        let e = mlinfra_core::metrics::evaluate(&y_eval, &model.predict_proba(&eval_frame), 2);
+        quality.insert(
+            family.into(),
+            serde_json::json!({"params": best.params, "cv_auc": best.score, "eval_auc": e.roc_auc}),
+        );
+    }
+    quality
+}

@@ -1,0 +1,92 @@
+"""scikit-learn and LightGBM doing what `bench_scale` did, on the same rows and the same points.
+
+Usage: python bench/scale_peers.py OUT_DIR REPORT.json  (REPORT: bench_scale's output)
+Prints a Markdown table of both, with ratios. The peers get as many threads as mlinfra had
+(OpenMP threads; the search itself runs one fit at a time, as GridSearchCV with n_jobs=1).
+"""
+import json
+import os
+import sys
+import time
+
+out, report_path = sys.argv[1], sys.argv[2]
+ours = json.load(open(report_path))
+os.environ["OMP_NUM_THREADS"] = str(ours["threads"])
+
+import lightgbm  # noqa: E402
+import numpy as np  # noqa: E402
+import sklearn  # noqa: E402
+from sklearn.ensemble import HistGradientBoostingClassifier  # noqa: E402
+from sklearn.impute import SimpleImputer  # noqa: E402
+from sklearn.linear_model import LogisticRegression  # noqa: E402
+from sklearn.metrics import roc_auc_score  # noqa: E402
+from sklearn.model_selection import GridSearchCV, StratifiedKFold  # noqa: E402
+from sklearn.pipeline import Pipeline  # noqa: E402
+
+from heart_prep import lr_prep, tree_prep  # noqa: E402
+
+split = json.load(open(f"{out}/split.json"))
+candidates = json.load(open(f"{out}/candidates.json"))
+
+
+def load(path):
+    raw = np.genfromtxt(path, delimiter=",", skip_header=1, missing_values="?", filling_values=np.nan)
+    return raw[:, :13], (raw[:, 13] > 0).astype(int)
+
+
+X, y = load(f"{out}/search.csv")
+train, evalr = np.array(split["train"]), np.array(split["eval"])
+
+
+def hist_gbt(p):
+    # Depth-limited trees without a leaf cap, L2 1.0 and no early stopping: mlinfra's trees.
+    return HistGradientBoostingClassifier(max_depth=p["max_depth"], learning_rate=p["learning_rate"],
+                                          max_iter=p["rounds"], min_samples_leaf=p["min_leaf"],
+                                          max_leaf_nodes=None, l2_regularization=1.0,
+                                          early_stopping=False, random_state=0)
+
+
+def estimator(p):
+    if p["family"] == "logistic_regression":
+        return lr_prep, LogisticRegression(C=1.0 / p["l2"], max_iter=10000)
+    return tree_prep, hist_gbt(p)
+
+
+grid = [{"prep": [prep], "model": [model]} for prep, model in map(estimator, candidates)]
+pipe = Pipeline([("prep", lr_prep), ("model", LogisticRegression())])
+search = GridSearchCV(pipe, grid, scoring="roc_auc", cv=StratifiedKFold(5, shuffle=True, random_state=42),
+                      n_jobs=1, refit=False)
+t = time.perf_counter()
+search.fit(X[train], y[train])
+sk_search = time.perf_counter() - t
+
+best_gbt = ours["quality"]["gradient_boosted_trees"]["params"]
+hgb = Pipeline([("prep", tree_prep), ("model", hist_gbt(best_gbt))]).fit(X[train], y[train])
+sk_gbt_auc = roc_auc_score(y[evalr], hgb.predict_proba(X[evalr])[:, 1])
+best_lr = ours["quality"]["logistic_regression"]["params"]
+lr = Pipeline([("prep", lr_prep), ("model", LogisticRegression(C=1.0 / best_lr["l2"], max_iter=10000))])
+lr.fit(X[train], y[train])
+sk_lr_auc = roc_auc_score(y[evalr], lr.predict_proba(X[evalr])[:, 1])
+
+Xf, yf = load(f"{out}/fit.csv")
+Xf = SimpleImputer(strategy="median").fit_transform(Xf)
+fp = ours["fit_params"]
+t = time.perf_counter()
+lgb = lightgbm.LGBMClassifier(n_estimators=fp["rounds"], max_depth=fp["max_depth"], num_leaves=2 ** fp["max_depth"],
+                              learning_rate=fp["learning_rate"], min_child_samples=fp["min_leaf"], reg_lambda=1.0,
+                              max_bin=255, num_threads=ours["threads"], verbose=-1)
+lgb.fit(Xf, yf)
+lgb_fit = time.perf_counter() - t
+
+m_gbt = ours["quality"]["gradient_boosted_trees"]["eval_auc"]
+m_lr = ours["quality"]["logistic_regression"]["eval_auc"]
+print(f"scikit-learn {sklearn.__version__}, LightGBM {lightgbm.__version__}; {ours['threads']} threads each; "
+      f"{ours['rows']} rows ({len(train)} train / {len(evalr)} eval), the same 20 points\n")
+print("| figure | mlinfra | peer | ratio / difference | target |")
+print("|---|---:|---:|---:|---|")
+print(f"| 20-trial 5-fold search (LR + GBT), s | {ours['search_seconds']:.2f} | {sk_search:.2f} "
+      f"(GridSearchCV, HistGradientBoosting) | {sk_search / ours['search_seconds']:.1f}x faster | >= 2x faster |")
+print(f"| eval ROC AUC, trees | {m_gbt:.4f} | {sk_gbt_auc:.4f} | {m_gbt - sk_gbt_auc:+.4f} | within 0.005 |")
+print(f"| eval ROC AUC, logistic regression | {m_lr:.4f} | {sk_lr_auc:.4f} | {m_lr - sk_lr_auc:+.4f} | |")
+print(f"| one fit, 100 trees of depth 6, 1M rows, s | {ours['fit_1m_seconds']:.2f} | {lgb_fit:.2f} (LightGBM) "
+      f"| {ours['fit_1m_seconds'] / lgb_fit:.2f}x LightGBM's time | within 2x |")
