@@ -61,6 +61,26 @@ pub struct Global {
     pub artifacts: PathBuf,
 }
 
+#[derive(Debug, Args)]
+pub struct InitArgs {
+    /// The data file: CSV with a header row
+    #[arg(long, value_name = "FILE")]
+    pub data: PathBuf,
+    /// The column to predict
+    #[arg(long, value_name = "COLUMN")]
+    pub label: String,
+    /// The stack's name [default: from the data file's name]
+    #[arg(long)]
+    pub name: Option<String>,
+    /// The positive class of a label with two values [default: the rarer one for text; the
+    /// larger one for numbers]
+    #[arg(long, value_name = "VALUE", conflicts_with = "positive_when")]
+    pub positive: Option<String>,
+    /// Make a numeric label binary: positive when this holds, e.g. "> 0"
+    #[arg(long, value_name = "CONDITION")]
+    pub positive_when: Option<String>,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum OutputFormat {
     Text,
@@ -73,6 +93,9 @@ pub enum OutputFormat {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Write a commented stack file (`mlinfra.yaml`, or `-f FILE`) inferred from a CSV file:
+    /// the label's task, the categorical columns, a search space; never overwrites
+    Init(InitArgs),
     /// Check a stack file without touching the network; report every error at once
     Validate,
     /// Show what `up` would change, without changing anything

@@ -77,6 +77,7 @@ fn main() {
     }
     let result: Result<i32, Failure> = runtime.block_on(async {
         match &cli.command {
+            Command::Init(a) => commands::init::run(g, a),
             Command::Validate => commands::validate::run(g),
             Command::Diff(a) => commands::diff::run(g, a).await,
             Command::Build(a) => commands::build::run(g, a).await,

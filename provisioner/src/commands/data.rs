@@ -34,12 +34,18 @@ pub fn read_options(stack: Option<&Stack>) -> ReadOptions {
 }
 
 pub fn label_rule(stack: Option<&Stack>) -> LabelRule {
-    match stack.and_then(|s| s.dataset.label.positive_when.as_ref()) {
-        Some(c) => LabelRule::Binary {
+    let Some(label) = stack.map(|s| &s.dataset.label) else {
+        return LabelRule::Multiclass;
+    };
+    match (&label.positive_when, &label.positive) {
+        (Some(c), _) => LabelRule::Binary {
             op: c.op,
             threshold: c.value,
         },
-        None => LabelRule::Multiclass,
+        (None, Some(value)) => LabelRule::Positive {
+            value: value.clone(),
+        },
+        (None, None) => LabelRule::Multiclass,
     }
 }
 

@@ -7,6 +7,7 @@ pub mod build;
 pub mod data;
 pub mod diff;
 pub mod down;
+pub mod init;
 pub mod models;
 pub mod monitor;
 pub mod outputs;

@@ -185,4 +185,35 @@ mod tests {
         let text = e.render();
         assert!(text.contains("2 | name: Bad_Name"), "{text}");
     }
+
+    /// The example stack with its label section replaced.
+    fn with_label(label: &str) -> String {
+        let src = include_str!("../../../stacks/heart-disease.yaml");
+        let from = src.find("  label:\n").unwrap();
+        let to = src.find("  categorical:").unwrap();
+        format!("{}{label}{}", &src[..from], &src[to..])
+    }
+
+    #[test]
+    fn a_label_names_its_positive_class_or_compares_but_not_both() {
+        let s = super::parse_str(
+            "s.yaml",
+            &with_label("  label:\n    column: diagnosis\n    positive: malignant\n"),
+        )
+        .unwrap();
+        assert_eq!(s.dataset.label.positive.as_deref(), Some("malignant"));
+        assert_eq!(s.dataset.label.positive_when, None);
+        let e = super::parse_str(
+            "s.yaml",
+            &with_label(
+                "  label:\n    column: num\n    positive_when: \"> 0\"\n    positive: \"1\"\n",
+            ),
+        )
+        .unwrap_err();
+        let text = e.render();
+        assert!(
+            text.contains("`dataset.label.positive` and `dataset.label.positive_when` both say which rows are positive"),
+            "{text}"
+        );
+    }
 }

@@ -104,8 +104,11 @@ pub struct Dataset {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Label {
     pub column: String,
-    /// Binary task when set: the label is positive when this holds. Multiclass when absent.
+    /// Binary task when set: the label is positive when this holds. Multiclass when absent
+    /// (and `positive` is absent).
     pub positive_when: Option<Condition>,
+    /// Binary task over a label of two values (text or numbers): this one is positive.
+    pub positive: Option<String>,
 }
 
 /// A comparison of a numeric label with a threshold, such as `> 0`.
@@ -562,11 +565,26 @@ fn decode_dataset(n: &Node, cx: &mut Cx) -> Option<Dataset> {
         let column = l
             .req(cx, "column")
             .and_then(|n| cx.string(n, "dataset.label.column"));
-        let positive = l.opt("positive_when").map(|n| decode_condition(n, cx));
+        let positive_when = l.opt("positive_when").map(|n| decode_condition(n, cx));
+        let positive = l.opt("positive").map(|n| {
+            cx.scalar(n, "dataset.label.positive", "the positive class's value")
+                .map(|s| s.trim().to_string())
+        });
+        if let (Some(_), Some(n)) = (&positive_when, l.opt("positive")) {
+            cx.error_hint(
+                n,
+                "`dataset.label.positive` and `dataset.label.positive_when` both say which rows are positive",
+                "keep `positive_when` to compare a numeric label, or `positive` to name one of two values",
+            );
+        }
         l.finish(cx);
         Some(Label {
             column: column?,
-            positive_when: match positive {
+            positive_when: match positive_when {
+                None => None,
+                Some(c) => Some(c?),
+            },
+            positive: match positive {
                 None => None,
                 Some(c) => Some(c?),
             },

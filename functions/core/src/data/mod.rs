@@ -207,9 +207,21 @@ pub enum DataError {
     )]
     SingleClass { column: String, class: String },
     #[error(
-        "label column `{column}`: `positive_when` compares numbers, but `{value}` is not a number"
+        "label column `{column}`: `positive_when` compares numbers, but `{value}` is not a number; for a label of two text values, name the positive one with `positive: <value>` instead"
     )]
     LabelNotNumeric { column: String, value: String },
+    #[error(
+        "label column `{column}`: the positive class `{value}` is not among its values ({found})"
+    )]
+    NoPositive {
+        column: String,
+        value: String,
+        found: String,
+    },
+    #[error(
+        "label column `{column}` has more than two values ({found}): `positive` names one of two classes; use `positive_when` to split numbers, or leave both out for a multiclass task"
+    )]
+    NotBinary { column: String, found: String },
     #[error("column `{0}` has no values at all")]
     AllMissing(String),
 }
@@ -426,15 +438,19 @@ pub enum LabelRule {
     Multiclass,
     /// Binary: positive (class 1) when `value <op> threshold`.
     Binary { op: Compare, threshold: f64 },
+    /// Binary over a label of exactly two values (text or numbers): the class `value` is the
+    /// positive one. The classes keep their names: `[the other value, value]`.
+    Positive { value: String },
 }
 
 impl LabelRule {
-    /// The class `positive_when` makes positive (`"1"`); `None` for a multiclass task, whose
-    /// classes have no declared positive.
-    pub fn positive_class(&self) -> Option<&'static str> {
+    /// The positive class: `"1"` for `positive_when`, the named value for `positive`; `None`
+    /// for a multiclass task, whose classes have no declared positive.
+    pub fn positive_class(&self) -> Option<&str> {
         match self {
             LabelRule::Multiclass => None,
             LabelRule::Binary { .. } => Some("1"),
+            LabelRule::Positive { value } => Some(value),
         }
     }
 
@@ -443,6 +459,7 @@ impl LabelRule {
     /// with `> 0`, class `1` is `1` and class `0` is `0`.
     pub fn value_for_class(&self, class: &str) -> Option<String> {
         let LabelRule::Binary { op, threshold: t } = self else {
+            // Multiclass and `positive` classes are the label's own values.
             return Some(class.to_string());
         };
         let positive = match class {
@@ -462,7 +479,7 @@ impl LabelRule {
 
     fn positive(&self, v: f64) -> bool {
         match self {
-            LabelRule::Multiclass => false,
+            LabelRule::Multiclass | LabelRule::Positive { .. } => false,
             LabelRule::Binary { op, threshold: t } => op.holds(v, *t),
         }
     }
@@ -508,6 +525,45 @@ pub fn take_label(
                 column: column.to_string(),
                 value: bad,
             });
+        }
+        (LabelRule::Positive { value }, _) => {
+            let cells: Vec<String> = (0..values.len()).filter_map(|i| values.cell(i)).collect();
+            let mut distinct = cells.clone();
+            distinct.sort();
+            distinct.dedup();
+            let listed = || {
+                distinct
+                    .iter()
+                    .map(|d| format!("`{d}`"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            };
+            if !distinct.contains(value) {
+                return Err(DataError::NoPositive {
+                    column: column.to_string(),
+                    value: value.clone(),
+                    found: listed(),
+                });
+            }
+            let [a, b] = distinct.as_slice() else {
+                return Err(if distinct.len() == 1 {
+                    DataError::SingleClass {
+                        column: column.to_string(),
+                        class: value.clone(),
+                    }
+                } else {
+                    DataError::NotBinary {
+                        column: column.to_string(),
+                        found: listed(),
+                    }
+                });
+            };
+            let negative = if a == value { b } else { a };
+            Labels {
+                classes: vec![negative.clone(), value.clone()],
+                class_values: None,
+                y: cells.iter().map(|c| usize::from(c == value)).collect(),
+            }
         }
         (LabelRule::Multiclass, _) => {
             let cells: Vec<String> = (0..values.len()).filter_map(|i| values.cell(i)).collect();
@@ -642,5 +698,62 @@ mod tests {
             e.to_string(),
             "label column `nmu` is not in the file; the columns are `x`, `num`"
         );
+    }
+
+    #[test]
+    fn a_named_positive_class_makes_a_binary_task_of_two_values() {
+        let f = read("x,diagnosis\n1,benign\n2,malignant\n3,\n4,benign\n").expect("valid");
+        let rule = LabelRule::Positive {
+            value: "malignant".into(),
+        };
+        let (l, dropped) = take_label(&mut f.clone(), "diagnosis", &rule).expect("binary");
+        assert_eq!(l.classes, vec!["benign", "malignant"]);
+        assert_eq!(l.class_values, None);
+        assert_eq!((l.y, dropped), (vec![0, 1, 0], 1));
+        assert_eq!(rule.positive_class(), Some("malignant"));
+        assert_eq!(rule.value_for_class("benign").as_deref(), Some("benign"));
+        // The positive class may be the first in order: it is still class 1.
+        let rule = LabelRule::Positive {
+            value: "benign".into(),
+        };
+        let (l, _) = take_label(&mut f.clone(), "diagnosis", &rule).expect("binary");
+        assert_eq!(l.classes, vec!["malignant", "benign"]);
+        assert_eq!(l.y, vec![1, 0, 1]);
+        // Numbers too.
+        let mut g = read("x,y\n1,2\n2,7\n").expect("valid");
+        let (l, _) =
+            take_label(&mut g, "y", &LabelRule::Positive { value: "7".into() }).expect("binary");
+        assert_eq!(
+            (l.classes, l.y),
+            (vec!["2".to_string(), "7".into()], vec![0, 1])
+        );
+    }
+
+    #[test]
+    fn a_named_positive_class_that_does_not_fit_is_refused() {
+        let f = read("x,size\n1,small\n2,large\n3,medium\n").expect("valid");
+        let positive = |v: &str| LabelRule::Positive { value: v.into() };
+        let e = take_label(&mut f.clone(), "size", &positive("huge")).expect_err("absent");
+        assert_eq!(
+            e.to_string(),
+            "label column `size`: the positive class `huge` is not among its values (`large`, `medium`, `small`)"
+        );
+        let e = take_label(&mut f.clone(), "size", &positive("large")).expect_err("three");
+        assert!(matches!(e, DataError::NotBinary { .. }), "{e}");
+        let one = read("x,size\n1,small\n").expect("valid");
+        assert!(matches!(
+            take_label(&mut one.clone(), "size", &positive("small")),
+            Err(DataError::SingleClass { .. })
+        ));
+        let e = take_label(
+            &mut f.clone(),
+            "size",
+            &LabelRule::Binary {
+                op: Compare::Gt,
+                threshold: 0.0,
+            },
+        )
+        .expect_err("text");
+        assert!(e.to_string().contains("`positive: <value>`"), "{e}");
     }
 }
