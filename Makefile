@@ -76,6 +76,7 @@ fuzz:
 bench: venv
 	bash bench/pipeline.sh
 	bash bench/scale.sh
+	bash bench/train_1m.sh
 	bash bench/drift.sh
 	bash bench/serving.sh
 	@command -v hyperfine >/dev/null || { echo "installing hyperfine (Debian)"; apt-get install -y -qq hyperfine >/dev/null || { apt-get update -qq && apt-get install -y -qq hyperfine; }; }
