@@ -216,6 +216,27 @@ fn bad_input_gets_a_clear_error_and_no_file() {
         "{}",
         r.stderr
     );
+    let r = p.run(&[
+        "init",
+        "--data",
+        HEART,
+        "--label",
+        "num",
+        "--name",
+        "Heart_Disease",
+    ]);
+    assert_eq!(r.code, 1);
+    assert!(
+        r.stderr
+            .contains("--name `Heart_Disease` contains `_` (use `-`), contains uppercase letters"),
+        "{}",
+        r.stderr
+    );
+    assert!(
+        r.stderr.contains("hint: for example `heart-disease`"),
+        "{}",
+        r.stderr
+    );
     let leftovers: Vec<_> = std::fs::read_dir(p.path())
         .unwrap()
         .flatten()

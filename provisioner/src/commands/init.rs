@@ -13,6 +13,7 @@ use serde_json::json;
 use super::Failure;
 use crate::cli::{Global, InitArgs};
 use crate::output::Out;
+use crate::stack::names;
 
 /// Cells that mean "missing" in many exports, recognised in otherwise numeric columns.
 const MISSING_MARKERS: [&str; 10] = [
@@ -67,7 +68,15 @@ pub fn run(g: &Global, a: &InitArgs) -> Result<i32, Failure> {
     let bytes = std::fs::read(&a.data)
         .map_err(|e| Failure::new(format!("cannot read `{}`: {e}", a.data.display())))?;
     let name = match &a.name {
-        Some(n) => n.clone(),
+        Some(n) => {
+            names::check_name("--name", n).map_err(|(message, hint)| {
+                Failure::new(match hint {
+                    Some(h) => format!("{message}\nhint: {h}"),
+                    None => message,
+                })
+            })?;
+            n.clone()
+        }
         None => name_from(&a.data),
     };
     let p = propose(
@@ -152,25 +161,17 @@ fn check(path: &Path) -> Result<(), Failure> {
     Ok(())
 }
 
-/// A stack name from a file name: lowercase letters, digits and dashes.
+/// A stack name from a file name, valid by the stack's name rules.
 fn name_from(path: &Path) -> String {
     let stem = path
         .file_stem()
-        .map(|s| s.to_string_lossy().to_lowercase())
+        .map(|s| s.to_string_lossy().into_owned())
         .unwrap_or_default();
-    let mut name = String::new();
-    for c in stem.chars() {
-        if c.is_ascii_alphanumeric() {
-            name.push(c);
-        } else if !name.ends_with('-') && !name.is_empty() {
-            name.push('-');
-        }
-    }
-    let name = name.trim_end_matches('-').to_string();
+    let name = names::normalize(&stem);
     if name.starts_with(|c: char| c.is_ascii_alphabetic()) {
         name
     } else {
-        format!("model-{name}").trim_end_matches('-').to_string()
+        names::normalize(&format!("model-{name}"))
     }
 }
 
@@ -562,4 +563,26 @@ monitoring:
         min_metric = min_metric,
         memory = memory,
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_stack_name_from_any_file_name_is_valid() {
+        for file in [
+            "processed.cleveland.csv",
+            "2024 Patients — Cleveland (processed, final version of the export).csv",
+            "__.csv",
+            "Data_Set.CSV",
+        ] {
+            let name = name_from(Path::new(file));
+            assert!(names::check_name("name", &name).is_ok(), "{file}: `{name}`");
+        }
+        assert_eq!(
+            name_from(Path::new("processed.cleveland.csv")),
+            "processed-cleveland"
+        );
+    }
 }

@@ -38,9 +38,15 @@ pub fn check_name(what: &str, name: &str) -> Result<(), NameError> {
     ))
 }
 
-/// A valid name close to `name`, when there is one: lowercase, `-` for anything else, no
-/// doubled or trailing `-`, at most 40 characters.
+/// A valid name close to `name`, when there is one (see [`normalize`]).
 fn name_suggestion(name: &str) -> Option<String> {
+    let s = normalize(name);
+    (s.starts_with(|c: char| c.is_ascii_lowercase()) && s != name).then_some(s)
+}
+
+/// `name` in the shape of a name: lowercase, `-` for anything else, no leading, doubled or
+/// trailing `-`, at most 40 characters. It is valid when it starts with a letter.
+pub fn normalize(name: &str) -> String {
     let mut s = String::new();
     for c in name.to_ascii_lowercase().chars() {
         let c = if c.is_ascii_alphanumeric() { c } else { '-' };
@@ -49,8 +55,7 @@ fn name_suggestion(name: &str) -> Option<String> {
         }
     }
     let s: String = s.chars().take(40).collect();
-    let s = s.trim_end_matches('-').to_string();
-    (s.starts_with(|c: char| c.is_ascii_lowercase()) && s != name).then_some(s)
+    s.trim_end_matches('-').to_string()
 }
 
 /// S3 general purpose bucket naming rules.

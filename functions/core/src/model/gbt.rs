@@ -132,10 +132,6 @@ impl Binned {
         }
     }
 
-    pub fn rows(&self) -> usize {
-        self.rows
-    }
-
     /// Feature `j`'s bins, row after row.
     fn column(&self, j: usize) -> &[u8] {
         &self.columns[j * self.rows..(j + 1) * self.rows]
@@ -224,7 +220,8 @@ struct Best {
     left: Acc,
 }
 
-/// Nodes with fewer rows than this build their histograms on one thread.
+/// Work over fewer rows than this (a node's histograms, a level's partitions, a chunk of
+/// gradients) stays on one thread.
 const PARALLEL_ROWS: usize = 16_384;
 
 impl Gbt {
@@ -322,7 +319,7 @@ fn gradients(
     let mut gs: Vec<_> = g.iter_mut().map(|v| v.chunks_mut(chunk)).collect();
     let mut hs: Vec<_> = h.iter_mut().map(|v| v.chunks_mut(chunk)).collect();
     let mut parts = Vec::new();
-    for start in (0..n).step_by(chunk.max(1)) {
+    for start in (0..n).step_by(chunk) {
         let gk: Vec<&mut [f64]> = gs.iter_mut().filter_map(Iterator::next).collect();
         let hk: Vec<&mut [f64]> = hs.iter_mut().filter_map(Iterator::next).collect();
         parts.push((start, gk, hk));
@@ -450,12 +447,12 @@ impl<'a> Grower<'a> {
         let mut hist = vec![Acc::default(); hi - lo];
         for &r in &self.rows[start..end] {
             let r = r as usize;
-            let (gi, hi) = (g[r], h[r]);
+            let (gr, hr) = (g[r], h[r]);
             let codes = &x.codes[r * x.cols + j0..r * x.cols + j1];
             for (&c, &s) in codes.iter().zip(&starts) {
                 let b = &mut hist[s + usize::from(c)];
-                b.g += gi;
-                b.h += hi;
+                b.g += gr;
+                b.h += hr;
                 b.n += 1;
             }
         }
@@ -535,10 +532,9 @@ impl<'a> Grower<'a> {
                     None
                 };
                 let Some(b) = best else {
-                    nodes[o.node] = Node::Leaf {
-                        value: leaf_value(o.sum),
-                    };
-                    self.leaves.push((o.start, o.end, leaf_value(o.sum)));
+                    let value = leaf_value(o.sum);
+                    nodes[o.node] = Node::Leaf { value };
+                    self.leaves.push((o.start, o.end, value));
                     continue;
                 };
                 let (l, r) = (nodes.len(), nodes.len() + 1);
@@ -557,10 +553,14 @@ impl<'a> Grower<'a> {
                 .map(|(o, b, _, _)| (o.start, o.end, b.feature, b.bin))
                 .collect();
             let mids = self.partition(&jobs);
+            // With where each right side starts, and whether the left child is the smaller.
             let split: Vec<_> = split
                 .into_iter()
                 .zip(mids)
-                .map(|((o, b, l, r), mid)| (o, b, mid, l, r))
+                .map(|((o, b, l, r), mid)| {
+                    let left_smaller = mid - o.start <= o.end - mid;
+                    (o, b, mid, left_smaller, l, r)
+                })
                 .collect();
             // The smaller child of every split node gets its histogram (all of them at once,
             // spread over the threads); the larger one's is its parent's minus it. Children at
@@ -568,11 +568,11 @@ impl<'a> Grower<'a> {
             let need = depth + 1 < self.params.max_depth;
             let small: Vec<(usize, usize)> = split
                 .iter()
-                .map(|(o, _, mid, _, _)| {
-                    if mid - o.start <= o.end - mid {
-                        (o.start, *mid)
+                .map(|&(ref o, _, mid, left_smaller, _, _)| {
+                    if left_smaller {
+                        (o.start, mid)
                     } else {
-                        (*mid, o.end)
+                        (mid, o.end)
                     }
                 })
                 .collect();
@@ -583,7 +583,7 @@ impl<'a> Grower<'a> {
             }
             .into_iter();
             let mut next = Vec::with_capacity(2 * split.len());
-            for (o, b, mid, l, r) in split {
+            for (o, b, mid, left_smaller, l, r) in split {
                 let (left_hist, right_hist) = match small_hists.next() {
                     Some(small) => {
                         let large: Vec<Acc> = o
@@ -592,7 +592,7 @@ impl<'a> Grower<'a> {
                             .zip(&small)
                             .map(|(p, s)| p.minus(*s))
                             .collect();
-                        if mid - o.start <= o.end - mid {
+                        if left_smaller {
                             (small, large)
                         } else {
                             (large, small)

@@ -1,5 +1,5 @@
-//! Sampled predictions to the lake, off the response path: the handler only pushes the record
-//! into a [`LogBuffer`] (an uncontended lock and a `Vec::push`, no wake-up of another thread);
+//! Sampled predictions to the lake, off the response path: the handler only appends the record
+//! to a [`LogBuffer`] (an uncontended lock and a few copies, no wake-up of another thread);
 //! the writer takes what waits and writes one object per batch under `predictions/<day>/`, every
 //! `every`, as soon as the buffer holds its `max` records, and when `stop` resolves (the Lambda
 //! runtime's shutdown signal). A batch that cannot be written is kept and retried at the next

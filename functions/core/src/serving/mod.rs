@@ -31,7 +31,8 @@ pub trait ModelSource: Send + Sync {
     async fn fetch(&self, p: &Pointer) -> Result<Vec<u8>, String>;
 }
 
-/// At most this many sampled records per prediction-log object.
+/// The log writer is woken as soon as this many sampled records wait (otherwise its timer
+/// collects them).
 pub const LOG_BATCH: usize = 1000;
 
 /// The request header that keeps a request out of monitoring (`X-Mlinfra-Monitor: false`).
