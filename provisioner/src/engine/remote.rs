@@ -2,7 +2,8 @@
 //! data lake bucket under `state/<env>/`.
 //!
 //! The lock is an object created with `If-None-Match: *`: S3 creates it only if no object of
-//! that key exists, so of two `up`s exactly one gets it; the other is told who holds it. The
+//! that key exists, so of two `up`s exactly one gets it; the other is told who holds it. It is
+//! read back before it counts, for S3-compatible servers whose conditional write is not atomic. The
 //! bucket's versioning keeps every earlier state version (the remote form of `state.json.bak`).
 //!
 //! Bootstrap order: the bucket holding the state is itself a managed resource. `up` therefore
@@ -19,6 +20,9 @@ use aws_sdk_s3::types::ServerSideEncryption;
 use super::lock::{LockError, LockInfo};
 use super::state::{State, StateError};
 use crate::providers::aws::AwsError;
+
+/// How long after creating the lock object it is read back to confirm it is ours.
+const LOCK_SETTLE: std::time::Duration = std::time::Duration::from_millis(150);
 
 /// The state and lock objects of one stack on one environment.
 #[derive(Debug, Clone)]
@@ -183,10 +187,23 @@ impl S3Store {
             .send()
             .await;
         match res {
-            Ok(_) => Ok(S3Lock {
-                store: self.clone(),
-                info,
-            }),
+            Ok(_) => {
+                // S3 applies `If-None-Match` atomically; some S3-compatible servers check and
+                // then write, so two racing `PUT`s can both succeed there (the last one's body
+                // stays). Read the lock back after a moment: only the process whose id is in
+                // it holds the lock.
+                tokio::time::sleep(LOCK_SETTLE).await;
+                match self.holder().await? {
+                    Some(h) if h.id == info.id => Ok(S3Lock {
+                        store: self.clone(),
+                        info,
+                    }),
+                    other => Err(LockError::Held(
+                        PathBuf::from(self.uri(&self.lock_key())),
+                        Box::new(other.unwrap_or_else(LockInfo::unknown)),
+                    )),
+                }
+            }
             Err(e) => {
                 let a = AwsError::from_sdk(&e);
                 if a.status == Some(412)
