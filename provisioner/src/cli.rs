@@ -63,7 +63,7 @@ pub struct Global {
 
 #[derive(Debug, Args)]
 pub struct InitArgs {
-    /// The data file: CSV with a header row
+    /// The data file: CSV with a header row, or Parquet
     #[arg(long, value_name = "FILE")]
     pub data: PathBuf,
     /// The column to predict
@@ -93,8 +93,8 @@ pub enum OutputFormat {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Write a commented stack file (`mlinfra.yaml`, or `-f FILE`) inferred from a CSV file:
-    /// the label's task, the categorical columns, a search space; never overwrites
+    /// Write a commented stack file (`mlinfra.yaml`, or `-f FILE`) inferred from a CSV or
+    /// Parquet file: the label's task, the categorical columns, a search space; never overwrites
     Init(InitArgs),
     /// Check a stack file without touching the network; report every error at once
     Validate,
@@ -126,7 +126,8 @@ pub enum Command {
     Models(ModelsArgs),
     /// Serve the API on this machine: the local API gateway in front of the `predict` function
     Serve(ServeArgs),
-    /// Batch prediction: a CSV in, each row's label, confidence and probabilities out
+    /// Batch prediction: a CSV or Parquet file in, each row's label, confidence and
+    /// probabilities out
     Predict(PredictArgs),
     /// The prediction API's description
     #[command(subcommand)]
@@ -221,11 +222,12 @@ pub enum ApiCommand {
 
 #[derive(Debug, Args)]
 pub struct PredictArgs {
-    /// CSV with a header row holding the model's features (other columns are ignored)
+    /// CSV with a header row, or Parquet, holding the model's features (other columns are
+    /// ignored)
     #[arg(long, value_name = "FILE")]
     pub input: PathBuf,
-    /// `FILE.csv` or `sqlite://FILE.db` (table `predictions`) [default: CSV on stdout]. Named
-    /// `--out` because the global `--output` selects the result format.
+    /// `FILE.csv`, `FILE.parquet` or `sqlite://FILE.db` (table `predictions`) [default: CSV on
+    /// stdout]. Named `--out` because the global `--output` selects the result format.
     #[arg(long, value_name = "TARGET")]
     pub out: Option<String>,
     /// Which model: `production` or `staging`
@@ -328,14 +330,14 @@ pub enum DataCommand {
 
 #[derive(Debug, Args)]
 pub struct IngestArgs {
-    /// CSV file with the dataset's columns, label included
+    /// CSV or Parquet file with the dataset's columns, label included
     #[arg(value_name = "FILE")]
     pub input: PathBuf,
 }
 
 #[derive(Debug, Args)]
 pub struct DataArgs {
-    /// CSV file with a header row [default: the stack's `dataset.source`]
+    /// CSV file with a header row, or Parquet [default: the stack's `dataset.source`]
     #[arg(long, value_name = "FILE")]
     pub data: Option<PathBuf>,
     /// Label column [default: the stack's `dataset.label.column`]

@@ -197,7 +197,7 @@ fn bad_input_gets_a_clear_error_and_no_file() {
             "data.parquet",
             b"PAR1\x15\x04\x15\x10",
             "y",
-            "is a Parquet file, which `mlinfra` does not read yet",
+            "`data.parquet`: not a readable Parquet file: ",
         ),
     ];
     for (file, bytes, label, expected) in cases {

@@ -1,10 +1,15 @@
 //! Export (Pusher's artifact): a trained [`Model`] as an ONNX graph that takes raw features.
 //!
-//! Input `features`: `float32 [N, F]`, the features in training order, NaN for a missing value.
+//! Inputs: `features`: `float32 [N, F]`, the features that are numbers in training order, NaN
+//! for a missing value (absent when every feature is text); and one `string [N, 1]` input per
+//! text feature, named as the feature, `""` for a missing value.
 //! Outputs `label`: `int64 [N]` (the class value) and `probabilities`: `float32 [N, K]`.
 //!
-//! The graph holds the whole transform: `IsNaN` + `Where` impute, `Gather`/`Sub`/`Div`
-//! standardise, `Equal` + `Cast` one-hot encode; then `MatMul` + `Sigmoid`/`Softmax` for
+//! The graph holds the whole transform: `IsNaN` + `Where` impute, `CategoryMapper` (ai.onnx.ml)
+//! turns a text category into its index (`""` into the most frequent category's, an unseen one
+//! into -1, as [`crate::transform::Preprocessor::impute`] does) and `Concat` + `Gather` put the
+//! columns back in training order; `Gather`/`Sub`/`Div` standardise, `Equal` + `Cast` one-hot
+//! encode; then `MatMul` + `Sigmoid`/`Softmax` for
 //! logistic regression, or `TreeEnsembleClassifier` (ai.onnx.ml) for trees. Only ops that both
 //! tract and onnxruntime implement are used. Tree margins are read from the ensemble's raw
 //! scores (binary: class 1 only, no post-transform) and turned into probabilities with standard
@@ -31,9 +36,9 @@ pub struct Metadata {
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum ExportError {
     #[error(
-        "feature `{0}` holds text categories, which the exported model cannot take yet; encode it as integers in the data (and list it under `dataset.categorical`)"
+        "text feature `features` cannot be an input of the exported model: the graph's input of numeric features has that name; rename the column"
     )]
-    TextFeature(String),
+    TextFeatureNamedFeatures,
 }
 
 struct Builder {
@@ -170,24 +175,71 @@ fn value_info(name: &str, elem: DataType, dims: &[Option<i64>]) -> ValueInfoProt
 
 /// Encode `model` as ONNX bytes.
 pub fn export(model: &Model, meta: &Metadata) -> Result<Vec<u8>, ExportError> {
-    if let Some(f) = model.prep.features.iter().find(|f| f.text) {
-        return Err(ExportError::TextFeature(f.name.clone()));
+    let feats = &model.prep.features;
+    if feats.iter().any(|f| f.text && f.name == "features") {
+        return Err(ExportError::TextFeatureNamedFeatures);
     }
-    let f_count = model.prep.features.len() as i64;
+    let (text, numbers): (Vec<usize>, Vec<usize>) = (0..feats.len()).partition(|&j| feats[j].text);
     let k = model.classes.len();
     let mut b = Builder {
         nodes: Vec::new(),
         init: Vec::new(),
         n: 0,
     };
-    // Impute.
-    let isnan = b.op("IsNaN", &["features"], vec![]);
-    let fills = b.floats(
-        "fill",
-        vec![f_count],
-        model.prep.features.iter().map(|f| f.fill as f32).collect(),
-    );
-    let imputed = b.op("Where", &[&isnan, &fills, "features"], vec![]);
+    // Impute the numbers.
+    let mut parts = Vec::new();
+    if !numbers.is_empty() {
+        let isnan = b.op("IsNaN", &["features"], vec![]);
+        let fills = b.floats(
+            "fill",
+            vec![numbers.len() as i64],
+            numbers.iter().map(|&j| feats[j].fill as f32).collect(),
+        );
+        parts.push(b.op("Where", &[&isnan, &fills, "features"], vec![]));
+    }
+    // Map each text category to its index; `""` (missing) to the fill index, unseen to -1.
+    for &j in &text {
+        let f = &feats[j];
+        let mut strings: Vec<&str> = f.categories.iter().map(String::as_str).collect();
+        strings.push("");
+        let mut ints: Vec<i64> = (0..f.categories.len() as i64).collect();
+        ints.push(f.fill as i64);
+        let index = b.name("category_index");
+        b.op_named(
+            "CategoryMapper",
+            &[&f.name],
+            &[&index],
+            vec![
+                attr_strings("cats_strings", &strings),
+                attr_ints("cats_int64s", ints),
+                attr_int("default_int64", -1),
+            ],
+            "ai.onnx.ml",
+        );
+        parts.push(b.op(
+            "Cast",
+            &[&index],
+            vec![attr_int("to", DataType::Float as i64)],
+        ));
+    }
+    let imputed = if text.is_empty() {
+        parts.remove(0)
+    } else {
+        // Back to training order: graph column `order[p]` is feature `order[p]`.
+        let order: Vec<usize> = numbers.iter().chain(&text).copied().collect();
+        let mut perm = vec![0i64; feats.len()];
+        for (p, &j) in order.iter().enumerate() {
+            perm[j] = p as i64;
+        }
+        let refs: Vec<&str> = parts.iter().map(String::as_str).collect();
+        let joined = if refs.len() == 1 {
+            parts[0].clone()
+        } else {
+            b.op("Concat", &refs, vec![attr_int("axis", 1)])
+        };
+        let idx = b.ints("training_order", vec![feats.len() as i64], perm);
+        b.op("Gather", &[&joined, &idx], vec![attr_int("axis", 1)])
+    };
 
     let probabilities = match &model.estimator {
         Estimator::LogisticRegression(lr) => {
@@ -240,11 +292,13 @@ pub fn export(model: &Model, meta: &Metadata) -> Result<Vec<u8>, ExportError> {
                 }
                 let idx = b.ints("column", vec![1], vec![j as i64]);
                 let col = b.op("Gather", &[&imputed, &idx], vec![attr_int("axis", 1)]);
-                let cats = b.floats(
-                    "categories",
-                    vec![f.category_values.len() as i64],
-                    f.category_values.iter().map(|v| *v as f32).collect(),
-                );
+                // A text feature's imputed value is its category's index.
+                let values: Vec<f32> = if f.text {
+                    (0..f.categories.len()).map(|c| c as f32).collect()
+                } else {
+                    f.category_values.iter().map(|v| *v as f32).collect()
+                };
+                let cats = b.floats("categories", vec![values.len() as i64], values);
                 let eq = b.op("Equal", &[&col, &cats], vec![]);
                 blocks.push(b.op("Cast", &[&eq], vec![attr_int("to", DataType::Float as i64)]));
                 perm.extend((0..f.categories.len()).map(|c| offsets[j] + c));
@@ -397,12 +451,16 @@ pub fn export(model: &Model, meta: &Metadata) -> Result<Vec<u8>, ExportError> {
         .features
         .iter()
         .map(|f| {
-            serde_json::json!({
+            let mut v = serde_json::json!({
                 "name": f.name,
                 "kind": f.kind,
                 "categories": f.categories,
                 "range_fill": f.fill,
-            })
+            });
+            if f.text {
+                v["text"] = serde_json::Value::Bool(true);
+            }
+            v
         })
         .collect();
     let mut props = vec![
@@ -431,11 +489,20 @@ pub fn export(model: &Model, meta: &Metadata) -> Result<Vec<u8>, ExportError> {
         node: b.nodes,
         name: "mlinfra".into(),
         initializer: b.init,
-        input: vec![value_info(
-            "features",
-            DataType::Float,
-            &[None, Some(f_count)],
-        )],
+        input: (!numbers.is_empty())
+            .then(|| {
+                value_info(
+                    "features",
+                    DataType::Float,
+                    &[None, Some(numbers.len() as i64)],
+                )
+            })
+            .into_iter()
+            .chain(
+                text.iter()
+                    .map(|&j| value_info(&feats[j].name, DataType::String, &[None, Some(1)])),
+            )
+            .collect(),
         output: vec![
             value_info("label", DataType::Int64, &[None]),
             value_info("probabilities", DataType::Float, &[None, Some(k as i64)]),

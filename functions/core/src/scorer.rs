@@ -1,5 +1,12 @@
 //! Running an exported model with tract: load once, then score batches of raw feature rows.
+//!
+//! A row is one `f32` per feature in training order, NaN for a missing value; a text feature's
+//! cell is its category's index in the model's categories (-1 for a category the model has not
+//! seen), which the serving and batch paths compute once while validating. The graph takes text
+//! as strings ([`crate::onnx`]), so the scorer gives it the category itself (`""` when missing,
+//! a string outside the categories when unseen) and the graph maps it again.
 
+use prost::Message as _;
 use tract_onnx::prelude::*;
 
 /// A loaded, optimised ONNX model.
@@ -7,6 +14,50 @@ pub struct Scorer {
     plan: std::sync::Arc<TypedSimplePlan>,
     pub features: usize,
     pub classes: usize,
+    /// Positions of the features that are numbers (the graph's `features` input).
+    numbers: Vec<usize>,
+    /// The text features: position, categories, and a string that is none of them.
+    text: Vec<(usize, Vec<String>, String)>,
+}
+
+#[derive(serde::Deserialize)]
+struct MetaFeature {
+    #[serde(default)]
+    categories: Vec<String>,
+    #[serde(default)]
+    text: bool,
+}
+
+/// The features' text flags and categories from the model's `mlinfra.features` metadata (all
+/// numbers when it has none).
+fn text_features(bytes: &[u8], features: usize) -> TractResult<Vec<(usize, Vec<String>, String)>> {
+    let proto = tract_onnx::pb::ModelProto::decode(bytes)?;
+    let Some(meta) = proto
+        .metadata_props
+        .iter()
+        .find(|p| p.key == "mlinfra.features")
+    else {
+        return Ok(Vec::new());
+    };
+    let metas: Vec<MetaFeature> = serde_json::from_str(&meta.value)?;
+    if metas.len() != features {
+        tract_onnx::prelude::tract_data::internal::bail!(
+            "the model describes {} features, not {features}",
+            metas.len()
+        );
+    }
+    Ok(metas
+        .into_iter()
+        .enumerate()
+        .filter(|(_, m)| m.text)
+        .map(|(j, m)| {
+            let mut unseen = String::from("\u{1}");
+            while m.categories.contains(&unseen) {
+                unseen.push('\u{1}');
+            }
+            (j, m.categories, unseen)
+        })
+        .collect())
 }
 
 impl std::fmt::Debug for Scorer {
@@ -33,17 +84,64 @@ impl Scorer {
             .model_for_read(&mut &bytes[..])?
             .into_optimized()?
             .into_runnable()?;
+        let text = text_features(bytes, features)?;
+        let numbers = (0..features)
+            .filter(|j| !text.iter().any(|t| t.0 == *j))
+            .collect();
         Ok(Scorer {
             plan,
             features,
             classes,
+            numbers,
+            text,
         })
     }
 
-    /// Score `rows` rows given row-major (NaN = missing).
+    /// The graph's inputs for `rows` rows given row-major (see the module's row format).
+    fn inputs(&self, rows: usize, data: &[f32]) -> TractResult<TVec<TValue>> {
+        if data.len() != rows * self.features {
+            tract_onnx::prelude::tract_data::internal::bail!(
+                "{} values for {rows} rows of {} features",
+                data.len(),
+                self.features
+            );
+        }
+        if self.text.is_empty() {
+            return Ok(tvec!(
+                Tensor::from_shape(&[rows, self.features], data)?.into_tvalue()
+            ));
+        }
+        let mut inputs = TVec::new();
+        if !self.numbers.is_empty() {
+            let mut numbers = Vec::with_capacity(rows * self.numbers.len());
+            for row in data.chunks_exact(self.features) {
+                numbers.extend(self.numbers.iter().map(|&j| row[j]));
+            }
+            inputs.push(Tensor::from_shape(&[rows, self.numbers.len()], &numbers)?.into_tvalue());
+        }
+        for (j, categories, unseen) in &self.text {
+            let cells: Vec<String> = data
+                .chunks_exact(self.features)
+                .map(|row| {
+                    let x = row[*j];
+                    if x.is_nan() {
+                        String::new()
+                    } else if x >= 0.0 && x.fract() == 0.0 && (x as usize) < categories.len() {
+                        categories[x as usize].clone()
+                    } else {
+                        unseen.clone()
+                    }
+                })
+                .collect();
+            let cells = tract_ndarray::Array2::from_shape_vec((rows, 1), cells)?;
+            inputs.push(cells.into_tensor().into_tvalue());
+        }
+        Ok(inputs)
+    }
+
+    /// Score `rows` rows given row-major (see the module's row format).
     pub fn score(&self, rows: usize, data: &[f32]) -> TractResult<Scores> {
-        let input = Tensor::from_shape(&[rows, self.features], data)?;
-        let out = self.plan.run(tvec!(input.into_tvalue()))?;
+        let out = self.plan.run(self.inputs(rows, data)?)?;
         let labels = out[0]
             .cast_to::<i64>()?
             .to_plain_array_view::<i64>()?

@@ -82,14 +82,22 @@ pub fn read_bytes(path: &Path) -> Result<Vec<u8>, Failure> {
     std::fs::read(path).map_err(|e| Failure::new(format!("cannot read `{}`: {e}", path.display())))
 }
 
+/// The data file's bytes as CSV: a Parquet file converted (see [`mlinfra_core::data::parquet`]),
+/// a CSV file as it is.
+pub fn as_csv<'a>(path: &Path, bytes: &'a [u8]) -> Result<std::borrow::Cow<'a, [u8]>, Failure> {
+    mlinfra_core::data::parquet::to_csv(bytes)
+        .map_err(|e| Failure::new(format!("`{}`: {e}", path.display())))
+}
+
 /// Read the data and split off the label when one is known.
 fn load(
     args: &DataArgs,
     stack: Option<&Stack>,
 ) -> Result<(PathBuf, Frame, Option<Labels>), Failure> {
     let path = data_path(args, stack)?;
-    let bytes = read_bytes(&path)?;
-    let mut frame = read_csv(bytes.as_slice(), &read_options(stack))
+    let raw = read_bytes(&path)?;
+    let bytes = as_csv(&path, &raw)?;
+    let mut frame = read_csv(&bytes[..], &read_options(stack))
         .map_err(|e| Failure::new(format!("`{}`: {e}", path.display())))?;
     let label = args
         .label

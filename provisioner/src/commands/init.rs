@@ -119,9 +119,10 @@ pub fn run(g: &Global, a: &InitArgs) -> Result<i32, Failure> {
             classes.join(", ")
         )),
     }
-    for t in &p.text_features {
-        out.warn(format!(
-            "`{t}` holds text categories: the model trains on it, but `pipeline run` cannot export it to ONNX yet; drop the column or code it as integers to deploy"
+    if !p.text_features.is_empty() {
+        out.progress(format!(
+            "text categories (strings in API requests): {}",
+            p.text_features.join(", ")
         ));
     }
     out.result(
@@ -205,17 +206,15 @@ pub fn propose(
     name: String,
 ) -> Result<Proposal, Failure> {
     let file = path.display();
-    if bytes.starts_with(b"PAR1") {
-        return Err(Failure::new(format!(
-            "`{file}` is a Parquet file, which `mlinfra` does not read yet\nhint: export it as CSV (with a header row)"
-        )));
-    }
+    let converted = mlinfra_core::data::parquet::to_csv(bytes)
+        .map_err(|e| Failure::new(format!("`{file}`: {e}")))?;
+    let bytes = &converted[..];
     let head = &bytes[..bytes.len().min(64 * 1024)];
     if head.contains(&0)
         || (std::str::from_utf8(head).is_err() && std::str::from_utf8(bytes).is_err())
     {
         return Err(Failure::new(format!(
-            "`{file}` is neither CSV nor Parquet: it holds binary data\nhint: `init` reads a CSV file with a header row"
+            "`{file}` is neither CSV nor Parquet: it holds binary data\nhint: `init` reads a CSV file with a header row, or a Parquet file"
         )));
     }
     let first = bytes.split(|&b| b == b'\n').next().unwrap_or_default();

@@ -22,7 +22,7 @@ use mlinfra_core::pipeline::{self, Config, PipelineError};
 use mlinfra_core::tune::{SearchConfig, Space};
 use serde_json::json;
 
-use super::data::{data_path, label_rule, load_schema, read_bytes, read_options};
+use super::data::{as_csv, data_path, label_rule, load_schema, read_bytes, read_options};
 use super::{Context, Failure};
 use crate::cli::{Global, PipelineCommand, PipelineRunArgs};
 use crate::report::num;
@@ -96,11 +96,12 @@ async fn run_pipeline(g: &Global, run_args: &PipelineRunArgs) -> Result<i32, Fai
     let (lake, registry, who) = super::models::platform(&cx, &run_args.identity.actor).await?;
     let cfg = config(stack, args.label.as_deref())?;
     let path = data_path(args, Some(stack))?;
-    let bytes = read_bytes(&path)?;
+    let raw = read_bytes(&path)?;
+    let bytes = as_csv(&path, &raw)?.into_owned();
     cx.out.progress(format!(
         "running the pipeline on `{}` ({} bytes)",
         path.display(),
-        bytes.len()
+        raw.len()
     ));
     let baseline = mlinfra_core::jobs::train::production_model(&registry, &lake, &cfg.model_name)
         .await
@@ -134,7 +135,7 @@ async fn run_pipeline(g: &Global, run_args: &PipelineRunArgs) -> Result<i32, Fai
         .file_name()
         .map_or("data.csv".into(), |n| n.to_string_lossy().to_string());
     let mut artifacts: Vec<(String, Vec<u8>)> = vec![
-        (format!("raw/{file_name}"), bytes.clone()),
+        (format!("raw/{file_name}"), raw.clone()),
         (format!("curated/{data}/data.csv"), bytes.clone()),
     ];
     artifacts.extend(mlinfra_core::jobs::train::run_artifacts(&out, &cfg));

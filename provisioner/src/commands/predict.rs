@@ -21,6 +21,8 @@ use crate::cli::{Global, PredictArgs};
 /// Rows scored per call of the model.
 pub const CHUNK: usize = 8192;
 
+type ParquetWriter = mlinfra_core::data::parquet::Writer<std::io::BufWriter<std::fs::File>>;
+
 enum Sink {
     Csv {
         tmp: PathBuf,
@@ -28,6 +30,11 @@ enum Sink {
         w: csv::Writer<std::io::BufWriter<std::fs::File>>,
     },
     Stdout(csv::Writer<std::io::Stdout>),
+    Parquet {
+        tmp: PathBuf,
+        path: PathBuf,
+        w: Box<ParquetWriter>,
+    },
     Sqlite {
         conn: rusqlite::Connection,
         path: PathBuf,
@@ -84,9 +91,21 @@ pub async fn run(g: &Global, args: &PredictArgs) -> Result<i32, Failure> {
     let missing = cx.loaded.stack.dataset.missing_values.clone();
     let started = std::time::Instant::now();
 
-    let mut rdr = csv::ReaderBuilder::new()
-        .from_path(input)
-        .map_err(|e| Failure::new(format!("cannot read `{}`: {e}", input.display())))?;
+    // CSV is streamed; a Parquet file is converted to CSV in memory first.
+    let read_error =
+        |e: std::io::Error| Failure::new(format!("cannot read `{}`: {e}", input.display()));
+    let mut file = std::fs::File::open(input).map_err(read_error)?;
+    let mut magic = [0u8; 4];
+    let parquet = std::io::Read::read_exact(&mut file, &mut magic).is_ok()
+        && mlinfra_core::data::parquet::is_parquet(&magic);
+    let source: Box<dyn std::io::Read> = if parquet {
+        let raw = super::data::read_bytes(input)?;
+        let csv = super::data::as_csv(input, &raw)?.into_owned();
+        Box::new(std::io::Cursor::new(csv))
+    } else {
+        Box::new(std::fs::File::open(input).map_err(read_error)?)
+    };
+    let mut rdr = csv::ReaderBuilder::new().from_reader(source);
     let header = rdr
         .headers()
         .map_err(|e| Failure::new(format!("`{}`: {e}", input.display())))?
@@ -128,8 +147,10 @@ pub async fn run(g: &Global, args: &PredictArgs) -> Result<i32, Failure> {
             if more {
                 for (f, &c) in model.features.iter().zip(&columns) {
                     let cell = record.get(c).unwrap_or("").trim();
-                    let v = if missing.iter().any(|m| m == cell) {
+                    let v = if cell.is_empty() || missing.iter().any(|m| m == cell) {
                         f32::NAN
+                    } else if f.text {
+                        f.text_cell(cell)
                     } else {
                         cell.parse::<f32>().map_err(|_| {
                             let line = record.position().map_or(0, |p| p.line());
@@ -159,7 +180,7 @@ pub async fn run(g: &Global, args: &PredictArgs) -> Result<i32, Failure> {
         }
     })();
     if let Err(e) = result {
-        if let Sink::Csv { tmp, .. } = &sink {
+        if let Sink::Csv { tmp, .. } | Sink::Parquet { tmp, .. } = &sink {
             let _ = std::fs::remove_file(tmp);
         }
         return Err(e);
@@ -216,6 +237,32 @@ fn open_sink(output: Option<&str>, model: &Served, k: usize) -> Result<Sink, Fai
             ))
             .map_err(|e| Failure::new(format!("`{}`: {e}", path.display())))?;
             Ok(Sink::Sqlite { conn, path })
+        }
+        Some(o) if o.ends_with(".parquet") => {
+            let path = PathBuf::from(o);
+            let tmp = path.with_extension("parquet.partial");
+            let f = std::fs::File::create(&tmp)
+                .map_err(|e| Failure::new(format!("cannot write `{}`: {e}", tmp.display())))?;
+            let mut names = Vec::new();
+            header(&mut |h| {
+                names = h;
+                Ok(())
+            })?;
+            let empty = mlinfra_core::scorer::Scores {
+                labels: Vec::new(),
+                probabilities: Vec::new(),
+            };
+            let w = mlinfra_core::data::parquet::Writer::new(
+                std::io::BufWriter::new(f),
+                &names,
+                &parquet_columns(model, 0, &empty),
+            )
+            .map_err(|e| Failure::new(format!("`{}`: {e}", path.display())))?;
+            Ok(Sink::Parquet {
+                tmp,
+                path,
+                w: Box::new(w),
+            })
         }
         Some(o) => {
             let path = PathBuf::from(o);
@@ -284,6 +331,9 @@ fn write_chunk(
             Ok(())
         }
         Sink::Csv { w, .. } => csv_rows(w, model, first, scores).map_err(|e| fail(&e)),
+        Sink::Parquet { w, .. } => w
+            .write(&parquet_columns(model, first, scores))
+            .map_err(|e| fail(&e)),
         Sink::Stdout(w) => csv_rows(w, model, first, scores).map_err(|e| {
             if let csv::ErrorKind::Io(io) = e.kind() {
                 crate::output::exit_if_closed(io);
@@ -291,6 +341,38 @@ fn write_chunk(
             fail(&e)
         }),
     }
+}
+
+/// The columns of the CSV output (`row`, `label`, `confidence`, `p_<class>`..., `model`,
+/// `version`), typed: the label is an integer when every class is one, else text.
+fn parquet_columns(
+    model: &Served,
+    first: u64,
+    scores: &mlinfra_core::scorer::Scores,
+) -> Vec<mlinfra_core::data::parquet::Column> {
+    use mlinfra_core::data::parquet::Column;
+    let k = model.classes.len();
+    let n = scores.labels.len();
+    let idx: Vec<usize> = scores
+        .labels
+        .iter()
+        .map(|l| model.class_index(*l))
+        .collect();
+    let p = |i: usize, c: usize| f64::from(scores.probabilities[i * k + c]);
+    let integer = (0..k).all(|c| model.label_value(model.class_values[c]).is_i64());
+    let mut cols = vec![
+        Column::Int64((0..n).map(|i| (first + i as u64) as i64).collect()),
+        if integer {
+            Column::Int64(idx.iter().map(|&c| model.class_values[c]).collect())
+        } else {
+            Column::Text(idx.iter().map(|&c| model.classes[c].clone()).collect())
+        },
+        Column::Double((0..n).map(|i| p(i, idx[i])).collect()),
+    ];
+    cols.extend((0..k).map(|c| Column::Double((0..n).map(|i| p(i, c)).collect())));
+    cols.push(Column::Text(vec![model.model.clone(); n]));
+    cols.push(Column::Int64(vec![model.version as i64; n]));
+    cols
 }
 
 fn csv_rows<W: std::io::Write>(
@@ -326,6 +408,16 @@ fn finish(sink: Sink) -> Result<Option<String>, Failure> {
         }
         Sink::Csv { tmp, path, w } => {
             let mut inner = w.into_inner().map_err(|e| Failure::new(e.to_string()))?;
+            inner.flush().map_err(|e| Failure::new(e.to_string()))?;
+            drop(inner);
+            std::fs::rename(&tmp, &path)
+                .map_err(|e| Failure::new(format!("cannot write `{}`: {e}", path.display())))?;
+            Ok(Some(path.display().to_string()))
+        }
+        Sink::Parquet { tmp, path, w } => {
+            let mut inner = w
+                .finish()
+                .map_err(|e| Failure::new(format!("`{}`: {e}", path.display())))?;
             inner.flush().map_err(|e| Failure::new(e.to_string()))?;
             drop(inner);
             std::fs::rename(&tmp, &path)

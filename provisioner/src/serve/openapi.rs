@@ -15,7 +15,16 @@ pub fn spec(model: &str, stage: &str, served: Option<&Served>, api_key: bool) ->
                     "training range [{lo}, {hi}]; null for a missing value"
                 ));
             }
-            if f.kind == Kind::Categorical {
+            if f.text {
+                let mut values: Vec<Value> = f.categories.iter().map(|c| json!(c)).collect();
+                values.push(Value::Null);
+                p = json!({
+                    "type": "string",
+                    "nullable": true,
+                    "enum": values,
+                    "description": "category; null for a missing value",
+                });
+            } else if f.kind == Kind::Categorical {
                 let values: Vec<Value> = f
                     .categories
                     .iter()

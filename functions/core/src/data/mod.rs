@@ -1,10 +1,12 @@
-//! ExampleGen: reading a CSV into typed columns, and the label.
+//! ExampleGen: reading a CSV into typed columns, and the label. A Parquet file is read as the
+//! CSV text it converts to ([`parquet`]).
 //!
 //! A cell equal to one of the missing markers (`?` and empty by default) is missing. A column
 //! whose present cells all parse as numbers is numeric data (missing = NaN); any other column is
 //! text. A column is a categorical *feature* when it is text or when the stack lists it as
 //! categorical (integer-coded categories such as `cp` = 1..4); otherwise it is numeric.
 
+pub mod parquet;
 pub mod split;
 
 use std::fmt;

@@ -99,6 +99,11 @@ fn check(
             None,
         )
     };
+    let converted = match crate::data::parquet::to_csv(bytes) {
+        Ok(c) => c,
+        Err(e) => return fail(anomaly("", AnomalyKind::WrongType, e.to_string())),
+    };
+    let bytes = &converted[..];
     let (header, rows) = match records(bytes) {
         Ok(x) => x,
         Err(e) => {

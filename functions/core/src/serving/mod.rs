@@ -693,7 +693,8 @@ impl<M: ModelSource, F: FeedbackSink> Service<M, F> {
 }
 
 /// Validate instances against the model's features and encode them as `f32` rows (NaN for a
-/// missing value). Returns the rows, the errors (each naming its field) and the warnings.
+/// missing value; a text feature's category as its index, see [`crate::scorer`]). Returns the
+/// rows, the errors (each naming its field) and the warnings.
 pub fn encode(model: &Served, instances: &[Value]) -> (Vec<f32>, Vec<Value>, Vec<Value>) {
     let mut rows = Vec::with_capacity(instances.len() * model.features.len());
     let mut errors = Vec::new();
@@ -717,6 +718,20 @@ pub fn encode(model: &Served, instances: &[Value]) -> (Vec<f32>, Vec<Value>, Vec
                     f32::NAN
                 }
                 Some(Value::Null) => f32::NAN,
+                Some(Value::String(text)) if f.text => match text.trim() {
+                    "" => f32::NAN,
+                    value => {
+                        let cell = f.text_cell(value);
+                        if cell < 0.0 {
+                            warnings.push(json!({"field": field, "message": format!("category `{value}` was not seen in training")}));
+                        }
+                        cell
+                    }
+                },
+                Some(other) if f.text => {
+                    errors.push(json!({"field": field, "message": format!("expected a string, one of {}, found {}", quoted(&f.categories), kind_of(other))}));
+                    f32::NAN
+                }
                 Some(Value::Number(n)) => match n.as_f64() {
                     Some(v) if v.is_finite() && v.abs() < f64::from(f32::MAX) => {
                         if let Some([lo, hi]) = f.range
@@ -741,13 +756,7 @@ pub fn encode(model: &Served, instances: &[Value]) -> (Vec<f32>, Vec<Value>, Vec
                     }
                 },
                 Some(other) => {
-                    let kind = match other {
-                        Value::String(_) => "a string",
-                        Value::Bool(_) => "a boolean",
-                        Value::Array(_) => "a list",
-                        _ => "an object",
-                    };
-                    errors.push(json!({"field": field, "message": format!("expected a number, found {kind}")}));
+                    errors.push(json!({"field": field, "message": format!("expected a number, found {}", kind_of(other))}));
                     f32::NAN
                 }
             };
@@ -755,4 +764,25 @@ pub fn encode(model: &Served, instances: &[Value]) -> (Vec<f32>, Vec<Value>, Vec
         }
     }
     (rows, errors, warnings)
+}
+
+/// What a JSON value is, in words.
+fn kind_of(v: &Value) -> &'static str {
+    match v {
+        Value::String(_) => "a string",
+        Value::Number(_) => "a number",
+        Value::Bool(_) => "a boolean",
+        Value::Array(_) => "a list",
+        Value::Null => "null",
+        Value::Object(_) => "an object",
+    }
+}
+
+/// `` `a`, `b`, `c` `` (the first 20, then how many more).
+fn quoted(values: &[String]) -> String {
+    let mut s: Vec<String> = values.iter().take(20).map(|v| format!("`{v}`")).collect();
+    if values.len() > 20 {
+        s.push(format!("and {} more", values.len() - 20));
+    }
+    s.join(", ")
 }

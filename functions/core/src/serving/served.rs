@@ -14,6 +14,9 @@ use crate::scorer::Scorer;
 pub struct Feature {
     pub name: String,
     pub kind: Kind,
+    /// Whether the feature's values are text categories (sent as strings, scored as their
+    /// index in `categories`: see [`crate::scorer`]).
+    pub text: bool,
     pub categories: Vec<String>,
     pub range: Option<[f64; 2]>,
     pub domain: Option<Vec<String>>,
@@ -40,6 +43,8 @@ struct MetaFeature {
     kind: Kind,
     #[serde(default)]
     categories: Vec<String>,
+    #[serde(default)]
+    text: bool,
 }
 
 impl Served {
@@ -82,6 +87,7 @@ impl Served {
                     domain: s.and_then(|s| s.domain.clone()),
                     name: f.name,
                     kind: f.kind,
+                    text: f.text,
                     categories: f.categories,
                 }
             })
@@ -187,14 +193,26 @@ impl Served {
     }
 }
 
+impl Feature {
+    /// The row cell of a text category: its index, or -1 when the model has not seen it.
+    pub fn text_cell(&self, value: &str) -> f32 {
+        self.categories
+            .iter()
+            .position(|c| c == value)
+            .map_or(-1.0, |p| p as f32)
+    }
+}
+
 /// Rows on which the native evaluator must agree with tract before it is used: all missing,
-/// then values spread over each feature's range or categories.
+/// then values spread over each feature's range or categories (and an unseen text category).
 fn probe_rows(features: &[Feature]) -> Vec<f32> {
     let mut rows = Vec::new();
     for variant in 0..12usize {
         for (j, f) in features.iter().enumerate() {
             let x = match (variant, &f.range) {
                 (0, _) => f32::NAN,
+                (1, _) if f.text => -1.0,
+                (v, _) if f.text => ((v + j) % f.categories.len().max(1)) as f32,
                 (v, Some([lo, hi])) => {
                     (lo + (hi - lo) * ((v * 7 + j * 3) % 11) as f64 / 10.0) as f32
                 }
