@@ -90,7 +90,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let (labels, _) = take_label(&mut frame, "num", &rule)?;
     let all: Vec<usize> = (0..frame.rows).collect();
     let prep = mlinfra_core::transform::Preprocessor::fit(&frame, &all);
-    let x = prep.impute(&frame);
+    let x = prep.values(&frame);
     let params = GbtParams {
         max_depth: 6,
         learning_rate: 0.1,
@@ -99,7 +99,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     };
     let threads = mlinfra_core::par::threads();
     let t = Instant::now();
-    let binned = Binned::new(&x, threads);
+    let binned = Binned::with_fills(&x, Some(&prep.fills()), threads);
     let bin_seconds = t.elapsed().as_secs_f64();
     let model = Gbt::fit_binned(&binned, &labels.y, 2, params, threads);
     let fit_seconds = t.elapsed().as_secs_f64();

@@ -5,7 +5,9 @@
 //! text feature, named as the feature, `""` for a missing value.
 //! Outputs `label`: `int64 [N]` (the class value) and `probabilities`: `float32 [N, K]`.
 //!
-//! The graph holds the whole transform: `IsNaN` + `Where` impute, `CategoryMapper` (ai.onnx.ml)
+//! The graph holds the whole transform: `IsNaN` + `Where` impute (not for trees, which take a
+//! missing number as NaN and send it where training learned, `nodes_missing_value_tracks_true`),
+//! `CategoryMapper` (ai.onnx.ml)
 //! turns a text category into its index (`""` into the most frequent category's, an unseen one
 //! into -1, as [`crate::transform::Preprocessor::impute`] does) and `Concat` + `Gather` put the
 //! columns back in training order; `Gather`/`Sub`/`Div` standardise, `Equal` + `Cast` one-hot
@@ -186,16 +188,25 @@ pub fn export(model: &Model, meta: &Metadata) -> Result<Vec<u8>, ExportError> {
         init: Vec::new(),
         n: 0,
     };
-    // Impute the numbers.
+    // Trees that learned where missing values go take the numbers as they are; the others
+    // take them imputed.
+    let trees_take_missing = matches!(
+        &model.estimator,
+        Estimator::GradientBoostedTrees(g) if g.learned_missing
+    );
     let mut parts = Vec::new();
     if !numbers.is_empty() {
-        let isnan = b.op("IsNaN", &["features"], vec![]);
-        let fills = b.floats(
-            "fill",
-            vec![numbers.len() as i64],
-            numbers.iter().map(|&j| feats[j].fill as f32).collect(),
-        );
-        parts.push(b.op("Where", &[&isnan, &fills, "features"], vec![]));
+        if trees_take_missing {
+            parts.push("features".to_string());
+        } else {
+            let isnan = b.op("IsNaN", &["features"], vec![]);
+            let fills = b.floats(
+                "fill",
+                vec![numbers.len() as i64],
+                numbers.iter().map(|&j| feats[j].fill as f32).collect(),
+            );
+            parts.push(b.op("Where", &[&isnan, &fills, "features"], vec![]));
+        }
     }
     // Map each text category to its index; `""` (missing) to the fill index, unseen to -1.
     for &j in &text {
@@ -222,6 +233,7 @@ pub fn export(model: &Model, meta: &Metadata) -> Result<Vec<u8>, ExportError> {
             vec![attr_int("to", DataType::Float as i64)],
         ));
     }
+    // The features in training order: imputed, or for such trees with missing numbers as NaN.
     let imputed = if text.is_empty() {
         parts.remove(0)
     } else {
@@ -341,6 +353,7 @@ pub fn export(model: &Model, meta: &Metadata) -> Result<Vec<u8>, ExportError> {
             let mut nodes_modes: Vec<&str> = Vec::new();
             let mut nodes_true = Vec::new();
             let mut nodes_false = Vec::new();
+            let mut nodes_missing = Vec::new();
             let mut class_treeids = Vec::new();
             let mut class_nodeids = Vec::new();
             let mut class_ids = Vec::new();
@@ -357,7 +370,9 @@ pub fn export(model: &Model, meta: &Metadata) -> Result<Vec<u8>, ExportError> {
                                 threshold,
                                 left,
                                 right,
+                                missing_left,
                             } => {
+                                nodes_missing.push(i64::from(*missing_left));
                                 nodes_featureids.push(*feature as i64);
                                 nodes_values.push(*threshold);
                                 nodes_modes.push("BRANCH_LEQ");
@@ -368,6 +383,7 @@ pub fn export(model: &Model, meta: &Metadata) -> Result<Vec<u8>, ExportError> {
                                 nodes_featureids.push(0);
                                 nodes_values.push(0.0);
                                 nodes_modes.push("LEAF");
+                                nodes_missing.push(0);
                                 nodes_true.push(0);
                                 nodes_false.push(0);
                                 class_treeids.push(tree_id);
@@ -395,6 +411,7 @@ pub fn export(model: &Model, meta: &Metadata) -> Result<Vec<u8>, ExportError> {
                     attr_floats("class_weights", class_weights),
                     attr_ints("nodes_falsenodeids", nodes_false),
                     attr_ints("nodes_featureids", nodes_featureids),
+                    attr_ints("nodes_missing_value_tracks_true", nodes_missing),
                     attr_strings("nodes_modes", &nodes_modes),
                     attr_ints("nodes_nodeids", nodes_nodeids),
                     attr_ints("nodes_treeids", nodes_treeids),

@@ -1,11 +1,12 @@
 //! Transform: imputation, standardisation and one-hot encoding, fitted on the training rows only.
 //!
 //! Two stages, because the two model families need different inputs:
-//! - [`Preprocessor::impute`] fills missing cells (median for numeric features, most frequent
-//!   value for categorical ones) and gives each feature one number (a text category becomes its
-//!   index). Trees split on these values.
-//! - [`Preprocessor::encode`] standardises numeric features and one-hot encodes categorical ones
-//!   (an unseen category encodes as all zeros). Logistic regression uses these.
+//! - [`Preprocessor::values`] gives each feature one number (a text category becomes its index,
+//!   a missing one the most frequent category's), a missing number staying NaN. Trees split on
+//!   these values and learn where missing values go. [`Preprocessor::impute`] also fills the
+//!   missing numbers (median for numeric features, most frequent value for categorical ones).
+//! - [`Preprocessor::encode`] imputes, standardises numeric features and one-hot encodes
+//!   categorical ones (an unseen category encodes as all zeros). Logistic regression uses these.
 //!
 //! The exported ONNX graph contains the same two stages, so serving takes raw features.
 
@@ -155,25 +156,47 @@ impl Preprocessor {
             .sum()
     }
 
+    /// The fill value of each feature.
+    pub fn fills(&self) -> Vec<f64> {
+        self.features.iter().map(|f| f.fill).collect()
+    }
+
     /// One number per feature, missing cells filled. Columns are matched by name; a column
     /// absent from `frame` is all missing.
     pub fn impute(&self, frame: &Frame) -> Matrix {
+        let mut m = self.values(frame);
+        for row in m.data.chunks_exact_mut(self.features.len().max(1)) {
+            for (x, f) in row.iter_mut().zip(&self.features) {
+                if x.is_nan() {
+                    *x = f.fill;
+                }
+            }
+        }
+        m
+    }
+
+    /// One number per feature: a missing number stays NaN, a text category becomes its index
+    /// (-1 when unseen, the fill's when missing). Columns are matched by name; a column absent
+    /// from `frame` is all missing.
+    pub fn values(&self, frame: &Frame) -> Matrix {
         let mut m = Matrix::zeros(frame.rows, self.features.len());
         for (j, f) in self.features.iter().enumerate() {
             let col = frame.column(&f.name);
             for i in 0..frame.rows {
                 let x = match col.map(|c| &c.values) {
-                    Some(Values::Number(v)) if !v[i].is_nan() => v[i],
+                    Some(Values::Number(v)) => v[i],
                     Some(Values::Text(v)) => match &v[i] {
                         Some(s) if f.text => f
                             .categories
                             .iter()
                             .position(|c| c == s)
                             .map_or(-1.0, |p| p as f64),
-                        Some(s) => s.parse::<f64>().unwrap_or(f.fill),
-                        None => f.fill,
+                        Some(s) => s.parse::<f64>().unwrap_or(f64::NAN),
+                        None if f.text => f.fill,
+                        None => f64::NAN,
                     },
-                    _ => f.fill,
+                    None if f.text => f.fill,
+                    None => f64::NAN,
                 };
                 m.data[i * m.cols + j] = x;
             }
@@ -181,10 +204,12 @@ impl Preprocessor {
         m
     }
 
-    /// Standardise and one-hot encode an imputed row into `out` (length [`Self::encoded_width`]).
+    /// Impute (NaN becomes the fill value), standardise and one-hot encode a row of
+    /// [`Self::values`] into `out` (length [`Self::encoded_width`]).
     pub fn encode_row(&self, row: &[f64], out: &mut [f64]) {
         let mut k = 0;
         for (f, &x) in self.features.iter().zip(row) {
+            let x = if x.is_nan() { f.fill } else { x };
             match f.kind {
                 Kind::Numeric => {
                     out[k] = (x - f.mean) / f.scale;
@@ -205,11 +230,12 @@ impl Preprocessor {
         }
     }
 
-    pub fn encode(&self, imputed: &Matrix) -> Matrix {
+    /// [`Self::encode_row`] of every row.
+    pub fn encode(&self, values: &Matrix) -> Matrix {
         let d = self.encoded_width();
-        let mut m = Matrix::zeros(imputed.rows, d);
-        for i in 0..imputed.rows {
-            let (row, out) = (imputed.row(i), &mut m.data[i * d..(i + 1) * d]);
+        let mut m = Matrix::zeros(values.rows, d);
+        for i in 0..values.rows {
+            let (row, out) = (values.row(i), &mut m.data[i * d..(i + 1) * d]);
             self.encode_row(row, out);
         }
         m

@@ -232,6 +232,56 @@ fn trees_binary() {
     check(binary(), trees());
 }
 
+/// A fifth of `chol` and `oldpeak` missing: the trees learn where missing values go, and both
+/// runtimes send them there.
+#[test]
+fn trees_with_many_missing_values() {
+    let (mut f, l) = common::heart(&binary());
+    for c in f
+        .columns
+        .iter_mut()
+        .filter(|c| c.name == "chol" || c.name == "oldpeak")
+    {
+        let Values::Number(v) = &mut c.values else {
+            unreachable!()
+        };
+        for (i, x) in v.iter_mut().enumerate() {
+            if i % 5 == 1 {
+                *x = f64::NAN;
+            }
+        }
+    }
+    let s = split(&f, &l, 0.2, 42);
+    let params = trees();
+    let model = Model::fit(&f, &l.y, &s.train, &l, &params);
+    let mlinfra_core::model::Estimator::GradientBoostedTrees(g) = &model.estimator else {
+        unreachable!()
+    };
+    let to_the_right = g.trees.iter().flatten().flat_map(|t| &t.nodes).any(|n| {
+        matches!(
+            n,
+            mlinfra_core::model::gbt::Node::Split {
+                missing_left: false,
+                ..
+            }
+        )
+    });
+    let to_the_left = g.trees.iter().flatten().flat_map(|t| &t.nodes).any(|n| {
+        matches!(
+            n,
+            mlinfra_core::model::gbt::Node::Split {
+                missing_left: true,
+                ..
+            }
+        )
+    });
+    assert!(
+        to_the_left && to_the_right,
+        "both directions are taken somewhere"
+    );
+    compare(&model, &f, &params);
+}
+
 #[test]
 fn trees_multiclass() {
     check(LabelRule::Multiclass, trees());

@@ -2,15 +2,20 @@
 //! order (Newton) leaf values, splits found on gradient histograms, grown level by level.
 //!
 //! Each feature is binned once per fit ([`Binned`]): its distinct `f32` values when there are at
-//! most 256 of them (then the candidate splits are exactly those of an exact greedy splitter),
-//! otherwise 256 bins of about equal counts. A node's split is found from per-bin sums of the
+//! most 255 of them (then the candidate splits are exactly those of an exact greedy splitter),
+//! otherwise 255 bins of about equal counts, and one more bin for missing values (NaN). A node's split is found from per-bin sums of the
 //! gradients and hessians; a split node builds the histogram of its smaller child only and gets
 //! the other's by subtracting it from its own (LightGBM's and XGBoost `hist`'s method).
 //!
-//! Trees split on the imputed raw features. A threshold is the `f32` midpoint between the largest
+//! Trees split on the raw features. A threshold is the `f32` midpoint between the largest
 //! value of a bin and the smallest of the next, and a row goes left when
 //! `(x as f32) <= threshold`, exactly the comparison ONNX's `BRANCH_LEQ` makes on `f32` inputs,
-//! so the exported model takes the same paths. Deterministic: no sampling, ties go to the first
+//! so the exported model takes the same paths. Missing values have a learned default direction
+//! (XGBoost's sparsity-aware split): a split is scored with the node's missing rows on either
+//! side, and they go where the gain is higher; when the node has none, they go where the
+//! feature's fill value (the training median, or the most frequent category) goes, so a model
+//! of complete data predicts a row with a missing value as if it held the fill value. The ONNX
+//! graph carries the direction in `nodes_missing_value_tracks_true`. Deterministic: no sampling, ties go to the first
 //! feature and the lowest threshold, and every histogram is summed in the same row order however
 //! many threads build them.
 
@@ -30,8 +35,9 @@ pub struct GbtParams {
 /// L2 regularisation of leaf values (XGBoost's `lambda`).
 pub const LAMBDA: f64 = 1.0;
 
-/// At most this many bins per feature.
-pub const MAX_BINS: usize = 256;
+/// At most this many bins of values per feature (the code after a feature's last bin marks a
+/// missing value, and codes are bytes).
+pub const MAX_BINS: usize = 255;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum Node {
@@ -40,6 +46,9 @@ pub enum Node {
         threshold: f32,
         left: usize,
         right: usize,
+        /// Whether a missing value (NaN) goes left.
+        #[serde(default)]
+        missing_left: bool,
     },
     Leaf {
         value: f64,
@@ -62,12 +71,15 @@ impl Tree {
                     threshold,
                     left,
                     right,
+                    missing_left,
                 } => {
-                    i = if (row[*feature] as f32) <= *threshold {
-                        *left
+                    let x = row[*feature];
+                    let go_left = if x.is_nan() {
+                        *missing_left
                     } else {
-                        *right
+                        (x as f32) <= *threshold
                     };
+                    i = if go_left { *left } else { *right };
                 }
             }
         }
@@ -82,6 +94,10 @@ pub struct Gbt {
     pub base: Vec<f64>,
     /// `trees[round][output]`.
     pub trees: Vec<Vec<Tree>>,
+    /// Whether the trees take missing values as NaN (their splits learned where they go).
+    /// Models from before learned directions (`false`) take imputed rows.
+    #[serde(default)]
+    pub learned_missing: bool,
 }
 
 /// The rows of a matrix binned per feature, once per fit (and shared by the fits of a search).
@@ -96,32 +112,48 @@ pub struct Binned {
     /// when a node's rows are partitioned).
     columns: Vec<u8>,
     /// `thresholds[j][b]` separates bin `b` from bin `b + 1` of feature `j`: a value is in a bin
-    /// `<= b` exactly when `(x as f32) <= thresholds[j][b]`.
+    /// `<= b` exactly when `(x as f32) <= thresholds[j][b]`. A missing value's code is
+    /// `thresholds[j].len() + 1`, the bin after the last.
     thresholds: Vec<Vec<f32>>,
+    /// The bin of each feature's fill value: where missing values go at a node that has none.
+    fill_bins: Vec<usize>,
 }
 
 impl Binned {
-    /// Bin every column of `x` (the work is spread over `threads`).
+    /// Bin every column of `x` (NaN = missing; the work is spread over `threads`). A feature's
+    /// fill value is the median of its present values.
     pub fn new(x: &Matrix, threads: usize) -> Binned {
+        Binned::with_fills(x, None, threads)
+    }
+
+    /// Bin every column of `x`, with the features' fill values when given (the
+    /// preprocessing's: the median, or the most frequent category).
+    pub fn with_fills(x: &Matrix, fills: Option<&[f64]>, threads: usize) -> Binned {
         let cols: Vec<usize> = (0..x.cols).collect();
         let per_column = crate::par::map(&cols, threads, |&j| {
             let values: Vec<f32> = (0..x.rows).map(|i| x.data[i * x.cols + j] as f32).collect();
-            let thresholds = thresholds(&values);
+            let (thresholds, median) = thresholds(&values);
+            let missing = (thresholds.len() + 1) as u8;
+            let code = |v: f32| thresholds.partition_point(|&t| t < v);
             let codes: Vec<u8> = values
                 .iter()
-                .map(|&v| thresholds.partition_point(|&t| t < v) as u8)
+                .map(|&v| if v.is_nan() { missing } else { code(v) as u8 })
                 .collect();
-            (codes, thresholds)
+            let fill = fills.and_then(|f| f.get(j)).map_or(median, |&f| f as f32);
+            let fill_bin = code(fill);
+            (codes, thresholds, fill_bin)
         });
         let mut codes = vec![0u8; x.rows * x.cols];
         let mut columns = Vec::with_capacity(x.rows * x.cols);
         let mut ts = Vec::with_capacity(x.cols);
-        for (j, (c, t)) in per_column.into_iter().enumerate() {
+        let mut fill_bins = Vec::with_capacity(x.cols);
+        for (j, (c, t, f)) in per_column.into_iter().enumerate() {
             for (i, &code) in c.iter().enumerate() {
                 codes[i * x.cols + j] = code;
             }
             columns.extend_from_slice(&c);
             ts.push(t);
+            fill_bins.push(f);
         }
         Binned {
             rows: x.rows,
@@ -129,6 +161,7 @@ impl Binned {
             codes,
             columns,
             thresholds: ts,
+            fill_bins,
         }
     }
 
@@ -151,10 +184,12 @@ fn midpoint(a: f32, b: f32) -> f32 {
 }
 
 /// The thresholds between the bins of one column: between every two consecutive distinct values
-/// when there are at most [`MAX_BINS`] of them, otherwise at about equal counts.
-fn thresholds(values: &[f32]) -> Vec<f32> {
+/// when there are at most [`MAX_BINS`] of them, otherwise at about equal counts; and the median
+/// of the present values (0 when there are none).
+fn thresholds(values: &[f32]) -> (Vec<f32>, f32) {
     let mut sorted: Vec<f32> = values.iter().copied().filter(|v| !v.is_nan()).collect();
     sorted.sort_unstable_by(f32::total_cmp);
+    let median = sorted.get(sorted.len() / 2).copied().unwrap_or(0.0);
     // Distinct values with their counts.
     let mut distinct: Vec<(f32, usize)> = Vec::new();
     for v in sorted {
@@ -164,10 +199,11 @@ fn thresholds(values: &[f32]) -> Vec<f32> {
         }
     }
     if distinct.len() <= MAX_BINS {
-        return distinct
+        let t = distinct
             .windows(2)
             .map(|w| midpoint(w[0].0, w[1].0))
             .collect();
+        return (t, median);
     }
     // Close a bin once it holds its share of what remains, so that a very frequent value does
     // not leave the last bins empty.
@@ -187,7 +223,7 @@ fn thresholds(values: &[f32]) -> Vec<f32> {
             }
         }
     }
-    out
+    (out, median)
 }
 
 /// Sums of gradients, hessians and rows.
@@ -217,7 +253,9 @@ struct Best {
     gain: f64,
     feature: usize,
     bin: usize,
+    /// The left child's sums, its missing rows included when they go left.
     left: Acc,
+    missing_left: bool,
 }
 
 /// Work over fewer rows than this (a node's histograms, a level's partitions, a chunk of
@@ -277,10 +315,11 @@ impl Gbt {
             params,
             base,
             trees,
+            learned_missing: true,
         }
     }
 
-    /// The margins of one imputed row (before the sigmoid or softmax).
+    /// The margins of one row (NaN = missing; before the sigmoid or softmax).
     pub fn margins(&self, row: &[f64]) -> Vec<f64> {
         let mut m = self.base.clone();
         for round in &self.trees {
@@ -354,6 +393,15 @@ fn gradients(
     });
 }
 
+/// A split node's rows `rows[start..end]` to divide between its children.
+struct Cut {
+    start: usize,
+    end: usize,
+    feature: usize,
+    bin: usize,
+    missing_left: bool,
+}
+
 /// A node waiting to be split: its rows `rows[start..end]`, their sums and histogram.
 struct Open {
     node: usize,
@@ -383,7 +431,8 @@ impl<'a> Grower<'a> {
         let mut width = 0;
         for j in 0..x.cols {
             offsets.push(width);
-            width += x.bins(j);
+            // The values' bins, then the missing values'.
+            width += x.bins(j) + 1;
         }
         Grower {
             x,
@@ -468,28 +517,50 @@ impl<'a> Grower<'a> {
         let parent = o.sum.score();
         let mut best: Option<Best> = None;
         for (j, &off) in self.offsets.iter().enumerate() {
-            let bins = &o.hist[off..off + self.x.bins(j)];
+            let nb = self.x.bins(j);
+            let bins = &o.hist[off..off + nb];
+            let missing = o.hist[off + nb];
+            let fill_bin = self.x.fill_bins[j];
             let mut left = Acc::default();
-            // The last bin cannot be a left side: everything would go left.
-            for (b, acc) in bins[..bins.len() - 1].iter().enumerate() {
+            // The last bin cannot be a left side: every value would go left.
+            for (b, acc) in bins[..nb - 1].iter().enumerate() {
                 left.g += acc.g;
                 left.h += acc.h;
                 left.n += acc.n;
-                if acc.n == 0 || left.n < min_leaf {
+                if acc.n == 0 {
                     continue;
                 }
-                let right = o.sum.minus(left);
-                if right.n < min_leaf {
-                    break;
-                }
-                let gain = 0.5 * (left.score() + right.score() - parent);
-                if gain > 1e-12 && best.is_none_or(|x| gain > x.gain) {
-                    best = Some(Best {
-                        gain,
-                        feature: j,
-                        bin: b,
-                        left,
-                    });
+                // Missing rows to the fill value's side first, so that a tie keeps them there.
+                let fill_left = fill_bin <= b;
+                let sides = if missing.n == 0 {
+                    [Some(fill_left), None]
+                } else {
+                    [Some(fill_left), Some(!fill_left)]
+                };
+                for missing_left in sides.into_iter().flatten() {
+                    let l = if missing_left {
+                        Acc {
+                            g: left.g + missing.g,
+                            h: left.h + missing.h,
+                            n: left.n + missing.n,
+                        }
+                    } else {
+                        left
+                    };
+                    let right = o.sum.minus(l);
+                    if l.n < min_leaf || right.n < min_leaf {
+                        continue;
+                    }
+                    let gain = 0.5 * (l.score() + right.score() - parent);
+                    if gain > 1e-12 && best.is_none_or(|x| gain > x.gain) {
+                        best = Some(Best {
+                            gain,
+                            feature: j,
+                            bin: b,
+                            left: l,
+                            missing_left,
+                        });
+                    }
                 }
             }
         }
@@ -545,12 +616,19 @@ impl<'a> Grower<'a> {
                     threshold: self.x.thresholds[b.feature][b.bin],
                     left: l,
                     right: r,
+                    missing_left: b.missing_left,
                 };
                 split.push((o, b, l, r));
             }
-            let jobs: Vec<(usize, usize, usize, usize)> = split
+            let jobs: Vec<Cut> = split
                 .iter()
-                .map(|(o, b, _, _)| (o.start, o.end, b.feature, b.bin))
+                .map(|(o, b, _, _)| Cut {
+                    start: o.start,
+                    end: o.end,
+                    feature: b.feature,
+                    bin: b.bin,
+                    missing_left: b.missing_left,
+                })
                 .collect();
             let mids = self.partition(&jobs);
             // With where each right side starts, and whether the left child is the smaller.
@@ -623,33 +701,35 @@ impl<'a> Grower<'a> {
         Tree { nodes }
     }
 
-    /// For each `(start, end, feature, bin)`, reorder `rows[start..end]` so that the rows whose
-    /// bin of `feature` is `<= bin` come first, each side keeping its order; returns where each
-    /// right side starts. The ranges are cut into pieces partitioned on the threads, then put
-    /// back in order, so the result does not depend on the threads.
-    fn partition(&mut self, jobs: &[(usize, usize, usize, usize)]) -> Vec<usize> {
+    /// For each cut, reorder `rows[start..end]` so that the rows going left (bin of `feature`
+    /// `<= bin`, or missing when missing values go left) come first, each side keeping its
+    /// order; returns where each right side starts. The ranges are cut into pieces partitioned
+    /// on the threads, then put back in order, so the result does not depend on the threads.
+    fn partition(&mut self, jobs: &[Cut]) -> Vec<usize> {
         const PIECE: usize = 1 << 16;
-        let pieces: Vec<(usize, usize, usize, usize)> = jobs
+        let pieces: Vec<(usize, usize, &Cut)> = jobs
             .iter()
-            .flat_map(|&(start, end, f, b)| {
-                (start..end)
+            .flat_map(|c| {
+                (c.start..c.end)
                     .step_by(PIECE)
-                    .map(move |s| (s, (s + PIECE).min(end), f, b))
+                    .map(move |s| (s, (s + PIECE).min(c.end), c))
             })
             .collect();
         let (x, rows) = (self.x, &self.rows);
-        let total: usize = jobs.iter().map(|j| j.1 - j.0).sum();
+        let total: usize = jobs.iter().map(|j| j.end - j.start).sum();
         let threads = self.threads.min(1 + total / PARALLEL_ROWS);
-        let parts = crate::par::map(&pieces, threads, |&(s, e, f, b)| {
-            let col = x.column(f);
-            let (left, right): (Vec<u32>, Vec<u32>) = rows[s..e]
-                .iter()
-                .partition(|&&r| usize::from(col[r as usize]) <= b);
+        let parts = crate::par::map(&pieces, threads, |&(s, e, c)| {
+            let col = x.column(c.feature);
+            let missing = x.bins(c.feature);
+            let (left, right): (Vec<u32>, Vec<u32>) = rows[s..e].iter().partition(|&&r| {
+                let code = usize::from(col[r as usize]);
+                code <= c.bin || (code == missing && c.missing_left)
+            });
             (left, right)
         });
         let mut parts = parts.into_iter();
         let mut mids = Vec::with_capacity(jobs.len());
-        for &(start, end, _, _) in jobs {
+        for &Cut { start, end, .. } in jobs {
             let n = (end - start).div_ceil(PIECE);
             let mine: Vec<(Vec<u32>, Vec<u32>)> = parts.by_ref().take(n).collect();
             let mut w = start;
@@ -840,5 +920,79 @@ mod tests {
             Gbt::fit_binned(&Binned::new(&x, 1), &y3, k, params, 1),
             Gbt::fit_binned(&Binned::new(&x, 2), &y3, k, params, 2)
         );
+    }
+
+    /// Rows where `x` is missing are mostly class 1; its present values say nothing.
+    fn informative_missing() -> (Matrix, Vec<usize>) {
+        let mut rng = crate::rng::Rng::new(7);
+        let (mut data, mut y) = (Vec::new(), Vec::new());
+        for i in 0..2000 {
+            let missing = i % 4 == 0;
+            data.push(if missing {
+                f64::NAN
+            } else {
+                (rng.unit() * 10.0).floor()
+            });
+            y.push(usize::from(if missing {
+                rng.unit() < 0.9
+            } else {
+                rng.unit() < 0.2
+            }));
+        }
+        (
+            Matrix {
+                rows: 2000,
+                cols: 1,
+                data,
+            },
+            y,
+        )
+    }
+
+    #[test]
+    fn missing_values_go_where_training_learned() {
+        let (x, y) = informative_missing();
+        let params = GbtParams {
+            max_depth: 2,
+            learning_rate: 0.3,
+            rounds: 20,
+            min_leaf: 5,
+        };
+        let m = Gbt::fit(&x, &y, 2, params);
+        assert!(m.learned_missing);
+        let mut p = [0.0; 2];
+        m.predict_row(&[f64::NAN], &mut p);
+        assert!(p[1] > 0.8, "a missing value is class 1: {p:?}");
+        for v in 0..10 {
+            m.predict_row(&[f64::from(v)], &mut p);
+            assert!(p[1] < 0.35, "value {v}: {p:?}");
+        }
+        let learned = m.trees.iter().flatten().flat_map(|t| &t.nodes).any(|n| {
+            matches!(n, Node::Split { missing_left: true, threshold, .. } if *threshold <= 0.5)
+                || matches!(n, Node::Split { missing_left: false, threshold, .. } if *threshold >= 8.5)
+        });
+        assert!(learned, "some split isolates the missing rows");
+    }
+
+    #[test]
+    fn without_missing_values_in_training_a_missing_value_goes_where_the_fill_goes() {
+        let (x, y) = informative_missing();
+        let present: Vec<usize> = (0..x.rows).filter(|&i| !x.data[i].is_nan()).collect();
+        let x = x.select_rows(&present);
+        let y: Vec<usize> = present.iter().map(|&i| y[i]).collect();
+        let params = GbtParams {
+            max_depth: 3,
+            learning_rate: 0.3,
+            rounds: 10,
+            min_leaf: 5,
+        };
+        for fill in [2.0, 7.0] {
+            let b = Binned::with_fills(&x, Some(&[fill]), 1);
+            let m = Gbt::fit_binned(&b, &y, 2, params, 1);
+            let (mut a, mut c) = ([0.0; 2], [0.0; 2]);
+            m.predict_row(&[f64::NAN], &mut a);
+            m.predict_row(&[fill], &mut c);
+            assert_eq!(a, c, "fill {fill}");
+        }
     }
 }

@@ -36,25 +36,29 @@ pub enum Estimator {
     GradientBoostedTrees(Gbt),
 }
 
-/// Imputed rows ready for the estimators, binned for the trees on first need (once, however
-/// many fits share them).
+/// Rows ready for the estimators ([`Preprocessor::values`]: missing numbers NaN), binned for
+/// the trees on first need (once, however many fits share them).
 #[derive(Debug)]
 pub struct Prepared {
     pub x: Matrix,
+    fills: Vec<f64>,
     bins: std::sync::OnceLock<Binned>,
 }
 
 impl Prepared {
-    pub fn new(x: Matrix) -> Self {
+    /// The rows of `frame` as `prep` gives them to the estimators.
+    pub fn new(prep: &Preprocessor, frame: &Frame) -> Self {
         Prepared {
-            x,
+            x: prep.values(frame),
+            fills: prep.fills(),
             bins: std::sync::OnceLock::new(),
         }
     }
 
     /// The rows binned per feature (made on the first call, with up to `threads` threads).
     pub fn bins(&self, threads: usize) -> &Binned {
-        self.bins.get_or_init(|| Binned::new(&self.x, threads))
+        self.bins
+            .get_or_init(|| Binned::with_fills(&self.x, Some(&self.fills), threads))
     }
 }
 
@@ -77,16 +81,16 @@ impl Model {
         params: &Params,
     ) -> Model {
         let prep = Preprocessor::fit(frame, train);
-        let imputed = Prepared::new(prep.impute(&frame.select_rows(train)));
+        let x = Prepared::new(&prep, &frame.select_rows(train));
         let ys: Vec<usize> = train.iter().map(|&i| y[i]).collect();
-        Model::fit_prepared(prep, &imputed, &ys, classes, params, crate::par::threads())
+        Model::fit_prepared(prep, &x, &ys, classes, params, crate::par::threads())
     }
 
-    /// Fit the estimator on already imputed rows (the tuner reuses them across trials), on up
-    /// to `threads` threads (the model does not depend on it).
+    /// Fit the estimator on prepared rows (the tuner reuses them across trials), on up to
+    /// `threads` threads (the model does not depend on it).
     pub fn fit_prepared(
         prep: Preprocessor,
-        imputed: &Prepared,
+        x: &Prepared,
         y: &[usize],
         labels: &crate::data::Labels,
         params: &Params,
@@ -95,15 +99,11 @@ impl Model {
         let k = labels.classes.len();
         let estimator = match params {
             Params::LogisticRegression { l2 } => {
-                Estimator::LogisticRegression(Logistic::fit(&prep.encode(&imputed.x), y, k, *l2))
+                Estimator::LogisticRegression(Logistic::fit(&prep.encode(&x.x), y, k, *l2))
             }
-            Params::GradientBoostedTrees(p) => Estimator::GradientBoostedTrees(Gbt::fit_binned(
-                imputed.bins(threads),
-                y,
-                k,
-                *p,
-                threads,
-            )),
+            Params::GradientBoostedTrees(p) => {
+                Estimator::GradientBoostedTrees(Gbt::fit_binned(x.bins(threads), y, k, *p, threads))
+            }
         };
         Model {
             prep,
@@ -113,20 +113,14 @@ impl Model {
         }
     }
 
-    /// Class probabilities of imputed rows, row-major `rows × classes`.
-    pub fn predict_imputed(&self, imputed: &Matrix) -> Vec<Vec<f64>> {
+    /// Class probabilities of rows of [`Preprocessor::values`], row-major `rows × classes`.
+    pub fn predict_values(&self, values: &Matrix) -> Vec<Vec<f64>> {
         let k = self.classes.len();
-        let mut enc = vec![0.0; self.prep.encoded_width()];
-        (0..imputed.rows)
+        let (mut enc, mut row) = (Vec::new(), Vec::new());
+        (0..values.rows)
             .map(|i| {
                 let mut p = vec![0.0; k];
-                match &self.estimator {
-                    Estimator::LogisticRegression(m) => {
-                        self.prep.encode_row(imputed.row(i), &mut enc);
-                        m.predict_row(&enc, &mut p);
-                    }
-                    Estimator::GradientBoostedTrees(m) => m.predict_row(imputed.row(i), &mut p),
-                }
+                self.predict_row(values.row(i), &mut enc, &mut row, &mut p);
                 p
             })
             .collect()
@@ -134,35 +128,74 @@ impl Model {
 
     /// Class probabilities of raw rows.
     pub fn predict_proba(&self, frame: &Frame) -> Vec<Vec<f64>> {
-        self.predict_imputed(&self.prep.impute(frame))
+        self.predict_values(&self.prep.values(frame))
+    }
+
+    /// Class probabilities of one row of [`Preprocessor::values`] into `out`; `encoded` and
+    /// `filled` are scratch space.
+    fn predict_row(
+        &self,
+        x: &[f64],
+        encoded: &mut Vec<f64>,
+        filled: &mut Vec<f64>,
+        out: &mut [f64],
+    ) {
+        match &self.estimator {
+            Estimator::LogisticRegression(m) => {
+                encoded.resize(self.prep.encoded_width(), 0.0);
+                self.prep.encode_row(x, encoded);
+                m.predict_row(encoded, out);
+            }
+            Estimator::GradientBoostedTrees(m) if m.learned_missing => m.predict_row(x, out),
+            // Trees from before learned directions take imputed rows.
+            Estimator::GradientBoostedTrees(m) => {
+                filled.clear();
+                filled.extend(
+                    self.prep.features.iter().zip(x).map(
+                        |(f, v)| {
+                            if v.is_nan() { f.fill } else { *v }
+                        },
+                    ),
+                );
+                m.predict_row(filled, out);
+            }
+        }
     }
 }
 
 impl Model {
-    /// Class probabilities of one raw row (`f32`, NaN = missing), as the exported graph computes
-    /// them: imputation with the `f32` fill values, then the estimator.
+    /// Class probabilities of one raw row (`f32`, NaN = missing, a text category as its index),
+    /// as the exported graph computes them: missing values filled with the `f32` fill values
+    /// (except the numbers given to trees that learned where missing values go), then the
+    /// estimator.
     pub fn predict_raw_row(
         &self,
         raw: &[f32],
         encoded: &mut Vec<f64>,
-        imputed: &mut Vec<f64>,
+        values: &mut Vec<f64>,
         out: &mut [f64],
     ) {
-        imputed.clear();
-        imputed.extend(self.prep.features.iter().zip(raw).map(|(f, x)| {
-            if x.is_nan() {
-                f64::from(f.fill as f32)
-            } else {
+        let keep_missing = matches!(
+            &self.estimator,
+            Estimator::GradientBoostedTrees(m) if m.learned_missing
+        );
+        values.clear();
+        values.extend(self.prep.features.iter().zip(raw).map(|(f, x)| {
+            if !x.is_nan() {
                 f64::from(*x)
+            } else if keep_missing && !f.text {
+                f64::NAN
+            } else {
+                f64::from(f.fill as f32)
             }
         }));
         match &self.estimator {
             Estimator::LogisticRegression(m) => {
                 encoded.resize(self.prep.encoded_width(), 0.0);
-                self.prep.encode_row(imputed, encoded);
+                self.prep.encode_row(values, encoded);
                 m.predict_row(encoded, out);
             }
-            Estimator::GradientBoostedTrees(m) => m.predict_row(imputed, out),
+            Estimator::GradientBoostedTrees(m) => m.predict_row(values, out),
         }
     }
 }
