@@ -48,6 +48,41 @@ impl Matrix {
     }
 }
 
+/// Rows of [`Preprocessor::values`] read as [`Preprocessor::encode`] would give them, each
+/// encoded when read: logistic regression fits on these without an encoded copy of the data
+/// (one per concurrent fit, several times the size of the values).
+pub struct Encoded<'a> {
+    prep: &'a Preprocessor,
+    values: &'a Matrix,
+    width: usize,
+}
+
+impl<'a> Encoded<'a> {
+    pub fn new(prep: &'a Preprocessor, values: &'a Matrix) -> Self {
+        Encoded {
+            prep,
+            values,
+            width: prep.encoded_width(),
+        }
+    }
+}
+
+impl crate::model::logistic::Design for Encoded<'_> {
+    fn rows(&self) -> usize {
+        self.values.rows
+    }
+
+    fn cols(&self) -> usize {
+        self.width
+    }
+
+    fn row<'a>(&'a self, i: usize, buf: &'a mut Vec<f64>) -> &'a [f64] {
+        buf.resize(self.width, 0.0);
+        self.prep.encode_row(self.values.row(i), buf);
+        buf
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct FeaturePrep {
     pub name: String,
@@ -179,10 +214,23 @@ impl Preprocessor {
     /// (-1 when unseen, the fill's when missing). Columns are matched by name; a column absent
     /// from `frame` is all missing.
     pub fn values(&self, frame: &Frame) -> Matrix {
-        let mut m = Matrix::zeros(frame.rows, self.features.len());
+        self.values_of(frame, 0..frame.rows)
+    }
+
+    /// [`Self::values`] of the rows `rows` of `frame`, in that order (without a copy of them).
+    pub fn values_at(&self, frame: &Frame, rows: &[usize]) -> Matrix {
+        self.values_of(frame, rows.iter().copied())
+    }
+
+    fn values_of(
+        &self,
+        frame: &Frame,
+        rows: impl ExactSizeIterator<Item = usize> + Clone,
+    ) -> Matrix {
+        let mut m = Matrix::zeros(rows.len(), self.features.len());
         for (j, f) in self.features.iter().enumerate() {
             let col = frame.column(&f.name);
-            for i in 0..frame.rows {
+            for (r, i) in rows.clone().enumerate() {
                 let x = match col.map(|c| &c.values) {
                     Some(Values::Number(v)) => v[i],
                     Some(Values::Text(v)) => match &v[i] {
@@ -198,7 +246,7 @@ impl Preprocessor {
                     None if f.text => f.fill,
                     None => f64::NAN,
                 };
-                m.data[i * m.cols + j] = x;
+                m.data[r * m.cols + j] = x;
             }
         }
         m

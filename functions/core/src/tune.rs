@@ -165,9 +165,9 @@ pub fn search(
                 .flat_map(|(_, f)| f.iter().copied())
                 .collect();
             let prep = Preprocessor::fit(frame, &fit_rows);
-            let x_fit = Prepared::new(&prep, &frame.select_rows(&fit_rows));
+            let x_fit = Prepared::new(&prep, frame, &fit_rows);
             let y_fit: Vec<usize> = fit_rows.iter().map(|&i| labels.y[i]).collect();
-            let x_val = prep.values(&frame.select_rows(&fs[v]));
+            let x_val = prep.values_at(frame, &fs[v]);
             let y_val: Vec<usize> = fs[v].iter().map(|&i| labels.y[i]).collect();
             (prep, x_fit, y_fit, x_val, y_val)
         })

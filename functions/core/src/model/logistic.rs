@@ -21,9 +21,32 @@ pub struct Logistic {
 
 const MAX_ITER: usize = 100;
 
+/// The rows a fit reads: a matrix, or rows encoded on the fly from smaller ones (so that no
+/// encoded copy of the data is held: [`crate::transform::Encoded`]).
+pub trait Design {
+    fn rows(&self) -> usize;
+    fn cols(&self) -> usize;
+    /// Row `i`, written into `buf` when it is not stored as it is.
+    fn row<'a>(&'a self, i: usize, buf: &'a mut Vec<f64>) -> &'a [f64];
+}
+
+impl Design for Matrix {
+    fn rows(&self) -> usize {
+        self.rows
+    }
+
+    fn cols(&self) -> usize {
+        self.cols
+    }
+
+    fn row<'a>(&'a self, i: usize, _: &'a mut Vec<f64>) -> &'a [f64] {
+        Matrix::row(self, i)
+    }
+}
+
 impl Logistic {
-    pub fn fit(x: &Matrix, y: &[usize], classes: usize, l2: f64) -> Logistic {
-        let d = x.cols;
+    pub fn fit(x: &impl Design, y: &[usize], classes: usize, l2: f64) -> Logistic {
+        let d = x.cols();
         let rows = if classes == 2 { 1 } else { classes };
         let p = rows * (d + 1);
         let mut theta = vec![0.0; p];
@@ -131,12 +154,13 @@ fn penalty(theta: &[f64], rows: usize, d: usize, l2: f64) -> f64 {
         / 2.0
 }
 
-fn objective(x: &Matrix, y: &[usize], classes: usize, l2: f64, theta: &[f64]) -> f64 {
-    let d = x.cols;
+fn objective(x: &impl Design, y: &[usize], classes: usize, l2: f64, theta: &[f64]) -> f64 {
+    let d = x.cols();
     let mut loss = 0.0;
+    let mut buf = Vec::new();
     if classes == 2 {
-        for (i, &yi) in y.iter().enumerate().take(x.rows) {
-            let z = linear(theta, 0, d, x.row(i));
+        for (i, &yi) in y.iter().enumerate().take(x.rows()) {
+            let z = linear(theta, 0, d, x.row(i, &mut buf));
             // log(1 + e^z) - y z, computed stably
             let softplus = if z > 0.0 {
                 z + (-z).exp().ln_1p()
@@ -148,9 +172,10 @@ fn objective(x: &Matrix, y: &[usize], classes: usize, l2: f64, theta: &[f64]) ->
         loss + penalty(theta, 1, d, l2)
     } else {
         let mut z = vec![0.0; classes];
-        for (i, &yi) in y.iter().enumerate().take(x.rows) {
+        for (i, &yi) in y.iter().enumerate().take(x.rows()) {
+            let row = x.row(i, &mut buf);
             for (k, zk) in z.iter_mut().enumerate() {
-                *zk = linear(theta, k, d, x.row(i));
+                *zk = linear(theta, k, d, row);
             }
             let m = z.iter().copied().fold(f64::NEG_INFINITY, f64::max);
             let lse = m + z.iter().map(|v| (v - m).exp()).sum::<f64>().ln();
@@ -161,28 +186,30 @@ fn objective(x: &Matrix, y: &[usize], classes: usize, l2: f64, theta: &[f64]) ->
 }
 
 fn grad_hess(
-    x: &Matrix,
+    x: &impl Design,
     y: &[usize],
     classes: usize,
     l2: f64,
     theta: &[f64],
 ) -> (Vec<f64>, Vec<f64>) {
-    let d = x.cols;
+    let d = x.cols();
     let rows = if classes == 2 { 1 } else { classes };
     let p = rows * (d + 1);
+    let mut buf = Vec::new();
     let mut g = vec![0.0; p];
     let mut h = vec![0.0; p * p];
     let mut xi = vec![0.0; d + 1];
     let mut probs = vec![0.0; rows];
     let mut z = vec![0.0; classes];
-    for (i, &yi) in y.iter().enumerate().take(x.rows) {
-        xi[..d].copy_from_slice(x.row(i));
+    for (i, &yi) in y.iter().enumerate().take(x.rows()) {
+        let row = x.row(i, &mut buf);
+        xi[..d].copy_from_slice(row);
         xi[d] = 1.0;
         if classes == 2 {
-            probs[0] = sigmoid(linear(theta, 0, d, x.row(i)));
+            probs[0] = sigmoid(linear(theta, 0, d, row));
         } else {
             for (k, zk) in z.iter_mut().enumerate() {
-                *zk = linear(theta, k, d, x.row(i));
+                *zk = linear(theta, k, d, row);
             }
             softmax(&z, &mut probs);
         }

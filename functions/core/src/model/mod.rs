@@ -46,10 +46,10 @@ pub struct Prepared {
 }
 
 impl Prepared {
-    /// The rows of `frame` as `prep` gives them to the estimators.
-    pub fn new(prep: &Preprocessor, frame: &Frame) -> Self {
+    /// The rows `rows` of `frame` as `prep` gives them to the estimators.
+    pub fn new(prep: &Preprocessor, frame: &Frame, rows: &[usize]) -> Self {
         Prepared {
-            x: prep.values(frame),
+            x: prep.values_at(frame, rows),
             fills: prep.fills(),
             bins: std::sync::OnceLock::new(),
         }
@@ -81,7 +81,7 @@ impl Model {
         params: &Params,
     ) -> Model {
         let prep = Preprocessor::fit(frame, train);
-        let x = Prepared::new(&prep, &frame.select_rows(train));
+        let x = Prepared::new(&prep, frame, train);
         let ys: Vec<usize> = train.iter().map(|&i| y[i]).collect();
         Model::fit_prepared(prep, &x, &ys, classes, params, crate::par::threads())
     }
@@ -99,7 +99,8 @@ impl Model {
         let k = labels.classes.len();
         let estimator = match params {
             Params::LogisticRegression { l2 } => {
-                Estimator::LogisticRegression(Logistic::fit(&prep.encode(&x.x), y, k, *l2))
+                let encoded = crate::transform::Encoded::new(&prep, &x.x);
+                Estimator::LogisticRegression(Logistic::fit(&encoded, y, k, *l2))
             }
             Params::GradientBoostedTrees(p) => {
                 Estimator::GradientBoostedTrees(Gbt::fit_binned(x.bins(threads), y, k, *p, threads))
