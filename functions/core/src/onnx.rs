@@ -29,6 +29,27 @@ use crate::data::Kind;
 use crate::model::gbt::Node as TreeNode;
 use crate::model::{Estimator, Model};
 
+/// One feature as the model's `mlinfra.features` metadata describes it (written by [`export`]).
+#[derive(Debug, Clone, serde::Deserialize)]
+pub struct FeatureMeta {
+    pub name: String,
+    pub kind: Kind,
+    #[serde(default)]
+    pub categories: Vec<String>,
+    /// Whether the graph takes the feature as a string input of its own.
+    #[serde(default)]
+    pub text: bool,
+}
+
+/// The model's `mlinfra.features` metadata: `None` when it has none.
+pub fn feature_meta(proto: &ModelProto) -> Option<Result<Vec<FeatureMeta>, serde_json::Error>> {
+    proto
+        .metadata_props
+        .iter()
+        .find(|p| p.key == "mlinfra.features")
+        .map(|p| serde_json::from_str(&p.value))
+}
+
 /// Metadata stored in the model (`metadata_props`), besides the features and classes.
 #[derive(Debug, Clone, Default)]
 pub struct Metadata {

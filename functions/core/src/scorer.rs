@@ -20,34 +20,11 @@ pub struct Scorer {
     text: Vec<(usize, Vec<String>, String)>,
 }
 
-#[derive(serde::Deserialize)]
-struct MetaFeature {
-    #[serde(default)]
-    categories: Vec<String>,
-    #[serde(default)]
-    text: bool,
-}
-
-/// The features' text flags and categories from the model's `mlinfra.features` metadata (all
-/// numbers when it has none).
-fn text_features(bytes: &[u8], features: usize) -> TractResult<Vec<(usize, Vec<String>, String)>> {
-    let proto = tract_onnx::pb::ModelProto::decode(bytes)?;
-    let Some(meta) = proto
-        .metadata_props
+/// The text features of `features` (from the model's metadata): position, categories, and a
+/// string that is none of them.
+fn text_features(features: &[crate::onnx::FeatureMeta]) -> Vec<(usize, Vec<String>, String)> {
+    features
         .iter()
-        .find(|p| p.key == "mlinfra.features")
-    else {
-        return Ok(Vec::new());
-    };
-    let metas: Vec<MetaFeature> = serde_json::from_str(&meta.value)?;
-    if metas.len() != features {
-        tract_onnx::prelude::tract_data::internal::bail!(
-            "the model describes {} features, not {features}",
-            metas.len()
-        );
-    }
-    Ok(metas
-        .into_iter()
         .enumerate()
         .filter(|(_, m)| m.text)
         .map(|(j, m)| {
@@ -55,9 +32,9 @@ fn text_features(bytes: &[u8], features: usize) -> TractResult<Vec<(usize, Vec<S
             while m.categories.contains(&unseen) {
                 unseen.push('\u{1}');
             }
-            (j, m.categories, unseen)
+            (j, m.categories.clone(), unseen)
         })
-        .collect())
+        .collect()
 }
 
 impl std::fmt::Debug for Scorer {
@@ -78,13 +55,35 @@ pub struct Scores {
 }
 
 impl Scorer {
-    /// Load ONNX bytes. `features` and `classes` are the model's input and output widths.
+    /// Load ONNX bytes. `features` and `classes` are the model's input and output widths; which
+    /// features are text comes from the model's metadata (all numbers when it has none).
     pub fn load(bytes: &[u8], features: usize, classes: usize) -> TractResult<Scorer> {
+        let proto = tract_onnx::pb::ModelProto::decode(bytes)?;
+        let metas = crate::onnx::feature_meta(&proto).transpose()?;
+        if let Some(m) = &metas
+            && m.len() != features
+        {
+            tract_onnx::prelude::tract_data::internal::bail!(
+                "the model describes {} features, not {features}",
+                m.len()
+            );
+        }
+        let metas = metas.unwrap_or_default();
+        Scorer::with_features(bytes, &metas, features, classes)
+    }
+
+    /// Load ONNX bytes whose metadata's features (`metas`, read by the caller) are known.
+    pub fn with_features(
+        bytes: &[u8],
+        metas: &[crate::onnx::FeatureMeta],
+        features: usize,
+        classes: usize,
+    ) -> TractResult<Scorer> {
         let plan = tract_onnx::onnx()
             .model_for_read(&mut &bytes[..])?
             .into_optimized()?
             .into_runnable()?;
-        let text = text_features(bytes, features)?;
+        let text = text_features(metas);
         let numbers = (0..features)
             .filter(|j| !text.iter().any(|t| t.0 == *j))
             .collect();

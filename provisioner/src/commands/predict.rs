@@ -7,7 +7,7 @@
 //! (input sha256 + model sha256) keys the SQLite rows, so a rerun replaces its own rows.
 
 use std::io::Write as _;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use mlinfra_core::registry::Stage;
 use mlinfra_core::serving::sources::RegistrySource;
@@ -103,7 +103,8 @@ pub async fn run(g: &Global, args: &PredictArgs) -> Result<i32, Failure> {
         let csv = super::data::as_csv(input, &raw)?.into_owned();
         Box::new(std::io::Cursor::new(csv))
     } else {
-        Box::new(std::fs::File::open(input).map_err(read_error)?)
+        std::io::Seek::rewind(&mut file).map_err(read_error)?;
+        Box::new(file)
     };
     let mut rdr = csv::ReaderBuilder::new().from_reader(source);
     let header = rdr
@@ -204,17 +205,27 @@ pub async fn run(g: &Global, args: &PredictArgs) -> Result<i32, Failure> {
     Ok(0)
 }
 
+/// The output's columns: `row, label, confidence, p_<class>..., model, version`.
+fn header(model: &Served) -> Vec<String> {
+    let mut h = vec![
+        "row".to_string(),
+        "label".to_string(),
+        "confidence".to_string(),
+    ];
+    h.extend(model.classes.iter().map(|c| format!("p_{c}")));
+    h.extend(["model".to_string(), "version".to_string()]);
+    h
+}
+
+/// Whether every class's label is an integer (the label column is then numeric).
+fn integer_labels(model: &Served) -> bool {
+    model
+        .class_values
+        .iter()
+        .all(|&v| model.label_value(v).is_i64())
+}
+
 fn open_sink(output: Option<&str>, model: &Served, k: usize) -> Result<Sink, Failure> {
-    let header = |w: &mut dyn FnMut(Vec<String>) -> Result<(), Failure>| {
-        let mut h = vec![
-            "row".to_string(),
-            "label".to_string(),
-            "confidence".to_string(),
-        ];
-        h.extend(model.classes.iter().map(|c| format!("p_{c}")));
-        h.extend(["model".to_string(), "version".to_string()]);
-        w(h)
-    };
     match output {
         Some(o) if o.starts_with("sqlite://") => {
             let path = PathBuf::from(o.trim_start_matches("sqlite://"));
@@ -227,7 +238,7 @@ fn open_sink(output: Option<&str>, model: &Served, k: usize) -> Result<Sink, Fai
                 .map(|c| format!(", \"p_{}\" REAL NOT NULL", c.replace('"', "\"\"")))
                 .collect();
             debug_assert_eq!(model.classes.len(), k);
-            let label_type = if (0..k).all(|c| model.label_value(model.class_values[c]).is_i64()) {
+            let label_type = if integer_labels(model) {
                 "INTEGER"
             } else {
                 "TEXT"
@@ -243,18 +254,13 @@ fn open_sink(output: Option<&str>, model: &Served, k: usize) -> Result<Sink, Fai
             let tmp = path.with_extension("parquet.partial");
             let f = std::fs::File::create(&tmp)
                 .map_err(|e| Failure::new(format!("cannot write `{}`: {e}", tmp.display())))?;
-            let mut names = Vec::new();
-            header(&mut |h| {
-                names = h;
-                Ok(())
-            })?;
             let empty = mlinfra_core::scorer::Scores {
                 labels: Vec::new(),
                 probabilities: Vec::new(),
             };
             let w = mlinfra_core::data::parquet::Writer::new(
                 std::io::BufWriter::new(f),
-                &names,
+                &header(model),
                 &parquet_columns(model, 0, &empty),
             )
             .map_err(|e| Failure::new(format!("`{}`: {e}", path.display())))?;
@@ -270,12 +276,14 @@ fn open_sink(output: Option<&str>, model: &Served, k: usize) -> Result<Sink, Fai
             let f = std::fs::File::create(&tmp)
                 .map_err(|e| Failure::new(format!("cannot write `{}`: {e}", tmp.display())))?;
             let mut w = csv::Writer::from_writer(std::io::BufWriter::new(f));
-            header(&mut |h| w.write_record(h).map_err(|e| Failure::new(e.to_string())))?;
+            w.write_record(header(model))
+                .map_err(|e| Failure::new(e.to_string()))?;
             Ok(Sink::Csv { tmp, path, w })
         }
         None => {
             let mut w = csv::Writer::from_writer(std::io::stdout());
-            header(&mut |h| w.write_record(h).map_err(|e| Failure::new(e.to_string())))?;
+            w.write_record(header(model))
+                .map_err(|e| Failure::new(e.to_string()))?;
             Ok(Sink::Stdout(w))
         }
     }
@@ -359,10 +367,9 @@ fn parquet_columns(
         .map(|l| model.class_index(*l))
         .collect();
     let p = |i: usize, c: usize| f64::from(scores.probabilities[i * k + c]);
-    let integer = (0..k).all(|c| model.label_value(model.class_values[c]).is_i64());
     let mut cols = vec![
         Column::Int64((0..n).map(|i| (first + i as u64) as i64).collect()),
-        if integer {
+        if integer_labels(model) {
             Column::Int64(idx.iter().map(|&c| model.class_values[c]).collect())
         } else {
             Column::Text(idx.iter().map(|&c| model.classes[c].clone()).collect())
@@ -399,6 +406,19 @@ fn csv_rows<W: std::io::Write>(
     Ok(())
 }
 
+/// Flush and close the temporary file `tmp`, then rename it to `path` (all or nothing).
+fn put_in_place(
+    mut out: std::io::BufWriter<std::fs::File>,
+    tmp: &Path,
+    path: &Path,
+) -> Result<Option<String>, Failure> {
+    out.flush().map_err(|e| Failure::new(e.to_string()))?;
+    drop(out);
+    std::fs::rename(tmp, path)
+        .map_err(|e| Failure::new(format!("cannot write `{}`: {e}", path.display())))?;
+    Ok(Some(path.display().to_string()))
+}
+
 fn finish(sink: Sink) -> Result<Option<String>, Failure> {
     match sink {
         Sink::Sqlite { conn, path } => {
@@ -407,22 +427,14 @@ fn finish(sink: Sink) -> Result<Option<String>, Failure> {
             Ok(Some(format!("sqlite://{}", path.display())))
         }
         Sink::Csv { tmp, path, w } => {
-            let mut inner = w.into_inner().map_err(|e| Failure::new(e.to_string()))?;
-            inner.flush().map_err(|e| Failure::new(e.to_string()))?;
-            drop(inner);
-            std::fs::rename(&tmp, &path)
-                .map_err(|e| Failure::new(format!("cannot write `{}`: {e}", path.display())))?;
-            Ok(Some(path.display().to_string()))
+            let inner = w.into_inner().map_err(|e| Failure::new(e.to_string()))?;
+            put_in_place(inner, &tmp, &path)
         }
         Sink::Parquet { tmp, path, w } => {
-            let mut inner = w
+            let inner = w
                 .finish()
                 .map_err(|e| Failure::new(format!("`{}`: {e}", path.display())))?;
-            inner.flush().map_err(|e| Failure::new(e.to_string()))?;
-            drop(inner);
-            std::fs::rename(&tmp, &path)
-                .map_err(|e| Failure::new(format!("cannot write `{}`: {e}", path.display())))?;
-            Ok(Some(path.display().to_string()))
+            put_in_place(inner, &tmp, &path)
         }
         Sink::Stdout(mut w) => {
             w.flush().map_err(|e| {

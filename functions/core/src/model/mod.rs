@@ -142,14 +142,8 @@ impl Model {
         out: &mut [f64],
     ) {
         match &self.estimator {
-            Estimator::LogisticRegression(m) => {
-                encoded.resize(self.prep.encoded_width(), 0.0);
-                self.prep.encode_row(x, encoded);
-                m.predict_row(encoded, out);
-            }
-            Estimator::GradientBoostedTrees(m) if m.learned_missing => m.predict_row(x, out),
             // Trees from before learned directions take imputed rows.
-            Estimator::GradientBoostedTrees(m) => {
+            Estimator::GradientBoostedTrees(m) if !m.learned_missing => {
                 filled.clear();
                 filled.extend(
                     self.prep.features.iter().zip(x).map(
@@ -160,6 +154,20 @@ impl Model {
                 );
                 m.predict_row(filled, out);
             }
+            _ => self.estimate(x, encoded, out),
+        }
+    }
+
+    /// The estimator's class probabilities of a row as it takes it (trees: missing numbers as
+    /// NaN when they learned where they go, else imputed; logistic regression: imputed here).
+    fn estimate(&self, x: &[f64], encoded: &mut Vec<f64>, out: &mut [f64]) {
+        match &self.estimator {
+            Estimator::LogisticRegression(m) => {
+                encoded.resize(self.prep.encoded_width(), 0.0);
+                self.prep.encode_row(x, encoded);
+                m.predict_row(encoded, out);
+            }
+            Estimator::GradientBoostedTrees(m) => m.predict_row(x, out),
         }
     }
 }
@@ -190,13 +198,6 @@ impl Model {
                 f64::from(f.fill as f32)
             }
         }));
-        match &self.estimator {
-            Estimator::LogisticRegression(m) => {
-                encoded.resize(self.prep.encoded_width(), 0.0);
-                self.prep.encode_row(values, encoded);
-                m.predict_row(encoded, out);
-            }
-            Estimator::GradientBoostedTrees(m) => m.predict_row(values, out),
-        }
+        self.estimate(values, encoded, out);
     }
 }

@@ -2,7 +2,6 @@
 //! inputs (feature names, kinds, categories; the schema's ranges and domains) and outputs.
 
 use prost::Message as _;
-use serde::Deserialize;
 use serde_json::Value;
 
 use crate::data::Kind;
@@ -37,16 +36,6 @@ pub struct Served {
     pub native: Option<crate::model::Model>,
 }
 
-#[derive(Deserialize)]
-struct MetaFeature {
-    name: String,
-    kind: Kind,
-    #[serde(default)]
-    categories: Vec<String>,
-    #[serde(default)]
-    text: bool,
-}
-
 impl Served {
     /// Load ONNX bytes exported by mlinfra (the metadata describes the inputs).
     pub fn load(
@@ -65,10 +54,9 @@ impl Served {
                 .find(|p| p.key == k)
                 .map(|p| p.value.clone())
         };
-        let features: Vec<MetaFeature> = serde_json::from_str(
-            &meta("mlinfra.features").ok_or("the model has no `mlinfra.features` metadata")?,
-        )
-        .map_err(|e| format!("`mlinfra.features` metadata: {e}"))?;
+        let metas = crate::onnx::feature_meta(&proto)
+            .ok_or("the model has no `mlinfra.features` metadata")?
+            .map_err(|e| format!("`mlinfra.features` metadata: {e}"))?;
         let classes: Vec<String> = serde_json::from_str(
             &meta("mlinfra.classes").ok_or("the model has no `mlinfra.classes` metadata")?,
         )
@@ -78,7 +66,9 @@ impl Served {
             .flatten();
         let schema: Option<Schema> =
             meta("mlinfra.schema").and_then(|v| serde_json::from_str(&v).ok());
-        let features: Vec<Feature> = features
+        let scorer = Scorer::with_features(bytes, &metas, metas.len(), classes.len())
+            .map_err(|e| format!("tract cannot load the model: {e}"))?;
+        let features: Vec<Feature> = metas
             .into_iter()
             .map(|f| {
                 let s = schema.as_ref().and_then(|s| s.feature(&f.name));
@@ -92,8 +82,6 @@ impl Served {
                 }
             })
             .collect();
-        let scorer = Scorer::load(bytes, features.len(), classes.len())
-            .map_err(|e| format!("tract cannot load the model: {e}"))?;
         let native: Option<crate::model::Model> =
             meta("mlinfra.model").and_then(|v| serde_json::from_str(&v).ok());
         let mut served = Served {
