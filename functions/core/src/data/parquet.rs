@@ -84,7 +84,7 @@ fn convert(bytes: &[u8]) -> Result<Vec<u8>, DataError> {
                 Field::UShort(x) => x.to_string(),
                 Field::UInt(x) => x.to_string(),
                 Field::ULong(x) => x.to_string(),
-                Field::Float(x) => number(f64::from(*x)),
+                Field::Float(x) => number(*x),
                 Field::Double(x) => number(*x),
                 Field::Str(s) => s.clone(),
                 other => {
@@ -105,10 +105,12 @@ fn convert(bytes: &[u8]) -> Result<Vec<u8>, DataError> {
     out.into_inner().map_err(|e| DataError::Io(e.to_string()))
 }
 
-/// A float as a CSV writer of `float64` columns writes it: `63.0`, `2.3`, `nan` as missing.
+/// A float as a CSV writer writes its column's type: the shortest text that reads back as the
+/// same `f32` or `f64` (`63.0`, `2.3`, not the `f64` of an `f32`'s `2.299999952316284`); NaN as
+/// an empty (missing) cell.
 #[cfg(feature = "parquet")]
-fn number(x: f64) -> String {
-    if x.is_nan() {
+fn number<T: std::fmt::Debug + Into<f64> + Copy>(x: T) -> String {
+    if x.into().is_nan() {
         String::new()
     } else {
         format!("{x:?}")
@@ -264,5 +266,8 @@ mod tests {
         }
         assert_eq!(number(63.0), "63.0");
         assert_eq!(number(f64::NAN), "");
+        // A `FLOAT` column's cell is the text of the `f32`, as a CSV of it has it.
+        assert_eq!(number(2.3f32), "2.3");
+        assert_eq!(number(f32::NAN), "");
     }
 }
