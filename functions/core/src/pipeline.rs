@@ -17,6 +17,7 @@ use crate::model::{Model, Params};
 use crate::onnx::{ExportError, Metadata, export};
 use crate::schema::Schema;
 use crate::stats::{Statistics, compute};
+use crate::transform::Rows;
 use crate::tune::{SearchConfig, SearchResult, Space, search};
 use crate::validate::{Anomalies, validate};
 
@@ -190,12 +191,12 @@ pub fn run(csv: &[u8], cfg: &Config, baseline: Option<&Model>) -> Result<Output,
     timings.train_ms = ms(t);
 
     let t = Instant::now();
-    let eval_frame = frame.select_rows(&s.eval);
     let y_eval: Vec<usize> = s.eval.iter().map(|&i| labels.y[i]).collect();
-    let evaluation = evaluate(&y_eval, &model.predict_proba(&eval_frame), k);
+    let on_eval = |m: &Model| m.predict_rows(&Rows::new(&m.prep, &frame, s.eval.clone()));
+    let evaluation = evaluate(&y_eval, &on_eval(&model), k);
     let baseline_eval = baseline
         .filter(|b| b.classes == model.classes)
-        .map(|b| evaluate(&y_eval, &b.predict_proba(&eval_frame), k));
+        .map(|b| evaluate(&y_eval, &on_eval(b), k));
     let blessing = bless(&cfg.policy, &evaluation, baseline_eval.as_ref());
     timings.evaluate_ms = ms(t);
 

@@ -137,11 +137,16 @@ pub fn frequencies(values: &Values) -> Vec<(String, usize)> {
                 .collect()
         }
         Values::Text(texts) => {
-            let mut map: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
-            for t in texts.iter().flatten() {
-                *map.entry(t.as_str()).or_default() += 1;
+            let (dict, codes) = texts.coded();
+            let mut counts = vec![0usize; dict.len()];
+            for c in codes.flatten() {
+                counts[c] += 1;
             }
-            map.into_iter().map(|(k, n)| (k.to_string(), n)).collect()
+            dict.iter()
+                .zip(counts)
+                .filter(|(_, n)| *n > 0)
+                .map(|(k, n)| (k.clone(), n))
+                .collect()
         }
     };
     v.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));

@@ -48,17 +48,106 @@ impl Matrix {
     }
 }
 
-/// Rows of [`Preprocessor::values`] read as [`Preprocessor::encode`] would give them, each
-/// encoded when read: logistic regression fits on these without an encoded copy of the data
-/// (one per concurrent fit, several times the size of the values).
+/// Rows of a frame as [`Preprocessor::values`] gives them, read in place: a number column is
+/// read from the frame at the row; only the other columns (text categories as their indices)
+/// are coded, once, when the view is made. The tuner holds one view of its fitting rows and one
+/// of its validation rows per fold, so no fold holds a copy of the data.
+pub struct Rows<'a> {
+    rows: Vec<usize>,
+    columns: Vec<Source<'a>>,
+}
+
+/// Where a feature's values come from.
+enum Source<'a> {
+    /// A number column, read at the frame's row.
+    Frame(&'a [f64]),
+    /// The feature's values at the view's rows, in order.
+    Coded(Vec<f64>),
+    /// A column absent from the frame: one value for every row.
+    Constant(f64),
+}
+
+impl<'a> Rows<'a> {
+    /// The rows `rows` of `frame`, in that order, as `prep` gives them to the estimators.
+    pub fn new(prep: &Preprocessor, frame: &'a Frame, rows: Vec<usize>) -> Self {
+        let columns = prep
+            .features
+            .iter()
+            .map(|f| match frame.column(&f.name).map(|c| &c.values) {
+                Some(Values::Number(v)) => Source::Frame(v),
+                Some(Values::Text(v)) => {
+                    // Each distinct text is looked up once.
+                    let of: Vec<f64> = v.coded().0.iter().map(|s| f.value_of(Some(s))).collect();
+                    let missing = f.value_of(None);
+                    Source::Coded(
+                        rows.iter()
+                            .map(|&i| v.code(i).map_or(missing, |c| of[c]))
+                            .collect(),
+                    )
+                }
+                None => Source::Constant(f.value_of(None)),
+            })
+            .collect();
+        Rows { rows, columns }
+    }
+
+    /// Every row of `frame`.
+    pub fn all(prep: &Preprocessor, frame: &'a Frame) -> Self {
+        Rows::new(prep, frame, (0..frame.rows).collect())
+    }
+
+    pub fn len(&self) -> usize {
+        self.rows.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.rows.is_empty()
+    }
+
+    /// Number of features.
+    pub fn cols(&self) -> usize {
+        self.columns.len()
+    }
+
+    /// Feature `j` of row `r` (of the view).
+    #[inline]
+    pub fn get(&self, r: usize, j: usize) -> f64 {
+        match &self.columns[j] {
+            Source::Frame(v) => v[self.rows[r]],
+            Source::Coded(v) => v[r],
+            Source::Constant(x) => *x,
+        }
+    }
+
+    /// Row `r` (of the view) into `out`.
+    pub fn row_into(&self, r: usize, out: &mut Vec<f64>) {
+        out.clear();
+        out.extend((0..self.cols()).map(|j| self.get(r, j)));
+    }
+
+    /// Every row, as a matrix.
+    pub fn to_matrix(&self) -> Matrix {
+        let mut m = Matrix::zeros(self.len(), self.cols());
+        for (r, row) in m.data.chunks_exact_mut(self.cols().max(1)).enumerate() {
+            for (j, x) in row.iter_mut().enumerate() {
+                *x = self.get(r, j);
+            }
+        }
+        m
+    }
+}
+
+/// Rows of a [`Rows`] view read as [`Preprocessor::encode`] would give them, each encoded when
+/// read: logistic regression fits on these without an encoded copy of the data (one per
+/// concurrent fit, several times the size of the values).
 pub struct Encoded<'a> {
     prep: &'a Preprocessor,
-    values: &'a Matrix,
+    values: &'a Rows<'a>,
     width: usize,
 }
 
 impl<'a> Encoded<'a> {
-    pub fn new(prep: &'a Preprocessor, values: &'a Matrix) -> Self {
+    pub fn new(prep: &'a Preprocessor, values: &'a Rows<'a>) -> Self {
         Encoded {
             prep,
             values,
@@ -69,7 +158,7 @@ impl<'a> Encoded<'a> {
 
 impl crate::model::logistic::Design for Encoded<'_> {
     fn rows(&self) -> usize {
-        self.values.rows
+        self.values.len()
     }
 
     fn cols(&self) -> usize {
@@ -78,7 +167,8 @@ impl crate::model::logistic::Design for Encoded<'_> {
 
     fn row<'a>(&'a self, i: usize, buf: &'a mut Vec<f64>) -> &'a [f64] {
         buf.resize(self.width, 0.0);
-        self.prep.encode_row(self.values.row(i), buf);
+        let row = (0..self.values.cols()).map(|j| self.values.get(i, j));
+        self.prep.encode_values(row, buf);
         buf
     }
 }
@@ -98,6 +188,24 @@ pub struct FeaturePrep {
     pub categories: Vec<String>,
     /// The categories as numbers when the column is numeric (integer-coded categories).
     pub category_values: Vec<f64>,
+}
+
+impl FeaturePrep {
+    /// This feature's value of a text cell (`None`: missing or no such column): a text
+    /// category's index (-1 when unseen, the fill's when missing), or the cell read as a number
+    /// (NaN when missing or not a number).
+    fn value_of(&self, cell: Option<&str>) -> f64 {
+        match cell {
+            Some(s) if self.text => self
+                .categories
+                .iter()
+                .position(|c| c == s)
+                .map_or(-1.0, |p| p as f64),
+            Some(s) => s.parse::<f64>().unwrap_or(f64::NAN),
+            None if self.text => self.fill,
+            None => f64::NAN,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -214,49 +322,19 @@ impl Preprocessor {
     /// (-1 when unseen, the fill's when missing). Columns are matched by name; a column absent
     /// from `frame` is all missing.
     pub fn values(&self, frame: &Frame) -> Matrix {
-        self.values_of(frame, 0..frame.rows)
-    }
-
-    /// [`Self::values`] of the rows `rows` of `frame`, in that order (without a copy of them).
-    pub fn values_at(&self, frame: &Frame, rows: &[usize]) -> Matrix {
-        self.values_of(frame, rows.iter().copied())
-    }
-
-    fn values_of(
-        &self,
-        frame: &Frame,
-        rows: impl ExactSizeIterator<Item = usize> + Clone,
-    ) -> Matrix {
-        let mut m = Matrix::zeros(rows.len(), self.features.len());
-        for (j, f) in self.features.iter().enumerate() {
-            let col = frame.column(&f.name);
-            for (r, i) in rows.clone().enumerate() {
-                let x = match col.map(|c| &c.values) {
-                    Some(Values::Number(v)) => v[i],
-                    Some(Values::Text(v)) => match &v[i] {
-                        Some(s) if f.text => f
-                            .categories
-                            .iter()
-                            .position(|c| c == s)
-                            .map_or(-1.0, |p| p as f64),
-                        Some(s) => s.parse::<f64>().unwrap_or(f64::NAN),
-                        None if f.text => f.fill,
-                        None => f64::NAN,
-                    },
-                    None if f.text => f.fill,
-                    None => f64::NAN,
-                };
-                m.data[r * m.cols + j] = x;
-            }
-        }
-        m
+        Rows::all(self, frame).to_matrix()
     }
 
     /// Impute (NaN becomes the fill value), standardise and one-hot encode a row of
     /// [`Self::values`] into `out` (length [`Self::encoded_width`]).
     pub fn encode_row(&self, row: &[f64], out: &mut [f64]) {
+        self.encode_values(row.iter().copied(), out);
+    }
+
+    /// [`Self::encode_row`] of a row given value after value.
+    pub fn encode_values(&self, row: impl IntoIterator<Item = f64>, out: &mut [f64]) {
         let mut k = 0;
-        for (f, &x) in self.features.iter().zip(row) {
+        for (f, x) in self.features.iter().zip(row) {
             let x = if x.is_nan() { f.fill } else { x };
             match f.kind {
                 Kind::Numeric => {

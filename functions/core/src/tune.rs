@@ -8,7 +8,7 @@ use crate::data::{Frame, Labels};
 use crate::metrics::{evaluate, higher_is_better};
 use crate::model::{GbtParams, Model, Params, Prepared};
 use crate::rng::Rng;
-use crate::transform::Preprocessor;
+use crate::transform::{Preprocessor, Rows};
 
 /// The search space, as the stack declares it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -165,9 +165,9 @@ pub fn search(
                 .flat_map(|(_, f)| f.iter().copied())
                 .collect();
             let prep = Preprocessor::fit(frame, &fit_rows);
-            let x_fit = Prepared::new(&prep, frame, &fit_rows);
             let y_fit: Vec<usize> = fit_rows.iter().map(|&i| labels.y[i]).collect();
-            let x_val = prep.values_at(frame, &fs[v]);
+            let x_fit = Prepared::new(&prep, frame, fit_rows);
+            let x_val = Rows::new(&prep, frame, fs[v].clone());
             let y_val: Vec<usize> = fs[v].iter().map(|&i| labels.y[i]).collect();
             (prep, x_fit, y_fit, x_val, y_val)
         })
@@ -193,7 +193,7 @@ pub fn search(
     let scores = crate::par::map(&work, threads, |&(t, v)| {
         let (prep, x_fit, y_fit, x_val, y_val) = &prepared[v];
         let model = Model::fit_prepared(prep.clone(), x_fit, y_fit, labels, &candidates[t], 1);
-        let proba = model.predict_values(x_val);
+        let proba = model.predict_rows(x_val);
         evaluate(y_val, &proba, k)
             .metric(&cfg.metric)
             .unwrap_or(f64::NAN)

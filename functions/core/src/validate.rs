@@ -117,7 +117,7 @@ pub fn validate(frame: &Frame, schema: &Schema) -> Anomalies {
         }
         match (&c.values, f.dtype.as_str()) {
             (Values::Text(v), "number") => {
-                let bad: Vec<&String> = v
+                let bad: Vec<&str> = v
                     .iter()
                     .flatten()
                     .filter(|s| s.parse::<f64>().is_err())
@@ -133,18 +133,18 @@ pub fn validate(frame: &Frame, schema: &Schema) -> Anomalies {
                 // The numbers among the text still get range checks below.
                 let nums: Vec<f64> = v
                     .iter()
-                    .map(|s| {
-                        s.as_deref()
-                            .and_then(|s| s.parse().ok())
-                            .unwrap_or(f64::NAN)
-                    })
+                    .map(|s| s.and_then(|s| s.parse().ok()).unwrap_or(f64::NAN))
                     .collect();
                 check_numbers(&mut out, &c.name, f, &nums);
             }
             (Values::Number(v), _) => check_numbers(&mut out, &c.name, f, v),
             (Values::Text(v), _) => {
                 if let Some(domain) = &f.domain {
-                    let bad = v.iter().flatten().filter(|s| !domain.contains(s)).cloned();
+                    let bad = v
+                        .iter()
+                        .flatten()
+                        .filter(|s| !domain.iter().any(|d| d == s))
+                        .map(str::to_string);
                     push_cells(
                         &mut out,
                         &c.name,

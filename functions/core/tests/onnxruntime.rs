@@ -55,7 +55,7 @@ fn compare(model: &Model, f: &Frame, params: &Params) {
     for feat in &model.prep.features {
         match &f.column(&feat.name).unwrap().values {
             Values::Text(v) => {
-                let cells = v.iter().map(|c| json!(c.clone().unwrap_or_default()));
+                let cells = v.iter().map(|c| json!(c.unwrap_or_default()));
                 text.insert(feat.name.clone(), cells.collect());
             }
             Values::Number(_) => numbers += 1,
@@ -98,7 +98,7 @@ fn compare(model: &Model, f: &Frame, params: &Params) {
     for i in 0..f.rows {
         for (j, feat) in model.prep.features.iter().enumerate() {
             let missing = match &f.column(&feat.name).unwrap().values {
-                Values::Text(v) => v[i].is_none(),
+                Values::Text(v) => v.get(i).is_none(),
                 Values::Number(v) => v[i].is_nan(),
             };
             rows.push(if missing {
@@ -176,9 +176,16 @@ fn text_heart(multiclass: bool, params: &Params) -> (Model, Frame) {
     else {
         panic!("`cp` is read as text")
     };
-    for &i in s.eval.iter().take(5) {
-        cp[i] = Some("never-seen".into());
-    }
+    let unseen: Vec<usize> = s.eval.iter().take(5).copied().collect();
+    *cp = (0..cp.len())
+        .map(|i| {
+            if unseen.contains(&i) {
+                Some("never-seen")
+            } else {
+                cp.get(i)
+            }
+        })
+        .collect();
     assert!(model.prep.features.iter().filter(|p| p.text).count() == 4);
     (model, f)
 }

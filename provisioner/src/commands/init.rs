@@ -300,8 +300,8 @@ fn missing_markers(frame: &Frame) -> Vec<String> {
         let mut markers = BTreeSet::new();
         let mut numbers = 0;
         let numeric = cells.iter().flatten().all(|cell| {
-            if MISSING_MARKERS.contains(&cell.as_str()) {
-                markers.insert(cell.clone());
+            if MISSING_MARKERS.contains(&cell) {
+                markers.insert(cell.to_string());
                 true
             } else {
                 numbers += 1;

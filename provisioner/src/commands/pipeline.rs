@@ -97,7 +97,7 @@ async fn run_pipeline(g: &Global, run_args: &PipelineRunArgs) -> Result<i32, Fai
     let cfg = config(stack, args.label.as_deref())?;
     let path = data_path(args, Some(stack))?;
     let raw = read_bytes(&path)?;
-    let bytes = as_csv(&path, &raw)?.into_owned();
+    let bytes = as_csv(&path, &raw)?;
     cx.out.progress(format!(
         "running the pipeline on `{}` ({} bytes)",
         path.display(),
@@ -134,11 +134,10 @@ async fn run_pipeline(g: &Global, run_args: &PipelineRunArgs) -> Result<i32, Fai
     let file_name = path
         .file_name()
         .map_or("data.csv".into(), |n| n.to_string_lossy().to_string());
-    let mut artifacts: Vec<(String, Vec<u8>)> = vec![
-        (format!("raw/{file_name}"), raw.clone()),
-        (format!("curated/{data}/data.csv"), bytes.clone()),
-    ];
-    artifacts.extend(mlinfra_core::jobs::train::run_artifacts(&out, &cfg));
+    // The input and its curated copy are written from where they are (no copy of the data).
+    write(&lake, &format!("raw/{file_name}"), &raw).await?;
+    write(&lake, &format!("curated/{data}/data.csv"), &bytes).await?;
+    let mut artifacts = mlinfra_core::jobs::train::run_artifacts(&out, &cfg);
     // What `mlinfra retrain` and the weekly schedule train on next.
     let records = csv::ReaderBuilder::new()
         .from_reader(&bytes[..])

@@ -8,6 +8,9 @@
 
 pub mod parquet;
 pub mod split;
+pub mod texts;
+
+pub use texts::Texts;
 
 use std::fmt;
 use std::io::Read;
@@ -36,8 +39,8 @@ impl fmt::Display for Kind {
 pub enum Values {
     /// Numbers; NaN marks a missing cell.
     Number(Vec<f64>),
-    /// Text; `None` marks a missing cell.
-    Text(Vec<Option<String>>),
+    /// Text; a missing cell reads as `None`.
+    Text(Texts),
 }
 
 impl Values {
@@ -55,7 +58,7 @@ impl Values {
     pub fn is_missing(&self, i: usize) -> bool {
         match self {
             Values::Number(v) => v[i].is_nan(),
-            Values::Text(v) => v[i].is_none(),
+            Values::Text(v) => v.get(i).is_none(),
         }
     }
 
@@ -64,7 +67,7 @@ impl Values {
         match self {
             Values::Number(v) if v[i].is_nan() => None,
             Values::Number(v) => Some(fmt_num(v[i])),
-            Values::Text(v) => v[i].clone(),
+            Values::Text(v) => v.get(i).map(str::to_string),
         }
     }
 
@@ -72,7 +75,7 @@ impl Values {
     pub fn select(&self, idx: &[usize]) -> Values {
         match self {
             Values::Number(v) => Values::Number(idx.iter().map(|&i| v[i]).collect()),
-            Values::Text(v) => Values::Text(idx.iter().map(|&i| v[i].clone()).collect()),
+            Values::Text(v) => Values::Text(v.select(idx)),
         }
     }
 }
@@ -258,7 +261,7 @@ pub fn read_csv(reader: impl Read, opts: &ReadOptions) -> Result<Frame, DataErro
     let width = names.len();
     // Parse each column as numbers while that works; fall back to text for the rest.
     let mut numbers: Vec<Option<Vec<f64>>> = vec![Some(Vec::new()); width];
-    let mut texts: Vec<Vec<Option<String>>> = vec![Vec::new(); width];
+    let mut texts: Vec<Texts> = vec![Texts::new(); width];
     let mut record = csv::ByteRecord::new();
     let mut rows = 0usize;
     loop {
@@ -294,16 +297,14 @@ pub fn read_csv(reader: impl Read, opts: &ReadOptions) -> Result<Frame, DataErro
                     }
                     _ => {
                         // Not a number: this column is text from now on.
-                        let back: Vec<Option<String>> = nums
-                            .iter()
-                            .map(|v| (!v.is_nan()).then(|| fmt_num(*v)))
-                            .collect();
-                        texts[j] = back;
+                        for v in nums.iter() {
+                            texts[j].push((!v.is_nan()).then(|| fmt_num(*v)).as_deref());
+                        }
                         numbers[j] = None;
                     }
                 }
             }
-            texts[j].push((!missing).then(|| s.to_string()));
+            texts[j].push((!missing).then_some(s));
         }
         rows += 1;
     }
@@ -316,7 +317,11 @@ pub fn read_csv(reader: impl Read, opts: &ReadOptions) -> Result<Frame, DataErro
         .map(|(name, (nums, text))| {
             let values = match nums {
                 Some(v) => Values::Number(v),
-                None => Values::Text(text),
+                None => Values::Text({
+                    let mut text = text;
+                    text.seal();
+                    text
+                }),
             };
             let kind = match &values {
                 Values::Text(_) => Kind::Categorical,
@@ -522,7 +527,7 @@ pub fn take_label(
             y: v.iter().map(|x| usize::from(rule.positive(*x))).collect(),
         },
         (LabelRule::Binary { .. }, Values::Text(v)) => {
-            let bad = v.iter().flatten().next().cloned().unwrap_or_default();
+            let bad = v.iter().flatten().next().unwrap_or_default().to_string();
             return Err(DataError::LabelNotNumeric {
                 column: column.to_string(),
                 value: bad,
@@ -633,7 +638,7 @@ mod tests {
         let city = f.column("city").expect("city");
         assert_eq!(
             city.values,
-            Values::Text(vec![Some("Paris".into()), None, Some("Lyon".into())])
+            Values::Text([Some("Paris"), None, Some("Lyon")].into_iter().collect())
         );
     }
 
@@ -642,7 +647,7 @@ mod tests {
         let f = read("a\n1\n2\nx\n").expect("valid");
         assert_eq!(
             f.columns[0].values,
-            Values::Text(vec![Some("1".into()), Some("2".into()), Some("x".into())])
+            Values::Text([Some("1"), Some("2"), Some("x")].into_iter().collect())
         );
     }
 

@@ -129,9 +129,22 @@ impl Binned {
     /// Bin every column of `x`, with the features' fill values when given (the
     /// preprocessing's: the median, or the most frequent category).
     pub fn with_fills(x: &Matrix, fills: Option<&[f64]>, threads: usize) -> Binned {
-        let cols: Vec<usize> = (0..x.cols).collect();
-        let per_column = crate::par::map(&cols, threads, |&j| {
-            let values: Vec<f32> = (0..x.rows).map(|i| x.data[i * x.cols + j] as f32).collect();
+        let column = |j: usize| (0..x.rows).map(|i| x.data[i * x.cols + j] as f32).collect();
+        Binned::from_columns(x.rows, x.cols, column, fills, threads)
+    }
+
+    /// Bin `cols` columns of `rows` values each, `column(j)` giving column `j` (as `f32`, NaN =
+    /// missing) when it is binned, so that only the columns being binned are held at once.
+    pub fn from_columns(
+        rows: usize,
+        cols: usize,
+        column: impl Fn(usize) -> Vec<f32> + Sync,
+        fills: Option<&[f64]>,
+        threads: usize,
+    ) -> Binned {
+        let js: Vec<usize> = (0..cols).collect();
+        let per_column = crate::par::map(&js, threads, |&j| {
+            let values = column(j);
             let (thresholds, median) = thresholds(&values);
             let missing = (thresholds.len() + 1) as u8;
             let code = |v: f32| thresholds.partition_point(|&t| t < v);
@@ -143,21 +156,21 @@ impl Binned {
             let fill_bin = code(fill);
             (codes, thresholds, fill_bin)
         });
-        let mut codes = vec![0u8; x.rows * x.cols];
-        let mut columns = Vec::with_capacity(x.rows * x.cols);
-        let mut ts = Vec::with_capacity(x.cols);
-        let mut fill_bins = Vec::with_capacity(x.cols);
+        let mut codes = vec![0u8; rows * cols];
+        let mut columns = Vec::with_capacity(rows * cols);
+        let mut ts = Vec::with_capacity(cols);
+        let mut fill_bins = Vec::with_capacity(cols);
         for (j, (c, t, f)) in per_column.into_iter().enumerate() {
             for (i, &code) in c.iter().enumerate() {
-                codes[i * x.cols + j] = code;
+                codes[i * cols + j] = code;
             }
             columns.extend_from_slice(&c);
             ts.push(t);
             fill_bins.push(f);
         }
         Binned {
-            rows: x.rows,
-            cols: x.cols,
+            rows,
+            cols,
             codes,
             columns,
             thresholds: ts,

@@ -8,7 +8,7 @@ pub mod logistic;
 use serde::{Deserialize, Serialize};
 
 use crate::data::Frame;
-use crate::transform::{Matrix, Preprocessor};
+use crate::transform::{Preprocessor, Rows};
 pub use gbt::{Binned, Gbt, GbtParams};
 pub use logistic::Logistic;
 
@@ -36,20 +36,19 @@ pub enum Estimator {
     GradientBoostedTrees(Gbt),
 }
 
-/// Rows ready for the estimators ([`Preprocessor::values`]: missing numbers NaN), binned for
-/// the trees on first need (once, however many fits share them).
-#[derive(Debug)]
-pub struct Prepared {
-    pub x: Matrix,
+/// Rows ready for the estimators (a [`Rows`] view: missing numbers NaN), binned for the trees
+/// on first need (once, however many fits share them).
+pub struct Prepared<'a> {
+    pub x: Rows<'a>,
     fills: Vec<f64>,
     bins: std::sync::OnceLock<Binned>,
 }
 
-impl Prepared {
+impl<'a> Prepared<'a> {
     /// The rows `rows` of `frame` as `prep` gives them to the estimators.
-    pub fn new(prep: &Preprocessor, frame: &Frame, rows: &[usize]) -> Self {
+    pub fn new(prep: &Preprocessor, frame: &'a Frame, rows: Vec<usize>) -> Self {
         Prepared {
-            x: prep.values_at(frame, rows),
+            x: Rows::new(prep, frame, rows),
             fills: prep.fills(),
             bins: std::sync::OnceLock::new(),
         }
@@ -57,8 +56,11 @@ impl Prepared {
 
     /// The rows binned per feature (made on the first call, with up to `threads` threads).
     pub fn bins(&self, threads: usize) -> &Binned {
-        self.bins
-            .get_or_init(|| Binned::with_fills(&self.x, Some(&self.fills), threads))
+        self.bins.get_or_init(|| {
+            let x = &self.x;
+            let column = |j: usize| (0..x.len()).map(|r| x.get(r, j) as f32).collect();
+            Binned::from_columns(x.len(), x.cols(), column, Some(&self.fills), threads)
+        })
     }
 }
 
@@ -81,7 +83,7 @@ impl Model {
         params: &Params,
     ) -> Model {
         let prep = Preprocessor::fit(frame, train);
-        let x = Prepared::new(&prep, frame, train);
+        let x = Prepared::new(&prep, frame, train.to_vec());
         let ys: Vec<usize> = train.iter().map(|&i| y[i]).collect();
         Model::fit_prepared(prep, &x, &ys, classes, params, crate::par::threads())
     }
@@ -90,7 +92,7 @@ impl Model {
     /// `threads` threads (the model does not depend on it).
     pub fn fit_prepared(
         prep: Preprocessor,
-        x: &Prepared,
+        x: &Prepared<'_>,
         y: &[usize],
         labels: &crate::data::Labels,
         params: &Params,
@@ -114,14 +116,15 @@ impl Model {
         }
     }
 
-    /// Class probabilities of rows of [`Preprocessor::values`], row-major `rows × classes`.
-    pub fn predict_values(&self, values: &Matrix) -> Vec<Vec<f64>> {
+    /// Class probabilities of the rows of a view (made by this model's preprocessing).
+    pub fn predict_rows(&self, x: &Rows<'_>) -> Vec<Vec<f64>> {
         let k = self.classes.len();
-        let (mut enc, mut row) = (Vec::new(), Vec::new());
-        (0..values.rows)
-            .map(|i| {
+        let (mut enc, mut filled, mut row) = (Vec::new(), Vec::new(), Vec::new());
+        (0..x.len())
+            .map(|r| {
+                x.row_into(r, &mut row);
                 let mut p = vec![0.0; k];
-                self.predict_row(values.row(i), &mut enc, &mut row, &mut p);
+                self.predict_row(&row, &mut enc, &mut filled, &mut p);
                 p
             })
             .collect()
@@ -129,7 +132,7 @@ impl Model {
 
     /// Class probabilities of raw rows.
     pub fn predict_proba(&self, frame: &Frame) -> Vec<Vec<f64>> {
-        self.predict_values(&self.prep.values(frame))
+        self.predict_rows(&Rows::all(&self.prep, frame))
     }
 
     /// Class probabilities of one row of [`Preprocessor::values`] into `out`; `encoded` and
