@@ -346,9 +346,17 @@ fn function_env(dir: &Path, function: &str) -> Vec<(String, String)> {
         .collect()
 }
 
+/// `mlinfra invoke FUNCTION` on `local`: the packaged bootstrap run by the executor with the
+/// configuration `up` wrote; its response on stdout.
+fn invoke(dir: &Path, args: &[&str]) -> Value {
+    let artifacts = cli::artifacts();
+    let mut full = vec!["--artifacts", artifacts.to_str().unwrap(), "invoke"];
+    full.extend_from_slice(args);
+    serde_json::from_str(&ok(dir, &full)).unwrap()
+}
+
 #[test]
 fn etl_train_and_monitor_bootstraps_do_their_work_for_real_events() {
-    let rt = tokio::runtime::Runtime::new().unwrap();
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("project");
     project(&dir);
@@ -366,70 +374,65 @@ fn etl_train_and_monitor_bootstraps_do_their_work_for_real_events() {
         lake.join(&key),
     )
     .unwrap();
-    let api = RuntimeApi::start(&rt);
-    let mut child = Killed(start(
-        &unpack("etl", tmp.path()),
-        &api,
-        &function_env(&dir, "etl"),
-    ));
-    api.push("req-1", fixture("s3-put-raw.json"));
-    let r = api.reply("req-1", &mut child.0);
-    assert_eq!(r.kind, "response", "{:?}", r.body);
-    assert_eq!(r.body["objects"][0]["outcome"], "curated", "{:?}", r.body);
-    assert_eq!(r.body["objects"][0]["rows"], 303);
-    api.push("req-2", fixture("s3-put-raw.json"));
-    let r = api.reply("req-2", &mut child.0);
-    assert_eq!(r.body["objects"][0]["outcome"], "skipped", "{:?}", r.body);
-    drop(child);
+    let r = invoke(&dir, &["etl", "--s3-key", &key]);
+    assert_eq!(r["objects"][0]["outcome"], "curated", "{r}");
+    assert_eq!(r["objects"][0]["rows"], 303);
+    let events = cli::repo_root().join("tests/fixtures/events");
+    let r = invoke(
+        &dir,
+        &[
+            "etl",
+            "--event",
+            events.join("s3-put-raw.json").to_str().unwrap(),
+        ],
+    );
+    assert_eq!(r["objects"][0]["outcome"], "skipped", "{r}");
 
     // train: the weekly rule's scheduled event trains on the curated data and registers
     // version 1 (Staging is automatic in this stack), requesting Production for a person.
-    let api = RuntimeApi::start(&rt);
-    let mut child = Killed(start(
-        &unpack("train", tmp.path()),
-        &api,
-        &function_env(&dir, "train"),
-    ));
-    api.push("req-1", fixture("eventbridge-scheduled.json"));
-    let r = api.reply("req-1", &mut child.0);
-    assert_eq!(r.kind, "response", "{:?}", r.body);
-    assert_eq!(r.body["reason"], "schedule");
-    assert_eq!(r.body["registered_version"], 1, "{:?}", r.body);
-    assert_eq!(r.body["stage"], "Staging");
-    assert_eq!(r.body["rows"], 303);
-    let request = r.body["request"].as_str().unwrap().to_string();
+    let r = invoke(&dir, &["train", "--schedule", "retrain"]);
+    assert_eq!(r["reason"], "schedule", "{r}");
+    assert_eq!(r["registered_version"], 1, "{r}");
+    assert_eq!(r["stage"], "Staging");
+    assert_eq!(r["rows"], 303);
+    let request = r["request"].as_str().unwrap().to_string();
     let listed: Value =
         serde_json::from_str(&ok(&dir, &["models", "list", "--output", "json"])).unwrap();
     assert!(listed.to_string().contains("mlinfra-train"), "{listed}");
     // The same data again: the same model file, which is not registered twice.
-    api.push("req-2", fixture("eventbridge-scheduled.json"));
-    let r = api.reply("req-2", &mut child.0);
-    assert_eq!(r.kind, "response", "{:?}", r.body);
+    let r = invoke(&dir, &["train", "--schedule", "retrain"]);
     assert!(
-        r.body["not_registered"]
+        r["not_registered"]
             .as_str()
             .unwrap()
             .contains("already registered"),
-        "{:?}",
-        r.body
+        "{r}"
     );
-    drop(child);
 
     // monitor: once a person approved version 1, the daily event writes a report.
     ok(&dir, &["models", "approve", &request, "--as", "bob"]);
-    let api = RuntimeApi::start(&rt);
-    let mut child = Killed(start(
-        &unpack("monitor", tmp.path()),
-        &api,
-        &function_env(&dir, "monitor"),
-    ));
-    api.push("req-1", fixture("eventbridge-scheduled.json"));
-    let r = api.reply("req-1", &mut child.0);
-    assert_eq!(r.kind, "response", "{:?}", r.body);
-    let report = r.body["report"].as_str().unwrap();
+    let r = invoke(&dir, &["monitor", "--schedule", "monitor"]);
+    let report = r["report"].as_str().unwrap();
     assert!(lake.join(report).is_file(), "{report}");
-    assert_eq!(r.body["retrain"], false);
-    drop(child);
+    assert_eq!(r["retrain"], false);
+
+    // A function error is the command's failure, with the function's error on stdout.
+    let artifacts = cli::artifacts();
+    let (code, out, err) = cli::run(
+        &dir,
+        &[
+            "--artifacts",
+            artifacts.to_str().unwrap(),
+            "invoke",
+            "etl",
+            "--event",
+            events.join("apigw-health.json").to_str().unwrap(),
+        ],
+    );
+    assert_eq!(code, 1, "{out}\n{err}");
+    let body: Value = serde_json::from_str(&out).unwrap();
+    assert!(body["errorType"].as_str().is_some(), "{body}");
+    assert!(err.contains("`heart-disease-etl` failed"), "{err}");
 }
 
 #[test]
@@ -815,30 +818,54 @@ fn the_jobs_run_on_s3_and_dynamodb() {
             .map(|o| rt.block_on(o.body.collect()).unwrap().into_bytes().to_vec())
     };
 
-    // etl: the S3 event curates the object in S3.
-    let api = RuntimeApi::start(&rt);
-    let mut child = Killed(start(&unpack("etl", tmp.path()), &api, &vars("etl")));
-    api.push("req-1", fixture("s3-put-raw.json"));
-    let r = api.reply("req-1", &mut child.0);
-    assert_eq!(r.kind, "response", "{:?}", r.body);
-    assert_eq!(r.body["objects"][0]["outcome"], "curated", "{:?}", r.body);
-    assert_eq!(r.body["objects"][0]["rows"], 303);
+    // A package that is not the deployed code is refused, with the way out.
+    let other = tmp.path().join("other-artifacts");
+    std::fs::create_dir_all(other.join("etl")).unwrap();
+    let mut zip = std::fs::read(cli::artifacts().join("etl/bootstrap.zip")).unwrap();
+    zip.extend_from_slice(b"changed");
+    std::fs::write(other.join("etl/bootstrap.zip"), &zip).unwrap();
+    let (code, out, err) = cli::run(
+        &dir,
+        &[
+            "--env",
+            "localstack",
+            "--endpoint",
+            &endpoint,
+            "--artifacts",
+            other.to_str().unwrap(),
+            "invoke",
+            "etl",
+            "--s3-key",
+            &key,
+        ],
+    );
+    assert_eq!(code, 1, "{out}\n{err}");
+    assert!(
+        err.contains("is not the deployed code") && err.contains("--local-build"),
+        "{err}"
+    );
+
+    // etl: `mlinfra invoke` runs the package with the deployed function's configuration
+    // (`GetFunctionConfiguration`); the S3 event curates the object in S3.
+    let invoke = |args: &[&str]| -> Value {
+        let mut full = vec!["invoke"];
+        full.extend_from_slice(args);
+        serde_json::from_str(&cloud(&full)).unwrap()
+    };
+    let r = invoke(&["etl", "--s3-key", &key]);
+    assert_eq!(r["objects"][0]["outcome"], "curated", "{r}");
+    assert_eq!(r["objects"][0]["rows"], 303);
     let latest: Value = serde_json::from_slice(&object("curated/latest.json").unwrap()).unwrap();
     assert_eq!(latest["rows"], 303, "{latest}");
-    drop(child);
 
-    // train: the scheduled event trains on the curated data in S3 and registers in DynamoDB.
-    let api = RuntimeApi::start(&rt);
-    let mut child = Killed(start(&unpack("train", tmp.path()), &api, &vars("train")));
-    api.push("req-1", fixture("eventbridge-scheduled.json"));
-    let r = api.reply("req-1", &mut child.0);
-    assert_eq!(r.kind, "response", "{:?}", r.body);
-    assert_eq!(r.body["registered_version"], 1, "{:?}", r.body);
-    assert_eq!(r.body["stage"], "Staging");
-    let request = r.body["request"].as_str().unwrap().to_string();
-    let run = r.body["run_id"].as_str().unwrap().to_string();
+    // train: the weekly rule's scheduled event trains on the curated data in S3 and registers
+    // in DynamoDB.
+    let r = invoke(&["train", "--schedule", "retrain"]);
+    assert_eq!(r["registered_version"], 1, "{r}");
+    assert_eq!(r["stage"], "Staging");
+    let request = r["request"].as_str().unwrap().to_string();
+    let run = r["run_id"].as_str().unwrap().to_string();
     assert!(object(&format!("models/heart-disease/{run}/model.onnx")).is_some());
-    drop(child);
     let listed = cloud(&["models", "list", "--output", "json"]);
     assert!(listed.contains("mlinfra-train"), "{listed}");
     cloud(&["models", "approve", &request, "--as", "bob"]);

@@ -137,6 +137,28 @@ pub enum Command {
     /// Drift, accuracy and alerts for the served traffic; retraining when the policy says so
     #[command(subcommand)]
     Monitor(MonitorCommand),
+    /// Run one function's packaged `bootstrap` here, as Lambda runs it, with the environment's
+    /// configuration of it; print its response and its logs
+    Invoke(InvokeArgs),
+}
+
+#[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("payload").required(true).args(["event", "schedule", "s3_key"])))]
+pub struct InvokeArgs {
+    /// The function: etl, train, predict or monitor
+    pub function: String,
+    /// The event, a JSON file (e.g. an API Gateway proxy event for `predict`)
+    #[arg(long, value_name = "FILE")]
+    pub event: Option<PathBuf>,
+    /// The scheduled event of one of the stack's schedules (`retrain`, `monitor`)
+    #[arg(long, value_name = "NAME")]
+    pub schedule: Option<String>,
+    /// An S3 `ObjectCreated` event for this key of the lake (e.g. `raw/2026-11-30/new.csv`)
+    #[arg(long, value_name = "KEY")]
+    pub s3_key: Option<String>,
+    /// Run the package in `--artifacts` even when it is not the deployed code
+    #[arg(long)]
+    pub local_build: bool,
 }
 
 #[derive(Debug, Subcommand)]

@@ -10,6 +10,7 @@ pub mod commands;
 pub mod diag;
 pub mod engine;
 pub mod identity;
+pub mod lambda;
 pub mod output;
 pub mod providers;
 pub mod report;

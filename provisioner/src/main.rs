@@ -94,6 +94,7 @@ fn main() {
             Command::Predict(a) => commands::predict::run(g, a).await,
             Command::Api(mlinfra::cli::ApiCommand::Spec) => commands::predict::spec(g).await,
             Command::Retrain(a) => commands::monitor::retrain(g, a).await,
+            Command::Invoke(a) => commands::invoke::run(g, a).await,
             Command::Monitor(c) => commands::monitor::run(g, c).await,
         }
     });

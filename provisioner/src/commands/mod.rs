@@ -8,6 +8,7 @@ pub mod data;
 pub mod diff;
 pub mod down;
 pub mod init;
+pub mod invoke;
 pub mod models;
 pub mod monitor;
 pub mod outputs;

@@ -139,6 +139,8 @@ pub struct Clients {
     pub sns: aws_sdk_sns::Client,
     pub cloudwatch: aws_sdk_cloudwatch::Client,
     pub sts: aws_sdk_sts::Client,
+    /// What the clients were made from (region, credentials).
+    pub sdk: aws_config::SdkConfig,
 }
 
 /// Whether any credentials are configured for the default chain.
@@ -218,6 +220,7 @@ impl Clients {
             sns: client!(aws_sdk_sns),
             cloudwatch: client!(aws_sdk_cloudwatch),
             sts: client!(aws_sdk_sts),
+            sdk,
         }
     }
 }

@@ -1,0 +1,326 @@
+//! `mlinfra invoke FUNCTION`: one invocation of a function's packaged `bootstrap` on this machine,
+//! through the Lambda executor ([`crate::lambda`]), with the configuration the environment gave
+//! it: on `local` the one `up` wrote (`functions/<name>.json`); on `localstack` and `aws` the
+//! deployed function's (`GetFunctionConfiguration`), with the environment's endpoint and region
+//! and the caller's credentials, after checking that the package is the deployed code. The
+//! event is a file, a schedule's scheduled event, or an S3 `ObjectCreated` event for a lake key.
+//! Prints the response (or the function error) and passes the function's logs to stderr.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use hyper::body::Bytes;
+use mlinfra_core::FunctionName;
+use serde_json::{Value, json};
+
+use super::{Context, Failure};
+use crate::cli::{Global, InvokeArgs};
+use crate::lambda::{Executor, FunctionSpec, Outcome};
+use crate::stack::EnvKind;
+
+pub async fn run(g: &Global, args: &InvokeArgs) -> Result<i32, Failure> {
+    let cx = Context::any_env(g)?;
+    let stack = &cx.loaded.stack;
+    let function = parse_function(&args.function)?;
+    let name = crate::engine::graph::physical_name(stack, function.as_str());
+    let settings = stack.functions.get(&function);
+    let (region, account) = match cx.env {
+        EnvKind::Local => ("us-east-1".to_string(), "000000000000".to_string()),
+        _ => (cx.aws_settings()?.region, "000000000000".to_string()),
+    };
+    let event = event(&cx, args, &region, &account)?;
+    let zip = cx.artifacts.join(function.as_str()).join("bootstrap.zip");
+    let package = std::fs::read(&zip).map_err(|e| {
+        Failure::new(format!(
+            "cannot read the `{function}` package `{}`: {e}\nhint: run `mlinfra build` first (or point `--artifacts` at its output)",
+            zip.display(),
+            function = function.as_str()
+        ))
+    })?;
+    let Deployed {
+        env,
+        memory_mb,
+        timeout_s,
+    } = match cx.env {
+        EnvKind::Local => local_config(&cx, function)?,
+        _ => cloud_config(&cx, &name, &package, args.local_build).await?,
+    };
+    let memory_mb = memory_mb.unwrap_or(settings.map_or(128, |s| s.memory_mb as u32));
+    let timeout_s = timeout_s.unwrap_or(settings.map_or(3, |s| s.timeout_s));
+    let dir = unpack(&cx.root, function, &package)?;
+    let spec = FunctionSpec {
+        name: name.clone(),
+        bootstrap: dir.join("bootstrap"),
+        env,
+        memory_mb,
+        timeout: Duration::from_secs(timeout_s),
+        concurrency: 1,
+        arn: format!("arn:aws:lambda:{region}:{account}:function:{name}"),
+    };
+    cx.out.progress(format!(
+        "invoking `{name}` ({} MB, {timeout_s} s timeout) on {}",
+        spec.memory_mb,
+        cx.env.as_str()
+    ));
+    let executor = Executor::new(spec, crate::lambda::stderr_sink());
+    let id = request_id();
+    let outcome = executor
+        .invoke(&id, Bytes::from(event.to_string()))
+        .await
+        .map_err(Failure::new)?;
+    executor.shutdown(Duration::from_secs(2)).await;
+    match outcome {
+        Outcome::Response(body) => {
+            let text = String::from_utf8_lossy(&body);
+            match serde_json::from_slice::<Value>(&body) {
+                Ok(v) => println!(
+                    "{}",
+                    serde_json::to_string_pretty(&v).unwrap_or_else(|_| text.to_string())
+                ),
+                Err(_) => println!("{text}"),
+            }
+            Ok(0)
+        }
+        Outcome::Error(f) => {
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&f.body()).unwrap_or_default()
+            );
+            Err(Failure::new(format!("`{name}` failed: {f}")))
+        }
+    }
+}
+
+fn parse_function(s: &str) -> Result<FunctionName, Failure> {
+    FunctionName::ALL
+        .into_iter()
+        .find(|f| f.as_str() == s)
+        .ok_or_else(|| {
+            Failure::new(format!(
+                "no function `{s}`: expected one of etl, train, predict, monitor"
+            ))
+        })
+}
+
+/// The event: `--event FILE`, `--schedule NAME` or `--s3-key KEY`.
+fn event(cx: &Context, args: &InvokeArgs, region: &str, account: &str) -> Result<Value, Failure> {
+    let stack = &cx.loaded.stack;
+    if let Some(path) = &args.event {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| Failure::new(format!("cannot read `{}`: {e}", path.display())))?;
+        return serde_json::from_str(&text).map_err(|e| {
+            Failure::new(format!(
+                "`{}` is not a JSON event: {e}\nhint: an event is one JSON document, as Lambda passes it",
+                path.display()
+            ))
+        });
+    }
+    let now = mlinfra_core::registry::local::rfc3339(mlinfra_core::jobs::now());
+    if let Some(schedule) = &args.schedule {
+        if !stack.schedules.contains_key(schedule) {
+            let known: Vec<&str> = stack.schedules.keys().map(String::as_str).collect();
+            return Err(Failure::new(format!(
+                "no schedule `{schedule}` in the stack: expected one of {}",
+                known.join(", ")
+            )));
+        }
+        let rule = crate::engine::graph::physical_name(stack, schedule);
+        return Ok(json!({
+            "version": "0",
+            "id": request_id(),
+            "detail-type": "Scheduled Event",
+            "source": "aws.events",
+            "account": account,
+            "time": now,
+            "region": region,
+            "resources": [format!("arn:aws:events:{region}:{account}:rule/{rule}")],
+            "detail": {}
+        }));
+    }
+    if let Some(key) = &args.s3_key {
+        let bucket = &stack.lake.bucket;
+        return Ok(json!({"Records": [{
+            "eventVersion": "2.1",
+            "eventSource": "aws:s3",
+            "awsRegion": region,
+            "eventTime": now,
+            "eventName": "ObjectCreated:Put",
+            "s3": {
+                "s3SchemaVersion": "1.0",
+                "configurationId": "mlinfra-invoke",
+                "bucket": {"name": bucket, "arn": format!("arn:aws:s3:::{bucket}")},
+                "object": {"key": key}
+            }
+        }]}));
+    }
+    Err(Failure::new(
+        "no event: give `--event FILE`, `--schedule NAME` or `--s3-key KEY`",
+    ))
+}
+
+/// A function's configuration as the environment has it (memory and timeout when recorded).
+struct Deployed {
+    env: Vec<(String, String)>,
+    memory_mb: Option<u32>,
+    timeout_s: Option<u64>,
+}
+
+/// The configuration `up` wrote for the function on `local`.
+fn local_config(cx: &Context, function: FunctionName) -> Result<Deployed, Failure> {
+    let path = cx
+        .root
+        .join("functions")
+        .join(format!("{}.json", function.as_str()));
+    let text = std::fs::read_to_string(&path).map_err(|e| {
+        Failure::new(format!(
+            "cannot read `{}`: {e}\nhint: run `mlinfra up` first",
+            path.display()
+        ))
+    })?;
+    let doc: Value = serde_json::from_str(&text)
+        .map_err(|e| Failure::new(format!("`{}`: {e}", path.display())))?;
+    let env = doc["env"]
+        .as_object()
+        .map(|m| {
+            m.iter()
+                .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_string())))
+                .collect()
+        })
+        .unwrap_or_default();
+    let memory = doc["config"]["memory_mb"]
+        .as_u64()
+        .and_then(|m| u32::try_from(m).ok());
+    let timeout = doc["config"]["timeout_s"].as_u64();
+    Ok(Deployed {
+        env,
+        memory_mb: memory,
+        timeout_s: timeout,
+    })
+}
+
+/// The deployed function's configuration, the environment's endpoint and region and the
+/// caller's credentials; the package must be the deployed code unless `local_build`.
+async fn cloud_config(
+    cx: &Context,
+    name: &str,
+    package: &[u8],
+    local_build: bool,
+) -> Result<Deployed, Failure> {
+    let settings = cx.aws_settings()?;
+    if let Some(ep) = &settings.endpoint {
+        crate::providers::aws::probe(ep).map_err(Failure::new)?;
+    }
+    let p = crate::providers::aws::AwsProvider::new(settings.clone()).await;
+    let conf = p
+        .clients
+        .lambda
+        .get_function_configuration()
+        .function_name(name)
+        .send()
+        .await
+        .map_err(|e| {
+            let e = crate::providers::aws::AwsError::from_sdk(&e);
+            Failure::new(format!(
+                "cannot read the configuration of `{name}` on {env}: {}: {}\nhint: deploy it with `mlinfra up --env {env}`",
+                e.code,
+                e.message,
+                env = cx.env.as_str()
+            ))
+        })?;
+    let local = crate::build::code_sha256(package);
+    let deployed = conf.code_sha256().unwrap_or_default();
+    if deployed != local && !local_build {
+        return Err(Failure::new(format!(
+            "the local `{name}` package (CodeSha256 {local}) is not the deployed code ({deployed})\nhint: deploy it with `mlinfra up --env {env}`, or run the local build anyway with `--local-build`",
+            env = cx.env.as_str()
+        )));
+    }
+    let mut env: Vec<(String, String)> = conf
+        .environment()
+        .and_then(|e| e.variables())
+        .map(|v| v.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+        .unwrap_or_default();
+    env.push(("AWS_REGION".into(), settings.region.clone()));
+    if let Some(ep) = &settings.endpoint {
+        env.push(("AWS_ENDPOINT_URL".into(), ep.clone()));
+    }
+    env.extend(caller_credentials(&p).await?);
+    let memory = conf.memory_size().and_then(|m| u32::try_from(m).ok());
+    let timeout = conf.timeout().and_then(|t| u64::try_from(t).ok());
+    Ok(Deployed {
+        env,
+        memory_mb: memory,
+        timeout_s: timeout,
+    })
+}
+
+/// The caller's credentials as the variables Lambda gives a function its role's.
+async fn caller_credentials(
+    p: &crate::providers::aws::AwsProvider,
+) -> Result<Vec<(String, String)>, Failure> {
+    use aws_sdk_lambda::config::ProvideCredentials as _;
+    let Some(provider) = p.clients.sdk.credentials_provider() else {
+        return Err(Failure::new(
+            "no AWS credentials to run the function with\nhint: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or AWS_PROFILE",
+        ));
+    };
+    let c = provider.provide_credentials().await.map_err(|e| {
+        Failure::new(format!(
+            "no AWS credentials to run the function with: {e}\nhint: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or AWS_PROFILE"
+        ))
+    })?;
+    let mut v = vec![
+        (
+            "AWS_ACCESS_KEY_ID".to_string(),
+            c.access_key_id().to_string(),
+        ),
+        (
+            "AWS_SECRET_ACCESS_KEY".to_string(),
+            c.secret_access_key().to_string(),
+        ),
+    ];
+    if let Some(t) = c.session_token() {
+        v.push(("AWS_SESSION_TOKEN".to_string(), t.to_string()));
+    }
+    Ok(v)
+}
+
+/// Take `bootstrap` out of the package into `<env dir>/invoke/<function>/`.
+fn unpack(root: &Path, function: FunctionName, package: &[u8]) -> Result<PathBuf, Failure> {
+    let dir = root.join("invoke").join(function.as_str());
+    let fail = |e: &dyn std::fmt::Display| {
+        Failure::new(format!(
+            "cannot unpack the `{}` package into `{}`: {e}",
+            function.as_str(),
+            dir.display()
+        ))
+    };
+    std::fs::create_dir_all(&dir).map_err(|e| fail(&e))?;
+    let mut archive = zip::ZipArchive::new(std::io::Cursor::new(package)).map_err(|e| fail(&e))?;
+    let mut entry = archive.by_name("bootstrap").map_err(|e| fail(&e))?;
+    let tmp = dir.join("bootstrap.tmp");
+    let mut f = std::fs::File::create(&tmp).map_err(|e| fail(&e))?;
+    std::io::copy(&mut entry, &mut f).map_err(|e| fail(&e))?;
+    drop(f);
+    use std::os::unix::fs::PermissionsExt as _;
+    std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o755)).map_err(|e| fail(&e))?;
+    std::fs::rename(&tmp, dir.join("bootstrap")).map_err(|e| fail(&e))?;
+    Ok(dir)
+}
+
+/// A request id shaped as Lambda's (a UUID v4).
+pub fn request_id() -> String {
+    let mut b = [0u8; 16];
+    let _ = getrandom::fill(&mut b);
+    b[6] = (b[6] & 0x0f) | 0x40;
+    b[8] = (b[8] & 0x3f) | 0x80;
+    let h = hex::encode(b);
+    format!(
+        "{}-{}-{}-{}-{}",
+        &h[..8],
+        &h[8..12],
+        &h[12..16],
+        &h[16..20],
+        &h[20..]
+    )
+}
