@@ -1,8 +1,8 @@
 //! The packaged functions themselves, as Lambda runs them: each `bootstrap` is taken out of the
-//! `bootstrap.zip` that `mlinfra build` made and started against a local Lambda Runtime API (a
-//! small HTTP server here implementing `/2018-06-01/runtime/invocation/next`, `/response`,
-//! `/error` and `/init/error`, and the Extensions API's `register` and `event/next` that a function
-//! uses to get the shutdown signal), with real event fixtures from `tests/fixtures/events/`.
+//! `bootstrap.zip` that `mlinfra build` made and run by `mlinfra`'s Lambda executor
+//! (`mlinfra::lambda`: a Runtime API per instance, the Extensions API's shutdown signal, warm
+//! instances), directly or through `mlinfra invoke`, with real event fixtures from
+//! `tests/fixtures/events/`.
 //!
 //! Also checked: no `bootstrap` needs a glibc symbol newer than 2.34 (`provided.al2023`), and the
 //! predict package stays under 10 MB. `MLINFRA_COLDSTART_RUNS=N` makes the cold-start test
@@ -15,224 +15,57 @@ mod cli;
 #[path = "support/moto.rs"]
 mod moto;
 
-use std::collections::VecDeque;
-use std::convert::Infallible;
-use std::io::Read as _;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use http_body_util::{BodyExt as _, Full};
-use hyper::body::{Bytes, Incoming};
-use hyper::{Request, Response};
+use hyper::body::Bytes;
+use mlinfra::lambda::{Executor, FunctionFailure, FunctionSpec, Outcome};
 use serde_json::{Value, json};
 
-/// What the function posted back.
-#[derive(Debug, Clone)]
-struct Reply {
-    request_id: String,
-    kind: &'static str,
-    body: Value,
-    at: Instant,
-}
-
-#[derive(Default)]
-struct Inner {
-    queue: VecDeque<(String, Value)>,
-    replies: Vec<Reply>,
-    init_errors: Vec<(Option<String>, Value)>,
-    handed_out: usize,
-    /// Names of the extensions registered through the Extensions API.
-    extensions: Vec<String>,
-}
-
-/// A Lambda Runtime API on a free loopback port.
-#[derive(Clone)]
-struct RuntimeApi {
-    addr: String,
-    inner: Arc<Mutex<Inner>>,
-}
-
-async fn handle(
-    api: RuntimeApi,
-    req: Request<Incoming>,
-) -> Result<Response<Full<Bytes>>, Infallible> {
-    let path = req.uri().path().to_string();
-    let method = req.method().clone();
-    let extension_name = req
-        .headers()
-        .get("Lambda-Extension-Name")
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_string);
-    let error_type = req
-        .headers()
-        .get("Lambda-Runtime-Function-Error-Type")
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_string);
-    let body = req
-        .into_body()
-        .collect()
-        .await
-        .map(|b| b.to_bytes())
-        .unwrap_or_default();
-    let json_body: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
-    let ok = |status: u16, body: Value| {
-        Ok(Response::builder()
-            .status(status)
-            .header("Content-Type", "application/json")
-            .body(Full::new(Bytes::from(body.to_string())))
-            .unwrap())
-    };
-    // The Extensions API: a registration answered with an identifier; the event stream of an
-    // extension with no events answers only at shutdown, which here is never.
-    if method == hyper::Method::POST && path == "/2020-01-01/extension/register" {
-        let Some(name) = extension_name else {
-            return ok(
-                400,
-                json!({"errorMessage": "Lambda-Extension-Name is missing"}),
-            );
-        };
-        api.inner.lock().unwrap().extensions.push(name.clone());
-        return Ok(Response::builder()
-            .status(200)
-            .header("Content-Type", "application/json")
-            .header("Lambda-Extension-Identifier", format!("ext-{name}"))
-            .body(Full::new(Bytes::from(
-                json!({"functionName": "heart-disease-fn", "functionVersion": "1", "handler": "bootstrap"})
-                    .to_string(),
-            )))
-            .unwrap());
-    }
-    if method == hyper::Method::GET && path == "/2020-01-01/extension/event/next" {
-        std::future::pending::<()>().await;
-    }
-    let base = "/2018-06-01/runtime";
-    if method == hyper::Method::GET && path == format!("{base}/invocation/next") {
-        // Long poll: answer when an event is queued.
-        loop {
-            let next = {
-                let mut i = api.inner.lock().unwrap();
-                let n = i.queue.pop_front();
-                if n.is_some() {
-                    i.handed_out += 1;
-                }
-                n
-            };
-            if let Some((id, event)) = next {
-                let deadline = std::time::SystemTime::now()
-                    .duration_since(std::time::UNIX_EPOCH)
-                    .unwrap()
-                    .as_millis()
-                    + 30_000;
-                return Ok(Response::builder()
-                    .status(200)
-                    .header("Lambda-Runtime-Aws-Request-Id", &id)
-                    .header("Lambda-Runtime-Deadline-Ms", deadline.to_string())
-                    .header(
-                        "Lambda-Runtime-Invoked-Function-Arn",
-                        "arn:aws:lambda:us-east-1:123456789012:function:heart-disease-fn:live",
-                    )
-                    .header(
-                        "Lambda-Runtime-Trace-Id",
-                        "Root=1-5759e988-bd862e3fe1be46a994272793;Sampled=1",
-                    )
-                    .body(Full::new(Bytes::from(event.to_string())))
-                    .unwrap());
-            }
-            tokio::time::sleep(Duration::from_millis(2)).await;
-        }
-    }
-    if method == hyper::Method::POST && path == format!("{base}/init/error") {
-        api.inner
-            .lock()
-            .unwrap()
-            .init_errors
-            .push((error_type, json_body));
-        return ok(202, json!({"status": "OK"}));
-    }
-    if method == hyper::Method::POST
-        && let Some(rest) = path.strip_prefix(&format!("{base}/invocation/"))
-        && let Some((id, kind)) = rest.split_once('/')
-    {
-        let kind = match kind {
-            "response" => "response",
-            "error" => "error",
-            _ => return ok(404, json!({"errorMessage": "unknown path"})),
-        };
-        api.inner.lock().unwrap().replies.push(Reply {
-            request_id: id.to_string(),
-            kind,
-            body: json_body,
-            at: Instant::now(),
-        });
-        return ok(202, json!({"status": "OK"}));
-    }
-    ok(
-        404,
-        json!({"errorMessage": format!("no route {method} {path}")}),
+/// A function's package run by the executor (as `mlinfra invoke` and `serve` run it) with the
+/// environment `vars`.
+fn executor(function: &str, dir: &Path, vars: &[(String, String)]) -> Executor {
+    let name = format!("heart-disease-{function}");
+    Executor::new(
+        FunctionSpec {
+            name: name.clone(),
+            bootstrap: unpack(function, dir),
+            env: vars.to_vec(),
+            memory_mb: 256,
+            timeout: Duration::from_secs(60),
+            concurrency: 1,
+            arn: format!("arn:aws:lambda:us-east-1:123456789012:function:{name}:live"),
+        },
+        mlinfra::lambda::stderr_sink(),
     )
 }
 
-impl RuntimeApi {
-    fn start(rt: &tokio::runtime::Runtime) -> RuntimeApi {
-        let listener = rt
-            .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
-            .unwrap();
-        let api = RuntimeApi {
-            addr: listener.local_addr().unwrap().to_string(),
-            inner: Arc::default(),
-        };
-        let server = api.clone();
-        rt.spawn(async move {
-            loop {
-                let Ok((stream, _)) = listener.accept().await else {
-                    continue;
-                };
-                let api = server.clone();
-                tokio::spawn(async move {
-                    let svc = hyper::service::service_fn(move |req| handle(api.clone(), req));
-                    let _ = hyper::server::conn::http1::Builder::new()
-                        .serve_connection(hyper_util::rt::TokioIo::new(stream), svc)
-                        .await;
-                });
-            }
-        });
-        api
-    }
+/// Invoke and wait for the outcome.
+fn outcome(rt: &tokio::runtime::Runtime, ex: &Executor, id: &str, event: &Value) -> Outcome {
+    rt.block_on(ex.invoke(id, Bytes::from(event.to_string())))
+        .unwrap()
+}
 
-    fn push(&self, id: &str, event: Value) {
-        self.inner
-            .lock()
-            .unwrap()
-            .queue
-            .push_back((id.to_string(), event));
+/// Invoke; the function's response (a function error fails the test).
+fn respond(rt: &tokio::runtime::Runtime, ex: &Executor, id: &str, event: &Value) -> Value {
+    match outcome(rt, ex, id, event) {
+        Outcome::Response(b) => serde_json::from_slice(&b).unwrap(),
+        Outcome::Error(f) => panic!("`{id}` failed: {f}"),
     }
+}
 
-    /// Wait for the reply to `id`.
-    fn reply(&self, id: &str, child: &mut Child) -> Reply {
-        let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
-            if let Some(r) = self
-                .inner
-                .lock()
-                .unwrap()
-                .replies
-                .iter()
-                .find(|r| r.request_id == id)
-            {
-                return r.clone();
-            }
-            if let Ok(Some(status)) = child.try_wait() {
-                let mut err = String::new();
-                if let Some(mut e) = child.stderr.take() {
-                    let _ = e.read_to_string(&mut err);
-                }
-                panic!("the function exited ({status}) before answering `{id}`:\n{err}");
-            }
-            assert!(Instant::now() < deadline, "no reply to `{id}` within 60 s");
-            std::thread::sleep(Duration::from_millis(1));
-        }
+/// Invoke; the function's error (a response fails the test).
+fn failure(
+    rt: &tokio::runtime::Runtime,
+    ex: &Executor,
+    id: &str,
+    event: &Value,
+) -> FunctionFailure {
+    match outcome(rt, ex, id, event) {
+        Outcome::Error(f) => f,
+        Outcome::Response(b) => panic!("`{id}` answered {}", String::from_utf8_lossy(&b)),
     }
 }
 
@@ -259,25 +92,6 @@ fn unpack(function: &str, dir: &Path) -> PathBuf {
     path
 }
 
-/// Start a bootstrap as Lambda would: the Runtime API's address and the function's variables.
-fn start(bootstrap: &Path, api: &RuntimeApi, vars: &[(String, String)]) -> Child {
-    let mut c = Command::new(bootstrap);
-    c.env_clear()
-        .env("AWS_LAMBDA_RUNTIME_API", &api.addr)
-        .env("AWS_LAMBDA_FUNCTION_NAME", "heart-disease-fn")
-        .env("AWS_LAMBDA_FUNCTION_VERSION", "1")
-        .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "256")
-        .env("AWS_LAMBDA_LOG_GROUP_NAME", "/aws/lambda/heart-disease-fn")
-        .env("AWS_LAMBDA_LOG_STREAM_NAME", "2026/11/22/[1]abc")
-        .env("AWS_REGION", "us-east-1")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped());
-    for (k, v) in vars {
-        c.env(k, v);
-    }
-    c.spawn().unwrap()
-}
-
 fn config_vars(function: &str, lake: &str, registry: &str) -> Vec<(String, String)> {
     let config = mlinfra_core::FunctionConfig {
         stack: "heart-disease".into(),
@@ -292,15 +106,6 @@ fn config_vars(function: &str, lake: &str, registry: &str) -> Vec<(String, Strin
         retrain_function: None,
     };
     config.to_env().into_iter().collect()
-}
-
-struct Killed(Child);
-
-impl Drop for Killed {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
 }
 
 /// A scratch project with the example stack and data; `mlinfra up` run in it.
@@ -439,52 +244,32 @@ fn etl_train_and_monitor_bootstraps_do_their_work_for_real_events() {
 fn every_bootstrap_reports_init_errors() {
     let rt = tokio::runtime::Runtime::new().unwrap();
     let tmp = tempfile::tempdir().unwrap();
-    // Without its configuration a function reports an init error and exits non-zero.
+    // Without its configuration a function reports an init error, which is the invocation's.
     for function in ["etl", "train", "predict", "monitor"] {
-        let api = RuntimeApi::start(&rt);
-        let bin = unpack(function, tmp.path());
-        let mut child = start(&bin, &api, &[]);
-        let status = child.wait().unwrap();
-        assert!(!status.success(), "{function}");
-        let errors = api.inner.lock().unwrap().init_errors.clone();
-        assert_eq!(errors.len(), 1, "{function}: {errors:?}");
-        assert_eq!(
-            errors[0].0.as_deref(),
-            Some("mlinfra.InvalidConfig"),
-            "{function}"
-        );
-        assert!(
-            errors[0].1["errorMessage"]
-                .as_str()
-                .unwrap()
-                .contains("MLINFRA_"),
-            "{function}: {errors:?}"
-        );
-        assert_eq!(api.inner.lock().unwrap().handed_out, 0);
+        let ex = executor(function, tmp.path(), &[]);
+        let f = failure(&rt, &ex, "req-1", &json!({}));
+        assert_eq!(f.error_type, "mlinfra.InvalidConfig", "{function}: {f}");
+        assert!(f.message.contains("MLINFRA_"), "{function}: {f}");
+        assert!(!f.handled);
     }
     // On an S3 lake and a DynamoDB registry without the role's credentials in its environment,
     // `predict` says so at start, naming the variables.
-    let api = RuntimeApi::start(&rt);
-    let bin = unpack("predict", tmp.path());
     let vars = config_vars(
         "predict",
         "s3://heart-disease-lake",
         "heart-disease-registry",
     );
-    let mut child = start(&bin, &api, &vars);
-    assert!(!child.wait().unwrap().success());
-    let errors = api.inner.lock().unwrap().init_errors.clone();
-    assert_eq!(
-        errors[0].0.as_deref(),
-        Some("mlinfra.InvalidConfig"),
-        "{errors:?}"
+    let f = failure(
+        &rt,
+        &executor("predict", tmp.path(), &vars),
+        "req-1",
+        &json!({}),
     );
+    assert_eq!(f.error_type, "mlinfra.InvalidConfig", "{f}");
     assert!(
-        errors[0].1["errorMessage"]
-            .as_str()
-            .unwrap()
+        f.message
             .contains("`AWS_ACCESS_KEY_ID` and `AWS_SECRET_ACCESS_KEY` are not set"),
-        "{errors:?}"
+        "{f}"
     );
 }
 
@@ -520,23 +305,20 @@ fn the_predict_bootstrap_serves_the_production_model_and_its_cold_start_is_measu
     let rt = tokio::runtime::Runtime::new().unwrap();
     let tmp = tempfile::tempdir().unwrap();
     let vars = production_model(tmp.path());
-    let bin = unpack("predict", tmp.path());
     let runs: usize = std::env::var("MLINFRA_COLDSTART_RUNS")
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(1);
     let mut cold = Vec::new();
     for _ in 0..runs {
-        let api = RuntimeApi::start(&rt);
-        // The event is waiting before the process starts, as on a cold invocation.
-        api.push("cold", fixture("apigw-predict.json"));
+        // A new executor: the first invocation starts the instance (a cold start).
+        let ex = executor("predict", tmp.path(), &vars);
         let t0 = Instant::now();
-        let mut child = Killed(start(&bin, &api, &vars));
-        let r = api.reply("cold", &mut child.0);
-        cold.push(r.at.duration_since(t0));
-        assert_eq!(r.kind, "response", "{:?}", r.body);
-        assert_eq!(r.body["statusCode"], 200, "{:?}", r.body);
-        let body: Value = serde_json::from_str(r.body["body"].as_str().unwrap()).unwrap();
+        let r = respond(&rt, &ex, "cold", &fixture("apigw-predict.json"));
+        cold.push(t0.elapsed());
+        assert_eq!(ex.cold_starts(), 1);
+        assert_eq!(r["statusCode"], 200, "{r}");
+        let body: Value = serde_json::from_str(r["body"].as_str().unwrap()).unwrap();
         let preds = body["predictions"].as_array().unwrap();
         assert_eq!(preds.len(), 2, "{body}");
         for p in preds {
@@ -544,9 +326,9 @@ fn the_predict_bootstrap_serves_the_production_model_and_its_cold_start_is_measu
             assert!((0.5..=1.0).contains(&c), "{p}");
         }
         assert_eq!(body["model"]["version"], 1, "{body}");
-        api.push("health", fixture("apigw-health.json"));
-        let h = api.reply("health", &mut child.0);
-        assert_eq!(h.body["statusCode"], 200, "{:?}", h.body);
+        let h = respond(&rt, &ex, "health", &fixture("apigw-health.json"));
+        assert_eq!(h["statusCode"], 200, "{h}");
+        assert_eq!(ex.cold_starts(), 1, "the second call is warm");
         // The stack samples every prediction (`monitoring.sample_rate: 1.0`): the running
         // bootstrap writes the request's log to the lake's `predictions/`, off the response path.
         let request_id = body["request_id"].as_str().unwrap().to_string();
@@ -704,23 +486,6 @@ fn apigw_event(request_id: &str, path: &str, body: &Value) -> Value {
     e
 }
 
-/// Send SIGTERM, as Lambda does when it shuts an environment down, and wait for the exit.
-fn terminate(child: &mut Child) -> std::process::ExitStatus {
-    let status = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success(), "kill -TERM failed");
-    let deadline = Instant::now() + Duration::from_secs(5);
-    loop {
-        if let Some(s) = child.try_wait().unwrap() {
-            return s;
-        }
-        assert!(Instant::now() < deadline, "no exit within 5 s of SIGTERM");
-        std::thread::sleep(Duration::from_millis(10));
-    }
-}
-
 /// The four bootstraps on the cloud environment, against the moto server: the real S3 event of
 /// a CSV put under `raw/` curates it in S3; the weekly rule's event trains on it and registers
 /// version 1 in DynamoDB with Production requested; a second person approves it with the CLI;
@@ -871,21 +636,17 @@ fn the_jobs_run_on_s3_and_dynamodb() {
     cloud(&["models", "approve", &request, "--as", "bob"]);
 
     // predict: the Production model of the DynamoDB registry, read from S3 and checked.
-    let api = RuntimeApi::start(&rt);
-    let mut predict = Killed(start(
-        &unpack("predict", tmp.path()),
-        &api,
-        &vars("predict"),
-    ));
-    let body = |r: &Reply| -> Value {
-        assert_eq!(r.kind, "response", "{:?}", r.body);
-        serde_json::from_str(r.body["body"].as_str().unwrap()).unwrap()
-    };
+    let predict = executor("predict", tmp.path(), &vars("predict"));
+    let body = |r: &Value| -> Value { serde_json::from_str(r["body"].as_str().unwrap()).unwrap() };
     let instances: Value =
         serde_json::from_str(fixture("apigw-predict.json")["body"].as_str().unwrap()).unwrap();
-    api.push("p-1", apigw_event("p-1", "/predict", &instances));
-    let r = api.reply("p-1", &mut predict.0);
-    assert_eq!(r.body["statusCode"], 200, "{:?}", r.body);
+    let r = respond(
+        &rt,
+        &predict,
+        "p-1",
+        &apigw_event("p-1", "/predict", &instances),
+    );
+    assert_eq!(r["statusCode"], 200, "{r}");
     let answer = body(&r);
     assert_eq!(answer["model"]["version"], 1, "{answer}");
     assert_eq!(answer["model"]["stage"], "Production", "{answer}");
@@ -926,18 +687,16 @@ fn the_jobs_run_on_s3_and_dynamodb() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(3);
-    let predict_bin = unpack("predict", &tmp.path().join("cold"));
     let predict_vars = vars("predict");
     let mut cold = Vec::new();
     for i in 0..runs {
-        let api = RuntimeApi::start(&rt);
+        let ex = executor("predict", &tmp.path().join("cold"), &predict_vars);
         let id = format!("cold-{i}");
-        api.push(&id, apigw_event(&id, "/predict", &instances));
         let t0 = Instant::now();
-        let mut child = Killed(start(&predict_bin, &api, &predict_vars));
-        let r = api.reply(&id, &mut child.0);
-        cold.push(r.at.duration_since(t0));
+        let r = respond(&rt, &ex, &id, &apigw_event(&id, "/predict", &instances));
+        cold.push(t0.elapsed());
         assert_eq!(body(&r)["model"]["version"], 1);
+        rt.block_on(ex.shutdown(Duration::from_secs(2)));
     }
     cold.sort();
     println!(
@@ -948,16 +707,13 @@ fn the_jobs_run_on_s3_and_dynamodb() {
     );
 
     // Feedback on that prediction goes to the lake's `feedback/` in S3.
-    api.push(
+    let feedback = apigw_event(
         "f-1",
-        apigw_event(
-            "f-1",
-            "/feedback",
-            &json!({"request_id": "p-1", "label": 1}),
-        ),
+        "/feedback",
+        &json!({"request_id": "p-1", "label": 1}),
     );
-    let r = api.reply("f-1", &mut predict.0);
-    assert_eq!(r.body["statusCode"], 202, "{:?}", r.body);
+    let r = respond(&rt, &predict, "f-1", &feedback);
+    assert_eq!(r["statusCode"], 202, "{r}");
     let stored: Value = serde_json::from_slice(&object("feedback/p-1.json").unwrap()).unwrap();
     assert_eq!(stored["version"], 1, "{stored}");
 
@@ -972,25 +728,21 @@ fn the_jobs_run_on_s3_and_dynamodb() {
     )
     .unwrap();
     cloud(&["data", "ingest", week.to_str().unwrap()]);
-    let trainer = RuntimeApi::start(&rt);
-    let mut child = Killed(start(
-        &unpack("train", tmp.path()),
-        &trainer,
-        &vars("train"),
-    ));
-    trainer.push("req-2", fixture("eventbridge-scheduled.json"));
-    let r = trainer.reply("req-2", &mut child.0);
-    assert_eq!(r.body["registered_version"], 2, "{:?}", r.body);
-    drop(child);
-    let request = r.body["request"].as_str().unwrap().to_string();
+    let r = invoke(&["train", "--schedule", "retrain"]);
+    assert_eq!(r["registered_version"], 2, "{r}");
+    let request = r["request"].as_str().unwrap().to_string();
     cloud(&["models", "approve", &request, "--as", "bob"]);
     let approved = Instant::now();
     let mut n = 0;
     let swapped = loop {
         n += 1;
         let id = format!("p-swap-{n}");
-        api.push(&id, apigw_event(&id, "/predict", &instances));
-        let answer = body(&api.reply(&id, &mut predict.0));
+        let answer = body(&respond(
+            &rt,
+            &predict,
+            &id,
+            &apigw_event(&id, "/predict", &instances),
+        ));
         if answer["model"]["version"] == 2 {
             break approved.elapsed();
         }
@@ -1014,12 +766,9 @@ fn the_jobs_run_on_s3_and_dynamodb() {
                 "ca": 3, "thal": 7})
         })
         .collect();
-    api.push(
-        "p-load",
-        apigw_event("p-load", "/predict", &json!({ "instances": shifted })),
-    );
+    let load = apigw_event("p-load", "/predict", &json!({ "instances": shifted }));
     assert_eq!(
-        body(&api.reply("p-load", &mut predict.0))["predictions"]
+        body(&respond(&rt, &predict, "p-load", &load))["predictions"]
             .as_array()
             .unwrap()
             .len(),
@@ -1029,12 +778,16 @@ fn the_jobs_run_on_s3_and_dynamodb() {
     // The sampled predictions are in S3: the earlier ones by age, the last one (sent just
     // before the shutdown signal) flushed at shutdown.
     let last = "p-load".to_string();
-    let status = terminate(&mut predict.0);
-    assert!(status.success(), "predict exited with {status} at SIGTERM");
     assert_eq!(
-        api.inner.lock().unwrap().extensions,
+        predict.extensions(),
         vec!["mlinfra-shutdown".to_string()],
         "the predict function registers for the shutdown signal"
+    );
+    let ends = rt.block_on(predict.shutdown(Duration::from_secs(5)));
+    assert_eq!(
+        ends,
+        ["exit status: 0"],
+        "predict at the shutdown (SIGTERM)"
     );
     let keys: Vec<String> = rt
         .block_on(
@@ -1070,19 +823,13 @@ fn the_jobs_run_on_s3_and_dynamodb() {
     cloud(&["data", "ingest", week.to_str().unwrap()]);
     let topic = "arn:aws:sns:us-east-1:123456789012:heart-disease-alerts";
     let before = hook.notifications().len();
-    let api = RuntimeApi::start(&rt);
-    let mut child = Killed(start(
-        &unpack("monitor", tmp.path()),
-        &api,
-        &vars("monitor"),
-    ));
-    api.push("req-1", fixture("eventbridge-scheduled.json"));
-    let r = api.reply("req-1", &mut child.0);
-    assert_eq!(r.kind, "response", "{:?}", r.body);
-    let report = r.body["report"].as_str().unwrap();
+    let monitor = executor("monitor", tmp.path(), &vars("monitor"));
+    let scheduled = fixture("eventbridge-scheduled.json");
+    let r = respond(&rt, &monitor, "req-1", &scheduled);
+    let report = r["report"].as_str().unwrap();
     assert!(object(report).is_some(), "{report}");
-    assert_eq!(r.body["dataset_drift"], true, "{:?}", r.body);
-    assert_eq!(r.body["alert_delivered"], true, "{:?}", r.body);
+    assert_eq!(r["dataset_drift"], true, "{r}");
+    assert_eq!(r["alert_delivered"], true, "{r}");
     // SNS delivered the alert to the topic's https subscription (the on-call webhook).
     let notes = hook.notifications();
     assert_eq!(notes.len(), before + 1, "one alert published: {notes:?}");
@@ -1099,18 +846,11 @@ fn the_jobs_run_on_s3_and_dynamodb() {
             .contains(&format!("s3://{bucket}/{report}")),
         "{note}"
     );
-    assert_eq!(r.body["retrain"], true, "{:?}", r.body);
-    assert_eq!(
-        r.body["retrained"]["invoked"], "heart-disease-train:live",
-        "{:?}",
-        r.body
-    );
-    assert_eq!(r.body["retrained"]["status"], 202, "{:?}", r.body);
+    assert_eq!(r["retrain"], true, "{r}");
+    assert_eq!(r["retrained"]["invoked"], "heart-disease-train:live", "{r}");
+    assert_eq!(r["retrained"]["status"], 202, "{r}");
     // A second monitor run within the cooldown does not start another retraining.
-    api.push("req-2", fixture("eventbridge-scheduled.json"));
-    let r = api.reply("req-2", &mut child.0);
-    assert_eq!(r.kind, "response", "{:?}", r.body);
-    assert_eq!(r.body["retrain"], false, "{:?}", r.body);
-    assert!(r.body["retrained"].is_null(), "{:?}", r.body);
-    drop(child);
+    let r = respond(&rt, &monitor, "req-2", &scheduled);
+    assert_eq!(r["retrain"], false, "{r}");
+    assert!(r["retrained"].is_null(), "{r}");
 }

@@ -75,7 +75,7 @@ pub fn read_bytes(path: &Path) -> Result<Vec<u8>, Failure> {
     let max = max_data_bytes();
     if len > max {
         return Err(Failure::new(format!(
-            "`{}` is {len} bytes; mlinfra reads data into memory and takes files up to {max} bytes\nhint: split the file, or raise the limit with MLINFRA_MAX_DATA_BYTES if this machine has the memory (training takes about 7 times a CSV file's size: 0.42 GiB for 1M rows of 13 features, 64 MB, as `bench/train_1m.sh` measures)",
+            "`{}` is {len} bytes; mlinfra reads data into memory and takes files up to {max} bytes\nhint: split the file, or raise the limit with MLINFRA_MAX_DATA_BYTES if this machine has the memory (training takes 4 to 7 times a CSV file's size: 0.42 GiB for 1M rows of 13 features in 64 MB, 4.1 GiB for 15M rows in 948 MiB, as `bench/train_1m.sh` measures)",
             path.display()
         )));
     }

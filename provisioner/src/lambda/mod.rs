@@ -206,6 +206,11 @@ impl Executor {
             }
             s = exited.wait_for(Option::is_some) => {
                 let status = s.ok().and_then(|s| s.clone()).unwrap_or_default();
+                // An init error reported before the exit is the reason.
+                if let Some((t, body)) = instance.runtime.init_error.borrow().clone() {
+                    let f = function_error(t, body.to_string().as_bytes());
+                    return Ok(failure(&f.error_type, f.message));
+                }
                 Ok(failure("Runtime.ExitError", format!("RequestId: {request_id} Error: Runtime exited with error: {status}")))
             }
         }
@@ -280,9 +285,25 @@ impl Executor {
         })
     }
 
+    /// The extensions the warm instances registered (their names).
+    pub fn extensions(&self) -> Vec<String> {
+        let idle = self.idle.lock();
+        idle.iter()
+            .flat_map(|i| i.iter())
+            .flat_map(|i| {
+                i.runtime
+                    .extensions
+                    .lock()
+                    .map(|e| e.clone())
+                    .unwrap_or_default()
+            })
+            .collect()
+    }
+
     /// Stop every warm instance as Lambda does: the shutdown event to its extensions and
-    /// SIGTERM, then SIGKILL after `grace`.
-    pub async fn shutdown(&self, grace: Duration) {
+    /// SIGTERM, then SIGKILL after `grace`. Returns how each ended (`exit status: 0`, or
+    /// `killed` when it outlived the grace).
+    pub async fn shutdown(&self, grace: Duration) -> Vec<String> {
         let instances: Vec<Instance> = self
             .idle
             .lock()
@@ -292,15 +313,25 @@ impl Executor {
             i.runtime.shutdown.send_replace(true);
             signal(i.pid, "TERM");
         }
+        let mut ends = Vec::new();
         for mut i in instances {
             let ended = tokio::time::timeout(grace, async {
-                i.exited.wait_for(Option::is_some).await.is_ok()
+                i.exited
+                    .wait_for(Option::is_some)
+                    .await
+                    .ok()
+                    .and_then(|s| s.clone())
             })
             .await;
-            if ended.is_err() {
-                i.kill();
+            match ended {
+                Ok(Some(status)) => ends.push(status),
+                _ => {
+                    i.kill();
+                    ends.push("killed".to_string());
+                }
             }
         }
+        ends
     }
 }
 
