@@ -126,6 +126,22 @@ fn validate_checks_the_label_and_categorical_columns_against_the_data() {
         "nothing is built on a stack that names no such column"
     );
 
+    // Data too large for the train function's memory: a warning with the setting to raise.
+    let r = Project::with_data();
+    r.edit_stack("    memory_mb: 2048\n", "    memory_mb: 128\n");
+    let v = r.run(&["validate"]);
+    v.ok();
+    assert!(
+        v.stderr.contains(
+            "training on it takes about 151 MiB, more than `functions.train.memory_mb` (128)"
+        ) && v
+            .stderr
+            .contains("set `functions.train.memory_mb` to 512 or more"),
+        "{}",
+        v.stderr
+    );
+    assert!(!p.run(&["validate"]).stderr.contains("memory_mb"));
+
     // A stack whose data is not here validates, with a warning.
     let q = Project::new();
     let v = q.run(&["validate"]);

@@ -38,7 +38,10 @@ async fn handle(config: &FunctionConfig, function_arn: &str) -> Result<Value, Fu
             let t = train::retrain(
                 &lake,
                 &settings.registry(store),
-                &settings.train_job(monitor::ACTOR, &reason),
+                &train::Job {
+                    memory: Some(("monitor", config.memory_mb)),
+                    ..settings.train_job(monitor::ACTOR, &reason)
+                },
             )
             .await?;
             let note =

@@ -32,7 +32,10 @@ async fn handle(
     let t = train::retrain(
         &lake,
         &settings.registry(store),
-        &settings.train_job(train::SCHEDULE_ACTOR, &reason),
+        &train::Job {
+            memory: Some(("train", config.memory_mb)),
+            ..settings.train_job(train::SCHEDULE_ACTOR, &reason)
+        },
     )
     .await?;
     let note = train::notify(

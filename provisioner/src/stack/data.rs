@@ -40,6 +40,33 @@ fn at(src_root: Option<&Node>, path: &[&str], width: usize, message: String) -> 
 /// Check the stack's dataset: a missing file is a warning (the data may be elsewhere, e.g. only
 /// in the cloud lake); a label or categorical column that the file does not have is an error,
 /// with the closest column name as a hint.
+/// A warning when training on the CSV file at `path` would need more memory than the train
+/// function has (the function would refuse the data; see `jobs::train::check_memory`).
+fn memory_warning(loaded: &Loaded, path: &Path) -> Option<String> {
+    use std::io::Read as _;
+    let train = loaded
+        .stack
+        .functions
+        .get(&mlinfra_core::FunctionName::Train)?;
+    let size = std::fs::metadata(path).ok()?.len();
+    let mut magic = [0u8; 4];
+    let n = std::fs::File::open(path).ok()?.read(&mut magic).ok()?;
+    if mlinfra_core::data::parquet::is_parquet(&magic[..n]) {
+        // The lake keeps it as CSV, of a size not known here.
+        return None;
+    }
+    let need = mlinfra_core::jobs::train::training_memory_mib(usize::try_from(size).ok()?);
+    (need > train.memory_mb).then(|| {
+        format!(
+            "`dataset.source` `{}` is {} MiB: training on it takes about {need} MiB, more than `functions.train.memory_mb` ({}), so the train function would refuse it\nhint: set `functions.train.memory_mb` to {} or more",
+            loaded.stack.dataset.source,
+            size.div_ceil(1 << 20),
+            train.memory_mb,
+            need.div_ceil(512) * 512
+        )
+    })
+}
+
 pub fn check(loaded: &Loaded) -> DataCheck {
     let mut out = DataCheck::default();
     let d = &loaded.stack.dataset;
@@ -73,6 +100,9 @@ pub fn check(loaded: &Loaded) -> DataCheck {
             return out;
         }
     };
+    if let Some(w) = memory_warning(loaded, path) {
+        out.warnings.push(w);
+    }
     let columns: Vec<&str> = header.iter().map(str::trim).collect();
     let list = columns
         .iter()

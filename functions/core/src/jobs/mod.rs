@@ -57,6 +57,7 @@ impl Settings {
             register: true,
             request_production: true,
             reason,
+            memory: None,
         }
     }
 

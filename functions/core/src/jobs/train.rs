@@ -165,6 +165,40 @@ pub struct Job<'a> {
     pub request_production: bool,
     /// Why it runs (`schedule`, `drift`, `on demand`), for the request's comment.
     pub reason: &'a str,
+    /// The memory the job runs in, when it is bounded: the function (`train`) and its
+    /// `memory_mb`. Data too large for it is refused with the setting to raise, instead of the
+    /// process being killed.
+    pub memory: Option<(&'a str, u32)>,
+}
+
+/// About how much memory (MiB) training takes on a CSV file of `bytes`: 150 MiB plus 4.5 times
+/// the file, which is what `bench/train_1m.sh` measures (434 MiB peak for 64 MiB, 4212 MiB for
+/// 948 MiB, 13 features).
+pub fn training_memory_mib(bytes: usize) -> u64 {
+    150 + (bytes as u64 * 9).div_ceil(2 << 20)
+}
+
+/// Refuse data that training cannot fit in `memory_mb`, naming the setting that raises it.
+pub fn check_memory(uri: &str, bytes: usize, memory: Option<(&str, u32)>) -> Result<(), JobError> {
+    let Some((function, have)) = memory else {
+        return Ok(());
+    };
+    let need = training_memory_mib(bytes);
+    if need <= u64::from(have) {
+        return Ok(());
+    }
+    let suggest = need.div_ceil(512) * 512;
+    let hint = if suggest <= 10_240 {
+        format!(
+            "raise `functions.{function}.memory_mb` in the stack to {suggest} (Lambda allows up to 10240) and run `mlinfra up`"
+        )
+    } else {
+        "the data is too large for one Lambda function (10240 MB at most): train on a sample, or split the data".to_string()
+    };
+    Err(JobError::Input(format!(
+        "`{uri}` is {} MiB; training it takes about {need} MiB and the {function} function has {have} MB\nhint: {hint}",
+        bytes.div_ceil(1 << 20)
+    )))
 }
 
 /// Train on `bytes` (the data at `data_key`), write the artifacts, register if blessed, and
@@ -325,5 +359,33 @@ pub async fn retrain<S: Store>(
             lake.uri(&p.key)
         )));
     };
+    check_memory(&lake.uri(&p.key), bytes.len(), job.memory)?;
     train_on(lake, registry, &p.key, &bytes, job).await
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn data_too_large_for_the_functions_memory_is_refused_with_the_setting_to_raise() {
+        assert_eq!(training_memory_mib(64 << 20), 438);
+        assert!(check_memory("s3://b/k.csv", 64 << 20, None).is_ok());
+        assert!(check_memory("s3://b/k.csv", 64 << 20, Some(("train", 512))).is_ok());
+        let e = check_memory("s3://b/k.csv", 948 << 20, Some(("train", 2048)))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("`s3://b/k.csv` is 948 MiB"), "{e}");
+        assert!(e.contains("takes about 4416 MiB"), "{e}");
+        assert!(e.contains("the train function has 2048 MB"), "{e}");
+        assert!(
+            e.contains("raise `functions.train.memory_mb` in the stack to 4608"),
+            "{e}"
+        );
+        let e = check_memory("s3://b/k.csv", 4 << 30, Some(("monitor", 10240)))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("too large for one Lambda function"), "{e}");
+    }
 }
