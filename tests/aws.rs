@@ -11,7 +11,7 @@ mod moto;
 
 use std::path::PathBuf;
 
-use serde_json::Value;
+use serde_json::{Value, json};
 
 const BUCKET: &str = "mlinfra-heart-disease-lake";
 const STACK: &str = "heart-disease";
@@ -1340,8 +1340,10 @@ fn the_lifecycle_verbs_run_against_s3_and_dynamodb() {
     let spec: Value = serde_json::from_str(&out).unwrap();
     assert!(spec["paths"]["/predict"]["post"].is_object(), "{spec}");
 
-    // `serve` in front of the cloud's registry: the deployed API key, the model from S3, the
-    // sampled prediction written to the bucket.
+    // `serve` on the cloud environment: the deployed REST API over HTTPS (a self-signed
+    // certificate), its predict function run here from its package with its deployed
+    // configuration, reading the Production model from S3 and DynamoDB. Requests go through
+    // curl, trusting the certificate serve wrote.
     let key = env.rt.block_on(async {
         aws_sdk_apigateway::Client::new(&env.sdk)
             .get_api_keys()
@@ -1366,36 +1368,84 @@ fn the_lifecycle_verbs_run_against_s3_and_dynamodb() {
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::piped());
     let mut child = serve.spawn().unwrap();
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        if let Some(s) = child.try_wait().unwrap() {
-            let mut err = String::new();
-            std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err).unwrap();
-            panic!("serve exited ({s}): {err}");
+    let (tx, rx) = std::sync::mpsc::channel::<String>();
+    let stderr = child.stderr.take().unwrap();
+    std::thread::spawn(move || {
+        use std::io::BufRead as _;
+        for line in std::io::BufReader::new(stderr)
+            .lines()
+            .map_while(Result::ok)
+        {
+            let _ = tx.send(line);
         }
-        assert!(std::time::Instant::now() < deadline, "serve did not start");
-        std::thread::sleep(std::time::Duration::from_millis(50));
+    });
+    let mut cert = None;
+    let mut seen = Vec::new();
+    loop {
+        let line = rx
+            .recv_timeout(std::time::Duration::from_secs(60))
+            .unwrap_or_else(|_| panic!("serve did not start: {seen:?}"));
+        if let Some(rest) = line.split_once("self-signed certificate for ") {
+            cert = rest
+                .1
+                .split_once(": ")
+                .map(|(_, p)| p.split(" (").next().unwrap().to_string());
+        }
+        let listening = line.contains(&format!("listening on https://127.0.0.1:{port}/v1/"));
+        seen.push(line);
+        if listening {
+            break;
+        }
     }
-    let body = r#"{"instances": [{"age": 63, "sex": 1, "cp": 1, "trestbps": 145, "chol": 233, "fbs": 1, "restecg": 2, "thalach": 150, "exang": 0, "oldpeak": 2.3, "slope": 3, "ca": 0, "thal": 6}]}"#;
-    let post = |key: &str| -> String {
-        use std::io::{Read as _, Write as _};
-        let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
-        write!(
-            s,
-            "POST /v1/predict HTTP/1.1\r\nHost: x\r\nx-api-key: {key}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-            body.len()
+    assert!(
+        seen.iter()
+            .any(|l| l.contains("POST /v1/predict -> heart-disease-predict (API key)")),
+        "{seen:?}"
+    );
+    let cert = cert.unwrap_or_else(|| panic!("no certificate path in {seen:?}"));
+    let curl = |path: &str, key: Option<&str>| -> (u16, Value) {
+        let body = r#"{"instances": [{"age": 63, "sex": 1, "cp": 1, "trestbps": 145, "chol": 233, "fbs": 1, "restecg": 2, "thalach": 150, "exang": 0, "oldpeak": 2.3, "slope": 3, "ca": 0, "thal": 6}]}"#;
+        let mut c = std::process::Command::new("curl");
+        c.args([
+            "-sS",
+            "--cacert",
+            &cert,
+            "-X",
+            "POST",
+            "-H",
+            "Content-Type: application/json",
+        ]);
+        c.args(["-d", body, "-w", "\n%{http_code}"]);
+        if let Some(k) = key {
+            c.args(["-H", &format!("x-api-key: {k}")]);
+        }
+        c.arg(format!("https://localhost:{port}{path}"));
+        let out = c.output().unwrap();
+        let text = String::from_utf8_lossy(&out.stdout).to_string();
+        assert!(
+            out.status.success(),
+            "curl: {text}{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let (body, code) = text.rsplit_once('\n').unwrap();
+        (
+            code.parse().unwrap(),
+            serde_json::from_str(body).unwrap_or(Value::Null),
         )
-        .unwrap();
-        let mut out = String::new();
-        s.read_to_string(&mut out).unwrap();
-        out
     };
-    let refused = post("not-the-key");
-    assert!(refused.starts_with("HTTP/1.1 403"), "{refused}");
-    let answered = post(&key);
+    let refused = curl("/v1/predict", Some("not-the-key"));
+    let missing = curl("/v1/predict", None);
+    let unknown = curl("/v1/nowhere", Some(&key));
+    let answered = curl("/v1/predict", Some(&key));
     let _ = child.kill();
     let _ = child.wait();
-    assert!(answered.starts_with("HTTP/1.1 200"), "{answered}");
-    let answer: Value = serde_json::from_str(answered.split_once("\r\n\r\n").unwrap().1).unwrap();
+    assert_eq!(refused, (403, json!({"message": "Forbidden"})));
+    assert_eq!(missing, (403, json!({"message": "Forbidden"})));
+    assert_eq!(
+        unknown,
+        (403, json!({"message": "Missing Authentication Token"}))
+    );
+    let (code, answer) = answered;
+    assert_eq!(code, 200, "{answer}");
     assert_eq!(answer["model"]["version"], 1, "{answer}");
 }

@@ -4,6 +4,11 @@
 //! concurrency limit, the timeout (instance killed, `Task timed out`, a new instance next),
 //! exits, function errors, init errors, and the instances' logs, prefixed. The real packaged
 //! functions run through the same executor in `lambda_bootstrap.rs` (`mlinfra invoke`).
+//!
+//! The API Gateway front (`mlinfra::lambda::gateway`) over it, on a real HTTP server: the REST
+//! v1 proxy event, API Gateway's own answers (403 without the key or for an unknown route, 429
+//! past the usage plan's burst, 502 when the function crashes or times out, the instance then
+//! replaced). Its HTTPS and its routes read from a deployed API are tested on moto in `aws.rs`.
 
 #![allow(clippy::unwrap_used)]
 
@@ -191,4 +196,202 @@ async fn exits_function_errors_and_init_errors_are_lambdas() {
         .unwrap_err();
     assert!(e.contains("cannot run `/nonexistent/bootstrap`"), "{e}");
     assert!(e.contains("mlinfra build"), "{e}");
+}
+
+/// A gateway over the test function: `POST /echo` (API key `k-secret`), `GET /open` (no key),
+/// `GET /elsewhere` (not a Lambda proxy), stage `v1`; the function times out after `timeout_ms`.
+async fn gateway(
+    timeout_ms: u64,
+    throttle: Option<(f64, u32)>,
+) -> (String, Arc<mlinfra::lambda::gateway::Gateway>) {
+    use mlinfra::lambda::deployed::{DeployedApi, Route};
+    let route = |path: &str, method: &str, key: bool, f: Option<&str>| Route {
+        path: path.into(),
+        method: method.into(),
+        resource_id: format!("r{path}"),
+        key_required: key,
+        function: f.map(str::to_string),
+    };
+    let api = DeployedApi {
+        id: "api123".into(),
+        stage: "v1".into(),
+        routes: vec![
+            route("/echo", "POST", true, Some("test-fn")),
+            route("/open", "GET", false, Some("test-fn")),
+            route("/elsewhere", "GET", false, None),
+        ],
+        keys: vec![("k-secret".into(), "kid-1".into())],
+        throttle,
+    };
+    let (sink, _) = capture();
+    let ex = Arc::new(Executor::new(spec(timeout_ms, 2, &[]), sink));
+    let gw = Arc::new(mlinfra::lambda::gateway::Gateway::new(
+        api,
+        [("test-fn".to_string(), ex)].into_iter().collect(),
+    ));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    tokio::spawn(mlinfra::lambda::gateway::serve(
+        Arc::clone(&gw),
+        listener,
+        None,
+        std::future::pending(),
+    ));
+    (addr, gw)
+}
+
+/// One HTTP/1.1 request: (status, headers, body).
+async fn http(
+    addr: &str,
+    method: &str,
+    path: &str,
+    key: Option<&str>,
+    body: &str,
+) -> (u16, String, String) {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let key = key.map_or(String::new(), |k| format!("x-api-key: {k}\r\n"));
+    let req = format!(
+        "{method} {path} HTTP/1.1\r\nHost: localhost\r\n{key}Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    s.write_all(req.as_bytes()).await.unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).await.unwrap();
+    let (head, body) = out.split_once("\r\n\r\n").unwrap();
+    let status = head.split_whitespace().nth(1).unwrap().parse().unwrap();
+    (status, head.to_lowercase(), body.to_string())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_gateway_sends_proxy_events_and_answers_as_api_gateway() {
+    let (addr, gw) = gateway(1500, None).await;
+    let msg = |b: &str| serde_json::from_str::<Value>(b).unwrap()["message"].clone();
+    // What API Gateway answers itself.
+    let (code, head, body) = http(&addr, "POST", "/v1/echo", None, "{}").await;
+    assert_eq!((code, msg(&body)), (403, json!("Forbidden")));
+    assert!(
+        head.contains("x-amzn-errortype: forbiddenexception"),
+        "{head}"
+    );
+    assert!(head.contains("x-amzn-requestid: "), "{head}");
+    let (code, _, body) = http(&addr, "POST", "/v1/echo", Some("wrong"), "{}").await;
+    assert_eq!((code, msg(&body)), (403, json!("Forbidden")));
+    for path in ["/v1/nowhere", "/v2/echo", "/echo"] {
+        let (code, _, body) = http(&addr, "POST", path, Some("k-secret"), "{}").await;
+        assert_eq!(
+            (code, msg(&body)),
+            (403, json!("Missing Authentication Token")),
+            "{path}"
+        );
+    }
+    let (code, _, body) = http(&addr, "GET", "/v1/echo", Some("k-secret"), "").await;
+    assert_eq!(
+        (code, msg(&body)),
+        (403, json!("Missing Authentication Token")),
+        "wrong method"
+    );
+    let (code, _, body) = http(&addr, "GET", "/v1/elsewhere", None, "").await;
+    assert_eq!((code, msg(&body)), (502, json!("Internal server error")));
+
+    // The proxy event, as API Gateway sends it.
+    let (code, head, body) = http(
+        &addr,
+        "POST",
+        "/v1/echo?x=1&x=2&q=a%20b",
+        Some("k-secret"),
+        r#"{"a":1}"#,
+    )
+    .await;
+    assert_eq!(code, 200, "{body}");
+    assert!(
+        head.contains("x-seen: 1") && head.contains("x-seen: 2"),
+        "{head}"
+    );
+    let answer: Value = serde_json::from_str(&body).unwrap();
+    let e = &answer["echo"];
+    assert_eq!(e["resource"], "/echo");
+    assert_eq!(e["path"], "/echo");
+    assert_eq!(e["httpMethod"], "POST");
+    assert_eq!(e["body"], r#"{"a":1}"#);
+    assert_eq!(e["isBase64Encoded"], false);
+    assert_eq!(e["queryStringParameters"], json!({"x": "2", "q": "a b"}));
+    assert_eq!(e["multiValueQueryStringParameters"]["x"], json!(["1", "2"]));
+    assert_eq!(e["headers"]["x-api-key"], "k-secret");
+    assert_eq!(
+        e["multiValueHeaders"]["content-type"],
+        json!(["application/json"])
+    );
+    let ctx = &e["requestContext"];
+    assert_eq!(ctx["stage"], "v1");
+    assert_eq!(ctx["path"], "/v1/echo");
+    assert_eq!(ctx["resourcePath"], "/echo");
+    assert_eq!(ctx["apiId"], "api123");
+    assert_eq!(ctx["identity"]["apiKey"], "k-secret");
+    assert_eq!(ctx["identity"]["apiKeyId"], "kid-1");
+    assert_eq!(ctx["identity"]["sourceIp"], "127.0.0.1");
+    assert_eq!(
+        ctx["requestId"], answer["request_id"],
+        "the invocation's id is the request's"
+    );
+    let (code, _, _) = http(&addr, "GET", "/v1/open", None, "").await;
+    assert_eq!(code, 200, "no key needed there");
+
+    // A crash and a timeout are 502s; the next request gets a new instance.
+    let starts = |gw: &mlinfra::lambda::gateway::Gateway| {
+        gw.executors().map(|e| e.cold_starts()).sum::<usize>()
+    };
+    let before = starts(&gw);
+    let (code, _, body) = http(
+        &addr,
+        "POST",
+        "/v1/echo",
+        Some("k-secret"),
+        r#"{"crash": 2}"#,
+    )
+    .await;
+    assert_eq!((code, msg(&body)), (502, json!("Internal server error")));
+    let (code, _, body) = http(
+        &addr,
+        "POST",
+        "/v1/echo",
+        Some("k-secret"),
+        r#"{"sleep": 20}"#,
+    )
+    .await;
+    assert_eq!((code, msg(&body)), (502, json!("Internal server error")));
+    let (code, _, _) = http(&addr, "POST", "/v1/echo", Some("k-secret"), "{}").await;
+    assert_eq!(code, 200);
+    assert_eq!(starts(&gw), before + 2, "each failed instance replaced");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn past_the_usage_plans_burst_requests_get_429() {
+    let (addr, _gw) = gateway(10_000, Some((0.5, 3))).await;
+    let mut codes = Vec::new();
+    for _ in 0..5 {
+        codes.push(
+            http(&addr, "POST", "/v1/echo", Some("k-secret"), "{}")
+                .await
+                .0,
+        );
+    }
+    assert_eq!(codes, [200, 200, 200, 429, 429]);
+    let (_, head, body) = http(&addr, "POST", "/v1/echo", Some("k-secret"), "{}").await;
+    assert_eq!(
+        serde_json::from_str::<Value>(&body).unwrap(),
+        json!({"message": "Too Many Requests"})
+    );
+    assert!(
+        head.contains("x-amzn-errortype: toomanyrequestsexception"),
+        "{head}"
+    );
+    // The bucket refills at the plan's rate: one request every 2 s.
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    assert_eq!(
+        http(&addr, "POST", "/v1/echo", Some("k-secret"), "{}")
+            .await
+            .0,
+        200
+    );
 }

@@ -268,6 +268,23 @@ pub struct ServeArgs {
     /// Re-check the registry this often [default: the stack's `api.model_refresh_s`]
     #[arg(long, value_name = "SECONDS")]
     pub refresh_seconds: Option<u64>,
+    /// `--env localstack|aws`: serve plain HTTP instead of HTTPS
+    #[arg(long)]
+    pub plain_http: bool,
+    /// `--env localstack|aws`: the HTTPS certificate (PEM) [default: a self-signed one made at
+    /// start, written to the environment's `serve/cert.pem`]
+    #[arg(long, value_name = "FILE", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// `--env localstack|aws`: the certificate's private key (PEM)
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+    /// `--env localstack|aws`: run the packages in `--artifacts` even when they are not the
+    /// deployed code
+    #[arg(long)]
+    pub local_build: bool,
+    /// `--env localstack|aws`: at most this many instances of a function at once
+    #[arg(long, default_value_t = 4, value_name = "N")]
+    pub concurrency: usize,
 }
 
 #[derive(Debug, Args)]

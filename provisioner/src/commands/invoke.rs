@@ -6,7 +6,6 @@
 //! event is a file, a schedule's scheduled event, or an S3 `ObjectCreated` event for a lake key.
 //! Prints the response (or the function error) and passes the function's logs to stderr.
 
-use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use hyper::body::Bytes;
@@ -15,7 +14,7 @@ use serde_json::{Value, json};
 
 use super::{Context, Failure};
 use crate::cli::{Global, InvokeArgs};
-use crate::lambda::{Executor, FunctionSpec, Outcome};
+use crate::lambda::{Executor, FunctionSpec, Outcome, deployed};
 use crate::stack::EnvKind;
 
 pub async fn run(g: &Global, args: &InvokeArgs) -> Result<i32, Failure> {
@@ -24,11 +23,12 @@ pub async fn run(g: &Global, args: &InvokeArgs) -> Result<i32, Failure> {
     let function = parse_function(&args.function)?;
     let name = crate::engine::graph::physical_name(stack, function.as_str());
     let settings = stack.functions.get(&function);
-    let (region, account) = match cx.env {
-        EnvKind::Local => ("us-east-1".to_string(), "000000000000".to_string()),
-        _ => (cx.aws_settings()?.region, "000000000000".to_string()),
+    let region = match cx.env {
+        EnvKind::Local => "us-east-1".to_string(),
+        _ => cx.aws_settings()?.region,
     };
-    let event = event(&cx, args, &region, &account)?;
+    let account = "000000000000";
+    let event = event(&cx, args, &region, account)?;
     let zip = cx.artifacts.join(function.as_str()).join("bootstrap.zip");
     let package = std::fs::read(&zip).map_err(|e| {
         Failure::new(format!(
@@ -37,26 +37,37 @@ pub async fn run(g: &Global, args: &InvokeArgs) -> Result<i32, Failure> {
             function = function.as_str()
         ))
     })?;
-    let Deployed {
-        env,
-        memory_mb,
-        timeout_s,
-    } = match cx.env {
-        EnvKind::Local => local_config(&cx, function)?,
-        _ => cloud_config(&cx, &name, &package, args.local_build).await?,
+    let dir = cx.root.join("invoke").join(function.as_str());
+    let spec = match cx.env {
+        EnvKind::Local => {
+            let d = local_config(&cx, function)?;
+            FunctionSpec {
+                name: name.clone(),
+                bootstrap: dir.join("bootstrap"),
+                env: d.env,
+                memory_mb: d
+                    .memory_mb
+                    .unwrap_or(settings.map_or(128, |s| s.memory_mb as u32)),
+                timeout: Duration::from_secs(
+                    d.timeout_s.unwrap_or(settings.map_or(3, |s| s.timeout_s)),
+                ),
+                concurrency: 1,
+                arn: format!("arn:aws:lambda:{region}:{account}:function:{name}"),
+            }
+        }
+        _ => {
+            let settings = cx.aws_settings()?;
+            if let Some(ep) = &settings.endpoint {
+                crate::providers::aws::probe(ep).map_err(Failure::new)?;
+            }
+            let p = crate::providers::aws::AwsProvider::new(settings).await;
+            deployed::function(&p, &name, &package, &dir, args.local_build)
+                .await
+                .map_err(Failure::new)?
+        }
     };
-    let memory_mb = memory_mb.unwrap_or(settings.map_or(128, |s| s.memory_mb as u32));
-    let timeout_s = timeout_s.unwrap_or(settings.map_or(3, |s| s.timeout_s));
-    let dir = unpack(&cx.root, function, &package)?;
-    let spec = FunctionSpec {
-        name: name.clone(),
-        bootstrap: dir.join("bootstrap"),
-        env,
-        memory_mb,
-        timeout: Duration::from_secs(timeout_s),
-        concurrency: 1,
-        arn: format!("arn:aws:lambda:{region}:{account}:function:{name}"),
-    };
+    deployed::unpack(&package, &dir).map_err(Failure::new)?;
+    let timeout_s = spec.timeout.as_secs();
     cx.out.progress(format!(
         "invoking `{name}` ({} MB, {timeout_s} s timeout) on {}",
         spec.memory_mb,
@@ -196,116 +207,6 @@ fn local_config(cx: &Context, function: FunctionName) -> Result<Deployed, Failur
         memory_mb: memory,
         timeout_s: timeout,
     })
-}
-
-/// The deployed function's configuration, the environment's endpoint and region and the
-/// caller's credentials; the package must be the deployed code unless `local_build`.
-async fn cloud_config(
-    cx: &Context,
-    name: &str,
-    package: &[u8],
-    local_build: bool,
-) -> Result<Deployed, Failure> {
-    let settings = cx.aws_settings()?;
-    if let Some(ep) = &settings.endpoint {
-        crate::providers::aws::probe(ep).map_err(Failure::new)?;
-    }
-    let p = crate::providers::aws::AwsProvider::new(settings.clone()).await;
-    let conf = p
-        .clients
-        .lambda
-        .get_function_configuration()
-        .function_name(name)
-        .send()
-        .await
-        .map_err(|e| {
-            let e = crate::providers::aws::AwsError::from_sdk(&e);
-            Failure::new(format!(
-                "cannot read the configuration of `{name}` on {env}: {}: {}\nhint: deploy it with `mlinfra up --env {env}`",
-                e.code,
-                e.message,
-                env = cx.env.as_str()
-            ))
-        })?;
-    let local = crate::build::code_sha256(package);
-    let deployed = conf.code_sha256().unwrap_or_default();
-    if deployed != local && !local_build {
-        return Err(Failure::new(format!(
-            "the local `{name}` package (CodeSha256 {local}) is not the deployed code ({deployed})\nhint: deploy it with `mlinfra up --env {env}`, or run the local build anyway with `--local-build`",
-            env = cx.env.as_str()
-        )));
-    }
-    let mut env: Vec<(String, String)> = conf
-        .environment()
-        .and_then(|e| e.variables())
-        .map(|v| v.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
-        .unwrap_or_default();
-    env.push(("AWS_REGION".into(), settings.region.clone()));
-    if let Some(ep) = &settings.endpoint {
-        env.push(("AWS_ENDPOINT_URL".into(), ep.clone()));
-    }
-    env.extend(caller_credentials(&p).await?);
-    let memory = conf.memory_size().and_then(|m| u32::try_from(m).ok());
-    let timeout = conf.timeout().and_then(|t| u64::try_from(t).ok());
-    Ok(Deployed {
-        env,
-        memory_mb: memory,
-        timeout_s: timeout,
-    })
-}
-
-/// The caller's credentials as the variables Lambda gives a function its role's.
-async fn caller_credentials(
-    p: &crate::providers::aws::AwsProvider,
-) -> Result<Vec<(String, String)>, Failure> {
-    use aws_sdk_lambda::config::ProvideCredentials as _;
-    let Some(provider) = p.clients.sdk.credentials_provider() else {
-        return Err(Failure::new(
-            "no AWS credentials to run the function with\nhint: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or AWS_PROFILE",
-        ));
-    };
-    let c = provider.provide_credentials().await.map_err(|e| {
-        Failure::new(format!(
-            "no AWS credentials to run the function with: {e}\nhint: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or AWS_PROFILE"
-        ))
-    })?;
-    let mut v = vec![
-        (
-            "AWS_ACCESS_KEY_ID".to_string(),
-            c.access_key_id().to_string(),
-        ),
-        (
-            "AWS_SECRET_ACCESS_KEY".to_string(),
-            c.secret_access_key().to_string(),
-        ),
-    ];
-    if let Some(t) = c.session_token() {
-        v.push(("AWS_SESSION_TOKEN".to_string(), t.to_string()));
-    }
-    Ok(v)
-}
-
-/// Take `bootstrap` out of the package into `<env dir>/invoke/<function>/`.
-fn unpack(root: &Path, function: FunctionName, package: &[u8]) -> Result<PathBuf, Failure> {
-    let dir = root.join("invoke").join(function.as_str());
-    let fail = |e: &dyn std::fmt::Display| {
-        Failure::new(format!(
-            "cannot unpack the `{}` package into `{}`: {e}",
-            function.as_str(),
-            dir.display()
-        ))
-    };
-    std::fs::create_dir_all(&dir).map_err(|e| fail(&e))?;
-    let mut archive = zip::ZipArchive::new(std::io::Cursor::new(package)).map_err(|e| fail(&e))?;
-    let mut entry = archive.by_name("bootstrap").map_err(|e| fail(&e))?;
-    let tmp = dir.join("bootstrap.tmp");
-    let mut f = std::fs::File::create(&tmp).map_err(|e| fail(&e))?;
-    std::io::copy(&mut entry, &mut f).map_err(|e| fail(&e))?;
-    drop(f);
-    use std::os::unix::fs::PermissionsExt as _;
-    std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o755)).map_err(|e| fail(&e))?;
-    std::fs::rename(&tmp, dir.join("bootstrap")).map_err(|e| fail(&e))?;
-    Ok(dir)
 }
 
 /// A request id shaped as Lambda's (a UUID v4).

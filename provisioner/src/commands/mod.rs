@@ -16,6 +16,7 @@ pub mod pipeline;
 pub mod predict;
 pub mod runs;
 pub mod serve;
+pub mod serve_cloud;
 pub mod status;
 pub mod unlock;
 pub mod up;

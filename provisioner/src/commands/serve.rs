@@ -1,7 +1,6 @@
-//! `mlinfra serve`: run the local API gateway until Ctrl-C, on any environment: the models,
-//! prediction logs and feedback are the environment's (the local directories, or S3 and
-//! DynamoDB). On `local` it also runs the stack's schedules and the ETL of `raw/`; in the cloud
-//! EventBridge and the S3 notification do that.
+//! `mlinfra serve`: run the local API gateway until Ctrl-C, with the stack's schedules and the
+//! ETL of `raw/`. On `localstack` and `aws` the deployed platform is served instead, its
+//! functions run here as Lambda runs them ([`super::serve_cloud`]).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -17,11 +16,13 @@ use crate::serve;
 pub async fn run(g: &Global, args: &ServeArgs) -> Result<i32, Failure> {
     let cx = Context::any_env(g)?;
     let stack = &cx.loaded.stack;
-    let local = cx.env == crate::stack::EnvKind::Local;
+    if cx.env != crate::stack::EnvKind::Local {
+        return super::serve_cloud::run(&cx, args).await;
+    }
     let refresh = Duration::from_secs(args.refresh_seconds.unwrap_or(stack.api.model_refresh_s));
     let (lake, registry, _) = super::models::platform(&cx, &None).await?;
     let api_key = if stack.api.auth == crate::stack::schema::Auth::ApiKey {
-        Some(api_key(&cx).await?)
+        Some(api_key(&cx)?)
     } else {
         None
     };
@@ -36,26 +37,13 @@ pub async fn run(g: &Global, args: &ServeArgs) -> Result<i32, Failure> {
         Duration::from_secs(1),
         Default::default(),
     ));
-    if local {
-        let bg = Arc::new(serve::background::Background {
-            root: cx.root.clone(),
-            stack: stack.clone(),
-        });
-        tokio::spawn(serve::background::schedules(Arc::clone(&bg)));
-        tokio::spawn(serve::background::watch_raw(bg, Duration::from_secs(2)));
-    }
-    let port = args.port.unwrap_or(stack.environments.local.port);
-    let listener = tokio::net::TcpListener::bind((args.host.as_str(), port))
-        .await
-        .map_err(|e| {
-            Failure::new(format!(
-                "cannot listen on {}:{port}: {e}\nhint: pass another `--port`",
-                args.host
-            ))
-        })?;
-    let addr = listener
-        .local_addr()
-        .map_err(|e| Failure::new(e.to_string()))?;
+    let bg = Arc::new(serve::background::Background {
+        root: cx.root.clone(),
+        stack: stack.clone(),
+    });
+    tokio::spawn(serve::background::schedules(Arc::clone(&bg)));
+    tokio::spawn(serve::background::watch_raw(bg, Duration::from_secs(2)));
+    let (listener, addr) = listen(args, stack).await?;
     let serving = match gw
         .service
         .serving(mlinfra_core::registry::Stage::Production)
@@ -67,32 +55,18 @@ pub async fn run(g: &Global, args: &ServeArgs) -> Result<i32, Failure> {
         "listening on http://{addr}/{}/ ({serving}); metrics on /metrics, OpenAPI on /openapi.json; Ctrl-C stops",
         stack.api.stage
     ));
-    if local {
-        for (name, s) in stack.schedules.iter().filter(|(_, s)| s.enabled) {
-            cx.out.progress(format!(
-                "schedule.{name}: `{}` runs {}",
-                s.expression, s.function
-            ));
-        }
-        cx.out
-            .progress("etl: new files in the lake's raw/ are validated and curated");
-    } else {
+    for (name, s) in stack.schedules.iter().filter(|(_, s)| s.enabled) {
         cx.out.progress(format!(
-            "the schedules and the ETL of raw/ run on `{}` (EventBridge, the S3 notification)",
-            cx.env.as_str()
+            "schedule.{name}: `{}` runs {}",
+            s.expression, s.function
         ));
     }
+    cx.out
+        .progress("etl: new files in the lake's raw/ are validated and curated");
     let shutdown = tokio::signal::ctrl_c();
     tokio::pin!(shutdown);
-    // Locally, serving stops when `mlinfra down` removes the platform; in the cloud the
-    // registry's reads fail and are reported instead.
-    let taken_down = async {
-        if local {
-            taken_down(cx.root.join("state.json")).await
-        } else {
-            std::future::pending().await
-        }
-    };
+    // Serving stops when `mlinfra down` removes the platform.
+    let taken_down = taken_down(cx.root.join("state.json"));
     tokio::pin!(taken_down);
     loop {
         tokio::select! {
@@ -119,36 +93,35 @@ pub async fn run(g: &Global, args: &ServeArgs) -> Result<i32, Failure> {
     Ok(0)
 }
 
-/// The key requests must carry: the local environment's secret file, or the value of the API
-/// key `up` created in API Gateway.
-async fn api_key(cx: &Context) -> Result<String, Failure> {
-    use crate::providers::AnyProvider;
-    if cx.env == crate::stack::EnvKind::Local {
-        let p = cx.root.join("secrets/api-key");
-        return std::fs::read_to_string(&p)
-            .map(|k| k.trim().to_string())
-            .map_err(|e| {
-                Failure::new(format!(
-                    "cannot read the API key `{}`: {e}\nhint: run `mlinfra up`",
-                    p.display()
-                ))
-            });
-    }
-    let (provider, _) = cx.infra().await?;
-    let AnyProvider::Aws(p) = provider else {
-        return Err(Failure::new(
-            "the cloud platform needs --env aws or localstack",
-        ));
-    };
-    crate::providers::aws::apigw::key_value(&p)
+/// Listen on `--host` and `--port` (the stack's local port by default).
+pub(super) async fn listen(
+    args: &ServeArgs,
+    stack: &crate::stack::Stack,
+) -> Result<(tokio::net::TcpListener, std::net::SocketAddr), Failure> {
+    let port = args.port.unwrap_or(stack.environments.local.port);
+    let listener = tokio::net::TcpListener::bind((args.host.as_str(), port))
         .await
-        .map_err(|e| Failure::new(e.to_string()))?
-        .ok_or_else(|| {
+        .map_err(|e| {
             Failure::new(format!(
-                "the API key `{}` does not exist on `{}`\nhint: run `mlinfra up --env {}`",
-                p.name("key"),
-                cx.env.as_str(),
-                cx.env.as_str()
+                "cannot listen on {}:{port}: {e}\nhint: pass another `--port`",
+                args.host
+            ))
+        })?;
+    let addr = listener
+        .local_addr()
+        .map_err(|e| Failure::new(e.to_string()))?;
+    Ok((listener, addr))
+}
+
+/// The key requests must carry: the local environment's secret file.
+fn api_key(cx: &Context) -> Result<String, Failure> {
+    let p = cx.root.join("secrets/api-key");
+    std::fs::read_to_string(&p)
+        .map(|k| k.trim().to_string())
+        .map_err(|e| {
+            Failure::new(format!(
+                "cannot read the API key `{}`: {e}\nhint: run `mlinfra up`",
+                p.display()
             ))
         })
 }

@@ -9,6 +9,8 @@
 //! or a function error (its own, a timeout, an init error or an exit) as a
 //! `{"errorType", "errorMessage"}` body.
 
+pub mod deployed;
+pub mod gateway;
 pub mod runtime;
 
 use std::collections::VecDeque;
@@ -409,7 +411,7 @@ fn lambda_env(spec: &FunctionSpec, api: &str, instance: usize) -> Vec<(String, S
     .collect()
 }
 
-fn rfc3339_now() -> String {
+pub(crate) fn rfc3339_now() -> String {
     mlinfra_core::registry::local::rfc3339(mlinfra_core::jobs::now())
 }
 

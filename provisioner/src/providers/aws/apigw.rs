@@ -90,6 +90,74 @@ impl AwsProvider {
     }
 }
 
+/// One method of a deployed REST API, with its integration.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ApiMethod {
+    /// The resource path (`/predict`).
+    pub path: String,
+    pub method: String,
+    pub resource_id: String,
+    pub key_required: bool,
+    /// The integration's type (`AWS_PROXY`) and URI.
+    pub integration: Option<String>,
+    pub uri: Option<String>,
+}
+
+/// Every method of the REST API `id` (`GetResources` with their methods, then `GetMethod`,
+/// whose answer carries the integration), by path and method.
+pub async fn methods(
+    p: &AwsProvider,
+    addr: &str,
+    id: &str,
+) -> Result<Vec<ApiMethod>, ProviderError> {
+    let apigw = &p.clients.apigw;
+    let resources = apigw
+        .get_resources()
+        .rest_api_id(id)
+        .embed("methods")
+        .limit(500)
+        .send()
+        .await
+        .ctx(addr, "apigateway:GetResources")?
+        .items
+        .unwrap_or_default();
+    let mut out = Vec::new();
+    for r in &resources {
+        let (Some(path), Some(rid)) = (&r.path, &r.id) else {
+            continue;
+        };
+        let mut names: Vec<&String> = r
+            .resource_methods
+            .as_ref()
+            .map(|m| m.keys().collect())
+            .unwrap_or_default();
+        names.sort();
+        for m in names {
+            let method = apigw
+                .get_method()
+                .rest_api_id(id)
+                .resource_id(rid)
+                .http_method(m)
+                .send()
+                .await
+                .ctx(addr, "apigateway:GetMethod")?;
+            let integration = method.method_integration;
+            out.push(ApiMethod {
+                path: path.clone(),
+                method: m.clone(),
+                resource_id: rid.clone(),
+                key_required: method.api_key_required == Some(true),
+                integration: integration
+                    .as_ref()
+                    .and_then(|i| i.r#type.as_ref())
+                    .map(|t| t.as_str().to_string()),
+                uri: integration.and_then(|i| i.uri),
+            });
+        }
+    }
+    Ok(out)
+}
+
 fn api_name(p: &AwsProvider, live: &Value) -> String {
     recorded_or(live, "name", || p.name("api"))
 }
@@ -116,47 +184,17 @@ pub async fn read(
     };
     let apigw = &p.clients.apigw;
     live["name"] = json!(name);
-    let resources = apigw
-        .get_resources()
-        .rest_api_id(&id)
-        .embed("methods")
-        .limit(500)
-        .send()
-        .await
-        .ctx(addr, "apigateway:GetResources")?
-        .items
-        .unwrap_or_default();
     let predict_uri = integration_uri(p, &p.alias_arn("predict").await?);
     let mut routes = Vec::new();
     let mut keyed = Vec::new();
-    for r in &resources {
-        let (Some(path), Some(rid)) = (&r.path, &r.id) else {
-            continue;
+    for m in methods(p, addr, &id).await? {
+        keyed.push(m.key_required);
+        let function = if m.uri.as_deref() == Some(predict_uri.as_str()) {
+            json!("predict")
+        } else {
+            json!(m.uri)
         };
-        let mut methods: Vec<&String> = r
-            .resource_methods
-            .as_ref()
-            .map(|m| m.keys().collect())
-            .unwrap_or_default();
-        methods.sort();
-        for m in methods {
-            let method = apigw
-                .get_method()
-                .rest_api_id(&id)
-                .resource_id(rid)
-                .http_method(m)
-                .send()
-                .await
-                .ctx(addr, "apigateway:GetMethod")?;
-            keyed.push(method.api_key_required == Some(true));
-            let uri = method.method_integration.and_then(|i| i.uri);
-            let function = if uri.as_deref() == Some(predict_uri.as_str()) {
-                json!("predict")
-            } else {
-                json!(uri)
-            };
-            routes.push(json!({"method": m, "path": path, "function": function}));
-        }
+        routes.push(json!({"method": m.method, "path": m.path, "function": function}));
     }
     // The stack lists routes in its own order; compare as sets by sorting both ways.
     let order = |v: &Value| {
@@ -498,26 +536,6 @@ async fn key_id(p: &AwsProvider, addr: &str, name: &str) -> Result<Option<String
         .into_iter()
         .find(|k| k.name.as_deref() == Some(name))
         .and_then(|k| k.id))
-}
-
-/// The value of the stack's API key (`None` when `up` has not created it), for `mlinfra serve`
-/// to check requests against the same key API Gateway checks.
-pub async fn key_value(p: &AwsProvider) -> Result<Option<String>, ProviderError> {
-    let name = p.name("key");
-    Ok(p.clients
-        .apigw
-        .get_api_keys()
-        .name_query(&name)
-        .include_values(true)
-        .limit(500)
-        .send()
-        .await
-        .ctx("api_key.default", "apigateway:GetApiKeys")?
-        .items
-        .unwrap_or_default()
-        .into_iter()
-        .find(|k| k.name.as_deref() == Some(name.as_str()))
-        .and_then(|k| k.value))
 }
 
 fn key_name(p: &AwsProvider, live: &Value) -> String {

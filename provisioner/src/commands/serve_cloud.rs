@@ -1,0 +1,150 @@
+//! `mlinfra serve --env localstack|aws`: the deployed platform run on this machine as AWS runs it.
+//! The deployed REST API (its routes, keys and throttle, read from the environment) is served
+//! over HTTPS by the API Gateway front ([`crate::lambda::gateway`]), and each function it
+//! integrates runs from its package in `--artifacts` (checked against the deployed code) in the
+//! Lambda executor, with the deployed configuration, against the environment's S3 and DynamoDB.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::{Context, Failure};
+use crate::cli::ServeArgs;
+use crate::lambda::deployed;
+use crate::lambda::gateway::Gateway;
+use crate::lambda::{Executor, stderr_sink};
+
+pub async fn run(cx: &Context, args: &ServeArgs) -> Result<i32, Failure> {
+    let stack = &cx.loaded.stack;
+    let settings = cx.aws_settings()?;
+    if let Some(ep) = &settings.endpoint {
+        crate::providers::aws::probe(ep).map_err(Failure::new)?;
+    }
+    let p = crate::providers::aws::AwsProvider::new(settings).await;
+    let env = cx.env.as_str();
+    let api = deployed::api(&p, &p.name("api"), &stack.api.stage)
+        .await
+        .map_err(|e| {
+            Failure::new(format!(
+                "{e}\nhint: deploy it with `mlinfra up --env {env}`"
+            ))
+        })?;
+    let mut executors = HashMap::new();
+    for name in api.routes.iter().filter_map(|r| r.function.clone()) {
+        if executors.contains_key(&name) {
+            continue;
+        }
+        let short = name
+            .strip_prefix(&format!("{}-", stack.name))
+            .unwrap_or(&name)
+            .to_string();
+        let zip = cx.artifacts.join(&short).join("bootstrap.zip");
+        let package = std::fs::read(&zip).map_err(|e| {
+            Failure::new(format!(
+                "cannot read the `{short}` package `{}`: {e}\nhint: run `mlinfra build` first (or point `--artifacts` at its output)",
+                zip.display()
+            ))
+        })?;
+        let dir = cx.root.join("serve").join(&short);
+        let mut spec = deployed::function(&p, &name, &package, &dir, args.local_build)
+            .await
+            .map_err(Failure::new)?;
+        deployed::unpack(&package, &dir).map_err(Failure::new)?;
+        spec.concurrency = args.concurrency.max(1);
+        executors.insert(name, Arc::new(Executor::new(spec, stderr_sink())));
+    }
+    let tls = if args.plain_http {
+        None
+    } else {
+        Some(tls(cx, args)?)
+    };
+    let (listener, addr) = super::serve::listen(args, stack).await?;
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    for r in &api.routes {
+        cx.out.progress(format!(
+            "{} /{}{} -> {}{}",
+            r.method,
+            api.stage,
+            r.path,
+            r.function.as_deref().unwrap_or("(not a Lambda proxy: 502)"),
+            if r.key_required { " (API key)" } else { "" }
+        ));
+    }
+    if let Some((_, Some(cert))) = &tls {
+        cx.out.progress(format!(
+            "self-signed certificate for localhost and {}: {} (e.g. `curl --cacert {}`)",
+            args.host,
+            cert.display(),
+            cert.display()
+        ));
+    }
+    cx.out.progress(format!(
+        "listening on {scheme}://{addr}/{}/ (REST API `{}` of {env}, functions run here from `{}`); Ctrl-C stops",
+        api.stage,
+        api.id,
+        cx.artifacts.display()
+    ));
+    let gw = Arc::new(Gateway::new(api, executors));
+    let acceptor = tls.map(|(a, _)| a);
+    crate::lambda::gateway::serve(Arc::clone(&gw), listener, acceptor, async {
+        let _ = tokio::signal::ctrl_c().await;
+    })
+    .await;
+    for e in gw.executors() {
+        e.shutdown(Duration::from_secs(2)).await;
+    }
+    cx.out.progress("stopped");
+    Ok(0)
+}
+
+/// The TLS acceptor: the given certificate and key, or a self-signed certificate made now
+/// (written to `serve/cert.pem` for clients to trust; its key stays in memory).
+fn tls(
+    cx: &Context,
+    args: &ServeArgs,
+) -> Result<(tokio_rustls::TlsAcceptor, Option<std::path::PathBuf>), Failure> {
+    use rustls::pki_types::pem::PemObject as _;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    let (chain, key, written) = match (&args.tls_cert, &args.tls_key) {
+        (Some(cert), Some(key)) => {
+            let chain = CertificateDer::pem_file_iter(cert)
+                .and_then(|c| c.collect::<Result<Vec<_>, _>>())
+                .map_err(|e| {
+                    Failure::new(format!(
+                        "`--tls-cert {}`: not a PEM certificate: {e}",
+                        cert.display()
+                    ))
+                })?;
+            let k = PrivateKeyDer::from_pem_file(key).map_err(|e| {
+                Failure::new(format!(
+                    "`--tls-key {}`: not a PEM private key: {e}",
+                    key.display()
+                ))
+            })?;
+            (chain, k, None)
+        }
+        _ => {
+            let mut names = vec!["localhost".to_string(), "127.0.0.1".to_string()];
+            if !names.contains(&args.host) {
+                names.push(args.host.clone());
+            }
+            let made = rcgen::generate_simple_self_signed(names)
+                .map_err(|e| Failure::new(format!("cannot make a certificate: {e}")))?;
+            let path = cx.root.join("serve").join("cert.pem");
+            if let Some(dir) = path.parent() {
+                std::fs::create_dir_all(dir)
+                    .map_err(|e| Failure::new(format!("cannot create `{}`: {e}", dir.display())))?;
+            }
+            std::fs::write(&path, made.cert.pem())
+                .map_err(|e| Failure::new(format!("cannot write `{}`: {e}", path.display())))?;
+            let key = PrivateKeyDer::Pkcs8(made.key_pair.serialize_der().into());
+            (vec![made.cert.der().clone()], key, Some(path))
+        }
+    };
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .and_then(|b| b.with_no_client_auth().with_single_cert(chain, key))
+        .map_err(|e| Failure::new(format!("cannot serve HTTPS with this certificate: {e}")))?;
+    Ok((tokio_rustls::TlsAcceptor::from(Arc::new(config)), written))
+}

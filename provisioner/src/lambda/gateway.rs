@@ -1,0 +1,415 @@
+//! An API Gateway (REST, v1) front over the executor: the deployed API's routes
+//! ([`super::deployed::api`]) under `/{stage}`, each request turned into the proxy event API
+//! Gateway sends a Lambda function (`AWS_PROXY`), the function's answer turned back into the HTTP
+//! response. What API Gateway answers itself looks like API Gateway's answers: an unknown route is
+//! `403 {"message":"Missing Authentication Token"}`, a missing or wrong API key `403
+//! {"message":"Forbidden"}`, past the usage plan's rate and burst `429 {"message":"Too Many
+//! Requests"}`, a function that fails, times out or answers something that is not a proxy
+//! response `502 {"message": "Internal server error"}`.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use base64::Engine as _;
+use http_body_util::{BodyExt as _, Full};
+use hyper::body::{Bytes, Incoming};
+use hyper::{Request, Response};
+use serde_json::{Map, Value, json};
+
+use super::deployed::{DeployedApi, Route};
+use super::{Executor, Outcome};
+
+/// A token bucket: `rate` tokens a second up to `burst`.
+struct Bucket {
+    tokens: f64,
+    at: Instant,
+}
+
+/// The front: the deployed API and an executor per function it integrates.
+pub struct Gateway {
+    pub api: DeployedApi,
+    executors: HashMap<String, Arc<Executor>>,
+    buckets: Mutex<HashMap<String, Bucket>>,
+    account: String,
+}
+
+impl Gateway {
+    pub fn new(api: DeployedApi, executors: HashMap<String, Arc<Executor>>) -> Gateway {
+        Gateway {
+            api,
+            executors,
+            buckets: Mutex::default(),
+            account: "000000000000".to_string(),
+        }
+    }
+
+    /// The executors, to shut them down.
+    pub fn executors(&self) -> impl Iterator<Item = &Arc<Executor>> {
+        self.executors.values()
+    }
+
+    /// Whether a request under `key` may pass the usage plan's throttle now.
+    fn admit(&self, key: &str) -> bool {
+        let Some((rate, burst)) = self.api.throttle else {
+            return true;
+        };
+        let Ok(mut buckets) = self.buckets.lock() else {
+            return true;
+        };
+        let now = Instant::now();
+        let b = buckets.entry(key.to_string()).or_insert(Bucket {
+            tokens: f64::from(burst),
+            at: now,
+        });
+        b.tokens = (b.tokens + now.duration_since(b.at).as_secs_f64() * rate).min(f64::from(burst));
+        b.at = now;
+        if b.tokens >= 1.0 {
+            b.tokens -= 1.0;
+            true
+        } else {
+            false
+        }
+    }
+
+    /// Answer one request from `peer`.
+    pub async fn handle(&self, req: Request<Incoming>, peer: SocketAddr) -> Response<Full<Bytes>> {
+        let request_id = crate::commands::invoke::request_id();
+        let mut r = self.route(req, peer, &request_id).await;
+        if let Ok(v) = hyper::header::HeaderValue::from_str(&request_id) {
+            r.headers_mut().insert("x-amzn-RequestId", v);
+        }
+        r
+    }
+
+    async fn route(
+        &self,
+        req: Request<Incoming>,
+        peer: SocketAddr,
+        request_id: &str,
+    ) -> Response<Full<Bytes>> {
+        let method = req.method().as_str().to_string();
+        let full_path = req.uri().path().to_string();
+        let prefix = format!("/{}", self.api.stage);
+        let path = match full_path.strip_prefix(&prefix) {
+            Some("") => "/".to_string(),
+            Some(p) if p.starts_with('/') => p.to_string(),
+            _ => return missing_token(),
+        };
+        let Some(route) = self
+            .api
+            .routes
+            .iter()
+            .find(|r| r.path == path && (r.method == method || r.method == "ANY"))
+        else {
+            return missing_token();
+        };
+        let key = req
+            .headers()
+            .get("x-api-key")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
+        let key_id = key
+            .as_deref()
+            .and_then(|k| self.api.keys.iter().find(|(v, _)| v == k))
+            .map(|(_, id)| id.clone());
+        if route.key_required && key_id.is_none() {
+            return gateway_error(403, "ForbiddenException", "Forbidden");
+        }
+        if !self.admit(key_id.as_deref().unwrap_or("")) {
+            return gateway_error(429, "TooManyRequestsException", "Too Many Requests");
+        }
+        let Some(executor) = route.function.as_ref().and_then(|f| self.executors.get(f)) else {
+            return internal_error();
+        };
+        let query = req.uri().query().map(str::to_string);
+        let (parts, body) = req.into_parts();
+        let Ok(body) = body.collect().await.map(|b| b.to_bytes()) else {
+            return gateway_error(
+                400,
+                "BadRequestException",
+                "Could not read the request body",
+            );
+        };
+        let event = self.event(
+            route,
+            &path,
+            &full_path,
+            &parts,
+            query.as_deref(),
+            &body,
+            peer,
+            request_id,
+            key.as_deref().zip(key_id.as_deref()),
+        );
+        match executor
+            .invoke(request_id, Bytes::from(event.to_string()))
+            .await
+        {
+            Ok(Outcome::Response(b)) => proxy_response(&b).unwrap_or_else(internal_error),
+            Ok(Outcome::Error(_)) | Err(_) => internal_error(),
+        }
+    }
+
+    /// The REST v1 proxy event API Gateway sends for this request.
+    #[allow(clippy::too_many_arguments)]
+    fn event(
+        &self,
+        route: &Route,
+        path: &str,
+        full_path: &str,
+        parts: &hyper::http::request::Parts,
+        query: Option<&str>,
+        body: &[u8],
+        peer: SocketAddr,
+        request_id: &str,
+        key: Option<(&str, &str)>,
+    ) -> Value {
+        let mut headers = Map::new();
+        let mut multi: Map<String, Value> = Map::new();
+        for (k, v) in &parts.headers {
+            let v = String::from_utf8_lossy(v.as_bytes()).to_string();
+            headers.insert(k.as_str().to_string(), json!(v));
+            match multi.get_mut(k.as_str()) {
+                Some(Value::Array(a)) => a.push(json!(v)),
+                _ => {
+                    multi.insert(k.as_str().to_string(), json!([v]));
+                }
+            }
+        }
+        let (mut q, mut mq) = (Map::new(), Map::new());
+        for pair in query.unwrap_or("").split('&').filter(|p| !p.is_empty()) {
+            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+            let (k, v) = (decode(k), decode(v));
+            q.insert(k.clone(), json!(v));
+            match mq.get_mut(&k) {
+                Some(Value::Array(a)) => a.push(json!(v)),
+                _ => {
+                    mq.insert(k, json!([v]));
+                }
+            }
+        }
+        let (body, b64) = match std::str::from_utf8(body) {
+            _ if body.is_empty() => (Value::Null, false),
+            Ok(s) => (json!(s), false),
+            Err(_) => (
+                json!(base64::engine::general_purpose::STANDARD.encode(body)),
+                true,
+            ),
+        };
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_millis())
+            .unwrap_or(0);
+        let host = headers
+            .get("host")
+            .and_then(Value::as_str)
+            .unwrap_or("localhost")
+            .to_string();
+        json!({
+            "resource": route.path,
+            "path": path,
+            "httpMethod": route_method(parts),
+            "headers": if headers.is_empty() { Value::Null } else { Value::Object(headers) },
+            "multiValueHeaders": if multi.is_empty() { Value::Null } else { Value::Object(multi) },
+            "queryStringParameters": if q.is_empty() { Value::Null } else { Value::Object(q) },
+            "multiValueQueryStringParameters": if mq.is_empty() { Value::Null } else { Value::Object(mq) },
+            "pathParameters": null,
+            "stageVariables": null,
+            "requestContext": {
+                "resourceId": route.resource_id,
+                "resourcePath": route.path,
+                "httpMethod": route_method(parts),
+                "requestId": request_id,
+                "extendedRequestId": request_id,
+                "requestTime": crate::lambda::rfc3339_now(),
+                "requestTimeEpoch": now,
+                "path": full_path,
+                "accountId": self.account,
+                "protocol": format!("{:?}", parts.version),
+                "stage": self.api.stage,
+                "domainName": host,
+                "domainPrefix": host.split('.').next().unwrap_or(""),
+                "apiId": self.api.id,
+                "identity": {
+                    "sourceIp": peer.ip().to_string(),
+                    "userAgent": parts.headers.get("user-agent").and_then(|v| v.to_str().ok()),
+                    "apiKey": key.map(|k| k.0),
+                    "apiKeyId": key.map(|k| k.1),
+                    "accessKey": null, "accountId": null, "caller": null, "user": null, "userArn": null,
+                    "cognitoIdentityId": null, "cognitoIdentityPoolId": null,
+                    "cognitoAuthenticationType": null, "cognitoAuthenticationProvider": null,
+                },
+            },
+            "body": body,
+            "isBase64Encoded": b64,
+        })
+    }
+}
+
+/// Serve `gw` on `listener` (over TLS when an acceptor is given) until `stop` resolves.
+pub async fn serve(
+    gw: Arc<Gateway>,
+    listener: tokio::net::TcpListener,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+    stop: impl std::future::Future<Output = ()>,
+) {
+    use hyper::server::conn::http1;
+    use hyper_util::rt::TokioIo;
+    tokio::pin!(stop);
+    loop {
+        tokio::select! {
+            _ = &mut stop => break,
+            accepted = listener.accept() => {
+                let Ok((stream, peer)) = accepted else { continue };
+                let gw = Arc::clone(&gw);
+                let tls = tls.clone();
+                tokio::spawn(async move {
+                    let svc = hyper::service::service_fn(move |req| {
+                        let gw = Arc::clone(&gw);
+                        async move { Ok::<_, std::convert::Infallible>(gw.handle(req, peer).await) }
+                    });
+                    match tls {
+                        Some(a) => {
+                            if let Ok(s) = a.accept(stream).await {
+                                let _ = http1::Builder::new().serve_connection(TokioIo::new(s), svc).await;
+                            }
+                        }
+                        None => {
+                            let _ = http1::Builder::new().serve_connection(TokioIo::new(stream), svc).await;
+                        }
+                    }
+                });
+            }
+        }
+    }
+}
+
+fn route_method(parts: &hyper::http::request::Parts) -> String {
+    parts.method.as_str().to_string()
+}
+
+/// `%XX` and `+` decoded, as API Gateway decodes query strings.
+fn decode(s: &str) -> String {
+    let hex = |b: u8| (b as char).to_digit(16).map(|d| d as u8);
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let escaped = match bytes.get(i..i + 3) {
+            Some([b'%', h, l]) => hex(*h).zip(hex(*l)).map(|(h, l)| h * 16 + l),
+            _ => None,
+        };
+        match (escaped, bytes[i]) {
+            (Some(b), _) => {
+                out.push(b);
+                i += 3;
+            }
+            (None, b'+') => {
+                out.push(b' ');
+                i += 1;
+            }
+            (None, b) => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).to_string()
+}
+
+/// The HTTP response of a function's proxy answer (`statusCode`, `headers`,
+/// `multiValueHeaders`, `body`, `isBase64Encoded`); `None` when it is not one.
+fn proxy_response(payload: &[u8]) -> Option<Response<Full<Bytes>>> {
+    let v: Value = serde_json::from_slice(payload).ok()?;
+    let status = v.get("statusCode")?.as_u64()?;
+    let status = hyper::StatusCode::from_u16(u16::try_from(status).ok()?).ok()?;
+    let body = match v.get("body") {
+        None | Some(Value::Null) => Vec::new(),
+        Some(Value::String(s)) if v["isBase64Encoded"] == true => {
+            base64::engine::general_purpose::STANDARD.decode(s).ok()?
+        }
+        Some(Value::String(s)) => s.clone().into_bytes(),
+        Some(_) => return None,
+    };
+    let mut r = Response::new(Full::new(Bytes::from(body)));
+    *r.status_mut() = status;
+    let mut add = |k: &str, v: &Value| {
+        let text = match v {
+            Value::String(s) => s.clone(),
+            other => other.to_string(),
+        };
+        if let (Ok(k), Ok(v)) = (
+            hyper::header::HeaderName::from_bytes(k.as_bytes()),
+            hyper::header::HeaderValue::from_str(&text),
+        ) {
+            r.headers_mut().append(k, v);
+        }
+    };
+    if let Some(h) = v["headers"].as_object() {
+        for (k, v) in h {
+            add(k, v);
+        }
+    }
+    if let Some(h) = v["multiValueHeaders"].as_object() {
+        for (k, vs) in h {
+            for v in vs.as_array().into_iter().flatten() {
+                add(k, v);
+            }
+        }
+    }
+    Some(r)
+}
+
+fn gateway_error(status: u16, kind: &str, message: &str) -> Response<Full<Bytes>> {
+    let mut r = Response::new(Full::new(Bytes::from(
+        json!({ "message": message }).to_string(),
+    )));
+    *r.status_mut() =
+        hyper::StatusCode::from_u16(status).unwrap_or(hyper::StatusCode::INTERNAL_SERVER_ERROR);
+    r.headers_mut().insert(
+        hyper::header::CONTENT_TYPE,
+        hyper::header::HeaderValue::from_static("application/json"),
+    );
+    if let Ok(v) = hyper::header::HeaderValue::from_str(kind) {
+        r.headers_mut().insert("x-amzn-ErrorType", v);
+    }
+    r
+}
+
+fn missing_token() -> Response<Full<Bytes>> {
+    gateway_error(
+        403,
+        "MissingAuthenticationTokenException",
+        "Missing Authentication Token",
+    )
+}
+
+fn internal_error() -> Response<Full<Bytes>> {
+    gateway_error(502, "InternalServerErrorException", "Internal server error")
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn query_strings_are_decoded_and_proxy_answers_become_responses() {
+        assert_eq!(decode("a%20b+c%2F"), "a b c/");
+        assert_eq!(decode("100%"), "100%");
+        assert_eq!(decode("%zz%C3%A9é"), "%zzéé");
+        let r = proxy_response(
+            br#"{"statusCode":201,"headers":{"content-type":"application/json"},"multiValueHeaders":{"x-a":["1","2"]},"body":"{}"}"#,
+        )
+        .unwrap();
+        assert_eq!(r.status(), 201);
+        assert_eq!(r.headers().get_all("x-a").iter().count(), 2);
+        let r =
+            proxy_response(br#"{"statusCode":200,"body":"aGk=","isBase64Encoded":true}"#).unwrap();
+        assert_eq!(r.status(), 200);
+        assert!(proxy_response(br#"{"body":"no status"}"#).is_none());
+        assert!(proxy_response(b"not json").is_none());
+    }
+}
