@@ -1405,33 +1405,7 @@ fn the_lifecycle_verbs_run_against_s3_and_dynamodb() {
     let cert = cert.unwrap_or_else(|| panic!("no certificate path in {seen:?}"));
     let curl = |path: &str, key: Option<&str>| -> (u16, Value) {
         let body = r#"{"instances": [{"age": 63, "sex": 1, "cp": 1, "trestbps": 145, "chol": 233, "fbs": 1, "restecg": 2, "thalach": 150, "exang": 0, "oldpeak": 2.3, "slope": 3, "ca": 0, "thal": 6}]}"#;
-        let mut c = std::process::Command::new("curl");
-        c.args([
-            "-sS",
-            "--cacert",
-            &cert,
-            "-X",
-            "POST",
-            "-H",
-            "Content-Type: application/json",
-        ]);
-        c.args(["-d", body, "-w", "\n%{http_code}"]);
-        if let Some(k) = key {
-            c.args(["-H", &format!("x-api-key: {k}")]);
-        }
-        c.arg(format!("https://localhost:{port}{path}"));
-        let out = c.output().unwrap();
-        let text = String::from_utf8_lossy(&out.stdout).to_string();
-        assert!(
-            out.status.success(),
-            "curl: {text}{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let (body, code) = text.rsplit_once('\n').unwrap();
-        (
-            code.parse().unwrap(),
-            serde_json::from_str(body).unwrap_or(Value::Null),
-        )
+        cli::https_post(&cert, &format!("https://localhost:{port}{path}"), key, body)
     };
     let refused = curl("/v1/predict", Some("not-the-key"));
     let missing = curl("/v1/predict", None);

@@ -475,6 +475,62 @@ fn webhook() -> Webhook {
     Webhook { url, bodies }
 }
 
+/// The answer's probabilities are those of the ONNX file `onnx` run by tract on the request's
+/// instances (within 1e-4).
+fn same_as_tract(onnx: &[u8], instances: &Value, answer: &Value) {
+    let sha = format!("sha256:{}", mlinfra_core::pipeline::sha256_hex(onnx));
+    let served = mlinfra_core::serving::Served::load(
+        onnx,
+        "heart-disease",
+        1,
+        mlinfra_core::registry::Stage::Production,
+        &sha,
+    )
+    .unwrap();
+    let list = instances["instances"].as_array().unwrap();
+    let (rows, errors, _) = mlinfra_core::serving::encode(&served, list);
+    assert!(errors.is_empty(), "{errors:?}");
+    let k = served.classes.len();
+    let tract = mlinfra_core::scorer::Scorer::load(onnx, served.features.len(), k)
+        .unwrap()
+        .score(list.len(), &rows)
+        .unwrap();
+    for (i, p) in answer["predictions"].as_array().unwrap().iter().enumerate() {
+        for (c, class) in served.classes.iter().enumerate() {
+            let got = p["probabilities"][class].as_f64().unwrap();
+            let want = f64::from(tract.probabilities[i * k + c]);
+            assert!(
+                (got - want).abs() < 1e-4,
+                "row {i} class {class}: {got} vs {want}"
+            );
+        }
+    }
+}
+
+/// 40 patients far older and with far higher cholesterol than the training data's.
+fn shifted_traffic() -> Vec<Value> {
+    (0..40)
+        .map(|i| {
+            json!({"age": 90 + i % 5, "sex": 1, "cp": 4, "trestbps": 200, "chol": 550 + i,
+                "fbs": 1, "restecg": 2, "thalach": 80, "exang": 1, "oldpeak": 6.0, "slope": 3,
+                "ca": 3, "thal": 7})
+        })
+        .collect()
+}
+
+/// The project's example stack with `from` replaced by `to`, and its on-call webhook (an SNS
+/// https subscription) pointed at `hook`.
+fn edit_stack(dir: &Path, from: &str, to: &str, hook: &Webhook) {
+    let stack_file = dir.join("stacks/heart-disease.yaml");
+    let stack = std::fs::read_to_string(&stack_file).unwrap();
+    let url = "https://hooks.example.com/mlinfra/on-call";
+    for s in [from, url] {
+        assert!(stack.contains(s), "the example stack changed: no `{s}`");
+    }
+    let edited = stack.replacen(from, to, 1).replacen(url, &hook.url, 1);
+    std::fs::write(&stack_file, edited).unwrap();
+}
+
 /// An API Gateway proxy event of the fixture's shape with its own request id, path and body.
 fn apigw_event(request_id: &str, path: &str, body: &Value) -> Value {
     let mut e = fixture("apigw-predict.json");
@@ -503,21 +559,7 @@ fn the_jobs_run_on_s3_and_dynamodb() {
     // A short refresh interval, so that the swap to a newly approved version shows quickly; the
     // on-call webhook (an SNS https subscription) here on loopback, recording what SNS delivers.
     let hook = webhook();
-    let stack_file = dir.join("stacks/heart-disease.yaml");
-    let stack = std::fs::read_to_string(&stack_file).unwrap();
-    for s in [
-        "model_refresh_s: 30",
-        "https://hooks.example.com/mlinfra/on-call",
-    ] {
-        assert!(stack.contains(s), "the example stack changed: no `{s}`");
-    }
-    std::fs::write(
-        &stack_file,
-        stack
-            .replacen("model_refresh_s: 30", "model_refresh_s: 2", 1)
-            .replacen("https://hooks.example.com/mlinfra/on-call", &hook.url, 1),
-    )
-    .unwrap();
+    edit_stack(&dir, "model_refresh_s: 30", "model_refresh_s: 2", &hook);
     let endpoint = moto::server().endpoint.clone();
     let cloud = |args: &[&str]| -> String {
         let mut full = vec![
@@ -652,33 +694,7 @@ fn the_jobs_run_on_s3_and_dynamodb() {
     assert_eq!(answer["model"]["stage"], "Production", "{answer}");
     // The same probabilities as the registered ONNX file in S3, run by tract here.
     let onnx = object(&format!("models/heart-disease/{run}/model.onnx")).unwrap();
-    let sha = format!("sha256:{}", mlinfra_core::pipeline::sha256_hex(&onnx));
-    let served = mlinfra_core::serving::Served::load(
-        &onnx,
-        "heart-disease",
-        1,
-        mlinfra_core::registry::Stage::Production,
-        &sha,
-    )
-    .unwrap();
-    let list = instances["instances"].as_array().unwrap();
-    let (rows, errors, _) = mlinfra_core::serving::encode(&served, list);
-    assert!(errors.is_empty(), "{errors:?}");
-    let k = served.classes.len();
-    let tract = mlinfra_core::scorer::Scorer::load(&onnx, served.features.len(), k)
-        .unwrap()
-        .score(list.len(), &rows)
-        .unwrap();
-    for (i, p) in answer["predictions"].as_array().unwrap().iter().enumerate() {
-        for (c, class) in served.classes.iter().enumerate() {
-            let got = p["probabilities"][class].as_f64().unwrap();
-            let want = f64::from(tract.probabilities[i * k + c]);
-            assert!(
-                (got - want).abs() < 1e-4,
-                "row {i} class {class}: {got} vs {want}"
-            );
-        }
-    }
+    same_as_tract(&onnx, &instances, &answer);
 
     // Cold starts against the emulator: exec of the packaged bootstrap -> the `CURRENT` item
     // read from DynamoDB, the model read from S3 and checked -> the first prediction answered.
@@ -759,13 +775,7 @@ fn the_jobs_run_on_s3_and_dynamodb() {
 
     // Shifted traffic for the monitor: 40 patients far older and with far higher cholesterol
     // than the training data's.
-    let shifted: Vec<Value> = (0..40)
-        .map(|i| {
-            json!({"age": 90 + i % 5, "sex": 1, "cp": 4, "trestbps": 200, "chol": 550 + i,
-                "fbs": 1, "restecg": 2, "thalach": 80, "exang": 1, "oldpeak": 6.0, "slope": 3,
-                "ca": 3, "thal": 7})
-        })
-        .collect();
+    let shifted = shifted_traffic();
     let load = apigw_event("p-load", "/predict", &json!({ "instances": shifted }));
     assert_eq!(
         body(&respond(&rt, &predict, "p-load", &load))["predictions"]
@@ -853,4 +863,201 @@ fn the_jobs_run_on_s3_and_dynamodb() {
     let r = respond(&rt, &monitor, "req-2", &scheduled);
     assert_eq!(r["retrain"], false, "{r}");
     assert!(r["retrained"].is_null(), "{r}");
+}
+
+/// The whole loop through `mlinfra serve --env localstack` on the moto server, every function
+/// run by the executor and every event delivered as AWS would: `up` → `data ingest` → the ETL
+/// started by the bucket's notification → `invoke train --schedule retrain` → version 1 →
+/// request by one person, approval by another → `POST https://…/v1/predict` with the API key
+/// (the same probabilities as tract on the registered model) → feedback → shifted traffic → the
+/// monitor's rule fires (`rate(1 minute)` here) → the alert published to SNS → `train` invoked
+/// by `monitor` through the Lambda `Invoke` API served here → version 2 in Staging with
+/// Production requested. Checked through the HTTP answers, S3, DynamoDB (the CLI's registry
+/// verbs) and the SNS subscription's deliveries.
+#[test]
+fn the_whole_loop_runs_through_serve_on_the_cloud_environment() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("project");
+    project(&dir);
+    let hook = webhook();
+    edit_stack(
+        &dir,
+        "expression: rate(1 day)",
+        "expression: rate(1 minute)",
+        &hook,
+    );
+    let endpoint = moto::server().endpoint.clone();
+    let artifacts = cli::artifacts();
+    let artifacts = artifacts.to_str().unwrap().to_string();
+    let base = [
+        "--env",
+        "localstack",
+        "--endpoint",
+        endpoint.as_str(),
+        "--artifacts",
+        artifacts.as_str(),
+    ];
+    let cloud = |args: &[&str]| -> String {
+        let mut full = base.to_vec();
+        full.extend_from_slice(args);
+        ok(&dir, &full)
+    };
+    cloud(&["up", "--yes"]);
+    let sdk = rt.block_on(moto::sdk_config(&endpoint));
+    let s3 = aws_sdk_s3::Client::from_conf(
+        aws_sdk_s3::config::Builder::from(&sdk)
+            .force_path_style(true)
+            .build(),
+    );
+    let bucket = "mlinfra-heart-disease-lake";
+    let object = |k: &str| -> Option<Vec<u8>> {
+        rt.block_on(s3.get_object().bucket(bucket).key(k).send())
+            .ok()
+            .map(|o| rt.block_on(o.body.collect()).unwrap().into_bytes().to_vec())
+    };
+    let wait_for = |what: &str, secs: u64, mut done: Box<dyn FnMut() -> bool + '_>| {
+        let deadline = Instant::now() + Duration::from_secs(secs);
+        while !done() {
+            assert!(Instant::now() < deadline, "{what}: not within {secs} s");
+            std::thread::sleep(Duration::from_millis(250));
+        }
+    };
+
+    // serve: the deployed API over HTTPS, the functions run here.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut full = base.to_vec();
+    let port_text = port.to_string();
+    full.extend_from_slice(&["serve", "--port", &port_text]);
+    let mut command = cli::command(&dir, &full);
+    command
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped());
+    let mut child = command.spawn().unwrap();
+    let lines: Arc<Mutex<Vec<String>>> = Arc::default();
+    let kept = Arc::clone(&lines);
+    let stderr = child.stderr.take().unwrap();
+    std::thread::spawn(move || {
+        use std::io::BufRead as _;
+        for line in std::io::BufReader::new(stderr)
+            .lines()
+            .map_while(Result::ok)
+        {
+            kept.lock().unwrap().push(line);
+        }
+    });
+    struct Stop(std::process::Child);
+    impl Drop for Stop {
+        fn drop(&mut self) {
+            let _ = Command::new("kill")
+                .args(["-INT", &self.0.id().to_string()])
+                .status();
+            let _ = self.0.wait();
+        }
+    }
+    let serve = Stop(child);
+    let listening = format!("listening on https://127.0.0.1:{port}/v1/");
+    wait_for(
+        "serve listening",
+        60,
+        Box::new(|| lines.lock().unwrap().iter().any(|l| l.contains(&listening))),
+    );
+    let log = || lines.lock().unwrap().join("\n");
+    let logged = |s: &str| assert!(log().contains(s), "no `{s}` in serve's output:\n{}", log());
+    let cert = log()
+        .lines()
+        .find_map(|l| l.split_once("self-signed certificate for "))
+        .and_then(|(_, rest)| rest.split_once(": "))
+        .map(|(_, p)| p.split(" (").next().unwrap().to_string())
+        .unwrap();
+    logged("rule `heart-disease-monitor`: `rate(1 minute)` -> heart-disease-monitor");
+    logged("s3://mlinfra-heart-disease-lake/raw/…: new objects -> heart-disease-etl");
+
+    // data ingest: the object under raw/ is curated by the ETL the notification starts.
+    let csv = dir.join("examples/heart-disease/processed.cleveland.csv");
+    cloud(&["data", "ingest", csv.to_str().unwrap()]);
+    wait_for(
+        "curated/latest.json",
+        60,
+        Box::new(|| object("curated/latest.json").is_some()),
+    );
+
+    // train on the weekly rule's event, then the two-person approval.
+    let r: Value =
+        serde_json::from_str(&cloud(&["invoke", "train", "--schedule", "retrain"])).unwrap();
+    assert_eq!(r["registered_version"], 1, "{r}");
+    let run = r["run_id"].as_str().unwrap().to_string();
+    let request = r["request"].as_str().unwrap().to_string();
+    cloud(&["models", "approve", &request, "--as", "bob"]);
+
+    // predict through the HTTPS front, with the deployed API key.
+    let key = rt
+        .block_on(
+            aws_sdk_apigateway::Client::new(&sdk)
+                .get_api_keys()
+                .name_query("heart-disease-key")
+                .include_values(true)
+                .send(),
+        )
+        .unwrap()
+        .items
+        .unwrap_or_default()
+        .into_iter()
+        .find_map(|k| k.value)
+        .unwrap();
+    let post = |path: &str, body: &Value| -> (u16, Value) {
+        let url = format!("https://localhost:{port}/v1{path}");
+        cli::https_post(&cert, &url, Some(&key), &body.to_string())
+    };
+    let instances: Value =
+        serde_json::from_str(fixture("apigw-predict.json")["body"].as_str().unwrap()).unwrap();
+    let (code, answer) = post("/predict", &instances);
+    assert_eq!(code, 200, "{answer}\n{}", log());
+    assert_eq!(answer["model"]["version"], 1, "{answer}");
+    let onnx = object(&format!("models/heart-disease/{run}/model.onnx")).unwrap();
+    same_as_tract(&onnx, &instances, &answer);
+    let request_id = answer["request_id"].as_str().unwrap().to_string();
+    let (code, fb) = post("/feedback", &json!({"request_id": request_id, "label": 1}));
+    assert_eq!(code, 202, "{fb}");
+    assert!(object(&format!("feedback/{request_id}.json")).is_some());
+
+    // New data, then traffic far from the training data's; the monitor's rule fires within its
+    // minute, alerts, and starts `train` through the Invoke API served here.
+    let text = std::fs::read_to_string(&csv).unwrap();
+    let week = dir.join("week-2.csv");
+    let mut rows: Vec<&str> = text.lines().take(1).collect();
+    rows.extend(text.lines().skip(101).take(100));
+    std::fs::write(&week, rows.join("\n") + "\n").unwrap();
+    cloud(&["data", "ingest", week.to_str().unwrap()]);
+    let shifted = shifted_traffic();
+    let (code, _) = post("/predict", &json!({ "instances": shifted }));
+    assert_eq!(code, 200);
+    let before = hook.notifications().len();
+    let version_2 = || {
+        let (code, out, _) = cli::run(
+            &dir,
+            &[&base[..], &["models", "list", "--output", "json"]].concat(),
+        );
+        code == 0 && out.contains("\"version\": 2")
+    };
+    wait_for(
+        "version 2 trained by the monitor's retraining",
+        240,
+        Box::new(version_2),
+    );
+    logged("Invoke (Event) -> heart-disease-train");
+    logged("rule `heart-disease-monitor` -> heart-disease-monitor");
+    let notes = hook.notifications();
+    assert!(notes.len() > before, "no alert published: {notes:?}");
+    assert!(
+        notes.iter().any(|n| n["TopicArn"]
+            .as_str()
+            .is_some_and(|t| t.ends_with(":heart-disease-alerts"))),
+        "{notes:?}"
+    );
+    drop(serve);
 }

@@ -77,3 +77,33 @@ pub fn artifacts() -> PathBuf {
     }
     dir
 }
+
+/// `POST` `body` (JSON) to an HTTPS `url` with curl, trusting the certificate file `cert`, with
+/// the API key when given: the status and the JSON answer (`null` when not JSON).
+#[allow(dead_code)]
+pub fn https_post(
+    cert: &str,
+    url: &str,
+    key: Option<&str>,
+    body: &str,
+) -> (u16, serde_json::Value) {
+    let mut c = Command::new("curl");
+    c.args(["-sS", "--cacert", cert, "-X", "POST"])
+        .args(["-H", "Content-Type: application/json"])
+        .args(["-d", body, "-w", "\n%{http_code}"]);
+    if let Some(k) = key {
+        c.args(["-H", &format!("x-api-key: {k}")]);
+    }
+    let out = c.arg(url).output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(
+        out.status.success(),
+        "curl {url}: {text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let (body, code) = text.rsplit_once('\n').unwrap();
+    (
+        code.parse().unwrap(),
+        serde_json::from_str(body).unwrap_or(serde_json::Value::Null),
+    )
+}

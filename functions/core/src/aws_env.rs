@@ -1,8 +1,9 @@
 //! The AWS SDK clients of a function, configured from its Lambda environment alone: the region
 //! (`AWS_REGION`), the credentials of the function's role (`AWS_ACCESS_KEY_ID`,
 //! `AWS_SECRET_ACCESS_KEY`, `AWS_SESSION_TOKEN`, which Lambda sets) and, for an emulator,
-//! `AWS_ENDPOINT_URL`. Without `aws-config`'s provider chain (profiles, SSO, STS, IMDS), which a
-//! function never uses, the packages stay small.
+//! `AWS_ENDPOINT_URL` (and `AWS_ENDPOINT_URL_LAMBDA` for the Lambda API alone). Without
+//! `aws-config`'s provider chain (profiles, SSO, STS, IMDS), which a function never uses, the
+//! packages stay small.
 
 /// What a function's environment says about AWS.
 #[derive(Clone)]
@@ -13,6 +14,9 @@ pub struct AwsEnv {
     pub session_token: Option<String>,
     /// An emulator's endpoint; S3 is then addressed by path.
     pub endpoint: Option<String>,
+    /// The Lambda API's own endpoint (`AWS_ENDPOINT_URL_LAMBDA`, as the SDKs name it), when
+    /// another than `endpoint`: `mlinfra serve` runs the functions and serves their `Invoke`.
+    pub lambda_endpoint: Option<String>,
 }
 
 impl std::fmt::Debug for AwsEnv {
@@ -52,6 +56,7 @@ impl AwsEnv {
             secret_access_key,
             session_token: set("AWS_SESSION_TOKEN"),
             endpoint: set("AWS_ENDPOINT_URL"),
+            lambda_endpoint: set("AWS_ENDPOINT_URL_LAMBDA"),
         })
     }
 
@@ -88,7 +93,11 @@ macro_rules! client {
                         None,
                         "lambda-environment",
                     ));
-                if let Some(e) = &self.endpoint {
+                let endpoint = match stringify!($name) {
+                    "lambda" => self.lambda_endpoint.as_ref().or(self.endpoint.as_ref()),
+                    _ => self.endpoint.as_ref(),
+                };
+                if let Some(e) = endpoint {
                     b = b.endpoint_url(e.clone());
                     $(b = b.$extra(true);)?
                 }

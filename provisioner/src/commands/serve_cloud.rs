@@ -3,6 +3,9 @@
 //! over HTTPS by the API Gateway front ([`crate::lambda::gateway`]), and each function it
 //! integrates runs from its package in `--artifacts` (checked against the deployed code) in the
 //! Lambda executor, with the deployed configuration, against the environment's S3 and DynamoDB.
+//! The events AWS would deliver are delivered here too ([`crate::lambda::events`]): the enabled
+//! EventBridge rules fire on their expressions, new objects under the bucket's notification
+//! prefix go to their function, and the functions' Lambda `Invoke` calls reach the executors.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -10,9 +13,12 @@ use std::time::Duration;
 
 use super::{Context, Failure};
 use crate::cli::ServeArgs;
-use crate::lambda::deployed;
 use crate::lambda::gateway::Gateway;
 use crate::lambda::{Executor, stderr_sink};
+use crate::lambda::{deployed, events};
+
+/// The account in the events' bodies (the functions do not read it).
+const ACCOUNT: &str = "000000000000";
 
 pub async fn run(cx: &Context, args: &ServeArgs) -> Result<i32, Failure> {
     let stack = &cx.loaded.stack;
@@ -29,30 +35,71 @@ pub async fn run(cx: &Context, args: &ServeArgs) -> Result<i32, Failure> {
                 "{e}\nhint: deploy it with `mlinfra up --env {env}`"
             ))
         })?;
+    // The functions invoke each other here: the Lambda API on loopback.
+    let invoke_listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .map_err(|e| Failure::new(format!("cannot serve the Lambda Invoke API: {e}")))?;
+    let invoke_addr = invoke_listener
+        .local_addr()
+        .map_err(|e| Failure::new(e.to_string()))?;
     let mut executors = HashMap::new();
-    for name in api.routes.iter().filter_map(|r| r.function.clone()) {
-        if executors.contains_key(&name) {
-            continue;
-        }
-        let short = name
-            .strip_prefix(&format!("{}-", stack.name))
-            .unwrap_or(&name)
-            .to_string();
-        let zip = cx.artifacts.join(&short).join("bootstrap.zip");
+    for function in stack.functions.keys() {
+        let short = function.as_str();
+        let name = crate::engine::graph::physical_name(stack, short);
+        let zip = cx.artifacts.join(short).join("bootstrap.zip");
         let package = std::fs::read(&zip).map_err(|e| {
             Failure::new(format!(
                 "cannot read the `{short}` package `{}`: {e}\nhint: run `mlinfra build` first (or point `--artifacts` at its output)",
                 zip.display()
             ))
         })?;
-        let dir = cx.root.join("serve").join(&short);
+        let dir = cx.root.join("serve").join(short);
         let mut spec = deployed::function(&p, &name, &package, &dir, args.local_build)
             .await
             .map_err(Failure::new)?;
         deployed::unpack(&package, &dir).map_err(Failure::new)?;
         spec.concurrency = args.concurrency.max(1);
+        spec.env.push((
+            "AWS_ENDPOINT_URL_LAMBDA".to_string(),
+            format!("http://{invoke_addr}"),
+        ));
         executors.insert(name, Arc::new(Executor::new(spec, stderr_sink())));
     }
+    let functions: events::Functions = Arc::new(executors);
+    events::serve_invoke_api(invoke_listener, Arc::clone(&functions));
+    let region = p.settings.region.clone();
+    let rules = events::rules(&p, &format!("{}-", stack.name))
+        .await
+        .map_err(Failure::new)?;
+    for r in &rules {
+        cx.out.progress(format!(
+            "rule `{}`: `{}` -> {}",
+            r.name, r.expression, r.function
+        ));
+    }
+    events::fire_rules(
+        rules,
+        Arc::clone(&functions),
+        region.clone(),
+        ACCOUNT.into(),
+    );
+    let bucket = stack.lake.bucket.clone();
+    let watched = events::notifications(&p, &bucket)
+        .await
+        .map_err(Failure::new)?;
+    for (function, prefix) in &watched {
+        cx.out.progress(format!(
+            "s3://{bucket}/{prefix}…: new objects -> {function}"
+        ));
+    }
+    events::watch_bucket(
+        p.clients.s3.clone(),
+        region,
+        bucket,
+        watched,
+        Arc::clone(&functions),
+        Duration::from_secs(2),
+    );
     let tls = if args.plain_http {
         None
     } else {
@@ -84,7 +131,7 @@ pub async fn run(cx: &Context, args: &ServeArgs) -> Result<i32, Failure> {
         api.id,
         cx.artifacts.display()
     ));
-    let gw = Arc::new(Gateway::new(api, executors));
+    let gw = Arc::new(Gateway::new(api, functions.as_ref().clone()));
     let acceptor = tls.map(|(a, _)| a);
     crate::lambda::gateway::serve(Arc::clone(&gw), listener, acceptor, async {
         let _ = tokio::signal::ctrl_c().await;
@@ -131,6 +178,7 @@ fn tls(
             let made = rcgen::generate_simple_self_signed(names)
                 .map_err(|e| Failure::new(format!("cannot make a certificate: {e}")))?;
             let path = cx.root.join("serve").join("cert.pem");
+            let path = std::path::absolute(&path).unwrap_or(path);
             if let Some(dir) = path.parent() {
                 std::fs::create_dir_all(dir)
                     .map_err(|e| Failure::new(format!("cannot create `{}`: {e}", dir.display())))?;

@@ -10,6 +10,7 @@
 //! `{"errorType", "errorMessage"}` body.
 
 pub mod deployed;
+pub mod events;
 pub mod gateway;
 pub mod runtime;
 
