@@ -10,11 +10,11 @@ use std::time::Duration;
 
 use hyper::body::Bytes;
 use mlinfra_core::FunctionName;
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use super::{Context, Failure};
 use crate::cli::{Global, InvokeArgs};
-use crate::lambda::{Executor, FunctionSpec, Outcome, deployed};
+use crate::lambda::{Executor, FunctionSpec, Outcome, deployed, events, request_id};
 use crate::stack::EnvKind;
 
 pub async fn run(g: &Global, args: &InvokeArgs) -> Result<i32, Failure> {
@@ -29,14 +29,7 @@ pub async fn run(g: &Global, args: &InvokeArgs) -> Result<i32, Failure> {
     };
     let account = "000000000000";
     let event = event(&cx, args, &region, account)?;
-    let zip = cx.artifacts.join(function.as_str()).join("bootstrap.zip");
-    let package = std::fs::read(&zip).map_err(|e| {
-        Failure::new(format!(
-            "cannot read the `{function}` package `{}`: {e}\nhint: run `mlinfra build` first (or point `--artifacts` at its output)",
-            zip.display(),
-            function = function.as_str()
-        ))
-    })?;
+    let package = cx.package(function.as_str())?;
     let dir = cx.root.join("invoke").join(function.as_str());
     let spec = match cx.env {
         EnvKind::Local => {
@@ -56,11 +49,7 @@ pub async fn run(g: &Global, args: &InvokeArgs) -> Result<i32, Failure> {
             }
         }
         _ => {
-            let settings = cx.aws_settings()?;
-            if let Some(ep) = &settings.endpoint {
-                crate::providers::aws::probe(ep).map_err(Failure::new)?;
-            }
-            let p = crate::providers::aws::AwsProvider::new(settings).await;
+            let p = cx.aws_provider().await?;
             deployed::function(&p, &name, &package, &dir, args.local_build)
                 .await
                 .map_err(Failure::new)?
@@ -126,7 +115,6 @@ fn event(cx: &Context, args: &InvokeArgs, region: &str, account: &str) -> Result
             ))
         });
     }
-    let now = mlinfra_core::registry::local::rfc3339(mlinfra_core::jobs::now());
     if let Some(schedule) = &args.schedule {
         if !stack.schedules.contains_key(schedule) {
             let known: Vec<&str> = stack.schedules.keys().map(String::as_str).collect();
@@ -136,33 +124,16 @@ fn event(cx: &Context, args: &InvokeArgs, region: &str, account: &str) -> Result
             )));
         }
         let rule = crate::engine::graph::physical_name(stack, schedule);
-        return Ok(json!({
-            "version": "0",
-            "id": request_id(),
-            "detail-type": "Scheduled Event",
-            "source": "aws.events",
-            "account": account,
-            "time": now,
-            "region": region,
-            "resources": [format!("arn:aws:events:{region}:{account}:rule/{rule}")],
-            "detail": {}
-        }));
+        let arn = format!("arn:aws:events:{region}:{account}:rule/{rule}");
+        return Ok(events::scheduled_event(&arn, region, account));
     }
     if let Some(key) = &args.s3_key {
-        let bucket = &stack.lake.bucket;
-        return Ok(json!({"Records": [{
-            "eventVersion": "2.1",
-            "eventSource": "aws:s3",
-            "awsRegion": region,
-            "eventTime": now,
-            "eventName": "ObjectCreated:Put",
-            "s3": {
-                "s3SchemaVersion": "1.0",
-                "configurationId": "mlinfra-invoke",
-                "bucket": {"name": bucket, "arn": format!("arn:aws:s3:::{bucket}")},
-                "object": {"key": key}
-            }
-        }]}));
+        return Ok(events::object_created_event(
+            &stack.lake.bucket,
+            key,
+            0,
+            region,
+        ));
     }
     Err(Failure::new(
         "no event: give `--event FILE`, `--schedule NAME` or `--s3-key KEY`",
@@ -207,21 +178,4 @@ fn local_config(cx: &Context, function: FunctionName) -> Result<Deployed, Failur
         memory_mb: memory,
         timeout_s: timeout,
     })
-}
-
-/// A request id shaped as Lambda's (a UUID v4).
-pub fn request_id() -> String {
-    let mut b = [0u8; 16];
-    let _ = getrandom::fill(&mut b);
-    b[6] = (b[6] & 0x0f) | 0x40;
-    b[8] = (b[8] & 0x3f) | 0x80;
-    let h = hex::encode(b);
-    format!(
-        "{}-{}-{}-{}-{}",
-        &h[..8],
-        &h[8..12],
-        &h[12..16],
-        &h[16..20],
-        &h[20..]
-    )
 }

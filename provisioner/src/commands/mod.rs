@@ -205,6 +205,27 @@ impl Context {
         })
     }
 
+    /// The AWS provider of `--env localstack|aws`, after checking that an emulator's endpoint
+    /// answers.
+    pub async fn aws_provider(&self) -> Result<AwsProvider, Failure> {
+        let settings = self.aws_settings()?;
+        if let Some(ep) = &settings.endpoint {
+            crate::providers::aws::probe(ep).map_err(Failure::new)?;
+        }
+        Ok(AwsProvider::new(settings).await)
+    }
+
+    /// The `bootstrap.zip` that `mlinfra build` made for `function` in `--artifacts`.
+    pub fn package(&self, function: &str) -> Result<Vec<u8>, Failure> {
+        let zip = self.artifacts.join(function).join("bootstrap.zip");
+        std::fs::read(&zip).map_err(|e| {
+            Failure::new(format!(
+                "cannot read the `{function}` function's package `{}`: {e}\nhint: run `mlinfra build` first (or point `--artifacts` at its output)",
+                zip.display()
+            ))
+        })
+    }
+
     /// The provider and the state store of this environment.
     pub async fn infra(&self) -> Result<(AnyProvider, Store), Failure> {
         if self.env == EnvKind::Local {
@@ -213,11 +234,7 @@ impl Context {
                 Store::File(self.store()),
             ));
         }
-        let settings = self.aws_settings()?;
-        if let Some(ep) = &settings.endpoint {
-            crate::providers::aws::probe(ep).map_err(Failure::new)?;
-        }
-        let p = AwsProvider::new(settings).await;
+        let p = self.aws_provider().await?;
         let store = Store::S3(crate::engine::remote::S3Store::new(
             p.clients.s3.clone(),
             &p.settings.bucket,
@@ -244,13 +261,7 @@ impl Context {
                 .filter(|r| r.kind == "function")
             {
                 let f = r.props["function"].as_str().unwrap_or_default().to_string();
-                let zip = self.artifacts.join(&f).join("bootstrap.zip");
-                let bytes = std::fs::read(&zip).map_err(|e| {
-                    Failure::new(format!(
-                        "cannot read the `{f}` function's package `{}`: {e}\nhint: run `mlinfra build` first (or point `--artifacts` at its output)",
-                        zip.display()
-                    ))
-                })?;
+                let bytes = self.package(&f)?;
                 r.props["code_sha256"] = serde_json::json!(crate::build::code_sha256(&bytes));
             }
         }

@@ -22,11 +22,7 @@ const ACCOUNT: &str = "000000000000";
 
 pub async fn run(cx: &Context, args: &ServeArgs) -> Result<i32, Failure> {
     let stack = &cx.loaded.stack;
-    let settings = cx.aws_settings()?;
-    if let Some(ep) = &settings.endpoint {
-        crate::providers::aws::probe(ep).map_err(Failure::new)?;
-    }
-    let p = crate::providers::aws::AwsProvider::new(settings).await;
+    let p = cx.aws_provider().await?;
     let env = cx.env.as_str();
     let api = deployed::api(&p, &p.name("api"), &stack.api.stage)
         .await
@@ -46,13 +42,7 @@ pub async fn run(cx: &Context, args: &ServeArgs) -> Result<i32, Failure> {
     for function in stack.functions.keys() {
         let short = function.as_str();
         let name = crate::engine::graph::physical_name(stack, short);
-        let zip = cx.artifacts.join(short).join("bootstrap.zip");
-        let package = std::fs::read(&zip).map_err(|e| {
-            Failure::new(format!(
-                "cannot read the `{short}` package `{}`: {e}\nhint: run `mlinfra build` first (or point `--artifacts` at its output)",
-                zip.display()
-            ))
-        })?;
+        let package = cx.package(short)?;
         let dir = cx.root.join("serve").join(short);
         let mut spec = deployed::function(&p, &name, &package, &dir, args.local_build)
             .await

@@ -36,7 +36,7 @@ pub struct DeployedApi {
     pub throttle: Option<(f64, u32)>,
 }
 
-fn sdk_failure<E>(
+pub(super) fn sdk_failure<E>(
     what: &str,
     e: &aws_smithy_runtime_api::client::result::SdkError<E, aws_smithy_runtime_api::http::Response>,
 ) -> String

@@ -16,6 +16,7 @@ use hyper::body::{Bytes, Incoming};
 use hyper::{Request, Response};
 use serde_json::{Value, json};
 
+use super::deployed::sdk_failure;
 use super::{Executor, Outcome};
 use crate::providers::aws::AwsProvider;
 
@@ -35,7 +36,7 @@ pub fn function_name(s: &str) -> &str {
 pub fn scheduled_event(rule_arn: &str, region: &str, account: &str) -> Value {
     json!({
         "version": "0",
-        "id": crate::commands::invoke::request_id(),
+        "id": super::request_id(),
         "detail-type": "Scheduled Event",
         "source": "aws.events",
         "account": account,
@@ -69,7 +70,7 @@ async fn deliver(functions: &Functions, name: &str, event: Value, why: &str) {
         eprintln!("[events] {why}: no function `{name}` runs here");
         return;
     };
-    let id = crate::commands::invoke::request_id();
+    let id = super::request_id();
     let outcome = ex.invoke(&id, Bytes::from(event.to_string())).await;
     let said = match outcome {
         Ok(Outcome::Response(_)) => "done".to_string(),
@@ -138,7 +139,7 @@ async fn invoke(functions: &Functions, req: Request<Incoming>) -> Response<Full<
         .await
         .map(|b| b.to_bytes())
         .unwrap_or_default();
-    let id = crate::commands::invoke::request_id();
+    let id = super::request_id();
     let mut r = match kind.as_str() {
         "DryRun" => respond(204, Bytes::new()),
         "Event" => {
@@ -218,10 +219,7 @@ pub async fn rules(p: &AwsProvider, prefix: &str) -> Result<Vec<Rule>, String> {
         .limit(100)
         .send()
         .await
-        .map_err(|e| {
-            let e = crate::providers::aws::AwsError::from_sdk(&e);
-            format!("events:ListRules: {}: {}", e.code, e.message)
-        })?;
+        .map_err(|e| sdk_failure("events:ListRules", &e))?;
     let mut out = Vec::new();
     for r in listed.rules.unwrap_or_default() {
         let (Some(name), Some(arn), Some(expression)) = (r.name, r.arn, r.schedule_expression)
@@ -236,10 +234,7 @@ pub async fn rules(p: &AwsProvider, prefix: &str) -> Result<Vec<Rule>, String> {
             .rule(&name)
             .send()
             .await
-            .map_err(|e| {
-                let e = crate::providers::aws::AwsError::from_sdk(&e);
-                format!("events:ListTargetsByRule: {}: {}", e.code, e.message)
-            })?;
+            .map_err(|e| sdk_failure("events:ListTargetsByRule", &e))?;
         for t in targets.targets.unwrap_or_default() {
             if t.arn.starts_with("arn:aws:lambda:") {
                 out.push(Rule {
@@ -294,13 +289,7 @@ pub async fn notifications(p: &AwsProvider, bucket: &str) -> Result<Vec<(String,
         .bucket(bucket)
         .send()
         .await
-        .map_err(|e| {
-            let e = crate::providers::aws::AwsError::from_sdk(&e);
-            format!(
-                "s3:GetBucketNotificationConfiguration: {}: {}",
-                e.code, e.message
-            )
-        })?;
+        .map_err(|e| sdk_failure("s3:GetBucketNotificationConfiguration", &e))?;
     let mut out = Vec::new();
     for c in conf.lambda_function_configurations.unwrap_or_default() {
         let created = c

@@ -75,7 +75,7 @@ impl Gateway {
 
     /// Answer one request from `peer`.
     pub async fn handle(&self, req: Request<Incoming>, peer: SocketAddr) -> Response<Full<Bytes>> {
-        let request_id = crate::commands::invoke::request_id();
+        let request_id = super::request_id();
         let mut r = self.route(req, peer, &request_id).await;
         if let Ok(v) = hyper::header::HeaderValue::from_str(&request_id) {
             r.headers_mut().insert("x-amzn-RequestId", v);
@@ -210,7 +210,7 @@ impl Gateway {
         json!({
             "resource": route.path,
             "path": path,
-            "httpMethod": route_method(parts),
+            "httpMethod": parts.method.as_str(),
             "headers": if headers.is_empty() { Value::Null } else { Value::Object(headers) },
             "multiValueHeaders": if multi.is_empty() { Value::Null } else { Value::Object(multi) },
             "queryStringParameters": if q.is_empty() { Value::Null } else { Value::Object(q) },
@@ -220,7 +220,7 @@ impl Gateway {
             "requestContext": {
                 "resourceId": route.resource_id,
                 "resourcePath": route.path,
-                "httpMethod": route_method(parts),
+                "httpMethod": parts.method.as_str(),
                 "requestId": request_id,
                 "extendedRequestId": request_id,
                 "requestTime": crate::lambda::rfc3339_now(),
@@ -284,10 +284,6 @@ pub async fn serve(
             }
         }
     }
-}
-
-fn route_method(parts: &hyper::http::request::Parts) -> String {
-    parts.method.as_str().to_string()
 }
 
 /// `%XX` and `+` decoded, as API Gateway decodes query strings.

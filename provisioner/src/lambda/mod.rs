@@ -290,9 +290,10 @@ impl Executor {
 
     /// The extensions the warm instances registered (their names).
     pub fn extensions(&self) -> Vec<String> {
-        let idle = self.idle.lock();
+        let Ok(idle) = self.idle.lock() else {
+            return Vec::new();
+        };
         idle.iter()
-            .flat_map(|i| i.iter())
             .flat_map(|i| {
                 i.runtime
                     .extensions
@@ -410,6 +411,23 @@ fn lambda_env(spec: &FunctionSpec, api: &str, instance: usize) -> Vec<(String, S
     .into_iter()
     .map(|(k, v)| (k.to_string(), v))
     .collect()
+}
+
+/// A request id shaped as Lambda's (a UUID v4).
+pub fn request_id() -> String {
+    let mut b = [0u8; 16];
+    let _ = getrandom::fill(&mut b);
+    b[6] = (b[6] & 0x0f) | 0x40;
+    b[8] = (b[8] & 0x3f) | 0x80;
+    let h = hex::encode(b);
+    format!(
+        "{}-{}-{}-{}-{}",
+        &h[..8],
+        &h[8..12],
+        &h[12..16],
+        &h[16..20],
+        &h[20..]
+    )
 }
 
 pub(crate) fn rfc3339_now() -> String {

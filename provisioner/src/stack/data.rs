@@ -62,7 +62,7 @@ fn memory_warning(loaded: &Loaded, path: &Path) -> Option<String> {
             loaded.stack.dataset.source,
             size.div_ceil(1 << 20),
             train.memory_mb,
-            need.div_ceil(512) * 512
+            mlinfra_core::jobs::train::memory_setting_mb(need)
         )
     })
 }

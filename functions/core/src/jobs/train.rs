@@ -178,6 +178,11 @@ pub fn training_memory_mib(bytes: usize) -> u64 {
     150 + (bytes as u64 * 9).div_ceil(2 << 20)
 }
 
+/// The `memory_mb` to suggest for a job that needs `need_mib`: rounded up to 512 MB.
+pub fn memory_setting_mb(need_mib: u64) -> u64 {
+    need_mib.div_ceil(512) * 512
+}
+
 /// Refuse data that training cannot fit in `memory_mb`, naming the setting that raises it.
 pub fn check_memory(uri: &str, bytes: usize, memory: Option<(&str, u32)>) -> Result<(), JobError> {
     let Some((function, have)) = memory else {
@@ -187,7 +192,7 @@ pub fn check_memory(uri: &str, bytes: usize, memory: Option<(&str, u32)>) -> Res
     if need <= u64::from(have) {
         return Ok(());
     }
-    let suggest = need.div_ceil(512) * 512;
+    let suggest = memory_setting_mb(need);
     let hint = if suggest <= 10_240 {
         format!(
             "raise `functions.{function}.memory_mb` in the stack to {suggest} (Lambda allows up to 10240) and run `mlinfra up`"
