@@ -20,6 +20,7 @@ use std::process::Command;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use aws_sdk_s3::error::ProvideErrorMetadata as _;
 use hyper::body::Bytes;
 use mlinfra::lambda::{Executor, FunctionFailure, FunctionSpec, Outcome};
 use serde_json::{Value, json};
@@ -531,6 +532,18 @@ fn edit_stack(dir: &Path, from: &str, to: &str, hook: &Webhook) {
     std::fs::write(&stack_file, edited).unwrap();
 }
 
+/// The instances of the API Gateway fixture's body.
+fn example_instances() -> Value {
+    serde_json::from_str(fixture("apigw-predict.json")["body"].as_str().unwrap()).unwrap()
+}
+
+/// `POST /predict` of `instances` as request `id`: answered 200; the answer's body.
+fn predicted(rt: &tokio::runtime::Runtime, ex: &Executor, id: &str, instances: &Value) -> Value {
+    let r = respond(rt, ex, id, &apigw_event(id, "/predict", instances));
+    assert_eq!(r["statusCode"], 200, "{r}");
+    serde_json::from_str(r["body"].as_str().unwrap()).unwrap()
+}
+
 /// An API Gateway proxy event of the fixture's shape with its own request id, path and body.
 fn apigw_event(request_id: &str, path: &str, body: &Value) -> Value {
     let mut e = fixture("apigw-predict.json");
@@ -680,16 +693,8 @@ fn the_jobs_run_on_s3_and_dynamodb() {
     // predict: the Production model of the DynamoDB registry, read from S3 and checked.
     let predict = executor("predict", tmp.path(), &vars("predict"));
     let body = |r: &Value| -> Value { serde_json::from_str(r["body"].as_str().unwrap()).unwrap() };
-    let instances: Value =
-        serde_json::from_str(fixture("apigw-predict.json")["body"].as_str().unwrap()).unwrap();
-    let r = respond(
-        &rt,
-        &predict,
-        "p-1",
-        &apigw_event("p-1", "/predict", &instances),
-    );
-    assert_eq!(r["statusCode"], 200, "{r}");
-    let answer = body(&r);
+    let instances = example_instances();
+    let answer = predicted(&rt, &predict, "p-1", &instances);
     assert_eq!(answer["model"]["version"], 1, "{answer}");
     assert_eq!(answer["model"]["stage"], "Production", "{answer}");
     // The same probabilities as the registered ONNX file in S3, run by tract here.
@@ -1060,4 +1065,312 @@ fn the_whole_loop_runs_through_serve_on_the_cloud_environment() {
         "{notes:?}"
     );
     drop(serve);
+}
+
+/// Temporary credentials of a function's execution role, as Lambda hands them to it.
+struct RoleCredentials {
+    access_key: String,
+    secret: String,
+    token: String,
+}
+
+/// Least privilege, proven by running: with IAM enforced by the emulator (every request signed
+/// by a known identity and allowed by its policies, checked against the ARNs it touches, with
+/// the `s3:prefix` conditions), each packaged function runs its whole job with only its own
+/// role's credentials — ETL curates, train registers and notifies, predict serves, takes
+/// feedback and logs, monitor reports, alerts and starts `train:live` — and calls outside a
+/// role's policy are denied: a function run with another's role fails naming the denial, a
+/// role lists only its own prefixes, publishes and invokes only what its policy names, and
+/// credentials the emulator never issued are refused.
+#[test]
+fn each_function_works_with_only_its_own_role_and_a_call_outside_it_is_denied() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("project");
+    project(&dir);
+    let hook = webhook();
+    edit_stack(&dir, "model_refresh_s: 30", "model_refresh_s: 30", &hook);
+    let moto = moto::enforcing_server();
+    let endpoint = moto.endpoint.clone();
+    let artifacts = cli::artifacts();
+    let artifacts = artifacts.to_str().unwrap().to_string();
+    let cloud_as = |creds: Option<(&str, &str)>, args: &[&str]| -> String {
+        let mut full = vec!["--env", "localstack", "--endpoint", &endpoint];
+        full.extend_from_slice(&["--artifacts", &artifacts]);
+        full.extend_from_slice(args);
+        let mut c = cli::command(&dir, &full);
+        if let Some((key, secret)) = creds {
+            c.env("AWS_ACCESS_KEY_ID", key)
+                .env("AWS_SECRET_ACCESS_KEY", secret);
+        }
+        let (code, out, err) = cli::output(c);
+        assert_eq!(code, 0, "mlinfra {full:?}:\n{out}\n{err}");
+        out
+    };
+    cloud_as(None, &["up", "--yes"]);
+
+    // Before enforcement: an administrator for the CLI and the test's own reads, and each
+    // function's role assumed (Lambda's part: only `lambda.amazonaws.com` may assume them).
+    let open = rt.block_on(moto::sdk_config(&endpoint));
+    let iam = aws_sdk_iam::Client::new(&open);
+    rt.block_on(iam.create_user().user_name("operator").send())
+        .unwrap();
+    rt.block_on(
+        iam.put_user_policy()
+            .user_name("operator")
+            .policy_name("everything")
+            .policy_document(
+                json!({"Version": "2012-10-17", "Statement": [
+                    {"Effect": "Allow", "Action": "*", "Resource": "*"}]})
+                .to_string(),
+            )
+            .send(),
+    )
+    .unwrap();
+    let key = rt
+        .block_on(iam.create_access_key().user_name("operator").send())
+        .unwrap()
+        .access_key
+        .unwrap();
+    let admin = (key.access_key_id, key.secret_access_key);
+    let lambda_open = aws_sdk_lambda::Client::new(&open);
+    let sts = aws_sdk_sts::Client::new(&open);
+    let mut roles = std::collections::HashMap::new();
+    for f in ["etl", "train", "predict", "monitor"] {
+        let conf = rt
+            .block_on(
+                lambda_open
+                    .get_function_configuration()
+                    .function_name(format!("heart-disease-{f}"))
+                    .send(),
+            )
+            .unwrap();
+        let c = rt
+            .block_on(
+                sts.assume_role()
+                    .role_arn(conf.role.unwrap())
+                    .role_session_name(format!("heart-disease-{f}"))
+                    .send(),
+            )
+            .unwrap()
+            .credentials
+            .unwrap();
+        let vars: Vec<(String, String)> = conf
+            .environment
+            .and_then(|e| e.variables)
+            .unwrap_or_default()
+            .into_iter()
+            .collect();
+        let creds = RoleCredentials {
+            access_key: c.access_key_id,
+            secret: c.secret_access_key,
+            token: c.session_token,
+        };
+        roles.insert(f, (vars, creds));
+    }
+    let bucket = "mlinfra-heart-disease-lake";
+    let raw_key = fixture("s3-put-raw.json")["Records"][0]["s3"]["object"]["key"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let csv = std::fs::read(dir.join("examples/heart-disease/processed.cleveland.csv")).unwrap();
+
+    moto.enforce_iam();
+
+    // Credentials nobody issued are refused; the operator's are accepted.
+    let s3_of = |conf: &aws_config::SdkConfig| {
+        aws_sdk_s3::Client::from_conf(
+            aws_sdk_s3::config::Builder::from(conf)
+                .force_path_style(true)
+                .build(),
+        )
+    };
+    let unknown = s3_of(&open);
+    let refused = rt
+        .block_on(unknown.list_objects_v2().bucket(bucket).send())
+        .unwrap_err();
+    assert_eq!(refused.code(), Some("InvalidAccessKeyId"), "{refused:?}");
+    let operator = s3_of(&rt.block_on(moto::sdk_config_as(&endpoint, &admin.0, &admin.1, None)));
+    rt.block_on(
+        operator
+            .put_object()
+            .bucket(bucket)
+            .key(&raw_key)
+            .body(csv.into())
+            .send(),
+    )
+    .unwrap();
+    let object = |k: &str| -> Option<Vec<u8>> {
+        rt.block_on(operator.get_object().bucket(bucket).key(k).send())
+            .ok()
+            .map(|o| rt.block_on(o.body.collect()).unwrap().into_bytes().to_vec())
+    };
+    let as_operator = |args: &[&str]| cloud_as(Some((&admin.0, &admin.1)), args);
+    // The CLI with credentials the endpoint does not know says so, not "no message".
+    let (code, out, err) = cli::run(
+        &dir,
+        &[
+            "--env",
+            "localstack",
+            "--endpoint",
+            &endpoint,
+            "models",
+            "list",
+        ],
+    );
+    assert_eq!(code, 1, "{out}\n{err}");
+    assert!(
+        err.contains("access denied") && !err.contains("no message"),
+        "{err}"
+    );
+
+    // Each function's environment as deployed, with `role`'s credentials.
+    let vars = |function: &str, role: &str| -> Vec<(String, String)> {
+        let mut v = roles[function].0.clone();
+        let c = &roles[role].1;
+        v.extend([
+            ("AWS_ENDPOINT_URL".to_string(), endpoint.clone()),
+            ("AWS_ACCESS_KEY_ID".to_string(), c.access_key.clone()),
+            ("AWS_SECRET_ACCESS_KEY".to_string(), c.secret.clone()),
+            ("AWS_SESSION_TOKEN".to_string(), c.token.clone()),
+        ]);
+        v
+    };
+    let role_sdk = |role: &str| {
+        let c = &roles[role].1;
+        rt.block_on(moto::sdk_config_as(
+            &endpoint,
+            &c.access_key,
+            &c.secret,
+            Some(c.token.clone()),
+        ))
+    };
+
+    // A function run with another function's role fails, naming the denial, and writes nothing.
+    let s3_event = fixture("s3-put-raw.json");
+    let wrong = executor("etl", &tmp.path().join("wrong"), &vars("etl", "predict"));
+    let f = failure(&rt, &wrong, "wrong-role", &s3_event);
+    assert!(f.message.contains("Access Denied (AccessDenied)"), "{f}");
+    assert!(object("curated/latest.json").is_none());
+
+    // etl with its own role: the S3 event curates the object.
+    let etl = executor("etl", tmp.path(), &vars("etl", "etl"));
+    let r = respond(&rt, &etl, "etl-1", &s3_event);
+    assert_eq!(r["objects"][0]["outcome"], "curated", "{r}");
+    assert!(object("curated/latest.json").is_some());
+
+    // train with its own role: the weekly event trains, registers in DynamoDB and notifies.
+    let train = executor("train", tmp.path(), &vars("train", "train"));
+    let scheduled = fixture("eventbridge-scheduled.json");
+    let r = respond(&rt, &train, "train-1", &scheduled);
+    assert_eq!(r["registered_version"], 1, "{r}");
+    let request = r["request"].as_str().unwrap().to_string();
+    as_operator(&["models", "approve", &request, "--as", "bob"]);
+
+    // predict with its own role: the Production model from S3, feedback, sampled logs.
+    let predict = executor("predict", tmp.path(), &vars("predict", "predict"));
+    let answer = predicted(&rt, &predict, "p-1", &example_instances());
+    assert_eq!(answer["model"]["version"], 1, "{answer}");
+    let feedback = apigw_event(
+        "f-1",
+        "/feedback",
+        &json!({"request_id": "p-1", "label": 1}),
+    );
+    let r = respond(&rt, &predict, "f-1", &feedback);
+    assert_eq!(r["statusCode"], 202, "{r}");
+    assert!(object("feedback/p-1.json").is_some());
+    let load = apigw_event(
+        "p-load",
+        "/predict",
+        &json!({ "instances": shifted_traffic() }),
+    );
+    assert_eq!(respond(&rt, &predict, "p-load", &load)["statusCode"], 200);
+    assert_eq!(
+        rt.block_on(predict.shutdown(Duration::from_secs(5))),
+        ["exit status: 0"]
+    );
+    let logged = rt
+        .block_on(
+            operator
+                .list_objects_v2()
+                .bucket(bucket)
+                .prefix("predictions/")
+                .send(),
+        )
+        .unwrap()
+        .key_count
+        .unwrap_or(0);
+    assert!(logged > 0, "no prediction logs in S3");
+
+    // monitor with its own role: new data arrived, traffic shifted → report, alert, retraining
+    // started by invoking `train:live`.
+    let text = String::from_utf8(
+        std::fs::read(dir.join("examples/heart-disease/processed.cleveland.csv")).unwrap(),
+    )
+    .unwrap();
+    let week = dir.join("week-2.csv");
+    std::fs::write(
+        &week,
+        text.lines().take(101).collect::<Vec<_>>().join("\n") + "\n",
+    )
+    .unwrap();
+    as_operator(&["data", "ingest", week.to_str().unwrap()]);
+    let monitor = executor("monitor", tmp.path(), &vars("monitor", "monitor"));
+    let r = respond(&rt, &monitor, "m-1", &scheduled);
+    assert!(object(r["report"].as_str().unwrap()).is_some(), "{r}");
+    assert_eq!(r["alert_delivered"], true, "{r}");
+    assert!(
+        hook.notifications().iter().any(|n| n["Message"]
+            .as_str()
+            .unwrap_or("")
+            .contains(r["report"].as_str().unwrap())),
+        "the monitor's alert reached the topic's subscriber"
+    );
+    assert_eq!(r["retrained"]["invoked"], "heart-disease-train:live", "{r}");
+    assert_eq!(r["retrained"]["status"], 202, "{r}");
+
+    // Calls outside each policy are denied, each with the service's own error code.
+    let train_s3 = s3_of(&role_sdk("train"));
+    let s = |prefix: &str| {
+        rt.block_on(
+            train_s3
+                .list_objects_v2()
+                .bucket(bucket)
+                .prefix(prefix)
+                .send(),
+        )
+    };
+    s("curated/").unwrap();
+    denied(s("raw/"), "AccessDenied");
+    let put = train_s3
+        .put_object()
+        .bucket(bucket)
+        .key("curated/latest.json")
+        .body(b"{}".to_vec().into());
+    denied(rt.block_on(put.send()), "AccessDenied");
+    let publish = aws_sdk_sns::Client::new(&role_sdk("predict"))
+        .publish()
+        .topic_arn("arn:aws:sns:us-east-1:123456789012:heart-disease-alerts")
+        .message("not mine to send");
+    denied(rt.block_on(publish.send()), "AuthorizationError");
+    let invoke = aws_sdk_lambda::Client::new(&role_sdk("monitor"))
+        .invoke()
+        .function_name("heart-disease-predict");
+    denied(rt.block_on(invoke.send()), "AccessDeniedException");
+    use aws_sdk_dynamodb::types::AttributeValue::S;
+    let delete = aws_sdk_dynamodb::Client::new(&role_sdk("predict"))
+        .delete_item()
+        .table_name("heart-disease-registry")
+        .key("pk", S("MODEL#heart-disease".into()))
+        .key("sk", S("CURRENT".into()));
+    denied(rt.block_on(delete.send()), "AccessDeniedException");
+}
+
+/// The call failed with the error code `code`.
+fn denied<T: std::fmt::Debug, E: aws_sdk_s3::error::ProvideErrorMetadata + std::fmt::Debug>(
+    result: Result<T, E>,
+    code: &str,
+) {
+    let e = result.unwrap_err();
+    assert_eq!(e.code(), Some(code), "{e:?}");
 }

@@ -43,65 +43,103 @@ pub fn server() -> &'static Moto {
                 child: Mutex::new(None),
             };
         }
-        let bin = venv_bin("moto_server");
+        start(Command::new(venv_bin("moto_server")))
+    })
+}
+
+/// A server of its own that enforces IAM once [`Moto::enforce_iam`] is called, checking what AWS
+/// checks (`tests/support/moto_iam.py`: each call against the ARN it touches, AWS's action names,
+/// `s3:prefix` conditions). Not the shared one: switching enforcement on is global to a server.
+pub fn enforcing_server() -> &'static Moto {
+    static MOTO: OnceLock<Moto> = OnceLock::new();
+    MOTO.get_or_init(|| {
+        let mut c = Command::new(venv_bin("python"));
+        c.arg(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("support/moto_iam.py"));
+        start(c)
+    })
+}
+
+/// Start `program` (`moto_server` or a launcher with its arguments) on a free loopback port.
+fn start(mut program: Command) -> Moto {
+    let bin = PathBuf::from(program.get_program());
+    assert!(
+        bin.exists(),
+        "moto is not installed at `{}`: run `make venv`",
+        bin.display()
+    );
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    // `MLINFRA_TEST_MOTO_LOG=FILE` keeps the server's log (its tracebacks say why it answered 500).
+    let log = match std::env::var_os("MLINFRA_TEST_MOTO_LOG") {
+        Some(path) => Stdio::from(std::fs::File::create(path).unwrap()),
+        None => Stdio::null(),
+    };
+    let child = program
+        .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while TcpStream::connect(("127.0.0.1", port)).is_err() {
         assert!(
-            bin.exists(),
-            "moto is not installed at `{}`: run `make venv`",
-            bin.display()
+            Instant::now() < deadline,
+            "moto did not start on port {port} within 30 s"
         );
-        let port = TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let child = Command::new(bin)
-            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // This machine has no Docker engine: Lambda's Invoke is answered without running the
+    // function (202 for `InvocationType=Event`), as moto's simple Lambda backend does.
+    let (status, body) = http(
+        port,
+        "POST",
+        "/moto-api/config",
+        r#"{"lambda": {"use_docker": false}}"#,
+    );
+    assert!(
+        (200..300).contains(&status),
+        "moto refused its configuration: {status} {body}"
+    );
+    // The statics of a test binary are never dropped: stop the server when the binary exits.
+    let pid = child.id();
+    std::thread::spawn(move || {
+        let me = std::process::id();
+        // Watchdog: a child shell kills moto once this test process is gone.
+        let _ = Command::new("sh")
+            .args([
+                "-c",
+                &format!(
+                    "while kill -0 {me} 2>/dev/null; do sleep 1; done; kill {pid} 2>/dev/null"
+                ),
+            ])
+            .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(
-                Instant::now() < deadline,
-                "moto did not start on port {port} within 30 s"
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        // This machine has no Docker engine: Lambda's Invoke is answered without running the
-        // function (202 for `InvocationType=Event`), as moto's simple Lambda backend does.
-        let (status, body) = http(
-            port,
-            "POST",
-            "/moto-api/config",
-            r#"{"lambda": {"use_docker": false}}"#,
+            .spawn();
+    });
+    Moto {
+        endpoint: format!("http://127.0.0.1:{port}"),
+        child: Mutex::new(Some(child)),
+    }
+}
+
+impl Moto {
+    /// The server's port.
+    pub fn port(&self) -> u16 {
+        self.endpoint.rsplit(':').next().unwrap().parse().unwrap()
+    }
+
+    /// From now on every request must be signed by a known identity whose policies allow it.
+    pub fn enforce_iam(&self) {
+        let (status, body) = http(self.port(), "POST", "/moto-api/reset-auth", "0");
+        assert_eq!(
+            status, 200,
+            "moto did not switch IAM enforcement on: {body}"
         );
-        assert!(
-            (200..300).contains(&status),
-            "moto refused its configuration: {status} {body}"
-        );
-        // The statics of a test binary are never dropped: stop the server when the binary exits.
-        let pid = child.id();
-        std::thread::spawn(move || {
-            let me = std::process::id();
-            // Watchdog: a child shell kills moto once this test process is gone.
-            let _ = Command::new("sh")
-                .args([
-                    "-c",
-                    &format!(
-                        "while kill -0 {me} 2>/dev/null; do sleep 1; done; kill {pid} 2>/dev/null"
-                    ),
-                ])
-                .stdin(Stdio::null())
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn();
-        });
-        Moto {
-            endpoint: format!("http://127.0.0.1:{port}"),
-            child: Mutex::new(Some(child)),
-        }
-    })
+    }
 }
 
 /// A DynamoDB client for the server, with test credentials.
@@ -142,13 +180,23 @@ pub fn sts(endpoint: &str, access_key: &str, secret: &str) -> aws_sdk_sts::Clien
 
 /// The SDK configuration for the server: its endpoint, us-east-1, test credentials.
 pub async fn sdk_config(endpoint: &str) -> aws_config::SdkConfig {
+    sdk_config_as(endpoint, "testing", "testing", None).await
+}
+
+/// The SDK configuration for the server with these credentials.
+pub async fn sdk_config_as(
+    endpoint: &str,
+    access_key: &str,
+    secret: &str,
+    session_token: Option<String>,
+) -> aws_config::SdkConfig {
     aws_config::defaults(aws_config::BehaviorVersion::latest())
         .region(aws_config::Region::new("us-east-1"))
         .endpoint_url(endpoint)
         .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
-            "testing",
-            "testing",
-            None,
+            access_key,
+            secret,
+            session_token,
             None,
             "mlinfra-tests",
         ))

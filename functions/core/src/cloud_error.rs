@@ -67,6 +67,28 @@ pub fn cause(e: &(dyn Error + 'static)) -> Cause {
     Cause::Other(innermost)
 }
 
+/// What an error answer that carries no code and no message means, from its HTTP status alone.
+/// A `HEAD` request's answer has no body, so a denied `HeadObject` or `HeadBucket` says only
+/// `403`. Returns the code and the sentence to show.
+pub fn bare_status(status: u16) -> (&'static str, &'static str) {
+    match status {
+        403 => (
+            "AccessDenied",
+            "access denied: the credentials in use are not allowed this call on it, or are not \
+             known to this endpoint",
+        ),
+        404 => ("NotFound", "not found"),
+        400 => (
+            "BadRequest",
+            "the service refused the request without saying why",
+        ),
+        _ => (
+            "HttpError",
+            "the service answered with an error and no details",
+        ),
+    }
+}
+
 /// An AWS SDK call's failure as one sentence: `service:Call: message (Code)` for an error the
 /// service answered, else what stopped the call (no credentials, an unreachable endpoint).
 #[cfg(feature = "s3")]
@@ -82,11 +104,12 @@ where
     use aws_sdk_s3::error::SdkError;
     match e {
         SdkError::ServiceError(s) => {
+            let (bare_code, bare_message) = bare_status(s.raw().status().as_u16());
             let s = s.err();
             format!(
                 "{service}:{call}: {} ({})",
-                s.message().unwrap_or("no message"),
-                s.code().unwrap_or("unknown error")
+                s.message().unwrap_or(bare_message),
+                s.code().unwrap_or(bare_code)
             )
         }
         other => match cause(other) {

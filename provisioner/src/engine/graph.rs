@@ -147,14 +147,28 @@ fn permissions(stack: &Stack, f: FunctionName) -> Value {
             rw(&["raw/", "curated/", "artifacts/"]),
             "none",
         ),
+        // Train records each dataset's train/eval split beside it (`curated/<data>/split.json`)
+        // and may write nothing else there.
         FunctionName::Train => (
             rw(&["curated/", "artifacts/", "models/"]),
-            rw(&["artifacts/", "models/"]),
+            [
+                rw(&["artifacts/", "models/"]),
+                vec![format!("{b}/curated/*/split.json")],
+            ]
+            .concat(),
             "read-write",
         ),
-        FunctionName::Predict => (rw(&["models/"]), rw(&["predictions/", "feedback/"]), "read"),
+        // Predict reads back its own logs to tie feedback to the prediction it is about, and
+        // whether that feedback was given before.
+        FunctionName::Predict => (
+            rw(&["models/", "predictions/", "feedback/"]),
+            rw(&["predictions/", "feedback/"]),
+            "read",
+        ),
+        // Monitor compares the served traffic with the Production model's training rows
+        // (`curated/<data>/data.csv` and its `split.json`).
         FunctionName::Monitor => (
-            rw(&["artifacts/", "predictions/", "feedback/"]),
+            rw(&["curated/", "artifacts/", "predictions/", "feedback/"]),
             rw(&["artifacts/"]),
             "read",
         ),

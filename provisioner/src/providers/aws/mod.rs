@@ -305,14 +305,15 @@ impl AwsError {
     {
         let status = e.raw_response().map(|r| r.status().as_u16());
         match e {
-            SdkError::ServiceError(_) => AwsError {
-                code: e
-                    .code()
-                    .map(str::to_string)
-                    .unwrap_or_else(|| format!("Http{}", status.unwrap_or(0))),
-                message: e.message().unwrap_or("no message").to_string(),
-                status,
-            },
+            SdkError::ServiceError(_) => {
+                let (bare_code, bare_message) =
+                    mlinfra_core::cloud_error::bare_status(status.unwrap_or(0));
+                AwsError {
+                    code: e.code().unwrap_or(bare_code).to_string(),
+                    message: e.message().unwrap_or(bare_message).to_string(),
+                    status,
+                }
+            }
             _ => {
                 use mlinfra_core::cloud_error::{Cause, cause};
                 match cause(e) {
