@@ -16,6 +16,7 @@
 use std::fmt::Write as _;
 use std::path::Path;
 
+use mlinfra_core::jobs::{JobError, train};
 use mlinfra_core::lake::{AnyLake, Lake as _};
 use mlinfra_core::metrics::Policy;
 use mlinfra_core::pipeline::{self, Config, PipelineError};
@@ -103,16 +104,28 @@ async fn run_pipeline(g: &Global, run_args: &PipelineRunArgs) -> Result<i32, Fai
         path.display(),
         raw.len()
     ));
-    let baseline = mlinfra_core::jobs::train::production_model(&registry, &lake, &cfg.model_name)
-        .await
-        .map_err(|e| Failure::new(e.to_string()))?;
-    let out = match pipeline::run(&bytes, &cfg, baseline.as_ref()) {
-        Ok(o) => o,
-        Err(PipelineError::Anomalies(a)) => {
-            let key = format!(
-                "artifacts/anomalies/{}.json",
-                short(&pipeline::sha256_hex(&bytes))
-            );
+    let register = !run_args.no_register;
+    // Who registers must be known; the run record names whoever it can.
+    let actor = if register {
+        who.get()?
+    } else {
+        who.get().unwrap_or_else(|_| "unknown".into())
+    };
+    let data = short(&pipeline::sha256_hex(&bytes)).to_string();
+    let data_key = format!("curated/{data}/data.csv");
+    let job = train::Job {
+        cfg: &cfg,
+        actor: &actor,
+        register,
+        request_production: false,
+        reason: "pipeline run",
+        memory: None,
+    };
+    // The same use-case as `retrain` and the train function, on this file.
+    let t = match train::train_on(&lake, &registry, &data_key, &bytes, &job).await {
+        Ok(t) => t,
+        Err(JobError::Pipeline(PipelineError::Anomalies(a))) => {
+            let key = format!("artifacts/anomalies/{data}.json");
             write(&lake, &key, &json_bytes(&a)).await?;
             return Err(Failure::new(format!(
                 "`{}`: {} anomalies block training: {}\nhint: see `{}`, or `mlinfra data validate --data {}`",
@@ -126,37 +139,33 @@ async fn run_pipeline(g: &Global, run_args: &PipelineRunArgs) -> Result<i32, Fai
                 path.display()
             )));
         }
-        Err(e) => return Err(Failure::new(format!("`{}`: {e}", path.display()))),
+        Err(JobError::Pipeline(e)) => {
+            return Err(Failure::new(format!("`{}`: {e}", path.display())));
+        }
+        Err(e) => return Err(Failure::new(e.to_string())),
     };
-    let data = short(out.data_hash.trim_start_matches("sha256:"));
-    let run = &out.run.run_id;
-    let model = &cfg.model_name;
+    let out = &t.out;
     let file_name = path
         .file_name()
         .map_or("data.csv".into(), |n| n.to_string_lossy().to_string());
-    // The input and its curated copy are written from where they are (no copy of the data).
+    // The input and its curated copy are written from where they are (no copy of the data),
+    // then the pointer that `mlinfra retrain` and the weekly schedule train on next.
     write(&lake, &format!("raw/{file_name}"), &raw).await?;
-    write(&lake, &format!("curated/{data}/data.csv"), &bytes).await?;
-    let mut artifacts = mlinfra_core::jobs::train::run_artifacts(&out, &cfg);
-    // What `mlinfra retrain` and the weekly schedule train on next.
+    write(&lake, &data_key, &bytes).await?;
     let records = csv::ReaderBuilder::new()
         .from_reader(&bytes[..])
         .records()
         .count();
-    artifacts.push((
-        mlinfra_core::jobs::CURATED_LATEST.to_string(),
-        json_bytes(&mlinfra_core::jobs::CuratedPointer {
-            data_hash: out.data_hash.clone(),
-            key: format!("curated/{data}/data.csv"),
-            rows: records,
-            sources: vec![format!("raw/{file_name}")],
-            schema_version: Some(out.run.schema_version.clone()),
-            created_at: mlinfra_core::registry::local::rfc3339(mlinfra_core::jobs::now()),
-        }),
-    ));
-    for (key, bytes) in &artifacts {
-        write(&lake, key, bytes).await?;
-    }
+    let pointer = json_bytes(&mlinfra_core::jobs::CuratedPointer {
+        data_hash: out.data_hash.clone(),
+        key: data_key.clone(),
+        rows: records,
+        sources: vec![format!("raw/{file_name}")],
+        schema_version: Some(out.run.schema_version.clone()),
+        created_at: mlinfra_core::registry::local::rfc3339(mlinfra_core::jobs::now()),
+    });
+    write(&lake, mlinfra_core::jobs::CURATED_LATEST, &pointer).await?;
+    let run = &out.run.run_id;
     let e = &out.evaluation;
     let best = &out.search.trials[out.search.best];
     let mut text = String::new();
@@ -208,64 +217,39 @@ async fn run_pipeline(g: &Global, run_args: &PipelineRunArgs) -> Result<i32, Fai
     let _ = writeln!(
         text,
         "model     {}",
-        at(&lake, &format!("models/{model}/{run}/model.onnx"))
+        at(&lake, &format!("models/{}/{run}/model.onnx", cfg.model_name))
     );
-    // Pusher: a blessed model becomes a new registry version.
-    let (registered, outcome) = if out.run.blessing.blessed && !run_args.no_register {
-        let actor = who.get()?;
-        let c = super::models::candidate(&lake, model, run).await?;
-        match registry.register(model, c, &actor).await {
-            Ok(v) => {
-                let outcome = format!("registered as version {} ({})", v.version, v.stage);
-                let _ = writeln!(text, "registry  {outcome} by {actor}");
-                (Some(v.version), outcome)
-            }
-            Err(mlinfra_core::registry::RegistryError::Refused(m))
-                if m.contains("already registered") =>
-            {
-                let _ = writeln!(text, "registry  {m}");
-                (None, m)
-            }
-            Err(e) => return Err(Failure::new(e.to_string())),
+    match (&t.registered, &t.not_registered) {
+        (Some(v), _) => {
+            let _ = writeln!(
+                text,
+                "registry  registered as version {} ({}) by {actor}",
+                v.version, v.stage
+            );
         }
-    } else if !out.run.blessing.blessed {
-        let outcome = format!(
-            "not blessed ({}); to register it anyway: `mlinfra models register --run {run}`",
-            out.run.blessing.reason
-        );
-        let _ = writeln!(text, "registry  not registered: {outcome}");
-        (None, outcome)
-    } else {
-        (
-            None,
-            "registration not asked for (`--no-register`)".to_string(),
-        )
-    };
-    // This execution's record: a rerun of the same run keeps the earlier ones.
-    let now = mlinfra_core::jobs::now();
-    let actor = who.get().unwrap_or_else(|_| "unknown".into());
-    let mut execution =
-        mlinfra_core::jobs::runs::Execution::new(&out.run, now, &actor, "pipeline run", outcome);
-    execution.registered_version = registered;
-    mlinfra_core::jobs::runs::record(&lake, &mut execution, now)
-        .await
-        .map_err(|e| Failure::new(e.to_string()))?;
+        (None, Some(why)) if !out.run.blessing.blessed => {
+            let _ = writeln!(text, "registry  not registered: {why}");
+        }
+        (None, Some(why)) if register => {
+            let _ = writeln!(text, "registry  {why}");
+        }
+        _ => {}
+    }
     let _ = writeln!(
         text,
         "run       {} ({} ms)",
         at(&lake, &format!("artifacts/runs/{run}/run.json")),
         num(out.timings.total_ms.round())
     );
+    let mut artifacts = t.keys.clone();
+    artifacts.push(mlinfra_core::jobs::CURATED_LATEST.to_string());
     cx.out.result(
         text,
         &json!({
             "run": out.run,
-            "registered_version": registered,
+            "registered_version": t.registered.as_ref().map(|v| v.version),
             "split": {"train": out.split.train, "eval": out.split.eval},
-            "artifacts": artifacts
-                .iter()
-                .map(|(k, _)| at(&lake, k))
-                .collect::<Vec<_>>(),
+            "artifacts": artifacts.iter().map(|k| at(&lake, k)).collect::<Vec<_>>(),
             "timings": out.timings,
         }),
     );
