@@ -23,7 +23,7 @@ pub async fn run(g: &Global, args: &DownArgs) -> Result<i32, Failure> {
                     "Nothing to delete: stack `{}` has no state on `{}` (its bucket `{}` does not exist).\n",
                     cx.stack_name(),
                     cx.env.as_str(),
-                    s3.bucket
+                    s3.lake.bucket
                 ),
                 &json!({ "plan": null }),
             );

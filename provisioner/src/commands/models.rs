@@ -280,7 +280,7 @@ pub async fn platform(
     {
         return Err(Failure::new(format!(
             "the data lake bucket `{}` does not exist on `{}`\nhint: run `mlinfra up --env {}` first",
-            s3.bucket,
+            s3.lake.bucket,
             cx.env.as_str(),
             cx.env.as_str()
         )));

@@ -217,7 +217,10 @@ async fn run_pipeline(g: &Global, run_args: &PipelineRunArgs) -> Result<i32, Fai
     let _ = writeln!(
         text,
         "model     {}",
-        at(&lake, &format!("models/{}/{run}/model.onnx", cfg.model_name))
+        at(
+            &lake,
+            &format!("models/{}/{run}/model.onnx", cfg.model_name)
+        )
     );
     match (&t.registered, &t.not_registered) {
         (Some(v), _) => {

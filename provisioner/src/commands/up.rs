@@ -59,7 +59,7 @@ async fn bootstrap(
     };
     cx.out.progress(format!(
         "Creating the data lake bucket `{}` first: it holds the state and its lock.",
-        s3.bucket
+        s3.lake.bucket
     ));
     provider.create(lake).await?;
     Ok(())

@@ -1,5 +1,7 @@
 //! Remote state for `aws` and `localstack`: the state document and its lock live in the stack's
-//! data lake bucket under `state/<env>/`.
+//! data lake bucket under `state/<env>/`, read, created and deleted through the lake's
+//! [`S3Lake`] (the state itself is written here, encrypted, tolerating a bucket that `down
+//! --delete-data` removed).
 //!
 //! The lock is an object created with `If-None-Match: *`: S3 creates it only if no object of
 //! that key exists, so of two `up`s exactly one gets it; the other is told who holds it. It is
@@ -16,6 +18,8 @@ use std::path::PathBuf;
 
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::ServerSideEncryption;
+use mlinfra_core::lake::{Lake as _, LakeError};
+use mlinfra_core::lake_s3::S3Lake;
 
 use super::lock::{LockError, LockInfo};
 use super::state::{State, StateError};
@@ -27,16 +31,14 @@ const LOCK_SETTLE: std::time::Duration = std::time::Duration::from_millis(150);
 /// The state and lock objects of one stack on one environment.
 #[derive(Debug, Clone)]
 pub struct S3Store {
-    pub s3: aws_sdk_s3::Client,
-    pub bucket: String,
+    pub lake: S3Lake,
     pub env: String,
 }
 
 impl S3Store {
     pub fn new(s3: aws_sdk_s3::Client, bucket: &str, env: &str) -> Self {
         S3Store {
-            s3,
-            bucket: bucket.to_string(),
+            lake: S3Lake::new(s3, bucket),
             env: env.to_string(),
         }
     }
@@ -50,20 +52,25 @@ impl S3Store {
     }
 
     pub fn uri(&self, key: &str) -> String {
-        format!("s3://{}/{key}", self.bucket)
+        self.lake.uri(key)
     }
 
     fn remote(&self, what: &'static str, e: AwsError) -> StateError {
+        self.remote_detail(what, format!("{} ({})", e.message, e.code))
+    }
+
+    fn remote_detail(&self, what: &'static str, detail: String) -> StateError {
         StateError::Remote {
             uri: self.uri(&self.state_key()),
             what,
-            detail: format!("{} ({})", e.message, e.code),
+            detail,
         }
     }
 
     /// Whether the bucket that holds the state exists.
     pub async fn bucket_exists(&self) -> Result<bool, StateError> {
-        match self.s3.head_bucket().bucket(&self.bucket).send().await {
+        let (s3, bucket) = (&self.lake.client, &self.lake.bucket);
+        match s3.head_bucket().bucket(bucket).send().await {
             Ok(_) => Ok(true),
             Err(e) => {
                 let a = AwsError::from_sdk(&e);
@@ -76,38 +83,18 @@ impl S3Store {
         }
     }
 
-    async fn get(&self, key: &str) -> Result<Option<String>, AwsError> {
-        match self
-            .s3
-            .get_object()
-            .bucket(&self.bucket)
-            .key(key)
-            .send()
-            .await
-        {
-            Ok(o) => {
-                let bytes = o.body.collect().await.map_err(|e| AwsError {
-                    code: "Read".into(),
-                    message: e.to_string(),
-                    status: None,
-                })?;
-                Ok(Some(
-                    String::from_utf8_lossy(&bytes.into_bytes()).into_owned(),
-                ))
-            }
-            Err(e) => {
-                let a = AwsError::from_sdk(&e);
-                if a.is_not_found() { Ok(None) } else { Err(a) }
-            }
-        }
-    }
-
     /// The recorded state, or `None` when nothing was ever applied (or the bucket is gone).
     pub async fn load(&self, stack: &str, env: &str) -> Result<Option<State>, StateError> {
         let key = self.state_key();
-        match self.get(&key).await.map_err(|e| self.remote("read", e))? {
+        match self
+            .lake
+            .get(&key)
+            .await
+            .map_err(|e| self.remote_detail("read", e.message))?
+        {
             None => Ok(None),
-            Some(text) => {
+            Some(bytes) => {
+                let text = String::from_utf8_lossy(&bytes);
                 State::from_json(&PathBuf::from(self.uri(&key)), &text, stack, env).map(Some)
             }
         }
@@ -119,9 +106,10 @@ impl S3Store {
         let key = self.state_key();
         let text = state.next_version(&PathBuf::from(self.uri(&key)))?;
         let res = self
-            .s3
+            .lake
+            .client
             .put_object()
-            .bucket(&self.bucket)
+            .bucket(&self.lake.bucket)
             .key(&key)
             .content_type("application/json")
             .server_side_encryption(ServerSideEncryption::Aes256)
@@ -141,32 +129,27 @@ impl S3Store {
         }
     }
 
-    /// Delete the state object (after everything it recorded was deleted).
+    /// Delete the state object (after everything it recorded was deleted). S3 answers a delete
+    /// of a missing key with success; a bucket already gone has nothing left to delete.
     pub async fn remove(&self) -> Result<(), StateError> {
-        match self
-            .s3
-            .delete_object()
-            .bucket(&self.bucket)
-            .key(self.state_key())
-            .send()
-            .await
-        {
-            Ok(_) => Ok(()),
-            Err(e) => {
-                let a = AwsError::from_sdk(&e);
-                if a.is_not_found() {
-                    Ok(())
-                } else {
-                    Err(self.remote("delete", a))
-                }
-            }
+        match self.lake.delete(&self.state_key()).await {
+            Ok(()) => Ok(()),
+            Err(_) if !self.bucket_exists().await? => Ok(()),
+            Err(e) => Err(self.remote_detail("delete", e.message)),
         }
     }
 
-    fn lock_err(&self, e: AwsError) -> LockError {
+    fn lock_err(&self, e: LakeError) -> LockError {
         LockError::Io(
             PathBuf::from(self.uri(&self.lock_key())),
-            std::io::Error::other(format!("{} ({})", e.message, e.code)),
+            std::io::Error::other(e.message),
+        )
+    }
+
+    fn held(&self, holder: Option<LockInfo>) -> LockError {
+        LockError::Held(
+            PathBuf::from(self.uri(&self.lock_key())),
+            Box::new(holder.unwrap_or_else(LockInfo::unknown)),
         )
     }
 
@@ -175,79 +158,45 @@ impl S3Store {
         let info = LockInfo::new(operation);
         let body = serde_json::to_vec_pretty(&info)
             .map_err(|e| LockError::Io(PathBuf::from(self.uri(&self.lock_key())), e.into()))?;
-        let res = self
-            .s3
-            .put_object()
-            .bucket(&self.bucket)
-            .key(self.lock_key())
-            .if_none_match("*")
-            .content_type("application/json")
-            .server_side_encryption(ServerSideEncryption::Aes256)
-            .body(ByteStream::from(body))
-            .send()
-            .await;
-        match res {
-            Ok(_) => {
-                // S3 applies `If-None-Match` atomically; some S3-compatible servers check and
-                // then write, so two racing `PUT`s can both succeed there (the last one's body
-                // stays). Read the lock back after a moment: only the process whose id is in
-                // it holds the lock.
-                tokio::time::sleep(LOCK_SETTLE).await;
-                match self.holder().await? {
-                    Some(h) if h.id == info.id => Ok(S3Lock {
-                        store: self.clone(),
-                        info,
-                    }),
-                    other => Err(LockError::Held(
-                        PathBuf::from(self.uri(&self.lock_key())),
-                        Box::new(other.unwrap_or_else(LockInfo::unknown)),
-                    )),
-                }
-            }
-            Err(e) => {
-                let a = AwsError::from_sdk(&e);
-                if a.status == Some(412)
-                    || a.status == Some(409)
-                    || a.code == "PreconditionFailed"
-                    || a.code == "ConditionalRequestConflict"
-                {
-                    let holder = self
-                        .holder()
-                        .await
-                        .ok()
-                        .flatten()
-                        .unwrap_or_else(LockInfo::unknown);
-                    Err(LockError::Held(
-                        PathBuf::from(self.uri(&self.lock_key())),
-                        Box::new(holder),
-                    ))
-                } else {
-                    Err(self.lock_err(a))
-                }
-            }
+        let created = self
+            .lake
+            .put_if_absent(&self.lock_key(), &body)
+            .await
+            .map_err(|e| self.lock_err(e))?;
+        if !created {
+            return Err(self.held(self.holder().await.ok().flatten()));
+        }
+        // S3 applies `If-None-Match` atomically; some S3-compatible servers check and then
+        // write, so two racing `PUT`s can both succeed there (the last one's body stays). Read
+        // the lock back after a moment: only the process whose id is in it holds the lock.
+        tokio::time::sleep(LOCK_SETTLE).await;
+        match self.holder().await? {
+            Some(h) if h.id == info.id => Ok(S3Lock {
+                store: self.clone(),
+                info,
+            }),
+            other => Err(self.held(other)),
         }
     }
 
     /// Who holds the lock, if anyone.
     pub async fn holder(&self) -> Result<Option<LockInfo>, LockError> {
-        let text = self
+        let bytes = self
+            .lake
             .get(&self.lock_key())
             .await
             .map_err(|e| self.lock_err(e))?;
-        Ok(text.and_then(|t| serde_json::from_str(&t).ok()))
+        Ok(bytes.and_then(|b| serde_json::from_slice(&b).ok()))
     }
 
     /// Break the lock. Returns who held it.
     pub async fn force_unlock(&self) -> Result<Option<LockInfo>, LockError> {
         let holder = self.holder().await?;
         if holder.is_some() {
-            self.s3
-                .delete_object()
-                .bucket(&self.bucket)
-                .key(self.lock_key())
-                .send()
+            self.lake
+                .delete(&self.lock_key())
                 .await
-                .map_err(|e| self.lock_err(AwsError::from_sdk(&e)))?;
+                .map_err(|e| self.lock_err(e))?;
         }
         Ok(holder)
     }
@@ -270,19 +219,11 @@ impl S3Lock {
     pub async fn release(self) {
         match self.store.holder().await {
             Ok(Some(h)) if h.id == self.info.id => {
-                if let Err(e) = self
-                    .store
-                    .s3
-                    .delete_object()
-                    .bucket(&self.store.bucket)
-                    .key(self.store.lock_key())
-                    .send()
-                    .await
-                {
+                if let Err(e) = self.store.lake.delete(&self.store.lock_key()).await {
                     eprintln!(
                         "warning: cannot release the lock `{}`: {}\nhint: `mlinfra unlock` breaks it",
                         self.store.uri(&self.store.lock_key()),
-                        AwsError::from_sdk(&e).message
+                        e.message
                     );
                 }
             }
