@@ -106,7 +106,7 @@ async fn careless_s3() -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn of_racing_lock_takers_exactly_one_holds_the_state_lock() {
     use mlinfra::engine::lock::LockError;
-    use mlinfra::engine::remote::S3Store;
+    use mlinfra::providers::aws::state::S3Store;
     let conf = moto::sdk_config(&careless_s3().await).await;
     let client = aws_sdk_s3::Client::from_conf(
         aws_sdk_s3::config::Builder::from(&conf)
@@ -141,8 +141,8 @@ async fn of_racing_lock_takers_exactly_one_holds_the_state_lock() {
         }
     }
     assert_eq!((held.len(), told), (1, 3), "one holder, three told");
-    let holder = store.holder().await.unwrap().unwrap();
+    let holder = store.holder_of_lock().await.unwrap().unwrap();
     assert_eq!(holder.id, held[0].info().id);
     held.pop().unwrap().release().await;
-    assert!(store.holder().await.unwrap().is_none());
+    assert!(store.holder_of_lock().await.unwrap().is_none());
 }

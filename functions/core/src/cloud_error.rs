@@ -114,7 +114,7 @@ where
         }
         other => match cause(other) {
             Cause::NoCredentials => format!(
-                "{service}:{call}: no AWS credentials found: set `AWS_PROFILE` (or `AWS_ACCESS_KEY_ID` and `AWS_SECRET_ACCESS_KEY`)"
+                "{service}:{call}: no AWS credentials found: set `AWS_PROFILE` (or `AWS_ACCESS_KEY_ID` and `AWS_SECRET_ACCESS_KEY`), or run `aws configure`"
             ),
             Cause::Unreachable(reason) => {
                 format!("{service}:{call}: cannot reach {name}: {reason}")

@@ -15,18 +15,18 @@ use crate::providers::{AnyProvider, DeleteOptions, Provider};
 pub async fn run(g: &Global, args: &DownArgs) -> Result<i32, Failure> {
     let cx = Context::any_env(g)?;
     let (provider, store) = cx.infra().await?;
-    if let Store::S3(s3) = &store
-        && !s3.bucket_exists().await?
+    if let Some(holder) = store.holder()
+        && !store.exists().await?
     {
         cx.out.result(
-                format!(
-                    "Nothing to delete: stack `{}` has no state on `{}` (its bucket `{}` does not exist).\n",
-                    cx.stack_name(),
-                    cx.env.as_str(),
-                    s3.lake.bucket
-                ),
-                &json!({ "plan": null }),
-            );
+            format!(
+                "Nothing to delete: stack `{}` has no state on `{}` ({} does not exist).\n",
+                cx.stack_name(),
+                cx.env.as_str(),
+                holder.description
+            ),
+            &json!({ "plan": null }),
+        );
         return Ok(0);
     }
     // Look before locking: with nothing deployed, `down` ends here having written nothing (not
@@ -39,7 +39,7 @@ pub async fn run(g: &Global, args: &DownArgs) -> Result<i32, Failure> {
     let result = locked(&cx, args, &provider, &store).await;
     lock.release().await;
     let (code, all_gone) = result?;
-    if all_gone && store_is_local(&store) {
+    if all_gone && store.is_local() {
         // Leave nothing behind: the environment directory, and `.mlinfra/` if it is now empty.
         if std::fs::remove_dir(&cx.root).is_ok()
             && let Some(parent) = cx.root.parent().filter(|p| p.ends_with(".mlinfra"))
@@ -59,10 +59,6 @@ fn nothing_to_delete(cx: &Context) {
         ),
         &json!({ "plan": null }),
     );
-}
-
-fn store_is_local(store: &Store) -> bool {
-    matches!(store, Store::File(_))
 }
 
 /// The work under the lock; returns the exit code and whether nothing is left.

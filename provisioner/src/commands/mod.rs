@@ -231,11 +231,11 @@ impl Context {
         if self.env == EnvKind::Local {
             return Ok((
                 AnyProvider::Local(self.provider()),
-                Store::File(self.store()),
+                std::sync::Arc::new(self.store()),
             ));
         }
         let p = self.aws_provider().await?;
-        let store = Store::S3(crate::engine::remote::S3Store::new(
+        let store = std::sync::Arc::new(crate::providers::aws::state::S3Store::new(
             p.clients.s3.clone(),
             &p.settings.bucket,
             self.env.as_str(),

@@ -275,12 +275,12 @@ pub async fn platform(
             "the cloud platform needs --env aws or localstack",
         ));
     };
-    if let crate::engine::store::Store::S3(s3) = &store
-        && !s3.bucket_exists().await?
+    if let Some(holder) = store.holder()
+        && !store.exists().await?
     {
         return Err(Failure::new(format!(
-            "the data lake bucket `{}` does not exist on `{}`\nhint: run `mlinfra up --env {}` first",
-            s3.lake.bucket,
+            "{} does not exist on `{}`\nhint: run `mlinfra up --env {}` first",
+            holder.description,
             cx.env.as_str(),
             cx.env.as_str()
         )));

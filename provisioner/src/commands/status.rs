@@ -11,7 +11,7 @@ pub async fn run(g: &Global) -> Result<i32, Failure> {
     let cx = Context::any_env(g)?;
     let (_, store) = cx.infra().await?;
     let recorded = store.load(cx.stack_name(), cx.env.as_str()).await?;
-    let holder = store.holder().await?;
+    let holder = store.lock_holder().await?;
     let mut text = String::new();
     let _ = writeln!(text, "stack:     {}", cx.stack_name());
     let _ = writeln!(text, "env:       {}", cx.env.as_str());

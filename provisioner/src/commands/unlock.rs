@@ -8,7 +8,7 @@ use crate::cli::{Global, UnlockArgs};
 pub async fn run(g: &Global, args: &UnlockArgs) -> Result<i32, Failure> {
     let cx = Context::any_env(g)?;
     let (_, store) = cx.infra().await?;
-    let Some(holder) = store.holder().await? else {
+    let Some(holder) = store.lock_holder().await? else {
         cx.out.result(
             format!(
                 "The state of stack `{}` on `{}` is not locked.\n",

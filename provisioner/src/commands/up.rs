@@ -39,29 +39,29 @@ pub async fn run(g: &Global, args: &UpArgs) -> Result<i32, Failure> {
     result
 }
 
-/// On AWS the state lives in the data lake bucket, which `up` also manages: when the bucket
-/// does not exist yet, create it first (with all its settings), so there is somewhere to take
-/// the lock and write the state. The plan then adopts it.
+/// On the clouds the state lives in a resource that `up` also manages (the data lake bucket):
+/// when it does not exist yet, create it first (with all its settings), so there is somewhere
+/// to take the lock and write the state. The plan then adopts it.
 async fn bootstrap(
     cx: &Context,
     graph: &crate::engine::Graph,
     provider: &AnyProvider,
     store: &Store,
 ) -> Result<(), Failure> {
-    let Store::S3(s3) = store else {
+    let Some(holder) = store.holder() else {
         return Ok(());
     };
-    if s3.bucket_exists().await? {
+    if store.exists().await? {
         return Ok(());
     }
-    let Some(lake) = graph.get("lake") else {
+    let Some(resource) = graph.get(holder.addr) else {
         return Ok(());
     };
     cx.out.progress(format!(
-        "Creating the data lake bucket `{}` first: it holds the state and its lock.",
-        s3.lake.bucket
+        "Creating {} first: it holds the state and its lock.",
+        holder.description
     ));
-    provider.create(lake).await?;
+    provider.create(resource).await?;
     Ok(())
 }
 

@@ -9,7 +9,6 @@ pub mod graph;
 pub mod hooks;
 pub mod lock;
 pub mod plan;
-pub mod remote;
 pub mod state;
 pub mod store;
 

@@ -20,6 +20,7 @@ mod lake;
 mod lambda;
 mod registry;
 mod settings;
+pub mod state;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;

@@ -21,9 +21,10 @@ use aws_sdk_s3::types::ServerSideEncryption;
 use mlinfra_core::lake::{Lake as _, LakeError};
 use mlinfra_core::lake_s3::S3Lake;
 
-use super::lock::{LockError, LockInfo};
-use super::state::{State, StateError};
-use crate::providers::aws::AwsError;
+use super::AwsError;
+use crate::engine::lock::{LockError, LockInfo};
+use crate::engine::state::{State, StateError};
+use crate::engine::store::{BoxFuture, HeldLock, Lock, StateBackend, StateHolder};
 
 /// How long after creating the lock object it is read back to confirm it is ours.
 const LOCK_SETTLE: std::time::Duration = std::time::Duration::from_millis(150);
@@ -164,13 +165,13 @@ impl S3Store {
             .await
             .map_err(|e| self.lock_err(e))?;
         if !created {
-            return Err(self.held(self.holder().await.ok().flatten()));
+            return Err(self.held(self.holder_of_lock().await.ok().flatten()));
         }
         // S3 applies `If-None-Match` atomically; some S3-compatible servers check and then
         // write, so two racing `PUT`s can both succeed there (the last one's body stays). Read
         // the lock back after a moment: only the process whose id is in it holds the lock.
         tokio::time::sleep(LOCK_SETTLE).await;
-        match self.holder().await? {
+        match self.holder_of_lock().await? {
             Some(h) if h.id == info.id => Ok(S3Lock {
                 store: self.clone(),
                 info,
@@ -180,7 +181,7 @@ impl S3Store {
     }
 
     /// Who holds the lock, if anyone.
-    pub async fn holder(&self) -> Result<Option<LockInfo>, LockError> {
+    pub async fn holder_of_lock(&self) -> Result<Option<LockInfo>, LockError> {
         let bytes = self
             .lake
             .get(&self.lock_key())
@@ -191,7 +192,7 @@ impl S3Store {
 
     /// Break the lock. Returns who held it.
     pub async fn force_unlock(&self) -> Result<Option<LockInfo>, LockError> {
-        let holder = self.holder().await?;
+        let holder = self.holder_of_lock().await?;
         if holder.is_some() {
             self.lake
                 .delete(&self.lock_key())
@@ -217,7 +218,7 @@ impl S3Lock {
     /// Delete the lock object if it is still ours (`unlock` may have broken it, `down
     /// --delete-data` may have deleted the bucket with it).
     pub async fn release(self) {
-        match self.store.holder().await {
+        match self.store.holder_of_lock().await {
             Ok(Some(h)) if h.id == self.info.id => {
                 if let Err(e) = self.store.lake.delete(&self.store.lock_key()).await {
                     eprintln!(
@@ -229,5 +230,68 @@ impl S3Lock {
             }
             _ => {}
         }
+    }
+}
+
+impl HeldLock for S3Lock {
+    fn info(&self) -> &LockInfo {
+        &self.info
+    }
+
+    fn release(self: Box<Self>) -> BoxFuture<'static, ()> {
+        Box::pin(async move { S3Lock::release(*self).await })
+    }
+}
+
+impl StateBackend for S3Store {
+    fn location(&self) -> String {
+        self.uri(&self.state_key())
+    }
+
+    fn lock_location(&self) -> String {
+        self.uri(&self.lock_key())
+    }
+
+    fn is_local(&self) -> bool {
+        false
+    }
+
+    fn holder(&self) -> Option<StateHolder> {
+        Some(StateHolder {
+            addr: "lake",
+            description: format!("the data lake bucket `{}`", self.lake.bucket),
+        })
+    }
+
+    fn exists(&self) -> BoxFuture<'_, Result<bool, StateError>> {
+        Box::pin(self.bucket_exists())
+    }
+
+    fn load<'a>(
+        &'a self,
+        stack: &'a str,
+        env: &'a str,
+    ) -> BoxFuture<'a, Result<Option<State>, StateError>> {
+        Box::pin(S3Store::load(self, stack, env))
+    }
+
+    fn save<'a>(&'a self, state: &'a mut State) -> BoxFuture<'a, Result<(), StateError>> {
+        Box::pin(S3Store::save(self, state))
+    }
+
+    fn remove(&self) -> BoxFuture<'_, Result<(), StateError>> {
+        Box::pin(S3Store::remove(self))
+    }
+
+    fn lock<'a>(&'a self, operation: &'a str) -> BoxFuture<'a, Result<Lock, LockError>> {
+        Box::pin(async move { S3Store::lock(self, operation).await.map(Lock::new) })
+    }
+
+    fn lock_holder(&self) -> BoxFuture<'_, Result<Option<LockInfo>, LockError>> {
+        Box::pin(self.holder_of_lock())
+    }
+
+    fn force_unlock(&self) -> BoxFuture<'_, Result<Option<LockInfo>, LockError>> {
+        Box::pin(S3Store::force_unlock(self))
     }
 }
