@@ -2,6 +2,7 @@
 #   make demo   build mlinfra and run the example stack on the local environment
 #   make test   format check, clippy, every test (what CI runs)
 #   make bench  the figures of the issues, measured with hyperfine
+#   make test-localstack  the whole loop against real LocalStack 4.14.0 (needs a Docker engine)
 
 SHELL := /bin/bash
 CARGO ?= cargo
@@ -9,7 +10,7 @@ STACK ?= stacks/heart-disease.yaml
 MLINFRA := $(or $(CARGO_TARGET_DIR),target)/debug/mlinfra
 MLINFRA_RELEASE := $(or $(CARGO_TARGET_DIR),target)/release/mlinfra
 
-.PHONY: demo test lint build lambda bench fuzz bless clean venv
+.PHONY: demo test lint build lambda bench fuzz bless clean venv test-localstack
 
 PYTHON ?= python3
 VENV := .venv
@@ -55,6 +56,7 @@ lint:
 	python3 .ci/rust_version.py
 	$(CARGO) fmt --all --check
 	$(CARGO) clippy --workspace --all-targets --locked -- -D warnings
+	$(CARGO) clippy -p mlinfra-e2e --features localstack --tests --locked -- -D warnings
 
 test: lint venv lambda
 	$(CARGO) test --workspace --locked --doc
@@ -72,6 +74,15 @@ bless:
 # A long run of the stack parser property tests.
 fuzz:
 	PROPTEST_CASES=$${PROPTEST_CASES:-100000} $(CARGO) test --release -p mlinfra --test fuzz_stack
+
+# LocalStack runs only in Docker: without an engine this says it skipped, and runs nothing.
+test-localstack:
+	@if ! docker info >/dev/null 2>&1; then \
+		echo "test-localstack: SKIPPED (not run, not passed): no Docker engine answers \`docker info\` here"; \
+		exit 0; \
+	fi; \
+	$(MAKE) venv lambda && \
+	$(CARGO) nextest run -p mlinfra-e2e --features localstack --test localstack --locked
 
 bench: venv
 	bash bench/pipeline.sh
