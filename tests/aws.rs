@@ -996,7 +996,7 @@ fn the_lake_policy_denies_every_request_not_made_over_tls() {
         .await;
         let lake = Resource {
             addr: "lake".into(),
-            kind: "lake",
+            kind: mlinfra::engine::ResourceKind::Lake,
             props: serde_json::json!({
                 "bucket": bucket,
                 "prefixes": ["raw/"],
@@ -1041,7 +1041,11 @@ fn the_lake_policy_denies_every_request_not_made_over_tls() {
             ]
         );
         // And the provider reads it back as TLS-only: no change planned.
-        let live = p.read("lake", "lake", None).await.unwrap().unwrap();
+        let live = p
+            .read("lake", mlinfra::engine::ResourceKind::Lake, None)
+            .await
+            .unwrap()
+            .unwrap();
         assert_eq!(live["tls_only"], true);
         assert_eq!(live["prediction_log_days"], 30);
     });

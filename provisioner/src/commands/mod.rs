@@ -172,7 +172,12 @@ impl Context {
                 ),
                 None,
             ),
-            _ => {
+            EnvKind::Local => {
+                return Err(Failure::new(
+                    "the `local` environment has no AWS settings: it runs on this machine",
+                ));
+            }
+            EnvKind::Aws => {
                 let region = stack
                     .environments
                     .aws
@@ -258,7 +263,7 @@ impl Context {
             for r in graph
                 .resources
                 .values_mut()
-                .filter(|r| r.kind == "function")
+                .filter(|r| r.kind == crate::engine::ResourceKind::Function)
             {
                 let f = r.props["function"].as_str().unwrap_or_default().to_string();
                 let bytes = self.package(&f)?;
@@ -331,7 +336,7 @@ pub fn desired_graph(stack: &stack::Stack) -> Result<Graph, Failure> {
         "settings.jobs".to_string(),
         graph::Resource {
             addr: "settings.jobs".to_string(),
-            kind: "settings",
+            kind: crate::engine::ResourceKind::Settings,
             props: settings,
             depends_on: vec!["lake".to_string()],
         },

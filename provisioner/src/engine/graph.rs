@@ -21,13 +21,86 @@ pub const LAKE_PREFIXES: [&str; 7] = [
     "state/",
 ];
 
+/// What a resource is, which selects each provider's implementation. Providers match on it
+/// exhaustively, so a new kind is a compile error in every provider until it is handled. The
+/// state records it by [`ResourceKind::as_str`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ResourceKind {
+    /// The data lake (an S3 bucket; a directory locally).
+    Lake,
+    /// The model registry (a DynamoDB table; a directory locally).
+    Registry,
+    /// A function's identity and permissions (an IAM role).
+    Role,
+    Function,
+    /// The lake's `raw/` notification to the ETL function.
+    Notification,
+    Schedule,
+    Api,
+    ApiKey,
+    /// Where alerts go (an SNS topic).
+    Topic,
+    Alarm,
+    /// The jobs' settings document derived from the stack.
+    Settings,
+}
+
+impl ResourceKind {
+    pub const ALL: [ResourceKind; 11] = [
+        ResourceKind::Lake,
+        ResourceKind::Registry,
+        ResourceKind::Role,
+        ResourceKind::Function,
+        ResourceKind::Notification,
+        ResourceKind::Schedule,
+        ResourceKind::Api,
+        ResourceKind::ApiKey,
+        ResourceKind::Topic,
+        ResourceKind::Alarm,
+        ResourceKind::Settings,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ResourceKind::Lake => "lake",
+            ResourceKind::Registry => "registry",
+            ResourceKind::Role => "role",
+            ResourceKind::Function => "function",
+            ResourceKind::Notification => "notification",
+            ResourceKind::Schedule => "schedule",
+            ResourceKind::Api => "api",
+            ResourceKind::ApiKey => "api_key",
+            ResourceKind::Topic => "topic",
+            ResourceKind::Alarm => "alarm",
+            ResourceKind::Settings => "settings",
+        }
+    }
+
+    /// The kind a state file names, if this version knows it.
+    pub fn parse(s: &str) -> Option<ResourceKind> {
+        ResourceKind::ALL.into_iter().find(|k| k.as_str() == s)
+    }
+}
+
+impl std::fmt::Display for ResourceKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl Serialize for ResourceKind {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
 /// One desired resource.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Resource {
     /// Unique address such as `function.predict`.
     pub addr: String,
-    /// Kind, which selects the provider's implementation: `lake`, `function`, ...
-    pub kind: &'static str,
+    /// What it is, which selects the provider's implementation.
+    pub kind: ResourceKind,
     /// Desired properties, compared field by field with the live resource.
     pub props: Value,
     pub depends_on: Vec<String>,
@@ -119,7 +192,7 @@ impl Graph {
     }
 }
 
-fn res(addr: impl Into<String>, kind: &'static str, props: Value, deps: &[&str]) -> Resource {
+fn res(addr: impl Into<String>, kind: ResourceKind, props: Value, deps: &[&str]) -> Resource {
     Resource {
         addr: addr.into(),
         kind,
@@ -202,7 +275,7 @@ pub fn desired(stack: &Stack) -> Result<Graph, GraphError> {
     let mut list = Vec::new();
     list.push(res(
         "lake",
-        "lake",
+        ResourceKind::Lake,
         json!({
             "bucket": stack.lake.bucket,
             "prefixes": LAKE_PREFIXES,
@@ -216,7 +289,7 @@ pub fn desired(stack: &Stack) -> Result<Graph, GraphError> {
     ));
     list.push(res(
         "registry",
-        "registry",
+        ResourceKind::Registry,
         json!({
             "table": physical_name(stack, "registry"),
             "model": stack.model.name,
@@ -230,7 +303,7 @@ pub fn desired(stack: &Stack) -> Result<Graph, GraphError> {
         let role = format!("role.{f}");
         list.push(res(
             role.clone(),
-            "role",
+            ResourceKind::Role,
             json!({
                 "name": physical_name(stack, &format!("{f}-role")),
                 "function": f,
@@ -257,14 +330,14 @@ pub fn desired(stack: &Stack) -> Result<Graph, GraphError> {
         }
         list.push(Resource {
             addr: format!("function.{f}"),
-            kind: "function",
+            kind: ResourceKind::Function,
             props,
             depends_on: deps,
         });
     }
     list.push(res(
         "notification.raw",
-        "notification",
+        ResourceKind::Notification,
         json!({ "bucket": stack.lake.bucket, "prefix": "raw/", "function": "etl" }),
         &["lake", "function.etl"],
     ));
@@ -272,7 +345,7 @@ pub fn desired(stack: &Stack) -> Result<Graph, GraphError> {
         let target = format!("function.{}", s.function);
         list.push(res(
             format!("schedule.{name}"),
-            "schedule",
+            ResourceKind::Schedule,
             json!({
                 "name": physical_name(stack, name),
                 "expression": s.expression,
@@ -284,7 +357,7 @@ pub fn desired(stack: &Stack) -> Result<Graph, GraphError> {
     }
     list.push(res(
         "api",
-        "api",
+        ResourceKind::Api,
         json!({
             "name": physical_name(stack, "api"),
             "stage": stack.api.stage,
@@ -303,7 +376,7 @@ pub fn desired(stack: &Stack) -> Result<Graph, GraphError> {
     if stack.api.auth == crate::stack::schema::Auth::ApiKey {
         list.push(res(
             "api_key.default",
-            "api_key",
+            ResourceKind::ApiKey,
             json!({ "name": physical_name(stack, "key"), "api": physical_name(stack, "api") }),
             &["api"],
         ));
@@ -318,7 +391,7 @@ pub fn desired(stack: &Stack) -> Result<Graph, GraphError> {
         .collect();
     list.push(res(
         "topic.alerts",
-        "topic",
+        ResourceKind::Topic,
         json!({ "name": physical_name(stack, "alerts"), "subscriptions": subscriptions }),
         &[],
     ));
@@ -353,7 +426,7 @@ pub fn desired(stack: &Stack) -> Result<Graph, GraphError> {
     for (name, metric, cmp, threshold, retrain) in alarms {
         list.push(res(
             format!("alarm.{name}"),
-            "alarm",
+            ResourceKind::Alarm,
             json!({
                 "name": physical_name(stack, name),
                 "metric": metric,
@@ -375,7 +448,7 @@ mod tests {
     use super::*;
 
     fn r(addr: &str, deps: &[&str]) -> Resource {
-        res(addr, "x", Value::Null, deps)
+        res(addr, ResourceKind::Settings, Value::Null, deps)
     }
 
     #[test]

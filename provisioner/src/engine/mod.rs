@@ -12,6 +12,6 @@ pub mod plan;
 pub mod state;
 pub mod store;
 
-pub use graph::{Graph, Resource};
+pub use graph::{Graph, Resource, ResourceKind};
 pub use plan::{Action, Change, Plan, Step};
 pub use state::{ResourceState, State};

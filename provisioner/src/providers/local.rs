@@ -23,7 +23,7 @@ use sha2::Digest as _;
 use super::{DeleteOptions, Deleted, Provider, ProviderError};
 use crate::engine::graph::LAKE_PREFIXES;
 use crate::engine::state::write_atomic;
-use crate::engine::{Change, Resource, ResourceState};
+use crate::engine::{Change, Resource, ResourceKind, ResourceState};
 
 /// The manifest file name inside data directories (the lake, the registry).
 const DATA_MANIFEST: &str = ".mlinfra-resource.json";
@@ -62,44 +62,37 @@ impl LocalProvider {
     }
 
     /// Where a resource's manifest lives, and its data directory if it has one.
-    fn paths(&self, addr: &str, kind: &str) -> (PathBuf, Option<PathBuf>) {
+    fn paths(&self, addr: &str, kind: ResourceKind) -> (PathBuf, Option<PathBuf>) {
         let leaf = Self::leaf(addr);
         let file = |dir: &str| self.root.join(dir).join(format!("{leaf}.json"));
         match kind {
-            "lake" => (
+            ResourceKind::Lake => (
                 self.root.join("lake").join(DATA_MANIFEST),
                 Some(self.root.join("lake")),
             ),
-            "registry" => (
+            ResourceKind::Registry => (
                 self.root.join("registry").join(DATA_MANIFEST),
                 Some(self.root.join("registry")),
             ),
-            "role" => (file("iam"), None),
-            "function" => (file("functions"), None),
-            "notification" => (file("notifications"), None),
-            "schedule" => (file("schedules"), None),
-            "api" => (self.root.join("api").join("api.json"), None),
-            "api_key" => (
+            ResourceKind::Role => (file("iam"), None),
+            ResourceKind::Function => (file("functions"), None),
+            ResourceKind::Notification => (file("notifications"), None),
+            ResourceKind::Schedule => (file("schedules"), None),
+            ResourceKind::Api => (self.root.join("api").join("api.json"), None),
+            ResourceKind::ApiKey => (
                 self.root
                     .join("api")
                     .join("keys")
                     .join(format!("{leaf}.json")),
                 None,
             ),
-            "topic" => (file("alerts"), None),
+            ResourceKind::Topic => (file("alerts"), None),
             // The document the jobs read, in the lake itself (not a manifest around it).
-            "settings" => (
+            ResourceKind::Settings => (
                 self.root.join("lake").join(mlinfra_core::jobs::SETTINGS),
                 None,
             ),
-            "alarm" => (file("alarms"), None),
-            other => (
-                self.root
-                    .join("other")
-                    .join(other)
-                    .join(format!("{leaf}.json")),
-                None,
-            ),
+            ResourceKind::Alarm => (file("alarms"), None),
         }
     }
 
@@ -126,7 +119,7 @@ impl LocalProvider {
     /// Create or bring a resource to its desired properties (both are the same operation here).
     fn put(&self, r: &Resource) -> Result<Value, ProviderError> {
         let (manifest, data_dir) = self.paths(&r.addr, r.kind);
-        if r.kind == "settings" {
+        if r.kind == ResourceKind::Settings {
             self.write_json(&r.addr, &manifest, &r.props)?;
             return Ok(json!({ "uri": format!("file://{}", self.abs(&manifest).display()) }));
         }
@@ -135,17 +128,21 @@ impl LocalProvider {
         if let Some(dir) = &data_dir {
             std::fs::create_dir_all(dir)
                 .map_err(|e| ProviderError::io(&r.addr, "create directory", dir, &e))?;
-            if r.kind == "lake" {
+            if r.kind == ResourceKind::Lake {
                 for p in LAKE_PREFIXES {
                     let d = dir.join(p.trim_end_matches('/'));
                     std::fs::create_dir_all(&d)
                         .map_err(|e| ProviderError::io(&r.addr, "create directory", &d, &e))?;
                 }
             }
-            outputs["uri"] = json!(self.uri(if r.kind == "lake" { "lake" } else { "registry" }));
+            outputs["uri"] = json!(self.uri(if r.kind == ResourceKind::Lake {
+                "lake"
+            } else {
+                "registry"
+            }));
         }
         match r.kind {
-            "function" => {
+            ResourceKind::Function => {
                 let function: FunctionName = serde_json::from_value(r.props["function"].clone())
                     .map_err(|e| ProviderError::new(&r.addr, "InvalidProps", e.to_string()))?;
                 let num = |k: &str| {
@@ -171,7 +168,7 @@ impl LocalProvider {
                 doc["env"] = json!(config.to_env());
                 doc["config"] = json!(config);
             }
-            "api_key" => {
+            ResourceKind::ApiKey => {
                 let secret = self.secret_path(Self::leaf(&r.addr));
                 let key = match std::fs::read_to_string(&secret) {
                     Ok(k) if k.trim().len() >= 32 => k.trim().to_string(),
@@ -190,7 +187,7 @@ impl LocalProvider {
                 outputs["key_file"] = json!(self.abs(&secret).display().to_string());
                 outputs["fingerprint"] = json!(fp);
             }
-            "api" => {
+            ResourceKind::Api => {
                 let port = r.props["port"].as_u64().unwrap_or(8080);
                 let stage = r.props["stage"].as_str().unwrap_or("v1");
                 outputs["url"] = json!(format!("http://127.0.0.1:{port}/{stage}/"));
@@ -288,7 +285,7 @@ impl Provider for LocalProvider {
     async fn read(
         &self,
         addr: &str,
-        kind: &str,
+        kind: ResourceKind,
         _recorded: Option<&ResourceState>,
     ) -> Result<Option<Value>, ProviderError> {
         let (manifest, _) = self.paths(addr, kind);
@@ -302,10 +299,10 @@ impl Provider for LocalProvider {
             // A manifest mangled by hand: treat as drifted so `up` rewrites it.
             Err(_) => return Ok(Some(json!({ "corrupt_manifest": true }))),
         };
-        if kind == "api_key" && !self.secret_path(Self::leaf(addr)).exists() {
+        if kind == ResourceKind::ApiKey && !self.secret_path(Self::leaf(addr)).exists() {
             return Ok(None);
         }
-        if kind == "settings" {
+        if kind == ResourceKind::Settings {
             return Ok(Some(doc));
         }
         Ok(Some(doc.get("props").cloned().unwrap_or(Value::Null)))
@@ -325,12 +322,13 @@ impl Provider for LocalProvider {
         recorded: &ResourceState,
         opts: DeleteOptions,
     ) -> Result<Deleted, ProviderError> {
-        let (manifest, data_dir) = self.paths(addr, &recorded.kind);
+        let kind = super::recorded_kind(addr, recorded)?;
+        let (manifest, data_dir) = self.paths(addr, kind);
         if let Some(dir) = data_dir {
             if !dir.exists() {
                 return Ok(Deleted::AlreadyGone);
             }
-            if recorded.kind == "lake" {
+            if kind == ResourceKind::Lake {
                 // The jobs' settings are the platform's configuration (written by `up`), not
                 // data: they go with the functions.
                 let settings = dir.join(mlinfra_core::jobs::SETTINGS);
@@ -340,7 +338,7 @@ impl Provider for LocalProvider {
                 }
             }
             let (count, bytes) = data_contents(&dir);
-            let what = if recorded.kind == "lake" {
+            let what = if kind == ResourceKind::Lake {
                 "data lake"
             } else {
                 "model registry"
@@ -368,7 +366,7 @@ impl Provider for LocalProvider {
             });
         }
         let mut existed = remove_file(addr, &manifest)?;
-        if recorded.kind == "api_key" {
+        if kind == ResourceKind::ApiKey {
             let secret = self.secret_path(Self::leaf(addr));
             existed |= remove_file(addr, &secret)?;
             if let Some(parent) = secret.parent() {

@@ -10,7 +10,7 @@ pub mod local;
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::engine::{Change, Resource, ResourceState};
+use crate::engine::{Change, Resource, ResourceKind, ResourceState};
 
 /// An error from a provider, keeping the resource and the service's error code.
 #[derive(Debug, Clone, PartialEq, Serialize, thiserror::Error)]
@@ -73,6 +73,20 @@ impl Deleted {
     }
 }
 
+/// The kind a recorded resource names, or an error saying the state is newer than this mlinfra.
+pub fn recorded_kind(addr: &str, recorded: &ResourceState) -> Result<ResourceKind, ProviderError> {
+    ResourceKind::parse(&recorded.kind).ok_or_else(|| {
+        ProviderError::new(
+            addr,
+            "UnknownKind",
+            format!(
+                "the state records `{addr}` as a `{}`, a kind this version of mlinfra does not know\nhint: use the mlinfra version that wrote the state",
+                recorded.kind
+            ),
+        )
+    })
+}
+
 /// The operations the engine needs from an environment.
 #[allow(async_fn_in_trait)]
 pub trait Provider {
@@ -83,7 +97,7 @@ pub trait Provider {
     async fn read(
         &self,
         addr: &str,
-        kind: &str,
+        kind: ResourceKind,
         recorded: Option<&ResourceState>,
     ) -> Result<Option<Value>, ProviderError>;
 
@@ -127,7 +141,7 @@ impl Provider for AnyProvider {
     async fn read(
         &self,
         addr: &str,
-        kind: &str,
+        kind: ResourceKind,
         recorded: Option<&ResourceState>,
     ) -> Result<Option<Value>, ProviderError> {
         match self {

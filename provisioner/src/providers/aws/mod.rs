@@ -42,7 +42,7 @@ use serde_json::Value;
 use tokio::sync::OnceCell;
 
 use super::{DeleteOptions, Deleted, Provider, ProviderError};
-use crate::engine::{Change, Resource, ResourceState};
+use crate::engine::{Change, Resource, ResourceKind, ResourceState};
 
 /// Attempts per call (the first and the retries) for throttling, 5xx and transient errors.
 pub const MAX_ATTEMPTS: u32 = 8;
@@ -535,7 +535,7 @@ impl Provider for AwsProvider {
     fn adopted_outputs(&self, r: &Resource) -> Value {
         match r.kind {
             // The bucket `up` creates before the state exists (it holds the state).
-            "lake" => r.props["bucket"]
+            ResourceKind::Lake => r.props["bucket"]
                 .as_str()
                 .map_or(Value::Null, |b| lake::outputs(self, b)),
             _ => Value::Null,
@@ -552,27 +552,22 @@ impl Provider for AwsProvider {
     async fn read(
         &self,
         addr: &str,
-        kind: &str,
+        kind: ResourceKind,
         recorded: Option<&ResourceState>,
     ) -> Result<Option<Value>, ProviderError> {
         let b = base(recorded);
         match kind {
-            "lake" => lake::read(self, addr, b).await,
-            "registry" => registry::read(self, addr, b).await,
-            "role" => iam::read(self, addr, b).await,
-            "function" => lambda::read(self, addr, b).await,
-            "notification" => lambda::read_notification(self, addr, b).await,
-            "schedule" => events::read(self, addr, b).await,
-            "api" => apigw::read(self, addr, b).await,
-            "api_key" => apigw::read_key(self, addr, b).await,
-            "topic" => alerts::read_topic(self, addr, b).await,
-            "alarm" => alerts::read_alarm(self, addr, b).await,
-            "settings" => settings::read(self, addr).await,
-            other => Err(ProviderError::new(
-                addr,
-                "UnknownKind",
-                format!("the AWS provider has no resource kind `{other}`"),
-            )),
+            ResourceKind::Lake => lake::read(self, addr, b).await,
+            ResourceKind::Registry => registry::read(self, addr, b).await,
+            ResourceKind::Role => iam::read(self, addr, b).await,
+            ResourceKind::Function => lambda::read(self, addr, b).await,
+            ResourceKind::Notification => lambda::read_notification(self, addr, b).await,
+            ResourceKind::Schedule => events::read(self, addr, b).await,
+            ResourceKind::Api => apigw::read(self, addr, b).await,
+            ResourceKind::ApiKey => apigw::read_key(self, addr, b).await,
+            ResourceKind::Topic => alerts::read_topic(self, addr, b).await,
+            ResourceKind::Alarm => alerts::read_alarm(self, addr, b).await,
+            ResourceKind::Settings => settings::read(self, addr).await,
         }
     }
 
@@ -591,23 +586,18 @@ impl Provider for AwsProvider {
         opts: DeleteOptions,
     ) -> Result<Deleted, ProviderError> {
         let p = &recorded.props;
-        match recorded.kind.as_str() {
-            "lake" => lake::delete(self, addr, p, opts).await,
-            "registry" => registry::delete(self, addr, p, opts).await,
-            "role" => iam::delete(self, addr, p).await,
-            "function" => lambda::delete(self, addr, p).await,
-            "notification" => lambda::delete_notification(self, addr, p).await,
-            "schedule" => events::delete(self, addr, p).await,
-            "api" => apigw::delete(self, addr, p, &recorded.outputs).await,
-            "api_key" => apigw::delete_key(self, addr, p).await,
-            "topic" => alerts::delete_topic(self, addr, p).await,
-            "alarm" => alerts::delete_alarm(self, addr, p).await,
-            "settings" => settings::delete(self, addr).await,
-            other => Err(ProviderError::new(
-                addr,
-                "UnknownKind",
-                format!("the AWS provider has no resource kind `{other}`"),
-            )),
+        match super::recorded_kind(addr, recorded)? {
+            ResourceKind::Lake => lake::delete(self, addr, p, opts).await,
+            ResourceKind::Registry => registry::delete(self, addr, p, opts).await,
+            ResourceKind::Role => iam::delete(self, addr, p).await,
+            ResourceKind::Function => lambda::delete(self, addr, p).await,
+            ResourceKind::Notification => lambda::delete_notification(self, addr, p).await,
+            ResourceKind::Schedule => events::delete(self, addr, p).await,
+            ResourceKind::Api => apigw::delete(self, addr, p, &recorded.outputs).await,
+            ResourceKind::ApiKey => apigw::delete_key(self, addr, p).await,
+            ResourceKind::Topic => alerts::delete_topic(self, addr, p).await,
+            ResourceKind::Alarm => alerts::delete_alarm(self, addr, p).await,
+            ResourceKind::Settings => settings::delete(self, addr).await,
         }
     }
 }
@@ -616,22 +606,17 @@ impl AwsProvider {
     /// Create (`changes` = `None`) or converge an existing resource.
     async fn put(&self, r: &Resource, changes: Option<&[Change]>) -> Result<Value, ProviderError> {
         match r.kind {
-            "lake" => lake::put(self, r, changes).await,
-            "registry" => registry::put(self, r, changes).await,
-            "role" => iam::put(self, r, changes).await,
-            "function" => lambda::put(self, r, changes).await,
-            "notification" => lambda::put_notification(self, r).await,
-            "schedule" => events::put(self, r).await,
-            "api" => apigw::put(self, r, changes).await,
-            "api_key" => apigw::put_key(self, r).await,
-            "topic" => alerts::put_topic(self, r).await,
-            "alarm" => alerts::put_alarm(self, r).await,
-            "settings" => settings::put(self, r).await,
-            other => Err(ProviderError::new(
-                &r.addr,
-                "UnknownKind",
-                format!("the AWS provider has no resource kind `{other}`"),
-            )),
+            ResourceKind::Lake => lake::put(self, r, changes).await,
+            ResourceKind::Registry => registry::put(self, r, changes).await,
+            ResourceKind::Role => iam::put(self, r, changes).await,
+            ResourceKind::Function => lambda::put(self, r, changes).await,
+            ResourceKind::Notification => lambda::put_notification(self, r).await,
+            ResourceKind::Schedule => events::put(self, r).await,
+            ResourceKind::Api => apigw::put(self, r, changes).await,
+            ResourceKind::ApiKey => apigw::put_key(self, r).await,
+            ResourceKind::Topic => alerts::put_topic(self, r).await,
+            ResourceKind::Alarm => alerts::put_alarm(self, r).await,
+            ResourceKind::Settings => settings::put(self, r).await,
         }
     }
 }
