@@ -28,7 +28,6 @@ policies, explicit denies) is moto's own. Run as `python moto_iam.py -H HOST -p 
 `moto_server`.
 """
 
-import fnmatch
 import io
 import re
 import sys
@@ -217,13 +216,15 @@ def _raise_access_denied(self):
     raise AccessDeniedError(user_arn=self._access_key.arn, action=self._action)
 
 
-def _like(pattern, value):
-    return fnmatch.fnmatchcase(value, pattern)
+def _like(pattern, value, ignore_case=False):
+    """IAM's wildcards: `*` any run of characters, `?` one; nothing else is special."""
+    regex = re.escape(pattern).replace(r"\*", ".*").replace(r"\?", ".")
+    return re.fullmatch(regex, value, re.IGNORECASE if ignore_case else 0) is not None
 
 
-def _matches(patterns, value):
+def _matches(patterns, value, ignore_case=False):
     patterns = patterns if isinstance(patterns, list) else [patterns]
-    return any(_like(p, value) for p in patterns)
+    return any(_like(p, value, ignore_case) for p in patterns)
 
 
 OPERATORS = {
@@ -263,17 +264,18 @@ def _is_action_permitted(self, action, resource="*", principal=None, incoming=No
     s = self._statement
     if principal is not None and not _principal_matches(s.get("Principal"), principal):
         return PermissionResult.NEUTRAL
+    # Action names are case-insensitive in IAM; resources are not.
     if "NotAction" in s:
-        concerned = not _matches(s["NotAction"], action)
+        concerned = not _matches(s["NotAction"], action, ignore_case=True)
     else:
-        concerned = _matches(s["Action"], action)
+        concerned = _matches(s["Action"], action, ignore_case=True)
     if not concerned:
         return PermissionResult.NEUTRAL
     if "NotResource" in s:
         on_resource = not _matches(s["NotResource"], resource)
     else:
+        # A trust policy has no `Resource`: it is about the role it belongs to.
         on_resource = _matches(s.get("Resource", "*"), resource)
-    # A trust policy has no `Resource`: it is about the role it belongs to.
     if not on_resource or not _conditions_hold(s, incoming or {}):
         return PermissionResult.NEUTRAL
     return PermissionResult.PERMITTED if s["Effect"] == "Allow" else PermissionResult.DENIED
