@@ -16,7 +16,7 @@
 use std::fmt::Write as _;
 use std::path::Path;
 
-use mlinfra_core::jobs::{JobError, train};
+use mlinfra_core::jobs::{JobError, short_hash, train};
 use mlinfra_core::lake::{AnyLake, Lake as _};
 use mlinfra_core::metrics::Policy;
 use mlinfra_core::pipeline::{self, Config, PipelineError};
@@ -111,8 +111,6 @@ async fn run_pipeline(g: &Global, run_args: &PipelineRunArgs) -> Result<i32, Fai
     } else {
         who.get().unwrap_or_else(|_| "unknown".into())
     };
-    let data = short(&pipeline::sha256_hex(&bytes)).to_string();
-    let data_key = format!("curated/{data}/data.csv");
     let job = train::Job {
         cfg: &cfg,
         actor: &actor,
@@ -122,10 +120,11 @@ async fn run_pipeline(g: &Global, run_args: &PipelineRunArgs) -> Result<i32, Fai
         memory: None,
     };
     // The same use-case as `retrain` and the train function, on this file.
-    let t = match train::train_on(&lake, &registry, &data_key, &bytes, &job).await {
+    let t = match train::train_on(&lake, &registry, None, &bytes, &job).await {
         Ok(t) => t,
         Err(JobError::Pipeline(PipelineError::Anomalies(a))) => {
-            let key = format!("artifacts/anomalies/{data}.json");
+            let data = format!("sha256:{}", pipeline::sha256_hex(&bytes));
+            let key = format!("artifacts/anomalies/{}.json", short_hash(&data));
             write(&lake, &key, &json_bytes(&a)).await?;
             return Err(Failure::new(format!(
                 "`{}`: {} anomalies block training: {}\nhint: see `{}`, or `mlinfra data validate --data {}`",
@@ -145,13 +144,14 @@ async fn run_pipeline(g: &Global, run_args: &PipelineRunArgs) -> Result<i32, Fai
         Err(e) => return Err(Failure::new(e.to_string())),
     };
     let out = &t.out;
+    let data_key = &t.data_key;
     let file_name = path
         .file_name()
         .map_or("data.csv".into(), |n| n.to_string_lossy().to_string());
     // The input and its curated copy are written from where they are (no copy of the data),
     // then the pointer that `mlinfra retrain` and the weekly schedule train on next.
     write(&lake, &format!("raw/{file_name}"), &raw).await?;
-    write(&lake, &data_key, &bytes).await?;
+    write(&lake, data_key, &bytes).await?;
     let records = csv::ReaderBuilder::new()
         .from_reader(&bytes[..])
         .records()
@@ -257,8 +257,4 @@ async fn run_pipeline(g: &Global, run_args: &PipelineRunArgs) -> Result<i32, Fai
         }),
     );
     Ok(0)
-}
-
-fn short(hex: &str) -> &str {
-    &hex[..hex.len().min(16)]
 }

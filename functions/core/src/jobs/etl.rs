@@ -350,7 +350,7 @@ pub async fn ingest(lake: &impl Lake, key: &str, job: &Job<'_>) -> Result<Ingest
     };
     let data = csv_bytes(&header, &rows, previous_data.as_deref())?;
     let data_hash = format!("sha256:{}", sha256_hex(&data));
-    let data_key = format!("curated/{}/data.csv", short_hash(&data_hash));
+    let data_key = super::curated_key(&data_hash);
     lake.put(&data_key, &data).await?;
     let total = previous.as_ref().map_or(0, |p| p.rows) + rows.len();
     let combined = read_csv(&data[..], job.read);

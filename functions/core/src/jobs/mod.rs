@@ -140,6 +140,11 @@ pub fn short_hash(hash: &str) -> String {
     h[..h.len().min(16)].to_string()
 }
 
+/// Where the curated data whose hash is `data_hash` lives: `curated/<short hash>/data.csv`.
+pub fn curated_key(data_hash: &str) -> String {
+    format!("curated/{}/data.csv", short_hash(data_hash))
+}
+
 /// `curated/latest.json`: which curated data version training uses.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CuratedPointer {

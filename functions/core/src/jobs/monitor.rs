@@ -215,7 +215,7 @@ pub async fn run<S: Store>(
         )));
     };
     let data = short_hash(&version.data_hash);
-    let data_key = format!("curated/{data}/data.csv");
+    let data_key = super::curated_key(&version.data_hash);
     let Some(bytes) = lake.get(&data_key).await? else {
         return Err(JobError::Input(format!(
             "the training data of version {} (`{}`) is not in the lake",

@@ -206,25 +206,27 @@ pub fn check_memory(uri: &str, bytes: usize, memory: Option<(&str, u32)>) -> Res
     )))
 }
 
-/// Train on `bytes` (the data at `data_key`), write the artifacts, register if blessed, and
+/// Train on `bytes` (the data at `data_key`; by default where the curated copy of these bytes
+/// goes, [`super::curated_key`] of their hash), write the artifacts, register if blessed, and
 /// request promotion by policy.
 pub async fn train_on<S: Store>(
     lake: &impl Lake,
     registry: &Registry<S>,
-    data_key: &str,
+    data_key: Option<&str>,
     bytes: &[u8],
     job: &Job<'_>,
 ) -> Result<Trained, JobError> {
     let model = &job.cfg.model_name;
     let baseline = production_model(registry, lake, model).await?;
     let out = pipeline::run(bytes, job.cfg, baseline.as_ref())?;
+    let data_key = data_key.map_or_else(|| super::curated_key(&out.data_hash), str::to_string);
     let artifacts = run_artifacts(&out, job.cfg);
     for (k, b) in &artifacts {
         lake.put(k, b).await?;
     }
     let mut t = Trained {
         keys: artifacts.into_iter().map(|(k, _)| k).collect(),
-        data_key: data_key.to_string(),
+        data_key,
         registered: None,
         not_registered: None,
         request: None,
@@ -365,7 +367,7 @@ pub async fn retrain<S: Store>(
         )));
     };
     check_memory(&lake.uri(&p.key), bytes.len(), job.memory)?;
-    train_on(lake, registry, &p.key, &bytes, job).await
+    train_on(lake, registry, Some(&p.key), &bytes, job).await
 }
 
 #[cfg(test)]
