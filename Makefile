@@ -10,7 +10,7 @@ STACK ?= stacks/heart-disease.yaml
 MLINFRA := $(or $(CARGO_TARGET_DIR),target)/debug/mlinfra
 MLINFRA_RELEASE := $(or $(CARGO_TARGET_DIR),target)/release/mlinfra
 
-.PHONY: demo test lint build lambda bench fuzz bless clean venv test-localstack
+.PHONY: demo test lint build lambda bench fuzz bless clean venv azurite test-localstack
 
 PYTHON ?= python3
 VENV := .venv
@@ -21,6 +21,15 @@ $(VENV)/.installed: python/requirements.txt
 	touch $@
 
 venv: $(VENV)/.installed
+
+# Azurite, Microsoft's Azure Storage emulator (the --env azurite tests), from npm at the version
+# pinned in azurite/package-lock.json; reinstalled when the lockfile changes.
+AZURITE := azurite/node_modules/.bin/azurite-blob
+$(AZURITE): azurite/package-lock.json
+	npm ci --prefix azurite --no-audit --no-fund --loglevel=error
+	touch $@
+
+azurite: $(AZURITE)
 
 build:
 	$(CARGO) build -p mlinfra --bin mlinfra
@@ -58,7 +67,7 @@ lint:
 	$(CARGO) clippy --workspace --all-targets --locked -- -D warnings
 	$(CARGO) clippy -p mlinfra-e2e --features localstack --tests --locked -- -D warnings
 
-test: lint venv lambda
+test: lint venv azurite lambda
 	$(CARGO) test --workspace --locked --doc
 	@if $(CARGO) nextest --version >/dev/null 2>&1; then \
 		$(CARGO) nextest run --workspace --locked --no-fail-fast; \

@@ -9,7 +9,7 @@ mod moto;
 mod workflow;
 
 use mlinfra_core::registry::dynamodb::DynamoDbStore;
-use mlinfra_core::registry::{Action, Registry, RegistryError, RequestStatus, Stage, Store};
+use mlinfra_core::registry::{Registry, RegistryError, Stage, Store};
 
 async fn registry(table: &str) -> (Registry<DynamoDbStore>, aws_sdk_dynamodb::Client) {
     let client = moto::dynamodb(&moto::server().endpoint);
@@ -107,28 +107,11 @@ async fn racing_approvals_exactly_one_wins() {
             reg.approve("m", &id, "", &format!("approver{i}")).await
         }));
     }
-    let mut wins = 0;
+    let mut results = Vec::new();
     for t in tasks {
-        match t.await.unwrap() {
-            Ok(_) => wins += 1,
-            Err(RegistryError::Conflict(_)) => {}
-            Err(RegistryError::Refused(m)) if m.contains("already approved") => {}
-            Err(other) => panic!("unexpected outcome {other:?}"),
-        }
+        results.push(t.await.unwrap());
     }
-    assert_eq!(wins, 1);
-    let doc = reg.doc("m").await.unwrap();
-    assert_eq!(doc.version(1).unwrap().stage, Stage::Staging);
-    assert_eq!(doc.requests[0].status, RequestStatus::Approved);
-    let approvals = reg
-        .store
-        .audit("m")
-        .await
-        .unwrap()
-        .iter()
-        .filter(|e| e.action == Action::Approve)
-        .count();
-    assert_eq!(approvals, 1);
+    workflow::exactly_one_approval(&reg, "m", &results).await;
     assert_eq!(reg.store.models().await.unwrap(), vec!["m".to_string()]);
 }
 

@@ -14,6 +14,8 @@
     feature = "invoke"
 ))]
 pub mod aws_env;
+#[cfg(feature = "azure")]
+pub mod azure;
 pub mod cloud_error;
 pub mod config;
 pub mod data;

@@ -7,7 +7,7 @@ mod workflow;
 
 use mlinfra_core::registry::local::LocalStore;
 use mlinfra_core::registry::{
-    Action, Registry, RegistryError, RequestStatus, RollbackOutcome, Stage, Store, read_artifact,
+    Registry, RegistryError, RequestStatus, RollbackOutcome, Stage, Store, read_artifact,
 };
 use workflow::{bad_input, candidate, policy, workflow};
 
@@ -57,29 +57,7 @@ fn racing_approvals_exactly_one_wins() {
         })
         .collect();
     let results: Vec<_> = handles.into_iter().map(|h| h.join().unwrap()).collect();
-    let wins = results.iter().filter(|r| r.is_ok()).count();
-    assert_eq!(wins, 1, "{results:?}");
-    for r in results.iter().filter(|r| r.is_err()) {
-        match r {
-            Err(RegistryError::Conflict(_)) => {}
-            Err(RegistryError::Refused(m)) if m.contains("already approved") => {}
-            other => panic!("unexpected outcome {other:?}"),
-        }
-    }
-    rt.block_on(async {
-        let doc = reg.doc("heart").await.unwrap();
-        assert_eq!(doc.version(1).unwrap().stage, Stage::Staging);
-        assert_eq!(doc.requests[0].status, RequestStatus::Approved);
-        let approvals = reg
-            .store
-            .audit("heart")
-            .await
-            .unwrap()
-            .iter()
-            .filter(|e| e.action == Action::Approve)
-            .count();
-        assert_eq!(approvals, 1);
-    });
+    rt.block_on(workflow::exactly_one_approval(&reg, "heart", &results));
 }
 
 #[test]

@@ -228,19 +228,15 @@ impl Store for LocalStore {
                             p.display()
                         ))
                     })?;
-                    if ev.seq <= stored.doc.audit_seq {
-                        events.push(ev);
-                    }
+                    events.push(ev);
                 }
             }
         }
-        for e in stored.outbox {
-            if !events.iter().any(|x| x.seq == e.seq) {
-                events.push(e);
-            }
-        }
-        events.sort_by_key(|e| e.seq);
-        Ok(events)
+        Ok(super::with_outbox(
+            events,
+            stored.outbox,
+            stored.doc.audit_seq,
+        ))
     }
 
     async fn models(&self) -> Result<Vec<String>, RegistryError> {

@@ -5,8 +5,11 @@
 //! The workflow is written once, over a [`Store`] that commits a model's document with a
 //! compare-and-swap on its revision together with the new audit events, atomically. Two racing
 //! transitions read the same revision; exactly one commit succeeds, the other gets
-//! [`RegistryError::Conflict`]. Backends: [`local::LocalStore`] (a directory) and DynamoDB.
+//! [`RegistryError::Conflict`]. Backends: [`local::LocalStore`] (a directory), DynamoDB, and
+//! Azure blobs with ETag compare-and-swap.
 
+#[cfg(feature = "azure")]
+pub mod blob;
 #[cfg(feature = "dynamodb")]
 pub mod dynamodb;
 pub mod local;
@@ -17,6 +20,20 @@ use std::collections::BTreeMap;
 pub use model::{
     Action, Current, Event, ModelDoc, Pointer, Request, RequestStatus, Stage, Version,
 };
+
+/// The audit trail of a store that keeps its last commit's events in an outbox beside the
+/// document: the events `listed` as written (those numbered past the document's `audit_seq`
+/// are not committed and are left out), completed with the outbox's, in order.
+pub(crate) fn with_outbox(listed: Vec<Event>, outbox: Vec<Event>, audit_seq: u64) -> Vec<Event> {
+    let mut events: Vec<Event> = listed.into_iter().filter(|e| e.seq <= audit_seq).collect();
+    for e in outbox {
+        if !events.iter().any(|x| x.seq == e.seq) {
+            events.push(e);
+        }
+    }
+    events.sort_by_key(|e| e.seq);
+    events
+}
 
 /// The promotion policy from the stack.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -667,6 +684,8 @@ pub enum AnyStore {
     Local(local::LocalStore),
     #[cfg(feature = "dynamodb")]
     DynamoDb(dynamodb::DynamoDbStore),
+    #[cfg(feature = "azure")]
+    Blob(blob::BlobStore),
 }
 
 impl Store for AnyStore {
@@ -675,6 +694,8 @@ impl Store for AnyStore {
             AnyStore::Local(s) => s.load(model).await,
             #[cfg(feature = "dynamodb")]
             AnyStore::DynamoDb(s) => s.load(model).await,
+            #[cfg(feature = "azure")]
+            AnyStore::Blob(s) => s.load(model).await,
         }
     }
 
@@ -688,6 +709,8 @@ impl Store for AnyStore {
             AnyStore::Local(s) => s.commit(doc, expected_rev, events).await,
             #[cfg(feature = "dynamodb")]
             AnyStore::DynamoDb(s) => s.commit(doc, expected_rev, events).await,
+            #[cfg(feature = "azure")]
+            AnyStore::Blob(s) => s.commit(doc, expected_rev, events).await,
         }
     }
 
@@ -696,6 +719,8 @@ impl Store for AnyStore {
             AnyStore::Local(s) => s.audit(model).await,
             #[cfg(feature = "dynamodb")]
             AnyStore::DynamoDb(s) => s.audit(model).await,
+            #[cfg(feature = "azure")]
+            AnyStore::Blob(s) => s.audit(model).await,
         }
     }
 
@@ -704,6 +729,8 @@ impl Store for AnyStore {
             AnyStore::Local(s) => s.models().await,
             #[cfg(feature = "dynamodb")]
             AnyStore::DynamoDb(s) => s.models().await,
+            #[cfg(feature = "azure")]
+            AnyStore::Blob(s) => s.models().await,
         }
     }
 
@@ -712,6 +739,8 @@ impl Store for AnyStore {
             AnyStore::Local(s) => s.current(model).await,
             #[cfg(feature = "dynamodb")]
             AnyStore::DynamoDb(s) => s.current(model).await,
+            #[cfg(feature = "azure")]
+            AnyStore::Blob(s) => s.current(model).await,
         }
     }
 }

@@ -6,6 +6,7 @@
 
 use std::collections::BTreeMap;
 
+pub use mlinfra_core::registry::RequestStatus;
 use mlinfra_core::registry::{
     Action, Candidate, Policy, Registry, RegistryError, RollbackOutcome, Stage, Store,
 };
@@ -224,4 +225,34 @@ pub async fn bad_input<S: Store>(reg: &Registry<S>, artifacts: &std::path::Path)
         decided,
         "a refused approval wrote nothing"
     );
+}
+
+/// After 8 approvals of the same request raced: exactly one won, the others were told of the
+/// conflict or that the request is already approved, and the store records one approval.
+pub async fn exactly_one_approval<S: Store, T: std::fmt::Debug>(
+    reg: &Registry<S>,
+    model: &str,
+    results: &[Result<T, RegistryError>],
+) {
+    let wins = results.iter().filter(|r| r.is_ok()).count();
+    assert_eq!(wins, 1, "{results:?}");
+    for r in results.iter().filter(|r| r.is_err()) {
+        match r {
+            Err(RegistryError::Conflict(_)) => {}
+            Err(RegistryError::Refused(m)) if m.contains("already approved") => {}
+            other => panic!("unexpected outcome {other:?}"),
+        }
+    }
+    let doc = reg.doc(model).await.unwrap();
+    assert_eq!(doc.version(1).unwrap().stage, Stage::Staging);
+    assert_eq!(doc.requests[0].status, RequestStatus::Approved);
+    let approvals = reg
+        .store
+        .audit(model)
+        .await
+        .unwrap()
+        .iter()
+        .filter(|e| e.action == Action::Approve)
+        .count();
+    assert_eq!(approvals, 1);
 }
