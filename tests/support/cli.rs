@@ -43,6 +43,7 @@ pub fn command(dir: &Path, args: &[&str]) -> Command {
         .env_remove("AWS_PROFILE")
         .env_remove("AWS_ACCESS_KEY_ID")
         .env_remove("AWS_SECRET_ACCESS_KEY")
+        .env_remove("AZURE_STORAGE_CONNECTION_STRING")
         .stdin(std::process::Stdio::null());
     c
 }

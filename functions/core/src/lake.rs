@@ -197,6 +197,8 @@ pub enum AnyLake {
     Local(LocalLake),
     #[cfg(feature = "s3")]
     S3(crate::lake_s3::S3Lake),
+    #[cfg(feature = "azure")]
+    Blob(crate::azure::blob::BlobLake),
 }
 
 /// The key of an object of `lake` named by its URI (an artifact URI the registry recorded),
@@ -215,6 +217,8 @@ impl Lake for AnyLake {
             AnyLake::Local(l) => l.get(key).await,
             #[cfg(feature = "s3")]
             AnyLake::S3(l) => l.get(key).await,
+            #[cfg(feature = "azure")]
+            AnyLake::Blob(l) => l.get(key).await,
         }
     }
 
@@ -223,6 +227,8 @@ impl Lake for AnyLake {
             AnyLake::Local(l) => l.put(key, bytes).await,
             #[cfg(feature = "s3")]
             AnyLake::S3(l) => l.put(key, bytes).await,
+            #[cfg(feature = "azure")]
+            AnyLake::Blob(l) => l.put(key, bytes).await,
         }
     }
 
@@ -231,6 +237,8 @@ impl Lake for AnyLake {
             AnyLake::Local(l) => l.put_if_absent(key, bytes).await,
             #[cfg(feature = "s3")]
             AnyLake::S3(l) => l.put_if_absent(key, bytes).await,
+            #[cfg(feature = "azure")]
+            AnyLake::Blob(l) => l.put_if_absent(key, bytes).await,
         }
     }
 
@@ -239,6 +247,8 @@ impl Lake for AnyLake {
             AnyLake::Local(l) => l.list(prefix).await,
             #[cfg(feature = "s3")]
             AnyLake::S3(l) => l.list(prefix).await,
+            #[cfg(feature = "azure")]
+            AnyLake::Blob(l) => l.list(prefix).await,
         }
     }
 
@@ -247,6 +257,8 @@ impl Lake for AnyLake {
             AnyLake::Local(l) => l.delete(key).await,
             #[cfg(feature = "s3")]
             AnyLake::S3(l) => l.delete(key).await,
+            #[cfg(feature = "azure")]
+            AnyLake::Blob(l) => l.delete(key).await,
         }
     }
 
@@ -255,6 +267,8 @@ impl Lake for AnyLake {
             AnyLake::Local(l) => l.uri(key),
             #[cfg(feature = "s3")]
             AnyLake::S3(l) => l.uri(key),
+            #[cfg(feature = "azure")]
+            AnyLake::Blob(l) => l.uri(key),
         }
     }
 }

@@ -32,6 +32,7 @@ use crate::engine::store::{Lock, Store};
 use crate::output::Out;
 use crate::providers::AnyProvider;
 use crate::providers::aws::{AwsProvider, AwsSettings};
+use crate::providers::azure::AzuriteProvider;
 use crate::providers::local::LocalProvider;
 use crate::stack::{self, EnvKind, Loaded};
 
@@ -177,6 +178,11 @@ impl Context {
                     "the `local` environment has no AWS settings: it runs on this machine",
                 ));
             }
+            EnvKind::Azurite => {
+                return Err(Failure::new(
+                    "the `azurite` environment is Azure's storage, not AWS\nhint: use `--env localstack` or `--env aws` for this command",
+                ));
+            }
             EnvKind::Aws => {
                 let region = stack
                     .environments
@@ -220,6 +226,41 @@ impl Context {
         Ok(AwsProvider::new(settings).await)
     }
 
+    /// The storage account of `--env azurite`: `AZURE_STORAGE_CONNECTION_STRING` when set, else
+    /// Azurite's development account at `--endpoint` (default `http://127.0.0.1:10000`). An
+    /// endpoint that only came from `AWS_ENDPOINT_URL` is AWS's, and is not used here.
+    pub fn azure_account(&self) -> Result<mlinfra_core::azure::Account, Failure> {
+        if let Some(a) = mlinfra_core::azure::Account::from_env().map_err(|e| Failure::new(e.0))? {
+            return Ok(a);
+        }
+        let from_aws_env = std::env::var("AWS_ENDPOINT_URL").ok();
+        let endpoint = self
+            .endpoint
+            .as_deref()
+            .filter(|e| !e.is_empty() && Some(*e) != from_aws_env.as_deref());
+        Ok(mlinfra_core::azure::Account::azurite(endpoint))
+    }
+
+    /// The provider of `--env azurite`, after checking that the blob endpoint answers.
+    pub async fn azurite_provider(&self) -> Result<AzuriteProvider, Failure> {
+        let account = self.azure_account()?;
+        crate::providers::aws::probe(&account.blob_endpoint).map_err(|e| {
+            // The probe's own hint is about LocalStack.
+            let first = e.lines().next().unwrap_or_default();
+            Failure::new(format!(
+                "{first}\nhint: start Azurite (`make azurite`, then `azurite/node_modules/.bin/azurite-blob --inMemoryPersistence`), point `--endpoint` at it, or set AZURE_STORAGE_CONNECTION_STRING"
+            ))
+        })?;
+        let stack = &self.loaded.stack;
+        AzuriteProvider::new(
+            account,
+            &stack.lake.bucket,
+            &format!("{}-registry", stack.name),
+            LocalProvider::new(self.root.join("azurite"), &stack.name, &stack.model.name),
+        )
+        .map_err(Failure::new)
+    }
+
     /// The `bootstrap.zip` that `mlinfra build` made for `function` in `--artifacts`.
     pub fn package(&self, function: &str) -> Result<Vec<u8>, Failure> {
         let zip = self.artifacts.join(function).join("bootstrap.zip");
@@ -238,6 +279,14 @@ impl Context {
                 AnyProvider::Local(self.provider()),
                 std::sync::Arc::new(self.store()),
             ));
+        }
+        if self.env == EnvKind::Azurite {
+            let p = self.azurite_provider().await?;
+            let store = std::sync::Arc::new(crate::providers::azure::state::BlobState::new(
+                p.lake.clone(),
+                self.env.as_str(),
+            ));
+            return Ok((AnyProvider::Azurite(Box::new(p)), store));
         }
         let p = self.aws_provider().await?;
         let store = std::sync::Arc::new(crate::providers::aws::state::S3Store::new(
@@ -259,7 +308,12 @@ impl Context {
                 lake.props["tls_only"] = serde_json::json!(false);
             }
         }
-        if self.env != EnvKind::Local {
+        if self.env == EnvKind::Azurite {
+            crate::providers::azure::add_defaults(&mut graph).map_err(Failure::new)?;
+        }
+        // The Lambda packages deployed on AWS; on `local` and `azurite` this binary runs the
+        // functions.
+        if matches!(self.env, EnvKind::Localstack | EnvKind::Aws) {
             for r in graph
                 .resources
                 .values_mut()

@@ -246,8 +246,8 @@ impl Who {
 }
 
 /// The data lake, the registry and the acting person of this environment: the local
-/// directories, or on `aws`/`localstack` the S3 bucket and the DynamoDB table (each checked to
-/// exist, with the hint to run `up`).
+/// directories, on `aws`/`localstack` the S3 bucket and the DynamoDB table, on `azurite` the
+/// lake's and the registry's blob containers (each checked to exist, with the hint to run `up`).
 pub async fn platform(
     cx: &Context,
     named: &Option<String>,
@@ -270,11 +270,6 @@ pub async fn platform(
         ));
     }
     let (provider, store) = cx.infra().await?;
-    let AnyProvider::Aws(p) = provider else {
-        return Err(Failure::new(
-            "the cloud platform needs --env aws or localstack",
-        ));
-    };
     if let Some(holder) = store.holder()
         && !store.exists().await?
     {
@@ -285,6 +280,33 @@ pub async fn platform(
             cx.env.as_str()
         )));
     }
+    let p = match provider {
+        AnyProvider::Aws(p) => p,
+        AnyProvider::Azurite(p) => {
+            if !p
+                .registry
+                .container_exists()
+                .await
+                .map_err(|e| Failure::new(e.to_string()))?
+            {
+                return Err(Failure::new(format!(
+                    "the registry container `{}` does not exist on `azurite`\nhint: run `mlinfra up --env azurite` first",
+                    p.registry.container
+                )));
+            }
+            let store = mlinfra_core::registry::blob::BlobStore::new(p.registry.clone());
+            return Ok((
+                AnyLake::Blob(p.lake.clone()),
+                Registry::new(AnyStore::Blob(store), policy(&cx.loaded.stack)),
+                Who::Named(named.clone()),
+            ));
+        }
+        AnyProvider::Local(_) => {
+            return Err(Failure::new(
+                "the cloud platform needs --env aws, localstack or azurite",
+            ));
+        }
+    };
     let lake = AnyLake::S3(S3Lake::new(p.clients.s3.clone(), p.settings.bucket.clone()));
     let (store, who) = cloud_registry(cx, &p, named).await?;
     Ok((

@@ -1,6 +1,8 @@
 //! `mlinfra serve`: run the local API gateway until Ctrl-C, with the stack's schedules and the
-//! ETL of `raw/`. On `localstack` and `aws` the deployed platform is served instead, its
-//! functions run here as Lambda runs them ([`super::serve_cloud`]).
+//! ETL of `raw/`. On `azurite` the same gateway serves from the containers on Azure's storage
+//! (the schedules too; new files are ETLed by `data ingest`). On `localstack` and `aws` the
+//! deployed platform is served instead, its functions run here as Lambda runs them
+//! ([`super::serve_cloud`]).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -16,16 +18,30 @@ use crate::serve;
 pub async fn run(g: &Global, args: &ServeArgs) -> Result<i32, Failure> {
     let cx = Context::any_env(g)?;
     let stack = &cx.loaded.stack;
-    if cx.env != crate::stack::EnvKind::Local {
+    let azurite = cx.env == crate::stack::EnvKind::Azurite;
+    if !azurite && cx.env != crate::stack::EnvKind::Local {
         return super::serve_cloud::run(&cx, args).await;
     }
+    // Where `up` kept the API key: the local environment's directory, or on `azurite` the
+    // records of the compute it runs here.
+    let records = if azurite {
+        cx.root.join("azurite")
+    } else {
+        cx.root.clone()
+    };
+    let (_, state_store) = cx.infra().await?;
     let refresh = Duration::from_secs(args.refresh_seconds.unwrap_or(stack.api.model_refresh_s));
     let (lake, registry, _) = super::models::platform(&cx, &None).await?;
     let api_key = if stack.api.auth == crate::stack::schema::Auth::ApiKey {
-        Some(api_key(&cx)?)
+        Some(api_key(&records)?)
     } else {
         None
     };
+    let bg = Arc::new(serve::background::Background {
+        lake: lake.clone(),
+        store: registry.store.clone(),
+        stack: stack.clone(),
+    });
     let gw = serve::gateway(lake.clone(), registry.store, api_key, stack, refresh);
     let problems = gw.service.refresh(true).await;
     for p in &problems {
@@ -37,12 +53,14 @@ pub async fn run(g: &Global, args: &ServeArgs) -> Result<i32, Failure> {
         Duration::from_secs(1),
         Default::default(),
     ));
-    let bg = Arc::new(serve::background::Background {
-        root: cx.root.clone(),
-        stack: stack.clone(),
-    });
     tokio::spawn(serve::background::schedules(Arc::clone(&bg)));
-    tokio::spawn(serve::background::watch_raw(bg, Duration::from_secs(2)));
+    if !azurite {
+        tokio::spawn(serve::background::watch_raw(
+            bg,
+            cx.root.clone(),
+            Duration::from_secs(2),
+        ));
+    }
     let (listener, addr) = listen(args, stack).await?;
     let serving = match gw
         .service
@@ -61,12 +79,14 @@ pub async fn run(g: &Global, args: &ServeArgs) -> Result<i32, Failure> {
             s.expression, s.function
         ));
     }
-    cx.out
-        .progress("etl: new files in the lake's raw/ are validated and curated");
+    if !azurite {
+        cx.out
+            .progress("etl: new files in the lake's raw/ are validated and curated");
+    }
     let shutdown = tokio::signal::ctrl_c();
     tokio::pin!(shutdown);
     // Serving stops when `mlinfra down` removes the platform.
-    let taken_down = taken_down(cx.root.join("state.json"));
+    let taken_down = taken_down(state_store, cx.stack_name().to_string(), cx.env.as_str());
     tokio::pin!(taken_down);
     loop {
         tokio::select! {
@@ -113,9 +133,9 @@ pub(super) async fn listen(
     Ok((listener, addr))
 }
 
-/// The key requests must carry: the local environment's secret file.
-fn api_key(cx: &Context) -> Result<String, Failure> {
-    let p = cx.root.join("secrets/api-key");
+/// The key requests must carry: the secret file `up` wrote under `records`.
+fn api_key(records: &std::path::Path) -> Result<String, Failure> {
+    let p = records.join("secrets/api-key");
     std::fs::read_to_string(&p)
         .map(|k| k.trim().to_string())
         .map_err(|e| {
@@ -127,28 +147,25 @@ fn api_key(cx: &Context) -> Result<String, Failure> {
 }
 
 /// Resolves once the platform `serve` fronts is gone (`mlinfra down` deleted its API from the
-/// state), so that nothing keeps answering or running schedules for a platform that no longer
-/// exists. Checked every second.
-async fn taken_down(state: std::path::PathBuf) -> String {
+/// state, or the state itself), so that nothing keeps answering or running schedules for a
+/// platform that no longer exists. Checked every second.
+async fn taken_down(store: crate::engine::store::Store, stack: String, env: &str) -> String {
     loop {
         tokio::time::sleep(Duration::from_secs(1)).await;
-        let doc = std::fs::read_to_string(&state)
-            .ok()
-            .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok());
-        match doc {
-            None if !state.exists() => {
+        match store.load(&stack, env).await {
+            Ok(None) => {
                 return format!(
                     "the platform was taken down (`{}` is gone)",
-                    state.display()
+                    store.location()
                 );
             }
-            Some(d) if d["resources"].get("api").is_none() => {
+            Ok(Some(state)) if !state.resources.contains_key("api") => {
                 return format!(
                     "the platform's API was deleted (`mlinfra down`; `{}` no longer records it)",
-                    state.display()
+                    store.location()
                 );
             }
-            // Unreadable for a moment (being replaced): look again.
+            // Unreadable for a moment (being replaced, the emulator busy): look again.
             _ => {}
         }
     }

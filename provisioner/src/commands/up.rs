@@ -167,7 +167,7 @@ pub fn api_calls(provider: &AnyProvider) -> Option<serde_json::Value> {
             "mutating": p.counter.mutating_total(),
             "mutating_by_operation": p.counter.mutating(),
         })),
-        AnyProvider::Local(_) => None,
+        AnyProvider::Local(_) | AnyProvider::Azurite(_) => None,
     }
 }
 

@@ -5,7 +5,9 @@
 //! state; the engine records what it reports.
 
 pub mod aws;
+pub mod azure;
 pub mod local;
+pub mod settings;
 
 use serde::Serialize;
 use serde_json::Value;
@@ -128,6 +130,7 @@ pub trait Provider {
 pub enum AnyProvider {
     Local(local::LocalProvider),
     Aws(Box<aws::AwsProvider>),
+    Azurite(Box<azure::AzuriteProvider>),
 }
 
 impl Provider for AnyProvider {
@@ -135,6 +138,7 @@ impl Provider for AnyProvider {
         match self {
             AnyProvider::Local(p) => p.target(),
             AnyProvider::Aws(p) => p.target(),
+            AnyProvider::Azurite(p) => p.target(),
         }
     }
 
@@ -147,6 +151,7 @@ impl Provider for AnyProvider {
         match self {
             AnyProvider::Local(p) => p.read(addr, kind, recorded).await,
             AnyProvider::Aws(p) => p.read(addr, kind, recorded).await,
+            AnyProvider::Azurite(p) => p.read(addr, kind, recorded).await,
         }
     }
 
@@ -154,6 +159,7 @@ impl Provider for AnyProvider {
         match self {
             AnyProvider::Local(p) => p.create(r).await,
             AnyProvider::Aws(p) => p.create(r).await,
+            AnyProvider::Azurite(p) => p.create(r).await,
         }
     }
 
@@ -161,6 +167,7 @@ impl Provider for AnyProvider {
         match self {
             AnyProvider::Local(p) => p.update(r, changes).await,
             AnyProvider::Aws(p) => p.update(r, changes).await,
+            AnyProvider::Azurite(p) => p.update(r, changes).await,
         }
     }
 
@@ -173,6 +180,7 @@ impl Provider for AnyProvider {
         match self {
             AnyProvider::Local(p) => p.delete(addr, recorded, opts).await,
             AnyProvider::Aws(p) => p.delete(addr, recorded, opts).await,
+            AnyProvider::Azurite(p) => p.delete(addr, recorded, opts).await,
         }
     }
 
@@ -180,6 +188,7 @@ impl Provider for AnyProvider {
         match self {
             AnyProvider::Local(p) => p.adopted_outputs(r),
             AnyProvider::Aws(p) => p.adopted_outputs(r),
+            AnyProvider::Azurite(p) => p.adopted_outputs(r),
         }
     }
 }

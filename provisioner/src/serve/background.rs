@@ -1,7 +1,8 @@
 //! What `mlinfra serve` runs besides the API, as the platform does on AWS: the stack's
 //! schedules (the weekly retrain, the daily monitor) on the same expressions EventBridge uses,
-//! and ETL for each new file in the lake's `raw/` (the S3 notification's job). The jobs are the
-//! functions' own (`mlinfra_core::jobs`), with the settings `up` wrote into the lake.
+//! over the environment's lake and registry (the local directories, or Azurite's containers),
+//! and, on the local lake, ETL for each new file in `raw/` (the S3 notification's job). The jobs
+//! are the functions' own (`mlinfra_core::jobs`), with the settings `up` wrote into the lake.
 
 use std::collections::BTreeSet;
 use std::path::PathBuf;
@@ -9,24 +10,25 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use mlinfra_core::jobs::{self, etl, monitor, train};
-use mlinfra_core::lake::LocalLake;
-use mlinfra_core::registry::local::LocalStore;
+use mlinfra_core::lake::{AnyLake, LocalLake};
+use mlinfra_core::registry::AnyStore;
 
 use crate::stack::Stack;
 use crate::stack::schedule::Schedule;
 
 pub struct Background {
-    pub root: PathBuf,
+    pub lake: AnyLake,
+    pub store: AnyStore,
     pub stack: Stack,
 }
 
 impl Background {
-    fn lake(&self) -> LocalLake {
-        LocalLake::new(self.root.join("lake"))
+    fn lake(&self) -> AnyLake {
+        self.lake.clone()
     }
 
-    fn store(&self) -> LocalStore {
-        LocalStore::new(self.root.join("registry"))
+    fn store(&self) -> AnyStore {
+        self.store.clone()
     }
 
     async fn retrain(&self, actor: &str, reason: &str) -> Result<String, String> {
@@ -139,8 +141,8 @@ pub async fn schedules(bg: Arc<Background>) {
 
 /// New files in `raw/` (not in `raw/quarantine/`, not already curated) that have not changed
 /// for a poll: ETL each once, as the S3 notification does on AWS.
-pub async fn watch_raw(bg: Arc<Background>, every: Duration) {
-    let lake = bg.lake();
+pub async fn watch_raw(bg: Arc<Background>, root: PathBuf, every: Duration) {
+    let lake = LocalLake::new(root.join("lake"));
     let mut seen: BTreeSet<String> = lake
         .list_sync("raw/")
         .unwrap_or_default()

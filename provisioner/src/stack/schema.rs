@@ -45,6 +45,9 @@ pub enum EnvKind {
     Localstack,
     /// Real AWS through the standard credential chain.
     Aws,
+    /// Azure's storage emulated by Azurite (or any account from
+    /// `AZURE_STORAGE_CONNECTION_STRING`), the functions run here by `serve`.
+    Azurite,
 }
 
 impl EnvKind {
@@ -53,6 +56,7 @@ impl EnvKind {
             EnvKind::Local => "local",
             EnvKind::Localstack => "localstack",
             EnvKind::Aws => "aws",
+            EnvKind::Azurite => "azurite",
         }
     }
 }
@@ -319,11 +323,12 @@ pub fn decode(root: &Node, cx: &mut Cx) -> Option<Stack> {
         .and_then(|n| cx.string(n, "description"));
     let default_env = m
         .opt("default_env")
-        .map(|n| cx.one_of(n, "default_env", &["local", "localstack", "aws"]))
+        .map(|n| cx.one_of(n, "default_env", &["local", "localstack", "aws", "azurite"]))
         .unwrap_or(Some("local"))
         .map(|s| match s {
             "localstack" => EnvKind::Localstack,
             "aws" => EnvKind::Aws,
+            "azurite" => EnvKind::Azurite,
             _ => EnvKind::Local,
         });
     let environments = decode_environments(m.opt("environments"), cx);

@@ -19,7 +19,6 @@ pub use iam::parse_document;
 mod lake;
 mod lambda;
 mod registry;
-mod settings;
 pub mod state;
 
 use std::collections::BTreeMap;
@@ -41,7 +40,7 @@ use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 use serde_json::Value;
 use tokio::sync::OnceCell;
 
-use super::{DeleteOptions, Deleted, Provider, ProviderError};
+use super::{DeleteOptions, Deleted, Provider, ProviderError, settings};
 use crate::engine::{Change, Resource, ResourceKind, ResourceState};
 
 /// Attempts per call (the first and the retries) for throttling, 5xx and transient errors.
@@ -468,6 +467,11 @@ impl AwsProvider {
         &self.settings.region
     }
 
+    /// The data lake bucket as the jobs see it.
+    pub fn lake(&self) -> mlinfra_core::lake_s3::S3Lake {
+        mlinfra_core::lake_s3::S3Lake::new(self.clients.s3.clone(), self.settings.bucket.clone())
+    }
+
     /// The account id, asked of STS once.
     pub async fn account(&self) -> Result<&str, ProviderError> {
         self.account
@@ -567,7 +571,7 @@ impl Provider for AwsProvider {
             ResourceKind::ApiKey => apigw::read_key(self, addr, b).await,
             ResourceKind::Topic => alerts::read_topic(self, addr, b).await,
             ResourceKind::Alarm => alerts::read_alarm(self, addr, b).await,
-            ResourceKind::Settings => settings::read(self, addr).await,
+            ResourceKind::Settings => settings::read(&self.lake(), "S3", addr).await,
         }
     }
 
@@ -597,7 +601,7 @@ impl Provider for AwsProvider {
             ResourceKind::ApiKey => apigw::delete_key(self, addr, p).await,
             ResourceKind::Topic => alerts::delete_topic(self, addr, p).await,
             ResourceKind::Alarm => alerts::delete_alarm(self, addr, p).await,
-            ResourceKind::Settings => settings::delete(self, addr).await,
+            ResourceKind::Settings => settings::delete(&self.lake(), "S3", addr).await,
         }
     }
 }
@@ -616,7 +620,7 @@ impl AwsProvider {
             ResourceKind::ApiKey => apigw::put_key(self, r).await,
             ResourceKind::Topic => alerts::put_topic(self, r).await,
             ResourceKind::Alarm => alerts::put_alarm(self, r).await,
-            ResourceKind::Settings => settings::put(self, r).await,
+            ResourceKind::Settings => settings::put(&self.lake(), "S3", r).await,
         }
     }
 }

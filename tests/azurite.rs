@@ -1,0 +1,388 @@
+//! `--env azurite` end to end: the `mlinfra` binary provisions the example stack's storage on
+//! Azurite (the lake and registry containers, the jobs' settings, the state with its lease lock)
+//! and runs the lifecycle on it — ingest → ETL → train → approve by a second person → retrain →
+//! monitor — with every blob read back independently of mlinfra; two concurrent `up`s get one
+//! lease; a lease left by a killed `up` is broken by `unlock`.
+
+#![allow(clippy::unwrap_used)]
+
+#[path = "support/azurite.rs"]
+mod azurite;
+#[path = "support/cli.rs"]
+mod cli;
+
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use mlinfra_core::azure::Account;
+use mlinfra_core::azure::blob::BlobLake;
+use mlinfra_core::lake::Lake as _;
+
+struct Env {
+    dir: tempfile::TempDir,
+    stack: String,
+    rt: tokio::runtime::Runtime,
+}
+
+impl Env {
+    fn new() -> Env {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("stacks")).unwrap();
+        let stack = dir.path().join("stacks/heart-disease.yaml");
+        std::fs::copy(cli::repo_root().join("stacks/heart-disease.yaml"), &stack).unwrap();
+        // The dataset the stack names, beside it as in the repository.
+        let data = dir.path().join("examples/heart-disease");
+        std::fs::create_dir_all(&data).unwrap();
+        for f in std::fs::read_dir(cli::repo_root().join("examples/heart-disease")).unwrap() {
+            let f = f.unwrap();
+            if f.file_type().unwrap().is_file() {
+                std::fs::copy(f.path(), data.join(f.file_name())).unwrap();
+            }
+        }
+        Env {
+            stack: stack.to_str().unwrap().to_string(),
+            dir,
+            rt: tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap(),
+        }
+    }
+
+    fn command(&self, args: &[&str]) -> Command {
+        let mut c = cli::command(self.dir.path(), args);
+        c.args(["-f", &self.stack, "--env", "azurite"]).env(
+            "AZURE_STORAGE_CONNECTION_STRING",
+            azurite::server().connection_string(),
+        );
+        c
+    }
+
+    fn run(&self, args: &[&str]) -> (i32, String, String) {
+        cli::output(self.command(args))
+    }
+
+    fn ok(&self, args: &[&str]) -> String {
+        let (code, out, err) = self.run(args);
+        assert_eq!(code, 0, "mlinfra {args:?}\n{out}{err}");
+        format!("{out}{err}")
+    }
+
+    /// A container read with the SDK, independently of the CLI.
+    fn container(&self, name: &str) -> BlobLake {
+        let account =
+            Account::from_connection_string(&azurite::server().connection_string()).unwrap();
+        BlobLake::new(&account, name).unwrap()
+    }
+
+    fn list(&self, container: &str, prefix: &str) -> Vec<String> {
+        self.rt
+            .block_on(self.container(container).list(prefix))
+            .unwrap()
+    }
+
+    fn get(&self, container: &str, key: &str) -> Option<Vec<u8>> {
+        self.rt
+            .block_on(self.container(container).get(key))
+            .unwrap()
+    }
+}
+
+const LAKE: &str = "mlinfra-heart-disease-lake";
+const REGISTRY: &str = "heart-disease-registry";
+
+#[test]
+fn the_lifecycle_runs_on_azurite_and_the_blobs_say_so() {
+    let env = Env::new();
+    let out = env.ok(&["up", "--yes"]);
+    assert!(
+        out.contains(&format!(
+            "lake_uri            = {}/{LAKE}/",
+            azurite::server().blob_endpoint
+        )),
+        "{out}"
+    );
+    let out = env.ok(&["up", "--yes"]);
+    assert!(out.contains("No changes."), "{out}");
+    let (code, out, err) = env.run(&["diff", "--detailed-exitcode"]);
+    assert_eq!(code, 0, "{out}{err}");
+    // The state and the jobs' settings are blobs of the lake container.
+    let state: serde_json::Value =
+        serde_json::from_slice(&env.get(LAKE, "state/azurite/state.json").unwrap()).unwrap();
+    assert_eq!(state["env"], "azurite");
+    assert!(state["resources"]["lake"].is_object(), "{state:#}");
+    assert!(env.get(LAKE, mlinfra_core::jobs::SETTINGS).is_some());
+    // Each schedule carries its Azure Functions timer.
+    let records = env.dir.path().join(".mlinfra/heart-disease/azurite");
+    let timer = |name: &str| -> serde_json::Value {
+        let doc: serde_json::Value = serde_json::from_str(
+            &std::fs::read_to_string(records.join(format!("schedules/{name}.json"))).unwrap(),
+        )
+        .unwrap();
+        doc["props"]["ncrontab"].clone()
+    };
+    assert_eq!(timer("retrain"), "0 0 3 * * 1", "cron(0 3 ? * MON *)");
+    assert_eq!(timer("monitor"), "0 0 0 * * *", "rate(1 day)");
+
+    // Ingest: ETL curates the file in the lake.
+    let data = env
+        .dir
+        .path()
+        .join("examples/heart-disease/processed.cleveland.csv");
+    let out = env.ok(&["data", "ingest", data.to_str().unwrap()]);
+    assert!(out.contains("303 rows added"), "{out}");
+    let curated = env.list(LAKE, "curated/");
+    assert!(
+        curated.iter().any(|k| k.ends_with("/data.csv")),
+        "{curated:?}"
+    );
+
+    // Train and register; a second person approves Production; the requester cannot.
+    let out = env.ok(&["pipeline", "run", "--as", "alice"]);
+    assert!(out.contains("registered as version 1"), "{out}");
+    env.ok(&[
+        "models",
+        "request",
+        "1",
+        "--to",
+        "production",
+        "--as",
+        "alice",
+    ]);
+    let (code, _, err) = env.run(&["models", "approve", "r1", "--as", "alice"]);
+    assert_eq!(code, 1);
+    assert!(err.contains("a different person must approve it"), "{err}");
+    env.ok(&["models", "approve", "r1", "--as", "bob"]);
+
+    // The registry's blobs, read independently: the document says Production is version 1,
+    // whose model is the ONNX file in the lake with the recorded sha256.
+    let doc: serde_json::Value =
+        serde_json::from_slice(&env.get(REGISTRY, "heart-disease/doc.json").unwrap()).unwrap();
+    let v1 = &doc["doc"]["versions"][0];
+    assert_eq!(v1["stage"], "Production", "{doc:#}");
+    let uri = v1["artifact_uri"].as_str().unwrap();
+    let prefix = format!("{}/{LAKE}/", azurite::server().blob_endpoint);
+    let key = uri.strip_prefix(&prefix).unwrap();
+    let model = env.get(LAKE, key).unwrap();
+    assert_eq!(
+        v1["sha256"].as_str().unwrap(),
+        format!("sha256:{}", mlinfra_core::pipeline::sha256_hex(&model))
+    );
+    let audit = env.list(REGISTRY, "heart-disease/audit/");
+    assert_eq!(
+        audit.len(),
+        5,
+        "register, staging, request, approve, promote: {audit:?}"
+    );
+    let approve: serde_json::Value =
+        serde_json::from_slice(&env.get(REGISTRY, &audit[3]).unwrap()).unwrap();
+    assert_eq!(
+        (approve["action"].as_str(), approve["actor"].as_str()),
+        (Some("approve"), Some("bob"))
+    );
+
+    // `serve --env azurite` answers from the containers: version 1, in Production.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut serve = env
+        .command(&["serve", "--port", &port.to_string()])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "serve did not listen");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // `up` kept the key with the records of the compute (the stack sets `../.mlinfra/<stack>`).
+    let key = std::fs::read_to_string(
+        env.dir
+            .path()
+            .join(".mlinfra/heart-disease/azurite/secrets/api-key"),
+    )
+    .unwrap();
+    let row = r#"{"features": {"age": 63, "sex": 1, "cp": 1, "trestbps": 145, "chol": 233, "fbs": 1, "restecg": 2, "thalach": 150, "exang": 0, "oldpeak": 2.3, "slope": 3, "ca": 0, "thal": 6}}"#;
+    let (status, body) = post(port, "/v1/predict", key.trim(), row);
+    assert_eq!(status, 200, "{body}");
+    let answer: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(answer["model"]["version"], 1, "{answer:#}");
+    assert_eq!(answer["model"]["stage"], "Production", "{answer:#}");
+    let (status, _) = post(port, "/v1/predict", "wrong-key", row);
+    assert_eq!(status, 403);
+    // The sampled predictions reach the lake within a second or so.
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while env.list(LAKE, "predictions/").is_empty() {
+        assert!(Instant::now() < deadline, "no prediction log in the lake");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    serve.kill().unwrap();
+    serve.wait().unwrap();
+
+    // Retraining on the curated data, and monitoring, on the same storage.
+    let out = env.ok(&["retrain", "--as", "carol"]);
+    assert!(out.contains("trained"), "{out}");
+    let out = env.ok(&["monitor", "check"]);
+    assert!(
+        out.contains("1 requests, 1 instances"),
+        "the served request is monitored: {out}"
+    );
+    let reports = env.list(LAKE, "artifacts/monitoring/reports/");
+    assert_eq!(
+        reports.len(),
+        1,
+        "one report per monitoring run: {reports:?}"
+    );
+    let runs = env.ok(&["runs", "list"]);
+    assert!(
+        runs.contains("carol (on demand)") && runs.contains("alice (pipeline run)"),
+        "{runs}"
+    );
+
+    // Down keeps data unless told; with --delete-data both containers go.
+    let out = env.ok(&["down", "--yes"]);
+    assert!(
+        out.contains(&format!("kept the data lake container `{LAKE}`")),
+        "{out}"
+    );
+    env.ok(&["down", "--yes", "--delete-data"]);
+    env.rt.block_on(async {
+        assert!(!env.container(LAKE).container_exists().await.unwrap());
+        assert!(!env.container(REGISTRY).container_exists().await.unwrap());
+    });
+}
+
+#[test]
+fn one_of_two_concurrent_ups_gets_the_lease_and_unlock_breaks_a_killed_ones() {
+    let env = Env::new();
+    let start = || {
+        let mut c = env.command(&["up", "--yes"]);
+        c.env("MLINFRA_TEST_STEP_DELAY_MS", "300")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        c.spawn().unwrap()
+    };
+    let outs: Vec<_> = [start(), start()]
+        .into_iter()
+        .map(|c| c.wait_with_output().unwrap())
+        .collect();
+    let codes: Vec<i32> = outs.iter().map(|o| o.status.code().unwrap_or(-1)).collect();
+    let errs: Vec<String> = outs
+        .iter()
+        .map(|o| String::from_utf8_lossy(&o.stderr).into_owned())
+        .collect();
+    let mut sorted = codes.clone();
+    sorted.sort();
+    assert_eq!(sorted, [0, 1], "{codes:?}\n{errs:#?}");
+    let loser = &errs[codes.iter().position(|c| *c == 1).unwrap()];
+    assert!(loser.contains("the state is locked by"), "{loser}");
+    assert!(
+        loser.contains(&format!("/{LAKE}/state/azurite/state.lock")),
+        "{loser}"
+    );
+    assert!(loser.contains("pid "), "the holder is named: {loser}");
+    // Released: the lock blob is empty and free again.
+    assert_eq!(env.get(LAKE, "state/azurite/state.lock"), Some(vec![]));
+
+    // An `up` killed while it holds the lease leaves it behind.
+    env.ok(&["down", "--yes"]);
+    let mut c = env.command(&["up", "--yes"]);
+    c.env("MLINFRA_TEST_STEP_DELAY_MS", "3000")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    let mut child = c.spawn().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while env
+        .get(LAKE, "state/azurite/state.lock")
+        .is_none_or(|b| b.is_empty())
+    {
+        assert!(
+            Instant::now() < deadline,
+            "the first up never took the lock"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let (code, _, err) = env.run(&["up", "--yes"]);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("the lock is stale"), "{err}");
+    let out = env.ok(&["status"]);
+    assert!(
+        out.contains("lock:") && !out.contains("lock:      free"),
+        "{out}"
+    );
+    let out = env.ok(&["unlock"]);
+    assert!(out.contains("Broke the lock held by"), "{out}");
+    let out = env.ok(&["up", "--yes"]);
+    assert!(out.contains("Apply complete"), "{out}");
+    let out = env.ok(&["status"]);
+    assert!(out.contains("lock:      free"), "{out}");
+    env.ok(&["down", "--yes", "--delete-data"]);
+}
+
+#[test]
+fn a_schedule_azure_cannot_express_stops_up_before_anything_is_created() {
+    let env = Env::new();
+    let text = std::fs::read_to_string(&env.stack)
+        .unwrap()
+        .replace("cron(0 3 ? * MON *)", "cron(0 3 ? * MON#1 *)");
+    std::fs::write(&env.stack, text).unwrap();
+    let (code, out, err) = env.run(&["up", "--yes"]);
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(
+        err.contains("schedule.retrain: `cron(0 3 ? * MON#1 *)`: `#` means the n-th weekday of the month, which an Azure Functions timer (NCRONTAB) cannot express"),
+        "{err}"
+    );
+    assert!(err.contains("hint: use a weekday"), "{err}");
+    env.rt.block_on(async {
+        assert!(!env.container(LAKE).container_exists().await.unwrap());
+    });
+}
+
+#[test]
+fn without_azurite_the_error_says_what_to_do() {
+    let env = Env::new();
+    let mut c = cli::command(
+        env.dir.path(),
+        &["up", "--yes", "-f", &env.stack, "--env", "azurite"],
+    );
+    c.args(["--endpoint", "http://127.0.0.1:9"]);
+    let (code, out, err) = cli::output(c);
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(
+        err.contains("cannot reach http://127.0.0.1:9/devstoreaccount1"),
+        "{err}"
+    );
+    assert!(err.contains("hint: start Azurite"), "{err}");
+    assert!(!err.contains("localstack"), "{err}");
+}
+
+/// `POST path` with an API key: (status, body).
+fn post(port: u16, path: &str, key: &str, body: &str) -> (u16, String) {
+    use std::io::{Read as _, Write as _};
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    write!(
+        s,
+        "POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nx-api-key: {key}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).unwrap();
+    let status = out
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    (
+        status,
+        out.split_once("\r\n\r\n")
+            .map_or("", |(_, b)| b)
+            .to_string(),
+    )
+}
