@@ -66,6 +66,8 @@ lint:
 	$(CARGO) fmt --all --check
 	$(CARGO) clippy --workspace --all-targets --locked -- -D warnings
 	$(CARGO) clippy -p mlinfra-e2e --features localstack --tests --locked -- -D warnings
+	$(CARGO) clippy -p mlinfra-etl -p mlinfra-train -p mlinfra-predict -p mlinfra-monitor --locked \
+	  --features mlinfra-etl/azure,mlinfra-train/azure,mlinfra-predict/azure,mlinfra-monitor/azure -- -D warnings
 
 test: lint venv azurite lambda
 	$(CARGO) test --workspace --locked --doc

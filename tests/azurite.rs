@@ -123,6 +123,20 @@ fn the_lifecycle_runs_on_azurite_and_the_blobs_say_so() {
     };
     assert_eq!(timer("retrain"), "0 0 3 * * 1", "cron(0 3 ? * MON *)");
     assert_eq!(timer("monitor"), "0 0 0 * * *", "rate(1 day)");
+    // The functions' app settings name the containers, and no key or SAS.
+    let etl = std::fs::read_to_string(records.join("functions/etl.json")).unwrap();
+    let doc: serde_json::Value = serde_json::from_str(&etl).unwrap();
+    let endpoint = &azurite::server().blob_endpoint;
+    assert_eq!(doc["env"]["MLINFRA_LAKE"], format!("{endpoint}/{LAKE}"));
+    assert_eq!(
+        doc["env"]["MLINFRA_REGISTRY"],
+        format!("{endpoint}/{REGISTRY}")
+    );
+    assert_eq!(doc["props"]["runtime"], "custom");
+    assert!(
+        !etl.contains("sig=") && !etl.contains("AccountKey"),
+        "{etl}"
+    );
 
     // Ingest: ETL curates the file in the lake.
     let data = env
@@ -206,12 +220,12 @@ fn the_lifecycle_runs_on_azurite_and_the_blobs_say_so() {
     )
     .unwrap();
     let row = r#"{"features": {"age": 63, "sex": 1, "cp": 1, "trestbps": 145, "chol": 233, "fbs": 1, "restecg": 2, "thalach": 150, "exang": 0, "oldpeak": 2.3, "slope": 3, "ca": 0, "thal": 6}}"#;
-    let (status, body) = post(port, "/v1/predict", key.trim(), row);
+    let (status, body) = cli::post(port, "/v1/predict", &[("x-api-key", key.trim())], row);
     assert_eq!(status, 200, "{body}");
     let answer: serde_json::Value = serde_json::from_str(&body).unwrap();
     assert_eq!(answer["model"]["version"], 1, "{answer:#}");
     assert_eq!(answer["model"]["stage"], "Production", "{answer:#}");
-    let (status, _) = post(port, "/v1/predict", "wrong-key", row);
+    let (status, _) = cli::post(port, "/v1/predict", &[("x-api-key", "wrong-key")], row);
     assert_eq!(status, 403);
     // The sampled predictions reach the lake within a second or so.
     let deadline = Instant::now() + Duration::from_secs(15);
@@ -359,30 +373,4 @@ fn without_azurite_the_error_says_what_to_do() {
     );
     assert!(err.contains("hint: start Azurite"), "{err}");
     assert!(!err.contains("localstack"), "{err}");
-}
-
-/// `POST path` with an API key: (status, body).
-fn post(port: u16, path: &str, key: &str, body: &str) -> (u16, String) {
-    use std::io::{Read as _, Write as _};
-    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
-    write!(
-        s,
-        "POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nx-api-key: {key}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    )
-    .unwrap();
-    let mut out = String::new();
-    s.read_to_string(&mut out).unwrap();
-    let status = out
-        .split_whitespace()
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(0);
-    (
-        status,
-        out.split_once("\r\n\r\n")
-            .map_or("", |(_, b)| b)
-            .to_string(),
-    )
 }

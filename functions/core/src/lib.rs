@@ -18,6 +18,8 @@ pub mod aws_env;
 pub mod azure;
 pub mod cloud_error;
 pub mod config;
+#[cfg(feature = "custom-handler")]
+pub mod custom_handler;
 pub mod data;
 pub mod drift;
 pub mod error;

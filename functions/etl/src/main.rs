@@ -12,15 +12,13 @@ use mlinfra_core::{FunctionConfig, FunctionError};
 use serde_json::{Value, json};
 
 async fn handle(config: &FunctionConfig, event: &Value) -> Result<Value, FunctionError> {
-    let (lake, _) = jobs::open(config).await?;
-    let settings = jobs::settings(&lake).await?;
     let records = event
         .get("Records")
         .and_then(Value::as_array)
         .ok_or_else(|| {
             FunctionError::invalid_event("expected an S3 event notification with `Records`")
         })?;
-    let mut out = vec![];
+    let mut keys = vec![];
     for r in records {
         let key = r
             .pointer("/s3/object/key")
@@ -28,12 +26,18 @@ async fn handle(config: &FunctionConfig, event: &Value) -> Result<Value, Functio
             .ok_or_else(|| {
                 FunctionError::invalid_event("an S3 event record without `s3.object.key`")
             })?;
-        let done = etl::ingest(
-            &lake,
-            &jobs::decode_key(key),
-            &settings.etl_job(jobs::now()),
-        )
-        .await?;
+        keys.push(jobs::decode_key(key));
+    }
+    ingest(config, &keys).await
+}
+
+/// ETL of each key of the lake, in order.
+async fn ingest(config: &FunctionConfig, keys: &[String]) -> Result<Value, FunctionError> {
+    let (lake, _) = jobs::open(config).await?;
+    let settings = jobs::settings(&lake).await?;
+    let mut out = vec![];
+    for key in keys {
+        let done = etl::ingest(&lake, key, &settings.etl_job(jobs::now())).await?;
         if let etl::Ingested::Quarantined { alert: Some(a), .. } = &done {
             eprintln!("alert: {}", a.summary);
         }
@@ -42,9 +46,34 @@ async fn handle(config: &FunctionConfig, event: &Value) -> Result<Value, Functio
     Ok(json!({ "objects": out }))
 }
 
+/// On Azure Functions: the blob trigger on the lake's `raw/` (through Event Grid), the blob
+/// named by the invocation's `Metadata.BlobTrigger`.
+#[cfg(feature = "azure")]
+async fn custom_handler(config: FunctionConfig, port: u16) -> Result<(), lambda_runtime::Error> {
+    let config = std::sync::Arc::new(config);
+    mlinfra_core::custom_handler::run_events(
+        port,
+        "etl",
+        config,
+        |config, _, metadata| async move {
+            ingest(
+                &config,
+                &[mlinfra_core::custom_handler::blob_key(&metadata)?],
+            )
+            .await
+        },
+    )
+    .await?;
+    Ok(())
+}
+
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
     let config = mlinfra_core::lambda::config_or_exit(jobs::check_sources);
+    #[cfg(feature = "azure")]
+    if let Some(port) = mlinfra_core::custom_handler::port() {
+        return custom_handler(config, port).await;
+    }
     let config = &config;
     lambda_runtime::run(service_fn(move |e: LambdaEvent<Value>| async move {
         handle(config, &e.payload).await

@@ -94,9 +94,24 @@ async fn invoke_train(function: &str, _: &str) -> Result<Value, FunctionError> {
     })
 }
 
+/// On Azure Functions: the timer trigger of the monitoring schedule.
+#[cfg(feature = "azure")]
+async fn custom_handler(config: FunctionConfig, port: u16) -> Result<(), lambda_runtime::Error> {
+    let config = std::sync::Arc::new(config);
+    mlinfra_core::custom_handler::run_events(port, "monitor", config, |config, _, _| async move {
+        handle(&config, "").await
+    })
+    .await?;
+    Ok(())
+}
+
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
     let config = mlinfra_core::lambda::config_or_exit(jobs::check_sources);
+    #[cfg(feature = "azure")]
+    if let Some(port) = mlinfra_core::custom_handler::port() {
+        return custom_handler(config, port).await;
+    }
     let config = &config;
     lambda_runtime::run(service_fn(move |e: LambdaEvent<Value>| async move {
         handle(config, &e.context.invoked_function_arn).await

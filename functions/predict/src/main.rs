@@ -29,6 +29,33 @@ const DEFAULT_SERVING: ServingConfig = ServingConfig {
     prediction_log_days: 90,
 };
 
+/// The service this function runs.
+#[cfg(feature = "azure")]
+type PredictService = Service<
+    RegistrySource<mlinfra_core::registry::AnyStore, mlinfra_core::lake::AnyLake>,
+    LakeFeedback<mlinfra_core::lake::AnyLake>,
+>;
+
+/// On Azure Functions: the HTTP trigger, its requests forwarded as the client sent them.
+#[cfg(feature = "azure")]
+async fn custom_handler(service: PredictService, port: u16) -> Result<(), lambda_runtime::Error> {
+    use mlinfra_core::custom_handler::{self as ch, Invocation, Reply};
+    let service = Arc::new(service);
+    ch::run(port, "v1", move |inv| {
+        let service = Arc::clone(&service);
+        async move {
+            match inv {
+                Invocation::Http(req) => Reply::Http(service.handle(&req).await.response),
+                Invocation::Event { function, .. } => Reply::Event(Err(FunctionError::invalid_event(
+                    format!("`predict` answers HTTP requests under `/api/v1/`, not `{function}` invocations"),
+                ))),
+            }
+        }
+    })
+    .await?;
+    Ok(())
+}
+
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
     let config = mlinfra_core::lambda::config_or_exit(jobs::check_sources);
@@ -75,6 +102,10 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         let _ = stop.send(());
         let _ = tokio::time::timeout(Duration::from_millis(450), writer).await;
     });
+    #[cfg(feature = "azure")]
+    if let Some(port) = mlinfra_core::custom_handler::port() {
+        return custom_handler(service, port).await;
+    }
     let service = &service;
     lambda_runtime::run(service_fn(
         move |event: LambdaEvent<ProxyRequest>| async move {

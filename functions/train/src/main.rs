@@ -64,9 +64,28 @@ async fn handle(
     }))
 }
 
+/// On Azure Functions: the timer trigger of the retraining schedule.
+#[cfg(feature = "azure")]
+async fn custom_handler(config: FunctionConfig, port: u16) -> Result<(), lambda_runtime::Error> {
+    use mlinfra_core::custom_handler as ch;
+    let config = std::sync::Arc::new(config);
+    ch::run_events(port, "train", config, |config, data, _| async move {
+        if ch::past_due(&data) {
+            eprintln!("the retraining timer is past due: running now");
+        }
+        handle(&config, "", &json!({ "detail-type": "Scheduled Event" })).await
+    })
+    .await?;
+    Ok(())
+}
+
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
     let config = mlinfra_core::lambda::config_or_exit(jobs::check_sources);
+    #[cfg(feature = "azure")]
+    if let Some(port) = mlinfra_core::custom_handler::port() {
+        return custom_handler(config, port).await;
+    }
     let config = &config;
     lambda_runtime::run(service_fn(move |e: LambdaEvent<Value>| async move {
         handle(config, &e.context.invoked_function_arn, &e.payload).await

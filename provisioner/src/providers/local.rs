@@ -33,6 +33,9 @@ pub struct LocalProvider {
     root: PathBuf,
     stack: String,
     model: String,
+    /// The lake and registry URIs the functions' configuration names, when they are not this
+    /// directory's (the blob containers of `--env azurite`).
+    sources: Option<(String, String)>,
 }
 
 impl LocalProvider {
@@ -41,7 +44,14 @@ impl LocalProvider {
             root,
             stack: stack.to_string(),
             model: model.to_string(),
+            sources: None,
         }
+    }
+
+    /// Records whose functions read the lake and the registry at these URIs.
+    pub fn with_sources(mut self, lake: String, registry: String) -> Self {
+        self.sources = Some((lake, registry));
+        self
     }
 
     pub fn root(&self) -> &Path {
@@ -151,11 +161,15 @@ impl LocalProvider {
                         .and_then(|v| u32::try_from(v).ok())
                         .unwrap_or(0)
                 };
+                let (lake, registry) = self
+                    .sources
+                    .clone()
+                    .unwrap_or_else(|| (self.uri("lake"), self.uri("registry")));
                 let config = FunctionConfig {
                     stack: self.stack.clone(),
                     function,
-                    lake: self.uri("lake"),
-                    registry: self.uri("registry"),
+                    lake,
+                    registry,
                     model: self.model.clone(),
                     memory_mb: num("memory_mb"),
                     timeout_s: num("timeout_s"),

@@ -213,6 +213,29 @@ impl Account {
     }
 }
 
+/// The container a function's configuration names by its URL
+/// (`<blob endpoint>/<container>`), with the account from `AZURE_STORAGE_CONNECTION_STRING`
+/// when that account's endpoint is the URL's, or Azurite's development account when the URL is
+/// an Azurite one (`…/devstoreaccount1/<container>`).
+pub fn container_at(url: &str) -> Result<blob::BlobLake, AccountError> {
+    let url = url.trim_end_matches('/');
+    let Some((endpoint, container)) = url.rsplit_once('/') else {
+        return Err(AccountError(format!(
+            "`{url}` is not a blob container URL: expected `<blob endpoint>/<container>`"
+        )));
+    };
+    let account = match Account::from_env()? {
+        Some(a) if a.blob_endpoint == endpoint => a,
+        _ if endpoint.ends_with(&format!("/{AZURITE_ACCOUNT}")) => Account::azurite(Some(endpoint)),
+        _ => {
+            return Err(AccountError(format!(
+                "no credentials for `{url}`: set AZURE_STORAGE_CONNECTION_STRING to the connection string of the account at `{endpoint}`"
+            )));
+        }
+    };
+    blob::BlobLake::new(&account, container).map_err(|e| AccountError(e.message))
+}
+
 /// The account name in an endpoint: the first label of `NAME.blob.…`, or Azurite's path.
 fn account_of_endpoint(endpoint: &str) -> String {
     let rest = endpoint.split("://").nth(1).unwrap_or(endpoint);

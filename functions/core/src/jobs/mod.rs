@@ -254,13 +254,14 @@ pub fn check_sources(config: &crate::FunctionConfig) -> Result<(), crate::Functi
     use crate::lake::file_path;
     let local = file_path(&config.lake).is_some() && file_path(&config.registry).is_some();
     let cloud = cfg!(all(feature = "s3", feature = "dynamodb")) && config.lake.starts_with("s3://");
-    if local || cloud {
+    let azure = cfg!(feature = "azure") && config.lake.starts_with("http");
+    if local || cloud || azure {
         return Ok(());
     }
     Err(crate::FunctionError {
         error_type: "mlinfra.NotBuilt",
         message: format!(
-            "the `{}` function of this build reads a local environment's file:// lake and registry only; `{}` / `{}` needs a build with S3 and DynamoDB (`mlinfra build`)",
+            "the `{}` function of this build cannot read `{}` / `{}`: S3 and DynamoDB need a build with the feature `aws` (`mlinfra build`), Azure blob containers one with `azure`",
             config.function, config.lake, config.registry
         ),
         retryable: false,
@@ -268,8 +269,9 @@ pub fn check_sources(config: &crate::FunctionConfig) -> Result<(), crate::Functi
 }
 
 /// The lake and registry a function's configuration names: a local environment's directories
-/// (`file://`), or the S3 bucket (`s3://bucket`) and the DynamoDB table, with the clients made
-/// from the Lambda's environment (region, credentials, and `AWS_ENDPOINT_URL` for an emulator).
+/// (`file://`), the S3 bucket (`s3://bucket`) and the DynamoDB table, with the clients made
+/// from the Lambda's environment (region, credentials, and `AWS_ENDPOINT_URL` for an emulator),
+/// or (feature `azure`) the blob containers at their URLs.
 pub async fn open(
     config: &crate::FunctionConfig,
 ) -> Result<(crate::lake::AnyLake, crate::registry::AnyStore), crate::FunctionError> {
@@ -294,6 +296,22 @@ pub async fn open(
                 db,
                 config.registry.clone(),
             )),
+        ));
+    }
+    #[cfg(feature = "azure")]
+    if config.lake.starts_with("http") {
+        let open = |url: &str| {
+            crate::azure::container_at(url).map_err(|e| crate::FunctionError {
+                error_type: "mlinfra.Config",
+                message: e.0,
+                retryable: false,
+            })
+        };
+        return Ok((
+            crate::lake::AnyLake::Blob(open(&config.lake)?),
+            crate::registry::AnyStore::Blob(crate::registry::blob::BlobStore::new(open(
+                &config.registry,
+            )?)),
         ));
     }
     Err(crate::FunctionError {

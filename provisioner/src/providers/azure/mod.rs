@@ -22,9 +22,17 @@ use crate::engine::{Change, ResourceKind, ResourceState};
 use crate::providers::local::LocalProvider;
 use crate::providers::{DeleteOptions, Deleted, Provider, ProviderError, settings};
 
-/// What Azure adds to the desired graph: each schedule's timer in NCRONTAB (`ncrontab`),
-/// or the error, with its hint, of a schedule Azure cannot express.
+/// What Azure adds to the desired graph: the functions' runtime (`custom`: Azure Functions'
+/// worker runtime of a custom handler), and each schedule's timer in NCRONTAB (`ncrontab`), or
+/// the error, with its hint, of a schedule Azure cannot express.
 pub fn add_defaults(graph: &mut crate::engine::Graph) -> Result<(), String> {
+    for r in graph
+        .resources
+        .values_mut()
+        .filter(|r| r.kind == ResourceKind::Function)
+    {
+        r.props["runtime"] = json!("custom");
+    }
     for r in graph
         .resources
         .values_mut()
@@ -82,6 +90,11 @@ pub fn check_container_name(name: &str) -> Result<(), String> {
     }
 }
 
+/// A container's URL without authorisation: `<blob endpoint>/<container>`.
+fn container_url(c: &BlobLake) -> String {
+    c.uri("").trim_end_matches('/').to_string()
+}
+
 fn container_outputs(c: &BlobLake) -> Value {
     json!({ "uri": c.uri(""), "container": c.container })
 }
@@ -104,6 +117,8 @@ impl AzuriteProvider {
         check_container_name(registry_container).map_err(|e| format!("the registry: {e}"))?;
         let lake = BlobLake::new(&account, lake_container).map_err(|e| e.message)?;
         let registry = BlobLake::new(&account, registry_container).map_err(|e| e.message)?;
+        // The functions' configuration names the containers (their URLs, never a key or SAS).
+        let local = local.with_sources(container_url(&lake), container_url(&registry));
         Ok(AzuriteProvider {
             account,
             lake,
