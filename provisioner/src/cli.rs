@@ -132,6 +132,9 @@ pub enum Command {
     /// The prediction API's description
     #[command(subcommand)]
     Api(ApiCommand),
+    /// The platform in another tool's format, generated from the stack file
+    #[command(subcommand)]
+    Export(ExportCommand),
     /// Train on the curated data now, register the model if blessed, request its promotion
     Retrain(RetrainArgs),
     /// Drift, accuracy and alerts for the served traffic; retraining when the policy says so
@@ -240,6 +243,17 @@ pub struct BuildArgs {
 pub enum ApiCommand {
     /// Print the OpenAPI 3 document of the API, generated from the Production model's schema
     Spec,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ExportCommand {
+    /// The Azure Resource Manager template of the platform (`--env azure`): storage account and
+    /// containers, function apps with managed identities, role assignments, alerts
+    Arm {
+        /// Write the template to FILE instead of stdout
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
+    },
 }
 
 #[derive(Debug, Args)]

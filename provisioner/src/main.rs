@@ -93,6 +93,9 @@ fn main() {
             Command::Serve(a) => commands::serve::run(g, a).await,
             Command::Predict(a) => commands::predict::run(g, a).await,
             Command::Api(mlinfra::cli::ApiCommand::Spec) => commands::predict::spec(g).await,
+            Command::Export(mlinfra::cli::ExportCommand::Arm { out }) => {
+                commands::export::arm(g, out.as_deref())
+            }
             Command::Retrain(a) => commands::monitor::retrain(g, a).await,
             Command::Invoke(a) => commands::invoke::run(g, a).await,
             Command::Monitor(c) => commands::monitor::run(g, c).await,

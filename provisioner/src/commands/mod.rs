@@ -7,6 +7,7 @@ pub mod build;
 pub mod data;
 pub mod diff;
 pub mod down;
+pub mod export;
 pub mod init;
 pub mod invoke;
 pub mod models;

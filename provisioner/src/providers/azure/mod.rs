@@ -9,6 +9,7 @@
 //! properties it was created with in a manifest blob, `.mlinfra-resource.json`, since the
 //! emulator has no account settings to read back.
 
+pub mod arm;
 pub mod ncrontab;
 pub mod state;
 
