@@ -8,6 +8,10 @@
 //! (`.mlinfra/<stack>/azurite/`), kept by the local provider. Each container carries the
 //! properties it was created with in a manifest blob, `.mlinfra-resource.json`, since the
 //! emulator has no account settings to read back.
+//!
+//! Beside it: [`add_defaults`] (what Azure adds to the desired graph), [`ncrontab`] (the
+//! schedules as Functions timers) and [`arm`] (the platform as an ARM template, for `--env
+//! azure`).
 
 pub mod arm;
 pub mod ncrontab;
