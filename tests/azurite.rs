@@ -233,6 +233,30 @@ fn the_lifecycle_runs_on_azurite_and_the_blobs_say_so() {
         assert!(Instant::now() < deadline, "no prediction log in the lake");
         std::thread::sleep(Duration::from_millis(200));
     }
+    // A new blob in raw/ is ETLed by the serving process, as the blob trigger does on Azure.
+    let text = std::fs::read_to_string(&data).unwrap();
+    let week: String = text.lines().take(101).map(|l| format!("{l}\n")).collect();
+    env.rt
+        .block_on(env.container(LAKE).put("raw/week-49.csv", week.as_bytes()))
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let latest: serde_json::Value =
+            serde_json::from_slice(&env.get(LAKE, mlinfra_core::jobs::CURATED_LATEST).unwrap())
+                .unwrap();
+        if latest["rows"] == 403 {
+            assert!(
+                latest["sources"].to_string().contains("raw/week-49.csv"),
+                "{latest:#}"
+            );
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the new blob was not curated: {latest:#}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
     serve.kill().unwrap();
     serve.wait().unwrap();
 

@@ -1,6 +1,6 @@
 //! `mlinfra serve`: run the local API gateway until Ctrl-C, with the stack's schedules and the
-//! ETL of `raw/`. On `azurite` the same gateway serves from the containers on Azure's storage
-//! (the schedules too; new files are ETLed by `data ingest`). On `localstack` and `aws` the
+//! ETL of `raw/`. On `azurite` the same gateway serves from the containers on Azure's storage,
+//! with the schedules and the ETL of new blobs in `raw/`. On `localstack` and `aws` the
 //! deployed platform is served instead, its functions run here as Lambda runs them
 //! ([`super::serve_cloud`]).
 
@@ -54,7 +54,12 @@ pub async fn run(g: &Global, args: &ServeArgs) -> Result<i32, Failure> {
         Default::default(),
     ));
     tokio::spawn(serve::background::schedules(Arc::clone(&bg)));
-    if !azurite {
+    if azurite {
+        tokio::spawn(serve::background::watch_raw_blobs(
+            bg,
+            Duration::from_secs(2),
+        ));
+    } else {
         tokio::spawn(serve::background::watch_raw(
             bg,
             cx.root.clone(),
@@ -79,10 +84,8 @@ pub async fn run(g: &Global, args: &ServeArgs) -> Result<i32, Failure> {
             s.expression, s.function
         ));
     }
-    if !azurite {
-        cx.out
-            .progress("etl: new files in the lake's raw/ are validated and curated");
-    }
+    cx.out
+        .progress("etl: new files in the lake's raw/ are validated and curated");
     let shutdown = tokio::signal::ctrl_c();
     tokio::pin!(shutdown);
     // Serving stops when `mlinfra down` removes the platform.

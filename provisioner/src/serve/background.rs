@@ -1,8 +1,9 @@
 //! What `mlinfra serve` runs besides the API, as the platform does on AWS: the stack's
 //! schedules (the weekly retrain, the daily monitor) on the same expressions EventBridge uses,
 //! over the environment's lake and registry (the local directories, or Azurite's containers),
-//! and, on the local lake, ETL for each new file in `raw/` (the S3 notification's job). The jobs
-//! are the functions' own (`mlinfra_core::jobs`), with the settings `up` wrote into the lake.
+//! and ETL for each new file in the lake's `raw/` (the S3 notification's job, the blob trigger's
+//! on Azure). The jobs are the functions' own (`mlinfra_core::jobs`), with the settings `up`
+//! wrote into the lake.
 
 use std::collections::BTreeSet;
 use std::path::PathBuf;
@@ -175,37 +176,83 @@ pub async fn watch_raw(bg: Arc<Background>, root: PathBuf, every: Duration) {
             if curated {
                 continue;
             }
-            let bg2 = Arc::clone(&bg);
-            let k = key.clone();
-            let handle = tokio::runtime::Handle::current();
-            let outcome = tokio::task::spawn_blocking(move || {
-                handle.block_on(async {
-                    let lake = bg2.lake();
-                    let s = jobs::settings(&lake).await.map_err(|e| e.to_string())?;
-                    let done = etl::ingest(&lake, &k, &s.etl_job(jobs::now()))
-                        .await
-                        .map_err(|e| e.to_string())?;
-                    if let etl::Ingested::Quarantined { alert: Some(a), .. } = &done {
-                        crate::alerts::deliver(&bg2.stack, a);
-                    }
-                    Ok::<_, String>(done)
-                })
-            })
-            .await
-            .unwrap_or_else(|e| Err(e.to_string()));
-            match outcome {
-                Ok(etl::Ingested::Curated {
-                    rows_added, rows, ..
-                }) => {
-                    eprintln!("etl: {key}: {rows_added} rows curated ({rows} in all)");
+            etl_one(&bg, &key).await;
+        }
+    }
+}
+
+/// ETL of one raw object, in a blocking thread (validation and curation take a moment), with
+/// its outcome on stderr and a quarantine's alert delivered.
+async fn etl_one(bg: &Arc<Background>, key: &str) {
+    let bg2 = Arc::clone(bg);
+    let k = key.to_string();
+    let handle = tokio::runtime::Handle::current();
+    let outcome = tokio::task::spawn_blocking(move || {
+        handle.block_on(async {
+            let lake = bg2.lake();
+            let s = jobs::settings(&lake).await.map_err(|e| e.to_string())?;
+            let done = etl::ingest(&lake, &k, &s.etl_job(jobs::now()))
+                .await
+                .map_err(|e| e.to_string())?;
+            if let etl::Ingested::Quarantined { alert: Some(a), .. } = &done {
+                crate::alerts::deliver(&bg2.stack, a);
+            }
+            Ok::<_, String>(done)
+        })
+    })
+    .await
+    .unwrap_or_else(|e| Err(e.to_string()));
+    match outcome {
+        Ok(etl::Ingested::Curated {
+            rows_added, rows, ..
+        }) => {
+            eprintln!("etl: {key}: {rows_added} rows curated ({rows} in all)");
+        }
+        Ok(etl::Ingested::Quarantined { quarantined, .. }) => {
+            eprintln!("etl: {key}: failed validation, moved to {quarantined}");
+        }
+        Ok(etl::Ingested::Skipped { reason, .. }) => {
+            eprintln!("etl: {key}: skipped: {reason}")
+        }
+        Err(e) => eprintln!("etl: {key}: failed: {e}"),
+    }
+}
+
+/// New blobs in the lake container's `raw/` (not in `raw/quarantine/`, not already curated):
+/// ETL each once, as the blob trigger does on Azure. A blob is visible only once its upload is
+/// committed, so there is no half-written file to wait out.
+pub async fn watch_raw_blobs(bg: Arc<Background>, every: Duration) {
+    use mlinfra_core::lake::Lake as _;
+    let lake = bg.lake();
+    let mut seen: BTreeSet<String> = lake
+        .list("raw/")
+        .await
+        .unwrap_or_default()
+        .into_iter()
+        .collect();
+    loop {
+        tokio::time::sleep(every).await;
+        let Ok(keys) = lake.list("raw/").await else {
+            continue;
+        };
+        for key in keys {
+            if seen.contains(&key) || key.starts_with(etl::QUARANTINE) {
+                continue;
+            }
+            seen.insert(key.clone());
+            // A file the pipeline itself put there is already a curated version.
+            let curated = match lake.get(&key).await {
+                Ok(Some(b)) => {
+                    let h = jobs::short_hash(&mlinfra_core::pipeline::sha256_hex(&b));
+                    matches!(
+                        lake.get(&format!("curated/{h}/data.csv")).await,
+                        Ok(Some(_))
+                    )
                 }
-                Ok(etl::Ingested::Quarantined { quarantined, .. }) => {
-                    eprintln!("etl: {key}: failed validation, moved to {quarantined}");
-                }
-                Ok(etl::Ingested::Skipped { reason, .. }) => {
-                    eprintln!("etl: {key}: skipped: {reason}")
-                }
-                Err(e) => eprintln!("etl: {key}: failed: {e}"),
+                _ => false,
+            };
+            if !curated {
+                etl_one(&bg, &key).await;
             }
         }
     }
