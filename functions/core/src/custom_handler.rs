@@ -63,17 +63,7 @@ pub fn port() -> Option<u16> {
 pub async fn invocation(req: Request<Incoming>, stage: &str) -> Result<Invocation, ProxyResponse> {
     let method = req.method().to_string();
     let path = req.uri().path().to_string();
-    let query: BTreeMap<String, String> = req
-        .uri()
-        .query()
-        .map(|q| {
-            q.split('&')
-                .filter(|kv| !kv.is_empty())
-                .map(|kv| kv.split_once('=').unwrap_or((kv, "")))
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect()
-        })
-        .unwrap_or_default();
+    let query = crate::serving::api::query_parameters(req.uri().query());
     let mut headers = BTreeMap::new();
     for (k, v) in req.headers() {
         if let Ok(v) = v.to_str() {

@@ -170,8 +170,8 @@ pub async fn watch_raw(bg: Arc<Background>, root: PathBuf, every: Duration) {
             seen.insert(key.clone());
             // A file the pipeline itself put there is already a curated version.
             let curated = lake.get_sync(&key).ok().flatten().is_some_and(|b| {
-                let h = jobs::short_hash(&mlinfra_core::pipeline::sha256_hex(&b));
-                lake.path(&format!("curated/{h}/data.csv")).is_file()
+                lake.path(&jobs::curated_key(&mlinfra_core::pipeline::sha256_hex(&b)))
+                    .is_file()
             });
             if curated {
                 continue;
@@ -241,13 +241,13 @@ pub async fn watch_raw_blobs(bg: Arc<Background>, every: Duration) {
             }
             seen.insert(key.clone());
             // A file the pipeline itself put there is already a curated version.
+            // (a listing of its exact key: no need to download the curated data).
             let curated = match lake.get(&key).await {
                 Ok(Some(b)) => {
-                    let h = jobs::short_hash(&mlinfra_core::pipeline::sha256_hex(&b));
-                    matches!(
-                        lake.get(&format!("curated/{h}/data.csv")).await,
-                        Ok(Some(_))
-                    )
+                    let data = jobs::curated_key(&mlinfra_core::pipeline::sha256_hex(&b));
+                    lake.list(&data)
+                        .await
+                        .is_ok_and(|keys| keys.contains(&data))
                 }
                 _ => false,
             };

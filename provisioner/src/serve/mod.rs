@@ -177,16 +177,7 @@ impl Gateway {
                 ),
             );
         }
-        let query: BTreeMap<String, String> = req
-            .uri()
-            .query()
-            .map(|q| {
-                q.split('&')
-                    .filter_map(|kv| kv.split_once('=').or(Some((kv, ""))))
-                    .map(|(k, v)| (k.to_string(), v.to_string()))
-                    .collect()
-            })
-            .unwrap_or_default();
+        let query = mlinfra_core::serving::api::query_parameters(req.uri().query());
         let body = match Limited::new(req.into_body(), MAX_BODY).collect().await {
             Ok(b) => b.to_bytes(),
             Err(_) => {

@@ -41,6 +41,18 @@ pub struct ProxyResponse {
     pub is_base64_encoded: bool,
 }
 
+/// A URL's query string as API Gateway's `queryStringParameters`: `a=1&b` gives `a: 1`, `b: ""`.
+pub fn query_parameters(query: Option<&str>) -> BTreeMap<String, String> {
+    query
+        .map(|q| {
+            q.split('&')
+                .filter_map(|kv| kv.split_once('=').or(Some((kv, ""))))
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 impl ProxyRequest {
     pub fn header(&self, name: &str) -> Option<&str> {
         self.headers
