@@ -195,7 +195,17 @@ fn the_lifecycle_runs_on_azurite_and_the_blobs_say_so() {
         (Some("approve"), Some("bob"))
     );
 
-    // `serve --env azurite` answers from the containers: version 1, in Production.
+    // `serve --env azurite` runs the function app packages as the Functions host does: the
+    // HTTP trigger answers from the containers (version 1, in Production) with the function key.
+    let packages = env.dir.path().join("packages");
+    let mut build = cli::command(
+        &cli::repo_root(),
+        &["build", "--target", "azure", "--profile", "dev"],
+    );
+    build.args(["-f", &env.stack, "--artifacts", packages.to_str().unwrap()]);
+    let (code, out, err) = cli::output(build);
+    assert_eq!(code, 0, "mlinfra build --target azure\n{out}{err}");
+    assert!(packages.join("predict/functionapp.zip").is_file(), "{out}");
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -203,11 +213,19 @@ fn the_lifecycle_runs_on_azurite_and_the_blobs_say_so() {
         .port();
     let mut serve = env
         .command(&["serve", "--port", &port.to_string()])
+        .args(["--artifacts", packages.to_str().unwrap()])
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(30);
+    let log = serve.stderr.take().unwrap();
+    let log = std::thread::spawn(move || {
+        use std::io::Read as _;
+        let mut text = String::new();
+        let _ = std::io::BufReader::new(log).read_to_string(&mut text);
+        text
+    });
+    let deadline = Instant::now() + Duration::from_secs(60);
     while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
         assert!(Instant::now() < deadline, "serve did not listen");
         std::thread::sleep(Duration::from_millis(50));
@@ -220,20 +238,45 @@ fn the_lifecycle_runs_on_azurite_and_the_blobs_say_so() {
     )
     .unwrap();
     let row = r#"{"features": {"age": 63, "sex": 1, "cp": 1, "trestbps": 145, "chol": 233, "fbs": 1, "restecg": 2, "thalach": 150, "exang": 0, "oldpeak": 2.3, "slope": 3, "ca": 0, "thal": 6}}"#;
-    let (status, body) = cli::post(port, "/v1/predict", &[("x-api-key", key.trim())], row);
+    let (status, body) = cli::post(
+        port,
+        "/api/v1/predict",
+        &[("x-functions-key", key.trim())],
+        row,
+    );
     assert_eq!(status, 200, "{body}");
     let answer: serde_json::Value = serde_json::from_str(&body).unwrap();
     assert_eq!(answer["model"]["version"], 1, "{answer:#}");
     assert_eq!(answer["model"]["stage"], "Production", "{answer:#}");
-    let (status, _) = cli::post(port, "/v1/predict", &[("x-api-key", "wrong-key")], row);
-    assert_eq!(status, 403);
+    let (status, body) = cli::post(
+        port,
+        &format!("/api/v1/predict?code={}", key.trim()),
+        &[],
+        row,
+    );
+    assert_eq!(status, 200, "the key in `code`: {body}");
+    let (status, body) = cli::post(
+        port,
+        "/api/v1/predict",
+        &[("x-functions-key", "wrong")],
+        row,
+    );
+    assert_eq!(status, 401, "{body}");
+    assert!(body.contains("x-functions-key"), "{body}");
+    let (status, _) = cli::post(
+        port,
+        "/api/v2/predict",
+        &[("x-functions-key", key.trim())],
+        row,
+    );
+    assert_eq!(status, 404);
     // The sampled predictions reach the lake within a second or so.
     let deadline = Instant::now() + Duration::from_secs(15);
     while env.list(LAKE, "predictions/").is_empty() {
         assert!(Instant::now() < deadline, "no prediction log in the lake");
         std::thread::sleep(Duration::from_millis(200));
     }
-    // A new blob in raw/ is ETLed by the serving process, as the blob trigger does on Azure.
+    // A new blob in raw/: the blob trigger delivers it to `etl`, which curates it.
     let text = std::fs::read_to_string(&data).unwrap();
     let week: String = text.lines().take(101).map(|l| format!("{l}\n")).collect();
     env.rt
@@ -257,15 +300,56 @@ fn the_lifecycle_runs_on_azurite_and_the_blobs_say_so() {
         );
         std::thread::sleep(Duration::from_millis(200));
     }
-    serve.kill().unwrap();
-    serve.wait().unwrap();
+    // Ctrl-C stops the host and its handlers.
+    Command::new("kill")
+        .args(["-INT", &serve.id().to_string()])
+        .status()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while serve.try_wait().unwrap().is_none() {
+        assert!(Instant::now() < deadline, "serve did not stop on SIGINT");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let log = log.join().unwrap();
+    assert!(
+        std::net::TcpStream::connect(("127.0.0.1", port)).is_err(),
+        "still listening"
+    );
+    // No handler outlives the host.
+    let handlers = env.dir.path().join(".mlinfra/heart-disease/serve/azurite");
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let alive: Vec<String> = std::fs::read_dir("/proc")
+            .unwrap()
+            .filter_map(|e| std::fs::read(e.ok()?.path().join("cmdline")).ok())
+            .map(|c| String::from_utf8_lossy(&c).into_owned())
+            .filter(|c| c.starts_with(handlers.to_str().unwrap()))
+            .collect();
+        if alive.is_empty() {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "handlers left running: {alive:?}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    for listed in [
+        "predict/predict: HTTP GET,POST",
+        "etl/etl: blobs created at `mlinfra-heart-disease-lake/raw/{name}`",
+        "train/retrain: timer `0 0 3 * * 1` (UTC)",
+        "monitor/monitor: timer `0 0 0 * * *` (UTC)",
+    ] {
+        assert!(log.contains(listed), "{listed}\n{log}");
+    }
+    assert!(!log.contains("AccountKey"), "{log}");
 
     // Retraining on the curated data, and monitoring, on the same storage.
     let out = env.ok(&["retrain", "--as", "carol"]);
     assert!(out.contains("trained"), "{out}");
     let out = env.ok(&["monitor", "check"]);
     assert!(
-        out.contains("1 requests, 1 instances"),
+        out.contains("2 requests, 2 instances"),
         "the served request is monitored: {out}"
     );
     let reports = env.list(LAKE, "artifacts/monitoring/reports/");

@@ -50,7 +50,8 @@ pub struct Global {
         value_name = "URL"
     )]
     pub endpoint: Option<String>,
-    /// Where `mlinfra build` writes, and `up` reads, the functions' `bootstrap.zip`s
+    /// Where `mlinfra build` writes, and `up`, `invoke` and `serve` read, the functions' packages
+    /// (`<fn>/bootstrap.zip`; with `--target azure`, `<fn>/functionapp.zip`)
     #[arg(
         long,
         global = true,
@@ -100,7 +101,7 @@ pub enum Command {
     Validate,
     /// Show what `up` would change, without changing anything
     Diff(DiffArgs),
-    /// Build the functions for Lambda: release binaries zipped as `bootstrap` (for `--env aws|localstack`)
+    /// Build and package the functions: for Lambda (`bootstrap.zip`) or, with `--target azure`, as Azure Functions apps (`functionapp.zip`)
     Build(BuildArgs),
     /// Create or update the platform to match the stack file
     Up(UpArgs),
@@ -237,6 +238,14 @@ pub struct BuildArgs {
     /// Build only these functions [default: all]
     #[arg(long = "function", value_name = "NAME")]
     pub functions: Vec<String>,
+    /// Where the packages run: `lambda` (`bootstrap.zip`, for `--env aws|localstack`) or
+    /// `azure` (`functionapp.zip`, custom handlers with their triggers from the stack file, for
+    /// `--env azure|azurite`)
+    #[arg(long, value_enum, default_value = "lambda")]
+    pub target: crate::build::Target,
+    /// The cargo profile to build with (`dev` builds quickly, unoptimised)
+    #[arg(long, value_name = "NAME", default_value = "release")]
+    pub profile: String,
 }
 
 #[derive(Debug, Subcommand)]

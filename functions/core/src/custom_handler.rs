@@ -2,7 +2,7 @@
 //! (and under `mlinfra serve --env azurite`). The Functions host starts the handler with
 //! `FUNCTIONS_CUSTOMHANDLER_PORT` and talks HTTP to it on that port:
 //!
-//! - an HTTP-triggered function whose app sets `enableForwardingHttpRequest` gets the client's
+//! - an HTTP-triggered function whose app sets `enableProxyingHttpRequest` gets the client's
 //!   request as it was sent, under the host's route prefix (`/api/v1/predict?stage=staging`),
 //!   and its answer goes back to the client as it is;
 //! - every other trigger (timer, blob, Event Grid) is `POST /<function name>` with the JSON
@@ -168,6 +168,31 @@ fn to_hyper(r: ProxyResponse) -> Response<Full<Bytes>> {
         .unwrap_or_else(|_| Response::new(Full::new(Bytes::from_static(b"{}"))))
 }
 
+/// End this process when the host that started it is gone (this process is given another
+/// parent), as the host would have stopped it: a handler is a server and would otherwise run on
+/// alone, holding its port.
+fn exit_with_the_host() {
+    #[cfg(unix)]
+    {
+        let host = std::os::unix::process::parent_id();
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+                if std::os::unix::process::parent_id() != host {
+                    // Not `eprintln!`: the host read this process's output and is gone, and
+                    // printing to a closed pipe panics.
+                    use std::io::Write as _;
+                    let _ = writeln!(
+                        std::io::stderr(),
+                        "the Functions host (pid {host}) is gone; stopping"
+                    );
+                    std::process::exit(0);
+                }
+            }
+        });
+    }
+}
+
 /// Serve the host on `127.0.0.1:port` until the process ends, answering each invocation with
 /// `handler`.
 pub async fn run<H, F>(port: u16, stage: &str, handler: H) -> std::io::Result<()>
@@ -177,6 +202,7 @@ where
 {
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
     let stage = stage.to_string();
+    exit_with_the_host();
     loop {
         let (stream, _) = listener.accept().await?;
         let (handler, stage) = (handler.clone(), stage.clone());

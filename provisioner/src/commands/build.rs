@@ -1,12 +1,13 @@
-//! `mlinfra build`: build the function crates for Lambda and package each as
-//! `<artifacts>/<function>/bootstrap.zip`.
+//! `mlinfra build`: build the function crates and package each for its target: Lambda's
+//! `<artifacts>/<function>/bootstrap.zip`, or with `--target azure` the function app
+//! `<artifacts>/<function>/functionapp.zip`, whose triggers come from the stack file.
 
 use std::fmt::Write as _;
 
 use serde_json::json;
 
 use super::Failure;
-use crate::build::{self, FUNCTIONS};
+use crate::build::{self, FUNCTIONS, Target};
 use crate::cli::{BuildArgs, Global};
 use crate::output::Out;
 
@@ -27,20 +28,44 @@ pub async fn run(g: &Global, args: &BuildArgs) -> Result<i32, Failure> {
     if functions.is_empty() {
         functions = FUNCTIONS.to_vec();
     }
+    // Azure's triggers come from the stack's schedules, lake and API: read it before building.
+    let graph = match args.target {
+        Target::Lambda => None,
+        Target::Azure => {
+            let loaded = super::load_stack(g)?;
+            let mut graph = super::desired_graph(&loaded.stack)?;
+            crate::providers::azure::add_defaults(&mut graph).map_err(Failure::new)?;
+            Some(graph)
+        }
+    };
+    let (target, profile) = (args.target, args.profile.clone());
     out.progress(format!(
-        "Building {} in release mode (cargo build --release)...",
-        functions.join(", ")
+        "Building {} for {} (cargo build --profile {profile})...",
+        functions.join(", "),
+        match target {
+            Target::Lambda => "Lambda",
+            Target::Azure => "Azure Functions",
+        }
     ));
     let started = std::time::Instant::now();
-    let built = tokio::task::spawn_blocking(move || build::cargo_build(&functions))
-        .await
-        .map_err(|e| Failure::new(format!("the build task failed: {e}")))?
-        .map_err(Failure::new)?;
+    let built =
+        tokio::task::spawn_blocking(move || build::cargo_build(&functions, target, &profile))
+            .await
+            .map_err(|e| Failure::new(format!("the build task failed: {e}")))?
+            .map_err(Failure::new)?;
     let mut packages = Vec::new();
     for (f, exe) in &built {
-        packages.push(build::package(f, exe, &g.artifacts).map_err(Failure::new)?);
+        packages.push(
+            match &graph {
+                None => build::lambda::package(f, exe, &g.artifacts),
+                Some(graph) => {
+                    build::azure::package(graph, f, exe, &g.artifacts, args.profile == "release")
+                }
+            }
+            .map_err(Failure::new)?,
+        );
     }
-    let manifest = build::write_manifest(&g.artifacts, &packages).map_err(Failure::new)?;
+    let manifest = build::write_manifest(&g.artifacts, target, &packages).map_err(Failure::new)?;
     let mut text = String::new();
     let _ = writeln!(
         text,

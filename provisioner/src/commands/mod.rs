@@ -17,6 +17,7 @@ pub mod pipeline;
 pub mod predict;
 pub mod runs;
 pub mod serve;
+pub mod serve_azurite;
 pub mod serve_cloud;
 pub mod status;
 pub mod unlock;

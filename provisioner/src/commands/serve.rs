@@ -1,8 +1,7 @@
 //! `mlinfra serve`: run the local API gateway until Ctrl-C, with the stack's schedules and the
-//! ETL of `raw/`. On `azurite` the same gateway serves from the containers on Azure's storage,
-//! with the schedules and the ETL of new blobs in `raw/`. On `localstack` and `aws` the
-//! deployed platform is served instead, its functions run here as Lambda runs them
-//! ([`super::serve_cloud`]).
+//! ETL of `raw/`. On `azurite` the function app packages run here as Azure Functions runs them
+//! ([`super::serve_azurite`]); on `localstack` and `aws` the deployed platform is served, its
+//! functions run here as Lambda runs them ([`super::serve_cloud`]).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -18,22 +17,18 @@ use crate::serve;
 pub async fn run(g: &Global, args: &ServeArgs) -> Result<i32, Failure> {
     let cx = Context::any_env(g)?;
     let stack = &cx.loaded.stack;
-    let azurite = cx.env == crate::stack::EnvKind::Azurite;
-    if !azurite && cx.env != crate::stack::EnvKind::Local {
-        return super::serve_cloud::run(&cx, args).await;
+    match cx.env {
+        crate::stack::EnvKind::Local => {}
+        crate::stack::EnvKind::Azurite => return super::serve_azurite::run(&cx, args).await,
+        crate::stack::EnvKind::Localstack | crate::stack::EnvKind::Aws => {
+            return super::serve_cloud::run(&cx, args).await;
+        }
     }
-    // Where `up` kept the API key: the local environment's directory, or on `azurite` the
-    // records of the compute it runs here.
-    let records = if azurite {
-        cx.root.join("azurite")
-    } else {
-        cx.root.clone()
-    };
     let (_, state_store) = cx.infra().await?;
     let refresh = Duration::from_secs(args.refresh_seconds.unwrap_or(stack.api.model_refresh_s));
     let (lake, registry, _) = super::models::platform(&cx, &None).await?;
     let api_key = if stack.api.auth == crate::stack::schema::Auth::ApiKey {
-        Some(api_key(&records)?)
+        Some(api_key(&cx.root)?)
     } else {
         None
     };
@@ -54,18 +49,11 @@ pub async fn run(g: &Global, args: &ServeArgs) -> Result<i32, Failure> {
         Default::default(),
     ));
     tokio::spawn(serve::background::schedules(Arc::clone(&bg)));
-    if azurite {
-        tokio::spawn(serve::background::watch_raw_blobs(
-            bg,
-            Duration::from_secs(2),
-        ));
-    } else {
-        tokio::spawn(serve::background::watch_raw(
-            bg,
-            cx.root.clone(),
-            Duration::from_secs(2),
-        ));
-    }
+    tokio::spawn(serve::background::watch_raw(
+        bg,
+        cx.root.clone(),
+        Duration::from_secs(2),
+    ));
     let (listener, addr) = listen(args, stack).await?;
     let serving = match gw
         .service
@@ -86,34 +74,60 @@ pub async fn run(g: &Global, args: &ServeArgs) -> Result<i32, Failure> {
     }
     cx.out
         .progress("etl: new files in the lake's raw/ are validated and curated");
+    let handler = move |req| {
+        let gw = Arc::clone(&gw);
+        async move { gw.handle(req).await }
+    };
+    serve_until_down(
+        &cx,
+        listener,
+        state_store,
+        handler,
+        "`mlinfra up` builds the platform again, then `mlinfra serve`",
+    )
+    .await?;
+    cx.out.progress("stopped");
+    Ok(0)
+}
+
+/// Answer each connection on `listener` with `handle` until Ctrl-C, or until `mlinfra down`
+/// removes the platform (then an error with `hint`).
+pub(super) async fn serve_until_down<H, F>(
+    cx: &Context,
+    listener: tokio::net::TcpListener,
+    state_store: crate::engine::store::Store,
+    handle: H,
+    hint: &str,
+) -> Result<(), Failure>
+where
+    H: Fn(hyper::Request<hyper::body::Incoming>) -> F + Clone + Send + Sync + 'static,
+    F: std::future::Future<Output = hyper::Response<http_body_util::Full<hyper::body::Bytes>>>
+        + Send
+        + 'static,
+{
     let shutdown = tokio::signal::ctrl_c();
     tokio::pin!(shutdown);
-    // Serving stops when `mlinfra down` removes the platform.
     let taken_down = taken_down(state_store, cx.stack_name().to_string(), cx.env.as_str());
     tokio::pin!(taken_down);
     loop {
         tokio::select! {
-            _ = &mut shutdown => break,
+            _ = &mut shutdown => return Ok(()),
             why = &mut taken_down => {
-                return Err(Failure::new(format!(
-                    "stopped serving: {why}\nhint: `mlinfra up` builds the platform again, then `mlinfra serve`"
-                )));
+                return Err(Failure::new(format!("stopped serving: {why}\nhint: {hint}")));
             }
             accepted = listener.accept() => {
                 let Ok((stream, _)) = accepted else { continue };
-                let gw = Arc::clone(&gw);
+                let handle = handle.clone();
                 tokio::spawn(async move {
                     let svc = service_fn(move |req| {
-                        let gw = Arc::clone(&gw);
-                        async move { Ok::<_, std::convert::Infallible>(gw.handle(req).await) }
+                        let handle = handle.clone();
+                        async move { Ok::<_, std::convert::Infallible>(handle(req).await) }
                     });
                     let _ = http1::Builder::new().serve_connection(TokioIo::new(stream), svc).await;
                 });
             }
         }
     }
-    cx.out.progress("stopped");
-    Ok(0)
 }
 
 /// Listen on `--host` and `--port` (the stack's local port by default).
@@ -137,7 +151,7 @@ pub(super) async fn listen(
 }
 
 /// The key requests must carry: the secret file `up` wrote under `records`.
-fn api_key(records: &std::path::Path) -> Result<String, Failure> {
+pub(super) fn api_key(records: &std::path::Path) -> Result<String, Failure> {
     let p = records.join("secrets/api-key");
     std::fs::read_to_string(&p)
         .map(|k| k.trim().to_string())

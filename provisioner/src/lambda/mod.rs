@@ -250,26 +250,7 @@ impl Executor {
             format!("cannot run `{}`: {e}{hint}", bootstrap.display())
         })?;
         let pid = child.id();
-        for out in [
-            child
-                .stdout
-                .take()
-                .map(|o| Box::new(o) as Box<dyn std::io::Read + Send>),
-            child
-                .stderr
-                .take()
-                .map(|e| Box::new(e) as Box<dyn std::io::Read + Send>),
-        ]
-        .into_iter()
-        .flatten()
-        {
-            let (sink, label) = (Arc::clone(&self.logs), label.clone());
-            std::thread::spawn(move || {
-                for line in std::io::BufReader::new(out).lines().map_while(Result::ok) {
-                    sink(&label, &line);
-                }
-            });
-        }
+        pass_output(&mut child, &self.logs, &label);
         let (exit_tx, exited) = watch::channel(None);
         let (sink, exit_label) = (Arc::clone(&self.logs), label.clone());
         std::thread::spawn(move || {
@@ -411,6 +392,29 @@ fn lambda_env(spec: &FunctionSpec, api: &str, instance: usize) -> Vec<(String, S
     .into_iter()
     .map(|(k, v)| (k.to_string(), v))
     .collect()
+}
+
+/// Pass a child's standard output and error on to `sink`, line by line, labelled `label`, from
+/// threads that end with the streams.
+pub fn pass_output(child: &mut std::process::Child, sink: &LogSink, label: &str) {
+    let streams = [
+        child
+            .stdout
+            .take()
+            .map(|o| Box::new(o) as Box<dyn std::io::Read + Send>),
+        child
+            .stderr
+            .take()
+            .map(|e| Box::new(e) as Box<dyn std::io::Read + Send>),
+    ];
+    for out in streams.into_iter().flatten() {
+        let (sink, label) = (Arc::clone(sink), label.to_string());
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(out).lines().map_while(Result::ok) {
+                sink(&label, &line);
+            }
+        });
+    }
 }
 
 /// A request id shaped as Lambda's (a UUID v4).

@@ -1,8 +1,7 @@
 //! What `mlinfra serve` runs besides the API, as the platform does on AWS: the stack's
 //! schedules (the weekly retrain, the daily monitor) on the same expressions EventBridge uses,
-//! over the environment's lake and registry (the local directories, or Azurite's containers),
-//! and ETL for each new file in the lake's `raw/` (the S3 notification's job, the blob trigger's
-//! on Azure). The jobs are the functions' own (`mlinfra_core::jobs`), with the settings `up`
+//! over the local environment's lake and registry, and ETL for each new file in the lake's
+//! `raw/` (the S3 notification's job on AWS). The jobs are the functions' own (`mlinfra_core::jobs`), with the settings `up`
 //! wrote into the lake.
 
 use std::collections::BTreeSet;
@@ -215,45 +214,5 @@ async fn etl_one(bg: &Arc<Background>, key: &str) {
             eprintln!("etl: {key}: skipped: {reason}")
         }
         Err(e) => eprintln!("etl: {key}: failed: {e}"),
-    }
-}
-
-/// New blobs in the lake container's `raw/` (not in `raw/quarantine/`, not already curated):
-/// ETL each once, as the blob trigger does on Azure. A blob is visible only once its upload is
-/// committed, so there is no half-written file to wait out.
-pub async fn watch_raw_blobs(bg: Arc<Background>, every: Duration) {
-    use mlinfra_core::lake::Lake as _;
-    let lake = bg.lake();
-    let mut seen: BTreeSet<String> = lake
-        .list("raw/")
-        .await
-        .unwrap_or_default()
-        .into_iter()
-        .collect();
-    loop {
-        tokio::time::sleep(every).await;
-        let Ok(keys) = lake.list("raw/").await else {
-            continue;
-        };
-        for key in keys {
-            if seen.contains(&key) || key.starts_with(etl::QUARANTINE) {
-                continue;
-            }
-            seen.insert(key.clone());
-            // A file the pipeline itself put there is already a curated version.
-            // (a listing of its exact key: no need to download the curated data).
-            let curated = match lake.get(&key).await {
-                Ok(Some(b)) => {
-                    let data = jobs::curated_key(&mlinfra_core::pipeline::sha256_hex(&b));
-                    lake.list(&data)
-                        .await
-                        .is_ok_and(|keys| keys.contains(&data))
-                }
-                _ => false,
-            };
-            if !curated {
-                etl_one(&bg, &key).await;
-            }
-        }
     }
 }

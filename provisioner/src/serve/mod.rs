@@ -4,8 +4,12 @@
 //! `GET /metrics` (Prometheus text) and `GET /openapi.json`, and writes sampled predictions to the
 //! lake's `predictions/` in batches, off the request path. The models, logs and feedback are the
 //! environment's: the local directories, or the S3 lake and the DynamoDB registry.
+//!
+//! [`functions_host`] is `serve --env azurite`'s: the function app packages run as the Azure
+//! Functions host runs them.
 
 pub mod background;
+pub mod functions_host;
 pub mod metrics;
 pub mod openapi;
 

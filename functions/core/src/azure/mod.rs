@@ -201,6 +201,16 @@ impl Account {
         }
     }
 
+    /// A connection string that grants what [`Account::sas`] grants, for a process this one
+    /// starts (a function under `mlinfra serve --env azurite`): the SAS, never the key.
+    pub fn sas_connection_string(&self) -> Result<String, AccountError> {
+        Ok(format!(
+            "BlobEndpoint={};SharedAccessSignature={}",
+            self.blob_endpoint,
+            self.sas()?
+        ))
+    }
+
     /// The URL of a container, authorised (the SAS in its query).
     pub fn container_url(&self, container: &str) -> Result<azure_core::http::Url, AccountError> {
         let raw = format!("{}/{container}?{}", self.blob_endpoint, self.sas()?);

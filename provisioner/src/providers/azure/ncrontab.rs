@@ -7,6 +7,9 @@
 //! the clock-aligned step that fires at the same intervals. What NCRONTAB cannot say is refused
 //! with a hint: `L`, `W`, `#`, a year other than `*`, and rates that do not divide the hour or
 //! the day evenly.
+//!
+//! [`Timer`] reads an NCRONTAB expression back and says when it fires next: what `mlinfra serve
+//! --env azurite` does as the Functions host, from each timer trigger's `function.json`.
 
 use crate::stack::schedule::{Cron, Part, RateUnit, Schedule, ScheduleError};
 
@@ -129,6 +132,158 @@ fn weekdays(expr: &str, parts: &[Part]) -> Result<String, ScheduleError> {
     field(expr, &split, 1)
 }
 
+/// A parsed six-field NCRONTAB expression: the seconds, and the other five fields as the cron
+/// matcher of the stack's schedules reads them (day of week moved back to 1-7).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Timer {
+    seconds: Vec<Part>,
+    cron: Cron,
+}
+
+const FIELDS: [(&str, u32, u32); 6] = [
+    ("second", 0, 59),
+    ("minute", 0, 59),
+    ("hour", 0, 23),
+    ("day", 1, 31),
+    ("month", 1, 12),
+    ("day-of-week", 0, 6),
+];
+const MONTHS: [&str; 12] = [
+    "JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC",
+];
+const DAYS: [&str; 7] = ["SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT"];
+
+impl Timer {
+    /// Parse `{second} {minute} {hour} {day} {month} {day-of-week}`: `*`, values, names of
+    /// months and days (`JAN`, `MON`), lists, ranges and steps. An error names the field, its
+    /// text and what it accepts.
+    pub fn parse(expr: &str) -> Result<Timer, String> {
+        let fields: Vec<&str> = expr.split_whitespace().collect();
+        if fields.len() != 6 {
+            return Err(format!(
+                "`{expr}`: a timer's schedule has 6 fields ({{second}} {{minute}} {{hour}} {{day}} {{month}} {{day-of-week}}), not {}",
+                fields.len()
+            ));
+        }
+        let mut parsed = Vec::with_capacity(6);
+        for (text, (name, lo, hi)) in fields.iter().zip(FIELDS) {
+            let names: &[&str] = match name {
+                "month" => &MONTHS,
+                "day-of-week" => &DAYS,
+                _ => &[],
+            };
+            let first = if name == "month" { 1 } else { 0 };
+            parsed.push(timer_field(text, lo, hi, names, first).map_err(|why| {
+                format!("`{expr}`: the {name} field `{text}` {why} (expected values {lo}-{hi}, `*`, lists, ranges and `/` steps)")
+            })?);
+        }
+        let shift = |parts: Vec<Part>| {
+            parts
+                .into_iter()
+                .map(|p| match p {
+                    Part::Range { from, to, step } => Part::Range {
+                        from: from + 1,
+                        to: to + 1,
+                        step,
+                    },
+                    other => other,
+                })
+                .collect()
+        };
+        let mut it = parsed.into_iter();
+        let mut next = || it.next().unwrap_or_default();
+        let seconds = next();
+        let (minutes, hours, day_of_month, month) = (next(), next(), next(), next());
+        let day_of_week = shift(next());
+        Ok(Timer {
+            seconds,
+            cron: Cron {
+                minutes,
+                hours,
+                day_of_month,
+                month,
+                day_of_week,
+                year: vec![Part::Any],
+            },
+        })
+    }
+
+    /// The first time (seconds since the epoch, UTC) after `after` the timer fires, or `None`
+    /// when it never does within five years.
+    pub fn next_after(&self, after: u64) -> Option<u64> {
+        let second = |from: u64| (from..60).find(|s| self.second_matches(*s as u32));
+        let minute = after - after % 60;
+        let this_minute =
+            Schedule::Cron(self.cron.clone()).next_after(minute.checked_sub(1)?) == Some(minute);
+        if this_minute && let Some(s) = second(after % 60 + 1) {
+            return Some(minute + s);
+        }
+        let next = Schedule::Cron(self.cron.clone()).next_after(minute + 59)?;
+        Some(next + second(0)?)
+    }
+
+    fn second_matches(&self, s: u32) -> bool {
+        self.seconds.iter().any(|p| match *p {
+            Part::Range { from, to, step } => {
+                s >= from && s <= to && (s - from).is_multiple_of(step)
+            }
+            _ => true,
+        })
+    }
+}
+
+/// One field: `*` (all), or a list of values, names, ranges and steps within `lo..=hi`; names
+/// count from `first`.
+fn timer_field(
+    text: &str,
+    lo: u32,
+    hi: u32,
+    names: &[&str],
+    first: u32,
+) -> Result<Vec<Part>, String> {
+    let value = |v: &str| -> Result<u32, String> {
+        let n = match names.iter().position(|n| n.eq_ignore_ascii_case(v)) {
+            Some(i) => i as u32 + first,
+            None => v.parse().map_err(|_| format!("has `{v}`, not a number"))?,
+        };
+        if n < lo || n > hi {
+            return Err(format!("has {n}, out of range"));
+        }
+        Ok(n)
+    };
+    let mut parts = Vec::new();
+    for item in text.split(',') {
+        let (range, step) = match item.split_once('/') {
+            Some((r, s)) => {
+                let step: u32 = s
+                    .parse()
+                    .ok()
+                    .filter(|s| *s > 0)
+                    .ok_or_else(|| format!("has the step `{s}`, not a positive number"))?;
+                (r, step)
+            }
+            None => (item, 1),
+        };
+        let (from, to) = match range {
+            "*" if step == 1 => {
+                parts.push(Part::Any);
+                continue;
+            }
+            "*" => (lo, hi),
+            r => match r.split_once('-') {
+                Some((a, b)) => (value(a)?, value(b)?),
+                None if step > 1 => (value(r)?, hi),
+                None => (value(r)?, value(r)?),
+            },
+        };
+        if from > to {
+            return Err(format!("has the range {from}-{to}, which runs backwards"));
+        }
+        parts.push(Part::Range { from, to, step });
+    }
+    Ok(parts)
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
@@ -175,6 +330,70 @@ mod tests {
             assert!(err.message.contains(says), "{e}: {}", err.message);
             assert!(err.message.contains("NCRONTAB"), "{e}");
             assert!(err.hint.is_some(), "{e}");
+        }
+    }
+
+    #[test]
+    fn each_timer_fires_when_its_eventbridge_schedule_does() {
+        // From 2026-11-30 00:00:00 UTC (a Monday), the next 200 firings of each translated
+        // schedule are those of the EventBridge expression (rates: aligned to the clock, so
+        // compared from an aligned start).
+        let start = 1_795_996_800;
+        for e in [
+            "cron(0 3 ? * MON *)",
+            "cron(0 2 * * ? *)",
+            "cron(15,45 8-18 ? * MON-FRI *)",
+            "cron(0/10 * * * ? *)",
+            "cron(0 0 1 JAN,JUL ? *)",
+            "cron(30 6 ? * SUN,SAT *)",
+            "cron(0 12 ? * 1-7/2 *)",
+            "cron(0 9 ? * FRI-MON *)",
+            "rate(1 minute)",
+            "rate(20 minutes)",
+            "rate(6 hours)",
+            "rate(1 day)",
+        ] {
+            let timer = Timer::parse(&t(e).unwrap()).unwrap();
+            let schedule = Schedule::parse(e).unwrap();
+            let (mut a, mut b) = (start, start);
+            for i in 0..200 {
+                a = timer.next_after(a).unwrap();
+                b = match &schedule {
+                    Schedule::Cron(_) => schedule.next_after(b).unwrap(),
+                    Schedule::Rate { .. } => {
+                        b + match t(e).unwrap().as_str() {
+                            "0 * * * * *" => 60,
+                            "0 */20 * * * *" => 1200,
+                            "0 0 */6 * * *" => 6 * 3600,
+                            _ => 86_400,
+                        }
+                    }
+                };
+                assert_eq!(a, b, "{e}: firing {i}");
+            }
+        }
+    }
+
+    #[test]
+    fn timers_read_seconds_names_and_steps() {
+        let t = Timer::parse("*/30 0 9 * JAN-MAR mon").unwrap();
+        // 2026-11-30 is a Monday: next January's first Monday (2027-01-04) at 09:00:00 and :30.
+        let a = t.next_after(1_795_996_800).unwrap();
+        assert_eq!(a, 1_799_020_800 + 9 * 3600);
+        assert_eq!(t.next_after(a).unwrap(), a + 30);
+        assert_eq!(t.next_after(a + 30).unwrap(), a + 7 * 86_400);
+        for (bad, says) in [
+            ("0 0 3 * *", "6 fields"),
+            ("0 0 25 * * *", "the hour field `25` has 25, out of range"),
+            (
+                "0 0 3 * * Funday",
+                "the day-of-week field `Funday` has `Funday`, not a number",
+            ),
+            ("0 0/0 3 * * *", "the minute field `0/0` has the step `0`"),
+            ("0 0 9-3 * * *", "runs backwards"),
+        ] {
+            let err = Timer::parse(bad).unwrap_err();
+            assert!(err.contains(says), "{bad}: {err}");
         }
     }
 }

@@ -1,11 +1,20 @@
-//! Packaging the functions for Lambda: release binaries (stripped by the release profile),
-//! each zipped alone as `bootstrap` (mode 0755, fixed timestamps, so the same binary gives the
-//! same zip and the same hash), and a manifest of the hashes.
+//! Packaging the functions: release binaries (stripped by the release profile) built by cargo,
+//! packed for where they run —
 //!
-//! `up` compares each zip's SHA-256 (base64, Lambda's `CodeSha256`) with the deployed
-//! function's and uploads only the functions whose code changed.
+//! - [`lambda`]: each binary alone as `bootstrap` in `<artifacts>/<function>/bootstrap.zip`
+//!   (for `--env aws|localstack`);
+//! - [`azure`]: each binary as an Azure Functions custom handler with its `host.json` and one
+//!   `function.json` per trigger, in `<artifacts>/<function>/functionapp.zip` (for `--env
+//!   azure|azurite`).
+//!
+//! Zips are deterministic (fixed timestamps and modes), so the same binary gives the same zip
+//! and the same hash; a manifest per target lists the hashes. `up` compares each zip's SHA-256
+//! (base64, Lambda's `CodeSha256`) with the deployed function's and uploads only the functions
+//! whose code changed.
 
-use std::io::Write as _;
+pub mod azure;
+pub mod lambda;
+
 use std::path::{Path, PathBuf};
 
 use base64::Engine as _;
@@ -22,24 +31,6 @@ pub fn code_sha256(zip: &[u8]) -> String {
     base64::engine::general_purpose::STANDARD.encode(sha2::Sha256::digest(zip))
 }
 
-/// Zip one executable as `bootstrap`, deterministically.
-pub fn zip_bootstrap(binary: &[u8]) -> std::io::Result<Vec<u8>> {
-    let mut buf = std::io::Cursor::new(Vec::new());
-    {
-        let mut z = zip::ZipWriter::new(&mut buf);
-        let opts = zip::write::SimpleFileOptions::default()
-            .compression_method(zip::CompressionMethod::Deflated)
-            .compression_level(Some(9))
-            .unix_permissions(0o755)
-            .last_modified_time(zip::DateTime::default());
-        z.start_file("bootstrap", opts)
-            .map_err(std::io::Error::other)?;
-        z.write_all(binary)?;
-        z.finish().map_err(std::io::Error::other)?;
-    }
-    Ok(buf.into_inner())
-}
-
 /// One packaged function.
 #[derive(Debug, Clone, Serialize, serde::Deserialize, PartialEq)]
 pub struct Package {
@@ -53,39 +44,78 @@ pub struct Package {
     pub changed: bool,
 }
 
-/// Write `<out>/<function>/bootstrap.zip` from a built binary.
-pub fn package(function: &str, binary: &Path, out: &Path) -> Result<Package, String> {
-    let bytes = std::fs::read(binary)
-        .map_err(|e| format!("cannot read the built binary `{}`: {e}", binary.display()))?;
-    let zip = zip_bootstrap(&bytes).map_err(|e| format!("cannot zip `{function}`: {e}"))?;
+/// Write `<out>/<function>/<file>` (when it differs from what is there) and describe it.
+pub(crate) fn write_package(
+    function: &str,
+    file: &str,
+    zip: &[u8],
+    binary_bytes: usize,
+    out: &Path,
+) -> Result<Package, String> {
     let dir = out.join(function);
     std::fs::create_dir_all(&dir).map_err(|e| format!("cannot create `{}`: {e}", dir.display()))?;
-    let path = dir.join("bootstrap.zip");
+    let path = dir.join(file);
     let changed = std::fs::read(&path).map(|old| old != zip).unwrap_or(true);
     if changed {
-        write_atomic(&path, &zip).map_err(|e| format!("cannot write `{}`: {e}", path.display()))?;
+        write_atomic(&path, zip).map_err(|e| format!("cannot write `{}`: {e}", path.display()))?;
     }
     Ok(Package {
         function: function.to_string(),
         zip: path,
-        binary_bytes: bytes.len() as u64,
+        binary_bytes: binary_bytes as u64,
         zip_bytes: zip.len() as u64,
-        code_sha256: code_sha256(&zip),
+        code_sha256: code_sha256(zip),
         changed,
     })
 }
 
-/// Build the function binaries in release mode with cargo; returns each function's executable.
-pub fn cargo_build(functions: &[&str]) -> Result<Vec<(String, PathBuf)>, String> {
+/// Where the packages run: what `--target` names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Target {
+    /// AWS Lambda (`provided.al2023`): `bootstrap.zip`
+    Lambda,
+    /// Azure Functions custom handlers (Flex Consumption): `functionapp.zip`
+    Azure,
+}
+
+impl Target {
+    /// The cargo features each function is built with for this target.
+    fn features(self, function: &str) -> Option<String> {
+        match self {
+            Target::Lambda => None,
+            Target::Azure => Some(format!("mlinfra-{function}/azure")),
+        }
+    }
+
+    /// The manifest's file name in `--artifacts`.
+    pub fn manifest(self) -> &'static str {
+        match self {
+            Target::Lambda => "manifest.json",
+            Target::Azure => "manifest-azure.json",
+        }
+    }
+}
+
+/// Build the function binaries with cargo, in `profile` (`release`, or `dev` for a quick
+/// debug build); returns each function's executable.
+pub fn cargo_build(
+    functions: &[&str],
+    target: Target,
+    profile: &str,
+) -> Result<Vec<(String, PathBuf)>, String> {
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let mut cmd = std::process::Command::new(cargo);
     cmd.args([
         "build",
-        "--release",
+        "--profile",
+        profile,
         "--message-format=json-render-diagnostics",
     ]);
     for f in functions {
         cmd.args(["-p", &format!("mlinfra-{f}")]);
+        if let Some(features) = target.features(f) {
+            cmd.args(["--features", &features]);
+        }
     }
     cmd.stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::inherit());
@@ -119,34 +149,12 @@ pub fn cargo_build(functions: &[&str]) -> Result<Vec<(String, PathBuf)>, String>
     Ok(found)
 }
 
-/// Write the manifest of the packages.
-pub fn write_manifest(out: &Path, packages: &[Package]) -> Result<PathBuf, String> {
-    let path = out.join("manifest.json");
+/// Write the manifest of a target's packages.
+pub fn write_manifest(out: &Path, target: Target, packages: &[Package]) -> Result<PathBuf, String> {
+    let path = out.join(target.manifest());
     let mut text = serde_json::to_string_pretty(packages).map_err(|e| e.to_string())?;
     text.push('\n');
     write_atomic(&path, text.as_bytes())
         .map_err(|e| format!("cannot write `{}`: {e}", path.display()))?;
     Ok(path)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn zips_are_deterministic_and_hold_an_executable_bootstrap() {
-        let a = zip_bootstrap(b"\x7fELF binary").expect("zip");
-        let b = zip_bootstrap(b"\x7fELF binary").expect("zip");
-        assert_eq!(a, b, "same binary, same zip");
-        assert_eq!(code_sha256(&a), code_sha256(&b));
-        assert_ne!(
-            code_sha256(&a),
-            code_sha256(&zip_bootstrap(b"other").expect("zip"))
-        );
-        let mut z = zip::ZipArchive::new(std::io::Cursor::new(a)).expect("read back");
-        assert_eq!(z.len(), 1);
-        let f = z.by_index(0).expect("entry");
-        assert_eq!(f.name(), "bootstrap");
-        assert_eq!(f.unix_mode().map(|m| m & 0o777), Some(0o755));
-    }
 }
