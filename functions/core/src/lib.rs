@@ -23,6 +23,7 @@ pub mod custom_handler;
 pub mod data;
 pub mod drift;
 pub mod error;
+pub mod explain;
 pub mod function;
 pub mod jobs;
 pub mod lake;

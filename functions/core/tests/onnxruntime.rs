@@ -11,8 +11,6 @@ mod common;
 #[path = "common/words.rs"]
 mod words;
 
-use std::path::PathBuf;
-
 use mlinfra_core::data::split::split;
 use mlinfra_core::data::{Frame, LabelRule, ReadOptions, Values, read_csv, take_label};
 use mlinfra_core::model::{GbtParams, Model, Params};
@@ -20,20 +18,7 @@ use mlinfra_core::onnx::{Metadata, export};
 use mlinfra_core::scorer::Scorer;
 use serde_json::json;
 
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-fn python() -> PathBuf {
-    let p = std::env::var_os("MLINFRA_PYTHON")
-        .map_or_else(|| root().join(".venv/bin/python"), PathBuf::from);
-    assert!(
-        p.exists(),
-        "no Python test venv at `{}`: run `make venv`",
-        p.display()
-    );
-    p
-}
+use common::{python, root};
 
 fn check(rule: LabelRule, params: Params) {
     let (f, l) = common::heart(&rule);

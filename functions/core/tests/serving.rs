@@ -66,25 +66,36 @@ impl FeedbackSink for Discard {
     }
 }
 
+/// Logistic regression on 80% of the heart rows (`num > 0`).
+fn logistic() -> Model {
+    let (f, l) = common::heart(&common::binary());
+    let s = split(&f, &l, 0.2, 42);
+    Model::fit(
+        &f,
+        &l.y,
+        &s.train,
+        &l,
+        &Params::LogisticRegression { l2: 1.0 },
+    )
+}
+
 fn fixture() -> &'static Fixture {
     static FIXTURE: OnceLock<Fixture> = OnceLock::new();
     FIXTURE.get_or_init(|| {
         let (f, l) = common::heart(&common::binary());
-        let s = split(&f, &l, 0.2, 42);
-        let m = Model::fit(
-            &f,
-            &l.y,
-            &s.train,
-            &l,
-            &Params::LogisticRegression { l2: 1.0 },
-        );
+        let m = logistic();
         let schema =
             mlinfra_core::schema::Schema::infer(&mlinfra_core::stats::compute(&f, Some(&l)));
+        // As the pipeline exports it: the schema, and the model itself (its own evaluator,
+        // which explanations need).
         let meta = Metadata {
-            entries: vec![(
-                "mlinfra.schema".into(),
-                serde_json::to_string(&schema).unwrap(),
-            )],
+            entries: vec![
+                (
+                    "mlinfra.schema".into(),
+                    serde_json::to_string(&schema).unwrap(),
+                ),
+                ("mlinfra.model".into(), serde_json::to_string(&m).unwrap()),
+            ],
         };
         let bytes = export(&m, &meta).unwrap();
         let sha = format!("sha256:{}", mlinfra_core::pipeline::sha256_hex(&bytes));
@@ -107,10 +118,20 @@ fn service() -> &'static Service<&'static Fixture, Discard> {
 }
 
 fn post(path: &str, body: &str) -> (u16, Value) {
+    post_with(path, &[], body)
+}
+
+fn post_with(path: &str, query: &[(&str, &str)], body: &str) -> (u16, Value) {
     let req = ProxyRequest {
         http_method: "POST".into(),
         path: path.into(),
         body: Some(body.into()),
+        query_string_parameters: Some(
+            query
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        ),
         ..ProxyRequest::default()
     };
     let out = ready(service().handle(&req));
@@ -148,6 +169,55 @@ fn a_valid_request_is_answered_with_probabilities() {
             .unwrap()
             .ends_with("chol")
     );
+}
+
+#[test]
+fn explain_true_adds_each_predictions_explanation_which_adds_up_to_its_log_odds() {
+    let mut missing = valid();
+    missing["chol"] = Value::Null;
+    let (status, body) = post_with(
+        "/predict",
+        &[("explain", "true")],
+        &json!({"instances": [valid(), missing]}).to_string(),
+    );
+    assert_eq!(status, 200, "{body}");
+    for p in body["predictions"].as_array().unwrap() {
+        let e = &p["explanation"];
+        assert_eq!(e["output"], "log_odds(1)", "{e}");
+        let c = e["contributions"].as_object().unwrap();
+        assert_eq!(c.len(), 13, "one per raw feature: {e}");
+        assert!(c.values().any(|v| v.as_f64().unwrap().abs() > 1e-3), "{e}");
+        let margin =
+            e["base"].as_f64().unwrap() + c.values().map(|v| v.as_f64().unwrap()).sum::<f64>();
+        assert!((margin - e["margin"].as_f64().unwrap()).abs() < 1e-9, "{e}");
+        // The margin is the served probability's log-odds (to f32's precision).
+        let p1 = p["probabilities"]["1"].as_f64().unwrap();
+        let sigmoid = 1.0 / (1.0 + (-margin).exp());
+        assert!((sigmoid - p1).abs() < 1e-6, "{sigmoid} vs {p1}");
+    }
+    let (status, body) = post("/predict", &json!({"features": valid()}).to_string());
+    assert_eq!(status, 200);
+    assert!(
+        body["predictions"][0].get("explanation").is_none(),
+        "only when asked"
+    );
+    let (status, body) = post_with(
+        "/predict",
+        &[("explain", "maybe")],
+        &json!({"features": valid()}).to_string(),
+    );
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(body["details"][0]["field"], "explain", "{body}");
+    // A model file without the model's own evaluator cannot be explained, and says so.
+    let m = logistic();
+    let bare = export(&m, &Metadata { entries: vec![] }).unwrap();
+    let served =
+        mlinfra_core::serving::Served::load(&bare, "heart", 1, Stage::Production, "").unwrap();
+    let row = [
+        63.0, 1.0, 1.0, 145.0, 233.0, 1.0, 2.0, 150.0, 0.0, 2.3, 3.0, 0.0, 6.0,
+    ];
+    let err = served.explain(1, &row, &[1]).unwrap_err();
+    assert!(err.contains("evaluator"), "{err}");
 }
 
 fn json_value() -> impl Strategy<Value = Value> {
@@ -210,15 +280,7 @@ proptest! {
 fn the_native_evaluator_is_used_only_when_it_agrees_with_the_graph() {
     use mlinfra_core::model::Estimator;
     use mlinfra_core::serving::Served;
-    let (f, l) = common::heart(&common::binary());
-    let s = split(&f, &l, 0.2, 42);
-    let m = Model::fit(
-        &f,
-        &l.y,
-        &s.train,
-        &l,
-        &Params::LogisticRegression { l2: 1.0 },
-    );
+    let m = logistic();
     let with = |model: &Model| Metadata {
         entries: vec![(
             "mlinfra.model".into(),

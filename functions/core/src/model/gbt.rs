@@ -58,6 +58,20 @@ pub enum Node {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Tree {
     pub nodes: Vec<Node>,
+    /// The training rows that reached each node (what exact TreeSHAP weighs the paths by);
+    /// empty in models from before it was recorded.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub cover: Vec<f64>,
+}
+
+/// Whether a split sends `x` left: a value compared in `f32` with the threshold, a missing
+/// value (NaN) where the split learned it goes.
+pub fn goes_left(x: f64, threshold: f32, missing_left: bool) -> bool {
+    if x.is_nan() {
+        missing_left
+    } else {
+        (x as f32) <= threshold
+    }
 }
 
 impl Tree {
@@ -73,13 +87,11 @@ impl Tree {
                     right,
                     missing_left,
                 } => {
-                    let x = row[*feature];
-                    let go_left = if x.is_nan() {
-                        *missing_left
+                    i = if goes_left(row[*feature], *threshold, *missing_left) {
+                        *left
                     } else {
-                        (x as f32) <= *threshold
+                        *right
                     };
-                    i = if go_left { *left } else { *right };
                 }
             }
         }
@@ -588,6 +600,7 @@ impl<'a> Grower<'a> {
         self.rows.extend(0..n as u32);
         self.leaves.clear();
         let mut nodes = vec![Node::Leaf { value: 0.0 }];
+        let mut cover = vec![n as f64];
         let mut sum = Acc::default();
         for i in 0..n {
             sum.g += g[i];
@@ -624,6 +637,8 @@ impl<'a> Grower<'a> {
                 let (l, r) = (nodes.len(), nodes.len() + 1);
                 nodes.push(Node::Leaf { value: 0.0 });
                 nodes.push(Node::Leaf { value: 0.0 });
+                cover.push(b.left.n as f64);
+                cover.push((o.sum.n - b.left.n) as f64);
                 nodes[o.node] = Node::Split {
                     feature: b.feature,
                     threshold: self.x.thresholds[b.feature][b.bin],
@@ -711,7 +726,7 @@ impl<'a> Grower<'a> {
                 break;
             }
         }
-        Tree { nodes }
+        Tree { nodes, cover }
     }
 
     /// For each cut, reorder `rows[start..end]` so that the rows going left (bin of `feature`

@@ -17,6 +17,10 @@ pub struct Logistic {
     /// Weights, `rows × d`: one row for binary, one per class for multinomial.
     pub weights: Vec<Vec<f64>>,
     pub intercepts: Vec<f64>,
+    /// The mean of each encoded column over the training rows: the reference of linear SHAP
+    /// explanations. Empty in models from before it was recorded.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub means: Vec<f64>,
 }
 
 const MAX_ITER: usize = 100;
@@ -46,6 +50,12 @@ impl Design for Matrix {
 
 impl Logistic {
     pub fn fit(x: &impl Design, y: &[usize], classes: usize, l2: f64) -> Logistic {
+        let mut m = Logistic::solve(x, y, classes, l2);
+        m.means = column_means(x);
+        m
+    }
+
+    fn solve(x: &impl Design, y: &[usize], classes: usize, l2: f64) -> Logistic {
         let d = x.cols();
         let rows = if classes == 2 { 1 } else { classes };
         let p = rows * (d + 1);
@@ -102,6 +112,19 @@ impl Logistic {
     }
 }
 
+/// The mean of each column.
+fn column_means(x: &impl Design) -> Vec<f64> {
+    let (n, d) = (x.rows(), x.cols());
+    let mut sum = vec![0.0; d];
+    let mut buf = Vec::new();
+    for i in 0..n {
+        for (s, v) in sum.iter_mut().zip(x.row(i, &mut buf)) {
+            *s += v;
+        }
+    }
+    sum.iter().map(|s| s / n.max(1) as f64).collect()
+}
+
 fn unpack(theta: &[f64], classes: usize, d: usize) -> Logistic {
     let rows = if classes == 2 { 1 } else { classes };
     let weights = (0..rows)
@@ -112,6 +135,7 @@ fn unpack(theta: &[f64], classes: usize, d: usize) -> Logistic {
         classes,
         weights,
         intercepts,
+        means: Vec::new(),
     }
 }
 

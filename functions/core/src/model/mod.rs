@@ -187,6 +187,12 @@ impl Model {
         values: &mut Vec<f64>,
         out: &mut [f64],
     ) {
+        self.raw_values(raw, values);
+        self.estimate(values, encoded, out);
+    }
+
+    /// A raw row as [`Self::predict_raw_row`] gives it to the estimator, into `values`.
+    pub fn raw_values(&self, raw: &[f32], values: &mut Vec<f64>) {
         let keep_missing = matches!(
             &self.estimator,
             Estimator::GradientBoostedTrees(m) if m.learned_missing
@@ -201,6 +207,5 @@ impl Model {
                 f64::from(f.fill as f32)
             }
         }));
-        self.estimate(values, encoded, out);
     }
 }

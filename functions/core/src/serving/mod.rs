@@ -1,7 +1,8 @@
 //! The `predict` function's handler: the same code runs as a Lambda behind API Gateway and
 //! in-process behind `mlinfra serve`.
 //!
-//! Routes: `POST /predict` (`?stage=staging` for the Staging version), `POST /feedback`,
+//! Routes: `POST /predict` (`?stage=staging` for the Staging version, `?explain=true` for each
+//! prediction's explanation: [`crate::explain`]), `POST /feedback`,
 //! `GET /health`. The Production (and Staging) models are loaded from the registry's pointers,
 //! their sha256 checked, kept in memory, and re-checked at most every `refresh`; a new version
 //! replaces the old one atomically between requests. Anything a client sends wrong is a 4xx that
@@ -449,6 +450,18 @@ impl<M: ModelSource, F: FeedbackSink> Service<M, F> {
                 ));
             }
         };
+        let explain = match req.query("explain").map(str::to_ascii_lowercase).as_deref() {
+            None | Some("false" | "0") => false,
+            Some("true" | "1") => true,
+            Some(other) => {
+                return fail(ProxyResponse::error(
+                    400,
+                    &format!("`explain={other}` is not a boolean"),
+                    vec![json!({"field": "explain", "message": "expected `true` or `false`"})],
+                    None,
+                ));
+            }
+        };
         let body = match Self::body(req) {
             Ok(b) => b,
             Err(r) => return fail(r),
@@ -516,6 +529,23 @@ impl<M: ModelSource, F: FeedbackSink> Service<M, F> {
                 ));
             }
         };
+        let explanations = if explain {
+            match model.explain(instances.len(), &rows, &scores.labels) {
+                Ok(e) => Some(e),
+                Err(e) => {
+                    return fail(ProxyResponse::error(
+                        409,
+                        &format!("version {} cannot be explained: {e}", model.version),
+                        vec![],
+                        Some(
+                            "retrain with this mlinfra (`mlinfra retrain`), or ask without `explain=true`",
+                        ),
+                    ));
+                }
+            }
+        } else {
+            None
+        };
         let k = model.classes.len();
         let request_id = self.request_id(req);
         let predictions: Vec<Value> = (0..instances.len())
@@ -523,7 +553,11 @@ impl<M: ModelSource, F: FeedbackSink> Service<M, F> {
                 let p = &scores.probabilities[i * k..(i + 1) * k];
                 let idx = model.class_index(scores.labels[i]);
                 let probs: Map<String, Value> = model.classes.iter().zip(p).map(|(c, v)| (c.clone(), json!(f64::from(*v)))).collect();
-                json!({"label": model.label_value(scores.labels[i]), "confidence": f64::from(p[idx]), "probabilities": probs})
+                let mut out = json!({"label": model.label_value(scores.labels[i]), "confidence": f64::from(p[idx]), "probabilities": probs});
+                if let Some(e) = &explanations {
+                    out["explanation"] = explanation_json(&e[i]);
+                }
+                out
             })
             .collect();
         let mut body = json!({
@@ -764,6 +798,17 @@ pub fn encode(model: &Served, instances: &[Value]) -> (Vec<f32>, Vec<Value>, Vec
         }
     }
     (rows, errors, warnings)
+}
+
+/// An explanation in the API: the margin it explains, the base value, each raw feature's
+/// contribution (in the model's feature order), and the margin (`base + Σ contributions`).
+fn explanation_json(e: &crate::explain::Explanation) -> Value {
+    let contributions: Map<String, Value> = e
+        .contributions
+        .iter()
+        .map(|(f, c)| (f.clone(), json!(c)))
+        .collect();
+    json!({"output": e.output, "base": e.base, "contributions": contributions, "margin": e.margin})
 }
 
 /// What a JSON value is, in words.

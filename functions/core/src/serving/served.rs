@@ -162,6 +162,34 @@ impl Served {
         self.scorer.score(rows, data).map_err(|e| e.to_string())
     }
 
+    /// The explanation of each row (see [`crate::explain`]): of the log-odds for a binary
+    /// model, of the predicted class's score for a multiclass one. Needs the model's own
+    /// evaluator (carried in the model file, verified against the graph).
+    pub fn explain(
+        &self,
+        rows: usize,
+        data: &[f32],
+        labels: &[i64],
+    ) -> Result<Vec<crate::explain::Explanation>, String> {
+        let m = self.native.as_ref().ok_or(
+            "this model version's file does not carry the model's own evaluator that explanations need",
+        )?;
+        let f = self.features.len();
+        let mut values = Vec::with_capacity(f);
+        (0..rows)
+            .map(|r| {
+                m.raw_values(&data[r * f..(r + 1) * f], &mut values);
+                let mut all = crate::explain::explain(m, &values).map_err(|e| e.0)?;
+                let pick = if all.len() == 1 {
+                    0
+                } else {
+                    self.class_index(labels[r])
+                };
+                Ok(all.swap_remove(pick))
+            })
+            .collect()
+    }
+
     fn score_native(&self, rows: usize, data: &[f32]) -> Option<crate::scorer::Scores> {
         let m = self.native.as_ref()?;
         let f = self.features.len();

@@ -87,3 +87,20 @@ pub fn best_of_each_family(
     }
     quality
 }
+
+/// The repository's root.
+pub fn root() -> std::path::PathBuf {
+    std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// The test venv's Python (`make venv`), or `MLINFRA_PYTHON`.
+pub fn python() -> std::path::PathBuf {
+    let p = std::env::var_os("MLINFRA_PYTHON")
+        .map_or_else(|| root().join(".venv/bin/python"), std::path::PathBuf::from);
+    assert!(
+        p.exists(),
+        "no Python test venv at `{}`: run `make venv`",
+        p.display()
+    );
+    p
+}
