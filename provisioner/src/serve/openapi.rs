@@ -66,6 +66,7 @@ pub fn spec(model: &str, stage: &str, served: Option<&Served>, api_key: bool) ->
                 "summary": "Predict with confidence scores",
                 "parameters": [
                     {"name": "stage", "in": "query", "required": false, "schema": {"type": "string", "enum": ["production", "staging"]}},
+                    {"name": "explain", "in": "query", "required": false, "description": "`true`: each prediction's explanation (SHAP values of the margin per raw feature)", "schema": {"type": "boolean"}},
                     {"name": "X-Mlinfra-Monitor", "in": "header", "required": false, "description": "`false`: answer, but keep this request out of the logs and of monitoring (a smoke or load test)", "schema": {"type": "string", "enum": ["true", "false"]}}
                 ],
                 "requestBody": {"required": true, "content": {"application/json": {"schema": {"oneOf": [
@@ -75,6 +76,7 @@ pub fn spec(model: &str, stage: &str, served: Option<&Served>, api_key: bool) ->
                 "responses": {
                     "200": {"description": "Predictions", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Predictions"}}}},
                     "400": {"description": "Invalid request; `details` names each invalid field", "content": {"application/json": {"schema": error}}},
+                    "409": {"description": "`explain=true` for a model version that cannot be explained (trained before explanations existed)", "content": {"application/json": {"schema": error}}},
                     "413": {"description": "Too many instances", "content": {"application/json": {"schema": error}}},
                     "503": {"description": "No model to serve in that stage", "content": {"application/json": {"schema": error}}}
                 }
@@ -98,9 +100,16 @@ pub fn spec(model: &str, stage: &str, served: Option<&Served>, api_key: bool) ->
                 "model": {"type": "object", "properties": {"name": {"type": "string"}, "version": {"type": "integer"}, "stage": {"type": "string"}}},
                 "predictions": {"type": "array", "items": {"type": "object", "properties": {
                     "label": label, "confidence": {"type": "number"},
-                    "probabilities": {"type": "object", "properties": classes.iter().filter_map(|c| c.as_str()).map(|c| (c.to_string(), json!({"type": "number"}))).collect::<Map<String, Value>>()}
+                    "probabilities": {"type": "object", "properties": classes.iter().filter_map(|c| c.as_str()).map(|c| (c.to_string(), json!({"type": "number"}))).collect::<Map<String, Value>>()},
+                    "explanation": {"$ref": "#/components/schemas/Explanation"}
                 }}},
                 "warnings": {"type": "array", "items": {"type": "object"}}
+            }},
+            "Explanation": {"type": "object", "description": "With `explain=true`: base + the sum of the contributions = margin", "properties": {
+                "output": {"type": "string", "description": "`log_odds(<positive class>)`, or the predicted class"},
+                "base": {"type": "number", "description": "The model's expected margin over its training rows"},
+                "contributions": {"type": "object", "additionalProperties": {"type": "number"}},
+                "margin": {"type": "number"}
             }},
             "Error": {"type": "object", "properties": {"error": {"type": "string"}, "hint": {"type": "string"}, "details": {"type": "array", "items": {"type": "object", "properties": {"field": {"type": "string"}, "message": {"type": "string"}}}}}}
         }}
