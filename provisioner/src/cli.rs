@@ -278,6 +278,10 @@ pub struct PredictArgs {
     /// Which model: `production` or `staging`
     #[arg(long, default_value = "production", value_parser = ["production", "staging"])]
     pub stage: String,
+    /// Add each row's explanation: `base` and a `shap_<feature>` column per feature, the SHAP
+    /// values of the margin (`base + Σ shap_ = margin`)
+    #[arg(long)]
+    pub explain: bool,
 }
 
 #[derive(Debug, Args)]

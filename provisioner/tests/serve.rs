@@ -81,8 +81,10 @@ fn serve_end_to_end() {
     for (i, pred) in body["predictions"].as_array().unwrap().iter().enumerate() {
         for c in 0..2 {
             let served = pred["probabilities"][c.to_string()].as_f64().unwrap();
+            // Served by the model's own evaluator, which agrees with the graph within 1e-5
+            // (checked when it is loaded).
             assert!(
-                (served - f64::from(direct.probabilities[i * 2 + c])).abs() < 1e-7,
+                (served - f64::from(direct.probabilities[i * 2 + c])).abs() <= 1e-5,
                 "row {i}"
             );
         }

@@ -1,5 +1,5 @@
-//! `mlinfra predict --input FILE.csv [--out out.csv | sqlite://out.db] [--stage staging]`:
-//! batch prediction with the registry's Production (or Staging) model, on every environment
+//! `mlinfra predict --input FILE.csv [--out out.csv | sqlite://out.db] [--stage staging]
+//! [--explain]`: batch prediction with the registry's Production (or Staging) model, on every environment
 //! (the model read from the local lake or from S3, verified against its registered sha256).
 //!
 //! Rows are read and scored in chunks of [`CHUNK`]. Output is all or nothing: a CSV is written
@@ -72,6 +72,13 @@ pub async fn run(g: &Global, args: &PredictArgs) -> Result<i32, Failure> {
     let cx = Context::any_env(g)?;
     let stage: Stage = args.stage.parse().map_err(Failure::new)?;
     let model = load(&cx, stage).await?;
+    if args.explain && !model.is_native() {
+        return Err(Failure::new(format!(
+            "`--explain`: version {} of `{}` cannot be explained: its file does not carry the model's own evaluator\nhint: retrain with this mlinfra (`mlinfra retrain`), or predict without `--explain`",
+            model.version, model.model
+        )));
+    }
+    let explain = args.explain;
     let input = &args.input;
     let bytes_len = std::fs::metadata(input)
         .map_err(|e| Failure::new(format!("cannot read `{}`: {e}", input.display())))?
@@ -135,7 +142,7 @@ pub async fn run(g: &Global, args: &PredictArgs) -> Result<i32, Failure> {
         .collect::<Result<_, _>>()?;
 
     let k = model.classes.len();
-    let mut sink = open_sink(args.out.as_deref(), &model, k)?;
+    let mut sink = open_sink(args.out.as_deref(), &model, k, explain)?;
     let mut rows: Vec<f32> = Vec::with_capacity(CHUNK * columns.len());
     let mut n = 0u64;
     let mut first_row = 0u64;
@@ -171,7 +178,20 @@ pub async fn run(g: &Global, args: &PredictArgs) -> Result<i32, Failure> {
                 let scores = model
                     .score(count, &rows)
                     .map_err(|e| Failure::new(format!("scoring failed: {e}")))?;
-                write_chunk(&mut sink, &model, &run_id, first_row, &scores)?;
+                let explanations = if explain {
+                    Some(
+                        model
+                            .explain(count, &rows, &scores.labels)
+                            .map_err(|e| Failure::new(format!("`--explain`: {e}")))?,
+                    )
+                } else {
+                    None
+                };
+                let chunk = Chunk {
+                    scores: &scores,
+                    explanations: explanations.as_deref(),
+                };
+                write_chunk(&mut sink, &model, &run_id, first_row, &chunk)?;
                 first_row += count as u64;
                 rows.clear();
             }
@@ -205,8 +225,26 @@ pub async fn run(g: &Global, args: &PredictArgs) -> Result<i32, Failure> {
     Ok(0)
 }
 
-/// The output's columns: `row, label, confidence, p_<class>..., model, version`.
-fn header(model: &Served) -> Vec<String> {
+/// A chunk's scores, and their explanations with `--explain`.
+struct Chunk<'a> {
+    scores: &'a mlinfra_core::scorer::Scores,
+    explanations: Option<&'a [mlinfra_core::explain::Explanation]>,
+}
+
+impl Chunk<'_> {
+    /// Row `i`'s explanation columns: `base`, then each feature's contribution.
+    fn explained(&self, i: usize) -> Vec<f64> {
+        self.explanations.map_or_else(Vec::new, |e| {
+            std::iter::once(e[i].base)
+                .chain(e[i].contributions.iter().map(|(_, c)| *c))
+                .collect()
+        })
+    }
+}
+
+/// The output's columns: `row, label, confidence, p_<class>..., model, version`, and with
+/// `--explain` `base, shap_<feature>...`.
+fn header(model: &Served, explain: bool) -> Vec<String> {
     let mut h = vec![
         "row".to_string(),
         "label".to_string(),
@@ -214,6 +252,10 @@ fn header(model: &Served) -> Vec<String> {
     ];
     h.extend(model.classes.iter().map(|c| format!("p_{c}")));
     h.extend(["model".to_string(), "version".to_string()]);
+    if explain {
+        h.push("base".to_string());
+        h.extend(model.features.iter().map(|f| format!("shap_{}", f.name)));
+    }
     h
 }
 
@@ -225,7 +267,12 @@ fn integer_labels(model: &Served) -> bool {
         .all(|&v| model.label_value(v).is_i64())
 }
 
-fn open_sink(output: Option<&str>, model: &Served, k: usize) -> Result<Sink, Failure> {
+fn open_sink(
+    output: Option<&str>,
+    model: &Served,
+    k: usize,
+    explain: bool,
+) -> Result<Sink, Failure> {
     match output {
         Some(o) if o.starts_with("sqlite://") => {
             let path = PathBuf::from(o.trim_start_matches("sqlite://"));
@@ -238,13 +285,21 @@ fn open_sink(output: Option<&str>, model: &Served, k: usize) -> Result<Sink, Fai
                 .map(|c| format!(", \"p_{}\" REAL NOT NULL", c.replace('"', "\"\"")))
                 .collect();
             debug_assert_eq!(model.classes.len(), k);
+            let explained: String = if explain {
+                std::iter::once("base".to_string())
+                    .chain(model.features.iter().map(|f| format!("shap_{}", f.name)))
+                    .map(|c| format!(", \"{}\" REAL NOT NULL", c.replace('"', "\"\"")))
+                    .collect()
+            } else {
+                String::new()
+            };
             let label_type = if integer_labels(model) {
                 "INTEGER"
             } else {
                 "TEXT"
             };
             conn.execute_batch(&format!(
-                "CREATE TABLE IF NOT EXISTS predictions (run_id TEXT NOT NULL, row INTEGER NOT NULL, label {label_type} NOT NULL, confidence REAL NOT NULL{probs}, model TEXT NOT NULL, version INTEGER NOT NULL, PRIMARY KEY (run_id, row)); BEGIN;"
+                "CREATE TABLE IF NOT EXISTS predictions (run_id TEXT NOT NULL, row INTEGER NOT NULL, label {label_type} NOT NULL, confidence REAL NOT NULL{probs}, model TEXT NOT NULL, version INTEGER NOT NULL{explained}, PRIMARY KEY (run_id, row)); BEGIN;"
             ))
             .map_err(|e| Failure::new(format!("`{}`: {e}", path.display())))?;
             Ok(Sink::Sqlite { conn, path })
@@ -258,10 +313,14 @@ fn open_sink(output: Option<&str>, model: &Served, k: usize) -> Result<Sink, Fai
                 labels: Vec::new(),
                 probabilities: Vec::new(),
             };
+            let chunk = Chunk {
+                scores: &empty,
+                explanations: explain.then_some(&[]),
+            };
             let w = mlinfra_core::data::parquet::Writer::new(
                 std::io::BufWriter::new(f),
-                &header(model),
-                &parquet_columns(model, 0, &empty),
+                &header(model, explain),
+                &parquet_columns(model, 0, &chunk),
             )
             .map_err(|e| Failure::new(format!("`{}`: {e}", path.display())))?;
             Ok(Sink::Parquet {
@@ -276,13 +335,13 @@ fn open_sink(output: Option<&str>, model: &Served, k: usize) -> Result<Sink, Fai
             let f = std::fs::File::create(&tmp)
                 .map_err(|e| Failure::new(format!("cannot write `{}`: {e}", tmp.display())))?;
             let mut w = csv::Writer::from_writer(std::io::BufWriter::new(f));
-            w.write_record(header(model))
+            w.write_record(header(model, explain))
                 .map_err(|e| Failure::new(e.to_string()))?;
             Ok(Sink::Csv { tmp, path, w })
         }
         None => {
             let mut w = csv::Writer::from_writer(std::io::stdout());
-            w.write_record(header(model))
+            w.write_record(header(model, explain))
                 .map_err(|e| Failure::new(e.to_string()))?;
             Ok(Sink::Stdout(w))
         }
@@ -294,13 +353,15 @@ fn write_chunk(
     model: &Served,
     run_id: &str,
     first: u64,
-    scores: &mlinfra_core::scorer::Scores,
+    chunk: &Chunk<'_>,
 ) -> Result<(), Failure> {
+    let scores = chunk.scores;
     let k = model.classes.len();
+    let extra = chunk.explanations.map_or(0, |_| 1 + model.features.len());
     let fail = |e: &dyn std::fmt::Display| Failure::new(format!("cannot write predictions: {e}"));
     match sink {
         Sink::Sqlite { conn, .. } => {
-            let placeholders: String = (0..k + 6)
+            let placeholders: String = (0..k + 6 + extra)
                 .map(|i| {
                     if i == 0 {
                         "?".to_string()
@@ -333,16 +394,22 @@ fn write_chunk(
                 );
                 values.push(model.model.clone().into());
                 values.push((model.version as i64).into());
+                values.extend(
+                    chunk
+                        .explained(i)
+                        .into_iter()
+                        .map(rusqlite::types::Value::from),
+                );
                 stmt.execute(rusqlite::params_from_iter(values))
                     .map_err(|e| fail(&e))?;
             }
             Ok(())
         }
-        Sink::Csv { w, .. } => csv_rows(w, model, first, scores).map_err(|e| fail(&e)),
+        Sink::Csv { w, .. } => csv_rows(w, model, first, chunk).map_err(|e| fail(&e)),
         Sink::Parquet { w, .. } => w
-            .write(&parquet_columns(model, first, scores))
+            .write(&parquet_columns(model, first, chunk))
             .map_err(|e| fail(&e)),
-        Sink::Stdout(w) => csv_rows(w, model, first, scores).map_err(|e| {
+        Sink::Stdout(w) => csv_rows(w, model, first, chunk).map_err(|e| {
             if let csv::ErrorKind::Io(io) = e.kind() {
                 crate::output::exit_if_closed(io);
             }
@@ -352,13 +419,15 @@ fn write_chunk(
 }
 
 /// The columns of the CSV output (`row`, `label`, `confidence`, `p_<class>`..., `model`,
-/// `version`), typed: the label is an integer when every class is one, else text.
+/// `version`, with `--explain` `base`, `shap_<feature>`...), typed: the label is an integer
+/// when every class is one, else text.
 fn parquet_columns(
     model: &Served,
     first: u64,
-    scores: &mlinfra_core::scorer::Scores,
+    chunk: &Chunk<'_>,
 ) -> Vec<mlinfra_core::data::parquet::Column> {
     use mlinfra_core::data::parquet::Column;
+    let scores = chunk.scores;
     let k = model.classes.len();
     let n = scores.labels.len();
     let idx: Vec<usize> = scores
@@ -379,6 +448,12 @@ fn parquet_columns(
     cols.extend((0..k).map(|c| Column::Double((0..n).map(|i| p(i, c)).collect())));
     cols.push(Column::Text(vec![model.model.clone(); n]));
     cols.push(Column::Int64(vec![model.version as i64; n]));
+    if chunk.explanations.is_some() {
+        let rows: Vec<Vec<f64>> = (0..n).map(|i| chunk.explained(i)).collect();
+        cols.extend(
+            (0..=model.features.len()).map(|j| Column::Double(rows.iter().map(|r| r[j]).collect())),
+        );
+    }
     cols
 }
 
@@ -386,8 +461,9 @@ fn csv_rows<W: std::io::Write>(
     w: &mut csv::Writer<W>,
     model: &Served,
     first: u64,
-    scores: &mlinfra_core::scorer::Scores,
+    chunk: &Chunk<'_>,
 ) -> csv::Result<()> {
+    let scores = chunk.scores;
     let k = model.classes.len();
     let version = model.version.to_string();
     for (i, label) in scores.labels.iter().enumerate() {
@@ -401,6 +477,7 @@ fn csv_rows<W: std::io::Write>(
         rec.extend(p.iter().map(|x| x.to_string()));
         rec.push(model.model.clone());
         rec.push(version.clone());
+        rec.extend(chunk.explained(i).iter().map(|x| x.to_string()));
         w.write_record(&rec)?;
     }
     Ok(())

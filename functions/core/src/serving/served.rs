@@ -82,8 +82,13 @@ impl Served {
                 }
             })
             .collect();
-        let native: Option<crate::model::Model> =
-            meta("mlinfra.model").and_then(|v| serde_json::from_str(&v).ok());
+        // `mlinfra.model` names the model too (the pipeline writes both under that key): the
+        // evaluator is the entry that reads as one.
+        let native: Option<crate::model::Model> = proto
+            .metadata_props
+            .iter()
+            .filter(|p| p.key == "mlinfra.model")
+            .find_map(|p| serde_json::from_str(&p.value).ok());
         let mut served = Served {
             model: model.to_string(),
             version,
