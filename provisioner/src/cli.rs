@@ -144,6 +144,22 @@ pub enum Command {
     /// Run one function's packaged `bootstrap` here, as Lambda runs it, with the environment's
     /// configuration of it; print its response and its logs
     Invoke(InvokeArgs),
+    /// The console's accounts: people who sign in to `mlinfra serve`'s console (passwords read
+    /// from standard input, stored as Argon2id hashes with the environment's secrets)
+    #[command(subcommand)]
+    Users(UsersCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum UsersCommand {
+    /// Create an account; its password is the first line of standard input
+    Add { name: String },
+    /// Set an account's password (the first line of standard input)
+    Passwd { name: String },
+    /// Remove an account
+    Remove { name: String },
+    /// List the accounts
+    List,
 }
 
 #[derive(Debug, Args)]

@@ -3,6 +3,7 @@
 //! The binary's `main` only parses flags and dispatches to [`commands`]. The pure parts (the
 //! [`stack`] schema and the [`engine`]'s planning) are usable as a library and tested as such.
 
+pub mod accounts;
 pub mod alerts;
 pub mod build;
 pub mod cli;

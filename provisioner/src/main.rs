@@ -99,6 +99,7 @@ fn main() {
             Command::Retrain(a) => commands::monitor::retrain(g, a).await,
             Command::Invoke(a) => commands::invoke::run(g, a).await,
             Command::Monitor(c) => commands::monitor::run(g, c).await,
+            Command::Users(c) => commands::users::run(g, c),
         }
     });
     let code = match result {

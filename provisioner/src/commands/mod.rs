@@ -22,6 +22,7 @@ pub mod serve_cloud;
 pub mod status;
 pub mod unlock;
 pub mod up;
+pub mod users;
 pub mod validate;
 
 use std::io::IsTerminal as _;
