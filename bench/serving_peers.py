@@ -1,4 +1,6 @@
-"""In-process peers of the serving benchmark: scikit-learn and onnxruntime scoring one row.
+"""In-process peers of the serving benchmark: scikit-learn and onnxruntime scoring one row, and
+the `shap` package explaining one row of the same logistic regression (LinearExplainer on the
+encoded row, the training rows as background).
 
 Usage: python bench/serving_peers.py OUT_DIR  (bench_serving's output directory)
 Prints JSON: median ns per call.
@@ -9,6 +11,7 @@ import time
 
 import numpy as np
 import onnxruntime as ort
+import shap
 from sklearn.compose import ColumnTransformer
 from sklearn.impute import SimpleImputer
 from sklearn.linear_model import LogisticRegression
@@ -41,7 +44,10 @@ def median_ns(f, n):
     return samples[len(samples) // 2]
 
 
+lr, enc = sk.named_steps["lr"], sk.named_steps["prep"]
+explainer = shap.LinearExplainer(lr, shap.maskers.Independent(enc.transform(X)))
 print(json.dumps({
+    "shap_explain_one_row_ns": median_ns(lambda: explainer.shap_values(enc.transform(row)), 2000),
     "sklearn_one_row_ns": median_ns(lambda: sk.predict_proba(row), 2000),
     "onnxruntime_one_row_ns": median_ns(lambda: sess.run(None, {"features": row32}), 20000),
 }))

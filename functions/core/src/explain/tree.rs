@@ -21,6 +21,7 @@ struct Step {
 /// `(base, contributions per feature)` of each output of `m` for `row`.
 pub fn explain(m: &Gbt, row: &[f64]) -> Result<Vec<(f64, Vec<f64>)>, NotExplainable> {
     let outputs = m.base.len();
+    let mut buf: Vec<Step> = Vec::with_capacity(64);
     let mut out: Vec<(f64, Vec<f64>)> = m.base.iter().map(|b| (*b, vec![0.0; row.len()])).collect();
     for round in &m.trees {
         for (k, t) in round.iter().enumerate().take(outputs) {
@@ -30,8 +31,8 @@ pub fn explain(m: &Gbt, row: &[f64]) -> Result<Vec<(f64, Vec<f64>)>, NotExplaina
                 ));
             }
             out[k].0 += expected(t, 0);
-            let path = Vec::new();
-            recurse(t, row, &mut out[k].1, 0, &path, 1.0, 1.0, usize::MAX);
+            buf.clear();
+            recurse(t, row, &mut out[k].1, 0, &mut buf, 0, 1.0, 1.0, usize::MAX);
         }
     }
     Ok(out)
@@ -52,21 +53,25 @@ fn expected(t: &Tree, node: usize) -> f64 {
     }
 }
 
-fn extend(path: &mut Vec<Step>, zero: f64, one: f64, feature: usize) {
-    let depth = path.len();
-    path.push(Step {
+/// Add a step to the path `buf[base..]` (a new last element), updating the weights.
+fn extend(buf: &mut Vec<Step>, base: usize, zero: f64, one: f64, feature: usize) {
+    let depth = buf.len() - base;
+    buf.push(Step {
         feature,
         zero,
         one,
         weight: if depth == 0 { 1.0 } else { 0.0 },
     });
+    let path = &mut buf[base..];
     for i in (0..depth).rev() {
         path[i + 1].weight += one * path[i].weight * (i + 1) as f64 / (depth + 1) as f64;
         path[i].weight = zero * path[i].weight * (depth - i) as f64 / (depth + 1) as f64;
     }
 }
 
-fn unwind(path: &mut Vec<Step>, index: usize) {
+/// Take step `index` out of the path `buf[base..]`.
+fn unwind(buf: &mut Vec<Step>, base: usize, index: usize) {
+    let path = &mut buf[base..];
     let depth = path.len() - 1;
     let (one, zero) = (path[index].one, path[index].zero);
     let mut next = path[depth].weight;
@@ -84,7 +89,7 @@ fn unwind(path: &mut Vec<Step>, index: usize) {
         path[i].zero = path[i + 1].zero;
         path[i].one = path[i + 1].one;
     }
-    path.pop();
+    buf.pop();
 }
 
 /// The total weight of the path with the step `index` taken out (without changing it).
@@ -105,23 +110,29 @@ fn unwound_sum(path: &[Step], index: usize) -> f64 {
     total
 }
 
+/// One node: the parent's path is `buf[parent..]`; this node's path is built after it in the
+/// same buffer (no allocation once the buffer has grown to the tree's depth) and dropped on
+/// return.
 #[allow(clippy::too_many_arguments)]
 fn recurse(
     t: &Tree,
     row: &[f64],
     phi: &mut [f64],
     node: usize,
-    parent: &[Step],
+    buf: &mut Vec<Step>,
+    parent: usize,
     zero: f64,
     one: f64,
     feature: usize,
 ) {
-    let mut path = parent.to_vec();
-    extend(&mut path, zero, one, feature);
+    let base = buf.len();
+    buf.extend_from_within(parent..base);
+    extend(buf, base, zero, one, feature);
     match &t.nodes[node] {
         Node::Leaf { value } => {
+            let path = &buf[base..];
             for i in 1..path.len() {
-                let w = unwound_sum(&path, i);
+                let w = unwound_sum(path, i);
                 let s = path[i];
                 phi[s.feature] += w * (s.one - s.zero) * value;
             }
@@ -145,15 +156,16 @@ fn recurse(
                 (0.0, 0.0)
             };
             let (mut in_zero, mut in_one) = (1.0, 1.0);
-            if let Some(k) = path.iter().position(|s| s.feature == *f) {
-                in_zero = path[k].zero;
-                in_one = path[k].one;
-                unwind(&mut path, k);
+            if let Some(k) = buf[base..].iter().position(|s| s.feature == *f) {
+                in_zero = buf[base + k].zero;
+                in_one = buf[base + k].one;
+                unwind(buf, base, k);
             }
-            recurse(t, row, phi, hot, &path, hot_zero * in_zero, in_one, *f);
-            recurse(t, row, phi, cold, &path, cold_zero * in_zero, 0.0, *f);
+            recurse(t, row, phi, hot, buf, base, hot_zero * in_zero, in_one, *f);
+            recurse(t, row, phi, cold, buf, base, cold_zero * in_zero, 0.0, *f);
         }
     }
+    buf.truncate(base);
 }
 
 #[cfg(test)]
