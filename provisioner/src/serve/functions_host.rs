@@ -263,7 +263,8 @@ impl Worker {
         }
     }
 
-    async fn send(&self, req: Request<Full<Bytes>>) -> Result<(u16, Bytes), String> {
+    /// Send one request to the handler; its answer, whole.
+    async fn send(&self, req: Request<Full<Bytes>>) -> Result<Response<Bytes>, String> {
         let stream = tokio::net::TcpStream::connect(("127.0.0.1", self.port))
             .await
             .map_err(|e| format!("the `{}` handler is not listening: {e}", self.app.function))?;
@@ -275,14 +276,13 @@ impl Worker {
             .send_request(req)
             .await
             .map_err(|e| format!("the `{}` handler did not answer: {e}", self.app.function))?;
-        let status = resp.status().as_u16();
-        let body = resp
-            .into_body()
+        let (parts, body) = resp.into_parts();
+        let body = body
             .collect()
             .await
             .map_err(|e| format!("the `{}` handler's answer: {e}", self.app.function))?
             .to_bytes();
-        Ok((status, body))
+        Ok(Response::from_parts(parts, body))
     }
 
     /// Invoke the trigger `name` with the host's payload; its `ReturnValue`, or why it failed.
@@ -293,7 +293,8 @@ impl Worker {
             .header("content-type", "application/json")
             .body(Full::new(Bytes::from(body)))
             .map_err(|e| e.to_string())?;
-        let (status, body) = self.send(req).await?;
+        let resp = self.send(req).await?;
+        let (status, body) = (resp.status().as_u16(), resp.into_body());
         let answer: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
         let label = format!("{}/{name}", self.app.function);
         for line in answer["Logs"].as_array().into_iter().flatten() {
@@ -443,16 +444,9 @@ impl Host {
         let Ok(fwd) = fwd.body(Full::new(body)) else {
             return answer(400, "the request cannot be forwarded");
         };
+        // The handler's answer as it gave it: status, headers and body.
         match worker.send(fwd).await {
-            Ok((status, body)) => {
-                let mut r = Response::new(Full::new(body));
-                *r.status_mut() = hyper::StatusCode::from_u16(status).unwrap_or_default();
-                r.headers_mut().insert(
-                    "content-type",
-                    hyper::header::HeaderValue::from_static("application/json"),
-                );
-                r
-            }
+            Ok(resp) => resp.map(Full::new),
             Err(e) => answer(502, &e),
         }
     }
