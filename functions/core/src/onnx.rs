@@ -282,10 +282,7 @@ pub fn export(model: &Model, meta: &Metadata) -> Result<Vec<u8>, ExportError> {
             let mut pos = 0usize;
             for f in &model.prep.features {
                 offsets.push(pos);
-                pos += match f.kind {
-                    Kind::Numeric => 1,
-                    Kind::Categorical => f.categories.len(),
-                };
+                pos += f.encoded_width();
             }
             let mut perm = Vec::new();
             let mut blocks: Vec<String> = Vec::new();

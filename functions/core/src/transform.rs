@@ -191,6 +191,14 @@ pub struct FeaturePrep {
 }
 
 impl FeaturePrep {
+    /// How many encoded columns this feature has: one for a number, one per category.
+    pub fn encoded_width(&self) -> usize {
+        match self.kind {
+            Kind::Numeric => 1,
+            Kind::Categorical => self.categories.len(),
+        }
+    }
+
     /// This feature's value of a text cell (`None`: missing or no such column): a text
     /// category's index (-1 when unseen, the fill's when missing), or the cell read as a number
     /// (NaN when missing or not a number).
@@ -290,13 +298,7 @@ impl Preprocessor {
 
     /// Number of encoded columns.
     pub fn encoded_width(&self) -> usize {
-        self.features
-            .iter()
-            .map(|f| match f.kind {
-                Kind::Numeric => 1,
-                Kind::Categorical => f.categories.len(),
-            })
-            .sum()
+        self.features.iter().map(FeaturePrep::encoded_width).sum()
     }
 
     /// The fill value of each feature.

@@ -61,10 +61,7 @@ fn check(rule: LabelRule, params: Params) {
                 .prep
                 .features
                 .iter()
-                .map(|f| match f.kind {
-                    mlinfra_core::data::Kind::Numeric => 1,
-                    mlinfra_core::data::Kind::Categorical => f.categories.len(),
-                })
+                .map(|f| f.encoded_width())
                 .collect();
             json!({
                 "kind": "linear",

@@ -5,7 +5,6 @@
 //! encoded columns' (one for a number, one per category for a categorical feature).
 
 use super::NotExplainable;
-use crate::data::Kind;
 use crate::model::Logistic;
 use crate::transform::Preprocessor;
 
@@ -37,10 +36,7 @@ pub fn by_feature(prep: &Preprocessor, columns: &[f64]) -> Vec<f64> {
     let mut out = Vec::with_capacity(prep.features.len());
     let mut k = 0;
     for f in &prep.features {
-        let width = match f.kind {
-            Kind::Numeric => 1,
-            Kind::Categorical => f.categories.len(),
-        };
+        let width = f.encoded_width();
         out.push(columns[k..k + width].iter().sum());
         k += width;
     }
