@@ -10,7 +10,7 @@ STACK ?= stacks/heart-disease.yaml
 MLINFRA := $(or $(CARGO_TARGET_DIR),target)/debug/mlinfra
 MLINFRA_RELEASE := $(or $(CARGO_TARGET_DIR),target)/release/mlinfra
 
-.PHONY: demo test lint build lambda bench fuzz bless clean venv azurite test-localstack
+.PHONY: demo test lint build lambda bench fuzz bless clean venv azurite browser test-localstack
 
 PYTHON ?= python3
 VENV := .venv
@@ -30,6 +30,15 @@ $(AZURITE): azurite/package-lock.json
 	touch $@
 
 azurite: $(AZURITE)
+
+# Debian's Chromium and ChromeDriver, for the console's browser test (provisioner/tests/console.rs).
+CHROMEDRIVER := /usr/bin/chromedriver
+SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
+APT := DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get
+$(CHROMEDRIVER):
+	$(APT) install -y -q chromium chromium-driver || { $(APT) update -q && $(APT) install -y -q chromium chromium-driver; }
+
+browser: $(CHROMEDRIVER)
 
 build:
 	$(CARGO) build -p mlinfra --bin mlinfra
@@ -69,7 +78,7 @@ lint:
 	$(CARGO) clippy -p mlinfra-etl -p mlinfra-train -p mlinfra-predict -p mlinfra-monitor --locked \
 	  --features mlinfra-etl/azure,mlinfra-train/azure,mlinfra-predict/azure,mlinfra-monitor/azure -- -D warnings
 
-test: lint venv azurite lambda
+test: lint venv azurite browser lambda
 	$(CARGO) test --workspace --locked --doc
 	@if $(CARGO) nextest --version >/dev/null 2>&1; then \
 		$(CARGO) nextest run --workspace --locked --no-fail-fast; \

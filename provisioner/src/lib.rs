@@ -8,6 +8,7 @@ pub mod alerts;
 pub mod build;
 pub mod cli;
 pub mod commands;
+pub mod console;
 pub mod diag;
 pub mod engine;
 pub mod identity;

@@ -60,28 +60,6 @@ fn webhook() -> (u16, Arc<Mutex<Vec<String>>>) {
     (port, got)
 }
 
-/// The heart data: header and rows of cells.
-fn rows(p: &Project) -> (Vec<String>, Vec<Vec<String>>) {
-    let text = std::fs::read_to_string(
-        p.path()
-            .join("examples/heart-disease/processed.cleveland.csv"),
-    )
-    .unwrap();
-    let mut lines = text.lines();
-    let header = lines
-        .next()
-        .unwrap()
-        .split(',')
-        .map(str::to_string)
-        .collect();
-    (
-        header,
-        lines
-            .map(|l| l.split(',').map(str::to_string).collect())
-            .collect(),
-    )
-}
-
 fn std_dev(x: &[f64]) -> f64 {
     let m = x.iter().sum::<f64>() / x.len() as f64;
     (x.iter().map(|v| (v - m).powi(2)).sum::<f64>() / x.len() as f64).sqrt()
@@ -252,7 +230,7 @@ fn drift_alerts_and_retraining_with_cooldown() {
     p.approve_to_production("1", "alice", "bob");
     let s = Server::start(&p);
     s.wait_for("production", 1);
-    let (header, data) = rows(&p);
+    let (header, data) = common::heart_cells(&p);
 
     // 1. Traffic like the training data, every prediction labelled: nothing drifts.
     traffic(&p, &s, &header, &data, true);
@@ -509,7 +487,7 @@ fn serving_production() -> (Project, Server, Vec<String>, Vec<Vec<String>>) {
     p.approve_to_production("1", "alice", "bob");
     let s = Server::start(&p);
     s.wait_for("production", 1);
-    let (header, data) = rows(&p);
+    let (header, data) = common::heart_cells(&p);
     let shifted7 = shifted(
         &header,
         &data,

@@ -196,6 +196,73 @@ pub fn ece(y: &[usize], proba: &[Vec<f64>], bins: usize) -> f64 {
         .sum()
 }
 
+/// The evaluation's curves, for charts: the ROC curve of the positive class (binary models
+/// only) and the calibration of the top-class confidence over the same 10 bins as [`ece`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Curves {
+    /// `[false positive rate, true positive rate]` from `[0, 0]` to `[1, 1]`, one point per
+    /// distinct score (ties move diagonally). Empty for multiclass models or when a class is
+    /// missing from the evaluation rows.
+    pub roc: Vec<[f64; 2]>,
+    pub calibration: Vec<CalibrationBin>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CalibrationBin {
+    /// Mean top-class confidence and the share of those rows predicted right.
+    pub confidence: f64,
+    pub accuracy: f64,
+    pub rows: usize,
+}
+
+pub fn curves(y: &[usize], proba: &[Vec<f64>], classes: usize) -> Curves {
+    let mut roc = Vec::new();
+    if classes == 2 {
+        let mut v: Vec<(f64, bool)> = proba
+            .iter()
+            .map(|p| p[1])
+            .zip(y.iter().map(|&t| t == 1))
+            .collect();
+        v.sort_by(|a, b| b.0.total_cmp(&a.0));
+        let pos = v.iter().filter(|x| x.1).count() as f64;
+        let neg = v.len() as f64 - pos;
+        if pos > 0.0 && neg > 0.0 {
+            roc.push([0.0, 0.0]);
+            let (mut tp, mut fp) = (0.0, 0.0);
+            for (i, (score, positive)) in v.iter().enumerate() {
+                if *positive {
+                    tp += 1.0;
+                } else {
+                    fp += 1.0;
+                }
+                if v.get(i + 1).is_none_or(|next| next.0 != *score) {
+                    roc.push([fp / neg, tp / pos]);
+                }
+            }
+        }
+    }
+    let bins = 10;
+    let mut conf = vec![0.0; bins];
+    let mut right = vec![0.0; bins];
+    let mut rows = vec![0usize; bins];
+    for (&t, p) in y.iter().zip(proba) {
+        let k = argmax(p);
+        let b = ((p[k] * bins as f64) as usize).min(bins - 1);
+        conf[b] += p[k];
+        right[b] += f64::from(u8::from(k == t));
+        rows[b] += 1;
+    }
+    let calibration = (0..bins)
+        .filter(|&b| rows[b] > 0)
+        .map(|b| CalibrationBin {
+            confidence: conf[b] / rows[b] as f64,
+            accuracy: right[b] / rows[b] as f64,
+            rows: rows[b],
+        })
+        .collect();
+    Curves { roc, calibration }
+}
+
 /// The promotion policy of the stack, as the Evaluator applies it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Policy {
@@ -287,6 +354,35 @@ mod tests {
         assert!((a - 0.75).abs() < 1e-12);
         let t = auc([false, true].into_iter(), [0.5, 0.5].into_iter());
         assert!((t - 0.5).abs() < 1e-12);
+    }
+
+    #[test]
+    fn the_roc_curve_encloses_the_auc_and_calibration_bins_count_every_row() {
+        let y = [0, 0, 1, 1, 0, 1, 1, 0];
+        let p1 = [0.1, 0.4, 0.35, 0.8, 0.5, 0.5, 0.9, 0.2];
+        let proba: Vec<Vec<f64>> = p1.iter().map(|&p| vec![1.0 - p, p]).collect();
+        let c = curves(&y, &proba, 2);
+        assert_eq!(c.roc.first(), Some(&[0.0, 0.0]));
+        assert_eq!(c.roc.last(), Some(&[1.0, 1.0]));
+        let area: f64 = c
+            .roc
+            .windows(2)
+            .map(|w| (w[1][0] - w[0][0]) * (w[1][1] + w[0][1]) / 2.0)
+            .sum();
+        let a = auc(y.iter().map(|&t| t == 1), p1.iter().copied());
+        assert!((area - a).abs() < 1e-12, "{area} vs {a}");
+        assert_eq!(c.calibration.iter().map(|b| b.rows).sum::<usize>(), y.len());
+        let e: f64 = c
+            .calibration
+            .iter()
+            .map(|b| b.rows as f64 / y.len() as f64 * (b.accuracy - b.confidence).abs())
+            .sum();
+        assert!((e - ece(&y, &proba, 10)).abs() < 1e-12);
+        assert!(
+            curves(&[0, 0], &[vec![0.9, 0.1], vec![0.8, 0.2]], 2)
+                .roc
+                .is_empty()
+        );
     }
 
     #[test]

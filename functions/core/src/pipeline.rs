@@ -105,6 +105,7 @@ pub struct Output {
     pub search: SearchResult,
     pub model: Model,
     pub evaluation: Evaluation,
+    pub curves: crate::metrics::Curves,
     pub baseline: Option<Evaluation>,
     pub onnx: Vec<u8>,
     pub run: RunRecord,
@@ -193,7 +194,9 @@ pub fn run(csv: &[u8], cfg: &Config, baseline: Option<&Model>) -> Result<Output,
     let t = Instant::now();
     let y_eval: Vec<usize> = s.eval.iter().map(|&i| labels.y[i]).collect();
     let on_eval = |m: &Model| m.predict_rows(&Rows::new(&m.prep, &frame, s.eval.clone()));
-    let evaluation = evaluate(&y_eval, &on_eval(&model), k);
+    let eval_proba = on_eval(&model);
+    let evaluation = evaluate(&y_eval, &eval_proba, k);
+    let curves = crate::metrics::curves(&y_eval, &eval_proba, k);
     let baseline_eval = baseline
         .filter(|b| b.classes == model.classes)
         .map(|b| evaluate(&y_eval, &on_eval(b), k));
@@ -270,6 +273,7 @@ pub fn run(csv: &[u8], cfg: &Config, baseline: Option<&Model>) -> Result<Output,
         search: result,
         model,
         evaluation,
+        curves,
         baseline: baseline_eval,
         onnx,
         run,

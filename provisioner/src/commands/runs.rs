@@ -107,7 +107,7 @@ fn list_text(executions: &[Execution]) -> String {
     )
 }
 
-fn params_text(p: &Params) -> String {
+pub(crate) fn params_text(p: &Params) -> String {
     match p {
         Params::LogisticRegression { l2 } => format!("l2={}", num(*l2)),
         Params::GradientBoostedTrees(g) => format!(
@@ -162,7 +162,7 @@ fn compare_text(runs: &[&RunRecord]) -> String {
 }
 
 /// A run id from an id, a unique prefix of one, or an execution id.
-fn resolve(executions: &[Execution], id: &str) -> Result<String, Failure> {
+pub(crate) fn resolve(executions: &[Execution], id: &str) -> Result<String, Failure> {
     if let Some(e) = executions.iter().find(|e| e.id == id) {
         return Ok(e.run_id.clone());
     }
@@ -192,7 +192,7 @@ async fn read_json(lake: &impl Lake, key: &str) -> Option<serde_json::Value> {
     serde_json::from_slice(&lake.get(key).await.ok()??).ok()
 }
 
-async fn read_run(lake: &impl Lake, run_id: &str) -> Result<RunRecord, Failure> {
+pub(crate) async fn read_run(lake: &impl Lake, run_id: &str) -> Result<RunRecord, Failure> {
     let key = format!("artifacts/runs/{run_id}/run.json");
     let bytes = lake
         .get(&key)

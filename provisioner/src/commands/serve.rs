@@ -37,7 +37,20 @@ pub async fn run(g: &Global, args: &ServeArgs) -> Result<i32, Failure> {
         store: registry.store.clone(),
         stack: stack.clone(),
     });
-    let gw = serve::gateway(lake.clone(), registry.store, api_key, stack, refresh);
+    let gw = serve::gateway(
+        lake.clone(),
+        registry.store.clone(),
+        api_key,
+        stack,
+        refresh,
+    );
+    let console = Arc::new(crate::console::Console::new(
+        stack,
+        lake.clone(),
+        registry,
+        crate::accounts::Accounts::at(&cx.root),
+        Arc::clone(&gw),
+    ));
     let problems = gw.service.refresh(true).await;
     for p in &problems {
         cx.out.progress(format!("warning: {p}"));
@@ -63,7 +76,7 @@ pub async fn run(g: &Global, args: &ServeArgs) -> Result<i32, Failure> {
         None => "no Production model yet (requests get 503 until one is approved)".to_string(),
     };
     cx.out.progress(format!(
-        "listening on http://{addr}/{}/ ({serving}); metrics on /metrics, OpenAPI on /openapi.json; Ctrl-C stops",
+        "listening on http://{addr}/{}/ ({serving}); console on http://{addr}/ui (accounts: `mlinfra users add NAME`), metrics on /metrics, OpenAPI on /openapi.json; Ctrl-C stops",
         stack.api.stage
     ));
     for (name, s) in stack.schedules.iter().filter(|(_, s)| s.enabled) {
@@ -74,9 +87,16 @@ pub async fn run(g: &Global, args: &ServeArgs) -> Result<i32, Failure> {
     }
     cx.out
         .progress("etl: new files in the lake's raw/ are validated and curated");
-    let handler = move |req| {
+    let handler = move |req: hyper::Request<hyper::body::Incoming>| {
         let gw = Arc::clone(&gw);
-        async move { gw.handle(req).await }
+        let console = Arc::clone(&console);
+        async move {
+            if crate::console::Console::owns(req.uri().path()) {
+                console.handle(req).await
+            } else {
+                gw.handle(req).await
+            }
+        }
     };
     serve_until_down(
         &cx,

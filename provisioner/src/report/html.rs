@@ -16,7 +16,8 @@ fn esc(s: &str) -> String {
         .replace('"', "&quot;")
 }
 
-const STYLE: &str = "body{font-family:system-ui,sans-serif;margin:2rem;color:#222}table{border-collapse:collapse;margin:1rem 0}td,th{border:1px solid #ccc;padding:.25rem .5rem;text-align:right}th{background:#f3f3f3}td:first-child,th:first-child{text-align:left}.feature{display:inline-block;margin:0 1.5rem 1.5rem 0;vertical-align:top}.error{color:#b00020}.warning{color:#a15c00}svg text{font-size:10px}";
+/// The pages' style, also used by the console around the same fragments.
+pub const STYLE: &str = "body{font-family:system-ui,sans-serif;margin:2rem;color:#222}table{border-collapse:collapse;margin:1rem 0}td,th{border:1px solid #ccc;padding:.25rem .5rem;text-align:right}th{background:#f3f3f3}td:first-child,th:first-child{text-align:left}.feature{display:inline-block;margin:0 1.5rem 1.5rem 0;vertical-align:top}.error{color:#b00020}.warning{color:#a15c00}svg text{font-size:10px}";
 
 fn page(title: &str, body: &str) -> String {
     format!(
@@ -78,6 +79,11 @@ fn chart(f: &FeatureStats) -> String {
 }
 
 pub fn statistics(title: &str, s: &Statistics) -> String {
+    page(title, &statistics_body(s))
+}
+
+/// The page's content without the page around it.
+pub fn statistics_body(s: &Statistics) -> String {
     let mut b = String::new();
     let _ = writeln!(b, "<p>{} rows, {} features.</p>", s.rows, s.features.len());
     b.push_str("<table><tr><th>feature</th><th>kind</th><th>count</th><th>missing</th><th>mean</th><th>std</th><th>min</th><th>p25</th><th>p50</th><th>p75</th><th>max</th></tr>\n");
@@ -121,10 +127,15 @@ pub fn statistics(title: &str, s: &Statistics) -> String {
         b.push_str("<h2>Label</h2>\n");
         b.push_str(&bars(&l.classes, &l.counts, "label"));
     }
-    page(title, &b)
+    b
 }
 
 pub fn schema(title: &str, s: &Schema) -> String {
+    page(title, &schema_body(s))
+}
+
+/// The page's content without the page around it.
+pub fn schema_body(s: &Schema) -> String {
     let mut b = format!(
         "<p>Schema version <code>{}</code>.</p>\n",
         esc(&s.version())
@@ -148,10 +159,15 @@ pub fn schema(title: &str, s: &Schema) -> String {
         );
     }
     b.push_str("</table>\n");
-    page(title, &b)
+    b
 }
 
 pub fn anomalies(title: &str, a: &Anomalies) -> String {
+    page(title, &anomalies_body(a))
+}
+
+/// The page's content without the page around it.
+pub fn anomalies_body(a: &Anomalies) -> String {
     let mut b = format!(
         "<p>{} rows checked, {} anomalies.</p>\n",
         a.rows,
@@ -175,5 +191,5 @@ pub fn anomalies(title: &str, a: &Anomalies) -> String {
         }
         b.push_str("</table>\n");
     }
-    page(title, &b)
+    b
 }

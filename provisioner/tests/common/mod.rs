@@ -4,6 +4,7 @@
 #![allow(dead_code, clippy::unwrap_used)]
 
 pub mod server;
+pub mod webdriver;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -39,6 +40,26 @@ pub fn manifest_dir() -> PathBuf {
 
 pub fn repo_root() -> PathBuf {
     manifest_dir().parent().unwrap().to_path_buf()
+}
+
+/// The project's heart data: the header and the rows, as cells.
+pub fn heart_cells(p: &Project) -> (Vec<String>, Vec<Vec<String>>) {
+    let text = std::fs::read_to_string(
+        p.path()
+            .join("examples/heart-disease/processed.cleveland.csv"),
+    )
+    .unwrap();
+    let mut lines = text.lines();
+    let header = lines
+        .next()
+        .unwrap()
+        .split(',')
+        .map(str::to_string)
+        .collect();
+    let rows = lines
+        .map(|l| l.split(',').map(str::to_string).collect())
+        .collect();
+    (header, rows)
 }
 
 /// A scratch project: a temp directory holding a copy of the example stack.

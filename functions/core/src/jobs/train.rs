@@ -47,7 +47,7 @@ pub fn run_artifacts(out: &Output, cfg: &Config) -> Vec<(String, Vec<u8>)> {
         (
             format!("artifacts/runs/{run}/evaluation.json"),
             json_bytes(
-                &json!({"candidate": out.evaluation, "baseline": out.baseline, "blessing": out.run.blessing}),
+                &json!({"candidate": out.evaluation, "baseline": out.baseline, "blessing": out.run.blessing, "curves": out.curves}),
             ),
         ),
         (

@@ -161,15 +161,25 @@ fn feature(f: &FeatureDrift) -> String {
 
 /// The page for `report`, with `history` (oldest first, `report` included) for the trends.
 pub fn render(report: &Report, history: &[Report]) -> String {
-    let r = report;
-    let p = &r.performance;
-    let mut h = String::from(
-        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>mlinfra monitoring</title><style>\
-         body{font:14px system-ui,sans-serif;margin:2em;color:#222}section{display:inline-block;vertical-align:top;margin:0 1em 1em 0;padding:.5em;border:1px solid #ddd}\
+    let mut h = format!(
+        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>mlinfra monitoring</title><style>{STYLE}</style></head><body>"
+    );
+    h.push_str(&body(report, history));
+    h.push_str("</body></html>\n");
+    h
+}
+
+/// The page's style, also used by the console around [`body`].
+pub const STYLE: &str = "body{font:14px system-ui,sans-serif;margin:2em;color:#222}section{display:inline-block;vertical-align:top;margin:0 1em 1em 0;padding:.5em;border:1px solid #ddd}\
          section.drift{border-color:#c33}h3{margin:.2em 0;font-size:15px}small{color:#666;font-weight:normal}\
          .ref{fill:#9ab}.cur{fill:#e73;opacity:.75}polyline{fill:none;stroke-width:2}.drift{stroke:#c33}.acc{stroke:#36a}.f1{stroke:#3a6}\
-         td,th{padding:2px 8px;text-align:left}.bad{color:#c33;font-weight:bold}</style></head><body>",
-    );
+         td,th{padding:2px 8px;text-align:left}.bad{color:#c33;font-weight:bold}";
+
+/// The report's content without the page around it.
+pub fn body(report: &Report, history: &[Report]) -> String {
+    let r = report;
+    let p = &r.performance;
+    let mut h = String::new();
     let _ = write!(
         h,
         "<h1>Monitoring: {} version {}</h1><p>{} · window {} days · {} requests, {} instances against {} training rows</p>",
@@ -240,6 +250,5 @@ pub fn render(report: &Report, history: &[Report]) -> String {
             overlay(&pd.histogram)
         );
     }
-    h.push_str("</body></html>\n");
     h
 }

@@ -1,0 +1,244 @@
+//! The console's HTML: the page around every view (navigation, who is signed in, the sign-out
+//! form), escaping, and the small inline SVG charts. No script and no external resource: every
+//! page works offline and without JavaScript.
+
+use std::fmt::Write as _;
+
+use super::session::Session;
+
+pub fn esc(s: &str) -> String {
+    let mut o = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => o.push_str("&amp;"),
+            '<' => o.push_str("&lt;"),
+            '>' => o.push_str("&gt;"),
+            '"' => o.push_str("&quot;"),
+            '\'' => o.push_str("&#39;"),
+            c => o.push(c),
+        }
+    }
+    o
+}
+
+/// A number for a table cell (see [`crate::report::num`]).
+pub fn num(x: f64) -> String {
+    crate::report::num(x)
+}
+
+const STYLE: &str = "body{margin:0;font:14px system-ui,sans-serif;color:#222}\
+nav{background:#223;color:#eee;padding:.6rem 1.2rem;display:flex;gap:1.2rem;align-items:center}\
+nav a{color:#eee;text-decoration:none}nav a.here{font-weight:bold;border-bottom:2px solid #e73}\
+nav .who{margin-left:auto}nav form{display:inline;margin:0}nav button{font-size:12px}\
+main{padding:1rem 1.5rem}table{border-collapse:collapse;margin:.6rem 0}\
+td,th{border:1px solid #ccc;padding:.25rem .5rem;text-align:left;vertical-align:top}th{background:#f3f3f3}\
+.flash{padding:.6rem 1rem;margin:.6rem 0;border-radius:4px}.flash.error{background:#fde8e8;color:#900}\
+.flash.ok{background:#e6f4ea;color:#155724}code{font-size:12px}.stage-Production{color:#155724;font-weight:bold}\
+.stage-Archived{color:#777}.stage-Staging{color:#a15c00}form.inline{display:inline}\
+.cm td{text-align:right;min-width:3em}.chart{display:inline-block;margin:0 1.5rem 1rem 0;vertical-align:top}\
+.pos{color:#b02a00}.neg{color:#0b5cad}label{display:inline-block;min-width:9em}\
+fieldset{border:1px solid #ddd;margin:.6rem 0}input[type=number]{width:8em}";
+
+/// What a view answers.
+pub struct Page {
+    pub status: u16,
+    pub title: String,
+    pub body: String,
+}
+
+impl Page {
+    pub fn ok(title: &str, body: String) -> Page {
+        Page {
+            status: 200,
+            title: title.to_string(),
+            body,
+        }
+    }
+
+    /// A page whose whole content is an error: the status, what went wrong and what to do.
+    pub fn error(status: u16, title: &str, message: &str) -> Page {
+        Page {
+            status,
+            title: title.to_string(),
+            body: flash(false, message),
+        }
+    }
+}
+
+/// A message box: `ok` green, otherwise red (with `role="alert"`).
+pub fn flash(ok: bool, message: &str) -> String {
+    let mut s = String::new();
+    for (i, line) in message.lines().enumerate() {
+        if i > 0 {
+            s.push_str("<br>");
+        }
+        s.push_str(&esc(line));
+    }
+    if ok {
+        format!("<div class=\"flash ok\" role=\"status\">{s}</div>")
+    } else {
+        format!("<div class=\"flash error\" role=\"alert\">{s}</div>")
+    }
+}
+
+const VIEWS: [(&str, &str); 5] = [
+    ("/ui/runs", "Runs"),
+    ("/ui/models", "Models"),
+    ("/ui/data", "Data"),
+    ("/ui/monitoring", "Monitoring"),
+    ("/ui/try", "Try it"),
+];
+
+/// The whole HTML document: `extra_style` is the style of fragments shown inside.
+pub fn document(page: &Page, here: &str, who: Option<&Session>, extra_style: &str) -> String {
+    let mut h = format!(
+        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width\"><title>{} · mlinfra</title><style>{extra_style}{STYLE}</style></head><body><nav><strong>mlinfra</strong>",
+        esc(&page.title)
+    );
+    if let Some(s) = who {
+        for (href, name) in VIEWS {
+            let _ = write!(
+                h,
+                "<a href=\"{href}\"{}>{name}</a>",
+                if here.starts_with(href) {
+                    " class=\"here\""
+                } else {
+                    ""
+                }
+            );
+        }
+        let _ = write!(
+            h,
+            "<span class=\"who\">signed in as <strong id=\"who\">{}</strong> <form method=\"post\" action=\"/ui/signout\">{}<button>Sign out</button></form></span>",
+            esc(&s.account),
+            csrf_field(&s.csrf)
+        );
+    }
+    let _ = write!(
+        h,
+        "</nav><main><h1>{}</h1>\n{}</main></body></html>\n",
+        esc(&page.title),
+        page.body
+    );
+    h
+}
+
+pub fn csrf_field(token: &str) -> String {
+    format!(
+        "<input type=\"hidden\" name=\"csrf\" value=\"{}\">",
+        esc(token)
+    )
+}
+
+/// A table from headers and rows of already-escaped HTML cells.
+pub fn table(id: &str, headers: &[&str], rows: &[Vec<String>]) -> String {
+    let mut h = format!("<table id=\"{id}\"><thead><tr>");
+    for c in headers {
+        let _ = write!(h, "<th>{}</th>", esc(c));
+    }
+    h.push_str("</tr></thead><tbody>");
+    for r in rows {
+        h.push_str("<tr>");
+        for c in r {
+            let _ = write!(h, "<td>{c}</td>");
+        }
+        h.push_str("</tr>");
+    }
+    h.push_str("</tbody></table>");
+    h
+}
+
+/// A line chart on the unit square (both axes 0 to 1) with the diagonal dashed: the ROC curve
+/// and the calibration diagram.
+pub fn unit_chart(title: &str, x: &str, y: &str, points: &[[f64; 2]]) -> String {
+    let (w, h, pad) = (220.0, 220.0, 30.0);
+    let sx = |v: f64| pad + v * (w - 2.0 * pad);
+    let sy = |v: f64| h - pad - v * (h - 2.0 * pad);
+    let line: Vec<String> = points
+        .iter()
+        .map(|p| format!("{:.1},{:.1}", sx(p[0]), sy(p[1])))
+        .collect();
+    let dots: String = if points.len() <= 20 {
+        points
+            .iter()
+            .map(|p| {
+                format!(
+                    "<circle cx=\"{:.1}\" cy=\"{:.1}\" r=\"2.5\" fill=\"#e73\"/>",
+                    sx(p[0]),
+                    sy(p[1])
+                )
+            })
+            .collect()
+    } else {
+        String::new()
+    };
+    format!(
+        "<figure class=\"chart\"><svg width=\"{w}\" height=\"{h}\" role=\"img\" aria-label=\"{t}\">\
+         <rect x=\"{pad}\" y=\"{pad}\" width=\"{iw}\" height=\"{iw}\" fill=\"none\" stroke=\"#ccc\"/>\
+         <line x1=\"{x0}\" y1=\"{y0}\" x2=\"{x1}\" y2=\"{y1}\" stroke=\"#bbb\" stroke-dasharray=\"4\"/>\
+         <polyline points=\"{pts}\" fill=\"none\" stroke=\"#e73\" stroke-width=\"2\"/>{dots}\
+         <text x=\"{cx}\" y=\"{by}\" font-size=\"11\" text-anchor=\"middle\">{xl}</text>\
+         <text x=\"10\" y=\"{cy}\" font-size=\"11\" text-anchor=\"middle\" transform=\"rotate(-90 10 {cy})\">{yl}</text>\
+         </svg><figcaption>{t}</figcaption></figure>",
+        t = esc(title),
+        iw = w - 2.0 * pad,
+        x0 = sx(0.0),
+        y0 = sy(0.0),
+        x1 = sx(1.0),
+        y1 = sy(1.0),
+        pts = line.join(" "),
+        cx = w / 2.0,
+        by = h - 8.0,
+        cy = h / 2.0,
+        xl = esc(x),
+        yl = esc(y),
+    )
+}
+
+/// A confusion matrix as a table shaded by each cell's share of its true class.
+pub fn confusion(classes: &[String], m: &[Vec<usize>]) -> String {
+    let mut h = String::from("<table class=\"cm\"><tr><th>true \\ predicted</th>");
+    for c in classes {
+        let _ = write!(h, "<th>{}</th>", esc(c));
+    }
+    h.push_str("</tr>");
+    for (i, row) in m.iter().enumerate() {
+        let total: usize = row.iter().sum();
+        let _ = write!(
+            h,
+            "<tr><th>{}</th>",
+            esc(classes.get(i).map_or("?", String::as_str))
+        );
+        for &v in row {
+            let share = if total == 0 {
+                0.0
+            } else {
+                v as f64 / total as f64
+            };
+            let _ = write!(
+                h,
+                "<td style=\"background:rgba(238,119,51,{:.2})\">{v}</td>",
+                share * 0.8
+            );
+        }
+        h.push_str("</tr>");
+    }
+    h.push_str("</table>");
+    h
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn text_is_escaped_everywhere_it_is_shown() {
+        assert_eq!(
+            esc("<a href='x'>&\"</a>"),
+            "&lt;a href=&#39;x&#39;&gt;&amp;&quot;&lt;/a&gt;"
+        );
+        assert!(flash(false, "<script>").contains("&lt;script&gt;"));
+        let t = table("t", &["<h>"], &[vec!["ok".into()]]);
+        assert!(t.contains("<th>&lt;h&gt;</th>") && t.contains("<td>ok</td>"));
+    }
+}

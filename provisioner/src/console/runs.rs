@@ -1,0 +1,372 @@
+//! Runs: every training execution with its parameters, scores, data and schema versions and
+//! duration; two or more runs side by side; one run's search trials and evaluation charts.
+
+use std::fmt::Write as _;
+
+use mlinfra_core::jobs::runs::{self, Execution};
+use mlinfra_core::jobs::{read_json, short_hash};
+use mlinfra_core::lake::AnyLake;
+use mlinfra_core::metrics::{Curves, Evaluation};
+use mlinfra_core::pipeline::{RunRecord, Timings};
+use mlinfra_core::stats::Statistics;
+use mlinfra_core::tune::SearchResult;
+
+use super::Console;
+use super::page::{Page, confusion, esc, num, table, unit_chart};
+use crate::commands::runs::params_text;
+
+/// What `evaluation.json` holds.
+#[derive(serde::Deserialize)]
+struct Evaluated {
+    candidate: Evaluation,
+    #[serde(default)]
+    baseline: Option<Evaluation>,
+    /// Absent for runs trained before the curves were recorded.
+    #[serde(default)]
+    curves: Option<Curves>,
+}
+
+fn short(s: &str, n: usize) -> String {
+    s.trim_start_matches("sha256:").chars().take(n).collect()
+}
+
+fn run_link(id: &str) -> String {
+    format!("<a href=\"/ui/runs/{0}\"><code>{0}</code></a>", esc(id))
+}
+
+async fn duration_ms(lake: &AnyLake, run_id: &str) -> Option<f64> {
+    read_json::<Timings>(lake, &format!("artifacts/runs/{run_id}/timings.json"))
+        .await
+        .ok()
+        .flatten()
+        .map(|t| t.total_ms)
+}
+
+fn seconds(ms: Option<f64>) -> String {
+    ms.map_or("–".into(), |ms| format!("{:.1} s", ms / 1000.0))
+}
+
+pub async fn list(c: &Console) -> Page {
+    let executions = match runs::list(&c.lake).await {
+        Ok(e) => e,
+        Err(e) => return Page::error(500, "Runs", &e.to_string()),
+    };
+    if executions.is_empty() {
+        return Page::ok(
+            "Runs",
+            "<p id=\"no-runs\">No training runs yet: <code>mlinfra pipeline run</code> trains one.</p>"
+                .into(),
+        );
+    }
+    let mut rows = Vec::with_capacity(executions.len());
+    for e in executions.iter().rev() {
+        let schema = crate::commands::runs::read_run(&c.lake, &e.run_id)
+            .await
+            .map(|r| r.schema_version)
+            .unwrap_or_default();
+        rows.push(row(e, &schema, duration_ms(&c.lake, &e.run_id).await));
+    }
+    let mut b = String::from(
+        "<form method=\"get\" action=\"/ui/runs/compare\" id=\"compare-form\"><p>Tick two or more runs, then <button id=\"compare\">Compare</button></p>",
+    );
+    b.push_str(&table(
+        "runs",
+        &[
+            "",
+            "at",
+            "run",
+            "started by",
+            "params",
+            "cv score",
+            "roc_auc",
+            "accuracy",
+            "f1",
+            "data",
+            "schema",
+            "duration",
+            "blessed",
+            "registered",
+        ],
+        &rows,
+    ));
+    b.push_str("</form>");
+    Page::ok("Runs", b)
+}
+
+fn row(e: &Execution, schema: &str, ms: Option<f64>) -> Vec<String> {
+    vec![
+        format!(
+            "<input type=\"checkbox\" name=\"run\" value=\"{0}\" aria-label=\"compare {0}\">",
+            esc(&e.run_id)
+        ),
+        esc(&e.at),
+        run_link(&e.run_id),
+        format!("{} <small>({})</small>", esc(&e.actor), esc(&e.trigger)),
+        format!(
+            "{}<br><small>{}</small>",
+            e.params.family(),
+            esc(&params_text(&e.params))
+        ),
+        format!("{} {}", esc(&e.search_metric), num(e.cv_score)),
+        num(e.metrics.roc_auc),
+        num(e.metrics.accuracy),
+        num(e.metrics.f1_score),
+        format!("<code>{}</code>", esc(&short(&e.data_hash, 12))),
+        format!("<code>{}</code>", esc(&short(schema, 12))),
+        seconds(ms),
+        if e.blessing.blessed { "yes" } else { "no" }.into(),
+        e.registered_version.map_or("–".into(), |v| format!("v{v}")),
+    ]
+}
+
+async fn run_record(c: &Console, id: &str) -> Result<RunRecord, String> {
+    let ok_id = !id.is_empty() && id.chars().all(|ch| ch.is_ascii_alphanumeric() || ch == '-');
+    if !ok_id {
+        return Err(format!("`{id}` is not a run id"));
+    }
+    let executions = runs::list(&c.lake).await.map_err(|e| e.to_string())?;
+    let run_id = crate::commands::runs::resolve(&executions, id).map_err(|e| e.message)?;
+    crate::commands::runs::read_run(&c.lake, &run_id)
+        .await
+        .map_err(|e| e.message)
+}
+
+async fn evaluated(lake: &AnyLake, run_id: &str) -> Option<Evaluated> {
+    read_json(lake, &format!("artifacts/runs/{run_id}/evaluation.json"))
+        .await
+        .ok()
+        .flatten()
+}
+
+async fn classes(lake: &AnyLake, data_hash: &str) -> Vec<String> {
+    read_json::<Statistics>(
+        lake,
+        &format!("artifacts/statistics/{}.json", short_hash(data_hash)),
+    )
+    .await
+    .ok()
+    .flatten()
+    .and_then(|s| s.label)
+    .map(|l| l.classes)
+    .unwrap_or_default()
+}
+
+/// The charts of one run's evaluation.
+async fn charts(c: &Console, r: &RunRecord) -> String {
+    let mut h = String::new();
+    let mut names = classes(&c.lake, &r.data_hash).await;
+    if names.len() != r.metrics.confusion.len() {
+        names = (0..r.metrics.confusion.len())
+            .map(|i| i.to_string())
+            .collect();
+    }
+    let _ = write!(
+        h,
+        "<figure class=\"chart\">{}<figcaption>confusion matrix ({} evaluation rows)</figcaption></figure>",
+        confusion(&names, &r.metrics.confusion),
+        r.metrics.rows
+    );
+    if let Some(curves) = evaluated(&c.lake, &r.run_id).await.and_then(|e| e.curves) {
+        if !curves.roc.is_empty() {
+            h.push_str(&unit_chart(
+                &format!("ROC curve (AUC {})", num(r.metrics.roc_auc)),
+                "false positive rate",
+                "true positive rate",
+                &curves.roc,
+            ));
+        }
+        let points: Vec<[f64; 2]> = curves
+            .calibration
+            .iter()
+            .map(|b| [b.confidence, b.accuracy])
+            .collect();
+        h.push_str(&unit_chart(
+            &format!("calibration (ECE {})", num(r.metrics.ece)),
+            "confidence",
+            "share right",
+            &points,
+        ));
+    } else {
+        h.push_str("<p><small>This run was trained before ROC and calibration curves were recorded.</small></p>");
+    }
+    h
+}
+
+/// Runs as columns.
+fn side_by_side(runs: &[RunRecord], durations: &[Option<f64>]) -> String {
+    let row = |name: &str, f: &dyn Fn(&RunRecord) -> String| -> Vec<String> {
+        std::iter::once(format!("<strong>{}</strong>", esc(name)))
+            .chain(runs.iter().map(f))
+            .collect()
+    };
+    let mut rows = vec![
+        row("data", &|r| {
+            format!("<code>{}</code>", esc(&short(&r.data_hash, 16)))
+        }),
+        row("rows", &|r| r.rows.to_string()),
+        row("schema", &|r| {
+            format!("<code>{}</code>", esc(&short(&r.schema_version, 16)))
+        }),
+        row("family", &|r| r.best.family().to_string()),
+        row("params", &|r| esc(&params_text(&r.best))),
+        row("search", &|r| {
+            format!(
+                "{} {} trials, {} folds",
+                esc(&r.search.strategy.to_string()),
+                r.search.trials,
+                r.search.folds
+            )
+        }),
+        row("cv score", &|r| {
+            format!("{} {}", esc(&r.search.metric), num(r.cv_score))
+        }),
+        row("roc_auc", &|r| num(r.metrics.roc_auc)),
+        row("accuracy", &|r| num(r.metrics.accuracy)),
+        row("f1", &|r| num(r.metrics.f1_score)),
+        row("log_loss", &|r| num(r.metrics.log_loss)),
+        row("brier", &|r| num(r.metrics.brier)),
+        row("ece", &|r| num(r.metrics.ece)),
+        row("blessing", &|r| esc(&r.blessing.reason)),
+        row("model", &|r| {
+            format!("<code>sha256:{}</code>", esc(&short(&r.model_sha256, 16)))
+        }),
+        row("code", &|r| esc(&r.code_version.crate_version)),
+    ];
+    rows.push(
+        std::iter::once("<strong>duration</strong>".to_string())
+            .chain(durations.iter().map(|d| seconds(*d)))
+            .collect(),
+    );
+    let ids: Vec<String> = runs.iter().map(|r| r.run_id.clone()).collect();
+    let mut headers = vec!["run"];
+    headers.extend(ids.iter().map(String::as_str));
+    table("compare", &headers, &rows)
+}
+
+pub async fn compare(c: &Console, ids: &[&str]) -> Page {
+    if ids.len() < 2 {
+        return Page::error(
+            400,
+            "Compare runs",
+            &format!(
+                "{} run{} ticked: tick two or more runs on the Runs page",
+                ids.len(),
+                if ids.len() == 1 { "" } else { "s" }
+            ),
+        );
+    }
+    let mut records = Vec::new();
+    let mut durations = Vec::new();
+    for id in ids {
+        match run_record(c, id).await {
+            Ok(r) => {
+                durations.push(duration_ms(&c.lake, &r.run_id).await);
+                records.push(r);
+            }
+            Err(e) => return Page::error(404, "Compare runs", &e),
+        }
+    }
+    let mut b = side_by_side(&records, &durations);
+    b.push_str("<h2>Evaluation</h2>");
+    for r in &records {
+        let _ = write!(b, "<h3>{}</h3>{}", run_link(&r.run_id), charts(c, r).await);
+    }
+    Page::ok("Compare runs", b)
+}
+
+pub async fn show(c: &Console, id: &str) -> Page {
+    let r = match run_record(c, id).await {
+        Ok(r) => r,
+        Err(e) => return Page::error(404, "Run", &e),
+    };
+    let ms = duration_ms(&c.lake, &r.run_id).await;
+    let mut b = side_by_side(std::slice::from_ref(&r), &[ms]);
+    b.push_str("<h2>Evaluation</h2>");
+    b.push_str(&charts(c, &r).await);
+    if let Some(base) = evaluated(&c.lake, &r.run_id)
+        .await
+        .and_then(|e| e.baseline.map(|b| (e.candidate, b)))
+    {
+        let (cand, base) = base;
+        let rows: Vec<Vec<String>> = ["roc_auc", "accuracy", "f1", "log_loss"]
+            .iter()
+            .map(|m| {
+                vec![
+                    m.to_string(),
+                    cand.metric(m).map_or("–".into(), num),
+                    base.metric(m).map_or("–".into(), num),
+                ]
+            })
+            .collect();
+        b.push_str("<h3>Against the Production model of that moment (same evaluation rows)</h3>");
+        b.push_str(&table(
+            "baseline",
+            &["metric", "this run", "Production"],
+            &rows,
+        ));
+    }
+    if let Ok(Some(search)) =
+        read_json::<SearchResult>(&c.lake, &format!("artifacts/runs/{}/search.json", r.run_id))
+            .await
+    {
+        let rows: Vec<Vec<String>> = search
+            .trials
+            .iter()
+            .enumerate()
+            .map(|(i, t)| {
+                vec![
+                    (i + 1).to_string(),
+                    t.params.family().to_string(),
+                    esc(&params_text(&t.params)),
+                    format!(
+                        "{}{}",
+                        num(t.score),
+                        if i == search.best {
+                            " <strong>best</strong>"
+                        } else {
+                            ""
+                        }
+                    ),
+                    t.fold_scores
+                        .iter()
+                        .map(|s| num(*s))
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                ]
+            })
+            .collect();
+        let _ = write!(
+            b,
+            "<h2>Search: {} trials ({}, {} folds)</h2>",
+            search.trials.len(),
+            esc(&r.search.metric),
+            r.search.folds
+        );
+        b.push_str(&table(
+            "trials",
+            &["trial", "family", "params", "cv score", "fold scores"],
+            &rows,
+        ));
+    }
+    if let Ok(executions) = runs::list(&c.lake).await {
+        let rows: Vec<Vec<String>> = executions
+            .iter()
+            .filter(|e| e.run_id == r.run_id)
+            .map(|e| {
+                vec![
+                    esc(&e.at),
+                    esc(&e.id),
+                    format!("{} ({})", esc(&e.actor), esc(&e.trigger)),
+                    esc(&e.outcome),
+                ]
+            })
+            .collect();
+        b.push_str("<h2>Executions</h2>");
+        b.push_str(&table(
+            "executions",
+            &["at", "execution", "started by", "outcome"],
+            &rows,
+        ));
+    }
+    Page::ok(&format!("Run {}", r.run_id), b)
+}
