@@ -1367,6 +1367,32 @@ fn the_lifecycle_verbs_run_against_s3_and_dynamodb() {
         .local_addr()
         .unwrap()
         .port();
+    // An account for the console, kept with this machine's secrets of the environment (the
+    // example stack's directory, shared by runs of this test: an earlier run's account goes).
+    let _ = env
+        .command(&env.stack, &["users", "remove", "carol"])
+        .output()
+        .unwrap();
+    let mut add = env.command(&env.stack, &["users", "add", "carol"]);
+    add.stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let mut adding = add.spawn().unwrap();
+    {
+        use std::io::Write as _;
+        adding
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(b"carol-password-1\n")
+            .unwrap();
+    }
+    let added = adding.wait_with_output().unwrap();
+    assert!(
+        added.status.success(),
+        "users add: {}",
+        String::from_utf8_lossy(&added.stderr)
+    );
     let mut serve = env.command(&env.stack, &["serve", "--port", &port.to_string()]);
     serve
         .stdout(std::process::Stdio::null())
@@ -1415,8 +1441,49 @@ fn the_lifecycle_verbs_run_against_s3_and_dynamodb() {
     let missing = curl("/v1/predict", None);
     let unknown = curl("/v1/nowhere", Some(&key));
     let answered = curl("/v1/predict", Some(&key));
+    // The console on the same port: the registry from DynamoDB, and Try it gives the
+    // probabilities the deployed predict function gave.
+    let console = cli::Console::sign_in(
+        &format!("https://localhost:{port}"),
+        Some(&cert),
+        env.dir.path().join("console-cookies"),
+        "carol",
+        "carol-password-1",
+    );
+    let (_, models) = console.get("/ui/models");
+    let instance = [
+        ("age", "63"),
+        ("sex", "1"),
+        ("cp", "1"),
+        ("trestbps", "145"),
+        ("chol", "233"),
+        ("fbs", "1"),
+        ("restecg", "2"),
+        ("thalach", "150"),
+        ("exang", "0"),
+        ("oldpeak", "2.3"),
+        ("slope", "3"),
+        ("ca", "0"),
+        ("thal", "6"),
+    ];
+    let mut fields: Vec<(String, String)> = vec![
+        ("csrf".into(), console.csrf.clone()),
+        ("stage".into(), "production".into()),
+    ];
+    fields.extend(
+        instance
+            .iter()
+            .map(|(k, v)| (format!("x.{k}"), v.to_string())),
+    );
+    let fields: Vec<(&str, &str)> = fields
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    let (tried_code, tried) = console.post("/ui/try", &fields);
     let _ = child.kill();
     let _ = child.wait();
+    assert!(models.contains("id=\"stage-v1\">Production"), "{models}");
+    assert_eq!(tried_code, 200, "{tried}");
     assert_eq!(refused, (403, json!({"message": "Forbidden"})));
     assert_eq!(missing, (403, json!({"message": "Forbidden"})));
     assert_eq!(
@@ -1426,4 +1493,16 @@ fn the_lifecycle_verbs_run_against_s3_and_dynamodb() {
     let (code, answer) = answered;
     assert_eq!(code, 200, "{answer}");
     assert_eq!(answer["model"]["version"], 1, "{answer}");
+    // The same model file and the same code built twice (the function in release, this
+    // `mlinfra` in debug, tract unoptimised): seen to differ in the last bit of an f32.
+    for (class, p) in answer["predictions"][0]["probabilities"]
+        .as_object()
+        .unwrap()
+    {
+        let shown = cli::span_number(&tried, &format!("p-{class}"));
+        assert!(
+            (shown - p.as_f64().unwrap()).abs() < 1e-6,
+            "class {class}: console {shown}, API {p}"
+        );
+    }
 }

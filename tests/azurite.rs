@@ -270,6 +270,33 @@ fn the_lifecycle_runs_on_azurite_and_the_blobs_say_so() {
         row,
     );
     assert_eq!(status, 404);
+    // The console on the same port reads the registry from its container.
+    let mut add = env.command(&["users", "add", "carol"]);
+    add.stdin(Stdio::piped()).stdout(Stdio::null());
+    let mut adding = add.spawn().unwrap();
+    {
+        use std::io::Write as _;
+        let mut stdin = adding.stdin.take().unwrap();
+        stdin.write_all(b"carol-password-1\n").unwrap();
+    }
+    assert!(adding.wait().unwrap().success());
+    let console = cli::Console::sign_in(
+        &format!("http://127.0.0.1:{port}"),
+        None,
+        env.dir.path().join("console-cookies"),
+        "carol",
+        "carol-password-1",
+    );
+    let (status, models) = console.get("/ui/models");
+    assert_eq!(status, 200, "{models}");
+    assert!(models.contains("id=\"stage-v1\">Production"), "{models}");
+    assert!(
+        models.contains("<strong>bob</strong>"),
+        "the approver in the audit trail: {models}"
+    );
+    let (status, runs) = console.get("/ui/runs");
+    assert_eq!(status, 200, "{runs}");
+    assert!(runs.contains("name=\"run\""), "{runs}");
     // The sampled predictions reach the lake within a second or so.
     let deadline = Instant::now() + Duration::from_secs(15);
     while env.list(LAKE, "predictions/").is_empty() {

@@ -233,6 +233,7 @@ async fn gateway(
     let addr = listener.local_addr().unwrap().to_string();
     tokio::spawn(mlinfra::lambda::gateway::serve(
         Arc::clone(&gw),
+        None,
         listener,
         None,
         std::future::pending(),

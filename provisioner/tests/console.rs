@@ -2,8 +2,8 @@
 //! WebDriver: alice signs in, compares two runs, requests Production for version 2 and is refused
 //! when she approves it herself; bob approves; the Models page and the audit trail show both;
 //! Try it gives the probabilities `POST /v1/predict` gives; the Monitoring page shows the feature
-//! that drifts after shifted traffic. Screenshots of each page go to `target/screenshots/console`
-//! (or `$MLINFRA_SCREENSHOTS`).
+//! that drifts after shifted traffic. Screenshots of each page go to `$MLINFRA_SCREENSHOTS`, or
+//! `screenshots/console` in the build directory (`$CARGO_TARGET_DIR`, else `target`).
 //!
 //! And its guards over plain HTTP: a form without the CSRF token, a cross-site post, a forged
 //! session, five wrong passwords and a self-approval are refused and change nothing.
@@ -49,9 +49,12 @@ fn platform() -> (Project, Vec<String>) {
 }
 
 fn screenshots() -> PathBuf {
-    std::env::var_os("MLINFRA_SCREENSHOTS")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| common::repo_root().join("target/screenshots/console"))
+    if let Some(d) = std::env::var_os("MLINFRA_SCREENSHOTS") {
+        return PathBuf::from(d);
+    }
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map_or_else(|| common::repo_root().join("target"), PathBuf::from)
+        .join("screenshots/console")
 }
 
 /// A heart row as an API instance (the 13 features; `?` is null).

@@ -136,3 +136,106 @@ pub fn post(port: u16, path: &str, headers: &[(&str, &str)], body: &str) -> (u16
     let body = out.split_once("\r\n\r\n").map_or("", |(_, b)| b);
     (status, body.to_string())
 }
+
+/// A console session over curl: signs `name` in at `base` (`https://localhost:PORT` with the
+/// certificate file `cert`, or plain `http://...`) and keeps its cookies in `jar`.
+#[allow(dead_code)]
+pub struct Console {
+    base: String,
+    cert: Option<String>,
+    jar: PathBuf,
+    /// The session's CSRF token, for forms.
+    pub csrf: String,
+}
+
+#[allow(dead_code)]
+impl Console {
+    fn curl(&self, args: &[&str]) -> (u16, String) {
+        let mut c = Command::new("curl");
+        c.args(["-sS", "-b"])
+            .arg(&self.jar)
+            .arg("-c")
+            .arg(&self.jar);
+        if let Some(cert) = &self.cert {
+            c.args(["--cacert", cert]);
+        }
+        let out = c
+            .args(args)
+            .args(["-w", "\n%{http_code}"])
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout).to_string();
+        assert!(
+            out.status.success(),
+            "curl {args:?}: {text}{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let (body, code) = text.rsplit_once('\n').unwrap();
+        (code.parse().unwrap(), body.to_string())
+    }
+
+    pub fn sign_in(
+        base: &str,
+        cert: Option<&str>,
+        jar: PathBuf,
+        name: &str,
+        password: &str,
+    ) -> Console {
+        let mut c = Console {
+            base: base.to_string(),
+            cert: cert.map(str::to_string),
+            jar,
+            csrf: String::new(),
+        };
+        let (code, page) = c.get("/ui/signin");
+        assert_eq!(code, 200, "{page}");
+        let token = csrf(&page);
+        let (code, page) = c.post(
+            "/ui/signin",
+            &[("csrf", &token), ("name", name), ("password", password)],
+        );
+        assert_eq!(code, 303, "sign-in: {page}");
+        let (code, page) = c.get("/ui/models");
+        assert_eq!(code, 200, "{page}");
+        c.csrf = csrf(&page);
+        c
+    }
+
+    pub fn get(&self, path: &str) -> (u16, String) {
+        self.curl(&[&format!("{}{path}", self.base)])
+    }
+
+    /// A form post (urlencoded by curl).
+    pub fn post(&self, path: &str, fields: &[(&str, &str)]) -> (u16, String) {
+        let mut args: Vec<String> = Vec::new();
+        for (k, v) in fields {
+            args.push("--data-urlencode".into());
+            args.push(format!("{k}={v}"));
+        }
+        args.push(format!("{}{path}", self.base));
+        let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+        self.curl(&refs)
+    }
+}
+
+/// The first CSRF field's value in a console page.
+#[allow(dead_code)]
+pub fn csrf(page: &str) -> String {
+    page.split("name=\"csrf\" value=\"")
+        .nth(1)
+        .unwrap_or_else(|| panic!("no CSRF field in {page}"))
+        .split('"')
+        .next()
+        .unwrap()
+        .to_string()
+}
+
+/// The number in `<span id="ID">NUMBER</span>` of a console page.
+#[allow(dead_code)]
+pub fn span_number(page: &str, id: &str) -> f64 {
+    page.split(&format!("id=\"{id}\">"))
+        .nth(1)
+        .and_then(|r| r.split('<').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no number `{id}` in {page}"))
+}

@@ -110,6 +110,35 @@ pub async fn run(g: &Global, args: &ServeArgs) -> Result<i32, Failure> {
     Ok(0)
 }
 
+/// The console of a deployed platform (`azurite`, `localstack`, `aws`): its lake and registry
+/// through the environment's SDKs, the accounts of this machine's environment directory, and Try
+/// it served from the same model files as the API (its predictions logged as the API's are).
+pub(super) async fn platform_console(
+    cx: &Context,
+    args: &ServeArgs,
+) -> Result<Arc<crate::console::Console>, Failure> {
+    let stack = &cx.loaded.stack;
+    let refresh = Duration::from_secs(args.refresh_seconds.unwrap_or(stack.api.model_refresh_s));
+    let (lake, registry, _) = super::models::platform(cx, &None).await?;
+    let gw = serve::gateway(lake.clone(), registry.store.clone(), None, stack, refresh);
+    for p in gw.service.refresh(true).await {
+        cx.out.progress(format!("warning: console: {p}"));
+    }
+    tokio::spawn(mlinfra_core::serving::logs::write_logs(
+        lake.clone(),
+        gw.service.logs(),
+        Duration::from_secs(1),
+        Default::default(),
+    ));
+    Ok(Arc::new(crate::console::Console::new(
+        stack,
+        lake,
+        registry,
+        crate::accounts::Accounts::at(&cx.root),
+        gw,
+    )))
+}
+
 /// Answer each connection on `listener` with `handle` until Ctrl-C, or until `mlinfra down`
 /// removes the platform (then an error with `hint`).
 pub(super) async fn serve_until_down<H, F>(

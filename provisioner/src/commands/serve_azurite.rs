@@ -88,10 +88,21 @@ pub async fn run(cx: &Context, args: &ServeArgs) -> Result<i32, Failure> {
         "listening on http://{addr}/api/ (the function apps of `{}` on Azurite's storage); Ctrl-C stops",
         cx.artifacts.display()
     ));
+    let console = super::serve::platform_console(cx, args).await?;
+    cx.out.progress(format!(
+        "console on http://{addr}/ui (accounts: `mlinfra users add NAME --env azurite`)"
+    ));
     let served = Arc::clone(&host);
-    let handler = move |req| {
+    let handler = move |req: hyper::Request<hyper::body::Incoming>| {
         let host = Arc::clone(&served);
-        async move { host.handle(req).await }
+        let console = Arc::clone(&console);
+        async move {
+            if crate::console::Console::owns(req.uri().path()) {
+                console.handle(req).await
+            } else {
+                host.handle(req).await
+            }
+        }
     };
     let served = super::serve::serve_until_down(
         cx,

@@ -121,9 +121,13 @@ pub async fn run(cx: &Context, args: &ServeArgs) -> Result<i32, Failure> {
         api.id,
         cx.artifacts.display()
     ));
+    let console = super::serve::platform_console(cx, args).await?;
+    cx.out.progress(format!(
+        "console on {scheme}://{addr}/ui (accounts: `mlinfra users add NAME --env {env}`)"
+    ));
     let gw = Arc::new(Gateway::new(api, functions.as_ref().clone()));
     let acceptor = tls.map(|(a, _)| a);
-    crate::lambda::gateway::serve(Arc::clone(&gw), listener, acceptor, async {
+    crate::lambda::gateway::serve(Arc::clone(&gw), Some(console), listener, acceptor, async {
         let _ = tokio::signal::ctrl_c().await;
     })
     .await;

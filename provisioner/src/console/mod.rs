@@ -95,6 +95,15 @@ impl Req {
     }
 }
 
+/// The style of the report fragments the pages show (statistics, schema, drift).
+fn styles() -> String {
+    [
+        crate::report::html::STYLE,
+        mlinfra_core::monitor::html::STYLE,
+    ]
+    .concat()
+}
+
 /// What the console answers.
 enum Answer {
     Html(Page),
@@ -219,6 +228,29 @@ impl Console {
         self.render(&r, Some(&s), answer, vec![])
     }
 
+    /// `GET path_and_query` as `account` without the HTTP layer (no cookie, no body): the status
+    /// and the whole page. What the benchmarks time.
+    pub async fn get_as(&self, account: &str, path_and_query: &str) -> (u16, String) {
+        let (path, query) = path_and_query
+            .split_once('?')
+            .unwrap_or((path_and_query, ""));
+        let r = Req {
+            method: "GET".into(),
+            path: path.trim_end_matches('/').to_string(),
+            query: Form::parse(query),
+            content_type: String::new(),
+            body: Bytes::new(),
+            cookie: None,
+            origin: None,
+            host: None,
+        };
+        let s = Session::detached(account);
+        match self.view(&r, &s).await {
+            Answer::Html(p) => (p.status, page::document(&p, &r.path, Some(&s), &styles())),
+            Answer::Redirect(to) => (303, to),
+        }
+    }
+
     async fn view(&self, r: &Req, s: &Session) -> Answer {
         let path = r.path.as_str();
         let page = match (r.method.as_str(), path) {
@@ -276,12 +308,7 @@ impl Console {
             }
             Answer::Html(page) => {
                 b = b.header("content-type", "text/html; charset=utf-8");
-                let style = [
-                    crate::report::html::STYLE,
-                    mlinfra_core::monitor::html::STYLE,
-                ]
-                .concat();
-                (page.status, page::document(&page, &r.path, who, &style))
+                (page.status, page::document(&page, &r.path, who, &styles()))
             }
         };
         b.status(status)
