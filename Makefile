@@ -10,7 +10,7 @@ STACK ?= stacks/heart-disease.yaml
 MLINFRA := $(or $(CARGO_TARGET_DIR),target)/debug/mlinfra
 MLINFRA_RELEASE := $(or $(CARGO_TARGET_DIR),target)/release/mlinfra
 
-.PHONY: demo test lint build lambda bench fuzz bless clean venv azurite browser test-localstack
+.PHONY: demo test lint build lambda bench fuzz bless clean venv azurite browser tf-validate test-localstack
 
 PYTHON ?= python3
 VENV := .venv
@@ -70,6 +70,15 @@ demo: build
 	@echo "== batch prediction to SQLite"; $(MLINFRA) predict -f $(STACK) --input examples/heart-disease/processed.cleveland.csv --out sqlite://.mlinfra/predictions.db
 	@echo "== down"; $(MLINFRA) down -f $(STACK) --yes --delete-data; rm -f .mlinfra/predictions.db .mlinfra/monitoring-report.html; rmdir .mlinfra 2>/dev/null || true
 
+# The Terraform module validated by Terraform itself: needs the hashicorp/aws provider from the
+# Terraform registry (not reachable on every machine; `make test` checks the module without it).
+tf-validate: build
+	$(MLINFRA) -f $(STACK) export terraform --artifacts $(CURDIR)/target/lambda --out terraform/aws/examples/complete/mlinfra.json
+	terraform -chdir=terraform/aws init -backend=false -input=false
+	terraform -chdir=terraform/aws validate
+	terraform -chdir=terraform/aws/examples/complete init -backend=false -input=false
+	terraform -chdir=terraform/aws/examples/complete validate
+
 lint:
 	python3 .ci/rust_version.py
 	$(CARGO) fmt --all --check
@@ -77,6 +86,8 @@ lint:
 	$(CARGO) clippy -p mlinfra-e2e --features localstack --tests --locked -- -D warnings
 	$(CARGO) clippy -p mlinfra-etl -p mlinfra-train -p mlinfra-predict -p mlinfra-monitor --locked \
 	  --features mlinfra-etl/azure,mlinfra-train/azure,mlinfra-predict/azure,mlinfra-monitor/azure -- -D warnings
+	@command -v terraform >/dev/null || { echo "error: terraform is not on the PATH, so the format of terraform/ cannot be checked (install Terraform >= 1.6)" >&2; exit 1; }
+	terraform fmt -check -recursive -diff terraform/
 
 test: lint venv azurite browser lambda
 	$(CARGO) test --workspace --locked --doc

@@ -279,6 +279,13 @@ pub enum ExportCommand {
         #[arg(long, value_name = "FILE")]
         out: Option<PathBuf>,
     },
+    /// The inputs of the Terraform module `terraform/aws` as JSON, from the stack file (names,
+    /// schedules, memory, timeouts, thresholds, alerts, the packages in `--artifacts`)
+    Terraform {
+        /// Write the inputs to FILE (e.g. `mlinfra.json`) instead of stdout
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
+    },
 }
 
 #[derive(Debug, Args)]

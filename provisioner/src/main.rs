@@ -96,6 +96,9 @@ fn main() {
             Command::Export(mlinfra::cli::ExportCommand::Arm { out }) => {
                 commands::export::arm(g, out.as_deref())
             }
+            Command::Export(mlinfra::cli::ExportCommand::Terraform { out }) => {
+                commands::export::terraform(g, out.as_deref())
+            }
             Command::Retrain(a) => commands::monitor::retrain(g, a).await,
             Command::Invoke(a) => commands::invoke::run(g, a).await,
             Command::Monitor(c) => commands::monitor::run(g, c).await,

@@ -14,6 +14,7 @@ use crate::providers::{AnyProvider, DeleteOptions, Provider};
 
 pub async fn run(g: &Global, args: &DownArgs) -> Result<i32, Failure> {
     let cx = Context::any_env(g)?;
+    cx.refuse_if_terraform("down")?;
     let (provider, store) = cx.infra().await?;
     if let Some(holder) = store.holder()
         && !store.exists().await?

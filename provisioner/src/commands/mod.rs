@@ -124,6 +124,18 @@ pub struct Context {
 }
 
 impl Context {
+    /// `up` and `down` refuse an environment whose infrastructure Terraform owns.
+    pub fn refuse_if_terraform(&self, verb: &str) -> Result<(), Failure> {
+        if self.env == EnvKind::Aws
+            && self.loaded.stack.environments.aws.managed_by == stack::schema::ManagedBy::Terraform
+        {
+            return Err(Failure::new(format!(
+                "`environments.aws.managed_by` is `terraform`: Terraform creates and changes this environment's infrastructure, so `mlinfra {verb}` leaves it alone\nhint: run `terraform apply` (or `destroy`) in the root module that uses terraform/aws, with the inputs `mlinfra export terraform --out mlinfra.json` writes; `mlinfra diff --env aws` compares what is deployed with the stack"
+            )));
+        }
+        Ok(())
+    }
+
     /// For the verbs that manage a platform on any environment.
     pub fn any_env(g: &Global) -> Result<Context, Failure> {
         let loaded = load_stack(g)?;

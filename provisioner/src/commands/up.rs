@@ -15,6 +15,7 @@ use crate::providers::{AnyProvider, DeleteOptions, Deleted, Provider};
 
 pub async fn run(g: &Global, args: &UpArgs) -> Result<i32, Failure> {
     let cx = Context::any_env(g)?;
+    cx.refuse_if_terraform("up")?;
     cx.check_data()?;
     let graph = cx.desired()?;
     let (provider, store) = cx.infra().await?;

@@ -86,6 +86,23 @@ pub struct LocalstackEnv {
 pub struct AwsEnv {
     pub region: Option<String>,
     pub profile: Option<String>,
+    /// Who creates and changes the infrastructure (`environments.aws.managed_by`).
+    pub managed_by: ManagedBy,
+}
+
+/// Who owns an environment's infrastructure.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ManagedBy {
+    /// `mlinfra up` and `down`.
+    Mlinfra,
+    /// The Terraform module in `terraform/aws/`: `up` and `down` refuse; every other verb finds
+    /// the resources by the same names.
+    Terraform,
+}
+
+impl ManagedBy {
+    pub const NAMES: [&'static str; 2] = ["mlinfra", "terraform"];
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -496,8 +513,16 @@ fn decode_environments(n: Option<&Node>, cx: &mut Cx) -> Option<Environments> {
         let profile = l
             .opt("profile")
             .map(|n| cx.string(n, "environments.aws.profile"));
+        let managed_by = l
+            .opt("managed_by")
+            .map(|n| cx.one_of(n, "environments.aws.managed_by", &ManagedBy::NAMES));
         l.finish(cx);
         Some(AwsEnv {
+            managed_by: match managed_by {
+                Some(Some("terraform")) => ManagedBy::Terraform,
+                Some(None) => return None,
+                _ => ManagedBy::Mlinfra,
+            },
             region: region
                 .unwrap_or(Some(String::new()))
                 .filter(|s| !s.is_empty()),

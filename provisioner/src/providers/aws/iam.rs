@@ -22,12 +22,61 @@ pub fn trust_policy() -> Value {
     })
 }
 
+/// The ARNs a function's policy names.
+#[derive(Debug, Clone)]
+pub struct Arns {
+    /// The bucket's name.
+    pub bucket: String,
+    /// The function's log group, `arn:aws:logs:REGION:ACCOUNT:log-group:/aws/lambda/NAME`.
+    pub log_group: String,
+    pub table: String,
+    pub topic: String,
+    /// The `train` function (`monitor` may invoke it and its `live` alias).
+    pub train: String,
+}
+
 /// The inline policy of a function's role, from the graph's `permissions` of it.
 pub async fn policy(
     p: &AwsProvider,
     function: &str,
     perms: &Value,
 ) -> Result<Value, ProviderError> {
+    let fn_name = p.name(function);
+    let arns = Arns {
+        bucket: p.settings.bucket.clone(),
+        log_group: p
+            .arn("logs", &format!("log-group:/aws/lambda/{fn_name}"))
+            .await?,
+        table: p
+            .arn("dynamodb", &format!("table/{}", p.name("registry")))
+            .await?,
+        topic: p.arn("sns", &p.name("alerts")).await?,
+        train: p
+            .arn("lambda", &format!("function:{}", p.name("train")))
+            .await?,
+    };
+    Ok(statements(function, perms, &arns))
+}
+
+/// The DynamoDB actions of a registry access level (`none`, `read`, `read-write`).
+pub fn registry_actions(level: &str) -> &'static [&'static str] {
+    match level {
+        "read" => &["dynamodb:GetItem", "dynamodb:Query", "dynamodb:Scan"],
+        "read-write" => &[
+            "dynamodb:GetItem",
+            "dynamodb:Query",
+            "dynamodb:Scan",
+            "dynamodb:PutItem",
+            "dynamodb:UpdateItem",
+            "dynamodb:ConditionCheckItem",
+        ],
+        _ => &[],
+    }
+}
+
+/// The policy document of `function` with `perms` (the graph's) over `arns`. Pure: the
+/// Terraform module's policies are checked against it.
+pub fn statements(function: &str, perms: &Value, arns: &Arns) -> Value {
     let list = |k: &str| -> Vec<String> {
         perms[k]
             .as_array()
@@ -38,10 +87,7 @@ pub async fn policy(
             })
             .unwrap_or_default()
     };
-    let fn_name = p.name(function);
-    let log_group = p
-        .arn("logs", &format!("log-group:/aws/lambda/{fn_name}"))
-        .await?;
+    let log_group = &arns.log_group;
     let mut stmts = vec![json!({
         "Sid": "Logs",
         "Effect": "Allow",
@@ -50,7 +96,7 @@ pub async fn policy(
     })];
     let read = list("lake_read");
     if !read.is_empty() {
-        let bucket = format!("arn:aws:s3:::{}", p.settings.bucket);
+        let bucket = format!("arn:aws:s3:::{}", arns.bucket);
         let prefixes: Vec<String> = read
             .iter()
             .filter_map(|a| a.strip_prefix(&format!("{bucket}/")).map(str::to_string))
@@ -83,27 +129,13 @@ pub async fn policy(
             "Resource": write
         }));
     }
-    let table = p
-        .arn("dynamodb", &format!("table/{}", p.name("registry")))
-        .await?;
-    let registry: &[&str] = match perms["registry"].as_str() {
-        Some("read") => &["dynamodb:GetItem", "dynamodb:Query", "dynamodb:Scan"],
-        Some("read-write") => &[
-            "dynamodb:GetItem",
-            "dynamodb:Query",
-            "dynamodb:Scan",
-            "dynamodb:PutItem",
-            "dynamodb:UpdateItem",
-            "dynamodb:ConditionCheckItem",
-        ],
-        _ => &[],
-    };
+    let registry = registry_actions(perms["registry"].as_str().unwrap_or("none"));
     if !registry.is_empty() {
         stmts.push(json!({
             "Sid": "Registry",
             "Effect": "Allow",
             "Action": registry,
-            "Resource": [table]
+            "Resource": [arns.table]
         }));
     }
     if function == "train" || function == "monitor" {
@@ -111,13 +143,11 @@ pub async fn policy(
             "Sid": "Alerts",
             "Effect": "Allow",
             "Action": ["sns:Publish"],
-            "Resource": [p.arn("sns", &p.name("alerts")).await?]
+            "Resource": [arns.topic]
         }));
     }
     if function == "monitor" {
-        let train = p
-            .arn("lambda", &format!("function:{}", p.name("train")))
-            .await?;
+        let train = &arns.train;
         stmts.push(json!({
             "Sid": "Retrain",
             "Effect": "Allow",
@@ -125,7 +155,7 @@ pub async fn policy(
             "Resource": [train.clone(), format!("{train}:live")]
         }));
     }
-    Ok(json!({ "Version": "2012-10-17", "Statement": stmts }))
+    json!({ "Version": "2012-10-17", "Statement": stmts })
 }
 
 /// IAM returns policy documents URL-encoded.

@@ -16,7 +16,7 @@ use crate::engine::{Change, Resource};
 use crate::providers::{DeleteOptions, Deleted, ProviderError};
 
 /// The id of the lifecycle rule for prediction logs.
-const LIFECYCLE_RULE: &str = "mlinfra-expire-prediction-logs";
+pub const LIFECYCLE_RULE: &str = "mlinfra-expire-prediction-logs";
 
 /// The bucket policy: deny every request not made over TLS.
 pub fn tls_policy(bucket: &str) -> Value {

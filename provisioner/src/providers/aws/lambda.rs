@@ -123,20 +123,36 @@ impl AwsProvider {
 /// The environment variables of a function: the `FunctionConfig` contract, plus the serving
 /// settings of `predict`.
 pub fn environment(p: &AwsProvider, props: &Value) -> Option<HashMap<String, String>> {
+    environment_of(
+        &p.settings.stack,
+        &p.settings.bucket,
+        &p.settings.model,
+        props,
+    )
+}
+
+/// [`environment`] from the stack's name, bucket and model (what `export terraform` writes).
+pub fn environment_of(
+    stack: &str,
+    bucket: &str,
+    model: &str,
+    props: &Value,
+) -> Option<HashMap<String, String>> {
     let function: FunctionName = serde_json::from_value(props["function"].clone()).ok()?;
     let num = |k: &str| props[k].as_u64().and_then(|v| u32::try_from(v).ok());
+    let name = |suffix: &str| format!("{stack}-{suffix}");
     let config = FunctionConfig {
-        stack: p.settings.stack.clone(),
+        stack: stack.to_string(),
         function,
-        lake: format!("s3://{}", p.settings.bucket),
-        registry: p.name("registry"),
-        model: p.settings.model.clone(),
+        lake: format!("s3://{bucket}"),
+        registry: name("registry"),
+        model: model.to_string(),
         memory_mb: num("memory_mb")?,
         timeout_s: num("timeout_s")?,
         serving: crate::engine::graph::serving_of(props),
         alerts_topic: matches!(function, FunctionName::Train | FunctionName::Monitor)
-            .then(|| p.name("alerts")),
-        retrain_function: (function == FunctionName::Monitor).then(|| p.name("train")),
+            .then(|| name("alerts")),
+        retrain_function: (function == FunctionName::Monitor).then(|| name("train")),
     };
     Some(config.to_env().into_iter().collect())
 }

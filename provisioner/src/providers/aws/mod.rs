@@ -10,14 +10,14 @@
 //! Throttling and 5xx answers are retried by the SDK's standard retry strategy with exponential
 //! backoff and jitter ([`MAX_ATTEMPTS`] attempts).
 
-mod alerts;
+pub mod alerts;
 pub mod apigw;
 mod events;
-mod iam;
+pub mod iam;
 
 pub use iam::parse_document;
-mod lake;
-mod lambda;
+pub mod lake;
+pub mod lambda;
 mod registry;
 pub mod state;
 
