@@ -1,7 +1,8 @@
 //! The console's server-side render time (`make bench`, `bench/console.sh`): a project with one
 //! real training run is grown to RUNS runs (copies of the real run's records under new ids) and
 //! VERSIONS registered versions (every fifth one requested and approved to Production, so the
-//! audit trail grows too); then each page is rendered in-process, without HTTP, and timed.
+//! audit trail grows too), version 1 (the real model) ends in Production; then each page is
+//! rendered in-process, without HTTP, and timed.
 //!
 //! `bench_console ENV_DIR STACK_FILE RUNS VERSIONS` prints one JSON object: per page, the
 //! median and 90th percentile in milliseconds and the page's size.
@@ -97,7 +98,11 @@ async fn main() {
     for v in have..n_versions {
         let c = Candidate {
             artifact_uri: original.artifact_uri.clone(),
-            sha256: original.sha256.clone(),
+            // A distinct file per version: the registry refuses to register one twice.
+            sha256: format!(
+                "sha256:{}",
+                mlinfra_core::pipeline::sha256_hex(format!("bench {v}").as_bytes())
+            ),
             run_id: format!("{:016x}", 0xbe00_0000_0000_0000u64 + v),
             data_hash: original.data_hash.clone(),
             schema_version: original.schema_version.clone(),
@@ -119,6 +124,16 @@ async fn main() {
         }
     }
 
+    // Version 1 (the real run's model, whose file loads) serves Production, for Try it.
+    if let Ok(r) = registry
+        .request(&model, 1, Stage::Production, "bench", "alice")
+        .await
+    {
+        registry
+            .approve(&model, &r.id, "", "bob")
+            .await
+            .unwrap_or_else(|e| fail(e));
+    }
     let gateway = mlinfra::serve::gateway(
         lake.clone(),
         registry.store.clone(),

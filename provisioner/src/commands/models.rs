@@ -270,7 +270,12 @@ pub async fn platform(
         ));
     }
     let (provider, store) = cx.infra().await?;
+    // Infrastructure Terraform made has no mlinfra state: the resources are found by name.
+    let terraform = cx.env == crate::stack::EnvKind::Aws
+        && cx.loaded.stack.environments.aws.managed_by
+            == crate::stack::schema::ManagedBy::Terraform;
     if let Some(holder) = store.holder()
+        && !terraform
         && !store.exists().await?
     {
         return Err(Failure::new(format!(

@@ -124,6 +124,10 @@ async fn run_record(c: &Console, id: &str) -> Result<RunRecord, String> {
     if !ok_id {
         return Err(format!("`{id}` is not a run id"));
     }
+    // A whole run id is read at once; a prefix or an execution id needs the history.
+    if let Ok(r) = crate::commands::runs::read_run(&c.lake, id).await {
+        return Ok(r);
+    }
     let executions = runs::list(&c.lake).await.map_err(|e| e.to_string())?;
     let run_id = crate::commands::runs::resolve(&executions, id).map_err(|e| e.message)?;
     crate::commands::runs::read_run(&c.lake, &run_id)
