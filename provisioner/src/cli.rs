@@ -65,11 +65,20 @@ pub struct Global {
 #[derive(Debug, Args)]
 pub struct InitArgs {
     /// The data file: CSV with a header row, or Parquet
-    #[arg(long, value_name = "FILE")]
-    pub data: PathBuf,
+    #[arg(
+        long,
+        value_name = "FILE",
+        required_unless_present = "ci",
+        requires = "label"
+    )]
+    pub data: Option<PathBuf>,
     /// The column to predict
-    #[arg(long, value_name = "COLUMN")]
-    pub label: String,
+    #[arg(long, value_name = "COLUMN", requires = "data")]
+    pub label: Option<String>,
+    /// Also write the project's CI/CD for the stack (alone: for the existing stack file):
+    /// `.github/workflows/mlinfra.yml` and `.pre-commit-config.yaml`
+    #[arg(long, value_enum, value_name = "SYSTEM")]
+    pub ci: Option<CiSystem>,
     /// The stack's name [default: from the data file's name]
     #[arg(long)]
     pub name: Option<String>,
@@ -80,6 +89,12 @@ pub struct InitArgs {
     /// Make a numeric label binary: positive when this holds, e.g. "> 0"
     #[arg(long, value_name = "CONDITION")]
     pub positive_when: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum CiSystem {
+    /// GitHub Actions (GitLab: see docs/ci.md)
+    Github,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

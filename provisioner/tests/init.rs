@@ -245,3 +245,113 @@ fn bad_input_gets_a_clear_error_and_no_file() {
         .collect();
     assert!(leftovers.is_empty(), "{leftovers:?}");
 }
+
+#[test]
+fn init_ci_github_writes_a_workflow_and_pre_commit_for_the_stack() {
+    use yaml_rust2::YamlLoader;
+    let p = Project::with_data();
+    let r = p.run(&["-f", "stacks/heart-disease.yaml", "init", "--ci", "github"]);
+    r.ok();
+    let workflow = std::fs::read_to_string(p.path().join(".github/workflows/mlinfra.yml")).unwrap();
+    common::assert_golden(
+        &common::manifest_dir().join("tests/snapshots/init-ci-github.yml"),
+        &workflow,
+    );
+    let doc = &YamlLoader::load_from_str(&workflow).unwrap()[0];
+    let jobs: Vec<&str> = doc["jobs"]
+        .as_hash()
+        .unwrap()
+        .keys()
+        .map(|k| k.as_str().unwrap())
+        .collect();
+    assert_eq!(jobs, ["validate", "plan", "evaluate", "deploy"]);
+    assert!(!doc["on"]["pull_request"].is_badvalue());
+    assert_eq!(doc["on"]["push"]["branches"][0].as_str(), Some("main"));
+    let steps = |job: &str| -> String {
+        doc["jobs"][job]["steps"]
+            .as_vec()
+            .unwrap()
+            .iter()
+            .filter_map(|s| s["run"].as_str())
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    assert!(steps("validate").contains("mlinfra -f \"$MLINFRA_STACK\" validate"));
+    assert!(steps("plan").contains(" diff ") && steps("plan").contains("GITHUB_STEP_SUMMARY"));
+    assert!(steps("evaluate").contains("pipeline run --no-register"));
+    assert!(steps("evaluate").contains("GITHUB_STEP_SUMMARY"));
+    assert!(steps("deploy").contains("up --yes"));
+    assert_eq!(
+        doc["jobs"]["deploy"]["if"].as_str(),
+        Some("github.event_name == 'push' && github.ref == 'refs/heads/main'")
+    );
+    assert_eq!(
+        doc["env"]["MLINFRA_STACK"].as_str(),
+        Some("stacks/heart-disease.yaml")
+    );
+    let pre = std::fs::read_to_string(p.path().join(".pre-commit-config.yaml")).unwrap();
+    let pre = &YamlLoader::load_from_str(&pre).unwrap()[0];
+    let hooks: Vec<&str> = pre["repos"]
+        .as_vec()
+        .unwrap()
+        .iter()
+        .flat_map(|r| r["hooks"].as_vec().unwrap())
+        .filter_map(|h| h["id"].as_str())
+        .collect();
+    assert!(hooks.contains(&"mlinfra-validate"), "{hooks:?}");
+    // The hook's command validates the stack, for real.
+    let entry = pre["repos"][1]["hooks"][0]["entry"].as_str().unwrap();
+    let args: Vec<&str> = entry.split_whitespace().skip(1).collect();
+    p.run(&args).ok();
+    // Never overwritten: a second run refuses and changes nothing.
+    let again = p.run(&["-f", "stacks/heart-disease.yaml", "init", "--ci", "github"]);
+    assert_eq!(again.code, 1);
+    assert!(again.stderr.contains("already exists"), "{}", again.stderr);
+    // Without a stack file: a clear error.
+    let none = p.run(&["-f", "nope.yaml", "init", "--ci", "github"]);
+    assert_eq!(none.code, 1);
+    assert!(
+        none.stderr.contains("`nope.yaml` does not exist"),
+        "{}",
+        none.stderr
+    );
+}
+
+#[test]
+fn this_repositorys_ci_runs_the_readmes_test_command() {
+    use yaml_rust2::YamlLoader;
+    let root = common::repo_root();
+    let readme = std::fs::read_to_string(root.join("README.md")).unwrap();
+    assert!(
+        readme.contains("make test   #"),
+        "the README's test command is `make test`"
+    );
+    let ci = std::fs::read_to_string(root.join(".github/workflows/ci.yml")).unwrap();
+    let doc = &YamlLoader::load_from_str(&ci).unwrap()[0];
+    let runs: Vec<&str> = doc["jobs"]["test"]["steps"]
+        .as_vec()
+        .unwrap()
+        .iter()
+        .filter_map(|s| s["run"].as_str())
+        .collect();
+    assert!(runs.contains(&"make test"), "{runs:?}");
+    let local = std::fs::read_to_string(root.join(".ci/run")).unwrap();
+    assert!(local.lines().any(|l| l.trim() == "make test"));
+    let pre = std::fs::read_to_string(root.join(".pre-commit-config.yaml")).unwrap();
+    let pre = &YamlLoader::load_from_str(&pre).unwrap()[0];
+    let ids: Vec<&str> = pre["repos"][0]["hooks"]
+        .as_vec()
+        .unwrap()
+        .iter()
+        .filter_map(|h| h["id"].as_str())
+        .collect();
+    assert_eq!(
+        ids,
+        [
+            "cargo-fmt",
+            "cargo-clippy",
+            "terraform-fmt",
+            "mlinfra-validate"
+        ]
+    );
+}

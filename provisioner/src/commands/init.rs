@@ -2,7 +2,8 @@
 //! the label's task (binary with its positive class, or multiclass), the integer-coded and text
 //! categorical columns, the missing-value markers, a search space and a memory size that suit
 //! the data's size. The file is checked as `mlinfra validate` checks it before it appears, and
-//! an existing file is never overwritten.
+//! an existing file is never overwritten. With `--ci github`, the project's CI/CD too
+//! ([`super::ci`]).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -10,7 +11,7 @@ use std::path::{Path, PathBuf};
 use mlinfra_core::data::{Frame, Values};
 use serde_json::json;
 
-use super::Failure;
+use super::{Failure, ci};
 use crate::cli::{Global, InitArgs};
 use crate::output::Out;
 use crate::stack::names;
@@ -59,14 +60,18 @@ pub fn run(g: &Global, a: &InitArgs) -> Result<i32, Failure> {
         .file
         .clone()
         .unwrap_or_else(|| PathBuf::from("mlinfra.yaml"));
+    let (Some(data), Some(label)) = (&a.data, &a.label) else {
+        // `--ci` alone: the CI/CD of the existing stack file.
+        return ci::write(&out, &target);
+    };
     if target.exists() {
         return Err(Failure::new(format!(
             "`{}` already exists: nothing written\nhint: choose another file with `-f FILE`, or remove it first",
             target.display()
         )));
     }
-    let bytes = std::fs::read(&a.data)
-        .map_err(|e| Failure::new(format!("cannot read `{}`: {e}", a.data.display())))?;
+    let bytes = std::fs::read(data)
+        .map_err(|e| Failure::new(format!("cannot read `{}`: {e}", data.display())))?;
     let name = match &a.name {
         Some(n) => {
             names::check_name("--name", n).map_err(|(message, hint)| {
@@ -77,12 +82,12 @@ pub fn run(g: &Global, a: &InitArgs) -> Result<i32, Failure> {
             })?;
             n.clone()
         }
-        None => name_from(&a.data),
+        None => name_from(data),
     };
     let p = propose(
         &bytes,
-        &a.data,
-        &a.label,
+        data,
+        label,
         a.positive.as_deref(),
         a.positive_when.as_deref(),
         name,
@@ -91,8 +96,8 @@ pub fn run(g: &Global, a: &InitArgs) -> Result<i32, Failure> {
         .parent()
         .filter(|d| !d.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
-    let source = relative_to(&a.data, dir);
-    let text = render(&p, &source, &a.label);
+    let source = relative_to(data, dir);
+    let text = render(&p, &source, label);
     // Checked as `validate` checks it, from a file beside the target, before the target exists.
     let tmp = dir.join(format!(".mlinfra-init-{}.yaml", std::process::id()));
     std::fs::write(&tmp, &text)
@@ -109,7 +114,7 @@ pub fn run(g: &Global, a: &InitArgs) -> Result<i32, Failure> {
         "{} rows, {} columns besides the label `{}`",
         p.rows,
         p.categorical.len() + p.numeric.len(),
-        a.label
+        label
     ));
     match &p.task {
         Task::PositiveWhen { note, .. } | Task::Positive { note, .. } => out.progress(note),
@@ -140,6 +145,9 @@ pub fn run(g: &Global, a: &InitArgs) -> Result<i32, Failure> {
             "missing_values": p.missing,
         }),
     );
+    if a.ci.is_some() {
+        ci::write(&out, &target)?;
+    }
     Ok(0)
 }
 

@@ -4,6 +4,7 @@
 //! environment, and locate its state.
 
 pub mod build;
+pub mod ci;
 pub mod data;
 pub mod diff;
 pub mod down;
