@@ -76,8 +76,9 @@ pub async fn run(g: &Global, args: &ServeArgs) -> Result<i32, Failure> {
         None => "no Production model yet (requests get 503 until one is approved)".to_string(),
     };
     cx.out.progress(format!(
-        "listening on http://{addr}/{}/ ({serving}); console on http://{addr}/ui (accounts: `mlinfra users add NAME`), metrics on /metrics, OpenAPI on /openapi.json; Ctrl-C stops",
-        stack.api.stage
+        "listening on http://{addr}/{}/ ({serving}); console on {} (accounts: `mlinfra users add NAME`), metrics on /metrics, OpenAPI on /openapi.json; Ctrl-C stops",
+        stack.api.stage,
+        console_url("http", addr)
     ));
     for (name, s) in stack.schedules.iter().filter(|(_, s)| s.enabled) {
         cx.out.progress(format!(
@@ -108,6 +109,16 @@ pub async fn run(g: &Global, args: &ServeArgs) -> Result<i32, Failure> {
     .await?;
     cx.out.progress("stopped");
     Ok(0)
+}
+
+/// The console's address for a browser: `localhost` for a loopback address, because browsers
+/// keep the console's `Secure` cookie over plain HTTP only for `localhost`.
+pub(super) fn console_url(scheme: &str, addr: std::net::SocketAddr) -> String {
+    if addr.ip().is_loopback() {
+        format!("{scheme}://localhost:{}/ui", addr.port())
+    } else {
+        format!("{scheme}://{addr}/ui")
+    }
 }
 
 /// The console of a deployed platform (`azurite`, `localstack`, `aws`): its lake and registry
@@ -234,5 +245,16 @@ async fn taken_down(store: crate::engine::store::Store, stack: String, env: &str
             // Unreadable for a moment (being replaced, the emulator busy): look again.
             _ => {}
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_console_is_announced_on_localhost_for_a_loopback_address() {
+        let at = |a: &str| super::console_url("http", a.parse().expect("an address"));
+        assert_eq!(at("127.0.0.1:8080"), "http://localhost:8080/ui");
+        assert_eq!(at("[::1]:8080"), "http://localhost:8080/ui");
+        assert_eq!(at("10.0.0.5:8080"), "http://10.0.0.5:8080/ui");
     }
 }

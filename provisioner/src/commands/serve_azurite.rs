@@ -90,7 +90,8 @@ pub async fn run(cx: &Context, args: &ServeArgs) -> Result<i32, Failure> {
     ));
     let console = super::serve::platform_console(cx, args).await?;
     cx.out.progress(format!(
-        "console on http://{addr}/ui (accounts: `mlinfra users add NAME --env azurite`)"
+        "console on {} (accounts: `mlinfra users add NAME --env azurite`)",
+        super::serve::console_url("http", addr)
     ));
     let served = Arc::clone(&host);
     let handler = move |req: hyper::Request<hyper::body::Incoming>| {

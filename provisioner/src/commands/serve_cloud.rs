@@ -123,7 +123,8 @@ pub async fn run(cx: &Context, args: &ServeArgs) -> Result<i32, Failure> {
     ));
     let console = super::serve::platform_console(cx, args).await?;
     cx.out.progress(format!(
-        "console on {scheme}://{addr}/ui (accounts: `mlinfra users add NAME --env {env}`)"
+        "console on {} (accounts: `mlinfra users add NAME --env {env}`)",
+        super::serve::console_url(scheme, addr)
     ));
     let gw = Arc::new(Gateway::new(api, functions.as_ref().clone()));
     let acceptor = tls.map(|(a, _)| a);
