@@ -18,3 +18,4 @@ pub mod providers;
 pub mod report;
 pub mod serve;
 pub mod stack;
+pub mod urlencoding;

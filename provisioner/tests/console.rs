@@ -57,18 +57,6 @@ fn screenshots() -> PathBuf {
         .join("screenshots/console")
 }
 
-/// A heart row as an API instance (the 13 features; `?` is null).
-fn instance(header: &[String], row: &[String]) -> Value {
-    let mut o = serde_json::Map::new();
-    for (h, c) in header.iter().zip(row).take(13) {
-        o.insert(
-            h.clone(),
-            c.parse::<f64>().map_or(Value::Null, |x| json!(x)),
-        );
-    }
-    Value::Object(o)
-}
-
 fn audit(p: &Project) -> String {
     let r = p.run(&["models", "audit", "--output", "json"]);
     r.ok();
@@ -207,7 +195,7 @@ fn console_in_headless_chromium() {
     b.find("#result");
     let (status, api) = server.post(
         "/v1/predict?explain=true",
-        &json!({ "instances": [instance(&header, &data[0])] }).to_string(),
+        &json!({ "instances": [common::heart_instance(&header, &data[0])] }).to_string(),
     );
     assert_eq!(status, 200, "{api}");
     let expected = api["predictions"][0]["probabilities"].as_object().unwrap();
@@ -251,7 +239,7 @@ fn console_in_headless_chromium() {
         .map(|r| {
             let mut r = r.clone();
             r[c] = format!("{}", r[c].parse::<f64>().unwrap() + 2.0 * 51.8);
-            instance(&header, &r)
+            common::heart_instance(&header, &r)
         })
         .collect();
     let (status, body) = server.post("/v1/predict", &json!({ "instances": shifted }).to_string());

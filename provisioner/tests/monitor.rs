@@ -93,17 +93,6 @@ fn shifted(
     out
 }
 
-fn instance(header: &[String], row: &[String]) -> Value {
-    let mut o = serde_json::Map::new();
-    for (h, c) in header.iter().zip(row).take(13) {
-        o.insert(
-            h.clone(),
-            c.parse::<f64>().map_or(Value::Null, |x| json!(x)),
-        );
-    }
-    Value::Object(o)
-}
-
 /// Send the rows as predictions (one request each when `feedback`, with the true label sent
 /// back) and wait until `serve` has logged all of them.
 fn traffic(p: &Project, s: &Server, header: &[String], rows: &[Vec<String>], feedback: bool) {
@@ -114,7 +103,7 @@ fn traffic(p: &Project, s: &Server, header: &[String], rows: &[Vec<String>], fee
         for r in rows {
             let (st, b) = s.post(
                 "/v1/predict",
-                &json!({"features": instance(header, r)}).to_string(),
+                &json!({"features": common::heart_instance(header, r)}).to_string(),
             );
             assert_eq!(st, 200, "{b}");
             let truth = i64::from(r[13].parse::<f64>().unwrap() > 0.0);
@@ -126,7 +115,10 @@ fn traffic(p: &Project, s: &Server, header: &[String], rows: &[Vec<String>], fee
         }
     } else {
         for chunk in rows.chunks(50) {
-            let inst: Vec<Value> = chunk.iter().map(|r| instance(header, r)).collect();
+            let inst: Vec<Value> = chunk
+                .iter()
+                .map(|r| common::heart_instance(header, r))
+                .collect();
             let (st, b) = s.post("/v1/predict", &json!({"instances": inst}).to_string());
             assert_eq!(st, 200, "{b}");
         }
@@ -542,7 +534,7 @@ fn test_traffic_can_be_kept_out_of_monitoring() {
     // 1. A smoke test marked as such: answered, never logged.
     let inst: Vec<Value> = shifted7[..50]
         .iter()
-        .map(|r| instance(&header, r))
+        .map(|r| common::heart_instance(&header, r))
         .collect();
     let (st, body) = http(
         s.port,

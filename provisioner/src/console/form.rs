@@ -1,6 +1,8 @@
 //! What browsers send: `application/x-www-form-urlencoded` forms and query strings (a field may
 //! repeat), and `multipart/form-data` uploads.
 
+use crate::urlencoding;
+
 /// The fields of an urlencoded form or query string, in order (repeated names kept).
 #[derive(Debug, Default, Clone, PartialEq)]
 pub struct Form(pub Vec<(String, String)>);
@@ -12,7 +14,7 @@ impl Form {
                 .filter(|p| !p.is_empty())
                 .map(|p| {
                     let (k, v) = p.split_once('=').unwrap_or((p, ""));
-                    (decode(k), decode(v))
+                    (urlencoding::decode(k), urlencoding::decode(v))
                 })
                 .collect(),
         )
@@ -34,44 +36,6 @@ impl Form {
             .map(|(_, v)| v.as_str())
             .collect()
     }
-}
-
-/// Percent-decoding with `+` as a space; invalid escapes are kept as they are.
-fn decode(s: &str) -> String {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        match b[i] {
-            b'+' => out.push(b' '),
-            b'%' if i + 2 < b.len() => match (hex(b[i + 1]), hex(b[i + 2])) {
-                (Some(h), Some(l)) => {
-                    out.push(h << 4 | l);
-                    i += 2;
-                }
-                _ => out.push(b'%'),
-            },
-            c => out.push(c),
-        }
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
-fn hex(c: u8) -> Option<u8> {
-    (c as char).to_digit(16).map(|d| d as u8)
-}
-
-/// Percent-encoding for a query string's value.
-pub fn encode(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
 }
 
 /// One part of a `multipart/form-data` body.
@@ -154,7 +118,7 @@ mod tests {
         assert_eq!(f.get("bad"), Some("%4"));
         assert_eq!(f.get("u"), Some("%é1"));
         assert_eq!(
-            Form::parse(&format!("v={}", encode("a b&é"))).get("v"),
+            Form::parse(&format!("v={}", urlencoding::encode("a b&é"))).get("v"),
             Some("a b&é")
         );
     }

@@ -62,6 +62,19 @@ pub fn heart_cells(p: &Project) -> (Vec<String>, Vec<Vec<String>>) {
     (header, rows)
 }
 
+/// A heart row as an API instance: the 13 features, numbers, `?` as null.
+pub fn heart_instance(header: &[String], row: &[String]) -> serde_json::Value {
+    let mut o = serde_json::Map::new();
+    for (h, c) in header.iter().zip(row).take(13) {
+        o.insert(
+            h.clone(),
+            c.parse::<f64>()
+                .map_or(serde_json::Value::Null, |x| serde_json::json!(x)),
+        );
+    }
+    serde_json::Value::Object(o)
+}
+
 /// A scratch project: a temp directory holding a copy of the example stack.
 pub struct Project {
     pub dir: tempfile::TempDir,
