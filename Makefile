@@ -83,6 +83,8 @@ lint:
 	python3 .ci/rust_version.py
 	$(CARGO) fmt --all --check
 	$(CARGO) clippy --workspace --all-targets --locked -- -D warnings
+	# mlinfra without the features the workspace's tests turn on (`sagemaker`), as `make demo` builds it.
+	$(CARGO) clippy -p mlinfra --all-targets --locked -- -D warnings
 	$(CARGO) clippy -p mlinfra-e2e --features localstack --tests --locked -- -D warnings
 	$(CARGO) clippy -p mlinfra-etl -p mlinfra-train -p mlinfra-predict -p mlinfra-monitor --locked \
 	  --features mlinfra-etl/azure,mlinfra-train/azure,mlinfra-predict/azure,mlinfra-monitor/azure -- -D warnings

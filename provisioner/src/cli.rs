@@ -417,6 +417,8 @@ pub enum ModelsCommand {
     },
     /// The audit trail: every event with who, when, from → to, model sha256, run and data
     Audit,
+    /// Bring the registry's mirror (`registry.sagemaker_mirror`) in step with the registry
+    Sync,
 }
 
 #[derive(Debug, Subcommand)]

@@ -167,8 +167,7 @@ fn class_names_are_the_labels_everywhere() {
         label
     );
     assert_eq!(
-        spec["paths"]["/feedback"]["post"]["requestBody"]["content"]["application/json"]["schema"]
-            ["properties"]["label"],
+        spec["components"]["schemas"]["Feedback"]["properties"]["label"],
         label
     );
 

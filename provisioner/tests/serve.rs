@@ -45,7 +45,7 @@ fn serve_end_to_end() {
     p.run(&["up", "--yes"]).ok();
     let server = Server::start(&p);
     let (status, body) = server.post("/v1/predict", "{\"features\": {}}");
-    assert_eq!(status, 503, "{body}");
+    assert_eq!(status, 404, "{body}");
     assert!(
         body["hint"]
             .as_str()
@@ -105,7 +105,7 @@ fn serve_end_to_end() {
         "/v1/predict?stage=staging",
         &json!({"instances": &inst[..1]}).to_string(),
     );
-    assert_eq!(status, 503);
+    assert_eq!(status, 404);
     p.edit_stack(
         "families: [logistic_regression, gradient_boosted_trees]",
         "families: [gradient_boosted_trees]",
@@ -285,8 +285,40 @@ fn malformed(server: &Server) {
             "/v1/predict",
             vec![],
             huge,
-            413,
+            400,
             "exceed the limit of 1000",
+        ),
+        (
+            "both shapes",
+            "/v1/predict",
+            vec![],
+            json!({"instances": [one], "features": one}).to_string(),
+            400,
+            "not both",
+        ),
+        (
+            "an extra field",
+            "/v1/predict",
+            vec![],
+            json!({"instances": [one], "model": "x"}).to_string(),
+            400,
+            "unknown field",
+        ),
+        (
+            "explain not a boolean",
+            "/v1/predict?explain=1",
+            vec![],
+            json!({"instances": [one]}).to_string(),
+            400,
+            "not a boolean",
+        ),
+        (
+            "monitor header not a boolean",
+            "/v1/predict",
+            vec![("x-mlinfra-monitor", "off")],
+            json!({"instances": [one]}).to_string(),
+            400,
+            "neither `true` nor `false`",
         ),
         (
             "unknown stage",
@@ -337,6 +369,10 @@ fn malformed(server: &Server) {
             "request_id",
         ),
     ];
+    // `/health` needs the key like every route (API Gateway's answer, with a hint).
+    let (s, b) = http(server.port, "GET", "/v1/health", &[], "");
+    assert_eq!(s, 403, "{b}");
+    assert!(b.contains("\"message\":\"Forbidden\""), "{b}");
     for (name, path, extra, body, status, needle) in cases {
         let mut headers = vec![("x-api-key", key)];
         if !extra.iter().any(|(k, _)| *k == "content-type") {

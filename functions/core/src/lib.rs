@@ -46,6 +46,7 @@ pub mod serving;
 pub mod stats;
 pub mod transform;
 pub mod tune;
+pub mod urlencoding;
 pub mod validate;
 
 pub use config::{ConfigError, FunctionConfig, ServingConfig};

@@ -402,3 +402,56 @@ fn a_tampered_model_is_not_served_the_old_one_keeps_serving_and_the_failure_is_c
     assert!(ready(service.refresh(true)).is_empty());
     assert_eq!(service.serving(Stage::Production).unwrap().version, 3);
 }
+
+/// The edges the OpenAPI document draws are the handler's: the largest `f32` is a valid value
+/// and the next number up is not; the body has one shape; parameters take exactly the listed
+/// values; a stage without a model is a 404, not a server error.
+#[test]
+fn the_handler_enforces_exactly_what_the_openapi_document_says() {
+    let with = |k: &str, v: Value| {
+        let mut o = valid();
+        o[k] = v;
+        json!({"instances": [o]}).to_string()
+    };
+    let max = mlinfra_core::serving::openapi::MAX_VALUE;
+    assert_eq!(post("/predict", &with("chol", json!(max))).0, 200);
+    assert_eq!(post("/predict", &with("chol", json!(-max))).0, 200);
+    // The next f64 above f32::MAX, written as the shortest decimal that parses back to it.
+    let above = f64::from_bits(max.to_bits() + 1);
+    let (status, body) = post("/predict", &with("chol", json!(above)));
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(body["details"][0]["field"], "instances[0].chol", "{body}");
+    let both = json!({"instances": [valid()], "features": valid()}).to_string();
+    assert_eq!(post("/predict", &both).0, 400);
+    let extra = json!({"instances": [valid()], "x": 1}).to_string();
+    let (status, body) = post("/predict", &extra);
+    assert_eq!(
+        (status, body["details"][0]["field"].as_str()),
+        (400, Some("x"))
+    );
+    let one = json!({"instances": [valid()]}).to_string();
+    for (k, v) in [
+        ("stage", "Production"),
+        ("explain", "1"),
+        ("explain", "TRUE"),
+    ] {
+        let (status, body) = post_with("/predict", &[(k, v)], &one);
+        assert_eq!(status, 400, "{k}={v}: {body}");
+        assert_eq!(body["details"][0]["field"], k, "{body}");
+    }
+    let (status, body) = post_with("/predict", &[("stage", "staging")], &one);
+    assert_eq!(status, 404, "{body}");
+    let too_many = json!({"instances": vec![valid(); 101]}).to_string();
+    assert_eq!(post("/predict", &too_many).0, 400);
+    let get = ProxyRequest {
+        http_method: "GET".into(),
+        path: "/predict".into(),
+        ..ProxyRequest::default()
+    };
+    let out = ready(service().handle(&get));
+    assert_eq!(out.response.status_code, 405);
+    assert_eq!(
+        out.response.headers.get("allow").map(String::as_str),
+        Some("POST")
+    );
+}

@@ -11,6 +11,7 @@ pub mod down;
 pub mod export;
 pub mod init;
 pub mod invoke;
+pub mod mirror;
 pub mod models;
 pub mod monitor;
 pub mod outputs;

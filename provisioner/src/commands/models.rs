@@ -385,11 +385,13 @@ pub async fn run(g: &Global, args: &ModelsArgs) -> Result<i32, Failure> {
             reg,
             &lake,
             Who::Named(args.identity.actor.clone()),
+            None,
         )
         .await;
     }
     let (lake, reg, who) = platform(&cx, &args.identity.actor).await?;
-    act(&cx, args, reg, &lake, who).await
+    let mirror = super::mirror::sagemaker(&cx).await?;
+    act(&cx, args, reg, &lake, who, mirror.as_ref()).await
 }
 
 async fn act<S: Store>(
@@ -398,6 +400,7 @@ async fn act<S: Store>(
     reg: Registry<S>,
     lake: &AnyLake,
     who: Who,
+    mirror: Option<&super::mirror::SageMaker>,
 ) -> Result<i32, Failure> {
     let model = args
         .model
@@ -452,7 +455,16 @@ async fn act<S: Store>(
             for (k, x) in &v.metrics {
                 let _ = writeln!(t, "{k:<10} {}", num(*x));
             }
-            cx.out.result(t, &v);
+            match mirror {
+                Some(s) => {
+                    let state = s.state(&reg, m).await;
+                    let _ = writeln!(t, "sagemaker  {}", state.line());
+                    let mut shown = serde_json::to_value(&v).unwrap_or_default();
+                    shown["sagemaker_mirror"] = serde_json::to_value(&state).unwrap_or_default();
+                    cx.out.result(t, &shown);
+                }
+                None => cx.out.result(t, &v),
+            }
         }
         ModelsCommand::Register { run } => {
             let c = candidate(lake, m, run).await?;
@@ -509,6 +521,25 @@ async fn act<S: Store>(
                 &r,
             ),
         },
+        ModelsCommand::Sync => match mirror {
+            None => cx.out.result(
+                format!("Nothing to sync: the registry of `{}` has no mirror (`registry.sagemaker_mirror` applies to --env aws|localstack).\n", cx.env.as_str()),
+                &json!({"mirror": null}),
+            ),
+            Some(s) => {
+                let done = s.sync(&reg, m).await.map_err(|e| {
+                    Failure::new(format!("the SageMaker mirror could not be brought in step: {e}\nhint: the registry is unchanged; run `mlinfra models sync` again once SageMaker is reachable"))
+                })?;
+                cx.out.result(
+                    format!(
+                        "SageMaker is in step with the registry of `{m}`: {} package(s) created, {} status(es) updated.\n",
+                        done.created.len(),
+                        done.updated.len()
+                    ),
+                    &done,
+                );
+            }
+        },
         ModelsCommand::Audit => {
             let events = reg.store.audit(m).await.map_err(fail)?;
             match cx.out.format {
@@ -516,6 +547,17 @@ async fn act<S: Store>(
                 _ => cx.out.result(audit_text(&events), &events),
             }
         }
+    }
+    let changed = matches!(
+        args.command,
+        ModelsCommand::Register { .. }
+            | ModelsCommand::Request { .. }
+            | ModelsCommand::Approve { .. }
+            | ModelsCommand::Reject { .. }
+            | ModelsCommand::Rollback { .. }
+    );
+    if changed && let Some(s) = mirror {
+        s.follow(&reg, m).await;
     }
     Ok(0)
 }

@@ -124,9 +124,13 @@ pub async fn retrain(g: &Global, a: &RetrainArgs) -> Result<i32, Failure> {
     // On `aws` the caller's ARN; elsewhere `--as`.
     let (lake, registry, who) = super::models::platform(&cx, &a.identity.actor).await?;
     let actor = who.get()?;
+    let mirror = super::mirror::sagemaker(&cx).await?;
     cx.out.progress("training on the curated data");
     let (text, value) = retrain_as(&cx, &lake, &registry, &actor, "on demand").await?;
     cx.out.result(text, &value);
+    if let Some(s) = &mirror {
+        s.follow(&registry, &cx.loaded.stack.model.name).await;
+    }
     Ok(0)
 }
 

@@ -95,6 +95,7 @@ async fn run_pipeline(g: &Global, run_args: &PipelineRunArgs) -> Result<i32, Fai
     let cx = Context::any_env(g)?;
     let stack = &cx.loaded.stack;
     let (lake, registry, who) = super::models::platform(&cx, &run_args.identity.actor).await?;
+    let mirror = super::mirror::sagemaker(&cx).await?;
     let cfg = config(stack, args.label.as_deref())?;
     let path = data_path(args, Some(stack))?;
     let raw = read_bytes(&path)?;
@@ -256,5 +257,10 @@ async fn run_pipeline(g: &Global, run_args: &PipelineRunArgs) -> Result<i32, Fai
             "timings": out.timings,
         }),
     );
+    if t.registered.is_some()
+        && let Some(s) = &mirror
+    {
+        s.follow(&registry, &stack.model.name).await;
+    }
     Ok(0)
 }

@@ -528,11 +528,14 @@ pub async fn spec(g: &Global) -> Result<i32, Failure> {
     let cx = Context::any_env(g)?;
     let model = load(&cx, Stage::Production).await?;
     let stack = &cx.loaded.stack;
-    let doc = crate::serve::openapi::spec(
-        &stack.model.name,
-        &stack.api.stage,
+    let doc = mlinfra_core::serving::openapi::spec(
+        &mlinfra_core::serving::openapi::Contract {
+            model: &stack.model.name,
+            stage: &stack.api.stage,
+            api_key: stack.api.auth == crate::stack::schema::Auth::ApiKey,
+            max_batch: crate::engine::graph::serving(stack).max_batch as usize,
+        },
         Some(&model),
-        stack.api.auth == crate::stack::schema::Auth::ApiKey,
     );
     crate::output::print(format_args!(
         "{}\n",

@@ -73,7 +73,7 @@ pub async fn run(g: &Global, args: &ServeArgs) -> Result<i32, Failure> {
         .serving(mlinfra_core::registry::Stage::Production)
     {
         Some(m) => format!("`{}` version {} in Production", m.model, m.version),
-        None => "no Production model yet (requests get 503 until one is approved)".to_string(),
+        None => "no Production model yet (requests get 404 until one is approved)".to_string(),
     };
     cx.out.progress(format!(
         "listening on http://{addr}/{}/ ({serving}); console on {} (accounts: `mlinfra users add NAME`), metrics on /metrics, OpenAPI on /openapi.json; Ctrl-C stops",

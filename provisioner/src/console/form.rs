@@ -1,7 +1,7 @@
 //! What browsers send: `application/x-www-form-urlencoded` forms and query strings (a field may
 //! repeat), and `multipart/form-data` uploads.
 
-use crate::urlencoding;
+use mlinfra_core::urlencoding;
 
 /// The fields of an urlencoded form or query string, in order (repeated names kept).
 #[derive(Debug, Default, Clone, PartialEq)]

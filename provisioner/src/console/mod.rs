@@ -180,7 +180,10 @@ impl Console {
         let token = session::cookie(r.cookie.as_deref(), session::COOKIE).map(str::to_string);
         let Some(s) = token.as_deref().and_then(|t| self.sessions.get(t)) else {
             if r.method == "GET" {
-                let next = format!("/ui/signin?next={}", crate::urlencoding::encode(&r.path));
+                let next = format!(
+                    "/ui/signin?next={}",
+                    mlinfra_core::urlencoding::encode(&r.path)
+                );
                 return self.render(&r, None, Answer::Redirect(next), vec![]);
             }
             return self.render(

@@ -20,7 +20,7 @@ use serde_json::{Map, Value, json};
 
 use super::deployed::{DeployedApi, Route};
 use super::{Executor, Outcome};
-use crate::urlencoding;
+use mlinfra_core::urlencoding;
 
 /// A token bucket: `rate` tokens a second up to `burst`.
 struct Bucket {

@@ -11,7 +11,6 @@
 pub mod background;
 pub mod functions_host;
 pub mod metrics;
-pub mod openapi;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -22,6 +21,7 @@ use hyper::body::{Bytes, Incoming};
 use hyper::{Request, Response};
 use mlinfra_core::lake::{AnyLake, Lake as _};
 use mlinfra_core::registry::AnyStore;
+use mlinfra_core::serving::openapi;
 use mlinfra_core::serving::sources::{LakeFeedback, RegistrySource};
 use mlinfra_core::serving::{Config, ProxyRequest, RequestContext, Service};
 
@@ -127,10 +127,13 @@ impl Gateway {
                     .service
                     .serving(mlinfra_core::registry::Stage::Production);
                 let doc = openapi::spec(
-                    &self.service.config.model,
-                    &self.stage,
+                    &openapi::Contract {
+                        model: &self.service.config.model,
+                        stage: &self.stage,
+                        api_key: self.api_key.is_some(),
+                        max_batch: self.service.config.max_batch,
+                    },
                     model.as_deref(),
-                    self.api_key.is_some(),
                 );
                 return (
                     "/openapi.json",
@@ -168,16 +171,22 @@ impl Gateway {
                 headers.insert(k.as_str().to_string(), v.to_string());
             }
         }
+        // Every route needs the key, `/health` too, as API Gateway's methods do; the answer is
+        // API Gateway's (`message`), with a hint.
         if let Some(key) = &self.api_key
-            && resource != "/health"
             && headers.get("x-api-key") != Some(key)
         {
             return (
                 "other",
-                json_error(
+                respond(
                     403,
-                    "Forbidden",
-                    "send the API key in the `x-api-key` header (`mlinfra outputs api_key_file` says where it is)",
+                    "application/json",
+                    serde_json::json!({
+                        "message": "Forbidden",
+                        "hint": "send the API key in the `x-api-key` header (`mlinfra outputs api_key_file` says where it is)",
+                    })
+                    .to_string(),
+                    &BTreeMap::new(),
                 ),
             );
         }

@@ -27,6 +27,7 @@ pub struct Stack {
     pub dataset: Dataset,
     pub model: Model,
     pub promotion: Promotion,
+    pub registry: RegistrySpec,
     /// Every function, in [`FunctionName::ALL`] order, with defaults where the file is silent.
     pub functions: IndexMap<FunctionName, FunctionSpec>,
     pub schedules: IndexMap<String, ScheduleSpec>,
@@ -230,6 +231,15 @@ pub struct Promotion {
     pub emergency_rollback: bool,
 }
 
+/// The model registry's options (`registry:`). DynamoDB (or the local store) is the registry;
+/// these only add mirrors of it.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct RegistrySpec {
+    /// Mirror every version into the SageMaker Model Registry (`--env aws|localstack`; needs
+    /// mlinfra built with the `sagemaker` feature).
+    pub sagemaker_mirror: bool,
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct FunctionSpec {
     pub memory_mb: u64,
@@ -353,6 +363,7 @@ pub fn decode(root: &Node, cx: &mut Cx) -> Option<Stack> {
     let dataset = m.req(cx, "dataset").and_then(|n| decode_dataset(n, cx));
     let model = decode_model(m.opt("model"), name.as_deref(), cx);
     let promotion = decode_promotion(m.opt("promotion"), cx);
+    let registry = decode_registry(m.opt("registry"), cx);
     let functions = decode_functions(m.opt("functions"), cx);
     let schedules = decode_schedules(m.opt("schedules"), cx);
     let api = decode_api(m.opt("api"), cx);
@@ -389,6 +400,7 @@ pub fn decode(root: &Node, cx: &mut Cx) -> Option<Stack> {
         dataset: dataset?,
         model: model?,
         promotion: promotion?,
+        registry: registry?,
         functions: functions?,
         schedules: schedules?,
         api: api?,
@@ -849,6 +861,19 @@ fn non_empty<T>(n: &Node, path: &str, v: Option<Vec<T>>, cx: &mut Cx) -> Option<
         return None;
     }
     Some(v)
+}
+
+fn decode_registry(n: Option<&Node>, cx: &mut Cx) -> Option<RegistrySpec> {
+    let mut m = section(n, "registry", cx)?;
+    let sagemaker_mirror = or(
+        m.opt("sagemaker_mirror")
+            .map(|n| cx.boolean(n, "registry.sagemaker_mirror")),
+        false,
+    );
+    m.finish(cx);
+    Some(RegistrySpec {
+        sagemaker_mirror: sagemaker_mirror?,
+    })
 }
 
 fn decode_promotion(n: Option<&Node>, cx: &mut Cx) -> Option<Promotion> {

@@ -103,7 +103,13 @@ impl Server {
     pub fn wait_for(&self, stage: &str, version: u64) {
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
-            let (_, b) = http(self.port, "GET", "/v1/health", &[], "");
+            let (_, b) = http(
+                self.port,
+                "GET",
+                "/v1/health",
+                &[("x-api-key", &self.key)],
+                "",
+            );
             let v: Value = serde_json::from_str(&b).unwrap();
             if v[stage]["version"] == version {
                 return;

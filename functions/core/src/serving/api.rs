@@ -41,13 +41,15 @@ pub struct ProxyResponse {
     pub is_base64_encoded: bool,
 }
 
-/// A URL's query string as API Gateway's `queryStringParameters`: `a=1&b` gives `a: 1`, `b: ""`.
+/// A URL's query string as API Gateway's `queryStringParameters`: `a=1&b` gives `a: 1`, `b: ""`,
+/// names and values percent-decoded, the last of a repeated name kept.
 pub fn query_parameters(query: Option<&str>) -> BTreeMap<String, String> {
     query
         .map(|q| {
             q.split('&')
-                .filter_map(|kv| kv.split_once('=').or(Some((kv, ""))))
-                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .filter(|kv| !kv.is_empty())
+                .map(|kv| kv.split_once('=').unwrap_or((kv, "")))
+                .map(|(k, v)| (crate::urlencoding::decode(k), crate::urlencoding::decode(v)))
                 .collect()
         })
         .unwrap_or_default()

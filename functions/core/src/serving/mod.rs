@@ -10,6 +10,7 @@
 
 pub mod api;
 pub mod logs;
+pub mod openapi;
 pub mod served;
 pub mod sources;
 
@@ -126,27 +127,37 @@ impl PredictionLog {
     }
 }
 
-/// The instances of a `/predict` body: `{"instances": [...]}` or `{"features": {...}}`.
+/// The instances of a `/predict` body: `{"instances": [...]}` or `{"features": {...}}`, and
+/// nothing else (the document's `additionalProperties: false`).
 fn instances_of(body: Value) -> Result<Vec<Value>, ProxyResponse> {
-    match body {
-        Value::Object(mut o) if o.contains_key("instances") => match o.remove("instances") {
-            Some(Value::Array(a)) => Ok(a),
-            _ => Err(ProxyResponse::error(
-                400,
-                "`instances` must be a list of objects",
-                vec![json!({"field": "instances", "message": "expected a list"})],
-                None,
-            )),
-        },
-        Value::Object(mut o) if o.contains_key("features") => {
-            Ok(o.remove("features").into_iter().collect())
-        }
-        _ => Err(ProxyResponse::error(
+    let shape = "the body must be {\"instances\": [...]} or {\"features\": {...}}";
+    let Value::Object(mut o) = body else {
+        return Err(ProxyResponse::error(400, shape, vec![], None));
+    };
+    let unknown: Vec<Value> = o
+        .keys()
+        .filter(|k| *k != "instances" && *k != "features")
+        .map(|k| json!({"field": k, "message": "unknown field; the body takes `instances` or `features`"}))
+        .collect();
+    if !unknown.is_empty() {
+        return Err(ProxyResponse::error(400, shape, unknown, None));
+    }
+    match (o.remove("instances"), o.remove("features")) {
+        (Some(Value::Array(a)), None) => Ok(a),
+        (Some(_), None) => Err(ProxyResponse::error(
             400,
-            "the body must be {\"instances\": [...]} or {\"features\": {...}}",
-            vec![],
+            "`instances` must be a list of objects",
+            vec![json!({"field": "instances", "message": "expected a list"})],
             None,
         )),
+        (None, Some(f)) => Ok(vec![f]),
+        (Some(_), Some(_)) => Err(ProxyResponse::error(
+            400,
+            "send `instances` or `features`, not both",
+            vec![json!({"field": "features", "message": "not with `instances`"})],
+            None,
+        )),
+        (None, None) => Err(ProxyResponse::error(400, shape, vec![], None)),
     }
 }
 
@@ -361,12 +372,14 @@ impl<M: ModelSource, F: FeedbackSink> Service<M, F> {
             }
         };
         if method != expected {
-            return done(ProxyResponse::error(
+            let mut r = ProxyResponse::error(
                 405,
                 &format!("`{}` takes {expected}, not {method}", req.path),
                 vec![],
                 None,
-            ));
+            );
+            r.headers.insert("allow".into(), expected.into());
+            return done(r);
         }
         if expected == "POST"
             && let Some(ct) = req.header("content-type")
@@ -436,7 +449,7 @@ impl<M: ModelSource, F: FeedbackSink> Service<M, F> {
             route: "/predict",
             labels: Vec::new(),
         };
-        let stage = match req.query("stage").map(str::to_ascii_lowercase).as_deref() {
+        let stage = match req.query("stage") {
             None | Some("production") => Stage::Production,
             Some("staging") => Stage::Staging,
             Some(other) => {
@@ -450,14 +463,28 @@ impl<M: ModelSource, F: FeedbackSink> Service<M, F> {
                 ));
             }
         };
-        let explain = match req.query("explain").map(str::to_ascii_lowercase).as_deref() {
-            None | Some("false" | "0") => false,
-            Some("true" | "1") => true,
+        let explain = match req.query("explain") {
+            None | Some("false") => false,
+            Some("true") => true,
             Some(other) => {
                 return fail(ProxyResponse::error(
                     400,
                     &format!("`explain={other}` is not a boolean"),
                     vec![json!({"field": "explain", "message": "expected `true` or `false`"})],
+                    None,
+                ));
+            }
+        };
+        // `X-Mlinfra-Monitor: false` (a smoke test, a load test): answered, never logged, so
+        // the monitor does not count it.
+        let monitored = match req.header(MONITOR_HEADER) {
+            None | Some("true") => true,
+            Some("false") => false,
+            Some(other) => {
+                return fail(ProxyResponse::error(
+                    400,
+                    &format!("`{MONITOR_HEADER}: {other}` is neither `true` nor `false`"),
+                    vec![json!({"field": MONITOR_HEADER, "message": "expected `true` or `false`"})],
                     None,
                 ));
             }
@@ -480,13 +507,15 @@ impl<M: ModelSource, F: FeedbackSink> Service<M, F> {
         }
         if instances.len() > self.config.max_batch {
             return fail(ProxyResponse::error(
-                413,
+                400,
                 &format!(
                     "{} instances exceed the limit of {} per request",
                     instances.len(),
                     self.config.max_batch
                 ),
-                vec![],
+                vec![
+                    json!({"field": "instances", "message": format!("at most {} instances", self.config.max_batch)}),
+                ],
                 Some(
                     "split the batch, or use `mlinfra predict --input FILE.csv` for batch prediction",
                 ),
@@ -499,7 +528,7 @@ impl<M: ModelSource, F: FeedbackSink> Service<M, F> {
                 "no model is in Staging: register one (`mlinfra pipeline run`) or request Staging"
             };
             return fail(ProxyResponse::error(
-                503,
+                404,
                 &format!("no {stage} model to serve"),
                 vec![],
                 Some(hint),
@@ -568,14 +597,6 @@ impl<M: ModelSource, F: FeedbackSink> Service<M, F> {
         if !warnings.is_empty() {
             body["warnings"] = Value::Array(warnings);
         }
-        // `X-Mlinfra-Monitor: false` (a smoke test, a load test): answered, never logged, so
-        // the monitor does not count it.
-        let monitored = !req.header(MONITOR_HEADER).is_some_and(|v| {
-            matches!(
-                v.trim().to_ascii_lowercase().as_str(),
-                "false" | "off" | "0" | "no"
-            )
-        });
         let sampled = monitored
             && (self.config.sample_rate >= 1.0
                 || (self.config.sample_rate > 0.0
@@ -685,7 +706,7 @@ impl<M: ModelSource, F: FeedbackSink> Service<M, F> {
             .or(models.first());
         let Some(model) = model else {
             return ProxyResponse::error(
-                503,
+                404,
                 "no model is served, so the label cannot be checked",
                 vec![],
                 Some("retry once a Production model is served"),
@@ -767,7 +788,7 @@ pub fn encode(model: &Served, instances: &[Value]) -> (Vec<f32>, Vec<Value>, Vec
                     f32::NAN
                 }
                 Some(Value::Number(n)) => match n.as_f64() {
-                    Some(v) if v.is_finite() && v.abs() < f64::from(f32::MAX) => {
+                    Some(v) if v.abs() <= openapi::MAX_VALUE => {
                         if let Some([lo, hi]) = f.range
                             && (v < lo || v > hi)
                         {
@@ -785,7 +806,7 @@ pub fn encode(model: &Served, instances: &[Value]) -> (Vec<f32>, Vec<Value>, Vec
                         v as f32
                     }
                     _ => {
-                        errors.push(json!({"field": field, "message": "number out of range"}));
+                        errors.push(json!({"field": field, "message": format!("out of range: a value must be within ±{:e}", openapi::MAX_VALUE)}));
                         f32::NAN
                     }
                 },

@@ -140,18 +140,20 @@ impl Served {
         }
     }
 
-    /// The class a user's label names (`1`, `"1"`, `"low"`), or `None` when the model has no such
-    /// class.
+    /// The class a user's label names, exactly as the OpenAPI document allows: an integer class's
+    /// value (`1`) or any class's name (`"1"`, `"low"`); `None` when the model has no such class.
     pub fn class_named(&self, label: &Value) -> Option<&str> {
-        let text = match label {
-            Value::String(s) => s.trim().to_string(),
-            Value::Number(n) => n.to_string(),
-            _ => return None,
-        };
-        self.classes.iter().map(String::as_str).find(|c| {
-            *c == text
-                || matches!((c.parse::<f64>(), text.parse::<f64>()), (Ok(a), Ok(b)) if a == b)
-        })
+        match label {
+            Value::String(s) => self.classes.iter().map(String::as_str).find(|c| c == s),
+            Value::Number(n) => {
+                let v = n.as_i64()?;
+                let i = self.class_values.iter().position(|c| *c == v)?;
+                self.label_value(v)
+                    .is_i64()
+                    .then(|| self.classes[i].as_str())
+            }
+            _ => None,
+        }
     }
 
     /// Whether rows are scored by the verified native evaluator (else by tract).

@@ -1,5 +1,6 @@
-//! Percent-encoding of query strings and forms: one decoder for the API Gateway front's query
-//! strings and the console's forms, and the encoder of the console's links.
+//! Percent-encoding of query strings and forms: one decoder for the API's query strings (as API
+//! Gateway decodes them into `queryStringParameters`) and the console's forms, and the encoder of
+//! the console's links.
 
 /// `%XX` and `+` decoded, as API Gateway decodes query strings and browsers send forms; an
 /// invalid escape is kept as it is.
