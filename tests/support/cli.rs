@@ -239,3 +239,35 @@ pub fn span_number(page: &str, id: &str) -> f64 {
         .and_then(|n| n.parse().ok())
         .unwrap_or_else(|| panic!("no number `{id}` in {page}"))
 }
+
+/// `schemathesis run SPEC --url BASE --checks all` from the test venv, with `-H` for each of
+/// `headers` and then `args`; whether it found nothing, and what it printed.
+pub fn schemathesis(
+    spec: &Path,
+    base: &str,
+    headers: &[&str],
+    args: &[&str],
+    dir: &Path,
+) -> (bool, String) {
+    let mut c = Command::new(repo_root().join(".venv/bin/schemathesis"));
+    c.arg("run")
+        .arg(spec)
+        .args(["--url", base, "--checks", "all", "--seed", "20261130"]);
+    for h in headers {
+        c.args(["-H", h]);
+    }
+    let o = c
+        .args(args)
+        .env("NO_COLOR", "1")
+        .current_dir(dir)
+        .output()
+        .unwrap();
+    (
+        o.status.success(),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr)
+        ),
+    )
+}

@@ -528,11 +528,24 @@ pub async fn spec(g: &Global) -> Result<i32, Failure> {
     let cx = Context::any_env(g)?;
     let model = load(&cx, Stage::Production).await?;
     let stack = &cx.loaded.stack;
-    let doc = mlinfra_core::serving::openapi::spec(
-        &mlinfra_core::serving::openapi::Contract {
+    use mlinfra_core::serving::openapi::{Contract, KeyCheck, spec};
+    // On Azure Functions the routes are under `/api` and a function key guards them.
+    let azure = cx.env == crate::stack::EnvKind::Azurite;
+    let base_path = if azure {
+        format!("/api/{}", stack.api.stage)
+    } else {
+        format!("/{}", stack.api.stage)
+    };
+    let keyed = stack.api.auth == crate::stack::schema::Auth::ApiKey;
+    let doc = spec(
+        &Contract {
             model: &stack.model.name,
-            stage: &stack.api.stage,
-            api_key: stack.api.auth == crate::stack::schema::Auth::ApiKey,
+            base_path: &base_path,
+            key: keyed.then_some(if azure {
+                KeyCheck::AzureFunctions
+            } else {
+                KeyCheck::ApiGateway
+            }),
             max_batch: crate::engine::graph::serving(stack).max_batch as usize,
         },
         Some(&model),

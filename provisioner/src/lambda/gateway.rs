@@ -22,6 +22,9 @@ use super::deployed::{DeployedApi, Route};
 use super::{Executor, Outcome};
 use mlinfra_core::urlencoding;
 
+/// API Gateway's largest request payload (10 MB); larger is `413 Request Too Long`.
+const MAX_PAYLOAD: usize = 10 * 1024 * 1024;
+
 /// A token bucket: `rate` tokens a second up to `burst`.
 struct Bucket {
     tokens: f64,
@@ -90,8 +93,19 @@ impl Gateway {
         peer: SocketAddr,
         request_id: &str,
     ) -> Response<Full<Bytes>> {
-        let method = req.method().as_str().to_string();
-        let full_path = req.uri().path().to_string();
+        // The whole request is read before any answer, as API Gateway reads it: answering
+        // first would close the connection under a client still sending its body (a TLS
+        // EOF on its side, not the 403 it was sent).
+        let (parts, body) = req.into_parts();
+        let Ok(body) = http_body_util::Limited::new(body, MAX_PAYLOAD)
+            .collect()
+            .await
+            .map(|b| b.to_bytes())
+        else {
+            return gateway_error(413, "RequestTooLongException", "Request Too Long");
+        };
+        let method = parts.method.as_str().to_string();
+        let full_path = parts.uri.path().to_string();
         let prefix = format!("/{}", self.api.stage);
         let path = match full_path.strip_prefix(&prefix) {
             Some("") => "/".to_string(),
@@ -106,8 +120,8 @@ impl Gateway {
         else {
             return missing_token();
         };
-        let key = req
-            .headers()
+        let key = parts
+            .headers
             .get("x-api-key")
             .and_then(|v| v.to_str().ok())
             .map(str::to_string);
@@ -124,15 +138,7 @@ impl Gateway {
         let Some(executor) = route.function.as_ref().and_then(|f| self.executors.get(f)) else {
             return internal_error();
         };
-        let query = req.uri().query().map(str::to_string);
-        let (parts, body) = req.into_parts();
-        let Ok(body) = body.collect().await.map(|b| b.to_bytes()) else {
-            return gateway_error(
-                400,
-                "BadRequestException",
-                "Could not read the request body",
-            );
-        };
+        let query = parts.uri.query().map(str::to_string);
         let event = self.event(
             route,
             &path,

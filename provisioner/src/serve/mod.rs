@@ -129,8 +129,11 @@ impl Gateway {
                 let doc = openapi::spec(
                     &openapi::Contract {
                         model: &self.service.config.model,
-                        stage: &self.stage,
-                        api_key: self.api_key.is_some(),
+                        base_path: &format!("/{}", self.stage),
+                        key: self
+                            .api_key
+                            .is_some()
+                            .then_some(openapi::KeyCheck::ApiGateway),
                         max_batch: self.service.config.max_batch,
                     },
                     model.as_deref(),
@@ -171,6 +174,22 @@ impl Gateway {
                 headers.insert(k.as_str().to_string(), v.to_string());
             }
         }
+        // The body is read before any answer (the key check's too): answering first would
+        // close the connection under a client still sending it.
+        let query = mlinfra_core::serving::api::query_parameters(req.uri().query());
+        let body = match Limited::new(req.into_body(), MAX_BODY).collect().await {
+            Ok(b) => b.to_bytes(),
+            Err(_) => {
+                return (
+                    "other",
+                    json_error(
+                        413,
+                        &format!("the body exceeds {MAX_BODY} bytes"),
+                        "send smaller batches",
+                    ),
+                );
+            }
+        };
         // Every route needs the key, `/health` too, as API Gateway's methods do; the answer is
         // API Gateway's (`message`), with a hint.
         if let Some(key) = &self.api_key
@@ -190,20 +209,6 @@ impl Gateway {
                 ),
             );
         }
-        let query = mlinfra_core::serving::api::query_parameters(req.uri().query());
-        let body = match Limited::new(req.into_body(), MAX_BODY).collect().await {
-            Ok(b) => b.to_bytes(),
-            Err(_) => {
-                return (
-                    "other",
-                    json_error(
-                        413,
-                        &format!("the body exceeds {MAX_BODY} bytes"),
-                        "send smaller batches",
-                    ),
-                );
-            }
-        };
         let body = if body.is_empty() {
             None
         } else {

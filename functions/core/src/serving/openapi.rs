@@ -18,13 +18,24 @@ pub const MAX_VALUE: f64 = f32::MAX as f64;
 /// The feedback `request_id` alphabet and length the handler accepts.
 pub const REQUEST_ID_PATTERN: &str = "^[A-Za-z0-9-]{1,128}$";
 
+/// How a caller shows the API key, when the API takes one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyCheck {
+    /// API Gateway's usage plan (and `mlinfra serve` on `local`): `x-api-key`, else
+    /// `403 {"message": "Forbidden"}`; past the plan's throttle, 429.
+    ApiGateway,
+    /// Azure Functions' function key: `x-functions-key` or `?code=`, else 401.
+    AzureFunctions,
+}
+
 /// What the document depends on besides the model.
 pub struct Contract<'a> {
     pub model: &'a str,
-    /// The API Gateway stage, the path prefix (`v1`).
-    pub stage: &'a str,
-    /// Whether every operation needs the `x-api-key` header.
-    pub api_key: bool,
+    /// The path every route is under: `/v1` (the API Gateway stage), `/api/v1` on Azure
+    /// Functions.
+    pub base_path: &'a str,
+    /// Whether, and how, every operation needs the key.
+    pub key: Option<KeyCheck>,
     /// The most instances one `/predict` takes.
     pub max_batch: usize,
 }
@@ -39,7 +50,7 @@ pub fn spec(c: &Contract, served: Option<&Served>) -> Value {
             "version": served.map_or("none".to_string(), |m| m.version.to_string()),
             "description": "Predictions with confidence scores and explanations from the model in Production (or Staging), and ground-truth feedback. Errors are JSON: `error`, a `hint` when one helps, and `details` naming each invalid field; what API Gateway answers itself (a missing key, the usage plan's throttle) carries `message`.",
         },
-        "servers": [{"url": format!("/{}", c.stage)}],
+        "servers": [{"url": c.base_path}],
         "paths": {
             "/predict": {"post": predict(c)},
             "/feedback": {"post": feedback(c)},
@@ -47,10 +58,20 @@ pub fn spec(c: &Contract, served: Option<&Served>) -> Value {
         },
         "components": {"schemas": schemas(c, served)},
     });
-    if c.api_key {
-        doc["components"]["securitySchemes"] =
-            json!({"apiKey": {"type": "apiKey", "in": "header", "name": "x-api-key"}});
-        doc["security"] = json!([{"apiKey": []}]);
+    match c.key {
+        Some(KeyCheck::ApiGateway) => {
+            doc["components"]["securitySchemes"] =
+                json!({"apiKey": {"type": "apiKey", "in": "header", "name": "x-api-key"}});
+            doc["security"] = json!([{"apiKey": []}]);
+        }
+        Some(KeyCheck::AzureFunctions) => {
+            doc["components"]["securitySchemes"] = json!({
+                "functionKey": {"type": "apiKey", "in": "header", "name": "x-functions-key"},
+                "functionCode": {"type": "apiKey", "in": "query", "name": "code"},
+            });
+            doc["security"] = json!([{"functionKey": []}, {"functionCode": []}]);
+        }
+        None => {}
     }
     doc
 }
@@ -61,16 +82,25 @@ fn error(description: &str) -> Value {
 
 /// The answers every operation may get besides its own: the key check and the throttle.
 fn common(c: &Contract, responses: &mut Map<String, Value>) {
-    if c.api_key {
-        responses.insert(
-            "403".into(),
-            error("No API key, or a wrong one in `x-api-key` (`{\"message\": \"Forbidden\"}`)"),
-        );
+    match c.key {
+        Some(KeyCheck::ApiGateway) => {
+            responses.insert(
+                "403".into(),
+                error("No API key, or a wrong one in `x-api-key` (`{\"message\": \"Forbidden\"}`)"),
+            );
+            responses.insert(
+                "429".into(),
+                error("Past the usage plan's rate or burst (API Gateway; `{\"message\": \"Too Many Requests\"}`)"),
+            );
+        }
+        Some(KeyCheck::AzureFunctions) => {
+            responses.insert(
+                "401".into(),
+                error("No function key, or a wrong one, in `x-functions-key` or `?code=`"),
+            );
+        }
+        None => {}
     }
-    responses.insert(
-        "429".into(),
-        error("Past the usage plan's rate or burst (API Gateway; `{\"message\": \"Too Many Requests\"}`)"),
-    );
 }
 
 fn predict(c: &Contract) -> Value {
