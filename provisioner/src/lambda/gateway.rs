@@ -97,12 +97,21 @@ impl Gateway {
         // first would close the connection under a client still sending its body (a TLS
         // EOF on its side, not the 403 it was sent).
         let (parts, body) = req.into_parts();
-        let Ok(body) = http_body_util::Limited::new(body, MAX_PAYLOAD)
+        let body = match http_body_util::Limited::new(body, MAX_PAYLOAD)
             .collect()
             .await
-            .map(|b| b.to_bytes())
-        else {
-            return gateway_error(413, "RequestTooLongException", "Request Too Long");
+        {
+            Ok(b) => b.to_bytes(),
+            Err(e) if e.is::<http_body_util::LengthLimitError>() => {
+                return gateway_error(413, "RequestTooLongException", "Request Too Long");
+            }
+            Err(_) => {
+                return gateway_error(
+                    400,
+                    "BadRequestException",
+                    "Could not read the request body",
+                );
+            }
         };
         let method = parts.method.as_str().to_string();
         let full_path = parts.uri.path().to_string();

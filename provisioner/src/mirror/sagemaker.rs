@@ -123,12 +123,9 @@ pub fn desired(doc: &ModelDoc, bucket: Option<&str>) -> Vec<Desired> {
     doc.versions
         .iter()
         .map(|v| {
-            // The last decided request for this version, when nothing is pending after it.
-            let last = doc
-                .requests
-                .iter()
-                .filter(|r| r.version == v.version)
-                .max_by_key(|r| r.id.trim_start_matches('r').parse::<u64>().unwrap_or(0));
+            // The version's last request (the registry appends them in order); a pending one
+            // after a rejection makes the version pending again.
+            let last = doc.requests.iter().rfind(|r| r.version == v.version);
             let (status, why) = match v.stage {
                 Stage::Production => (
                     Approval::Approved,
