@@ -20,7 +20,11 @@ use mlinfra_core::lake::Lake as _;
 
 struct Env {
     dir: tempfile::TempDir,
+    /// The stack file as a user in the project's root types it: relative (issue 30: `serve`
+    /// once started its handlers from a relative path and could not find them).
     stack: String,
+    /// The same file by its absolute path, for commands run from elsewhere.
+    stack_abs: String,
     rt: tokio::runtime::Runtime,
 }
 
@@ -40,7 +44,8 @@ impl Env {
             }
         }
         Env {
-            stack: stack.to_str().unwrap().to_string(),
+            stack: "stacks/heart-disease.yaml".to_string(),
+            stack_abs: stack.to_str().unwrap().to_string(),
             dir,
             rt: tokio::runtime::Builder::new_current_thread()
                 .enable_all()
@@ -202,7 +207,7 @@ fn the_lifecycle_runs_on_azurite_and_the_blobs_say_so() {
         &cli::repo_root(),
         &["build", "--target", "azure", "--profile", "dev"],
     );
-    build.args(["-f", &env.stack, "--artifacts", packages.to_str().unwrap()]);
+    build.args(["-f", &env.stack_abs, "--artifacts", packages.to_str().unwrap()]);
     let (code, out, err) = cli::output(build);
     assert_eq!(code, 0, "mlinfra build --target azure\n{out}{err}");
     assert!(packages.join("predict/functionapp.zip").is_file(), "{out}");
@@ -510,10 +515,10 @@ fn one_of_two_concurrent_ups_gets_the_lease_and_unlock_breaks_a_killed_ones() {
 #[test]
 fn a_schedule_azure_cannot_express_stops_up_before_anything_is_created() {
     let env = Env::new();
-    let text = std::fs::read_to_string(&env.stack)
+    let text = std::fs::read_to_string(&env.stack_abs)
         .unwrap()
         .replace("cron(0 3 ? * MON *)", "cron(0 3 ? * MON#1 *)");
-    std::fs::write(&env.stack, text).unwrap();
+    std::fs::write(&env.stack_abs, text).unwrap();
     let (code, out, err) = env.run(&["up", "--yes"]);
     assert_eq!(code, 1, "{out}{err}");
     assert!(

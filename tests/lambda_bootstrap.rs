@@ -677,6 +677,28 @@ fn the_jobs_run_on_s3_and_dynamodb() {
     assert_eq!(r["objects"][0]["rows"], 303);
     let latest: Value = serde_json::from_slice(&object("curated/latest.json").unwrap()).unwrap();
     assert_eq!(latest["rows"], 303, "{latest}");
+    // `--local-build` runs the package that is not the deployed code anyway, unpacked under the
+    // environment's directory that the relative stack path names (the same object again:
+    // already curated).
+    let (code, out, err) = cli::run(
+        &dir,
+        &[
+            "--env",
+            "localstack",
+            "--endpoint",
+            &endpoint,
+            "--artifacts",
+            other.to_str().unwrap(),
+            "invoke",
+            "etl",
+            "--s3-key",
+            &key,
+            "--local-build",
+        ],
+    );
+    assert_eq!(code, 0, "{out}\n{err}");
+    let r: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(r["objects"][0]["outcome"], "skipped", "{r}");
 
     // train: the weekly rule's scheduled event trains on the curated data in S3 and registers
     // in DynamoDB.

@@ -70,23 +70,23 @@ pub fn max_data_bytes() -> u64 {
 
 pub fn read_bytes(path: &Path) -> Result<Vec<u8>, Failure> {
     let len = std::fs::metadata(path)
-        .map_err(|e| Failure::new(format!("cannot read `{}`: {e}", path.display())))?
+        .map_err(|e| Failure::new(format!("cannot read `{}`: {e}", crate::stack::shown(&path))))?
         .len();
     let max = max_data_bytes();
     if len > max {
         return Err(Failure::new(format!(
             "`{}` is {len} bytes; mlinfra reads data into memory and takes files up to {max} bytes\nhint: split the file, or raise the limit with MLINFRA_MAX_DATA_BYTES if this machine has the memory (training takes 4 to 7 times a CSV file's size: 0.42 GiB for 1M rows of 13 features in 64 MB, 4.1 GiB for 15M rows in 948 MiB, as `bench/train_1m.sh` measures)",
-            path.display()
+            crate::stack::shown(&path)
         )));
     }
-    std::fs::read(path).map_err(|e| Failure::new(format!("cannot read `{}`: {e}", path.display())))
+    std::fs::read(path).map_err(|e| Failure::new(format!("cannot read `{}`: {e}", crate::stack::shown(&path))))
 }
 
 /// The data file's bytes as CSV: a Parquet file converted (see [`mlinfra_core::data::parquet`]),
 /// a CSV file as it is.
 pub fn as_csv<'a>(path: &Path, bytes: &'a [u8]) -> Result<std::borrow::Cow<'a, [u8]>, Failure> {
     mlinfra_core::data::parquet::to_csv(bytes)
-        .map_err(|e| Failure::new(format!("`{}`: {e}", path.display())))
+        .map_err(|e| Failure::new(format!("`{}`: {e}", crate::stack::shown(&path))))
 }
 
 /// Read the data and split off the label when one is known.
@@ -98,7 +98,7 @@ fn load(
     let raw = read_bytes(&path)?;
     let bytes = as_csv(&path, &raw)?;
     let mut frame = read_csv(&bytes[..], &read_options(stack))
-        .map_err(|e| Failure::new(format!("`{}`: {e}", path.display())))?;
+        .map_err(|e| Failure::new(format!("`{}`: {e}", crate::stack::shown(&path))))?;
     let label = args
         .label
         .clone()
@@ -106,7 +106,7 @@ fn load(
     let labels = match label {
         Some(col) => {
             let (l, _) = take_label(&mut frame, &col, &label_rule(stack))
-                .map_err(|e| Failure::new(format!("`{}`: {e}", path.display())))?;
+                .map_err(|e| Failure::new(format!("`{}`: {e}", crate::stack::shown(&path))))?;
             Some(l)
         }
         None => None,
@@ -122,14 +122,14 @@ pub async fn run(g: &Global, cmd: &DataCommand) -> Result<i32, Failure> {
         DataCommand::Stats(args) => {
             let (path, frame, labels) = load(args, stack)?;
             let s = stats::compute(&frame, labels.as_ref());
-            let title = format!("Statistics of {}", path.display());
+            let title = format!("Statistics of {}", crate::stack::shown(&path));
             emit(&out, || stats_text(&s), &s, || html::statistics(&title, &s));
             Ok(0)
         }
         DataCommand::Schema(args) => {
             let (path, frame, labels) = load(args, stack)?;
             let schema = Schema::infer(&stats::compute(&frame, labels.as_ref()));
-            let title = format!("Schema of {}", path.display());
+            let title = format!("Schema of {}", crate::stack::shown(&path));
             emit(
                 &out,
                 || schema_text(&schema),
@@ -159,7 +159,7 @@ pub async fn run(g: &Global, cmd: &DataCommand) -> Result<i32, Failure> {
             };
             let (path, frame, _) = load(data, stack)?;
             let a = validate(&frame, &schema);
-            let title = format!("Anomalies of {}", path.display());
+            let title = format!("Anomalies of {}", crate::stack::shown(&path));
             emit(
                 &out,
                 || anomalies_text(&a),
@@ -250,8 +250,8 @@ async fn ingest(g: &Global, file: &Path) -> Result<i32, Failure> {
 
 pub fn load_schema(path: &Path) -> Result<Schema, Failure> {
     let text = std::fs::read_to_string(path)
-        .map_err(|e| Failure::new(format!("cannot read schema `{}`: {e}", path.display())))?;
-    Schema::from_json(&text).map_err(|e| Failure::new(format!("schema `{}`: {e}", path.display())))
+        .map_err(|e| Failure::new(format!("cannot read schema `{}`: {e}", crate::stack::shown(&path))))?;
+    Schema::from_json(&text).map_err(|e| Failure::new(format!("schema `{}`: {e}", crate::stack::shown(&path))))
 }
 
 fn emit<T: serde::Serialize>(

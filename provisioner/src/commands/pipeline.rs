@@ -102,7 +102,7 @@ async fn run_pipeline(g: &Global, run_args: &PipelineRunArgs) -> Result<i32, Fai
     let bytes = as_csv(&path, &raw)?;
     cx.out.progress(format!(
         "running the pipeline on `{}` ({} bytes)",
-        path.display(),
+        crate::stack::shown(&path),
         raw.len()
     ));
     let register = !run_args.no_register;
@@ -129,18 +129,18 @@ async fn run_pipeline(g: &Global, run_args: &PipelineRunArgs) -> Result<i32, Fai
             write(&lake, &key, &json_bytes(&a)).await?;
             return Err(Failure::new(format!(
                 "`{}`: {} anomalies block training: {}\nhint: see `{}`, or `mlinfra data validate --data {}`",
-                path.display(),
+                crate::stack::shown(&path),
                 a.errors().count(),
                 a.errors()
                     .map(|x| x.message.clone())
                     .collect::<Vec<_>>()
                     .join("; "),
                 at(&lake, &key),
-                path.display()
+                crate::stack::shown(&path)
             )));
         }
         Err(JobError::Pipeline(e)) => {
-            return Err(Failure::new(format!("`{}`: {e}", path.display())));
+            return Err(Failure::new(format!("`{}`: {e}", crate::stack::shown(&path))));
         }
         Err(e) => return Err(Failure::new(e.to_string())),
     };

@@ -77,7 +77,7 @@ fn held_message(path: &Path, info: &LockInfo) -> String {
         info.pid,
         info.operation,
         info.since,
-        path.display()
+        crate::stack::shown(&path)
     )
 }
 

@@ -98,11 +98,11 @@ impl HeldLock for LockGuard {
 
 impl StateBackend for FileStore {
     fn location(&self) -> String {
-        self.path.display().to_string()
+        crate::stack::shown(&self.path)
     }
 
     fn lock_location(&self) -> String {
-        self.path.with_extension("lock").display().to_string()
+        crate::stack::shown(self.path.with_extension("lock"))
     }
 
     fn is_local(&self) -> bool {

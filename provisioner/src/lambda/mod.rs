@@ -355,8 +355,8 @@ fn lambda_env(spec: &FunctionSpec, api: &str, instance: usize) -> Vec<(String, S
         .map_or("us-east-1".to_string(), |(_, v)| v.clone());
     let day = rfc3339_now();
     let day = day.get(..10).unwrap_or("1970-01-01").replace('-', "/");
-    let task_root = spec
-        .bootstrap
+    let task_root = std::path::absolute(&spec.bootstrap)
+        .unwrap_or_else(|_| spec.bootstrap.clone())
         .parent()
         .map_or_else(String::new, |p| p.display().to_string());
     [

@@ -293,7 +293,7 @@ fn prune_empty(dir: &Path, root: &Path) {
 
 impl Provider for LocalProvider {
     fn target(&self) -> String {
-        format!("local directory `{}`", self.root.display())
+        format!("local directory `{}`", crate::stack::shown(&self.root))
     }
 
     async fn read(

@@ -72,6 +72,10 @@ pub struct App {
 impl App {
     /// Unpack `zip` into `dir` (emptied first) and read its `host.json` and triggers.
     pub fn unpack(function: &str, zip: &Path, dir: &Path) -> Result<App, String> {
+        // The handler is started from this directory with this directory as its working
+        // directory: a relative path would be looked up inside itself.
+        let dir = &std::path::absolute(dir)
+            .map_err(|e| format!("cannot resolve `{}`: {e}", dir.display()))?;
         let file = std::fs::File::open(zip).map_err(|e| {
             format!(
                 "cannot read the `{function}` function app package `{}`: {e}\nhint: run `mlinfra build --target azure` (or point `--artifacts` at its output)",

@@ -59,7 +59,7 @@ fn memory_warning(loaded: &Loaded, path: &Path) -> Option<String> {
     (need > train.memory_mb).then(|| {
         format!(
             "`dataset.source` `{}` is {} MiB: training on it takes about {need} MiB, more than `functions.train.memory_mb` ({}), so the train function would refuse it\nhint: set `functions.train.memory_mb` to {} or more",
-            loaded.stack.dataset.source,
+            super::shown(&loaded.stack.dataset.source),
             size.div_ceil(1 << 20),
             train.memory_mb,
             mlinfra_core::jobs::train::memory_setting_mb(need)
@@ -82,7 +82,7 @@ pub fn check(loaded: &Loaded) -> DataCheck {
         Ok(None) => {
             out.warnings.push(format!(
                 "`dataset.source` `{}` is empty: its columns cannot be checked",
-                d.source
+                super::shown(&d.source)
             ));
             return out;
         }
@@ -95,7 +95,7 @@ pub fn check(loaded: &Loaded) -> DataCheck {
             };
             out.warnings.push(format!(
                 "`dataset.source` `{}` {why} (relative paths are relative to the stack file's directory): the label and categorical columns are not checked, and `data` and `pipeline` need the file",
-                d.source
+                super::shown(&d.source)
             ));
             return out;
         }
@@ -119,7 +119,7 @@ pub fn check(loaded: &Loaded) -> DataCheck {
             name.chars().count(),
             format!(
                 "`{field}` is `{name}`, which is not a column of `{}`",
-                loaded.stack.dataset.source
+                super::shown(&loaded.stack.dataset.source)
             ),
         );
         out.errors

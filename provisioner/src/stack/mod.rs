@@ -107,7 +107,17 @@ pub fn load(path: &Path) -> Result<Loaded, StackError> {
         )),
     })?;
     let mut stack = parse_str(&file, &src)?;
-    resolve_paths(&mut stack, path.parent().unwrap_or(Path::new("")));
+    // Absolute once, here: every path derived from the stack file (the data, the environment's
+    // directory, the packages unpacked in it, the programs started from it) stays right whatever
+    // a later step takes as its working directory.
+    let base = std::path::absolute(path.parent().unwrap_or(Path::new("")))
+        .map_err(|e| StackError {
+            file: file.clone(),
+            src: String::new(),
+            diags: Vec::new(),
+            io: Some(format!("cannot resolve its directory: {e}")),
+        })?;
+    resolve_paths(&mut stack, &base);
     Ok(Loaded {
         path: path.to_path_buf(),
         stack,
@@ -131,6 +141,19 @@ pub fn resolve_paths(stack: &mut Stack, base: &Path) {
         .clone()
         .unwrap_or_else(|| format!(".mlinfra/{}", stack.name));
     stack.environments.local.dir = Some(resolve(&dir));
+}
+
+/// A path as messages show it: relative to the working directory when it is under it (as the
+/// user wrote it, usually), else as it is.
+pub fn shown(path: impl AsRef<Path>) -> String {
+    let path = path.as_ref();
+    std::env::current_dir()
+        .ok()
+        .and_then(|cwd| path.strip_prefix(cwd).ok())
+        .filter(|rel| !rel.as_os_str().is_empty())
+        .unwrap_or(path)
+        .display()
+        .to_string()
 }
 
 /// `base/path` with `.` and `dir/..` removed without reading the filesystem (`stacks/../x` is
@@ -174,6 +197,35 @@ pub fn known_fields(src: &str) -> std::collections::BTreeSet<String> {
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
+
+    /// Issue 30: the paths derived from a relative stack path are absolute, so a program
+    /// started from the environment's directory with another working directory finds them.
+    #[test]
+    fn a_relative_stack_path_resolves_to_absolute_paths() {
+        use std::path::Path;
+        // cargo runs unit tests in the package's directory: this path is relative to it.
+        let given = Path::new("../stacks/heart-disease.yaml");
+        let l = super::load(given).unwrap();
+        let source = Path::new(&l.stack.dataset.source);
+        assert!(source.is_absolute(), "{}", source.display());
+        assert!(source.is_file(), "{}", source.display());
+        assert!(source.ends_with("examples/heart-disease/processed.cleveland.csv"));
+        let dir = l.stack.environments.local.dir.unwrap();
+        assert!(Path::new(&dir).is_absolute(), "{dir}");
+        assert!(!dir.contains(".."), "{dir}");
+        assert!(dir.ends_with(".mlinfra/heart-disease"), "{dir}");
+        // Messages still name the file as it was given.
+        assert_eq!(l.path, given);
+    }
+
+    #[test]
+    fn paths_under_the_working_directory_are_shown_relative_to_it() {
+        let cwd = std::env::current_dir().unwrap();
+        assert_eq!(super::shown(cwd.join(".mlinfra/x")), ".mlinfra/x");
+        assert_eq!(super::shown("/elsewhere/x"), "/elsewhere/x");
+        assert_eq!(super::shown("relative/x"), "relative/x");
+        assert_eq!(super::shown(&cwd), cwd.display().to_string());
+    }
 
     #[test]
     fn carriage_returns_do_not_shift_snippets() {
