@@ -110,7 +110,11 @@ pub fn load(path: &Path) -> Result<Loaded, StackError> {
     // Absolute once, here: every path derived from the stack file (the data, the environment's
     // directory, the packages unpacked in it, the programs started from it) stays right whatever
     // a later step takes as its working directory.
-    let base = std::path::absolute(path.parent().unwrap_or(Path::new("")))
+    let dir = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let base = std::path::absolute(dir)
         .map_err(|e| StackError {
             file: file.clone(),
             src: String::new(),
