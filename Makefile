@@ -97,8 +97,8 @@ lint:
 	python3 .ci/rust_version.py
 	$(CARGO) fmt --all --check
 	$(CARGO) clippy --workspace --all-targets --locked -- -D warnings
-	# mlinfra without the features the workspace's tests turn on (`sagemaker`), as `make demo` builds it.
-	$(CARGO) clippy -p mlinfra --all-targets --locked -- -D warnings
+	# The SageMaker mirror and its test, which the workspace's build leaves out.
+	$(CARGO) clippy -p mlinfra -p mlinfra-e2e --all-targets --locked --features mlinfra/sagemaker,mlinfra-e2e/sagemaker -- -D warnings
 	$(CARGO) clippy -p mlinfra-e2e --features localstack --tests --locked -- -D warnings
 	$(CARGO) clippy -p mlinfra-etl -p mlinfra-train -p mlinfra-predict -p mlinfra-monitor --locked \
 	  --features mlinfra-etl/azure,mlinfra-train/azure,mlinfra-predict/azure,mlinfra-monitor/azure -- -D warnings
@@ -113,6 +113,10 @@ test: lint venv azurite browser lambda
 		echo "cargo-nextest not found: using cargo test"; \
 		$(CARGO) test --workspace --locked --no-fail-fast; \
 	fi
+	# The SageMaker mirror (feature `sagemaker`, not in the workspace's build): an `mlinfra` built
+	# with it, and its test against the moto server.
+	$(CARGO) build -p mlinfra --bin mlinfra --locked --features sagemaker
+	$(CARGO) test -p mlinfra-e2e --locked --features sagemaker --test aws the_sagemaker_mirror
 
 # Rewrite the golden files (UI errors, CLI snapshots) from the current output.
 bless:

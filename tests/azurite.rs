@@ -207,7 +207,12 @@ fn the_lifecycle_runs_on_azurite_and_the_blobs_say_so() {
         &cli::repo_root(),
         &["build", "--target", "azure", "--profile", "dev"],
     );
-    build.args(["-f", &env.stack_abs, "--artifacts", packages.to_str().unwrap()]);
+    build.args([
+        "-f",
+        &env.stack_abs,
+        "--artifacts",
+        packages.to_str().unwrap(),
+    ]);
     let (code, out, err) = cli::output(build);
     assert_eq!(code, 0, "mlinfra build --target azure\n{out}{err}");
     assert!(packages.join("predict/functionapp.zip").is_file(), "{out}");

@@ -1,26 +1,12 @@
-//! Records the git revision the crate was built from, for run records ("code version"), and
-//! for the Lambda binaries (feature `lambda`) links `glibc_compat.c`, which keeps them loadable
-//! on the glibc 2.34 of `provided.al2023` when built on a newer host.
+//! For the Lambda binaries (feature `lambda`), links `glibc_compat.c`, which keeps them
+//! loadable on the glibc 2.34 of `provided.al2023` when built on a newer host. (The git
+//! revision of run records comes from the binaries' own build scripts: a commit does not
+//! rebuild this crate.)
 
 fn main() {
+    println!("cargo:rerun-if-changed=build.rs");
     #[cfg(feature = "lambda")]
     glibc_compat();
-    for p in [
-        "../../.git/HEAD",
-        "../../.git/refs/heads",
-        "../../.git/packed-refs",
-    ] {
-        println!("cargo:rerun-if-changed={p}");
-    }
-    let rev = std::process::Command::new("git")
-        .args(["rev-parse", "--short=12", "HEAD"])
-        .output()
-        .ok()
-        .filter(|o| o.status.success())
-        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string());
-    if let Some(rev) = rev {
-        println!("cargo:rustc-env=MLINFRA_GIT_REV={rev}");
-    }
 }
 
 /// Link `glibc_compat.c` into the Lambda binaries (x86_64 Linux with glibc only).

@@ -126,7 +126,7 @@ impl Accounts {
             None => file.accounts.push(Account {
                 name: name.to_string(),
                 hash,
-                created: mlinfra_core::registry::local::rfc3339(mlinfra_core::jobs::now()),
+                created: mlinfra_core::clock::rfc3339(mlinfra_core::jobs::now()),
             }),
         }
         self.write(&file)?;

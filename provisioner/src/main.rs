@@ -31,6 +31,7 @@ fn output_is_not_a_file(e: &clap::Error) -> Option<String> {
 }
 
 fn main() {
+    mlinfra_core::pipeline::CodeVersion::set_git_revision(option_env!("MLINFRA_GIT_REV"));
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {

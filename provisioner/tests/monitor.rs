@@ -388,6 +388,7 @@ fn drift_alerts_and_retraining_with_cooldown() {
         "retraining was triggered exactly once"
     );
     let versions = p.run(&["models", "list", "--output", "json"]);
+    versions.ok();
     assert!(!versions.raw_stdout.contains("\"version\": 3"));
     let hooked = hooks.lock().unwrap().clone();
     assert_eq!(
@@ -558,9 +559,9 @@ fn test_traffic_can_be_kept_out_of_monitoring() {
     );
 
     // 2. A load test that was not marked: left out afterwards by its time range.
-    let from = mlinfra_core::registry::local::rfc3339(mlinfra_core::jobs::now());
+    let from = mlinfra_core::clock::rfc3339(mlinfra_core::jobs::now());
     traffic(&p, &s, &header, &shifted7, false);
-    let to = mlinfra_core::registry::local::rfc3339(mlinfra_core::jobs::now());
+    let to = mlinfra_core::clock::rfc3339(mlinfra_core::jobs::now());
     assert!(check(&p)["report"]["dataset"]["drifted"] == true);
     p.run(&[
         "monitor",

@@ -16,38 +16,33 @@
 pub mod aws_env;
 #[cfg(feature = "azure")]
 pub mod azure;
+pub mod clock;
 pub mod cloud_error;
 pub mod config;
 #[cfg(feature = "custom-handler")]
 pub mod custom_handler;
-pub mod data;
-pub mod drift;
 pub mod error;
-pub mod explain;
 pub mod function;
+pub mod html;
 pub mod jobs;
 pub mod lake;
 #[cfg(feature = "s3")]
 pub mod lake_s3;
 #[cfg(feature = "lambda")]
 pub mod lambda;
-pub mod metrics;
-pub mod model;
 pub mod monitor;
 pub mod notify;
-pub mod onnx;
-pub mod par;
 pub mod pipeline;
 pub mod registry;
-pub mod rng;
-pub mod schema;
-pub mod scorer;
 pub mod serving;
-pub mod stats;
-pub mod transform;
-pub mod tune;
 pub mod urlencoding;
-pub mod validate;
+
+pub use mlinfra_ml::{
+    data, drift, explain, metrics, model, par, rng, schema, stats, transform, tune, validate,
+};
+pub use mlinfra_onnx as onnx;
+#[cfg(feature = "scoring")]
+pub use mlinfra_onnx::scorer;
 
 pub use config::{ConfigError, FunctionConfig, ServingConfig};
 pub use error::FunctionError;

@@ -72,12 +72,23 @@ pub struct CodeVersion {
     pub git_revision: Option<String>,
 }
 
+/// The git revision of the running binary, set once by its `main` (see
+/// [`CodeVersion::set_git_revision`]).
+static GIT_REVISION: std::sync::OnceLock<Option<&'static str>> = std::sync::OnceLock::new();
+
 impl CodeVersion {
     pub fn current() -> Self {
         CodeVersion {
             crate_version: env!("CARGO_PKG_VERSION").to_string(),
-            git_revision: option_env!("MLINFRA_GIT_REV").map(str::to_string),
+            git_revision: GIT_REVISION.get().copied().flatten().map(str::to_string),
         }
+    }
+
+    /// The running binary's git revision, recorded in the run records it writes: each binary
+    /// passes `option_env!("MLINFRA_GIT_REV")` from its own build script
+    /// (`mlinfra-build-info`), so that a commit rebuilds only the binaries. The first call wins.
+    pub fn set_git_revision(rev: Option<&'static str>) {
+        let _ = GIT_REVISION.set(rev);
     }
 }
 

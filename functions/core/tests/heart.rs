@@ -27,6 +27,16 @@ fn binary() -> LabelRule {
 /// including rows with missing values, and the labels agree.
 fn check_onnx(model: &Model, frame: &Frame) {
     let bytes = export(model, &Metadata::default()).unwrap();
+    // The export's own part of the ONNX schema (`mlinfra_onnx::proto`) against the complete one
+    // (tract's): decoded and encoded again, the same bytes, so nothing was written that the
+    // schema would read differently.
+    use prost::Message as _;
+    let full = tract_onnx::pb::ModelProto::decode(&bytes[..]).unwrap();
+    assert_eq!(
+        full.encode_to_vec(),
+        bytes,
+        "the export differs under ONNX's full schema"
+    );
     let k = model.classes.len();
     let f = model.prep.features.len();
     let scorer = Scorer::load(&bytes, f, k).unwrap();

@@ -107,6 +107,7 @@ async fn custom_handler(config: FunctionConfig, port: u16) -> Result<(), lambda_
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
+    mlinfra_core::pipeline::CodeVersion::set_git_revision(option_env!("MLINFRA_GIT_REV"));
     let config = mlinfra_core::lambda::config_or_exit(jobs::check_sources);
     #[cfg(feature = "azure")]
     if let Some(port) = mlinfra_core::custom_handler::port() {

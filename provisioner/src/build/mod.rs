@@ -97,12 +97,22 @@ impl Target {
 }
 
 /// Build the function binaries with cargo, in `profile` (`release`, or `dev` for a quick
-/// debug build); returns each function's executable.
+/// debug build); returns each function's executable. Each function is its own `cargo build`:
+/// built together, cargo would give every function the union of their features (the ONNX
+/// runtime that only `predict` uses in every package).
 pub fn cargo_build(
     functions: &[&str],
     target: Target,
     profile: &str,
 ) -> Result<Vec<(String, PathBuf)>, String> {
+    functions
+        .iter()
+        .map(|f| Ok((f.to_string(), cargo_build_one(f, target, profile)?)))
+        .collect()
+}
+
+/// `cargo build -p mlinfra-<function>` with the target's features; the executable it built.
+fn cargo_build_one(function: &str, target: Target, profile: &str) -> Result<PathBuf, String> {
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let mut cmd = std::process::Command::new(cargo);
     cmd.args([
@@ -110,12 +120,11 @@ pub fn cargo_build(
         "--profile",
         profile,
         "--message-format=json-render-diagnostics",
+        "-p",
+        &format!("mlinfra-{function}"),
     ]);
-    for f in functions {
-        cmd.args(["-p", &format!("mlinfra-{f}")]);
-        if let Some(features) = target.features(f) {
-            cmd.args(["--features", &features]);
-        }
+    if let Some(features) = target.features(function) {
+        cmd.args(["--features", &features]);
     }
     cmd.stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::inherit());
@@ -124,29 +133,16 @@ pub fn cargo_build(
     })?;
     if !out.status.success() {
         return Err(format!(
-            "cargo build failed ({}); its errors are above\nhint: `mlinfra build` runs in a checkout of the mlinfra repository",
+            "cargo build of `{function}` failed ({}); its errors are above\nhint: `mlinfra build` runs in a checkout of the mlinfra repository",
             out.status
         ));
     }
-    let mut found = Vec::new();
-    for line in String::from_utf8_lossy(&out.stdout).lines() {
-        let Ok(msg) = serde_json::from_str::<serde_json::Value>(line) else {
-            continue;
-        };
-        if msg["reason"] != "compiler-artifact" {
-            continue;
-        }
-        let name = msg["target"]["name"].as_str().unwrap_or_default();
-        if let (true, Some(exe)) = (functions.contains(&name), msg["executable"].as_str()) {
-            found.push((name.to_string(), PathBuf::from(exe)));
-        }
-    }
-    for f in functions {
-        if !found.iter().any(|(n, _)| n == f) {
-            return Err(format!("cargo built no `{f}` executable"));
-        }
-    }
-    Ok(found)
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+        .filter(|msg| msg["reason"] == "compiler-artifact" && msg["target"]["name"] == function)
+        .find_map(|msg| msg["executable"].as_str().map(PathBuf::from))
+        .ok_or_else(|| format!("cargo built no `{function}` executable"))
 }
 
 /// Write the manifest of a target's packages.

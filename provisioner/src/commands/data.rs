@@ -70,23 +70,24 @@ pub fn max_data_bytes() -> u64 {
 
 pub fn read_bytes(path: &Path) -> Result<Vec<u8>, Failure> {
     let len = std::fs::metadata(path)
-        .map_err(|e| Failure::new(format!("cannot read `{}`: {e}", crate::stack::shown(&path))))?
+        .map_err(|e| Failure::new(format!("cannot read `{}`: {e}", crate::stack::shown(path))))?
         .len();
     let max = max_data_bytes();
     if len > max {
         return Err(Failure::new(format!(
             "`{}` is {len} bytes; mlinfra reads data into memory and takes files up to {max} bytes\nhint: split the file, or raise the limit with MLINFRA_MAX_DATA_BYTES if this machine has the memory (training takes 4 to 7 times a CSV file's size: 0.42 GiB for 1M rows of 13 features in 64 MB, 4.1 GiB for 15M rows in 948 MiB, as `bench/train_1m.sh` measures)",
-            crate::stack::shown(&path)
+            crate::stack::shown(path)
         )));
     }
-    std::fs::read(path).map_err(|e| Failure::new(format!("cannot read `{}`: {e}", crate::stack::shown(&path))))
+    std::fs::read(path)
+        .map_err(|e| Failure::new(format!("cannot read `{}`: {e}", crate::stack::shown(path))))
 }
 
 /// The data file's bytes as CSV: a Parquet file converted (see [`mlinfra_core::data::parquet`]),
 /// a CSV file as it is.
 pub fn as_csv<'a>(path: &Path, bytes: &'a [u8]) -> Result<std::borrow::Cow<'a, [u8]>, Failure> {
     mlinfra_core::data::parquet::to_csv(bytes)
-        .map_err(|e| Failure::new(format!("`{}`: {e}", crate::stack::shown(&path))))
+        .map_err(|e| Failure::new(format!("`{}`: {e}", crate::stack::shown(path))))
 }
 
 /// Read the data and split off the label when one is known.
@@ -249,9 +250,14 @@ async fn ingest(g: &Global, file: &Path) -> Result<i32, Failure> {
 }
 
 pub fn load_schema(path: &Path) -> Result<Schema, Failure> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| Failure::new(format!("cannot read schema `{}`: {e}", crate::stack::shown(&path))))?;
-    Schema::from_json(&text).map_err(|e| Failure::new(format!("schema `{}`: {e}", crate::stack::shown(&path))))
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        Failure::new(format!(
+            "cannot read schema `{}`: {e}",
+            crate::stack::shown(path)
+        ))
+    })?;
+    Schema::from_json(&text)
+        .map_err(|e| Failure::new(format!("schema `{}`: {e}", crate::stack::shown(path))))
 }
 
 fn emit<T: serde::Serialize>(

@@ -367,10 +367,6 @@ impl Context {
         FileStore::new(self.root.join("state.json"))
     }
 
-    pub fn lock_path(&self) -> PathBuf {
-        self.root.join("state.lock")
-    }
-
     pub fn provider(&self) -> LocalProvider {
         LocalProvider::new(
             self.root.clone(),

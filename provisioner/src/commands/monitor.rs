@@ -386,8 +386,8 @@ async fn ignore(g: &Global, a: &crate::cli::MonitorIgnoreArgs) -> Result<i32, Fa
             if from > to {
                 return Err(Failure::new(format!(
                     "`--from` ({}) is after `--to` ({})",
-                    mlinfra_core::registry::local::rfc3339(from),
-                    mlinfra_core::registry::local::rfc3339(to)
+                    mlinfra_core::clock::rfc3339(from),
+                    mlinfra_core::clock::rfc3339(to)
                 )));
             }
             let by = super::models::actor(&a.identity.actor)?;
@@ -398,7 +398,7 @@ async fn ignore(g: &Global, a: &crate::cli::MonitorIgnoreArgs) -> Result<i32, Fa
                     to,
                     reason: a.reason.clone(),
                     by,
-                    at: mlinfra_core::registry::local::rfc3339(jobs::now()),
+                    at: mlinfra_core::clock::rfc3339(jobs::now()),
                 },
             )
             .await
@@ -414,8 +414,8 @@ async fn ignore(g: &Global, a: &crate::cli::MonitorIgnoreArgs) -> Result<i32, Fa
         let _ = writeln!(
             text,
             "ignored   {} .. {} by {} ({}){}",
-            mlinfra_core::registry::local::rfc3339(r.from),
-            mlinfra_core::registry::local::rfc3339(r.to),
+            mlinfra_core::clock::rfc3339(r.from),
+            mlinfra_core::clock::rfc3339(r.to),
             r.by,
             r.at,
             if r.reason.is_empty() {

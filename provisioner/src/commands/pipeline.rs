@@ -79,12 +79,6 @@ async fn write(lake: &AnyLake, key: &str, bytes: &[u8]) -> Result<(), Failure> {
         .map_err(|e| Failure::new(e.to_string()))
 }
 
-fn json_bytes<T: serde::Serialize>(v: &T) -> Vec<u8> {
-    let mut s = serde_json::to_string_pretty(v).unwrap_or_default();
-    s.push('\n');
-    s.into_bytes()
-}
-
 pub async fn run(g: &Global, cmd: &PipelineCommand) -> Result<i32, Failure> {
     let PipelineCommand::Run(args) = cmd;
     run_pipeline(g, args).await
@@ -126,7 +120,7 @@ async fn run_pipeline(g: &Global, run_args: &PipelineRunArgs) -> Result<i32, Fai
         Err(JobError::Pipeline(PipelineError::Anomalies(a))) => {
             let data = format!("sha256:{}", pipeline::sha256_hex(&bytes));
             let key = format!("artifacts/anomalies/{}.json", short_hash(&data));
-            write(&lake, &key, &json_bytes(&a)).await?;
+            write(&lake, &key, &mlinfra_core::jobs::json_bytes(&a)).await?;
             return Err(Failure::new(format!(
                 "`{}`: {} anomalies block training: {}\nhint: see `{}`, or `mlinfra data validate --data {}`",
                 crate::stack::shown(&path),
@@ -140,7 +134,10 @@ async fn run_pipeline(g: &Global, run_args: &PipelineRunArgs) -> Result<i32, Fai
             )));
         }
         Err(JobError::Pipeline(e)) => {
-            return Err(Failure::new(format!("`{}`: {e}", crate::stack::shown(&path))));
+            return Err(Failure::new(format!(
+                "`{}`: {e}",
+                crate::stack::shown(&path)
+            )));
         }
         Err(e) => return Err(Failure::new(e.to_string())),
     };
@@ -157,15 +154,17 @@ async fn run_pipeline(g: &Global, run_args: &PipelineRunArgs) -> Result<i32, Fai
         .from_reader(&bytes[..])
         .records()
         .count();
-    let pointer = json_bytes(&mlinfra_core::jobs::CuratedPointer {
+    mlinfra_core::jobs::CuratedPointer {
         data_hash: out.data_hash.clone(),
         key: data_key.clone(),
         rows: records,
         sources: vec![format!("raw/{file_name}")],
         schema_version: Some(out.run.schema_version.clone()),
-        created_at: mlinfra_core::registry::local::rfc3339(mlinfra_core::jobs::now()),
-    });
-    write(&lake, mlinfra_core::jobs::CURATED_LATEST, &pointer).await?;
+        created_at: mlinfra_core::clock::now_rfc3339(),
+    }
+    .write(&lake)
+    .await
+    .map_err(|e| Failure::new(e.to_string()))?;
     let run = &out.run.run_id;
     let e = &out.evaluation;
     let best = &out.search.trials[out.search.best];

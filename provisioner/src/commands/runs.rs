@@ -33,10 +33,13 @@ pub async fn run(g: &Global, cmd: &RunsCommand) -> Result<i32, Failure> {
         RunsCommand::Show { id } => {
             let run_id = resolve(&executions, id)?;
             let record = read_run(&lake, &run_id).await?;
-            let search: serde_json::Value =
-                read_json(&lake, &format!("artifacts/runs/{run_id}/search.json"))
-                    .await
-                    .unwrap_or(serde_json::Value::Null);
+            let search: serde_json::Value = mlinfra_core::jobs::read_json(
+                &lake,
+                &format!("artifacts/runs/{run_id}/search.json"),
+            )
+            .await
+            .map_err(|e| Failure::new(e.to_string()))?
+            .unwrap_or(serde_json::Value::Null);
             let of_run: Vec<&Execution> =
                 executions.iter().filter(|e| e.run_id == run_id).collect();
             let mut t = compare_text(&[&record]);
@@ -186,10 +189,6 @@ pub(crate) fn resolve(executions: &[Execution], id: &str) -> Result<String, Fail
                 .join(", ")
         ))),
     }
-}
-
-async fn read_json(lake: &impl Lake, key: &str) -> Option<serde_json::Value> {
-    serde_json::from_slice(&lake.get(key).await.ok()??).ok()
 }
 
 pub(crate) async fn read_run(lake: &impl Lake, run_id: &str) -> Result<RunRecord, Failure> {

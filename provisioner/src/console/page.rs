@@ -6,20 +6,7 @@ use std::fmt::Write as _;
 
 use super::session::Session;
 
-pub fn esc(s: &str) -> String {
-    let mut o = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => o.push_str("&amp;"),
-            '<' => o.push_str("&lt;"),
-            '>' => o.push_str("&gt;"),
-            '"' => o.push_str("&quot;"),
-            '\'' => o.push_str("&#39;"),
-            c => o.push(c),
-        }
-    }
-    o
-}
+pub use mlinfra_core::html::escape as esc;
 
 /// A number for a table cell (see [`crate::report::num`]).
 pub fn num(x: f64) -> String {

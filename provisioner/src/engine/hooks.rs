@@ -1,7 +1,10 @@
 //! Test hooks: failure injection and slow steps, read from the environment.
 //!
-//! They exist so the test suite can prove that an `up` interrupted after any step leaves valid
-//! state, and that a second concurrent `up` meets the lock. They do nothing unless set.
+//! They exist so the test suite can prove that a real `up` (the local provider's, AWS's on the
+//! moto server) interrupted after any step leaves valid state, and that a second concurrent
+//! `up` meets the lock. Only a build with the feature `test-hooks` (the tests' build) reads
+//! them; a release build has none. The engine's own tests fail a fake provider at every step
+//! instead (`engine::tests`).
 
 use std::time::Duration;
 
@@ -17,6 +20,14 @@ pub struct Hooks {
 }
 
 impl Hooks {
+    /// The hooks the environment sets; none without the feature `test-hooks`.
+    #[cfg(not(feature = "test-hooks"))]
+    pub fn from_env() -> Self {
+        Hooks::default()
+    }
+
+    /// The hooks the environment sets.
+    #[cfg(feature = "test-hooks")]
     pub fn from_env() -> Self {
         let num = |k: &str| {
             std::env::var(k)

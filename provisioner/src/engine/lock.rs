@@ -29,7 +29,7 @@ impl LockInfo {
             host: crate::identity::host_name(),
             pid: std::process::id(),
             operation: operation.to_string(),
-            since: super::state::now_rfc3339(),
+            since: mlinfra_core::clock::now_rfc3339(),
         }
     }
 
@@ -77,7 +77,7 @@ fn held_message(path: &Path, info: &LockInfo) -> String {
         info.pid,
         info.operation,
         info.since,
-        crate::stack::shown(&path)
+        crate::stack::shown(path)
     )
 }
 

@@ -15,3 +15,6 @@ pub mod store;
 pub use graph::{Graph, Resource, ResourceKind};
 pub use plan::{Action, Change, Plan, Step};
 pub use state::{ResourceState, State};
+
+#[cfg(test)]
+mod tests;

@@ -80,7 +80,7 @@ impl State {
     /// Bump the serial and timestamp, and encode the document to write.
     pub fn next_version(&mut self, path: &Path) -> Result<String, StateError> {
         self.serial += 1;
-        self.updated_at = now_rfc3339();
+        self.updated_at = mlinfra_core::clock::now_rfc3339();
         self.mlinfra_version = env!("CARGO_PKG_VERSION").to_string();
         let mut text = serde_json::to_string_pretty(self).map_err(|e| StateError::Corrupt {
             path: path.to_path_buf(),
@@ -97,7 +97,7 @@ impl State {
             env: env.to_string(),
             serial: 0,
             mlinfra_version: env!("CARGO_PKG_VERSION").to_string(),
-            updated_at: now_rfc3339(),
+            updated_at: mlinfra_core::clock::now_rfc3339(),
             resources: IndexMap::new(),
         }
     }
@@ -131,11 +131,6 @@ impl State {
         }
         Ok(state)
     }
-}
-
-/// The current time as RFC 3339, seconds precision, UTC.
-pub fn now_rfc3339() -> String {
-    humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string()
 }
 
 /// A state document kept in a file on this machine.

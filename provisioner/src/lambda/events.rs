@@ -40,7 +40,7 @@ pub fn scheduled_event(rule_arn: &str, region: &str, account: &str) -> Value {
         "detail-type": "Scheduled Event",
         "source": "aws.events",
         "account": account,
-        "time": super::rfc3339_now(),
+        "time": mlinfra_core::clock::now_rfc3339(),
         "region": region,
         "resources": [rule_arn],
         "detail": {}
@@ -53,7 +53,7 @@ pub fn object_created_event(bucket: &str, key: &str, size: i64, region: &str) ->
         "eventVersion": "2.1",
         "eventSource": "aws:s3",
         "awsRegion": region,
-        "eventTime": super::rfc3339_now(),
+        "eventTime": mlinfra_core::clock::now_rfc3339(),
         "eventName": "ObjectCreated:Put",
         "s3": {
             "s3SchemaVersion": "1.0",

@@ -239,7 +239,7 @@ impl Gateway {
                 "httpMethod": parts.method.as_str(),
                 "requestId": request_id,
                 "extendedRequestId": request_id,
-                "requestTime": crate::lambda::rfc3339_now(),
+                "requestTime": mlinfra_core::clock::now_rfc3339(),
                 "requestTimeEpoch": now,
                 "path": full_path,
                 "accountId": self.account,

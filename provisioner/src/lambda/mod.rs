@@ -197,7 +197,7 @@ impl Executor {
                 (self.logs)(&instance.label, &format!("{request_id} Task timed out after {:.2} seconds; instance stopped", self.spec.timeout.as_secs_f64()));
                 Ok(failure("Sandbox.Timedout", format!(
                     "{} {request_id} Task timed out after {:.2} seconds",
-                    rfc3339_now(),
+                    mlinfra_core::clock::now_rfc3339(),
                     self.spec.timeout.as_secs_f64()
                 )))
             }
@@ -353,7 +353,7 @@ fn lambda_env(spec: &FunctionSpec, api: &str, instance: usize) -> Vec<(String, S
         .iter()
         .find(|(k, _)| k == "AWS_REGION")
         .map_or("us-east-1".to_string(), |(_, v)| v.clone());
-    let day = rfc3339_now();
+    let day = mlinfra_core::clock::now_rfc3339();
     let day = day.get(..10).unwrap_or("1970-01-01").replace('-', "/");
     let task_root = std::path::absolute(&spec.bootstrap)
         .unwrap_or_else(|_| spec.bootstrap.clone())
@@ -432,10 +432,6 @@ pub fn request_id() -> String {
         &h[16..20],
         &h[20..]
     )
-}
-
-pub(crate) fn rfc3339_now() -> String {
-    mlinfra_core::registry::local::rfc3339(mlinfra_core::jobs::now())
 }
 
 #[cfg(test)]

@@ -9,12 +9,7 @@ use mlinfra_core::validate::Anomalies;
 
 use super::num;
 
-fn esc(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
-}
+use mlinfra_core::html::escape as esc;
 
 /// The pages' style, also used by the console around the same fragments.
 pub const STYLE: &str = "body{font-family:system-ui,sans-serif;margin:2rem;color:#222}table{border-collapse:collapse;margin:1rem 0}td,th{border:1px solid #ccc;padding:.25rem .5rem;text-align:right}th{background:#f3f3f3}td:first-child,th:first-child{text-align:left}.feature{display:inline-block;margin:0 1.5rem 1.5rem 0;vertical-align:top}.error{color:#b00020}.warning{color:#a15c00}svg text{font-size:10px}";

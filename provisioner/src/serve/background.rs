@@ -110,10 +110,6 @@ impl Background {
     }
 }
 
-fn now() -> u64 {
-    jobs::now()
-}
-
 /// Fire each enabled schedule at the times its expression gives, until the process ends.
 pub async fn schedules(bg: Arc<Background>) {
     let mut tasks = vec![];
@@ -126,11 +122,11 @@ pub async fn schedules(bg: Arc<Background>) {
         };
         let (bg, name, function) = (Arc::clone(&bg), name.clone(), spec.function);
         tasks.push(tokio::spawn(async move {
-            let mut last = now();
+            let mut last = jobs::now();
             while let Some(next) = schedule.next_after(last) {
-                tokio::time::sleep(Duration::from_secs(next.saturating_sub(now()))).await;
+                tokio::time::sleep(Duration::from_secs(next.saturating_sub(jobs::now()))).await;
                 bg.run_scheduled(&name, function).await;
-                last = next.max(now());
+                last = next.max(jobs::now());
             }
         }));
     }

@@ -482,7 +482,7 @@ impl Host {
                     };
                     tokio::time::sleep(Duration::from_secs(next - now)).await;
                     let after = timer.next_after(next).unwrap_or(next);
-                    let rfc = mlinfra_core::registry::local::rfc3339;
+                    let rfc = mlinfra_core::clock::rfc3339;
                     let data = json!({ binding.as_str(): {
                         "Schedule": { "AdjustForDST": true },
                         "ScheduleStatus": { "Last": rfc(last), "Next": rfc(after), "LastUpdated": rfc(next) },
@@ -566,7 +566,7 @@ impl Host {
 fn sys(name: &str) -> Value {
     json!({
         "MethodName": name,
-        "UtcNow": crate::lambda::rfc3339_now(),
+        "UtcNow": mlinfra_core::clock::now_rfc3339(),
         "RandGuid": crate::lambda::request_id(),
     })
 }

@@ -114,13 +114,12 @@ pub fn load(path: &Path) -> Result<Loaded, StackError> {
         .parent()
         .filter(|d| !d.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
-    let base = std::path::absolute(dir)
-        .map_err(|e| StackError {
-            file: file.clone(),
-            src: String::new(),
-            diags: Vec::new(),
-            io: Some(format!("cannot resolve its directory: {e}")),
-        })?;
+    let base = std::path::absolute(dir).map_err(|e| StackError {
+        file: file.clone(),
+        src: String::new(),
+        diags: Vec::new(),
+        io: Some(format!("cannot resolve its directory: {e}")),
+    })?;
     resolve_paths(&mut stack, &base);
     Ok(Loaded {
         path: path.to_path_buf(),

@@ -178,8 +178,8 @@ impl Account {
                     .duration_since(UNIX_EPOCH)
                     .map(|d| d.as_secs())
                     .unwrap_or(0);
-                let start = crate::registry::local::rfc3339(now.saturating_sub(60));
-                let expiry = crate::registry::local::rfc3339(now + SAS_LIFETIME.as_secs());
+                let start = crate::clock::rfc3339(now.saturating_sub(60));
+                let expiry = crate::clock::rfc3339(now + SAS_LIFETIME.as_secs());
                 let (permissions, services, types, protocol) =
                     ("racwdlt", "b", "sco", "https,http");
                 // The account SAS string-to-sign of service version 2020-12-06 and later.

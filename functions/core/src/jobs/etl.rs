@@ -329,7 +329,7 @@ pub async fn ingest(lake: &impl Lake, key: &str, job: &Job<'_>) -> Result<Ingest
         lake.delete(key).await?;
         let alert = Alert {
             id: alert_id(job.now, "etl", lake).await?,
-            at: crate::registry::local::rfc3339(job.now),
+            at: crate::clock::rfc3339(job.now),
             source: "etl".into(),
             model: job.model.to_string(),
             summary: format!(
@@ -390,9 +390,9 @@ pub async fn ingest(lake: &impl Lake, key: &str, job: &Job<'_>) -> Result<Ingest
         rows: total,
         sources,
         schema_version,
-        created_at: crate::registry::local::rfc3339(job.now),
+        created_at: crate::clock::rfc3339(job.now),
     };
-    lake.put(CURATED_LATEST, &json_bytes(&pointer)).await?;
+    pointer.write(lake).await?;
     Ok(Ingested::Curated {
         source: key.to_string(),
         data_key,

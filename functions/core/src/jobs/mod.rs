@@ -126,13 +126,7 @@ pub async fn read_registered(
     Ok((Some(key), bytes))
 }
 
-/// Seconds since the Unix epoch.
-pub fn now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
-}
+pub use crate::clock::now;
 
 /// The first 16 hex digits of a `sha256:` hash: the key of a curated data version.
 pub fn short_hash(hash: &str) -> String {
@@ -161,6 +155,14 @@ pub struct CuratedPointer {
 }
 
 pub const CURATED_LATEST: &str = "curated/latest.json";
+
+impl CuratedPointer {
+    /// Make this the version training uses: written to [`CURATED_LATEST`].
+    pub async fn write(&self, lake: &impl Lake) -> Result<(), JobError> {
+        lake.put(CURATED_LATEST, &json_bytes(self)).await?;
+        Ok(())
+    }
+}
 
 pub async fn read_json<T: serde::de::DeserializeOwned>(
     lake: &impl Lake,

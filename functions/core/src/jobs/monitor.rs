@@ -140,10 +140,9 @@ pub async fn window_logs(lake: &impl Lake, days: u32, now: u64) -> Result<Vec<Lo
 }
 
 async fn all_window_logs(lake: &impl Lake, days: u32, now: u64) -> Result<Vec<Logged>, JobError> {
-    let first =
-        crate::registry::local::rfc3339(now.saturating_sub(u64::from(days.max(1) - 1) * 86_400))
-            [..10]
-            .to_string();
+    let first = crate::clock::rfc3339(now.saturating_sub(u64::from(days.max(1) - 1) * 86_400))
+        [..10]
+        .to_string();
     let mut out = vec![];
     for key in lake.list("predictions/").await? {
         if day_of(&key).is_none_or(|d| d < first.as_str()) {

@@ -49,7 +49,7 @@ impl Execution {
     pub fn new(run: &RunRecord, now: u64, actor: &str, trigger: &str, outcome: String) -> Self {
         Execution {
             id: String::new(),
-            at: crate::registry::local::rfc3339(now),
+            at: crate::clock::rfc3339(now),
             run_id: run.run_id.clone(),
             model: run.model.clone(),
             actor: actor.to_string(),

@@ -326,7 +326,7 @@ pub async fn notify(
     let e = &t.out.evaluation;
     let alert = super::Alert {
         id: super::alert_id(now, "train", lake).await?,
-        at: crate::registry::local::rfc3339(now),
+        at: crate::clock::rfc3339(now),
         source: "train".into(),
         model: model.to_string(),
         summary,

@@ -6,12 +6,7 @@ use std::fmt::Write as _;
 
 use super::{FeatureDrift, Histogram, Report};
 
-fn esc(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
-}
+use crate::html::escape as esc;
 
 fn num(x: f64) -> String {
     if x.is_nan() {

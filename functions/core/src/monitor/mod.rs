@@ -724,7 +724,7 @@ pub fn check(
         violations,
         retrain: !retrain_reasons.is_empty() && !cooling,
         cooldown_until: (cooling && !retrain_reasons.is_empty())
-            .then(|| crate::registry::local::rfc3339(until.unwrap_or(now))),
+            .then(|| crate::clock::rfc3339(until.unwrap_or(now))),
         retrain_reasons,
         retrain_skipped: None,
     };
@@ -733,7 +733,7 @@ pub fn check(
         *versions.entry(l.version).or_default() += 1;
     }
     Report {
-        generated_at: crate::registry::local::rfc3339(now),
+        generated_at: crate::clock::rfc3339(now),
         model: model.to_string(),
         version: versions.iter().max_by_key(|(_, n)| **n).map(|(v, _)| *v),
         window_days: policy.window_days,
@@ -859,7 +859,7 @@ mod tests {
         assert!(soon.decision.alert);
         assert_eq!(
             soon.decision.cooldown_until.as_deref(),
-            Some(crate::registry::local::rfc3339(now + 24 * 3600).as_str())
+            Some(crate::clock::rfc3339(now + 24 * 3600).as_str())
         );
         let later = check(
             "m",

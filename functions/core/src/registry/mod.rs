@@ -117,11 +117,7 @@ fn check_actor(actor: &str) -> Result<(), RegistryError> {
 }
 
 fn now() -> String {
-    let secs = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0);
-    crate::registry::local::rfc3339(secs)
+    crate::clock::now_rfc3339()
 }
 
 fn event(
@@ -619,30 +615,6 @@ impl<S: Store> Registry<S> {
         let events = vec![request_event];
         self.commit(doc, events, "rollback request").await?;
         Ok(RollbackOutcome::Requested(req))
-    }
-
-    /// Record that a version was deployed (serving picked it up).
-    pub async fn record_deploy(
-        &self,
-        model: &str,
-        version: u64,
-        actor: &str,
-        comment: &str,
-    ) -> Result<(), RegistryError> {
-        check_actor(actor)?;
-        let mut doc = self.doc(model).await?;
-        let v = Self::version(&doc, version)?.clone();
-        let e = event(
-            &mut doc,
-            actor,
-            Action::Deploy,
-            &v,
-            (Some(v.stage), Some(v.stage)),
-            comment,
-            None,
-        );
-        self.commit(doc, vec![e], "deploy record").await?;
-        Ok(())
     }
 }
 

@@ -189,7 +189,7 @@ fn decode(mut bytes: &[u8], records: usize) -> Vec<PredictionLog> {
 
 /// The key of the `n`-th batch written at `secs` by this process.
 pub fn batch_key(secs: u64, n: u64) -> String {
-    let day = &crate::registry::local::rfc3339(secs)[..10];
+    let day = &crate::clock::rfc3339(secs)[..10];
     format!("predictions/{day}/{secs}-{}-{n}.jsonl", std::process::id())
 }
 

@@ -45,7 +45,7 @@ impl Served {
         stage: Stage,
         sha256: &str,
     ) -> Result<Served, String> {
-        let proto = tract_onnx::pb::ModelProto::decode(bytes)
+        let proto = crate::onnx::proto::ModelProto::decode(bytes)
             .map_err(|e| format!("not an ONNX model: {e}"))?;
         let meta = |k: &str| {
             proto
@@ -54,9 +54,14 @@ impl Served {
                 .find(|p| p.key == k)
                 .map(|p| p.value.clone())
         };
-        let metas = crate::onnx::feature_meta(&proto)
-            .ok_or("the model has no `mlinfra.features` metadata")?
-            .map_err(|e| format!("`mlinfra.features` metadata: {e}"))?;
+        let metas = crate::onnx::feature_meta(
+            proto
+                .metadata_props
+                .iter()
+                .map(|p| (p.key.as_str(), p.value.as_str())),
+        )
+        .ok_or("the model has no `mlinfra.features` metadata")?
+        .map_err(|e| format!("`mlinfra.features` metadata: {e}"))?;
         let classes: Vec<String> = serde_json::from_str(
             &meta("mlinfra.classes").ok_or("the model has no `mlinfra.classes` metadata")?,
         )

@@ -62,7 +62,7 @@ impl<L: Lake + Send + Sync> FeedbackSink for LakeFeedback<L> {
     async fn logged(&self, request_id: &str) -> Result<Option<u64>, String> {
         let first = format!(
             "predictions/{}",
-            &crate::registry::local::rfc3339(
+            &crate::clock::rfc3339(
                 crate::jobs::now().saturating_sub(u64::from(self.retention_days) * 86_400),
             )[..10]
         );

@@ -3,7 +3,7 @@
 //! A row is one `f32` per feature in training order, NaN for a missing value; a text feature's
 //! cell is its category's index in the model's categories (-1 for a category the model has not
 //! seen), which the serving and batch paths compute once while validating. The graph takes text
-//! as strings ([`crate::onnx`]), so the scorer gives it the category itself (`""` when missing,
+//! as strings ([`crate::export()`]), so the scorer gives it the category itself (`""` when missing,
 //! a string outside the categories when unseen) and the graph maps it again.
 
 use prost::Message as _;
@@ -22,7 +22,7 @@ pub struct Scorer {
 
 /// The text features of `features` (from the model's metadata): position, categories, and a
 /// string that is none of them.
-fn text_features(features: &[crate::onnx::FeatureMeta]) -> Vec<(usize, Vec<String>, String)> {
+fn text_features(features: &[crate::FeatureMeta]) -> Vec<(usize, Vec<String>, String)> {
     features
         .iter()
         .enumerate()
@@ -59,7 +59,13 @@ impl Scorer {
     /// features are text comes from the model's metadata (all numbers when it has none).
     pub fn load(bytes: &[u8], features: usize, classes: usize) -> TractResult<Scorer> {
         let proto = tract_onnx::pb::ModelProto::decode(bytes)?;
-        let metas = crate::onnx::feature_meta(&proto).transpose()?;
+        let metas = crate::feature_meta(
+            proto
+                .metadata_props
+                .iter()
+                .map(|p| (p.key.as_str(), p.value.as_str())),
+        )
+        .transpose()?;
         if let Some(m) = &metas
             && m.len() != features
         {
@@ -75,7 +81,7 @@ impl Scorer {
     /// Load ONNX bytes whose metadata's features (`metas`, read by the caller) are known.
     pub fn with_features(
         bytes: &[u8],
-        metas: &[crate::onnx::FeatureMeta],
+        metas: &[crate::FeatureMeta],
         features: usize,
         classes: usize,
     ) -> TractResult<Scorer> {

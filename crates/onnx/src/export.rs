@@ -9,7 +9,7 @@
 //! missing number as NaN and send it where training learned, `nodes_missing_value_tracks_true`),
 //! `CategoryMapper` (ai.onnx.ml)
 //! turns a text category into its index (`""` into the most frequent category's, an unseen one
-//! into -1, as [`crate::transform::Preprocessor::impute`] does) and `Concat` + `Gather` put the
+//! into -1, as [`mlinfra_ml::transform::Preprocessor::impute`] does) and `Concat` + `Gather` put the
 //! columns back in training order; `Gather`/`Sub`/`Div` standardise, `Equal` + `Cast` one-hot
 //! encode; then `MatMul` + `Sigmoid`/`Softmax` for
 //! logistic regression, or `TreeEnsembleClassifier` (ai.onnx.ml) for trees. Only ops that both
@@ -18,16 +18,15 @@
 //! ops, so the two runtimes' binary-classifier special cases never apply.
 //! Encoding is deterministic: the same model gives the same bytes.
 
-use prost::Message as _;
-use tract_onnx::pb::{
-    AttributeProto, GraphProto, ModelProto, NodeProto, OperatorSetIdProto, StringStringEntryProto,
-    TensorProto, TensorShapeProto, TypeProto, ValueInfoProto, attribute_proto::AttributeType,
-    tensor_proto::DataType, tensor_shape_proto, type_proto,
+use crate::proto::{
+    AttributeProto, AttributeType, DataType, GraphProto, ModelProto, NodeProto, OperatorSetIdProto,
+    StringStringEntryProto, TensorProto, TensorShapeProto, TypeProto, ValueInfoProto,
+    tensor_shape_proto, type_proto,
 };
-
-use crate::data::Kind;
-use crate::model::gbt::Node as TreeNode;
-use crate::model::{Estimator, Model};
+use mlinfra_ml::data::Kind;
+use mlinfra_ml::model::gbt::Node as TreeNode;
+use mlinfra_ml::model::{Estimator, Model};
+use prost::Message as _;
 
 /// One feature as the model's `mlinfra.features` metadata describes it (written by [`export`]).
 #[derive(Debug, Clone, serde::Deserialize)]
@@ -41,13 +40,15 @@ pub struct FeatureMeta {
     pub text: bool,
 }
 
-/// The model's `mlinfra.features` metadata: `None` when it has none.
-pub fn feature_meta(proto: &ModelProto) -> Option<Result<Vec<FeatureMeta>, serde_json::Error>> {
-    proto
-        .metadata_props
-        .iter()
-        .find(|p| p.key == "mlinfra.features")
-        .map(|p| serde_json::from_str(&p.value))
+/// The model's `mlinfra.features` metadata among its `(key, value)` metadata entries: `None`
+/// when it has none.
+pub fn feature_meta<'a>(
+    props: impl IntoIterator<Item = (&'a str, &'a str)>,
+) -> Option<Result<Vec<FeatureMeta>, serde_json::Error>> {
+    props
+        .into_iter()
+        .find(|(k, _)| *k == "mlinfra.features")
+        .map(|(_, v)| serde_json::from_str(v))
 }
 
 /// Metadata stored in the model (`metadata_props`), besides the features and classes.

@@ -1,0 +1,14 @@
+//! mlinfra's models as ONNX files: [`export`] writes a trained model with its preprocessing
+//! (imputation, scaling, one-hot and text categories) inside the graph, using only operators
+//! that both tract and onnxruntime run, and its metadata (`mlinfra.*` entries) beside it;
+//! [`proto`] is the part of the ONNX schema that takes. With the feature `runtime`, [`scorer`]
+//! runs such a file with tract.
+//!
+//! Training links only the export; serving links the runtime too.
+
+mod export;
+pub mod proto;
+#[cfg(feature = "runtime")]
+pub mod scorer;
+
+pub use export::*;
