@@ -11,13 +11,15 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use mlinfra::commands::models::policy;
+use mlinfra::app::settings::registry_policy as policy;
 use mlinfra::console::Console;
+use mlinfra_core::any::AnyLake;
+use mlinfra_core::any::AnyStore;
 use mlinfra_core::jobs::runs;
-use mlinfra_core::lake::{AnyLake, Lake as _, LocalLake};
+use mlinfra_core::lake::{Lake as _, LocalLake};
 use mlinfra_core::pipeline::RunRecord;
 use mlinfra_core::registry::local::LocalStore;
-use mlinfra_core::registry::{AnyStore, Candidate, Registry, Stage};
+use mlinfra_core::registry::{Candidate, Registry, Stage};
 
 const ITERATIONS: usize = 30;
 

@@ -10,6 +10,8 @@ use std::net::{TcpStream, ToSocketAddrs};
 use std::time::Duration;
 
 use mlinfra_core::jobs::Alert;
+use mlinfra_core::lake::Lake;
+use mlinfra_core::notify::Notifier;
 use serde::Serialize;
 
 use crate::stack::Stack;
@@ -116,4 +118,23 @@ pub fn deliver(stack: &Stack, alert: &Alert) -> Vec<Delivery> {
         out.push(d);
     }
     out
+}
+
+/// The local environment's [`Notifier`] (the CLI's and `serve`'s): the log, and an alert POSTed
+/// to the stack's `http://` webhooks ([`deliver`]). Each target's outcome is printed; delivery
+/// to the log always succeeds, so the result is `Ok`.
+pub struct WebhookNotifier<'a> {
+    pub stack: &'a Stack,
+}
+
+impl Notifier for WebhookNotifier<'_> {
+    async fn publish(&self, subject: &str, message: &str) -> Result<(), String> {
+        eprintln!("alert: {subject}\n{message}");
+        Ok(())
+    }
+
+    async fn deliver(&self, alert: &Alert, _: &impl Lake) -> Result<(), String> {
+        deliver(self.stack, alert);
+        Ok(())
+    }
 }

@@ -191,16 +191,6 @@ impl LocalLake {
     }
 }
 
-/// The lake of whichever environment: the local directory or (feature `s3`) an S3 bucket.
-#[derive(Debug, Clone)]
-pub enum AnyLake {
-    Local(LocalLake),
-    #[cfg(feature = "s3")]
-    S3(crate::lake_s3::S3Lake),
-    #[cfg(feature = "azure")]
-    Blob(crate::azure::blob::BlobLake),
-}
-
 /// The key of an object of `lake` named by its URI (an artifact URI the registry recorded),
 /// `None` when the URI is not in this lake.
 pub fn key_of(lake: &impl Lake, uri: &str) -> Option<String> {
@@ -209,68 +199,6 @@ pub fn key_of(lake: &impl Lake, uri: &str) -> Option<String> {
         .strip_prefix('/')
         .filter(|k| !k.is_empty())
         .map(str::to_string)
-}
-
-impl Lake for AnyLake {
-    async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, LakeError> {
-        match self {
-            AnyLake::Local(l) => l.get(key).await,
-            #[cfg(feature = "s3")]
-            AnyLake::S3(l) => l.get(key).await,
-            #[cfg(feature = "azure")]
-            AnyLake::Blob(l) => l.get(key).await,
-        }
-    }
-
-    async fn put(&self, key: &str, bytes: &[u8]) -> Result<(), LakeError> {
-        match self {
-            AnyLake::Local(l) => l.put(key, bytes).await,
-            #[cfg(feature = "s3")]
-            AnyLake::S3(l) => l.put(key, bytes).await,
-            #[cfg(feature = "azure")]
-            AnyLake::Blob(l) => l.put(key, bytes).await,
-        }
-    }
-
-    async fn put_if_absent(&self, key: &str, bytes: &[u8]) -> Result<bool, LakeError> {
-        match self {
-            AnyLake::Local(l) => l.put_if_absent(key, bytes).await,
-            #[cfg(feature = "s3")]
-            AnyLake::S3(l) => l.put_if_absent(key, bytes).await,
-            #[cfg(feature = "azure")]
-            AnyLake::Blob(l) => l.put_if_absent(key, bytes).await,
-        }
-    }
-
-    async fn list(&self, prefix: &str) -> Result<Vec<String>, LakeError> {
-        match self {
-            AnyLake::Local(l) => l.list(prefix).await,
-            #[cfg(feature = "s3")]
-            AnyLake::S3(l) => l.list(prefix).await,
-            #[cfg(feature = "azure")]
-            AnyLake::Blob(l) => l.list(prefix).await,
-        }
-    }
-
-    async fn delete(&self, key: &str) -> Result<(), LakeError> {
-        match self {
-            AnyLake::Local(l) => l.delete(key).await,
-            #[cfg(feature = "s3")]
-            AnyLake::S3(l) => l.delete(key).await,
-            #[cfg(feature = "azure")]
-            AnyLake::Blob(l) => l.delete(key).await,
-        }
-    }
-
-    fn uri(&self, key: &str) -> String {
-        match self {
-            AnyLake::Local(l) => l.uri(key),
-            #[cfg(feature = "s3")]
-            AnyLake::S3(l) => l.uri(key),
-            #[cfg(feature = "azure")]
-            AnyLake::Blob(l) => l.uri(key),
-        }
-    }
 }
 
 #[cfg(test)]

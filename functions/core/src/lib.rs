@@ -7,6 +7,7 @@
 //! calls them. The cloud implementations sit behind features: `s3` (the lake in S3), `dynamodb`
 //! (the registry in DynamoDB), `sns` (alerts to SNS), `lambda` (the Lambda runtime glue).
 
+pub mod any;
 #[cfg(any(
     feature = "s3",
     feature = "dynamodb",
@@ -34,6 +35,8 @@ pub mod monitor;
 pub mod notify;
 pub mod pipeline;
 pub mod registry;
+#[cfg(feature = "lambda")]
+pub mod runtime;
 pub mod serving;
 pub mod urlencoding;
 

@@ -7,6 +7,17 @@
 pub trait Notifier {
     /// Publish `message` with a one-line `subject`.
     async fn publish(&self, subject: &str, message: &str) -> Result<(), String>;
+
+    /// Deliver an alert recorded in `lake`: by default its summary as the subject and its text
+    /// (with where its evidence is) as the message. A notifier that sends the alert itself
+    /// (a webhook's JSON) overrides this.
+    async fn deliver(
+        &self,
+        alert: &crate::jobs::Alert,
+        lake: &impl crate::lake::Lake,
+    ) -> Result<(), String> {
+        self.publish(&alert.summary, &alert.text(lake)).await
+    }
 }
 
 /// The function's log (CloudWatch Logs on AWS, the terminal locally).

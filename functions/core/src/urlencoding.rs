@@ -1,9 +1,9 @@
 //! Percent-encoding of query strings and forms: one decoder for the API's query strings (as API
-//! Gateway decodes them into `queryStringParameters`) and the console's forms, and the encoder of
-//! the console's links.
+//! Gateway decodes them into `queryStringParameters`), the console's forms and the object keys
+//! of S3 event notifications, and the encoder of the console's links.
 
-/// `%XX` and `+` decoded, as API Gateway decodes query strings and browsers send forms; an
-/// invalid escape is kept as it is.
+/// `%XX` and `+` decoded, as API Gateway decodes query strings, browsers send forms and S3
+/// encodes the keys in its event notifications; an invalid escape is kept as it is.
 pub fn decode(s: &str) -> String {
     let hex = |b: u8| (b as char).to_digit(16).map(|d| d as u8);
     let bytes = s.as_bytes();

@@ -98,7 +98,8 @@ async fn locked(
     let opts = DeleteOptions {
         delete_data: args.delete_data,
     };
-    let report = super::up::execute(&cx.out, &plan, provider, store, &mut state, opts).await?;
+    let report =
+        crate::app::apply::execute(&cx.out, &plan, provider, store, &mut state, opts).await?;
     let all_gone = state.resources.is_empty();
     if all_gone {
         store.remove().await?;
@@ -116,7 +117,7 @@ async fn locked(
     }
     cx.out.result(
         text,
-        &json!({ "plan": plan, "applied": report, "api_calls": super::up::api_calls(provider) }),
+        &json!({ "plan": plan, "applied": report, "api_calls": crate::app::apply::api_calls(provider) }),
     );
     Ok((0, all_gone))
 }

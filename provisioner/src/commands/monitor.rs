@@ -1,49 +1,20 @@
-//! `mlinfra monitor check|report` and `mlinfra retrain` on the local environment: the jobs of
-//! the `monitor` and `train` functions (`mlinfra_core::jobs`), run in-process on the local
-//! lake and registry, alerts delivered by [`crate::alerts`].
+//! `mlinfra monitor check|report|ignore` and `mlinfra retrain` on any environment: the jobs of
+//! the `monitor` and `train` functions (`mlinfra_core::jobs`), run by the CLI on the
+//! environment's lake and registry ([`crate::app::platform`]), alerts delivered to the log and
+//! the stack's webhooks ([`crate::alerts::WebhookNotifier`]).
 
 use std::fmt::Write as _;
 
+use mlinfra_core::any::AnyLake;
+use mlinfra_core::any::AnyStore;
 use mlinfra_core::jobs::{self, monitor as mjob, train};
-use mlinfra_core::lake::AnyLake;
-use mlinfra_core::monitor::{Policy, Report, Thresholds, html};
-use mlinfra_core::registry::{AnyStore, Registry};
+use mlinfra_core::monitor::{Report, html};
+use mlinfra_core::registry::Registry;
 use serde_json::json;
 
 use super::{Context, Failure};
 use crate::cli::{Global, MonitorCheckArgs, MonitorCommand, MonitorReportArgs, RetrainArgs};
 use crate::report::num;
-use crate::stack::Stack;
-
-/// The stack's `monitoring` section as the monitor's policy.
-pub fn policy(stack: &Stack) -> Policy {
-    let m = &stack.monitoring;
-    Policy {
-        window_days: u32::try_from(m.window_days).unwrap_or(u32::MAX),
-        drift: Thresholds {
-            psi: m.drift.psi,
-            ks_p_value: m.drift.ks_p_value,
-            wasserstein: m.drift.wasserstein,
-            jensen_shannon: m.drift.jensen_shannon,
-            chi2_p_value: m.drift.chi2_p_value,
-            dataset_drift_share: m.drift.dataset_drift_share,
-        },
-        min_accuracy: m.min_accuracy,
-        min_f1: m.min_f1,
-        retrain_on: m.retrain_on.clone(),
-        cooldown_hours: u32::try_from(m.cooldown_hours).unwrap_or(u32::MAX),
-    }
-}
-
-/// The stack's settings for the jobs.
-pub fn settings(stack: &Stack) -> Result<jobs::Settings, Failure> {
-    Ok(jobs::Settings {
-        stack: stack.name.clone(),
-        pipeline: super::pipeline::config(stack, None)?,
-        promotion: super::models::policy(stack),
-        monitoring: policy(stack),
-    })
-}
 
 fn fail(e: impl std::fmt::Display) -> Failure {
     Failure::new(e.to_string())
@@ -58,14 +29,17 @@ pub async fn retrain_as(
     reason: &str,
 ) -> Result<(String, serde_json::Value), Failure> {
     let stack = &cx.loaded.stack;
-    let s = settings(stack)?;
-    let t = train::retrain(lake, registry, &s.train_job(actor, reason))
-        .await
-        .map_err(fail)?;
-    let note = train::notify(lake, &t, &stack.model.name, reason, jobs::now())
-        .await
-        .map_err(fail)?;
-    crate::alerts::deliver(stack, &note);
+    let s = crate::app::settings::jobs(stack)?;
+    let r = train::retrain_and_notify(
+        lake,
+        registry,
+        &s.train_job(actor, reason),
+        &crate::alerts::WebhookNotifier { stack },
+        jobs::now(),
+    )
+    .await
+    .map_err(fail)?;
+    let t = &r.trained;
     let e = &t.out.evaluation;
     let mut text = String::new();
     let _ = writeln!(
@@ -122,9 +96,9 @@ pub async fn retrain_as(
 pub async fn retrain(g: &Global, a: &RetrainArgs) -> Result<i32, Failure> {
     let cx = Context::any_env(g)?;
     // On `aws` the caller's ARN; elsewhere `--as`.
-    let (lake, registry, who) = super::models::platform(&cx, &a.identity.actor).await?;
+    let (lake, registry, who) = crate::app::platform::platform(&cx, &a.identity.actor).await?;
     let actor = who.get()?;
-    let mirror = super::mirror::sagemaker(&cx).await?;
+    let mirror = crate::app::mirror::sagemaker(&cx).await?;
     cx.out.progress("training on the curated data");
     let (text, value) = retrain_as(&cx, &lake, &registry, &actor, "on demand").await?;
     cx.out.result(text, &value);
@@ -147,8 +121,8 @@ async fn monitor_once(
     cx: &Context,
     record: bool,
 ) -> Result<(AnyLake, Registry<AnyStore>, mjob::Monitored), Failure> {
-    let (lake, registry, _) = super::models::platform(cx, &None).await?;
-    let s = settings(&cx.loaded.stack)?;
+    let (lake, registry, _) = crate::app::platform::platform(cx, &None).await?;
+    let s = crate::app::settings::jobs(&cx.loaded.stack)?;
     let m = mjob::run(&lake, &registry.store, &s.monitor_job(jobs::now(), record))
         .await
         .map_err(fail)?;
@@ -368,7 +342,7 @@ async fn report(g: &Global, a: &MonitorReportArgs) -> Result<i32, Failure> {
 /// `mlinfra monitor ignore`: record (or list) the ranges of traffic the monitor leaves out.
 async fn ignore(g: &Global, a: &crate::cli::MonitorIgnoreArgs) -> Result<i32, Failure> {
     let cx = Context::any_env(g)?;
-    let (lake, _, _) = super::models::platform(&cx, &None).await?;
+    let (lake, _, _) = crate::app::platform::platform(&cx, &None).await?;
     let time = |field: &str, v: &str| -> Result<u64, Failure> {
         humantime::parse_rfc3339_weak(v)
             .ok()
@@ -390,7 +364,7 @@ async fn ignore(g: &Global, a: &crate::cli::MonitorIgnoreArgs) -> Result<i32, Fa
                     mlinfra_core::clock::rfc3339(to)
                 )));
             }
-            let by = super::models::actor(&a.identity.actor)?;
+            let by = crate::app::platform::actor(&a.identity.actor)?;
             mjob::ignore(
                 &lake,
                 mjob::Ignored {

@@ -14,58 +14,17 @@
 //! ```
 
 use std::fmt::Write as _;
-use std::path::Path;
 
+use mlinfra_core::any::AnyLake;
 use mlinfra_core::jobs::{JobError, short_hash, train};
-use mlinfra_core::lake::{AnyLake, Lake as _};
-use mlinfra_core::metrics::Policy;
-use mlinfra_core::pipeline::{self, Config, PipelineError};
-use mlinfra_core::tune::{SearchConfig, Space};
+use mlinfra_core::lake::Lake as _;
+use mlinfra_core::pipeline::{self, PipelineError};
 use serde_json::json;
 
-use super::data::{as_csv, data_path, label_rule, load_schema, read_bytes, read_options};
 use super::{Context, Failure};
+use crate::app::input::{as_csv, data_path, read_bytes};
 use crate::cli::{Global, PipelineCommand, PipelineRunArgs};
 use crate::report::num;
-use crate::stack::Stack;
-
-/// The pipeline configuration a stack describes.
-pub fn config(stack: &Stack, label: Option<&str>) -> Result<Config, Failure> {
-    let t = &stack.model.tuning;
-    let schema = match &stack.dataset.schema {
-        Some(p) => Some(load_schema(Path::new(p))?),
-        None => None,
-    };
-    Ok(Config {
-        model_name: stack.model.name.clone(),
-        label: label.unwrap_or(&stack.dataset.label.column).to_string(),
-        rule: label_rule(Some(stack)),
-        read: read_options(Some(stack)),
-        eval_fraction: stack.dataset.split.eval_fraction,
-        split_seed: stack.dataset.split.seed,
-        space: Space {
-            families: stack.model.families.clone(),
-            l2: t.logistic_regression.l2.clone(),
-            max_depth: t.gradient_boosted_trees.max_depth.clone(),
-            learning_rate: t.gradient_boosted_trees.learning_rate.clone(),
-            rounds: t.gradient_boosted_trees.rounds.clone(),
-            min_leaf: t.gradient_boosted_trees.min_leaf.clone(),
-        },
-        search: SearchConfig {
-            strategy: t.strategy,
-            trials: t.trials as usize,
-            folds: t.folds as usize,
-            metric: t.metric.clone(),
-            seed: t.seed,
-        },
-        policy: Policy {
-            metric: stack.promotion.metric.clone(),
-            min_metric: stack.promotion.min_metric,
-            min_improvement: stack.promotion.min_improvement,
-        },
-        schema,
-    })
-}
 
 /// Where an object of the lake is, as people read it: a path for a local lake, else its URI.
 fn at(lake: &AnyLake, key: &str) -> String {
@@ -88,9 +47,10 @@ async fn run_pipeline(g: &Global, run_args: &PipelineRunArgs) -> Result<i32, Fai
     let args = &run_args.data;
     let cx = Context::any_env(g)?;
     let stack = &cx.loaded.stack;
-    let (lake, registry, who) = super::models::platform(&cx, &run_args.identity.actor).await?;
-    let mirror = super::mirror::sagemaker(&cx).await?;
-    let cfg = config(stack, args.label.as_deref())?;
+    let (lake, registry, who) =
+        crate::app::platform::platform(&cx, &run_args.identity.actor).await?;
+    let mirror = crate::app::mirror::sagemaker(&cx).await?;
+    let cfg = crate::app::settings::pipeline(stack, args.label.as_deref())?;
     let path = data_path(args, Some(stack))?;
     let raw = read_bytes(&path)?;
     let bytes = as_csv(&path, &raw)?;

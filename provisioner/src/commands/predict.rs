@@ -44,7 +44,7 @@ enum Sink {
 /// The registry's model of `stage` on the environment, loaded for scoring.
 pub async fn load(cx: &Context, stage: Stage) -> Result<Served, Failure> {
     let model = cx.loaded.stack.model.name.clone();
-    let (lake, registry, _) = super::models::platform(cx, &None).await?;
+    let (lake, registry, _) = crate::app::platform::platform(cx, &None).await?;
     let source = RegistrySource {
         store: registry.store,
         lake,
@@ -106,8 +106,8 @@ pub async fn run(g: &Global, args: &PredictArgs) -> Result<i32, Failure> {
     let parquet = std::io::Read::read_exact(&mut file, &mut magic).is_ok()
         && mlinfra_core::data::parquet::is_parquet(&magic);
     let source: Box<dyn std::io::Read> = if parquet {
-        let raw = super::data::read_bytes(input)?;
-        let csv = super::data::as_csv(input, &raw)?.into_owned();
+        let raw = crate::app::input::read_bytes(input)?;
+        let csv = crate::app::input::as_csv(input, &raw)?.into_owned();
         Box::new(std::io::Cursor::new(csv))
     } else {
         std::io::Seek::rewind(&mut file).map_err(read_error)?;

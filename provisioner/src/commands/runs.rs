@@ -6,18 +6,17 @@
 use std::fmt::Write as _;
 
 use mlinfra_core::jobs::runs::{self, Execution};
-use mlinfra_core::lake::Lake;
-use mlinfra_core::model::Params;
 use mlinfra_core::pipeline::RunRecord;
 use serde_json::json;
 
 use super::{Context, Failure};
+use crate::app::runs::{params_text, read_run, resolve};
 use crate::cli::{Global, RunsCommand};
 use crate::report::{num, table};
 
 pub async fn run(g: &Global, cmd: &RunsCommand) -> Result<i32, Failure> {
     let cx = Context::any_env(g)?;
-    let (lake, _, _) = super::models::platform(&cx, &None).await?;
+    let (lake, _, _) = crate::app::platform::platform(&cx, &None).await?;
     let executions = runs::list(&lake)
         .await
         .map_err(|e| Failure::new(e.to_string()))?;
@@ -110,19 +109,6 @@ fn list_text(executions: &[Execution]) -> String {
     )
 }
 
-pub(crate) fn params_text(p: &Params) -> String {
-    match p {
-        Params::LogisticRegression { l2 } => format!("l2={}", num(*l2)),
-        Params::GradientBoostedTrees(g) => format!(
-            "max_depth={} learning_rate={} rounds={} min_leaf={}",
-            g.max_depth,
-            num(g.learning_rate),
-            g.rounds,
-            g.min_leaf
-        ),
-    }
-}
-
 /// Runs as columns: what they were trained on, with what, and how they scored.
 fn compare_text(runs: &[&RunRecord]) -> String {
     let row = |name: &str, f: &dyn Fn(&RunRecord) -> String| -> Vec<String> {
@@ -162,42 +148,4 @@ fn compare_text(runs: &[&RunRecord]) -> String {
     let mut headers = vec!["run"];
     headers.extend(runs.iter().map(|r| r.run_id.as_str()));
     table(&headers, &rows)
-}
-
-/// A run id from an id, a unique prefix of one, or an execution id.
-pub(crate) fn resolve(executions: &[Execution], id: &str) -> Result<String, Failure> {
-    if let Some(e) = executions.iter().find(|e| e.id == id) {
-        return Ok(e.run_id.clone());
-    }
-    let mut runs: Vec<&str> = executions
-        .iter()
-        .map(|e| e.run_id.as_str())
-        .filter(|r| r.starts_with(id))
-        .collect();
-    runs.sort_unstable();
-    runs.dedup();
-    match runs[..] {
-        [one] => Ok(one.to_string()),
-        [] => Err(Failure::new(format!(
-            "no run `{id}`\nhint: `mlinfra runs list` shows the runs"
-        ))),
-        _ => Err(Failure::new(format!(
-            "`{id}` is the start of several runs: {}\nhint: give more of the id",
-            runs.iter()
-                .map(|r| format!("`{r}`"))
-                .collect::<Vec<_>>()
-                .join(", ")
-        ))),
-    }
-}
-
-pub(crate) async fn read_run(lake: &impl Lake, run_id: &str) -> Result<RunRecord, Failure> {
-    let key = format!("artifacts/runs/{run_id}/run.json");
-    let bytes = lake
-        .get(&key)
-        .await
-        .map_err(|e| Failure::new(e.to_string()))?
-        .ok_or_else(|| Failure::new(format!("`{}` does not exist", lake.uri(&key))))?;
-    serde_json::from_slice(&bytes)
-        .map_err(|e| Failure::new(format!("`{}` is not a run record: {e}", lake.uri(&key))))
 }

@@ -4,14 +4,15 @@ use std::fmt::Write as _;
 
 use serde_json::json;
 
-use super::{Context, Failure, confirm, interrupt_flag};
+use super::{Context, Failure, confirm};
+use crate::app::apply::{api_calls, execute};
 use crate::cli::{Global, UpArgs};
-use crate::engine::apply::{self, Event, Report};
+use crate::engine::apply::{self, Report};
 use crate::engine::hooks::Hooks;
 use crate::engine::store::Store;
-use crate::engine::{Action, Plan, State, plan};
+use crate::engine::{Plan, plan};
 use crate::output::Out;
-use crate::providers::{AnyProvider, DeleteOptions, Deleted, Provider};
+use crate::providers::{AnyProvider, DeleteOptions, Provider};
 
 pub async fn run(g: &Global, args: &UpArgs) -> Result<i32, Failure> {
     let cx = Context::any_env(g)?;
@@ -124,10 +125,10 @@ async fn locked(
         "\nApply complete: {} created, {} updated, {} deleted in {} ms.\n",
         report.created, report.updated, report.deleted, report.elapsed_ms
     );
-    let outputs = super::outputs::collect(&state);
+    let outputs = crate::app::outputs::collect(&state);
     if !outputs.is_empty() {
         text.push_str("\nOutputs:\n");
-        text.push_str(&super::outputs::render(&outputs));
+        text.push_str(&crate::app::outputs::render(&outputs));
     }
     cx.out.result(
         text,
@@ -158,87 +159,4 @@ fn no_changes(out: Out, plan: &Plan, report: &Report, provider: &AnyProvider) {
         text,
         &json!({ "plan": plan, "applied": report, "api_calls": calls }),
     );
-}
-
-/// The calls the AWS provider made: total, mutating, and the mutating ones by operation.
-pub fn api_calls(provider: &AnyProvider) -> Option<serde_json::Value> {
-    match provider {
-        AnyProvider::Aws(p) => Some(json!({
-            "total": p.counter.total(),
-            "mutating": p.counter.mutating_total(),
-            "mutating_by_operation": p.counter.mutating(),
-        })),
-        AnyProvider::Local(_) | AnyProvider::Azurite(_) => None,
-    }
-}
-
-/// Apply a plan with progress lines on stderr; shared by `up` and `down`.
-pub async fn execute<P: Provider>(
-    out: &Out,
-    plan: &Plan,
-    provider: &P,
-    store: &Store,
-    state: &mut State,
-    opts: DeleteOptions,
-) -> Result<Report, Failure> {
-    let cancel = interrupt_flag();
-    let out: Out = *out;
-    let total = plan.changes().count();
-    let mut n = 0usize;
-    let mut progress = |e: Event<'_>| match e {
-        Event::Started(s) => out.detail(format!("  ... {} {}", verb(s.action, false), s.addr)),
-        Event::Finished(s, took, deleted) => {
-            n += 1;
-            let what = match deleted {
-                Some(Deleted::Retained(_)) => "kept".to_string(),
-                Some(Deleted::AlreadyGone) => "already gone:".to_string(),
-                _ => verb(s.action, true).to_string(),
-            };
-            out.progress(format!(
-                "  [{n}/{total}] {what} {} ({} ms)",
-                s.addr,
-                took.as_millis()
-            ));
-        }
-        Event::Failed(s, err) => out.progress(format!(
-            "  failed to {} {}: {} ({})",
-            verb(s.action, false),
-            s.addr,
-            err.message,
-            err.code
-        )),
-    };
-    let hooks = Hooks::from_env();
-    let result = apply::apply(
-        plan,
-        provider,
-        store,
-        state,
-        opts,
-        &hooks,
-        &cancel,
-        &mut progress,
-    )
-    .await;
-    match result {
-        Ok(report) => Ok(report),
-        // The conventional exit code of a process stopped by SIGINT.
-        Err(e @ apply::ApplyError::Interrupted { .. }) => Err(Failure {
-            message: e.to_string(),
-            code: 130,
-        }),
-        Err(e) => Err(e.into()),
-    }
-}
-
-fn verb(a: Action, past: bool) -> &'static str {
-    match (a, past) {
-        (Action::Create, false) => "create",
-        (Action::Create, true) => "created",
-        (Action::Update, false) => "update",
-        (Action::Update, true) => "updated",
-        (Action::Delete, false) => "delete",
-        (Action::Delete, true) => "deleted",
-        (Action::NoOp, _) => "keep",
-    }
 }

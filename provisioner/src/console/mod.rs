@@ -24,8 +24,9 @@ use std::sync::Arc;
 use http_body_util::{BodyExt as _, Full, Limited};
 use hyper::body::{Bytes, Incoming};
 use hyper::{Request, Response};
-use mlinfra_core::lake::AnyLake;
-use mlinfra_core::registry::{AnyStore, Registry};
+use mlinfra_core::any::AnyLake;
+use mlinfra_core::any::AnyStore;
+use mlinfra_core::registry::Registry;
 
 use crate::accounts::Accounts;
 use crate::serve::Gateway;

@@ -3,9 +3,9 @@
 
 use std::fmt::Write as _;
 
+use mlinfra_core::any::AnyLake;
 use mlinfra_core::jobs::runs::{self, Execution};
 use mlinfra_core::jobs::{read_json, short_hash};
-use mlinfra_core::lake::AnyLake;
 use mlinfra_core::metrics::{Curves, Evaluation};
 use mlinfra_core::pipeline::{RunRecord, Timings};
 use mlinfra_core::stats::Statistics;
@@ -13,7 +13,7 @@ use mlinfra_core::tune::SearchResult;
 
 use super::Console;
 use super::page::{Page, confusion, esc, num, table, unit_chart};
-use crate::commands::runs::params_text;
+use crate::app::runs::params_text;
 
 /// What `evaluation.json` holds.
 #[derive(serde::Deserialize)]
@@ -60,7 +60,7 @@ pub async fn list(c: &Console) -> Page {
     }
     let mut rows = Vec::with_capacity(executions.len());
     for e in executions.iter().rev() {
-        let schema = crate::commands::runs::read_run(&c.lake, &e.run_id)
+        let schema = crate::app::runs::read_run(&c.lake, &e.run_id)
             .await
             .map(|r| r.schema_version)
             .unwrap_or_default();
@@ -125,12 +125,12 @@ async fn run_record(c: &Console, id: &str) -> Result<RunRecord, String> {
         return Err(format!("`{id}` is not a run id"));
     }
     // A whole run id is read at once; a prefix or an execution id needs the history.
-    if let Ok(r) = crate::commands::runs::read_run(&c.lake, id).await {
+    if let Ok(r) = crate::app::runs::read_run(&c.lake, id).await {
         return Ok(r);
     }
     let executions = runs::list(&c.lake).await.map_err(|e| e.to_string())?;
-    let run_id = crate::commands::runs::resolve(&executions, id).map_err(|e| e.message)?;
-    crate::commands::runs::read_run(&c.lake, &run_id)
+    let run_id = crate::app::runs::resolve(&executions, id).map_err(|e| e.message)?;
+    crate::app::runs::read_run(&c.lake, &run_id)
         .await
         .map_err(|e| e.message)
 }

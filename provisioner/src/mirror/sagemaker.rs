@@ -197,7 +197,7 @@ pub struct Synced {
 pub use client::Mirror;
 
 /// Without the `sagemaker` feature there is no client: a `Mirror` cannot be made
-/// (`commands::mirror::sagemaker` stops with the hint to build with the feature first), and
+/// (`app::mirror::sagemaker` stops with the hint to build with the feature first), and
 /// this type only keeps the callers' code the same in both builds.
 #[cfg(not(feature = "sagemaker"))]
 pub enum Mirror {}

@@ -9,9 +9,10 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
+use mlinfra_core::any::AnyLake;
+use mlinfra_core::any::AnyStore;
 use mlinfra_core::jobs::{self, etl, monitor, train};
-use mlinfra_core::lake::{AnyLake, LocalLake};
-use mlinfra_core::registry::AnyStore;
+use mlinfra_core::lake::LocalLake;
 
 use crate::stack::Stack;
 use crate::stack::schedule::Schedule;
@@ -34,18 +35,16 @@ impl Background {
     async fn retrain(&self, actor: &str, reason: &str) -> Result<String, String> {
         let lake = self.lake();
         let s = jobs::settings(&lake).await.map_err(|e| e.to_string())?;
-        let t = train::retrain(
+        let r = train::retrain_and_notify(
             &lake,
             &s.registry(self.store()),
             &s.train_job(actor, reason),
+            &crate::alerts::WebhookNotifier { stack: &self.stack },
+            jobs::now(),
         )
         .await
         .map_err(|e| e.to_string())?;
-        if let Ok(note) =
-            train::notify(&lake, &t, &s.pipeline.model_name, reason, jobs::now()).await
-        {
-            crate::alerts::deliver(&self.stack, &note);
-        }
+        let t = &r.trained;
         Ok(match (&t.registered, &t.not_registered, &t.request) {
             (Some(v), _, Some(r)) => format!(
                 "registered version {} ({}); Production requested as {r}",

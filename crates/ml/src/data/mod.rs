@@ -93,7 +93,7 @@ pub fn fmt_num(x: f64) -> String {
 /// `227.04999999999998`), scientific notation below 1e-4 (`2.64e-31`, not a hundred zeros).
 ///
 /// ```
-/// use mlinfra_core::data::short_num;
+/// use mlinfra_ml::data::short_num;
 /// assert_eq!(short_num(227.04999999999998), "227.05");
 /// assert_eq!(short_num(2.64e-31), "2.64e-31");
 /// assert_eq!(short_num(0.0264), "0.0264");

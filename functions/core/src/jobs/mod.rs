@@ -217,7 +217,7 @@ pub async fn deliver(
     lake: &impl Lake,
     alert: &Alert,
 ) -> Result<(), String> {
-    let sent = notifier.publish(&alert.summary, &alert.text(lake)).await;
+    let sent = notifier.deliver(alert, lake).await;
     if let Err(e) = &sent {
         eprintln!("alert {} not delivered: {e}", alert.id);
     }
@@ -276,13 +276,13 @@ pub fn check_sources(config: &crate::FunctionConfig) -> Result<(), crate::Functi
 /// or (feature `azure`) the blob containers at their URLs.
 pub async fn open(
     config: &crate::FunctionConfig,
-) -> Result<(crate::lake::AnyLake, crate::registry::AnyStore), crate::FunctionError> {
+) -> Result<(crate::any::AnyLake, crate::any::AnyStore), crate::FunctionError> {
     use crate::lake::file_path;
     check_sources(config)?;
     if let (Some(lake), Some(registry)) = (file_path(&config.lake), file_path(&config.registry)) {
         return Ok((
-            crate::lake::AnyLake::Local(crate::lake::LocalLake::new(lake)),
-            crate::registry::AnyStore::Local(crate::registry::local::LocalStore::new(registry)),
+            crate::any::AnyLake::Local(crate::lake::LocalLake::new(lake)),
+            crate::any::AnyStore::Local(crate::registry::local::LocalStore::new(registry)),
         ));
     }
     #[cfg(all(feature = "s3", feature = "dynamodb"))]
@@ -290,11 +290,11 @@ pub async fn open(
         let aws = crate::aws_env::AwsEnv::for_function()?;
         let (s3, db) = (aws.s3(), aws.dynamodb());
         return Ok((
-            crate::lake::AnyLake::S3(crate::lake_s3::S3Lake::new(
+            crate::any::AnyLake::S3(crate::lake_s3::S3Lake::new(
                 s3,
                 bucket.trim_end_matches('/'),
             )),
-            crate::registry::AnyStore::DynamoDb(crate::registry::dynamodb::DynamoDbStore::new(
+            crate::any::AnyStore::DynamoDb(crate::registry::dynamodb::DynamoDbStore::new(
                 db,
                 config.registry.clone(),
             )),
@@ -310,8 +310,8 @@ pub async fn open(
             })
         };
         return Ok((
-            crate::lake::AnyLake::Blob(open(&config.lake)?),
-            crate::registry::AnyStore::Blob(crate::registry::blob::BlobStore::new(open(
+            crate::any::AnyLake::Blob(open(&config.lake)?),
+            crate::any::AnyStore::Blob(crate::registry::blob::BlobStore::new(open(
                 &config.registry,
             )?)),
         ));
@@ -321,41 +321,4 @@ pub async fn open(
         message: format!("cannot open `{}` / `{}`", config.lake, config.registry),
         retryable: false,
     })
-}
-
-/// `%XX` and `+` decoded, as S3 event notifications encode object keys.
-pub fn decode_key(key: &str) -> String {
-    let b = key.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        match b[i] {
-            b'+' => out.push(b' '),
-            b'%' if i + 2 < b.len() && key.is_char_boundary(i + 3) => {
-                match u8::from_str_radix(&key[i + 1..i + 3], 16) {
-                    Ok(v) => {
-                        out.push(v);
-                        i += 2;
-                    }
-                    Err(_) => out.push(b'%'),
-                }
-            }
-            c => out.push(c),
-        }
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).to_string()
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn s3_event_keys_are_decoded() {
-        assert_eq!(
-            super::decode_key("raw/week+2%2C+heart.csv"),
-            "raw/week 2, heart.csv"
-        );
-        assert_eq!(super::decode_key("raw/a%2"), "raw/a%2");
-        assert_eq!(super::decode_key("raw/plain.csv"), "raw/plain.csv");
-    }
 }

@@ -370,6 +370,36 @@ pub async fn retrain<S: Store>(
     train_on(lake, registry, Some(&p.key), &bytes, job).await
 }
 
+/// A retraining and what a person heard of it: the notification recorded in the lake, and
+/// whether its delivery succeeded.
+#[derive(Debug)]
+pub struct Retrained {
+    pub trained: Trained,
+    pub note: super::Alert,
+    pub delivered: bool,
+}
+
+/// The chain every trigger of a retraining runs (the weekly schedule, the monitor's policy,
+/// `mlinfra retrain`, `serve`'s schedules): [`retrain`] on the current curated data, record the
+/// notification of what happened ([`notify`]) and deliver it through `notifier`. A failed
+/// delivery is logged and said in the result; the notification stays recorded.
+pub async fn retrain_and_notify<S: Store>(
+    lake: &impl Lake,
+    registry: &Registry<S>,
+    job: &Job<'_>,
+    notifier: &impl crate::notify::Notifier,
+    now: u64,
+) -> Result<Retrained, JobError> {
+    let trained = retrain(lake, registry, job).await?;
+    let note = notify(lake, &trained, &job.cfg.model_name, job.reason, now).await?;
+    let delivered = super::deliver(notifier, lake, &note).await.is_ok();
+    Ok(Retrained {
+        trained,
+        note,
+        delivered,
+    })
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {

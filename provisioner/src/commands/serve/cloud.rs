@@ -11,7 +11,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::{Context, Failure};
+use crate::app::{Context, Failure};
 use crate::cli::ServeArgs;
 use crate::lambda::gateway::Gateway;
 use crate::lambda::{Executor, stderr_sink};
@@ -95,7 +95,7 @@ pub async fn run(cx: &Context, args: &ServeArgs) -> Result<i32, Failure> {
     } else {
         Some(tls(cx, args)?)
     };
-    let (listener, addr) = super::serve::listen(args, stack).await?;
+    let (listener, addr) = super::listen(args, stack).await?;
     let scheme = if tls.is_some() { "https" } else { "http" };
     for r in &api.routes {
         cx.out.progress(format!(
@@ -121,10 +121,10 @@ pub async fn run(cx: &Context, args: &ServeArgs) -> Result<i32, Failure> {
         api.id,
         cx.artifacts.display()
     ));
-    let console = super::serve::platform_console(cx, args).await?;
+    let console = super::platform_console(cx, args).await?;
     cx.out.progress(format!(
         "console on {} (accounts: `mlinfra users add NAME --env {env}`)",
-        super::serve::console_url(scheme, addr)
+        super::console_url(scheme, addr)
     ));
     let gw = Arc::new(Gateway::new(api, functions.as_ref().clone()));
     let acceptor = tls.map(|(a, _)| a);

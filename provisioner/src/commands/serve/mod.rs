@@ -1,7 +1,10 @@
 //! `mlinfra serve`: run the local API gateway until Ctrl-C, with the stack's schedules and the
 //! ETL of `raw/`. On `azurite` the function app packages run here as Azure Functions runs them
-//! ([`super::serve_azurite`]); on `localstack` and `aws` the deployed platform is served, its
-//! functions run here as Lambda runs them ([`super::serve_cloud`]).
+//! ([`azurite`]); on `localstack` and `aws` the deployed platform is served, its
+//! functions run here as Lambda runs them ([`cloud`]).
+
+mod azurite;
+mod cloud;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -19,14 +22,14 @@ pub async fn run(g: &Global, args: &ServeArgs) -> Result<i32, Failure> {
     let stack = &cx.loaded.stack;
     match cx.env {
         crate::stack::EnvKind::Local => {}
-        crate::stack::EnvKind::Azurite => return super::serve_azurite::run(&cx, args).await,
+        crate::stack::EnvKind::Azurite => return azurite::run(&cx, args).await,
         crate::stack::EnvKind::Localstack | crate::stack::EnvKind::Aws => {
-            return super::serve_cloud::run(&cx, args).await;
+            return cloud::run(&cx, args).await;
         }
     }
     let (_, state_store) = cx.infra().await?;
     let refresh = Duration::from_secs(args.refresh_seconds.unwrap_or(stack.api.model_refresh_s));
-    let (lake, registry, _) = super::models::platform(&cx, &None).await?;
+    let (lake, registry, _) = crate::app::platform::platform(&cx, &None).await?;
     let api_key = if stack.api.auth == crate::stack::schema::Auth::ApiKey {
         Some(api_key(&cx.root)?)
     } else {
@@ -130,7 +133,7 @@ pub(super) async fn platform_console(
 ) -> Result<Arc<crate::console::Console>, Failure> {
     let stack = &cx.loaded.stack;
     let refresh = Duration::from_secs(args.refresh_seconds.unwrap_or(stack.api.model_refresh_s));
-    let (lake, registry, _) = super::models::platform(cx, &None).await?;
+    let (lake, registry, _) = crate::app::platform::platform(cx, &None).await?;
     let gw = serve::gateway(lake.clone(), registry.store.clone(), None, stack, refresh);
     for p in gw.service.refresh(true).await {
         cx.out.progress(format!("warning: console: {p}"));

@@ -12,8 +12,8 @@ use serde_json::json;
 use super::Failure;
 use crate::output::Out;
 
-const WORKFLOW: &str = include_str!("../../templates/github-workflow.yml");
-const PRE_COMMIT: &str = include_str!("../../templates/pre-commit-config.yaml");
+const WORKFLOW: &str = include_str!("../../../templates/github-workflow.yml");
+const PRE_COMMIT: &str = include_str!("../../../templates/pre-commit-config.yaml");
 
 /// The files for the stack file `stack_file`: (path, text).
 pub fn files(stack_file: &Path) -> Result<Vec<(PathBuf, String)>, Failure> {

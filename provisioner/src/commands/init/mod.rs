@@ -3,7 +3,9 @@
 //! categorical columns, the missing-value markers, a search space and a memory size that suit
 //! the data's size. The file is checked as `mlinfra validate` checks it before it appears, and
 //! an existing file is never overwritten. With `--ci github`, the project's CI/CD too
-//! ([`super::ci`]).
+//! ([`ci`]).
+
+mod ci;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -11,7 +13,7 @@ use std::path::{Path, PathBuf};
 use mlinfra_core::data::{Frame, Values};
 use serde_json::json;
 
-use super::{Failure, ci};
+use super::Failure;
 use crate::cli::{Global, InitArgs};
 use crate::output::Out;
 use crate::stack::names;

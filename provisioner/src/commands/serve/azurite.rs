@@ -8,7 +8,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::{Context, Failure};
+use crate::app::{Context, Failure};
 use crate::cli::ServeArgs;
 use crate::serve::functions_host::{App, Host, Worker};
 
@@ -22,7 +22,7 @@ pub async fn run(cx: &Context, args: &ServeArgs) -> Result<i32, Failure> {
         .sas_connection_string()
         .map_err(|e| Failure::new(e.0))?;
     let key = if stack.api.auth == crate::stack::schema::Auth::ApiKey {
-        Some(super::serve::api_key(&records)?)
+        Some(super::api_key(&records)?)
     } else {
         None
     };
@@ -49,7 +49,7 @@ pub async fn run(cx: &Context, args: &ServeArgs) -> Result<i32, Failure> {
     host.watch_blobs(&account, Duration::from_secs(2))
         .await
         .map_err(Failure::new)?;
-    let (listener, addr) = super::serve::listen(args, stack).await?;
+    let (listener, addr) = super::listen(args, stack).await?;
     for (w, t) in host.triggers() {
         let b = &t.binding;
         let what = match b["type"].as_str().unwrap_or_default() {
@@ -88,10 +88,10 @@ pub async fn run(cx: &Context, args: &ServeArgs) -> Result<i32, Failure> {
         "listening on http://{addr}/api/ (the function apps of `{}` on Azurite's storage); Ctrl-C stops",
         cx.artifacts.display()
     ));
-    let console = super::serve::platform_console(cx, args).await?;
+    let console = super::platform_console(cx, args).await?;
     cx.out.progress(format!(
         "console on {} (accounts: `mlinfra users add NAME --env azurite`)",
-        super::serve::console_url("http", addr)
+        super::console_url("http", addr)
     ));
     let served = Arc::clone(&host);
     let handler = move |req: hyper::Request<hyper::body::Incoming>| {
@@ -105,7 +105,7 @@ pub async fn run(cx: &Context, args: &ServeArgs) -> Result<i32, Failure> {
             }
         }
     };
-    let served = super::serve::serve_until_down(
+    let served = super::serve_until_down(
         cx,
         listener,
         state_store,
