@@ -204,7 +204,9 @@ fn status_of(e: &RegistryError) -> u16 {
         RegistryError::UnknownModel(_)
         | RegistryError::UnknownVersion { .. }
         | RegistryError::UnknownRequest { .. } => 404,
-        RegistryError::Refused(_) | RegistryError::NoIdentity => 403,
+        RegistryError::Refused(_)
+        | RegistryError::AlreadyRegistered { .. }
+        | RegistryError::NoIdentity => 403,
         RegistryError::Conflict(_) => 409,
         RegistryError::Integrity(_) | RegistryError::Store(_) => 500,
     }

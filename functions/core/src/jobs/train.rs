@@ -292,8 +292,8 @@ async fn register<S: Store>(
             }
             t.registered = Some(v);
         }
-        Err(RegistryError::Refused(m)) if m.contains("already registered") => {
-            t.not_registered = Some(m);
+        Err(e @ RegistryError::AlreadyRegistered { .. }) => {
+            t.not_registered = Some(e.to_string());
         }
         Err(e) => return Err(e.into()),
     }

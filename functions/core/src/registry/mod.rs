@@ -64,6 +64,14 @@ pub enum RegistryError {
     NoIdentity,
     #[error("{0}")]
     Refused(String),
+    /// The model file is already a version of the model: registering it again would add
+    /// nothing (a retraining that reproduced the same model says so and registers nothing).
+    #[error("this model file ({sha256}) is already registered as version {version} of `{model}`")]
+    AlreadyRegistered {
+        model: String,
+        version: u64,
+        sha256: String,
+    },
     #[error(
         "the registry changed while this {0} was being applied (another transition won); nothing was written\nhint: check `mlinfra models show` and retry if still needed"
     )]
@@ -283,10 +291,11 @@ impl<S: Store> Registry<S> {
             .await?
             .unwrap_or_else(|| ModelDoc::new(model));
         if let Some(v) = doc.versions.iter().find(|v| v.sha256 == c.sha256) {
-            return Err(RegistryError::Refused(format!(
-                "this model file ({}) is already registered as version {} of `{model}`",
-                c.sha256, v.version
-            )));
+            return Err(RegistryError::AlreadyRegistered {
+                model: model.to_string(),
+                version: v.version,
+                sha256: c.sha256,
+            });
         }
         let number = doc.versions.iter().map(|v| v.version).max().unwrap_or(0) + 1;
         let v = Version {

@@ -37,7 +37,10 @@ pub fn candidate(dir: &std::path::Path, n: u8, auc: f64) -> Candidate {
 
 pub fn refused(r: Result<impl std::fmt::Debug, RegistryError>, contains: &str) {
     match r {
-        Err(RegistryError::Refused(m)) => assert!(m.contains(contains), "message: {m}"),
+        Err(e @ (RegistryError::Refused(_) | RegistryError::AlreadyRegistered { .. })) => {
+            let m = e.to_string();
+            assert!(m.contains(contains), "message: {m}")
+        }
         other => panic!("expected a refusal containing `{contains}`, got {other:?}"),
     }
 }
