@@ -7,9 +7,8 @@ use std::fmt::Write as _;
 
 use mlinfra_core::any::AnyLake;
 use mlinfra_core::lake::LocalLake;
-use mlinfra_core::pipeline::{RunRecord, sha256_hex};
 use mlinfra_core::registry::{
-    Candidate, Event, ModelDoc, Registry, RegistryError, RollbackOutcome, Stage, Store, verify,
+    Event, ModelDoc, Registry, RegistryError, RollbackOutcome, Stage, Store,
 };
 use serde_json::json;
 
@@ -20,50 +19,6 @@ use crate::report::{num, table};
 
 fn fail(e: RegistryError) -> Failure {
     Failure::new(e.to_string())
-}
-
-/// A pipeline run's model in the environment's lake as a registration candidate, its file
-/// checked against the checksum the run recorded.
-pub async fn candidate(lake: &AnyLake, model: &str, run_id: &str) -> Result<Candidate, Failure> {
-    use mlinfra_core::lake::Lake as _;
-    let read = |key: String| async move {
-        lake.get(&key)
-            .await
-            .map_err(|e| Failure::new(e.to_string()))
-            .map(|b| (key, b))
-    };
-    let (run_key, run) = read(format!("artifacts/runs/{run_id}/run.json")).await?;
-    let Some(run) = run else {
-        return Err(Failure::new(format!(
-            "no run `{run_id}`: `{}` does not exist\nhint: `mlinfra runs list` shows the runs",
-            lake.uri(&run_key)
-        )));
-    };
-    let run: RunRecord = serde_json::from_slice(&run)
-        .map_err(|e| Failure::new(format!("`{}` is not a run record: {e}", lake.uri(&run_key))))?;
-    if run.model != model {
-        return Err(Failure::new(format!(
-            "run `{run_id}` trained model `{}`, not `{model}`",
-            run.model
-        )));
-    }
-    let (file, bytes) = read(format!("models/{model}/{run_id}/model.onnx")).await?;
-    let bytes =
-        bytes.ok_or_else(|| Failure::new(format!("`{}` does not exist", lake.uri(&file))))?;
-    verify(
-        &bytes,
-        &run.model_sha256,
-        &format!("model file `{}`", lake.uri(&file)),
-    )
-    .map_err(fail)?;
-    Ok(Candidate {
-        artifact_uri: lake.uri(&file),
-        sha256: format!("sha256:{}", sha256_hex(&bytes)),
-        run_id: run.run_id.clone(),
-        data_hash: run.data_hash.clone(),
-        schema_version: run.schema_version.clone(),
-        metrics: mlinfra_core::jobs::train::registered_metrics(&run.metrics),
-    })
 }
 
 fn list_text(doc: &ModelDoc) -> String {
@@ -286,7 +241,9 @@ async fn act<S: Store>(
             }
         }
         ModelsCommand::Register { run } => {
-            let c = candidate(lake, m, run).await?;
+            let c = mlinfra_core::jobs::runs::candidate(lake, m, run)
+                .await
+                .map_err(|e| Failure::new(e.to_string()))?;
             let v = reg.register(m, c, &who()?).await.map_err(fail)?;
             cx.out.result(format!("Registered `{m}` version {} ({}) from run {run}.\n", v.version, v.stage), &v);
         }

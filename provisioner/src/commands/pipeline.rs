@@ -16,9 +16,9 @@
 use std::fmt::Write as _;
 
 use mlinfra_core::any::AnyLake;
-use mlinfra_core::jobs::{JobError, short_hash, train};
+use mlinfra_core::jobs::JobError;
+use mlinfra_core::jobs::train::{self, FileRunError};
 use mlinfra_core::lake::Lake as _;
-use mlinfra_core::pipeline::{self, PipelineError};
 use serde_json::json;
 
 use super::{Context, Failure};
@@ -30,12 +30,6 @@ use crate::report::num;
 fn at(lake: &AnyLake, key: &str) -> String {
     let uri = lake.uri(key);
     mlinfra_core::lake::file_path(&uri).map_or(uri, |p| p.display().to_string())
-}
-
-async fn write(lake: &AnyLake, key: &str, bytes: &[u8]) -> Result<(), Failure> {
-    lake.put(key, bytes)
-        .await
-        .map_err(|e| Failure::new(e.to_string()))
 }
 
 pub async fn run(g: &Global, cmd: &PipelineCommand) -> Result<i32, Failure> {
@@ -74,13 +68,13 @@ async fn run_pipeline(g: &Global, run_args: &PipelineRunArgs) -> Result<i32, Fai
         reason: "pipeline run",
         memory: None,
     };
+    let file_name = path
+        .file_name()
+        .map_or("data.csv".into(), |n| n.to_string_lossy().to_string());
     // The same use-case as `retrain` and the train function, on this file.
-    let t = match train::train_on(&lake, &registry, None, &bytes, &job).await {
+    let t = match train::train_on_file(&lake, &registry, &file_name, &raw, &bytes, &job).await {
         Ok(t) => t,
-        Err(JobError::Pipeline(PipelineError::Anomalies(a))) => {
-            let data = format!("sha256:{}", pipeline::sha256_hex(&bytes));
-            let key = format!("artifacts/anomalies/{}.json", short_hash(&data));
-            write(&lake, &key, &mlinfra_core::jobs::json_bytes(&a)).await?;
+        Err(FileRunError::Anomalies { anomalies: a, key }) => {
             return Err(Failure::new(format!(
                 "`{}`: {} anomalies block training: {}\nhint: see `{}`, or `mlinfra data validate --data {}`",
                 crate::stack::shown(&path),
@@ -93,38 +87,15 @@ async fn run_pipeline(g: &Global, run_args: &PipelineRunArgs) -> Result<i32, Fai
                 crate::stack::shown(&path)
             )));
         }
-        Err(JobError::Pipeline(e)) => {
+        Err(FileRunError::Job(JobError::Pipeline(e))) => {
             return Err(Failure::new(format!(
                 "`{}`: {e}",
                 crate::stack::shown(&path)
             )));
         }
-        Err(e) => return Err(Failure::new(e.to_string())),
+        Err(FileRunError::Job(e)) => return Err(Failure::new(e.to_string())),
     };
     let out = &t.out;
-    let data_key = &t.data_key;
-    let file_name = path
-        .file_name()
-        .map_or("data.csv".into(), |n| n.to_string_lossy().to_string());
-    // The input and its curated copy are written from where they are (no copy of the data),
-    // then the pointer that `mlinfra retrain` and the weekly schedule train on next.
-    write(&lake, &format!("raw/{file_name}"), &raw).await?;
-    write(&lake, data_key, &bytes).await?;
-    let records = csv::ReaderBuilder::new()
-        .from_reader(&bytes[..])
-        .records()
-        .count();
-    mlinfra_core::jobs::CuratedPointer {
-        data_hash: out.data_hash.clone(),
-        key: data_key.clone(),
-        rows: records,
-        sources: vec![format!("raw/{file_name}")],
-        schema_version: Some(out.run.schema_version.clone()),
-        created_at: mlinfra_core::clock::now_rfc3339(),
-    }
-    .write(&lake)
-    .await
-    .map_err(|e| Failure::new(e.to_string()))?;
     let run = &out.run.run_id;
     let e = &out.evaluation;
     let best = &out.search.trials[out.search.best];

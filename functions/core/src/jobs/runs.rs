@@ -11,8 +11,49 @@ use crate::lake::Lake;
 use crate::metrics::{Blessing, Evaluation};
 use crate::model::Params;
 use crate::pipeline::RunRecord;
+use crate::registry::{Candidate, verify};
 
 pub const EXECUTIONS: &str = "artifacts/executions/";
+
+/// A run's model in `lake` as a registration candidate (`models register --run`): the run
+/// record read, its model checked to be `model`'s, its file checked against the checksum the
+/// run recorded.
+pub async fn candidate(lake: &impl Lake, model: &str, run_id: &str) -> Result<Candidate, JobError> {
+    let run_key = format!("artifacts/runs/{run_id}/run.json");
+    let Some(run) = lake.get(&run_key).await? else {
+        return Err(JobError::Input(format!(
+            "no run `{run_id}`: `{}` does not exist\nhint: `mlinfra runs list` shows the runs",
+            lake.uri(&run_key)
+        )));
+    };
+    let run: RunRecord = serde_json::from_slice(&run).map_err(|e| {
+        JobError::Input(format!("`{}` is not a run record: {e}", lake.uri(&run_key)))
+    })?;
+    if run.model != model {
+        return Err(JobError::Input(format!(
+            "run `{run_id}` trained model `{}`, not `{model}`",
+            run.model
+        )));
+    }
+    let file = format!("models/{model}/{run_id}/model.onnx");
+    let bytes = lake
+        .get(&file)
+        .await?
+        .ok_or_else(|| JobError::Input(format!("`{}` does not exist", lake.uri(&file))))?;
+    verify(
+        &bytes,
+        &run.model_sha256,
+        &format!("model file `{}`", lake.uri(&file)),
+    )?;
+    Ok(Candidate {
+        artifact_uri: lake.uri(&file),
+        sha256: format!("sha256:{}", crate::pipeline::sha256_hex(&bytes)),
+        run_id: run.run_id.clone(),
+        data_hash: run.data_hash.clone(),
+        schema_version: run.schema_version.clone(),
+        metrics: super::train::registered_metrics(&run.metrics),
+    })
+}
 
 /// One execution of a training.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -370,6 +370,61 @@ pub async fn retrain<S: Store>(
     train_on(lake, registry, Some(&p.key), &bytes, job).await
 }
 
+/// Why a training on a file a person gave did not happen.
+#[derive(Debug, thiserror::Error)]
+pub enum FileRunError {
+    /// Error anomalies block training; they are written to `key`
+    /// (`artifacts/anomalies/<data>.json`).
+    #[error("{} anomalies block training", .anomalies.errors().count())]
+    Anomalies {
+        anomalies: Box<crate::validate::Anomalies>,
+        key: String,
+    },
+    #[error(transparent)]
+    Job(#[from] JobError),
+}
+
+/// `pipeline run`'s use case: [`train_on`] a data file's CSV bytes; then the input as given
+/// under `raw/<file_name>`, its curated copy, and the pointer that later retrainings train on
+/// (written from where they are, no copy of the data). Error anomalies are written to the lake
+/// before they are returned.
+pub async fn train_on_file<S: Store>(
+    lake: &impl Lake,
+    registry: &Registry<S>,
+    file_name: &str,
+    raw: &[u8],
+    csv: &[u8],
+    job: &Job<'_>,
+) -> Result<Trained, FileRunError> {
+    let t = match train_on(lake, registry, None, csv, job).await {
+        Ok(t) => t,
+        Err(JobError::Pipeline(pipeline::PipelineError::Anomalies(anomalies))) => {
+            let data = format!("sha256:{}", pipeline::sha256_hex(csv));
+            let key = format!("artifacts/anomalies/{}.json", short_hash(&data));
+            lake.put(&key, &json_bytes(&anomalies))
+                .await
+                .map_err(JobError::from)?;
+            return Err(FileRunError::Anomalies { anomalies, key });
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let raw_key = format!("raw/{file_name}");
+    lake.put(&raw_key, raw).await.map_err(JobError::from)?;
+    lake.put(&t.data_key, csv).await.map_err(JobError::from)?;
+    let rows = csv::ReaderBuilder::new().from_reader(csv).records().count();
+    CuratedPointer {
+        data_hash: t.out.data_hash.clone(),
+        key: t.data_key.clone(),
+        rows,
+        sources: vec![raw_key],
+        schema_version: Some(t.out.run.schema_version.clone()),
+        created_at: crate::clock::now_rfc3339(),
+    }
+    .write(lake)
+    .await?;
+    Ok(t)
+}
+
 /// A retraining and what a person heard of it: the notification recorded in the lake, and
 /// whether its delivery succeeded.
 #[derive(Debug)]
