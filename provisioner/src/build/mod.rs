@@ -96,23 +96,43 @@ impl Target {
     }
 }
 
+/// The functions that score models, and so link the ONNX runtime.
+const SCORING: [&str; 1] = ["predict"];
+
 /// Build the function binaries with cargo, in `profile` (`release`, or `dev` for a quick
-/// debug build); returns each function's executable. Each function is its own `cargo build`:
-/// built together, cargo would give every function the union of their features (the ONNX
-/// runtime that only `predict` uses in every package).
+/// debug build); returns each function's executable. In `release` the functions that score
+/// ([`SCORING`]) are built apart from the others: built together, cargo gives every function
+/// the union of their features, and the ONNX runtime only `predict` uses would be in every
+/// package. (Those that do not score share one build: one compile of the core instead of one
+/// per function, their features' union costing only code the linker drops.) A `dev` build, for
+/// trying the packages here, builds them all together, once.
 pub fn cargo_build(
     functions: &[&str],
     target: Target,
     profile: &str,
 ) -> Result<Vec<(String, PathBuf)>, String> {
-    functions
-        .iter()
-        .map(|f| Ok((f.to_string(), cargo_build_one(f, target, profile)?)))
-        .collect()
+    if profile == "dev" {
+        return cargo_build_group(functions, target, profile);
+    }
+    let (scoring, other): (Vec<&str>, Vec<&str>) =
+        functions.iter().partition(|f| SCORING.contains(f));
+    let mut built = Vec::new();
+    for group in [other, scoring] {
+        if !group.is_empty() {
+            built.extend(cargo_build_group(&group, target, profile)?);
+        }
+    }
+    // In the order asked for.
+    built.sort_by_key(|(f, _)| functions.iter().position(|g| g == f));
+    Ok(built)
 }
 
-/// `cargo build -p mlinfra-<function>` with the target's features; the executable it built.
-fn cargo_build_one(function: &str, target: Target, profile: &str) -> Result<PathBuf, String> {
+/// One `cargo build` of `functions` with the target's features; each function's executable.
+fn cargo_build_group(
+    functions: &[&str],
+    target: Target,
+    profile: &str,
+) -> Result<Vec<(String, PathBuf)>, String> {
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let mut cmd = std::process::Command::new(cargo);
     cmd.args([
@@ -120,11 +140,12 @@ fn cargo_build_one(function: &str, target: Target, profile: &str) -> Result<Path
         "--profile",
         profile,
         "--message-format=json-render-diagnostics",
-        "-p",
-        &format!("mlinfra-{function}"),
     ]);
-    if let Some(features) = target.features(function) {
-        cmd.args(["--features", &features]);
+    for f in functions {
+        cmd.args(["-p", &format!("mlinfra-{f}")]);
+        if let Some(features) = target.features(f) {
+            cmd.args(["--features", &features]);
+        }
     }
     cmd.stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::inherit());
@@ -133,16 +154,28 @@ fn cargo_build_one(function: &str, target: Target, profile: &str) -> Result<Path
     })?;
     if !out.status.success() {
         return Err(format!(
-            "cargo build of `{function}` failed ({}); its errors are above\nhint: `mlinfra build` runs in a checkout of the mlinfra repository",
+            "cargo build of {} failed ({}); its errors are above\nhint: `mlinfra build` runs in a checkout of the mlinfra repository",
+            functions
+                .iter()
+                .map(|f| format!("`{f}`"))
+                .collect::<Vec<_>>()
+                .join(", "),
             out.status
         ));
     }
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
-        .filter(|msg| msg["reason"] == "compiler-artifact" && msg["target"]["name"] == function)
-        .find_map(|msg| msg["executable"].as_str().map(PathBuf::from))
-        .ok_or_else(|| format!("cargo built no `{function}` executable"))
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    functions
+        .iter()
+        .map(|f| {
+            stdout
+                .lines()
+                .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+                .filter(|msg| msg["reason"] == "compiler-artifact" && msg["target"]["name"] == *f)
+                .find_map(|msg| msg["executable"].as_str().map(PathBuf::from))
+                .map(|exe| (f.to_string(), exe))
+                .ok_or_else(|| format!("cargo built no `{f}` executable"))
+        })
+        .collect()
 }
 
 /// Write the manifest of a target's packages.
