@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Incremental rebuild of `mlinfra` (debug, `cargo build -p mlinfra`) after a one-line change in
 # each layer: the console, the monitor use case, the numerics. Run in a checkout; the files of
-# older layouts are found too (numerics in functions/core before the split). Each edit appends a
-# comment line and is reverted afterwards; times are wall seconds of the rebuild.
+# older layouts are found too (numerics in functions/core before the split). Each edit inserts a
+# line near the top of the file (every span below it moves, as an edit does) and is reverted
+# afterwards; times are wall seconds of the rebuild.
 set -euo pipefail
 cd "${1:-.}"
 pick() { for f in "$@"; do [ -f "$f" ] && { echo "$f"; return; }; done; echo "none of $*" >&2; exit 1; }
@@ -12,7 +13,7 @@ numerics=$(pick crates/ml/src/stats.rs functions/core/src/stats.rs)
 cargo build -q -p mlinfra
 for f in "$console" "$monitor" "$numerics"; do
   cp "$f" "$f.orig"
-  echo "// rebuild probe $(date +%s%N)" >> "$f"
+  sed -i "1a // rebuild probe $(date +%s%N)" "$f"
   start=$(date +%s.%N)
   cargo build -q -p mlinfra
   end=$(date +%s.%N)
