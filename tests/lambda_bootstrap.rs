@@ -644,9 +644,9 @@ fn the_jobs_run_on_s3_and_dynamodb() {
     let mut zip = std::fs::read(cli::artifacts().join("etl/bootstrap.zip")).unwrap();
     zip.extend_from_slice(b"changed");
     std::fs::write(other.join("etl/bootstrap.zip"), &zip).unwrap();
-    let (code, out, err) = cli::run(
-        &dir,
-        &[
+    // `mlinfra invoke etl --s3-key KEY` with that package, and `extra` flags.
+    let invoke_other = |extra: &[&str]| {
+        let mut args = vec![
             "--env",
             "localstack",
             "--endpoint",
@@ -657,8 +657,11 @@ fn the_jobs_run_on_s3_and_dynamodb() {
             "etl",
             "--s3-key",
             &key,
-        ],
-    );
+        ];
+        args.extend_from_slice(extra);
+        cli::run(&dir, &args)
+    };
+    let (code, out, err) = invoke_other(&[]);
     assert_eq!(code, 1, "{out}\n{err}");
     assert!(
         err.contains("is not the deployed code") && err.contains("--local-build"),
@@ -680,22 +683,7 @@ fn the_jobs_run_on_s3_and_dynamodb() {
     // `--local-build` runs the package that is not the deployed code anyway, unpacked under the
     // environment's directory that the relative stack path names (the same object again:
     // already curated).
-    let (code, out, err) = cli::run(
-        &dir,
-        &[
-            "--env",
-            "localstack",
-            "--endpoint",
-            &endpoint,
-            "--artifacts",
-            other.to_str().unwrap(),
-            "invoke",
-            "etl",
-            "--s3-key",
-            &key,
-            "--local-build",
-        ],
-    );
+    let (code, out, err) = invoke_other(&["--local-build"]);
     assert_eq!(code, 0, "{out}\n{err}");
     let r: Value = serde_json::from_str(&out).unwrap();
     assert_eq!(r["objects"][0]["outcome"], "skipped", "{r}");
