@@ -188,20 +188,49 @@ impl Browser {
         !v.as_array().unwrap().is_empty()
     }
 
+    /// Run `f` on the element `css` matches, finding it again when the page re-rendered it
+    /// between the find and the command (WebDriver's "stale element reference"), for up to 10 s.
+    fn on_element(&self, css: &str, f: impl Fn(&str) -> Result<Value, String>) -> Value {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let e = self.find(css);
+            match f(&e) {
+                Ok(v) => return v,
+                Err(err) if err.contains("stale element") && Instant::now() < deadline => {
+                    std::thread::sleep(Duration::from_millis(100));
+                }
+                Err(err) => panic!("`{css}` on {}: {err}", self.url()),
+            }
+        }
+    }
+
+    fn element_cmd(
+        &self,
+        method: &str,
+        e: &str,
+        path: &str,
+        body: Option<Value>,
+    ) -> Result<Value, String> {
+        call(
+            self.port,
+            method,
+            &format!("/session/{}/element/{e}{path}", self.session),
+            body.as_ref(),
+        )
+    }
+
     pub fn click(&self, css: &str) {
-        let e = self.find(css);
-        self.cmd("POST", &format!("/element/{e}/click"), Some(json!({})));
+        self.on_element(css, |e| {
+            self.element_cmd("POST", e, "/click", Some(json!({})))
+        });
     }
 
     /// Replace the value of the input `css` with `text`.
     pub fn fill(&self, css: &str, text: &str) {
-        let e = self.find(css);
-        self.cmd("POST", &format!("/element/{e}/clear"), Some(json!({})));
-        self.cmd(
-            "POST",
-            &format!("/element/{e}/value"),
-            Some(json!({ "text": text })),
-        );
+        self.on_element(css, |e| {
+            self.element_cmd("POST", e, "/clear", Some(json!({})))?;
+            self.element_cmd("POST", e, "/value", Some(json!({ "text": text })))
+        });
     }
 
     /// Set the input or select `css` to `value`: a select's option is the one whose value is
@@ -233,8 +262,7 @@ impl Browser {
 
     /// The rendered text of the first element `css` matches (waiting for it as [`Self::find`]).
     pub fn text(&self, css: &str) -> String {
-        let e = self.find(css);
-        self.cmd("GET", &format!("/element/{e}/text"), None)
+        self.on_element(css, |e| self.element_cmd("GET", e, "/text", None))
             .as_str()
             .unwrap()
             .to_string()
