@@ -116,7 +116,7 @@ fn the_lifecycle_runs_on_azurite_and_the_blobs_say_so() {
         serde_json::from_slice(&env.get(LAKE, "state/azurite/state.json").unwrap()).unwrap();
     assert_eq!(state["env"], "azurite");
     assert!(state["resources"]["lake"].is_object(), "{state:#}");
-    assert!(env.get(LAKE, mlinfra_core::jobs::SETTINGS).is_some());
+    assert!(env.get(LAKE, mlinfra_core::keys::SETTINGS).is_some());
     // Each schedule carries its Azure Functions timer.
     let records = env.dir.path().join(".mlinfra/heart-disease/azurite");
     let timer = |name: &str| -> serde_json::Value {
@@ -356,7 +356,7 @@ fn the_lifecycle_runs_on_azurite_and_the_blobs_say_so() {
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         let latest: serde_json::Value =
-            serde_json::from_slice(&env.get(LAKE, mlinfra_core::jobs::CURATED_LATEST).unwrap())
+            serde_json::from_slice(&env.get(LAKE, mlinfra_core::keys::CURATED_LATEST).unwrap())
                 .unwrap();
         if latest["rows"] == 403 {
             assert!(

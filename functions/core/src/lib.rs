@@ -26,6 +26,7 @@ pub mod error;
 pub mod function;
 pub mod html;
 pub mod jobs;
+pub mod keys;
 pub mod lake;
 #[cfg(feature = "s3")]
 pub mod lake_s3;

@@ -50,7 +50,7 @@ pub(crate) fn resolve(executions: &[Execution], id: &str) -> Result<String, Fail
 }
 
 pub(crate) async fn read_run(lake: &impl Lake, run_id: &str) -> Result<RunRecord, Failure> {
-    let key = format!("artifacts/runs/{run_id}/run.json");
+    let key = mlinfra_core::keys::run_record(run_id);
     let bytes = lake
         .get(&key)
         .await

@@ -114,7 +114,7 @@ async fn ingest(g: &Global, file: &Path) -> Result<i32, Failure> {
         .map(|n| n.to_string_lossy().to_string())
         .filter(|n| !n.starts_with('.'))
         .ok_or_else(|| Failure::new(format!("`{}` has no file name", file.display())))?;
-    let key = format!("raw/{name}");
+    let key = mlinfra_core::keys::raw(&name);
     // Written only when the name is new: every raw file stays as it was delivered.
     if !lake
         .put_if_absent(&key, &bytes)

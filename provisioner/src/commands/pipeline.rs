@@ -172,11 +172,11 @@ async fn run_pipeline(g: &Global, run_args: &PipelineRunArgs) -> Result<i32, Fai
     let _ = writeln!(
         text,
         "run       {} ({} ms)",
-        at(&lake, &format!("artifacts/runs/{run}/run.json")),
+        at(&lake, &mlinfra_core::keys::run_record(run)),
         num(out.timings.total_ms.round())
     );
     let mut artifacts = t.keys.clone();
-    artifacts.push(mlinfra_core::jobs::CURATED_LATEST.to_string());
+    artifacts.push(mlinfra_core::keys::CURATED_LATEST.to_string());
     cx.out.result(
         text,
         &json!({

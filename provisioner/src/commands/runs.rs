@@ -32,13 +32,11 @@ pub async fn run(g: &Global, cmd: &RunsCommand) -> Result<i32, Failure> {
         RunsCommand::Show { id } => {
             let run_id = resolve(&executions, id)?;
             let record = read_run(&lake, &run_id).await?;
-            let search: serde_json::Value = mlinfra_core::jobs::read_json(
-                &lake,
-                &format!("artifacts/runs/{run_id}/search.json"),
-            )
-            .await
-            .map_err(|e| Failure::new(e.to_string()))?
-            .unwrap_or(serde_json::Value::Null);
+            let search: serde_json::Value =
+                mlinfra_core::jobs::read_json(&lake, &mlinfra_core::keys::run_search(&run_id))
+                    .await
+                    .map_err(|e| Failure::new(e.to_string()))?
+                    .unwrap_or(serde_json::Value::Null);
             let of_run: Vec<&Execution> =
                 executions.iter().filter(|e| e.run_id == run_id).collect();
             let mut t = compare_text(&[&record]);

@@ -3,8 +3,9 @@
 
 use std::fmt::Write as _;
 
-use mlinfra_core::jobs::etl::QUARANTINE;
-use mlinfra_core::jobs::{CURATED_LATEST, CuratedPointer, read_json, short_hash};
+use mlinfra_core::jobs::{CuratedPointer, read_json};
+use mlinfra_core::keys::QUARANTINE;
+use mlinfra_core::keys::{self, CURATED_LATEST};
 use mlinfra_core::lake::Lake as _;
 use mlinfra_core::pipeline::sha256_hex;
 use mlinfra_core::schema::Schema;
@@ -32,8 +33,7 @@ pub async fn page(c: &Console) -> Page {
                 if p.sources.len() == 1 { "" } else { "s" },
                 esc(&p.created_at)
             );
-            let short = short_hash(&p.data_hash);
-            match read_json::<Statistics>(lake, &format!("artifacts/statistics/{short}.json")).await {
+            match read_json::<Statistics>(lake, &keys::statistics(&p.data_hash)).await {
                 Ok(Some(s)) => {
                     b.push_str("<h2>Statistics</h2>");
                     b.push_str(&html::statistics_body(&s));
@@ -41,7 +41,7 @@ pub async fn page(c: &Console) -> Page {
                 _ => b.push_str("<p>No statistics recorded for this data version yet.</p>"),
             }
             if let Some(v) = &p.schema_version {
-                let key = format!("artifacts/schema/{}.json", v.trim_start_matches("sha256:"));
+                let key = keys::schema(v);
                 if let Ok(Some(bytes)) = lake.get(&key).await
                     && let Ok(s) = Schema::from_json(&String::from_utf8_lossy(&bytes))
                 {
@@ -50,7 +50,7 @@ pub async fn page(c: &Console) -> Page {
                 }
             }
             if let Ok(Some(a)) =
-                read_json::<Anomalies>(lake, &format!("artifacts/anomalies/{short}.json")).await
+                read_json::<Anomalies>(lake, &keys::anomalies(&p.data_hash)).await
             {
                 b.push_str("<h2>Anomalies</h2>");
                 b.push_str(&html::anomalies_body(&a));
@@ -75,10 +75,7 @@ pub async fn page(c: &Console) -> Page {
         for k in keys.iter().rev().take(QUARANTINE_SHOWN) {
             let problems = match lake.get(k).await {
                 Ok(Some(bytes)) => {
-                    let key = format!(
-                        "artifacts/anomalies/{}.json",
-                        short_hash(&sha256_hex(&bytes))
-                    );
+                    let key = keys::anomalies(&sha256_hex(&bytes));
                     match read_json::<Anomalies>(lake, &key).await {
                         Ok(Some(a)) => a
                             .errors()

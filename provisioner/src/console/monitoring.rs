@@ -87,7 +87,7 @@ pub async fn page(c: &Console) -> Page {
 }
 
 async fn alerts(c: &Console) -> String {
-    let Ok(mut keys) = c.lake.list("artifacts/alerts/").await else {
+    let Ok(mut keys) = c.lake.list(mlinfra_core::keys::ALERTS).await else {
         return String::new();
     };
     keys.sort();

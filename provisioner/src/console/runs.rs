@@ -4,8 +4,9 @@
 use std::fmt::Write as _;
 
 use mlinfra_core::any::AnyLake;
+use mlinfra_core::jobs::read_json;
 use mlinfra_core::jobs::runs::{self, Execution};
-use mlinfra_core::jobs::{read_json, short_hash};
+use mlinfra_core::keys;
 use mlinfra_core::metrics::{Curves, Evaluation};
 use mlinfra_core::pipeline::{RunRecord, Timings};
 use mlinfra_core::stats::Statistics;
@@ -35,7 +36,7 @@ fn run_link(id: &str) -> String {
 }
 
 async fn duration_ms(lake: &AnyLake, run_id: &str) -> Option<f64> {
-    read_json::<Timings>(lake, &format!("artifacts/runs/{run_id}/timings.json"))
+    read_json::<Timings>(lake, &keys::run_timings(run_id))
         .await
         .ok()
         .flatten()
@@ -136,23 +137,20 @@ async fn run_record(c: &Console, id: &str) -> Result<RunRecord, String> {
 }
 
 async fn evaluated(lake: &AnyLake, run_id: &str) -> Option<Evaluated> {
-    read_json(lake, &format!("artifacts/runs/{run_id}/evaluation.json"))
+    read_json(lake, &keys::run_evaluation(run_id))
         .await
         .ok()
         .flatten()
 }
 
 async fn classes(lake: &AnyLake, data_hash: &str) -> Vec<String> {
-    read_json::<Statistics>(
-        lake,
-        &format!("artifacts/statistics/{}.json", short_hash(data_hash)),
-    )
-    .await
-    .ok()
-    .flatten()
-    .and_then(|s| s.label)
-    .map(|l| l.classes)
-    .unwrap_or_default()
+    read_json::<Statistics>(lake, &keys::statistics(data_hash))
+        .await
+        .ok()
+        .flatten()
+        .and_then(|s| s.label)
+        .map(|l| l.classes)
+        .unwrap_or_default()
 }
 
 /// The charts of one run's evaluation.
@@ -309,9 +307,7 @@ pub async fn show(c: &Console, id: &str) -> Page {
             &rows,
         ));
     }
-    if let Ok(Some(search)) =
-        read_json::<SearchResult>(&c.lake, &format!("artifacts/runs/{}/search.json", r.run_id))
-            .await
+    if let Ok(Some(search)) = read_json::<SearchResult>(&c.lake, &keys::run_search(&r.run_id)).await
     {
         let rows: Vec<Vec<String>> = search
             .trials

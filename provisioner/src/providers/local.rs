@@ -99,7 +99,7 @@ impl LocalProvider {
             ResourceKind::Topic => (file("alerts"), None),
             // The document the jobs read, in the lake itself (not a manifest around it).
             ResourceKind::Settings => (
-                self.root.join("lake").join(mlinfra_core::jobs::SETTINGS),
+                self.root.join("lake").join(mlinfra_core::keys::SETTINGS),
                 None,
             ),
             ResourceKind::Alarm => (file("alarms"), None),
@@ -345,7 +345,7 @@ impl Provider for LocalProvider {
             if kind == ResourceKind::Lake {
                 // The jobs' settings are the platform's configuration (written by `up`), not
                 // data: they go with the functions.
-                let settings = dir.join(mlinfra_core::jobs::SETTINGS);
+                let settings = dir.join(mlinfra_core::keys::SETTINGS);
                 let _ = std::fs::remove_file(&settings);
                 for d in settings.ancestors().skip(1).take_while(|d| *d != dir) {
                     let _ = std::fs::remove_dir(d); // only when empty

@@ -19,7 +19,7 @@ pub async fn read(
     addr: &str,
 ) -> Result<Option<Value>, ProviderError> {
     match lake
-        .get(mlinfra_core::jobs::SETTINGS)
+        .get(mlinfra_core::keys::SETTINGS)
         .await
         .map_err(|e| error(addr, code, e))?
     {
@@ -35,20 +35,20 @@ pub async fn put(lake: &impl Lake, code: &str, r: &Resource) -> Result<Value, Pr
     let mut bytes = serde_json::to_vec_pretty(&r.props)
         .map_err(|e| ProviderError::new(&r.addr, "Encode", e.to_string()))?;
     bytes.push(b'\n');
-    lake.put(mlinfra_core::jobs::SETTINGS, &bytes)
+    lake.put(mlinfra_core::keys::SETTINGS, &bytes)
         .await
         .map_err(|e| error(&r.addr, code, e))?;
-    Ok(json!({ "uri": lake.uri(mlinfra_core::jobs::SETTINGS) }))
+    Ok(json!({ "uri": lake.uri(mlinfra_core::keys::SETTINGS) }))
 }
 
 pub async fn delete(lake: &impl Lake, code: &str, addr: &str) -> Result<Deleted, ProviderError> {
     let existed = lake
-        .get(mlinfra_core::jobs::SETTINGS)
+        .get(mlinfra_core::keys::SETTINGS)
         .await
         .map_err(|e| error(addr, code, e))?
         .is_some();
     if existed {
-        lake.delete(mlinfra_core::jobs::SETTINGS)
+        lake.delete(mlinfra_core::keys::SETTINGS)
             .await
             .map_err(|e| error(addr, code, e))?;
     }

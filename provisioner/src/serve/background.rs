@@ -139,17 +139,17 @@ pub async fn schedules(bg: Arc<Background>) {
 pub async fn watch_raw(bg: Arc<Background>, root: PathBuf, every: Duration) {
     let lake = LocalLake::new(root.join("lake"));
     let mut seen: BTreeSet<String> = lake
-        .list_sync("raw/")
+        .list_sync(mlinfra_core::keys::RAW)
         .unwrap_or_default()
         .into_iter()
         .collect();
     loop {
         tokio::time::sleep(every).await;
-        let Ok(keys) = lake.list_sync("raw/") else {
+        let Ok(keys) = lake.list_sync(mlinfra_core::keys::RAW) else {
             continue;
         };
         for key in keys {
-            if seen.contains(&key) || key.starts_with(etl::QUARANTINE) {
+            if seen.contains(&key) || key.starts_with(mlinfra_core::keys::QUARANTINE) {
                 continue;
             }
             // Wait until the file has not been written to for a poll.
@@ -164,8 +164,10 @@ pub async fn watch_raw(bg: Arc<Background>, root: PathBuf, every: Duration) {
             seen.insert(key.clone());
             // A file the pipeline itself put there is already a curated version.
             let curated = lake.get_sync(&key).ok().flatten().is_some_and(|b| {
-                lake.path(&jobs::curated_key(&mlinfra_core::pipeline::sha256_hex(&b)))
-                    .is_file()
+                lake.path(&mlinfra_core::keys::curated_data(
+                    &mlinfra_core::pipeline::sha256_hex(&b),
+                ))
+                .is_file()
             });
             if curated {
                 continue;

@@ -42,7 +42,7 @@ pub struct Gateway {
 
 /// The drift and quality gauges of the last `mlinfra monitor check` (none before the first).
 async fn monitoring_metrics(lake: &AnyLake) -> String {
-    let Ok(keys) = lake.list(mlinfra_core::jobs::monitor::REPORTS).await else {
+    let Ok(keys) = lake.list(mlinfra_core::keys::MONITORING_REPORTS).await else {
         return String::new();
     };
     let Some(key) = keys.last() else {

@@ -5,17 +5,14 @@
 
 use serde::Serialize;
 
-use super::{
-    Alert, CURATED_LATEST, CuratedPointer, JobError, alert_id, json_bytes, read_json, short_hash,
-};
+use super::{Alert, CuratedPointer, JobError, alert_id, json_bytes, read_json};
 use crate::data::{LabelRule, ReadOptions, read_csv, take_label};
+use crate::keys::{self, CURATED_LATEST, FEEDBACK_INGESTED, QUARANTINE};
 use crate::lake::Lake;
 use crate::pipeline::sha256_hex;
 use crate::schema::Schema;
 use crate::stats::compute;
 use crate::validate::{Anomalies, Anomaly, AnomalyKind, Severity, validate};
-
-pub const QUARANTINE: &str = "raw/quarantine/";
 
 /// What the ETL did with one raw object.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -196,9 +193,6 @@ fn csv_bytes(
     })
 }
 
-/// Which request ids' feedback is already part of the curated data.
-pub const FEEDBACK_INGESTED: &str = "artifacts/feedback/ingested.json";
-
 /// Labelled feedback as training data: each logged single-instance prediction whose true label
 /// came back and that is not yet curated becomes a row (the logged features and the label as
 /// the data states it), written to `raw/feedback-<now>.csv` and put through [`ingest`] like any
@@ -256,7 +250,7 @@ pub async fn ingest_feedback(
     if rows.is_empty() {
         return Ok(None);
     }
-    let key = format!("raw/feedback-{:011}.csv", job.now);
+    let key = keys::raw_feedback(job.now);
     lake.put(&key, &csv_bytes(&header, &rows, None)?).await?;
     done.extend(ids);
     lake.put(FEEDBACK_INGESTED, &json_bytes(&done)).await?;
@@ -265,7 +259,7 @@ pub async fn ingest_feedback(
 
 /// Process the raw object at `key`.
 pub async fn ingest(lake: &impl Lake, key: &str, job: &Job<'_>) -> Result<Ingested, JobError> {
-    if key.starts_with(QUARANTINE) || !key.starts_with("raw/") {
+    if key.starts_with(QUARANTINE) || !key.starts_with(keys::RAW) {
         return Ok(Ingested::Skipped {
             source: key.to_string(),
             reason: if key.starts_with(QUARANTINE) {
@@ -297,13 +291,7 @@ pub async fn ingest(lake: &impl Lake, key: &str, job: &Job<'_>) -> Result<Ingest
         None => None,
     };
     let curated_schema = match previous.as_ref().and_then(|p| p.schema_version.clone()) {
-        Some(v) if job.schema.is_none() => match lake
-            .get(&format!(
-                "artifacts/schema/{}.json",
-                v.trim_start_matches("sha256:")
-            ))
-            .await?
-        {
+        Some(v) if job.schema.is_none() => match lake.get(&keys::schema(&v)).await? {
             Some(b) => {
                 Some(Schema::from_json(&String::from_utf8_lossy(&b)).map_err(JobError::Input)?)
             }
@@ -318,13 +306,10 @@ pub async fn ingest(lake: &impl Lake, key: &str, job: &Job<'_>) -> Result<Ingest
     };
     let (anomalies, rows) = check(&bytes, job, schema, order.as_deref());
     let Some((header, rows)) = rows else {
-        let name = &key["raw/".len()..];
+        let name = &key[keys::RAW.len()..];
         let quarantined = format!("{QUARANTINE}{name}");
         lake.put(&quarantined, &bytes).await?;
-        let anomalies_key = format!(
-            "artifacts/anomalies/{}.json",
-            short_hash(&sha256_hex(&bytes))
-        );
+        let anomalies_key = keys::anomalies(&sha256_hex(&bytes));
         lake.put(&anomalies_key, &json_bytes(&anomalies)).await?;
         lake.delete(key).await?;
         let alert = Alert {
@@ -350,13 +335,13 @@ pub async fn ingest(lake: &impl Lake, key: &str, job: &Job<'_>) -> Result<Ingest
     };
     let data = csv_bytes(&header, &rows, previous_data.as_deref())?;
     let data_hash = format!("sha256:{}", sha256_hex(&data));
-    let data_key = super::curated_key(&data_hash);
+    let data_key = keys::curated_data(&data_hash);
     lake.put(&data_key, &data).await?;
     let total = previous.as_ref().map_or(0, |p| p.rows) + rows.len();
     let combined = read_csv(&data[..], job.read);
     if let Ok(frame) = &combined {
         lake.put(
-            &format!("artifacts/statistics/{}.json", short_hash(&data_hash)),
+            &keys::statistics(&data_hash),
             &json_bytes(&compute(frame, None)),
         )
         .await?;
@@ -373,14 +358,8 @@ pub async fn ingest(lake: &impl Lake, key: &str, job: &Job<'_>) -> Result<Ingest
             let mut f = combined.map_err(|e| JobError::Input(e.to_string()))?;
             let _ = take_label(&mut f, job.label, job.rule);
             let s = Schema::infer(&compute(&f, None));
-            lake.put(
-                &format!(
-                    "artifacts/schema/{}.json",
-                    s.version().trim_start_matches("sha256:")
-                ),
-                s.to_json().as_bytes(),
-            )
-            .await?;
+            lake.put(&keys::schema(&s.version()), s.to_json().as_bytes())
+                .await?;
             Some(s.version())
         }
     };

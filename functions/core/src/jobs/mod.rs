@@ -1,18 +1,7 @@
 //! The work of the `etl`, `train` and `monitor` functions over a [`Lake`] and a model
 //! registry. The Lambda binaries call these for their events; on the local environment the CLI
 //! (`mlinfra data ingest`, `mlinfra retrain`, `mlinfra monitor check`) and `mlinfra serve` call
-//! the same code in-process.
-//!
-//! ```text
-//! raw/<file>                       new data (an S3 put, `mlinfra data ingest FILE`)
-//! raw/quarantine/<file>            data that failed validation (ETL never reads it again)
-//! curated/latest.json              the current curated data version
-//! curated/<data>/data.csv          every curated version: the previous rows plus the new ones
-//! artifacts/monitoring/reports/    one JSON report per monitoring run
-//! artifacts/monitoring/state.json  when retraining was last triggered (the cooldown)
-//! artifacts/monitoring/retrains/   one claim per retraining the monitor started (create-once)
-//! artifacts/alerts/                one JSON record per alert
-//! ```
+//! the same code in-process. Every key they read or write is spelled in [`crate::keys`].
 
 pub mod etl;
 pub mod monitor;
@@ -21,10 +10,11 @@ pub mod train;
 
 use serde::{Deserialize, Serialize};
 
+use crate::keys;
 use crate::lake::{Lake, LakeError};
 
 /// Everything the jobs need to know about the stack, written by the CLI to
-/// [`SETTINGS`] in the lake, so a function needs only its `FunctionConfig` to find it.
+/// [`keys::SETTINGS`] in the lake, so a function needs only its `FunctionConfig` to find it.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Settings {
     pub stack: String,
@@ -32,8 +22,6 @@ pub struct Settings {
     pub promotion: crate::registry::Policy,
     pub monitoring: crate::monitor::Policy,
 }
-
-pub const SETTINGS: &str = "artifacts/config/jobs.json";
 
 impl Settings {
     /// ETL of raw objects as this stack reads its data.
@@ -84,10 +72,10 @@ impl Settings {
 
 /// The settings in `lake`, or an error that says how they get there.
 pub async fn settings(lake: &impl Lake) -> Result<Settings, JobError> {
-    read_json(lake, SETTINGS).await?.ok_or_else(|| {
+    read_json(lake, keys::SETTINGS).await?.ok_or_else(|| {
         JobError::Input(format!(
             "`{}` does not exist: the stack's settings are written by `mlinfra up`",
-            lake.uri(SETTINGS)
+            lake.uri(keys::SETTINGS)
         ))
     })
 }
@@ -128,17 +116,6 @@ pub async fn read_registered(
 
 pub use crate::clock::now;
 
-/// The first 16 hex digits of a `sha256:` hash: the key of a curated data version.
-pub fn short_hash(hash: &str) -> String {
-    let h = hash.trim_start_matches("sha256:");
-    h[..h.len().min(16)].to_string()
-}
-
-/// Where the curated data whose hash is `data_hash` lives: `curated/<short hash>/data.csv`.
-pub fn curated_key(data_hash: &str) -> String {
-    format!("curated/{}/data.csv", short_hash(data_hash))
-}
-
 /// `curated/latest.json`: which curated data version training uses.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CuratedPointer {
@@ -154,12 +131,10 @@ pub struct CuratedPointer {
     pub created_at: String,
 }
 
-pub const CURATED_LATEST: &str = "curated/latest.json";
-
 impl CuratedPointer {
-    /// Make this the version training uses: written to [`CURATED_LATEST`].
+    /// Make this the version training uses: written to [`keys::CURATED_LATEST`].
     pub async fn write(&self, lake: &impl Lake) -> Result<(), JobError> {
-        lake.put(CURATED_LATEST, &json_bytes(self)).await?;
+        lake.put(keys::CURATED_LATEST, &json_bytes(self)).await?;
         Ok(())
     }
 }
@@ -226,7 +201,7 @@ pub async fn deliver(
 
 /// Store an alert under `artifacts/alerts/<at>-<source>.json`; returns its key.
 pub async fn record_alert(lake: &impl Lake, alert: &Alert) -> Result<String, JobError> {
-    let key = format!("artifacts/alerts/{}.json", alert.id);
+    let key = keys::alert(&alert.id);
     lake.put(&key, &json_bytes(alert)).await?;
     Ok(key)
 }
@@ -234,7 +209,7 @@ pub async fn record_alert(lake: &impl Lake, alert: &Alert) -> Result<String, Job
 /// An alert id sortable by time: `<seconds>-<source>-<n>`.
 pub async fn alert_id(now: u64, source: &str, lake: &impl Lake) -> Result<String, JobError> {
     let base = format!("{now:011}-{source}");
-    let taken = lake.list(&format!("artifacts/alerts/{base}")).await?.len();
+    let taken = lake.list(&format!("{}{base}", keys::ALERTS)).await?.len();
     Ok(format!("{base}-{}", taken + 1))
 }
 

@@ -3,7 +3,7 @@
 //! for the numbers and the decision, then the records: the report, an alert when a threshold
 //! is crossed, and the retraining time (written before retraining starts, so an interrupted
 //! retrain is not started again before the cooldown ends). Each retraining is claimed first
-//! with a conditional create of the next number under [`RETRAINS`], so that of two monitors
+//! with a conditional create of the next number under [`keys::RETRAINS`], so that of two monitors
 //! running at once only one starts it.
 
 use std::collections::BTreeMap;
@@ -11,8 +11,11 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::{Alert, JobError, alert_id, json_bytes, read_json, record_alert, short_hash};
+use super::{Alert, JobError, alert_id, json_bytes, read_json, record_alert};
 use crate::data::{LabelRule, ReadOptions, read_csv, take_label};
+use crate::keys::{
+    self, IGNORED, MONITORING_REPORTS as REPORTS, MONITORING_STATE as STATE, RETRAINS,
+};
 use crate::lake::Lake;
 use crate::monitor::{Logged, Policy, Reference, Report, check};
 use crate::registry::{Stage, Store};
@@ -20,11 +23,6 @@ use crate::registry::{Stage, Store};
 /// The identity retraining triggered by the monitor registers as (Production still waits
 /// for a person to approve).
 pub const ACTOR: &str = "mlinfra-monitor";
-
-pub const STATE: &str = "artifacts/monitoring/state.json";
-pub const REPORTS: &str = "artifacts/monitoring/reports/";
-/// One object per retraining the monitor started, `<n>.json`, created only if absent.
-pub const RETRAINS: &str = "artifacts/monitoring/retrains/";
 
 /// A retraining the monitor started: when, and why.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -97,12 +95,8 @@ pub struct Monitored {
 
 /// The day (`YYYY-MM-DD`) of a `predictions/<day>/…` key.
 fn day_of(key: &str) -> Option<&str> {
-    key.strip_prefix("predictions/")?.split('/').next()
+    key.strip_prefix(keys::PREDICTIONS)?.split('/').next()
 }
-
-/// Time ranges of traffic the monitor leaves out (a load test, an incident), as recorded by
-/// `mlinfra monitor ignore`.
-pub const IGNORED: &str = "artifacts/monitoring/ignored.json";
 
 /// One ignored range of traffic: requests answered from `from` to `to` (seconds since the
 /// epoch, inclusive).
@@ -144,7 +138,7 @@ async fn all_window_logs(lake: &impl Lake, days: u32, now: u64) -> Result<Vec<Lo
         [..10]
         .to_string();
     let mut out = vec![];
-    for key in lake.list("predictions/").await? {
+    for key in lake.list(keys::PREDICTIONS).await? {
         if day_of(&key).is_none_or(|d| d < first.as_str()) {
             continue;
         }
@@ -168,7 +162,7 @@ async fn all_window_logs(lake: &impl Lake, days: u32, now: u64) -> Result<Vec<Lo
 /// reads a label).
 pub async fn feedback(lake: &impl Lake) -> Result<BTreeMap<String, String>, JobError> {
     let mut out = BTreeMap::new();
-    for key in lake.list("feedback/").await? {
+    for key in lake.list(keys::FEEDBACK).await? {
         let Some(bytes) = lake.get(&key).await? else {
             continue;
         };
@@ -213,8 +207,7 @@ pub async fn run<S: Store>(
             job.model
         )));
     };
-    let data = short_hash(&version.data_hash);
-    let data_key = super::curated_key(&version.data_hash);
+    let data_key = keys::curated_data(&version.data_hash);
     let Some(bytes) = lake.get(&data_key).await? else {
         return Err(JobError::Input(format!(
             "the training data of version {} (`{}`) is not in the lake",
@@ -226,7 +219,7 @@ pub async fn run<S: Store>(
     let (labels, _) =
         take_label(&mut frame, job.label, job.rule).map_err(|e| JobError::Input(e.to_string()))?;
     // The rows the model was trained on, when the split was recorded; else all of them.
-    let split: Option<Value> = read_json(lake, &format!("curated/{data}/split.json")).await?;
+    let split: Option<Value> = read_json(lake, &keys::curated_split(&version.data_hash)).await?;
     let train: Option<Vec<usize>> =
         split.and_then(|s| serde_json::from_value(s["train"].clone()).ok());
     let (frame, y) = match train {
@@ -264,13 +257,13 @@ pub async fn run<S: Store>(
     if report.decision.retrain {
         // Retraining on the data the Production model was trained on gives the same model:
         // skip it, and keep the cooldown for a retraining that can change something.
-        let latest = read_json::<super::CuratedPointer>(lake, super::CURATED_LATEST).await?;
+        let latest = read_json::<super::CuratedPointer>(lake, keys::CURATED_LATEST).await?;
         if latest.is_none_or(|p| p.data_hash == version.data_hash) {
             report.decision.retrain = false;
             report.decision.retrain_skipped = Some(format!(
                 "no data arrived since the Production model's (version {}, {}): add data (`mlinfra data ingest FILE`) or send labelled feedback",
                 version.version,
-                short_hash(&version.data_hash)
+                keys::short_hash(&version.data_hash)
             ));
         }
     }

@@ -1,25 +1,24 @@
 //! The history of training executions. A run's id is a content hash (the same data and settings
 //! give the same run, byte for byte), so its `run.json` describes the model, not the execution;
 //! each execution (`pipeline run`, `retrain`, the schedule, the monitor's retraining) adds a record
-//! of its own under [`EXECUTIONS`]: when, who or what started it, the blessing against the
+//! of its own under [`keys::EXECUTIONS`]: when, who or what started it, the blessing against the
 //! Production model of that moment, and what became of it in the registry.
 
 use serde::{Deserialize, Serialize};
 
 use super::{JobError, json_bytes, read_json};
+use crate::keys::{self, EXECUTIONS};
 use crate::lake::Lake;
 use crate::metrics::{Blessing, Evaluation};
 use crate::model::Params;
 use crate::pipeline::RunRecord;
 use crate::registry::{Candidate, verify};
 
-pub const EXECUTIONS: &str = "artifacts/executions/";
-
 /// A run's model in `lake` as a registration candidate (`models register --run`): the run
 /// record read, its model checked to be `model`'s, its file checked against the checksum the
 /// run recorded.
 pub async fn candidate(lake: &impl Lake, model: &str, run_id: &str) -> Result<Candidate, JobError> {
-    let run_key = format!("artifacts/runs/{run_id}/run.json");
+    let run_key = keys::run_record(run_id);
     let Some(run) = lake.get(&run_key).await? else {
         return Err(JobError::Input(format!(
             "no run `{run_id}`: `{}` does not exist\nhint: `mlinfra runs list` shows the runs",
@@ -35,7 +34,7 @@ pub async fn candidate(lake: &impl Lake, model: &str, run_id: &str) -> Result<Ca
             run.model
         )));
     }
-    let file = format!("models/{model}/{run_id}/model.onnx");
+    let file = keys::model_onnx(model, run_id);
     let bytes = lake
         .get(&file)
         .await?

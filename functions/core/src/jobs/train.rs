@@ -6,7 +6,8 @@ use std::collections::BTreeMap;
 
 use serde_json::json;
 
-use super::{CURATED_LATEST, CuratedPointer, JobError, json_bytes, read_json, short_hash};
+use super::{CuratedPointer, JobError, json_bytes, read_json};
+use crate::keys::{self, short_hash};
 use crate::lake::Lake;
 use crate::model::Model;
 use crate::pipeline::{self, Config, Output};
@@ -20,49 +21,28 @@ pub fn run_artifacts(out: &Output, cfg: &Config) -> Vec<(String, Vec<u8>)> {
     let model = &cfg.model_name;
     vec![
         (
-            format!("curated/{data}/split.json"),
+            keys::curated_split(&data),
             json_bytes(
                 &json!({"train": out.split.train_rows, "eval": out.split.eval_rows, "seed": cfg.split_seed, "eval_fraction": cfg.eval_fraction}),
             ),
         ),
+        (keys::statistics(&data), json_bytes(&out.statistics)),
         (
-            format!("artifacts/statistics/{data}.json"),
-            json_bytes(&out.statistics),
-        ),
-        (
-            format!(
-                "artifacts/schema/{}.json",
-                out.run.schema_version.trim_start_matches("sha256:")
-            ),
+            keys::schema(&out.run.schema_version),
             out.schema.to_json().into_bytes(),
         ),
+        (keys::anomalies(&data), json_bytes(&out.anomalies)),
+        (keys::run_search(run), json_bytes(&out.search)),
         (
-            format!("artifacts/anomalies/{data}.json"),
-            json_bytes(&out.anomalies),
-        ),
-        (
-            format!("artifacts/runs/{run}/search.json"),
-            json_bytes(&out.search),
-        ),
-        (
-            format!("artifacts/runs/{run}/evaluation.json"),
+            keys::run_evaluation(run),
             json_bytes(
                 &json!({"candidate": out.evaluation, "baseline": out.baseline, "blessing": out.run.blessing, "curves": out.curves}),
             ),
         ),
-        (
-            format!("artifacts/runs/{run}/timings.json"),
-            json_bytes(&out.timings),
-        ),
-        (format!("models/{model}/{run}/model.onnx"), out.onnx.clone()),
-        (
-            format!("models/{model}/{run}/model.json"),
-            json_bytes(&out.model),
-        ),
-        (
-            format!("artifacts/runs/{run}/run.json"),
-            json_bytes(&out.run),
-        ),
+        (keys::run_timings(run), json_bytes(&out.timings)),
+        (keys::model_onnx(model, run), out.onnx.clone()),
+        (keys::model_json(model, run), json_bytes(&out.model)),
+        (keys::run_record(run), json_bytes(&out.run)),
     ]
 }
 
@@ -81,7 +61,7 @@ pub fn registered_metrics(m: &crate::metrics::Evaluation) -> BTreeMap<String, f6
 pub fn candidate(lake: &impl Lake, out: &Output, model: &str) -> Candidate {
     let run = &out.run;
     Candidate {
-        artifact_uri: lake.uri(&format!("models/{model}/{}/model.onnx", run.run_id)),
+        artifact_uri: lake.uri(&keys::model_onnx(model, &run.run_id)),
         sha256: run.model_sha256.clone(),
         run_id: run.run_id.clone(),
         data_hash: run.data_hash.clone(),
@@ -219,7 +199,7 @@ pub async fn train_on<S: Store>(
     let model = &job.cfg.model_name;
     let baseline = production_model(registry, lake, model).await?;
     let out = pipeline::run(bytes, job.cfg, baseline.as_ref())?;
-    let data_key = data_key.map_or_else(|| super::curated_key(&out.data_hash), str::to_string);
+    let data_key = data_key.map_or_else(|| keys::curated_data(&out.data_hash), str::to_string);
     let artifacts = run_artifacts(&out, job.cfg);
     for (k, b) in &artifacts {
         lake.put(k, b).await?;
@@ -341,7 +321,7 @@ pub async fn notify(
             ),
             format!("blessing: {}", t.out.run.blessing.reason),
         ],
-        evidence: format!("artifacts/runs/{}/run.json", t.out.run.run_id),
+        evidence: keys::run_record(&t.out.run.run_id),
     };
     super::record_alert(lake, &alert).await?;
     Ok(alert)
@@ -353,16 +333,16 @@ pub async fn retrain<S: Store>(
     registry: &Registry<S>,
     job: &Job<'_>,
 ) -> Result<Trained, JobError> {
-    let Some(p) = read_json::<CuratedPointer>(lake, CURATED_LATEST).await? else {
+    let Some(p) = read_json::<CuratedPointer>(lake, keys::CURATED_LATEST).await? else {
         return Err(JobError::Input(format!(
             "no curated data: `{}` does not exist\nhint: add data with `mlinfra data ingest FILE` (or run `mlinfra pipeline run` once)",
-            lake.uri(CURATED_LATEST)
+            lake.uri(keys::CURATED_LATEST)
         )));
     };
     let Some(bytes) = lake.get(&p.key).await? else {
         return Err(JobError::Input(format!(
             "`{}` names `{}`, which does not exist",
-            lake.uri(CURATED_LATEST),
+            lake.uri(keys::CURATED_LATEST),
             lake.uri(&p.key)
         )));
     };
@@ -400,7 +380,7 @@ pub async fn train_on_file<S: Store>(
         Ok(t) => t,
         Err(JobError::Pipeline(pipeline::PipelineError::Anomalies(anomalies))) => {
             let data = format!("sha256:{}", pipeline::sha256_hex(csv));
-            let key = format!("artifacts/anomalies/{}.json", short_hash(&data));
+            let key = keys::anomalies(&data);
             lake.put(&key, &json_bytes(&anomalies))
                 .await
                 .map_err(JobError::from)?;
@@ -408,7 +388,7 @@ pub async fn train_on_file<S: Store>(
         }
         Err(e) => return Err(e.into()),
     };
-    let raw_key = format!("raw/{file_name}");
+    let raw_key = keys::raw(file_name);
     lake.put(&raw_key, raw).await.map_err(JobError::from)?;
     lake.put(&t.data_key, csv).await.map_err(JobError::from)?;
     let rows = csv::ReaderBuilder::new().from_reader(csv).records().count();

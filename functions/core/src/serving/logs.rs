@@ -187,12 +187,6 @@ fn decode(mut bytes: &[u8], records: usize) -> Vec<PredictionLog> {
     logs
 }
 
-/// The key of the `n`-th batch written at `secs` by this process.
-pub fn batch_key(secs: u64, n: u64) -> String {
-    let day = &crate::clock::rfc3339(secs)[..10];
-    format!("predictions/{day}/{secs}-{}-{n}.jsonl", std::process::id())
-}
-
 /// Write what `buffer` collects for as long as the process runs.
 pub async fn write_logs<L: Lake>(
     lake: L,
@@ -248,7 +242,10 @@ pub async fn write_logs_until<L: Lake>(
 async fn flush<L: Lake>(lake: &L, batch: &mut Vec<PredictionLog>, n: u64, stats: &LogStats) {
     let text: String = batch.iter().map(|l| l.line() + "\n").collect();
     match lake
-        .put(&batch_key(crate::jobs::now(), n), text.as_bytes())
+        .put(
+            &crate::keys::prediction_batch(crate::jobs::now(), n),
+            text.as_bytes(),
+        )
         .await
     {
         Ok(()) => {

@@ -45,7 +45,7 @@ pub struct LakeFeedback<L> {
 
 impl<L: Lake + Send + Sync> FeedbackSink for LakeFeedback<L> {
     async fn store(&self, request_id: &str, record: &Value) -> Result<bool, String> {
-        let key = format!("feedback/{request_id}.json");
+        let key = crate::keys::feedback(request_id);
         let replaced = self
             .lake
             .get(&key)
@@ -61,7 +61,8 @@ impl<L: Lake + Send + Sync> FeedbackSink for LakeFeedback<L> {
 
     async fn logged(&self, request_id: &str) -> Result<Option<u64>, String> {
         let first = format!(
-            "predictions/{}",
+            "{}{}",
+            crate::keys::PREDICTIONS,
             &crate::clock::rfc3339(
                 crate::jobs::now().saturating_sub(u64::from(self.retention_days) * 86_400),
             )[..10]
@@ -69,7 +70,7 @@ impl<L: Lake + Send + Sync> FeedbackSink for LakeFeedback<L> {
         let needle = format!("\"request_id\":\"{request_id}\"");
         let mut keys = self
             .lake
-            .list("predictions/")
+            .list(crate::keys::PREDICTIONS)
             .await
             .map_err(|e| e.to_string())?;
         keys.retain(|k| k.as_str() >= first.as_str());

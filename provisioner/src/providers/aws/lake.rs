@@ -222,7 +222,7 @@ pub async fn put(
             .id(LIFECYCLE_RULE)
             .filter(
                 LifecycleRuleFilter::builder()
-                    .prefix("predictions/")
+                    .prefix(mlinfra_core::keys::PREDICTIONS)
                     .build(),
             )
             .status(ExpirationStatus::Enabled)
