@@ -1170,7 +1170,7 @@ fn register_as_the_train_function(env: &Env, run: &str, sha: &str) {
         let reg = mlinfra_core::registry::Registry::new(
             store,
             mlinfra_core::registry::Policy {
-                metric: "roc_auc".into(),
+                metric: mlinfra_core::metrics::Metric::RocAuc,
                 min_metric: 0.85,
                 staging_automatic: true,
                 production_automatic: false,

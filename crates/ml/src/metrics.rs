@@ -31,22 +31,88 @@ pub struct Evaluation {
 }
 
 impl Evaluation {
-    /// A metric by its stack name.
-    pub fn metric(&self, name: &str) -> Option<f64> {
-        Some(match name {
-            "roc_auc" => self.roc_auc,
-            "accuracy" => self.accuracy,
-            "balanced_accuracy" => self.balanced_accuracy,
-            "f1" => self.f1_score,
-            "log_loss" => self.log_loss,
-            _ => return None,
-        })
+    /// The value of `metric`.
+    pub fn metric(&self, metric: Metric) -> f64 {
+        match metric {
+            Metric::RocAuc => self.roc_auc,
+            Metric::Accuracy => self.accuracy,
+            Metric::BalancedAccuracy => self.balanced_accuracy,
+            Metric::F1 => self.f1_score,
+            Metric::LogLoss => self.log_loss,
+        }
     }
 }
 
-/// Whether a larger value of the metric is better.
-pub fn higher_is_better(metric: &str) -> bool {
-    metric != "log_loss"
+/// A metric the search optimises and the blessing compares (`model.tuning.metric`,
+/// `promotion.metric`), stored by its snake_case name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Metric {
+    RocAuc,
+    Accuracy,
+    BalancedAccuracy,
+    F1,
+    LogLoss,
+}
+
+impl Metric {
+    pub const ALL: [Metric; 5] = [
+        Metric::RocAuc,
+        Metric::Accuracy,
+        Metric::BalancedAccuracy,
+        Metric::F1,
+        Metric::LogLoss,
+    ];
+    /// The names, in the order of [`Self::ALL`].
+    pub const NAMES: [&'static str; 5] =
+        ["roc_auc", "accuracy", "balanced_accuracy", "f1", "log_loss"];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Metric::RocAuc => "roc_auc",
+            Metric::Accuracy => "accuracy",
+            Metric::BalancedAccuracy => "balanced_accuracy",
+            Metric::F1 => "f1",
+            Metric::LogLoss => "log_loss",
+        }
+    }
+
+    /// Whether a larger value is better.
+    pub fn higher_is_better(self) -> bool {
+        self != Metric::LogLoss
+    }
+
+    /// Whether `value` reaches the policy's `minimum`: at least it when higher is better, at most
+    /// it otherwise (where a minimum of 0 or less means no limit).
+    pub fn reaches(self, value: f64, minimum: f64) -> bool {
+        if self.higher_is_better() {
+            value >= minimum
+        } else {
+            minimum <= 0.0 || value <= minimum
+        }
+    }
+}
+
+impl std::fmt::Display for Metric {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl std::str::FromStr for Metric {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        Metric::ALL
+            .into_iter()
+            .find(|m| m.name() == s)
+            .ok_or_else(|| {
+                format!(
+                    "`{s}` is not a metric: expected one of {}",
+                    Metric::NAMES.map(|n| format!("`{n}`")).join(", ")
+                )
+            })
+    }
 }
 
 /// The predicted class: the most probable, the first on ties.
@@ -266,7 +332,7 @@ pub fn curves(y: &[usize], proba: &[Vec<f64>], classes: usize) -> Curves {
 /// The promotion policy of the stack, as the Evaluator applies it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Policy {
-    pub metric: String,
+    pub metric: Metric,
     pub min_metric: f64,
     pub min_improvement: f64,
 }
@@ -274,7 +340,7 @@ pub struct Policy {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Blessing {
     pub blessed: bool,
-    pub metric: String,
+    pub metric: Metric,
     pub candidate: f64,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub baseline: Option<f64>,
@@ -284,15 +350,11 @@ pub struct Blessing {
 /// Bless a candidate against the policy and an optional baseline (the production model's value
 /// of the same metric on the same eval rows).
 pub fn bless(policy: &Policy, candidate: &Evaluation, baseline: Option<&Evaluation>) -> Blessing {
-    let m = policy.metric.as_str();
-    let c = candidate.metric(m).unwrap_or(f64::NAN);
-    let b = baseline.and_then(|e| e.metric(m));
-    let higher = higher_is_better(m);
-    let meets_min = if higher {
-        c >= policy.min_metric
-    } else {
-        policy.min_metric <= 0.0 || c <= policy.min_metric
-    };
+    let m = policy.metric;
+    let c = candidate.metric(m);
+    let b = baseline.map(|e| e.metric(m));
+    let higher = m.higher_is_better();
+    let meets_min = m.reaches(c, policy.min_metric);
     let (blessed, reason) = if !c.is_finite() {
         (false, format!("{m} is not defined on the eval rows"))
     } else if !meets_min {
@@ -333,7 +395,7 @@ pub fn bless(policy: &Policy, candidate: &Evaluation, baseline: Option<&Evaluati
     };
     Blessing {
         blessed,
-        metric: m.to_string(),
+        metric: m,
         candidate: c,
         baseline: b,
         reason,
@@ -343,6 +405,42 @@ pub fn bless(policy: &Policy, candidate: &Evaluation, baseline: Option<&Evaluati
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Metrics are stored by name (settings, run records, the registry's policy): the names,
+    /// their parsing and their direction.
+    #[test]
+    fn metrics_by_name_and_direction() {
+        for (m, name) in Metric::ALL.into_iter().zip(Metric::NAMES) {
+            assert_eq!(m.name(), name);
+            assert_eq!(name.parse::<Metric>(), Ok(m));
+            assert_eq!(
+                serde_json::to_string(&m).expect("json"),
+                format!("\"{name}\"")
+            );
+        }
+        let e = "auc".parse::<Metric>().expect_err("not a metric");
+        assert!(e.contains("`auc`") && e.contains("`roc_auc`"), "{e}");
+        assert!(Metric::RocAuc.reaches(0.8, 0.8) && !Metric::RocAuc.reaches(0.79, 0.8));
+        assert!(Metric::LogLoss.reaches(0.3, 0.4) && !Metric::LogLoss.reaches(0.5, 0.4));
+        assert!(
+            Metric::LogLoss.reaches(9.0, 0.0),
+            "no maximum when the minimum is 0"
+        );
+    }
+
+    #[test]
+    fn families_by_name() {
+        use crate::model::Family;
+        for (f, name) in Family::ALL.into_iter().zip(Family::NAMES) {
+            assert_eq!(f.name(), name);
+            assert_eq!(name.parse::<Family>(), Ok(f));
+            assert_eq!(
+                serde_json::to_string(&f).expect("json"),
+                format!("\"{name}\"")
+            );
+        }
+        assert!("svm".parse::<Family>().is_err());
+    }
 
     #[test]
     fn auc_with_ties_and_perfect_separation() {
@@ -409,7 +507,7 @@ mod tests {
             2,
         );
         let policy = Policy {
-            metric: "roc_auc".into(),
+            metric: Metric::RocAuc,
             min_metric: 0.8,
             min_improvement: 0.01,
         };

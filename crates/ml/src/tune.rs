@@ -5,15 +5,15 @@ use serde::{Deserialize, Serialize};
 
 use crate::data::split::folds;
 use crate::data::{Frame, Labels};
-use crate::metrics::{evaluate, higher_is_better};
-use crate::model::{GbtParams, Model, Params, Prepared};
+use crate::metrics::{Metric, evaluate};
+use crate::model::{Family, GbtParams, Model, Params, Prepared};
 use crate::rng::Rng;
 use crate::transform::{Preprocessor, Rows};
 
 /// The search space, as the stack declares it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Space {
-    pub families: Vec<String>,
+    pub families: Vec<Family>,
     pub l2: Vec<f64>,
     pub max_depth: Vec<u64>,
     pub learning_rate: Vec<f64>,
@@ -67,7 +67,7 @@ pub struct SearchConfig {
     pub strategy: Strategy,
     pub trials: usize,
     pub folds: usize,
-    pub metric: String,
+    pub metric: Metric,
     pub seed: u64,
 }
 
@@ -89,11 +89,11 @@ pub struct SearchResult {
 pub fn grid(space: &Space) -> Vec<Params> {
     let mut out = Vec::new();
     for f in &space.families {
-        match f.as_str() {
-            "logistic_regression" => {
+        match f {
+            Family::LogisticRegression => {
                 out.extend(space.l2.iter().map(|&l2| Params::LogisticRegression { l2 }))
             }
-            "gradient_boosted_trees" => {
+            Family::GradientBoostedTrees => {
                 for &max_depth in &space.max_depth {
                     for &learning_rate in &space.learning_rate {
                         for &rounds in &space.rounds {
@@ -109,7 +109,6 @@ pub fn grid(space: &Space) -> Vec<Params> {
                     }
                 }
             }
-            _ => {}
         }
     }
     out
@@ -125,7 +124,7 @@ pub fn candidates(space: &Space, cfg: &SearchConfig) -> Vec<Params> {
     let by_family: Vec<Vec<Params>> = space
         .families
         .iter()
-        .map(|f| all.iter().filter(|p| p.family() == f).copied().collect())
+        .map(|f| all.iter().filter(|p| p.family() == *f).copied().collect())
         .filter(|v: &Vec<Params>| !v.is_empty())
         .collect();
     let mut rng = Rng::new(cfg.seed);
@@ -172,7 +171,7 @@ pub fn search(
             (prep, x_fit, y_fit, x_val, y_val)
         })
         .collect();
-    let higher = higher_is_better(&cfg.metric);
+    let higher = cfg.metric.higher_is_better();
     let candidates = candidates(space, cfg);
     // Every (trial, fold) fit is independent: they are spread over the cores, one thread each,
     // and their scores come back in order, so the result does not depend on the threads.
@@ -194,9 +193,7 @@ pub fn search(
         let (prep, x_fit, y_fit, x_val, y_val) = &prepared[v];
         let model = Model::fit_prepared(prep.clone(), x_fit, y_fit, labels, &candidates[t], 1);
         let proba = model.predict_rows(x_val);
-        evaluate(y_val, &proba, k)
-            .metric(&cfg.metric)
-            .unwrap_or(f64::NAN)
+        evaluate(y_val, &proba, k).metric(cfg.metric)
     });
     let mut trials = Vec::new();
     for (t, params) in candidates.into_iter().enumerate() {
@@ -234,10 +231,7 @@ mod tests {
 
     fn space() -> Space {
         Space {
-            families: vec![
-                "logistic_regression".into(),
-                "gradient_boosted_trees".into(),
-            ],
+            families: Family::ALL.to_vec(),
             l2: vec![0.1, 1.0],
             max_depth: vec![2, 3],
             learning_rate: vec![0.1],
@@ -252,14 +246,14 @@ mod tests {
             strategy: Strategy::Random,
             trials: 4,
             folds: 3,
-            metric: "roc_auc".into(),
+            metric: Metric::RocAuc,
             seed: 7,
         };
         let c = candidates(&space(), &cfg);
         assert_eq!(c.len(), 4);
         assert_eq!(c, candidates(&space(), &cfg));
-        assert_eq!(c[0].family(), "logistic_regression");
-        assert_eq!(c[1].family(), "gradient_boosted_trees");
+        assert_eq!(c[0].family(), Family::LogisticRegression);
+        assert_eq!(c[1].family(), Family::GradientBoostedTrees);
         for (i, a) in c.iter().enumerate() {
             assert!(!c[i + 1..].contains(a), "duplicate trial");
         }

@@ -150,10 +150,7 @@ fn pipeline_config() -> mlinfra_core::pipeline::Config {
         eval_fraction: 0.2,
         split_seed: 42,
         space: Space {
-            families: vec![
-                "logistic_regression".into(),
-                "gradient_boosted_trees".into(),
-            ],
+            families: mlinfra_core::model::Family::ALL.to_vec(),
             l2: vec![0.1, 1.0],
             max_depth: vec![2, 3],
             learning_rate: vec![0.1],
@@ -164,11 +161,11 @@ fn pipeline_config() -> mlinfra_core::pipeline::Config {
             strategy: mlinfra_core::tune::Strategy::Random,
             trials: 4,
             folds: 3,
-            metric: "roc_auc".into(),
+            metric: mlinfra_core::metrics::Metric::RocAuc,
             seed: 7,
         },
         policy: mlinfra_core::metrics::Policy {
-            metric: "roc_auc".into(),
+            metric: mlinfra_core::metrics::Metric::RocAuc,
             min_metric: 0.85,
             min_improvement: 0.0,
         },

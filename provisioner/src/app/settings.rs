@@ -50,7 +50,7 @@ pub fn jobs(stack: &Stack) -> Result<jobs::Settings, Failure> {
 /// The stack's `promotion` section as the registry's policy.
 pub fn registry_policy(stack: &Stack) -> RegistryPolicy {
     RegistryPolicy {
-        metric: stack.promotion.metric.clone(),
+        metric: stack.promotion.metric,
         min_metric: stack.promotion.min_metric,
         staging_automatic: stack.promotion.staging == crate::stack::schema::Approval::Automatic,
         production_automatic: stack.promotion.production
@@ -86,11 +86,11 @@ pub fn pipeline(stack: &Stack, label: Option<&str>) -> Result<Config, Failure> {
             strategy: t.strategy,
             trials: t.trials as usize,
             folds: t.folds as usize,
-            metric: t.metric.clone(),
+            metric: t.metric,
             seed: t.seed,
         },
         policy: BlessingPolicy {
-            metric: stack.promotion.metric.clone(),
+            metric: stack.promotion.metric,
             min_metric: stack.promotion.min_metric,
             min_improvement: stack.promotion.min_improvement,
         },

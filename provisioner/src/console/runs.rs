@@ -7,7 +7,7 @@ use mlinfra_core::any::AnyLake;
 use mlinfra_core::jobs::read_json;
 use mlinfra_core::jobs::runs::{self, Execution};
 use mlinfra_core::keys;
-use mlinfra_core::metrics::{Curves, Evaluation};
+use mlinfra_core::metrics::{Curves, Evaluation, Metric};
 use mlinfra_core::pipeline::{RunRecord, Timings};
 use mlinfra_core::stats::Statistics;
 use mlinfra_core::tune::SearchResult;
@@ -108,7 +108,7 @@ fn row(e: &Execution, schema: &str, ms: Option<f64>) -> Vec<String> {
             e.params.family(),
             esc(&params_text(&e.params))
         ),
-        format!("{} {}", esc(&e.search_metric), num(e.cv_score)),
+        format!("{} {}", e.search_metric, num(e.cv_score)),
         num(e.metrics.roc_auc),
         num(e.metrics.accuracy),
         num(e.metrics.f1_score),
@@ -220,7 +220,7 @@ fn side_by_side(runs: &[RunRecord], durations: &[Option<f64>]) -> String {
             )
         }),
         row("cv score", &|r| {
-            format!("{} {}", esc(&r.search.metric), num(r.cv_score))
+            format!("{} {}", r.search.metric, num(r.cv_score))
         }),
         row("roc_auc", &|r| num(r.metrics.roc_auc)),
         row("accuracy", &|r| num(r.metrics.accuracy)),
@@ -290,16 +290,15 @@ pub async fn show(c: &Console, id: &str) -> Page {
         .and_then(|e| e.baseline.map(|b| (e.candidate, b)))
     {
         let (cand, base) = base;
-        let rows: Vec<Vec<String>> = ["roc_auc", "accuracy", "f1", "log_loss"]
-            .iter()
-            .map(|m| {
-                vec![
-                    m.to_string(),
-                    cand.metric(m).map_or("–".into(), num),
-                    base.metric(m).map_or("–".into(), num),
-                ]
-            })
-            .collect();
+        let rows: Vec<Vec<String>> = [
+            Metric::RocAuc,
+            Metric::Accuracy,
+            Metric::F1,
+            Metric::LogLoss,
+        ]
+        .into_iter()
+        .map(|m| vec![m.to_string(), num(cand.metric(m)), num(base.metric(m))])
+        .collect();
         b.push_str("<h3>Against the Production model of that moment (same evaluation rows)</h3>");
         b.push_str(&table(
             "baseline",
@@ -339,7 +338,7 @@ pub async fn show(c: &Console, id: &str) -> Page {
             b,
             "<h2>Search: {} trials ({}, {} folds)</h2>",
             search.trials.len(),
-            esc(&r.search.metric),
+            r.search.metric,
             r.search.folds
         );
         b.push_str(&table(

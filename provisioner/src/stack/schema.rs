@@ -5,6 +5,8 @@
 
 use indexmap::IndexMap;
 use mlinfra_core::FunctionName;
+use mlinfra_core::metrics::Metric;
+use mlinfra_core::model::Family;
 use serde::Serialize;
 
 use super::decode::{Cx, MapReader, Spanned, node_len};
@@ -149,7 +151,7 @@ pub struct Split {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Model {
     pub name: String,
-    pub families: Vec<String>,
+    pub families: Vec<Family>,
     pub tuning: Tuning,
 }
 
@@ -158,7 +160,7 @@ pub struct Tuning {
     pub strategy: mlinfra_core::tune::Strategy,
     pub trials: u64,
     pub folds: u64,
-    pub metric: String,
+    pub metric: Metric,
     pub seed: u64,
     pub logistic_regression: LrSpace,
     pub gradient_boosted_trees: GbtSpace,
@@ -223,7 +225,7 @@ impl Auth {
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Promotion {
-    pub metric: String,
+    pub metric: Metric,
     pub min_metric: f64,
     pub min_improvement: f64,
     pub staging: Approval,
@@ -314,9 +316,6 @@ pub enum AlertTarget {
     Email(String),
     Webhook(String),
 }
-
-const FAMILIES: &[&str] = &["logistic_regression", "gradient_boosted_trees"];
-const METRICS: &[&str] = &["roc_auc", "accuracy", "balanced_accuracy", "f1", "log_loss"];
 
 // ---------------------------------------------------------------------------------------------
 // Decoding
@@ -698,10 +697,10 @@ fn decode_model(n: Option<&Node>, stack_name: Option<&str>, cx: &mut Cx) -> Opti
         None => Some(stack_name.unwrap_or("model").to_string()),
     };
     let families = match m.opt("families") {
-        None => Some(FAMILIES.iter().map(|s| s.to_string()).collect()),
+        None => Some(Family::ALL.to_vec()),
         Some(n) => cx
             .list(n, "model.families", |cx, n, p| {
-                cx.one_of(n, p, FAMILIES).map(str::to_string)
+                cx.one_of(n, p, &Family::NAMES)?.parse().ok()
             })
             .and_then(|v| {
                 if v.is_empty() {
@@ -736,7 +735,7 @@ fn decode_model(n: Option<&Node>, stack_name: Option<&str>, cx: &mut Cx) -> Opti
         );
         let metric = or(
             t.opt("metric")
-                .map(|n| cx.one_of(n, "model.tuning.metric", METRICS)),
+                .map(|n| cx.one_of(n, "model.tuning.metric", &Metric::NAMES)),
             "roc_auc",
         );
         let seed = or(
@@ -804,7 +803,7 @@ fn decode_model(n: Option<&Node>, stack_name: Option<&str>, cx: &mut Cx) -> Opti
             strategy: strategy?.parse().ok()?,
             trials: trials?,
             folds: folds?,
-            metric: metric?.to_string(),
+            metric: metric?.parse().ok()?,
             seed: seed?,
             logistic_regression: lr?,
             gradient_boosted_trees: gbt?,
@@ -880,7 +879,7 @@ fn decode_promotion(n: Option<&Node>, cx: &mut Cx) -> Option<Promotion> {
     let mut m = section(n, "promotion", cx)?;
     let metric = or(
         m.opt("metric")
-            .map(|n| cx.one_of(n, "promotion.metric", METRICS)),
+            .map(|n| cx.one_of(n, "promotion.metric", &Metric::NAMES)),
         "roc_auc",
     );
     let min_metric = or(
@@ -910,7 +909,7 @@ fn decode_promotion(n: Option<&Node>, cx: &mut Cx) -> Option<Promotion> {
     );
     m.finish(cx);
     Some(Promotion {
-        metric: metric?.to_string(),
+        metric: metric?.parse().ok()?,
         min_metric: min_metric?,
         min_improvement: min_improvement?,
         staging: Approval::parse(staging?)?,

@@ -70,7 +70,7 @@ pub struct Execution {
     pub rows: usize,
     pub params: Params,
     /// The search metric and the best cross-validated score.
-    pub search_metric: String,
+    pub search_metric: crate::metrics::Metric,
     pub cv_score: f64,
     pub metrics: Evaluation,
     pub blessing: Blessing,
@@ -97,7 +97,7 @@ impl Execution {
             data_hash: run.data_hash.clone(),
             rows: run.rows,
             params: run.best,
-            search_metric: run.search.metric.clone(),
+            search_metric: run.search.metric,
             cv_score: run.cv_score,
             metrics: run.metrics.clone(),
             blessing: run.blessing.clone(),

@@ -38,7 +38,7 @@ pub(crate) fn with_outbox(listed: Vec<Event>, outbox: Vec<Event>, audit_seq: u64
 /// The promotion policy from the stack.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Policy {
-    pub metric: String,
+    pub metric: crate::metrics::Metric,
     pub min_metric: f64,
     /// A registered version moves to Staging by itself.
     pub staging_automatic: bool,
@@ -337,17 +337,10 @@ impl<S: Store> Registry<S> {
     }
 
     fn meets_minimum(&self, v: &Version) -> Result<(), RegistryError> {
-        let m = &self.policy.metric;
-        let value = v.metrics.get(m).copied();
-        let higher = m != "log_loss";
+        let m = self.policy.metric;
+        let value = v.metrics.get(m.name()).copied();
         match value {
-            Some(x)
-                if (higher && x >= self.policy.min_metric)
-                    || (!higher
-                        && (self.policy.min_metric <= 0.0 || x <= self.policy.min_metric)) =>
-            {
-                Ok(())
-            }
+            Some(x) if m.reaches(x, self.policy.min_metric) => Ok(()),
             Some(x) => Err(RegistryError::Refused(format!(
                 "version {} has {m} {x:.4}, below the policy's minimum {:.4} (`promotion.min_metric`)",
                 v.version, self.policy.min_metric

@@ -39,10 +39,7 @@ pub fn heart(rule: &LabelRule) -> (Frame, Labels) {
 pub fn heart_search() -> (mlinfra_core::tune::Space, mlinfra_core::tune::SearchConfig) {
     (
         mlinfra_core::tune::Space {
-            families: vec![
-                "logistic_regression".into(),
-                "gradient_boosted_trees".into(),
-            ],
+            families: mlinfra_core::model::Family::ALL.to_vec(),
             l2: vec![0.01, 0.1, 1.0, 10.0],
             max_depth: vec![2, 3, 4],
             learning_rate: vec![0.05, 0.1, 0.2],
@@ -53,7 +50,7 @@ pub fn heart_search() -> (mlinfra_core::tune::Space, mlinfra_core::tune::SearchC
             strategy: mlinfra_core::tune::Strategy::Random,
             trials: 20,
             folds: 5,
-            metric: "roc_auc".into(),
+            metric: mlinfra_core::metrics::Metric::RocAuc,
             seed: 42,
         },
     )
@@ -74,7 +71,7 @@ pub fn best_of_each_family(
         let best = result
             .trials
             .iter()
-            .filter(|t| t.params.family() == family)
+            .filter(|t| t.params.family().name() == family)
             .max_by(|a, b| a.score.total_cmp(&b.score))
             .unwrap();
         let model =

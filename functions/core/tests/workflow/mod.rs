@@ -13,7 +13,7 @@ use mlinfra_core::registry::{
 
 pub fn policy() -> Policy {
     Policy {
-        metric: "roc_auc".into(),
+        metric: mlinfra_core::metrics::Metric::RocAuc,
         min_metric: 0.85,
         staging_automatic: false,
         production_automatic: false,
