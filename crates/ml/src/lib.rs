@@ -15,6 +15,7 @@ pub mod drift;
 pub mod explain;
 pub mod metrics;
 pub mod model;
+mod names;
 pub mod par;
 pub mod rng;
 pub mod schema;

@@ -55,28 +55,15 @@ pub enum Metric {
     LogLoss,
 }
 
+crate::names::named!(Metric, "a metric", {
+    RocAuc => "roc_auc",
+    Accuracy => "accuracy",
+    BalancedAccuracy => "balanced_accuracy",
+    F1 => "f1",
+    LogLoss => "log_loss",
+});
+
 impl Metric {
-    pub const ALL: [Metric; 5] = [
-        Metric::RocAuc,
-        Metric::Accuracy,
-        Metric::BalancedAccuracy,
-        Metric::F1,
-        Metric::LogLoss,
-    ];
-    /// The names, in the order of [`Self::ALL`].
-    pub const NAMES: [&'static str; 5] =
-        ["roc_auc", "accuracy", "balanced_accuracy", "f1", "log_loss"];
-
-    pub fn name(self) -> &'static str {
-        match self {
-            Metric::RocAuc => "roc_auc",
-            Metric::Accuracy => "accuracy",
-            Metric::BalancedAccuracy => "balanced_accuracy",
-            Metric::F1 => "f1",
-            Metric::LogLoss => "log_loss",
-        }
-    }
-
     /// Whether a larger value is better.
     pub fn higher_is_better(self) -> bool {
         self != Metric::LogLoss
@@ -90,28 +77,6 @@ impl Metric {
         } else {
             minimum <= 0.0 || value <= minimum
         }
-    }
-}
-
-impl std::fmt::Display for Metric {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.name())
-    }
-}
-
-impl std::str::FromStr for Metric {
-    type Err = String;
-
-    fn from_str(s: &str) -> Result<Self, String> {
-        Metric::ALL
-            .into_iter()
-            .find(|m| m.name() == s)
-            .ok_or_else(|| {
-                format!(
-                    "`{s}` is not a metric: expected one of {}",
-                    Metric::NAMES.map(|n| format!("`{n}`")).join(", ")
-                )
-            })
     }
 }
 
@@ -410,7 +375,7 @@ mod tests {
     /// their parsing and their direction.
     #[test]
     fn metrics_by_name_and_direction() {
-        for (m, name) in Metric::ALL.into_iter().zip(Metric::NAMES) {
+        for (&m, &name) in Metric::ALL.iter().zip(Metric::NAMES) {
             assert_eq!(m.name(), name);
             assert_eq!(name.parse::<Metric>(), Ok(m));
             assert_eq!(
@@ -431,7 +396,7 @@ mod tests {
     #[test]
     fn families_by_name() {
         use crate::model::Family;
-        for (f, name) in Family::ALL.into_iter().zip(Family::NAMES) {
+        for (&f, &name) in Family::ALL.iter().zip(Family::NAMES) {
             assert_eq!(f.name(), name);
             assert_eq!(name.parse::<Family>(), Ok(f));
             assert_eq!(

@@ -31,36 +31,10 @@ pub enum Strategy {
     Random,
 }
 
-impl Strategy {
-    pub const NAMES: [&'static str; 2] = ["grid", "random"];
-
-    pub fn name(self) -> &'static str {
-        match self {
-            Strategy::Grid => "grid",
-            Strategy::Random => "random",
-        }
-    }
-}
-
-impl std::fmt::Display for Strategy {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.name())
-    }
-}
-
-impl std::str::FromStr for Strategy {
-    type Err = String;
-
-    fn from_str(s: &str) -> Result<Self, String> {
-        match s {
-            "grid" => Ok(Strategy::Grid),
-            "random" => Ok(Strategy::Random),
-            _ => Err(format!(
-                "`{s}` is not a search strategy: expected `grid` or `random`"
-            )),
-        }
-    }
-}
+crate::names::named!(Strategy, "a search strategy", {
+    Grid => "grid",
+    Random => "random",
+});
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SearchConfig {

@@ -700,7 +700,7 @@ fn decode_model(n: Option<&Node>, stack_name: Option<&str>, cx: &mut Cx) -> Opti
         None => Some(Family::ALL.to_vec()),
         Some(n) => cx
             .list(n, "model.families", |cx, n, p| {
-                cx.one_of(n, p, &Family::NAMES)?.parse().ok()
+                cx.one_of(n, p, Family::NAMES)?.parse().ok()
             })
             .and_then(|v| {
                 if v.is_empty() {
@@ -718,7 +718,7 @@ fn decode_model(n: Option<&Node>, stack_name: Option<&str>, cx: &mut Cx) -> Opti
                 cx.one_of(
                     n,
                     "model.tuning.strategy",
-                    &mlinfra_core::tune::Strategy::NAMES,
+                    mlinfra_core::tune::Strategy::NAMES,
                 )
             }),
             "random",
@@ -735,7 +735,7 @@ fn decode_model(n: Option<&Node>, stack_name: Option<&str>, cx: &mut Cx) -> Opti
         );
         let metric = or(
             t.opt("metric")
-                .map(|n| cx.one_of(n, "model.tuning.metric", &Metric::NAMES)),
+                .map(|n| cx.one_of(n, "model.tuning.metric", Metric::NAMES)),
             "roc_auc",
         );
         let seed = or(
@@ -879,7 +879,7 @@ fn decode_promotion(n: Option<&Node>, cx: &mut Cx) -> Option<Promotion> {
     let mut m = section(n, "promotion", cx)?;
     let metric = or(
         m.opt("metric")
-            .map(|n| cx.one_of(n, "promotion.metric", &Metric::NAMES)),
+            .map(|n| cx.one_of(n, "promotion.metric", Metric::NAMES)),
         "roc_auc",
     );
     let min_metric = or(

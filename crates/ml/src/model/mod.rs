@@ -37,40 +37,10 @@ pub enum Family {
     GradientBoostedTrees,
 }
 
-impl Family {
-    pub const ALL: [Family; 2] = [Family::LogisticRegression, Family::GradientBoostedTrees];
-    /// The names, in the order of [`Self::ALL`].
-    pub const NAMES: [&'static str; 2] = ["logistic_regression", "gradient_boosted_trees"];
-
-    pub fn name(self) -> &'static str {
-        match self {
-            Family::LogisticRegression => "logistic_regression",
-            Family::GradientBoostedTrees => "gradient_boosted_trees",
-        }
-    }
-}
-
-impl std::fmt::Display for Family {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.name())
-    }
-}
-
-impl std::str::FromStr for Family {
-    type Err = String;
-
-    fn from_str(s: &str) -> Result<Self, String> {
-        Family::ALL
-            .into_iter()
-            .find(|f| f.name() == s)
-            .ok_or_else(|| {
-                format!(
-                    "`{s}` is not a model family: expected one of {}",
-                    Family::NAMES.map(|n| format!("`{n}`")).join(", ")
-                )
-            })
-    }
-}
+crate::names::named!(Family, "a model family", {
+    LogisticRegression => "logistic_regression",
+    GradientBoostedTrees => "gradient_boosted_trees",
+});
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "family", rename_all = "snake_case")]
