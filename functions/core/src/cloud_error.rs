@@ -67,6 +67,41 @@ pub fn cause(e: &(dyn Error + 'static)) -> Cause {
     Cause::Other(innermost)
 }
 
+/// Whether trying a failed call again can help: yes for throttling, timeouts and the service's
+/// own failures (5xx), and for a call that got no answer at all (`status` `None`: a dropped
+/// connection, an endpoint down); no for an answer that refuses the request itself (denied, not
+/// found, malformed, a conflict).
+///
+/// ```
+/// use mlinfra_core::cloud_error::retryable;
+/// assert!(retryable(Some(503), Some("SlowDown")));
+/// assert!(retryable(None, None));
+/// assert!(!retryable(Some(403), Some("AccessDenied")));
+/// assert!(retryable(Some(400), Some("RequestTimeout")));
+/// ```
+pub fn retryable(status: Option<u16>, code: Option<&str>) -> bool {
+    const TRANSIENT: &[&str] = &[
+        "Throttling",
+        "ThrottlingException",
+        "SlowDown",
+        "RequestTimeout",
+        "ProvisionedThroughputExceededException",
+        "RequestLimitExceeded",
+        "InternalError",
+        "InternalServerError",
+        "ServiceUnavailable",
+        "ServerBusy",
+        "OperationTimedOut",
+    ];
+    if code.is_some_and(|c| TRANSIENT.contains(&c)) {
+        return true;
+    }
+    match status {
+        None => true,
+        Some(s) => s == 408 || s == 429 || s >= 500,
+    }
+}
+
 /// What an error answer that carries no code and no message means, from its HTTP status alone.
 /// A `HEAD` request's answer has no body, so a denied `HeadObject` or `HeadBucket` says only
 /// `403`. Returns the code and the sentence to show.

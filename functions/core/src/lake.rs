@@ -5,12 +5,45 @@
 
 use std::path::{Path, PathBuf};
 
-/// A lake operation that failed, with the key.
+/// A lake operation that failed, with the key, the service's error code when a service
+/// answered (`AccessDenied`, `SlowDown`), and whether trying again can help: a throttled or
+/// failed service call or a dropped connection can succeed later, a denied or malformed one
+/// cannot.
 #[derive(Debug, thiserror::Error)]
 #[error("data lake `{key}`: {message}")]
 pub struct LakeError {
     pub key: String,
     pub message: String,
+    pub code: Option<String>,
+    pub retryable: bool,
+}
+
+impl LakeError {
+    /// A failure no retry mends (a bad key, a local file system error, a malformed answer).
+    pub fn new(key: impl Into<String>, message: impl Into<String>) -> Self {
+        LakeError {
+            key: key.into(),
+            message: message.into(),
+            code: None,
+            retryable: false,
+        }
+    }
+
+    /// A service's answer (`status` and `code` when it gave them; neither when the call never
+    /// got one), retryable as [`crate::cloud_error::retryable`] says.
+    pub fn service(
+        key: impl Into<String>,
+        message: impl Into<String>,
+        status: Option<u16>,
+        code: Option<&str>,
+    ) -> Self {
+        LakeError {
+            key: key.into(),
+            message: message.into(),
+            code: code.map(str::to_string),
+            retryable: crate::cloud_error::retryable(status, code),
+        }
+    }
 }
 
 /// The lake's operations. Async, so that a cloud lake (S3) is one more implementation and the
@@ -41,10 +74,7 @@ pub fn file_path(uri: &str) -> Option<PathBuf> {
 }
 
 fn err(key: &str, e: impl std::fmt::Display) -> LakeError {
-    LakeError {
-        key: key.to_string(),
-        message: e.to_string(),
-    }
+    LakeError::new(key, e.to_string())
 }
 
 fn check(key: &str) -> Result<(), LakeError> {

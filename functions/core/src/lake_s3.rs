@@ -30,9 +30,21 @@ fn err<E>(key: &str, call: &str, e: &SdkError<E, HttpResponse>) -> LakeError
 where
     E: ProvideErrorMetadata + std::error::Error + 'static,
 {
-    LakeError {
-        key: key.to_string(),
-        message: crate::cloud_error::sdk_message("s3", "S3", call, e),
+    let message = crate::cloud_error::sdk_message("s3", "S3", call, e);
+    match e {
+        SdkError::ServiceError(s) => LakeError::service(
+            key,
+            message,
+            Some(s.raw().status().as_u16()),
+            s.err().code(),
+        ),
+        // The request was never made: no retry builds it differently.
+        SdkError::ConstructionFailure(_) => LakeError::new(key, message),
+        other if crate::cloud_error::cause(other) == crate::cloud_error::Cause::NoCredentials => {
+            LakeError::new(key, message)
+        }
+        // No answer (timeout, connection) or one that could not be read.
+        _ => LakeError::service(key, message, None, None),
     }
 }
 
@@ -51,9 +63,9 @@ impl Lake for S3Lake {
             .await
         {
             Ok(o) => {
-                let bytes = o.body.collect().await.map_err(|e| LakeError {
-                    key: key.to_string(),
-                    message: format!("s3:GetObject: reading the body failed: {e}"),
+                let bytes = o.body.collect().await.map_err(|e| {
+                    let message = format!("s3:GetObject: reading the body failed: {e}");
+                    LakeError::service(key, message, None, None)
                 })?;
                 Ok(Some(bytes.into_bytes().to_vec()))
             }

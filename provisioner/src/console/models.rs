@@ -208,7 +208,12 @@ fn status_of(e: &RegistryError) -> u16 {
         | RegistryError::AlreadyRegistered { .. }
         | RegistryError::NoIdentity => 403,
         RegistryError::Conflict(_) => 409,
-        RegistryError::Integrity(_) | RegistryError::Store(_) => 500,
+        RegistryError::Service {
+            retryable: true, ..
+        } => 503,
+        RegistryError::Integrity(_) | RegistryError::Store(_) | RegistryError::Service { .. } => {
+            500
+        }
     }
 }
 

@@ -36,10 +36,11 @@ impl std::fmt::Debug for BlobLake {
 }
 
 fn lake_err(key: &str, call: &str, e: &azure_core::Error) -> LakeError {
-    LakeError {
-        key: key.to_string(),
-        message: format!("azure blob {call}: {}", describe(e)),
+    let message = format!("azure blob {call}: {}", describe(e));
+    if crate::cloud_error::cause(e) == crate::cloud_error::Cause::NoCredentials {
+        return LakeError::new(key, message);
     }
+    LakeError::service(key, message, status(e), code(e))
 }
 
 fn status(e: &azure_core::Error) -> Option<u16> {
@@ -64,10 +65,9 @@ pub enum Leased {
 
 impl BlobLake {
     pub fn new(account: &Account, container: &str) -> Result<Self, LakeError> {
-        let url = account.container_url(container).map_err(|e| LakeError {
-            key: container.to_string(),
-            message: e.0,
-        })?;
+        let url = account
+            .container_url(container)
+            .map_err(|e| LakeError::new(container, e.0))?;
         // A few quick retries of throttling, 5xx and dropped connections: a CLI waiting
         // minutes on an endpoint that is down helps nobody.
         let mut options = BlobContainerClientOptions::default();
@@ -77,9 +77,8 @@ impl BlobLake {
             max_total_elapsed: azure_core::time::Duration::seconds(10),
             max_delay: azure_core::time::Duration::seconds(2),
         });
-        let client = BlobContainerClient::new(url, None, Some(options)).map_err(|e| LakeError {
-            key: container.to_string(),
-            message: format!("azure blob client: {}", describe(&e)),
+        let client = BlobContainerClient::new(url, None, Some(options)).map_err(|e| {
+            LakeError::new(container, format!("azure blob client: {}", describe(&e)))
         })?;
         Ok(BlobLake {
             client: std::sync::Arc::new(client),
@@ -192,9 +191,8 @@ impl BlobLake {
             .await
         {
             Ok(r) => {
-                let id = r.lease_id().ok().flatten().ok_or_else(|| LakeError {
-                    key: key.to_string(),
-                    message: "azure blob Lease Blob: the answer has no lease id".into(),
+                let id = r.lease_id().ok().flatten().ok_or_else(|| {
+                    LakeError::new(key, "azure blob Lease Blob: the answer has no lease id")
                 })?;
                 Ok(Leased::Acquired(id))
             }

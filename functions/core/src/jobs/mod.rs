@@ -220,7 +220,11 @@ impl From<JobError> for crate::FunctionError {
         crate::FunctionError {
             error_type: "mlinfra.JobFailed",
             message: e.to_string(),
-            retryable: matches!(e, JobError::Lake(_)),
+            retryable: match &e {
+                JobError::Lake(l) => l.retryable,
+                JobError::Registry(r) => r.retryable(),
+                _ => false,
+            },
         }
     }
 }
@@ -296,4 +300,25 @@ pub async fn open(
         message: format!("cannot open `{}` / `{}`", config.lake, config.registry),
         retryable: false,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A function's caller retries only what can succeed later: a throttled lake, not a denied
+    /// one, and never a refused input.
+    #[test]
+    fn only_transient_lake_failures_are_retryable() {
+        let denied = LakeError::service("raw/a.csv", "denied", Some(403), Some("AccessDenied"));
+        let throttled = LakeError::service("raw/a.csv", "slow down", Some(503), Some("SlowDown"));
+        let dropped = LakeError::service("raw/a.csv", "connection reset", None, None);
+        let bad_key = LakeError::new("../a", "expected a relative key");
+        let retry = |e: JobError| crate::FunctionError::from(e).retryable;
+        assert!(!retry(JobError::Lake(denied)));
+        assert!(retry(JobError::Lake(throttled)));
+        assert!(retry(JobError::Lake(dropped)));
+        assert!(!retry(JobError::Lake(bad_key)));
+        assert!(!retry(JobError::Input("bad".into())));
+    }
 }

@@ -30,7 +30,7 @@ struct Stored {
 }
 
 fn store_err(e: LakeError) -> RegistryError {
-    RegistryError::Store(e.to_string())
+    e.into()
 }
 
 fn check_name(model: &str) -> Result<(), RegistryError> {

@@ -31,16 +31,34 @@ fn s(v: impl Into<String>) -> AttributeValue {
     AttributeValue::S(v.into())
 }
 
-fn err(what: &str, e: impl std::error::Error + 'static) -> RegistryError {
-    use crate::cloud_error::{Cause, cause};
-    let why = match cause(&e) {
-        Cause::NoCredentials => {
-            "no AWS credentials found (set `AWS_PROFILE`, or run `aws configure`)".to_string()
-        }
-        Cause::Unreachable(reason) => format!("cannot reach DynamoDB: {reason}"),
-        Cause::Other(m) => m,
+/// A DynamoDB (or STS) call's failure: one sentence, the service's error code when it answered,
+/// and whether a retry can help (throttling and no answer can; denied and missing credentials
+/// cannot).
+fn err<E>(what: &str, e: E) -> RegistryError
+where
+    E: std::error::Error + aws_sdk_dynamodb::error::ProvideErrorMetadata + 'static,
+{
+    use crate::cloud_error::{Cause, cause, retryable};
+    let code = e.code().map(str::to_string);
+    let (why, retryable) = match cause(&e) {
+        Cause::NoCredentials => (
+            "no AWS credentials found (set `AWS_PROFILE`, or run `aws configure`)".to_string(),
+            false,
+        ),
+        Cause::Unreachable(reason) => (format!("cannot reach DynamoDB: {reason}"), true),
+        // A code means the service answered: its code says whether to retry.
+        Cause::Other(m) => (m, retryable(code.as_ref().map(|_| 400), code.as_deref())),
     };
-    RegistryError::Store(format!("DynamoDB {what}: {why}"))
+    RegistryError::Service {
+        message: format!("DynamoDB {what}: {why}"),
+        code,
+        retryable,
+    }
+}
+
+/// A request the SDK could not build: no retry builds it differently.
+fn build_err(what: &str, e: aws_sdk_dynamodb::error::BuildError) -> RegistryError {
+    RegistryError::Store(format!("DynamoDB {what}: {e}"))
 }
 
 fn pk(model: &str) -> AttributeValue {
@@ -63,14 +81,14 @@ impl DynamoDbStore {
                 .attribute_name(n)
                 .attribute_type(ScalarAttributeType::S)
                 .build()
-                .map_err(|e| err("table definition", e))
+                .map_err(|e| build_err("table definition", e))
         };
         let key = |n: &str, t: KeyType| {
             KeySchemaElement::builder()
                 .attribute_name(n)
                 .key_type(t)
                 .build()
-                .map_err(|e| err("table definition", e))
+                .map_err(|e| build_err("table definition", e))
         };
         client
             .create_table()
@@ -130,7 +148,7 @@ impl DynamoDbStore {
             p = p.expression_attribute_values(k, v);
         }
         Ok(TransactWriteItem::builder()
-            .put(p.build().map_err(|e| err("Put", e))?)
+            .put(p.build().map_err(|e| build_err("Put", e))?)
             .build())
     }
 }
@@ -179,7 +197,7 @@ impl Store for DynamoDbStore {
                         .table_name(&self.table)
                         .set_item(Some(current))
                         .build()
-                        .map_err(|e| err("Put", e))?,
+                        .map_err(|e| build_err("Put", e))?,
                 )
                 .build(),
         );

@@ -78,8 +78,40 @@ pub enum RegistryError {
     Conflict(String),
     #[error("{0}")]
     Integrity(String),
+    /// The store refused or could not read what it holds (a malformed document, a bad name).
     #[error("registry store: {0}")]
     Store(String),
+    /// The store's service failed: its error code when it answered, and whether a retry can
+    /// help (a throttled table, a dropped connection) or not (access denied).
+    #[error("registry store: {message}")]
+    Service {
+        message: String,
+        code: Option<String>,
+        retryable: bool,
+    },
+}
+
+impl RegistryError {
+    /// Whether trying again later can succeed.
+    pub fn retryable(&self) -> bool {
+        matches!(
+            self,
+            RegistryError::Service {
+                retryable: true,
+                ..
+            }
+        )
+    }
+}
+
+impl From<crate::lake::LakeError> for RegistryError {
+    fn from(e: crate::lake::LakeError) -> Self {
+        RegistryError::Service {
+            message: e.to_string(),
+            code: e.code,
+            retryable: e.retryable,
+        }
+    }
 }
 
 /// Storage of model documents and audit events.

@@ -282,10 +282,7 @@ mod tests {
         async fn put(&self, key: &str, bytes: &[u8]) -> Result<(), LakeError> {
             if self.fail.load(Ordering::SeqCst) > 0 {
                 self.fail.fetch_sub(1, Ordering::SeqCst);
-                return Err(LakeError {
-                    key: key.into(),
-                    message: "unavailable".into(),
-                });
+                return Err(LakeError::service(key, "unavailable", Some(503), None));
             }
             self.objects
                 .lock()
