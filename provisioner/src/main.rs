@@ -108,13 +108,13 @@ fn main() {
     });
     let code = match result {
         Ok(code) => code,
-        Err(f) if f.code == -1 => {
-            eprint!("{}", f.message);
-            1
+        Err(f) if g.output == OutputFormat::Json => {
+            eprintln!("{}", f.to_json());
+            f.exit_code()
         }
         Err(f) => {
-            eprintln!("error: {}", f.message);
-            f.code
+            eprint!("{}", f.to_text());
+            f.exit_code()
         }
     };
     std::process::exit(code);

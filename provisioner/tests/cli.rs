@@ -306,6 +306,24 @@ fn a_stale_lock_is_named_and_unlock_breaks_it() {
     assert_eq!(up.code, 1);
     assert!(up.stderr.contains("locked by alice"), "{}", up.stderr);
     assert!(up.stderr.contains("the lock is stale"), "{}", up.stderr);
+    // With `--output json` the failure is one object, its hint apart from its message.
+    let json = p.run(&["up", "--yes", "--output", "json"]);
+    assert_eq!(json.code, 1);
+    // The error is the last line of stderr (warnings come before it).
+    let last = json.stderr.trim_end().lines().last().unwrap();
+    let v: serde_json::Value = serde_json::from_str(last).expect(&json.stderr);
+    let message = v["error"]["message"].as_str().unwrap();
+    assert!(message.starts_with("the state is locked by alice"), "{message}");
+    assert!(!message.contains("hint:"), "{message}");
+    assert!(
+        v["error"]["hint"]
+            .as_str()
+            .unwrap()
+            .ends_with("break the lock with `mlinfra unlock`"),
+        "{v}"
+    );
+    assert_eq!(v["error"]["exit_code"], 1);
+    assert!(up.stderr.contains(&format!("error: {message}\nhint: ")), "{}", up.stderr);
     let status = p.run(&["status"]);
     assert!(status.stdout.contains("held by alice"), "{}", status.stdout);
     let unlock = p.run(&["unlock"]);

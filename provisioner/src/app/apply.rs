@@ -75,10 +75,9 @@ pub async fn execute<P: Provider>(
     match result {
         Ok(report) => Ok(report),
         // The conventional exit code of a process stopped by SIGINT.
-        Err(e @ apply::ApplyError::Interrupted { .. }) => Err(Failure {
-            message: e.to_string(),
-            code: 130,
-        }),
+        Err(e @ apply::ApplyError::Interrupted { .. }) => {
+            Err(Failure::new(e.to_string()).with_code(130))
+        }
         Err(e) => Err(e.into()),
     }
 }

@@ -15,27 +15,75 @@ use crate::providers::azure::AzuriteProvider;
 use crate::providers::local::LocalProvider;
 use crate::stack::{self, EnvKind, Loaded};
 
-/// An error for the user: printed as `error: ...` (and its hint lines), exit code 1.
+/// An error for the user, with what to do about it apart: printed as `error: <message>` and
+/// `hint: <hint>` lines, or with `--output json` as one object (see [`Failure::to_json`]).
 #[derive(Debug)]
 pub struct Failure {
     pub message: String,
+    pub hint: Option<String>,
+    /// The exit code; `-1` for a message that is already fully rendered.
     pub code: i32,
 }
 
 impl Failure {
-    pub fn new(message: impl Into<String>) -> Self {
+    /// A failure whose text may end in `\nhint: ...` (as the layers below write their errors):
+    /// the hint is taken apart from the message.
+    pub fn new(text: impl Into<String>) -> Self {
+        let text = text.into();
+        let (message, hint) = match text.split_once("\nhint: ") {
+            Some((m, h)) => (m.to_string(), Some(h.to_string())),
+            None => (text, None),
+        };
         Failure {
-            message: message.into(),
+            message,
+            hint,
             code: 1,
         }
+    }
+
+    /// The same failure with another exit code.
+    pub fn with_code(mut self, code: i32) -> Self {
+        self.code = code;
+        self
     }
 
     /// A message that is already fully rendered (stack diagnostics).
     pub fn rendered(text: String) -> Self {
         Failure {
             message: text,
+            hint: None,
             code: -1,
         }
+    }
+
+    /// The message with its hint lines, as one text (to wrap in another message).
+    pub fn text(&self) -> String {
+        match &self.hint {
+            Some(h) => format!("{}\nhint: {h}", self.message),
+            None => self.message.clone(),
+        }
+    }
+
+    /// The exit code the process ends with.
+    pub fn exit_code(&self) -> i32 {
+        if self.code == -1 { 1 } else { self.code }
+    }
+
+    /// As people read it: `error: <message>` then `hint: <hint>`, ending in a newline.
+    pub fn to_text(&self) -> String {
+        if self.code == -1 {
+            return self.message.clone();
+        }
+        format!("error: {}\n", self.text())
+    }
+
+    /// As `--output json` writes it: `{"error": {"message", "hint", "exit_code"}}`.
+    pub fn to_json(&self) -> serde_json::Value {
+        serde_json::json!({"error": {
+            "message": self.message,
+            "hint": self.hint,
+            "exit_code": self.exit_code(),
+        }})
     }
 }
 

@@ -79,7 +79,7 @@ pub async fn run(g: &Global, cmd: &DataCommand) -> Result<i32, Failure> {
                     let (_, frame, labels) = load(&reference, stack).map_err(|f| {
                         Failure::new(format!(
                             "{}\nhint: pass `--schema FILE` to check against a schema",
-                            f.message
+                            f.text()
                         ))
                     })?;
                     Schema::infer(&stats::compute(&frame, labels.as_ref()))

@@ -239,8 +239,9 @@ async fn check(g: &Global, a: &MonitorCheckArgs) -> Result<i32, Failure> {
     if let Some(al) = &m.alert {
         let _ = writeln!(
             text,
-            "alert     {} (artifacts/alerts/{}.json)",
-            al.summary, al.id
+            "alert     {} ({})",
+            al.summary,
+            mlinfra_core::keys::alert(&al.id)
         );
     }
     let mut retrained = None;
@@ -259,7 +260,7 @@ async fn check(g: &Global, a: &MonitorCheckArgs) -> Result<i32, Failure> {
                     // The report and the alert are recorded; say what failed.
                     return Err(Failure::new(format!(
                         "{text}retraining failed: {}",
-                        e.message
+                        e.text()
                     )));
                 }
             }

@@ -130,10 +130,10 @@ async fn run_record(c: &Console, id: &str) -> Result<RunRecord, String> {
         return Ok(r);
     }
     let executions = runs::list(&c.lake).await.map_err(|e| e.to_string())?;
-    let run_id = crate::app::runs::resolve(&executions, id).map_err(|e| e.message)?;
+    let run_id = crate::app::runs::resolve(&executions, id).map_err(|e| e.text())?;
     crate::app::runs::read_run(&c.lake, &run_id)
         .await
-        .map_err(|e| e.message)
+        .map_err(|e| e.text())
 }
 
 async fn evaluated(lake: &AnyLake, run_id: &str) -> Option<Evaluated> {

@@ -160,7 +160,7 @@ pub fn desired(doc: &ModelDoc, bucket: Option<&str>) -> Vec<Desired> {
                 description: description(&doc.model, v),
                 model_uri: v.artifact_uri.clone(),
                 metrics_uri: bucket
-                    .map(|b| format!("s3://{b}/artifacts/runs/{}/evaluation.json", v.run_id)),
+                    .map(|b| format!("s3://{b}/{}", mlinfra_core::keys::run_evaluation(&v.run_id))),
             }
         })
         .collect()
