@@ -313,7 +313,10 @@ fn a_stale_lock_is_named_and_unlock_breaks_it() {
     let last = json.stderr.trim_end().lines().last().unwrap();
     let v: serde_json::Value = serde_json::from_str(last).expect(&json.stderr);
     let message = v["error"]["message"].as_str().unwrap();
-    assert!(message.starts_with("the state is locked by alice"), "{message}");
+    assert!(
+        message.starts_with("the state is locked by alice"),
+        "{message}"
+    );
     assert!(!message.contains("hint:"), "{message}");
     assert!(
         v["error"]["hint"]
@@ -323,7 +326,11 @@ fn a_stale_lock_is_named_and_unlock_breaks_it() {
         "{v}"
     );
     assert_eq!(v["error"]["exit_code"], 1);
-    assert!(up.stderr.contains(&format!("error: {message}\nhint: ")), "{}", up.stderr);
+    assert!(
+        up.stderr.contains(&format!("error: {message}\nhint: ")),
+        "{}",
+        up.stderr
+    );
     let status = p.run(&["status"]);
     assert!(status.stdout.contains("held by alice"), "{}", status.stdout);
     let unlock = p.run(&["unlock"]);

@@ -127,6 +127,79 @@ pub struct FunctionConfig {
     pub retrain_function: Option<String>,
 }
 
+/// Where a function's lake and registry are, read once from its configuration.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Location {
+    /// A local environment: the lake's and the registry's directories.
+    Local {
+        lake: std::path::PathBuf,
+        registry: std::path::PathBuf,
+    },
+    /// AWS: the lake's S3 bucket and the registry's DynamoDB table.
+    Aws { bucket: String, table: String },
+    /// Azure: the lake's and the registry's blob containers, by URL.
+    Azure { lake: String, registry: String },
+}
+
+impl Location {
+    /// The environment a configuration's `lake` and `registry` name together: `file://` and
+    /// `file://`, `s3://bucket` and a table name, or two `https://` container URLs.
+    pub fn of(config: &FunctionConfig) -> Result<Location, ConfigError> {
+        let (lake, registry) = (config.lake.as_str(), config.registry.as_str());
+        let file = |uri: &str| uri.strip_prefix("file://").map(std::path::PathBuf::from);
+        let url = |uri: &str| uri.starts_with("https://") || uri.starts_with("http://");
+        if let Some(lake) = file(lake) {
+            return match file(registry) {
+                Some(registry) => Ok(Location::Local { lake, registry }),
+                None => Err(ConfigError::Invalid {
+                    name: ENV_REGISTRY,
+                    value: registry.to_string(),
+                    expected: "a `file://` directory, as the lake is".into(),
+                }),
+            };
+        }
+        if let Some(bucket) = lake.strip_prefix("s3://") {
+            let bucket = bucket.trim_end_matches('/');
+            if bucket.is_empty() || bucket.contains('/') {
+                return Err(ConfigError::Invalid {
+                    name: ENV_LAKE,
+                    value: lake.to_string(),
+                    expected: "`s3://<bucket>`".into(),
+                });
+            }
+            if registry.is_empty() || registry.contains("://") {
+                return Err(ConfigError::Invalid {
+                    name: ENV_REGISTRY,
+                    value: registry.to_string(),
+                    expected: "a DynamoDB table name, as the lake is in S3".into(),
+                });
+            }
+            return Ok(Location::Aws {
+                bucket: bucket.to_string(),
+                table: registry.to_string(),
+            });
+        }
+        if url(lake) {
+            if !url(registry) {
+                return Err(ConfigError::Invalid {
+                    name: ENV_REGISTRY,
+                    value: registry.to_string(),
+                    expected: "a blob container URL, as the lake is one".into(),
+                });
+            }
+            return Ok(Location::Azure {
+                lake: lake.to_string(),
+                registry: registry.to_string(),
+            });
+        }
+        Err(ConfigError::Invalid {
+            name: ENV_LAKE,
+            value: lake.to_string(),
+            expected: "`file:///path`, `s3://bucket` or a blob container URL".into(),
+        })
+    }
+}
+
 /// A configuration that cannot be read.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum ConfigError {
@@ -225,6 +298,43 @@ mod tests {
             alerts_topic: Some("heart-disease-alerts".into()),
             retrain_function: None,
         }
+    }
+
+    #[test]
+    fn the_location_is_read_from_lake_and_registry_together() {
+        let at = |lake: &str, registry: &str| {
+            Location::of(&FunctionConfig {
+                lake: lake.into(),
+                registry: registry.into(),
+                ..sample()
+            })
+        };
+        assert_eq!(
+            at("file:///l", "file:///r"),
+            Ok(Location::Local {
+                lake: "/l".into(),
+                registry: "/r".into()
+            })
+        );
+        assert_eq!(
+            at("s3://bucket/", "table"),
+            Ok(Location::Aws {
+                bucket: "bucket".into(),
+                table: "table".into()
+            })
+        );
+        let blob = "http://127.0.0.1:10000/devstoreaccount1/lake?sv=1";
+        assert!(matches!(at(blob, blob), Ok(Location::Azure { .. })));
+        // Mixed or malformed: the variable, its value and what was expected.
+        let e = at("file:///l", "table").expect_err("mixed");
+        assert!(
+            e.to_string().contains("`MLINFRA_REGISTRY` is `table`"),
+            "{e}"
+        );
+        let e = at("s3://", "table").expect_err("no bucket");
+        assert!(e.to_string().contains("`s3://<bucket>`"), "{e}");
+        let e = at("gs://b", "t").expect_err("unknown");
+        assert!(e.to_string().contains("`MLINFRA_LAKE` is `gs://b`"), "{e}");
     }
 
     #[test]

@@ -27,9 +27,9 @@ pub struct Platform {
 }
 
 impl Platform {
-    /// The lake and registry `config` names ([`crate::jobs::open`]).
+    /// The lake and registry `config` names ([`crate::any::open`]).
     pub async fn open(config: FunctionConfig) -> Result<Platform, FunctionError> {
-        let (lake, store) = crate::jobs::open(&config).await?;
+        let (lake, store) = crate::any::open(&config).await?;
         Ok(Platform {
             config,
             lake,
@@ -49,7 +49,7 @@ impl Platform {
 /// the run records it writes.
 pub async fn start(git_revision: Option<&'static str>) -> Arc<Platform> {
     crate::pipeline::CodeVersion::set_git_revision(git_revision);
-    let config = crate::lambda::config_or_exit(crate::jobs::check_sources);
+    let config = crate::lambda::config_or_exit(|c| crate::any::check(c).map(|_| ()));
     match Platform::open(config).await {
         Ok(p) => Arc::new(p),
         Err(e) => {
