@@ -18,8 +18,10 @@
 use std::io::Write as _;
 use std::path::Path;
 
-use serde_json::{Value, json};
-
+use super::function_app::{
+    AuthLevel, Binding, CustomHandler, Direction, ExtensionBundle, Extensions, FunctionJson,
+    HandlerDescription, HostJson, HttpExtension,
+};
 use super::{Package, write_package};
 use crate::engine::{Graph, ResourceKind};
 
@@ -32,7 +34,7 @@ pub const ROUTE_PREFIX: &str = "api";
 
 /// `host.json` and each trigger's `(name, function.json)` of `function`'s app, from `graph` (the
 /// desired graph with [`crate::providers::azure::add_defaults`] applied).
-pub fn app_files(graph: &Graph, function: &str) -> (Value, Vec<(String, Value)>) {
+pub fn app_files(graph: &Graph, function: &str) -> (HostJson, Vec<(String, FunctionJson)>) {
     let mut triggers = Vec::new();
     let mut http = false;
     for r in graph.resources.values() {
@@ -50,25 +52,29 @@ pub fn app_files(graph: &Graph, function: &str) -> (Value, Vec<(String, Value)>)
                 methods.sort();
                 methods.dedup();
                 let auth = if r.props["auth"] == "api_key" {
-                    "function"
+                    AuthLevel::Function
                 } else {
-                    "anonymous"
+                    AuthLevel::Anonymous
                 };
                 let stage = r.props["stage"].as_str().unwrap_or("v1");
                 http = true;
                 triggers.push((
                     function.to_string(),
-                    json!({ "bindings": [
-                        {
-                            "type": "httpTrigger",
-                            "direction": "in",
-                            "name": "req",
-                            "authLevel": auth,
-                            "methods": methods,
-                            "route": format!("{stage}/{{*path}}"),
-                        },
-                        { "type": "http", "direction": "out", "name": "res" },
-                    ]}),
+                    FunctionJson {
+                        bindings: vec![
+                            Binding::HttpTrigger {
+                                direction: Direction::In,
+                                name: "req".into(),
+                                auth_level: auth,
+                                methods: Some(methods),
+                                route: Some(format!("{stage}/{{*path}}")),
+                            },
+                            Binding::Http {
+                                direction: Direction::Out,
+                                name: "res".into(),
+                            },
+                        ],
+                    },
                 ));
             }
             ResourceKind::Notification if r.props["function"] == function => {
@@ -78,15 +84,16 @@ pub fn app_files(graph: &Graph, function: &str) -> (Value, Vec<(String, Value)>)
                 );
                 triggers.push((
                     function.to_string(),
-                    json!({ "bindings": [{
-                        "type": "blobTrigger",
-                        "direction": "in",
-                        "name": "blob",
-                        "path": format!("{bucket}/{prefix}{{name}}"),
-                        "source": "EventGrid",
-                        "connection": "AzureWebJobsStorage",
-                        "dataType": "binary",
-                    }]}),
+                    FunctionJson {
+                        bindings: vec![Binding::BlobTrigger {
+                            direction: Direction::In,
+                            name: "blob".into(),
+                            path: format!("{bucket}/{prefix}{{name}}"),
+                            source: Some("EventGrid".into()),
+                            connection: Some("AzureWebJobsStorage".into()),
+                            data_type: Some("binary".into()),
+                        }],
+                    },
                 ));
             }
             ResourceKind::Schedule
@@ -95,14 +102,15 @@ pub fn app_files(graph: &Graph, function: &str) -> (Value, Vec<(String, Value)>)
                 let name = r.addr.strip_prefix("schedule.").unwrap_or(&r.addr);
                 triggers.push((
                     name.to_string(),
-                    json!({ "bindings": [{
-                        "type": "timerTrigger",
-                        "direction": "in",
-                        "name": "timer",
-                        "schedule": r.props["ncrontab"],
-                        "runOnStartup": false,
-                        "useMonitor": true,
-                    }]}),
+                    FunctionJson {
+                        bindings: vec![Binding::TimerTrigger {
+                            direction: Direction::In,
+                            name: "timer".into(),
+                            schedule: r.props["ncrontab"].as_str().unwrap_or_default().into(),
+                            run_on_startup: false,
+                            use_monitor: true,
+                        }],
+                    },
                 ));
             }
             _ => {}
@@ -113,44 +121,51 @@ pub fn app_files(graph: &Graph, function: &str) -> (Value, Vec<(String, Value)>)
         .get(&format!("function.{function}"))
         .and_then(|r| r.props["timeout_s"].as_u64())
         .unwrap_or(300);
-    let host = json!({
-        "version": "2.0",
-        "extensionBundle": {
-            "id": "Microsoft.Azure.Functions.ExtensionBundle",
-            "version": "[4.*, 5.0.0)",
-        },
-        "customHandler": {
-            "description": {
-                "defaultExecutablePath": HANDLER,
-                "workingDirectory": "",
-                "arguments": [],
+    let host = HostJson {
+        version: "2.0".into(),
+        extension_bundle: Some(ExtensionBundle {
+            id: "Microsoft.Azure.Functions.ExtensionBundle".into(),
+            version: "[4.*, 5.0.0)".into(),
+        }),
+        custom_handler: CustomHandler {
+            description: HandlerDescription {
+                default_executable_path: HANDLER.into(),
+                working_directory: String::new(),
+                arguments: vec![],
             },
-            "enableProxyingHttpRequest": http,
+            enable_proxying_http_request: http,
         },
-        "extensions": { "http": { "routePrefix": ROUTE_PREFIX } },
-        "functionTimeout": format!(
+        extensions: Extensions {
+            http: HttpExtension {
+                route_prefix: Some(ROUTE_PREFIX.into()),
+            },
+        },
+        function_timeout: Some(format!(
             "{:02}:{:02}:{:02}",
             timeout / 3600,
             timeout % 3600 / 60,
             timeout % 60
-        ),
-    });
+        )),
+    };
     (host, triggers)
+}
+
+/// A file of the app as JSON, through a JSON value, whose keys are sorted: the same bytes
+/// whatever the order of the types' fields.
+fn pretty<T: serde::Serialize>(v: &T) -> std::io::Result<String> {
+    let mut s = serde_json::to_string_pretty(&serde_json::to_value(v)?)?;
+    s.push('\n');
+    Ok(s)
 }
 
 /// Zip the app's files and its handler, deterministically; `level` is deflate's (1 fast … 9
 /// small).
 pub fn zip_app(
-    host: &Value,
-    triggers: &[(String, Value)],
+    host: &HostJson,
+    triggers: &[(String, FunctionJson)],
     handler: &[u8],
     level: i64,
 ) -> std::io::Result<Vec<u8>> {
-    let pretty = |v: &Value| {
-        let mut s = serde_json::to_string_pretty(v).unwrap_or_default();
-        s.push('\n');
-        s
-    };
     let mut buf = std::io::Cursor::new(Vec::new());
     {
         let mut z = zip::ZipWriter::new(&mut buf);
@@ -163,11 +178,11 @@ pub fn zip_app(
         };
         z.start_file("host.json", opts(0o644))
             .map_err(std::io::Error::other)?;
-        z.write_all(pretty(host).as_bytes())?;
+        z.write_all(pretty(host)?.as_bytes())?;
         for (name, function) in triggers {
             z.start_file(format!("{name}/function.json"), opts(0o644))
                 .map_err(std::io::Error::other)?;
-            z.write_all(pretty(function).as_bytes())?;
+            z.write_all(pretty(function)?.as_bytes())?;
         }
         z.start_file(HANDLER, opts(0o755))
             .map_err(std::io::Error::other)?;
@@ -199,7 +214,19 @@ pub fn package(
 mod tests {
     use std::io::Read as _;
 
+    use serde_json::{Value, json};
+
     use super::*;
+
+    /// The app's files as JSON, as the Functions host reads them.
+    fn app_json(g: &Graph, function: &str) -> (Value, Vec<(String, Value)>) {
+        let (host, triggers) = app_files(g, function);
+        let triggers = triggers
+            .iter()
+            .map(|(n, f)| (n.clone(), serde_json::to_value(f).unwrap()))
+            .collect();
+        (serde_json::to_value(&host).unwrap(), triggers)
+    }
 
     fn graph() -> Graph {
         let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../stacks/heart-disease.yaml");
@@ -249,7 +276,7 @@ mod tests {
                 Value::Null,
                 "under customHandler"
             );
-            for (name, function) in &triggers {
+            for (name, function) in &app_json(&g, f).1 {
                 let b = &function["bindings"][0];
                 seen.push((f, name.clone(), b["type"].as_str().unwrap().to_string()));
                 match b["type"].as_str().unwrap() {
@@ -283,9 +310,9 @@ mod tests {
                 ("monitor", "monitor", "timerTrigger"),
             ]
         );
-        let (_, t) = app_files(&g, "train");
+        let (_, t) = app_json(&g, "train");
         assert_eq!(t[0].1["bindings"][0]["schedule"], "0 0 3 * * 1");
-        let (host, _) = app_files(&g, "train");
+        let (host, _) = app_json(&g, "train");
         assert_eq!(host["customHandler"]["enableProxyingHttpRequest"], false);
     }
 
@@ -301,7 +328,7 @@ mod tests {
             }
         }
         assert!(app_files(&g, "train").1.is_empty());
-        let (_, t) = app_files(&g, "predict");
+        let (_, t) = app_json(&g, "predict");
         assert_eq!(t[0].1["bindings"][0]["authLevel"], "anonymous");
     }
 }

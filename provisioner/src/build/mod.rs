@@ -13,6 +13,7 @@
 //! whose code changed.
 
 pub mod azure;
+pub mod function_app;
 pub mod lambda;
 
 use std::path::{Path, PathBuf};

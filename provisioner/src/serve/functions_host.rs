@@ -38,6 +38,7 @@ use mlinfra_core::azure::blob::BlobLake;
 use mlinfra_core::lake::Lake as _;
 use serde_json::{Value, json};
 
+use crate::build::function_app::{AuthLevel, Binding, FunctionJson, HostJson};
 use crate::lambda::LogSink;
 use crate::providers::azure::ncrontab::Timer;
 
@@ -50,13 +51,7 @@ const INITIALIZATION_TIMEOUT: Duration = Duration::from_secs(30);
 #[derive(Debug, Clone, PartialEq)]
 pub struct Trigger {
     pub name: String,
-    pub binding: Value,
-}
-
-impl Trigger {
-    fn kind(&self) -> &str {
-        self.binding["type"].as_str().unwrap_or_default()
-    }
+    pub binding: Binding,
 }
 
 /// An unpacked function app.
@@ -65,7 +60,7 @@ pub struct App {
     /// The mlinfra function it runs (`predict`).
     pub function: String,
     pub dir: PathBuf,
-    pub host: Value,
+    pub host: HostJson,
     pub triggers: Vec<Trigger>,
 }
 
@@ -125,31 +120,30 @@ impl App {
                 functions.push((name, bytes));
             }
         }
-        let read = |p: &Path, bytes: &[u8]| -> Result<Value, String> {
+        fn read<T: serde::de::DeserializeOwned>(
+            p: &Path,
+            bytes: &[u8],
+            zip: &Path,
+        ) -> Result<T, String> {
             serde_json::from_slice(bytes)
-                .map_err(|e| format!("`{}` in `{}`: not JSON: {e}", p.display(), zip.display()))
-        };
+                .map_err(|e| format!("`{}` in `{}`: {e}", p.display(), zip.display()))
+        }
         let host_path = dir.join("host.json");
-        let host = read(
+        let host: HostJson = read(
             Path::new("host.json"),
             &std::fs::read(&host_path)
                 .map_err(|_| format!("`{}` has no host.json", zip.display()))?,
+            zip,
         )?;
         let mut triggers = Vec::new();
         for (name, bytes) in functions {
-            let doc = read(&Path::new(&name).join("function.json"), &bytes)?;
-            let binding = doc["bindings"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .find(|b| b["type"].as_str().is_some_and(|t| t.ends_with("Trigger")))
-                .cloned()
-                .ok_or_else(|| {
-                    format!(
-                        "`{name}/function.json` in `{}` has no trigger binding",
-                        zip.display()
-                    )
-                })?;
+            let doc: FunctionJson = read(&Path::new(&name).join("function.json"), &bytes, zip)?;
+            let binding = doc.trigger().cloned().ok_or_else(|| {
+                format!(
+                    "`{name}/function.json` in `{}` has no trigger binding",
+                    zip.display()
+                )
+            })?;
             triggers.push(Trigger { name, binding });
         }
         Ok(App {
@@ -161,11 +155,7 @@ impl App {
     }
 
     fn route_prefix(&self) -> String {
-        self.host["extensions"]["http"]["routePrefix"]
-            .as_str()
-            .unwrap_or("api")
-            .trim_matches('/')
-            .to_string()
+        self.host.route_prefix()
     }
 }
 
@@ -191,14 +181,16 @@ impl Worker {
         settings: &[(String, String)],
         logs: LogSink,
     ) -> Result<Worker, String> {
-        let d = &app.host["customHandler"]["description"];
-        let exe = d["defaultExecutablePath"].as_str().ok_or_else(|| {
-            format!(
-                "the `{}` app's host.json names no `customHandler.description.defaultExecutablePath`",
-                app.function
-            )
-        })?;
-        let cwd = match d["workingDirectory"].as_str().filter(|w| !w.is_empty()) {
+        let d = &app.host.custom_handler.description;
+        let exe = Some(d.default_executable_path.as_str())
+            .filter(|e| !e.is_empty())
+            .ok_or_else(|| {
+                format!(
+                    "the `{}` app's host.json names no `customHandler.description.defaultExecutablePath`",
+                    app.function
+                )
+            })?;
+        let cwd = match Some(d.working_directory.as_str()).filter(|w| !w.is_empty()) {
             Some(w) => app.dir.join(w),
             None => app.dir.clone(),
         };
@@ -207,22 +199,16 @@ impl Worker {
             .map_err(|e| format!("cannot find a free port: {e}"))?
             .port();
         let mut c = Command::new(app.dir.join(exe));
-        c.args(
-            d["arguments"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .filter_map(Value::as_str),
-        )
-        .current_dir(&cwd)
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("FUNCTIONS_CUSTOMHANDLER_PORT", port.to_string())
-        .env("FUNCTIONS_WORKER_RUNTIME", "custom")
-        .envs(settings.iter().map(|(k, v)| (k, v)))
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
+        c.args(&d.arguments)
+            .current_dir(&cwd)
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("FUNCTIONS_CUSTOMHANDLER_PORT", port.to_string())
+            .env("FUNCTIONS_WORKER_RUNTIME", "custom")
+            .envs(settings.iter().map(|(k, v)| (k, v)))
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
         let mut child = c
             .spawn()
             .map_err(|e| format!("cannot start the `{}` handler `{exe}`: {e}", app.function))?;
@@ -388,25 +374,31 @@ impl Host {
     pub async fn handle(&self, req: Request<Incoming>) -> Response<Full<Bytes>> {
         let path = req.uri().path().to_string();
         let method = req.method().as_str().to_ascii_lowercase();
-        let found = self.triggers().find(|(w, t)| {
+        let found = self.triggers().find_map(|(w, t)| {
+            let Binding::HttpTrigger {
+                auth_level,
+                methods,
+                route,
+                ..
+            } = &t.binding
+            else {
+                return None;
+            };
             let prefix = format!("/{}", w.app.route_prefix());
-            t.kind() == "httpTrigger"
-                && path
-                    .strip_prefix(&prefix)
-                    .filter(|r| r.is_empty() || r.starts_with('/'))
-                    .is_some_and(|rest| {
-                        route_matches(t.binding["route"].as_str().unwrap_or(&t.name), rest)
-                    })
-                && t.binding["methods"].as_array().is_none_or(|m| {
-                    m.iter()
-                        .any(|x| x.as_str().is_some_and(|x| x.eq_ignore_ascii_case(&method)))
-                })
+            let matches = path
+                .strip_prefix(&prefix)
+                .filter(|r| r.is_empty() || r.starts_with('/'))
+                .is_some_and(|rest| route_matches(route.as_deref().unwrap_or(&t.name), rest))
+                && methods
+                    .as_ref()
+                    .is_none_or(|m| m.iter().any(|x| x.eq_ignore_ascii_case(&method)));
+            matches.then_some((w, t, *auth_level))
         });
-        let Some((worker, trigger)) = found else {
+        let Some((worker, _, auth_level)) = found else {
             return answer(404, &format!("no function answers {} {path}", req.method()));
         };
         let raw_query = req.uri().query().unwrap_or_default().to_string();
-        if trigger.binding["authLevel"] != "anonymous"
+        if auth_level != AuthLevel::Anonymous
             && let Some(key) = &self.key
         {
             let given = req
@@ -457,8 +449,10 @@ impl Host {
 
     /// Fire each timer trigger on its schedule, for as long as the process runs.
     pub fn start_timers(&self) -> Result<(), String> {
-        for (worker, trigger) in self.triggers().filter(|(_, t)| t.kind() == "timerTrigger") {
-            let schedule = trigger.binding["schedule"].as_str().unwrap_or_default();
+        for (worker, trigger) in self.triggers() {
+            let Binding::TimerTrigger { schedule, name, .. } = &trigger.binding else {
+                continue;
+            };
             let timer = Timer::parse(schedule).map_err(|e| {
                 format!(
                     "`{}/function.json` of `{}`: {e}",
@@ -466,13 +460,7 @@ impl Host {
                 )
             })?;
             let worker = Arc::clone(worker);
-            let (name, binding) = (
-                trigger.name.clone(),
-                trigger.binding["name"]
-                    .as_str()
-                    .unwrap_or("timer")
-                    .to_string(),
-            );
+            let (name, binding) = (trigger.name.clone(), name.clone());
             tokio::spawn(async move {
                 let mut last = mlinfra_core::jobs::now();
                 loop {
@@ -502,8 +490,10 @@ impl Host {
     /// Deliver each blob created under a blob trigger's path to its function, checking every
     /// `every`.
     pub async fn watch_blobs(&self, account: &Account, every: Duration) -> Result<(), String> {
-        for (worker, trigger) in self.triggers().filter(|(_, t)| t.kind() == "blobTrigger") {
-            let path = trigger.binding["path"].as_str().unwrap_or_default();
+        for (worker, trigger) in self.triggers() {
+            let Binding::BlobTrigger { path, name, .. } = &trigger.binding else {
+                continue;
+            };
             let (container, pattern) = path.split_once('/').ok_or_else(|| {
                 format!(
                     "`{}/function.json`: the blob path `{path}` is not `<container>/<pattern>`",
@@ -520,14 +510,8 @@ impl Host {
                 .map_err(|e| e.to_string())?
                 .into_iter()
                 .collect();
-            let (name, binding, container) = (
-                trigger.name.clone(),
-                trigger.binding["name"]
-                    .as_str()
-                    .unwrap_or("blob")
-                    .to_string(),
-                container.to_string(),
-            );
+            let (name, binding, container) =
+                (trigger.name.clone(), name.clone(), container.to_string());
             tokio::spawn(async move {
                 loop {
                     tokio::time::sleep(every).await;

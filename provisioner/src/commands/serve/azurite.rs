@@ -9,6 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::app::{Context, Failure};
+use crate::build::function_app::{AuthLevel, Binding};
 use crate::cli::ServeArgs;
 use crate::serve::functions_host::{App, Host, Worker};
 
@@ -51,35 +52,29 @@ pub async fn run(cx: &Context, args: &ServeArgs) -> Result<i32, Failure> {
         .map_err(Failure::new)?;
     let (listener, addr) = super::listen(args, stack).await?;
     for (w, t) in host.triggers() {
-        let b = &t.binding;
-        let what = match b["type"].as_str().unwrap_or_default() {
-            "httpTrigger" => format!(
+        let what = match &t.binding {
+            Binding::HttpTrigger {
+                methods,
+                route,
+                auth_level,
+                ..
+            } => format!(
                 "HTTP {} http://{addr}/api/{}{}",
-                b["methods"]
-                    .as_array()
-                    .map(|m| m
-                        .iter()
-                        .filter_map(|x| x.as_str())
-                        .collect::<Vec<_>>()
-                        .join(","))
+                methods
+                    .as_deref()
                     .unwrap_or_default()
+                    .join(",")
                     .to_ascii_uppercase(),
-                b["route"].as_str().unwrap_or_default(),
-                if b["authLevel"] == "anonymous" {
+                route.as_deref().unwrap_or_default(),
+                if *auth_level == AuthLevel::Anonymous {
                     ""
                 } else {
                     " (function key)"
                 }
             ),
-            "timerTrigger" => format!(
-                "timer `{}` (UTC)",
-                b["schedule"].as_str().unwrap_or_default()
-            ),
-            "blobTrigger" => format!(
-                "blobs created at `{}`",
-                b["path"].as_str().unwrap_or_default()
-            ),
-            other => other.to_string(),
+            Binding::TimerTrigger { schedule, .. } => format!("timer `{schedule}` (UTC)"),
+            Binding::BlobTrigger { path, .. } => format!("blobs created at `{path}`"),
+            Binding::Http { .. } | Binding::Other => "another binding".to_string(),
         };
         cx.out
             .progress(format!("{}/{}: {what}", w.app.function, t.name));
