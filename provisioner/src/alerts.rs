@@ -71,7 +71,7 @@ fn post(url: &str, body: &str) -> Result<String, String> {
 }
 
 /// Log `alert` and send it to the stack's alert targets.
-pub fn deliver(stack: &Stack, alert: &Alert) -> Vec<Delivery> {
+fn deliver(stack: &Stack, alert: &Alert) -> Vec<Delivery> {
     eprintln!("alert: {}", alert.summary);
     for d in &alert.details {
         eprintln!("  {d}");
@@ -121,10 +121,25 @@ pub fn deliver(stack: &Stack, alert: &Alert) -> Vec<Delivery> {
 }
 
 /// The local environment's [`Notifier`] (the CLI's and `serve`'s): the log, and an alert POSTed
-/// to the stack's `http://` webhooks ([`deliver`]). Each target's outcome is printed; delivery
-/// to the log always succeeds, so the result is `Ok`.
+/// to the stack's `http://` webhooks ([`deliver`]). Each target's outcome is printed and kept
+/// ([`WebhookNotifier::deliveries`]); delivery to the log always succeeds, so the result is `Ok`.
 pub struct WebhookNotifier<'a> {
-    pub stack: &'a Stack,
+    stack: &'a Stack,
+    sent: std::sync::Mutex<Vec<Delivery>>,
+}
+
+impl<'a> WebhookNotifier<'a> {
+    pub fn new(stack: &'a Stack) -> Self {
+        WebhookNotifier {
+            stack,
+            sent: std::sync::Mutex::new(Vec::new()),
+        }
+    }
+
+    /// What became of each target of the alerts delivered so far.
+    pub fn deliveries(&self) -> Vec<Delivery> {
+        self.sent.lock().map(|s| s.clone()).unwrap_or_default()
+    }
 }
 
 impl Notifier for WebhookNotifier<'_> {
@@ -134,7 +149,10 @@ impl Notifier for WebhookNotifier<'_> {
     }
 
     async fn deliver(&self, alert: &Alert, _: &impl Lake) -> Result<(), String> {
-        deliver(self.stack, alert);
+        let sent = deliver(self.stack, alert);
+        if let Ok(mut s) = self.sent.lock() {
+            s.extend(sent);
+        }
         Ok(())
     }
 }

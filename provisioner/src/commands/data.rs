@@ -114,22 +114,10 @@ async fn ingest(g: &Global, file: &Path) -> Result<i32, Failure> {
         .map(|n| n.to_string_lossy().to_string())
         .filter(|n| !n.starts_with('.'))
         .ok_or_else(|| Failure::new(format!("`{}` has no file name", file.display())))?;
-    let key = mlinfra_core::keys::raw(&name);
-    // Written only when the name is new: every raw file stays as it was delivered.
-    if !lake
-        .put_if_absent(&key, &bytes)
-        .await
-        .map_err(|e| Failure::new(e.to_string()))?
-    {
-        return Err(Failure::new(format!(
-            "`{}` already exists in the lake\nhint: give the file a new name (e.g. with the date) so every raw file stays",
-            lake.uri(&key)
-        )));
-    }
+    let key = etl::upload(&lake, &name, &bytes).await?;
     let job = settings.etl_job(jobs::now());
-    let outcome = etl::ingest(&lake, &key, &job)
-        .await
-        .map_err(|e| Failure::new(e.to_string()))?;
+    let notifier = crate::alerts::WebhookNotifier::new(stack);
+    let outcome = etl::ingest_and_notify(&lake, &key, &job, &notifier).await?;
     match &outcome {
         etl::Ingested::Curated {
             data_key,
@@ -151,12 +139,8 @@ async fn ingest(g: &Global, file: &Path) -> Result<i32, Failure> {
             quarantined,
             anomalies_key,
             anomalies,
-            alert,
             ..
         } => {
-            if let Some(al) = alert {
-                crate::alerts::deliver(stack, al);
-            }
             cx.out.result(
                 format!(
                     "quarantined `{}`: {}\nanomalies in {}\n",

@@ -34,7 +34,7 @@ pub async fn retrain_as(
         lake,
         registry,
         &s.train_job(actor, reason),
-        &crate::alerts::WebhookNotifier { stack },
+        &crate::alerts::WebhookNotifier::new(stack),
         jobs::now(),
     )
     .await
@@ -116,14 +116,17 @@ pub async fn run(g: &Global, c: &MonitorCommand) -> Result<i32, Failure> {
     }
 }
 
-/// One monitoring run; the lake and the registry it ran on, for what follows (a retraining).
+/// One monitoring run, its alert delivered through `notifier`; the lake and the registry it ran
+/// on, for what follows (a retraining).
 async fn monitor_once(
     cx: &Context,
     record: bool,
+    notifier: &crate::alerts::WebhookNotifier<'_>,
 ) -> Result<(AnyLake, Registry<AnyStore>, mjob::Monitored), Failure> {
     let (lake, registry, _) = crate::app::platform::platform(cx, &None).await?;
     let s = crate::app::settings::jobs(&cx.loaded.stack)?;
-    let m = mjob::run(&lake, &registry.store, &s.monitor_job(jobs::now(), record))
+    let job = s.monitor_job(jobs::now(), record);
+    let (m, _) = mjob::run_and_notify(&lake, &registry.store, &job, notifier)
         .await
         .map_err(fail)?;
     Ok((lake, registry, m))
@@ -229,13 +232,14 @@ fn feedback_text(f: &mlinfra_core::jobs::etl::Ingested) -> String {
 async fn check(g: &Global, a: &MonitorCheckArgs) -> Result<i32, Failure> {
     let cx = Context::any_env(g)?;
     let stack = &cx.loaded.stack;
-    let (lake, registry, m) = monitor_once(&cx, true).await?;
+    let notifier = crate::alerts::WebhookNotifier::new(stack);
+    let (lake, registry, m) = monitor_once(&cx, true, &notifier).await?;
     let mut text = report_text(&m.report);
     let d = &m.report.decision;
     if let Some(f) = &m.feedback {
         let _ = writeln!(text, "feedback  {}", feedback_text(f));
     }
-    let deliveries = m.alert.as_ref().map(|al| crate::alerts::deliver(stack, al));
+    let deliveries = m.alert.as_ref().map(|_| notifier.deliveries());
     if let Some(al) = &m.alert {
         let _ = writeln!(
             text,
@@ -302,7 +306,8 @@ async fn check(g: &Global, a: &MonitorCheckArgs) -> Result<i32, Failure> {
 
 async fn report(g: &Global, a: &MonitorReportArgs) -> Result<i32, Failure> {
     let cx = Context::any_env(g)?;
-    let (lake, _, m) = monitor_once(&cx, false).await?;
+    let notifier = crate::alerts::WebhookNotifier::new(&cx.loaded.stack);
+    let (lake, _, m) = monitor_once(&cx, false, &notifier).await?;
     let mut history = mjob::history(&lake).await.map_err(fail)?;
     history.push(m.report.clone());
     let page = || html::render(&m.report, &history);

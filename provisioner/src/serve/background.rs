@@ -39,7 +39,7 @@ impl Background {
             &lake,
             &s.registry(self.store()),
             &s.train_job(actor, reason),
-            &crate::alerts::WebhookNotifier { stack: &self.stack },
+            &crate::alerts::WebhookNotifier::new(&self.stack),
             jobs::now(),
         )
         .await
@@ -59,12 +59,11 @@ impl Background {
     async fn monitor(&self) -> Result<String, String> {
         let lake = self.lake();
         let s = jobs::settings(&lake).await.map_err(|e| e.to_string())?;
-        let m = monitor::run(&lake, &self.store(), &s.monitor_job(jobs::now(), true))
+        let notifier = crate::alerts::WebhookNotifier::new(&self.stack);
+        let job = s.monitor_job(jobs::now(), true);
+        let (m, _) = monitor::run_and_notify(&lake, &self.store(), &job, &notifier)
             .await
             .map_err(|e| e.to_string())?;
-        if let Some(a) = &m.alert {
-            crate::alerts::deliver(&self.stack, a);
-        }
         let mut out = format!(
             "{} of {} features drift{}",
             m.report.dataset.drifted_features.len(),
@@ -187,13 +186,10 @@ async fn etl_one(bg: &Arc<Background>, key: &str) {
         handle.block_on(async {
             let lake = bg2.lake();
             let s = jobs::settings(&lake).await.map_err(|e| e.to_string())?;
-            let done = etl::ingest(&lake, &k, &s.etl_job(jobs::now()))
+            let notifier = crate::alerts::WebhookNotifier::new(&bg2.stack);
+            etl::ingest_and_notify(&lake, &k, &s.etl_job(jobs::now()), &notifier)
                 .await
-                .map_err(|e| e.to_string())?;
-            if let etl::Ingested::Quarantined { alert: Some(a), .. } = &done {
-                crate::alerts::deliver(&bg2.stack, a);
-            }
-            Ok::<_, String>(done)
+                .map_err(|e| e.to_string())
         })
     })
     .await

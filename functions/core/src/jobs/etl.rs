@@ -257,6 +257,35 @@ pub async fn ingest_feedback(
     ingest(lake, &key, job).await.map(Some)
 }
 
+/// A file's bytes into the lake at `raw/<file name>`, only when no raw file has that name yet
+/// (every raw file stays as it was delivered); its key. Uploading is what starts the ETL in the
+/// cloud; locally the caller runs [`ingest_and_notify`] on the key.
+pub async fn upload(lake: &impl Lake, file_name: &str, bytes: &[u8]) -> Result<String, JobError> {
+    let key = keys::raw(file_name);
+    if !lake.put_if_absent(&key, bytes).await? {
+        return Err(JobError::Input(format!(
+            "`{}` already exists in the lake\nhint: give the file a new name (e.g. with the date) so every raw file stays",
+            lake.uri(&key)
+        )));
+    }
+    Ok(key)
+}
+
+/// The ETL use case: [`ingest`] the raw object at `key`, and a quarantine's alert delivered
+/// through `notifier` (it is recorded in the lake first, whatever the delivery does).
+pub async fn ingest_and_notify(
+    lake: &impl Lake,
+    key: &str,
+    job: &Job<'_>,
+    notifier: &impl crate::notify::Notifier,
+) -> Result<Ingested, JobError> {
+    let done = ingest(lake, key, job).await?;
+    if let Ingested::Quarantined { alert: Some(a), .. } = &done {
+        let _ = super::deliver(notifier, lake, a).await;
+    }
+    Ok(done)
+}
+
 /// Process the raw object at `key`.
 pub async fn ingest(lake: &impl Lake, key: &str, job: &Job<'_>) -> Result<Ingested, JobError> {
     if key.starts_with(QUARANTINE) || !key.starts_with(keys::RAW) {

@@ -189,6 +189,24 @@ pub async fn history(lake: &impl Lake) -> Result<Vec<Report>, JobError> {
     Ok(out)
 }
 
+/// The monitor use case: [`run`] once, and its alert (when it raised one) delivered through
+/// `notifier`; whether the delivery succeeded (`None` without an alert). The alert is recorded
+/// in the lake before, whatever the delivery does. Retraining, when due, is the caller's: in
+/// this process, or an invocation of the train function.
+pub async fn run_and_notify<S: Store>(
+    lake: &impl Lake,
+    store: &S,
+    job: &Job<'_>,
+    notifier: &impl crate::notify::Notifier,
+) -> Result<(Monitored, Option<bool>), JobError> {
+    let m = run(lake, store, job).await?;
+    let delivered = match &m.alert {
+        Some(a) => Some(super::deliver(notifier, lake, a).await.is_ok()),
+        None => None,
+    };
+    Ok((m, delivered))
+}
+
 /// Run the monitor once.
 pub async fn run<S: Store>(
     lake: &impl Lake,

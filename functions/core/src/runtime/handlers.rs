@@ -26,10 +26,8 @@ pub async fn etl(p: &Platform, event: Event) -> Result<Value, FunctionError> {
     let settings = jobs::settings(&p.lake).await?;
     let mut out = vec![];
     for key in &keys {
-        let done = etl::ingest(&p.lake, key, &settings.etl_job(jobs::now())).await?;
-        if let etl::Ingested::Quarantined { alert: Some(a), .. } = &done {
-            eprintln!("alert: {}", a.summary);
-        }
+        let job = settings.etl_job(jobs::now());
+        let done = etl::ingest_and_notify(&p.lake, key, &job, &crate::notify::LogNotifier).await?;
         out.push(serde_json::to_value(&done).unwrap_or(Value::Null));
     }
     Ok(json!({ "objects": out }))
@@ -87,14 +85,11 @@ pub async fn monitor(p: &Platform, event: Event) -> Result<Value, FunctionError>
     let settings = jobs::settings(&p.lake).await?;
     let notifier = p.notifier(event.function_arn());
     let now = jobs::now();
-    let m = monitor::run(&p.lake, &p.store, &settings.monitor_job(now, true)).await?;
+    let job = settings.monitor_job(now, true);
+    let (m, delivered) = monitor::run_and_notify(&p.lake, &p.store, &job, &notifier).await?;
     for line in crate::monitor::export::emf_lines(&settings.stack, &m.report, now * 1000) {
         println!("{line}");
     }
-    let delivered = match &m.alert {
-        Some(a) => Some(jobs::deliver(&notifier, &p.lake, a).await.is_ok()),
-        None => None,
-    };
     let reason = m.report.decision.retrain_reasons.join(", ");
     let retrained = match (&m.retrain, &p.config.retrain_function) {
         (false, _) => Value::Null,
