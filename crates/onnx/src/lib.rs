@@ -2,11 +2,14 @@
 //! (imputation, scaling, one-hot and text categories) inside the graph, using only operators
 //! that both tract and onnxruntime run, and its metadata (`mlinfra.*` entries) beside it;
 //! [`proto`] is the part of the ONNX schema that takes. With the feature `runtime`, [`scorer`]
-//! runs such a file with tract.
+//! runs such a file with tract, and [`import`] makes files exported by other tools (skl2onnx,
+//! onnxmltools) runnable by it.
 //!
 //! Training links only the export; serving links the runtime too.
 
 mod export;
+#[cfg(feature = "runtime")]
+pub mod import;
 pub mod proto;
 #[cfg(feature = "runtime")]
 pub mod scorer;

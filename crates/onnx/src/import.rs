@@ -1,0 +1,698 @@
+//! ONNX files made by other tools (skl2onnx, onnxmltools, `torch.onnx`), read as untrusted input
+//! and made runnable by tract.
+//!
+//! Converters emit `ai.onnx.ml` operators by default that tract does not run: [`normalize`]
+//! rewrites each into operators it does, as the ONNX-ML specification defines them (the tests
+//! check every rewrite against onnxruntime on the converters' own exports):
+//!
+//! | operator                | rewritten as                                                   |
+//! |-------------------------|----------------------------------------------------------------|
+//! | `ZipMap`                | removed: its input, the probabilities `[N, C]`, is the output  |
+//! | `Scaler`                | `Mul(Sub(X, offset), scale)`                                   |
+//! | `Imputer`               | `Where(IsNaN(X), fill, X)` (or `Equal(X, r)` for a number `r`) |
+//! | `Binarizer`             | `Cast(Greater(X, threshold))`                                  |
+//! | `OneHotEncoder`         | `Cast(Equal(Unsqueeze(X, -1), categories))`, strings through   |
+//! |                         | `CategoryMapper` to their index first                          |
+//! | `TreeEnsembleRegressor` | a `TreeEnsembleClassifier` with one score column per target    |
+//! |                         | (and one unused), then `Gather` of the targets' columns        |
+//! | `TreeEnsembleClassifier`| kept; its label is the `ArgMax` of its scores, as onnxruntime's |
+//!
+//! An operator that is neither run by tract nor rewritten is an error naming it and its node.
+//! A file is refused before it is parsed when it is larger than [`MAX_BYTES`], and when one of
+//! its tensors keeps its data in another file (external data).
+
+use prost::Message as _;
+use tract_onnx::pb::{self, AttributeProto, NodeProto, TensorProto};
+use tract_onnx::prelude::*;
+
+/// The largest model file read (Lambda's memory bounds what can be served anyway).
+pub const MAX_BYTES: usize = 512 * 1024 * 1024;
+
+const ML: &str = "ai.onnx.ml";
+
+/// Why an ONNX file cannot be imported.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum ImportError {
+    #[error("the model file is {size} bytes; the largest accepted is {max}")]
+    TooLarge { size: usize, max: usize },
+    #[error("the file is not an ONNX model: {0}")]
+    NotOnnx(String),
+    #[error(
+        "tensor `{tensor}` keeps its data in another file (`{location}`); save the model with its weights inside (`onnx.save_model(m, path, save_as_external_data=False)`)"
+    )]
+    ExternalData { tensor: String, location: String },
+    #[error("operator `{op}` (node `{node}`) is not supported: {why}")]
+    Unsupported {
+        op: String,
+        node: String,
+        why: String,
+    },
+    #[error("the model cannot be run: {0}")]
+    Invalid(String),
+}
+
+/// Read `bytes` as an ONNX model, refusing what is not one, what is too large, and external
+/// data.
+pub fn read(bytes: &[u8]) -> Result<pb::ModelProto, ImportError> {
+    if bytes.len() > MAX_BYTES {
+        return Err(ImportError::TooLarge {
+            size: bytes.len(),
+            max: MAX_BYTES,
+        });
+    }
+    let model = pb::ModelProto::decode(bytes).map_err(|e| ImportError::NotOnnx(e.to_string()))?;
+    let Some(graph) = &model.graph else {
+        return Err(ImportError::NotOnnx("it has no graph".into()));
+    };
+    if graph.node.is_empty() || graph.output.is_empty() {
+        return Err(ImportError::NotOnnx(
+            "its graph has no nodes or no outputs".into(),
+        ));
+    }
+    for t in &graph.initializer {
+        if !t.external_data.is_empty() || t.data_location == Some(1) {
+            let location = t
+                .external_data
+                .iter()
+                .find(|e| e.key == "location")
+                .map_or_else(String::new, |e| e.value.clone());
+            return Err(ImportError::ExternalData {
+                tensor: t.name.clone(),
+                location,
+            });
+        }
+    }
+    Ok(model)
+}
+
+/// What [`normalize`] changed, for the import's report.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Rewrites {
+    /// One line per rewritten node: `ZipMap \`node\` removed`, ...
+    pub applied: Vec<String>,
+    /// The class labels a `ZipMap` carried (as text), in the order of the probabilities.
+    pub class_labels: Option<Vec<String>>,
+}
+
+/// Rewrite the `ai.onnx.ml` operators tract lacks into ones it runs (see the module's table).
+pub fn normalize(model: &mut pb::ModelProto) -> Result<Rewrites, ImportError> {
+    let opset = model
+        .opset_import
+        .iter()
+        .find(|o| o.domain.is_empty() || o.domain == "ai.onnx")
+        .map_or(1, |o| o.version);
+    let Some(graph) = model.graph.as_mut() else {
+        return Err(ImportError::NotOnnx("it has no graph".into()));
+    };
+    let mut out = Rewrites::default();
+    let mut names = Names::new(graph);
+    let mut nodes = Vec::with_capacity(graph.node.len());
+    let mut initializers = Vec::new();
+    for node in std::mem::take(&mut graph.node) {
+        let ml = node.domain == ML;
+        match (ml, node.op_type.as_str()) {
+            (true, "ZipMap") => {
+                out.class_labels = Some(class_labels(&node));
+                let (from, to) = (one(&node.input, &node)?, one(&node.output, &node)?);
+                nodes.push(plain("Identity", &[&from], &[&to], &node.name));
+                if let Some(o) = graph.output.iter_mut().find(|o| o.name == to) {
+                    // A tensor of probabilities, no longer a sequence of maps.
+                    o.r#type = None;
+                }
+                out.applied.push(format!("ZipMap `{}` removed", node.name));
+            }
+            (true, "Scaler") => {
+                let x = one(&node.input, &node)?;
+                let y = one(&node.output, &node)?;
+                let offset = floats(&node, "offset").unwrap_or_else(|| vec![0.0]);
+                let scale = floats(&node, "scale").unwrap_or_else(|| vec![1.0]);
+                let (o, s, d) = (
+                    names.fresh("offset"),
+                    names.fresh("scale"),
+                    names.fresh("d"),
+                );
+                initializers.push(float_tensor(&o, &offset));
+                initializers.push(float_tensor(&s, &scale));
+                nodes.push(plain("Sub", &[&x, &o], &[&d], &node.name));
+                nodes.push(plain("Mul", &[&d, &s], &[&y], &node.name));
+                out.applied
+                    .push(format!("Scaler `{}` as Sub and Mul", node.name));
+            }
+            (true, "Imputer") => {
+                let x = one(&node.input, &node)?;
+                let y = one(&node.output, &node)?;
+                let Some(fill) = floats(&node, "imputed_value_floats") else {
+                    return Err(unsupported(
+                        &node,
+                        "only `imputed_value_floats` is supported",
+                    ));
+                };
+                let replaced = attr(&node, "replaced_value_float").map_or(0.0, |a| a.f);
+                let (f, m) = (names.fresh("fill"), names.fresh("missing"));
+                initializers.push(float_tensor(&f, &fill));
+                if replaced.is_nan() {
+                    nodes.push(plain("IsNaN", &[&x], &[&m], &node.name));
+                } else {
+                    let r = names.fresh("replaced");
+                    initializers.push(float_tensor(&r, &[replaced]));
+                    nodes.push(plain("Equal", &[&x, &r], &[&m], &node.name));
+                }
+                nodes.push(plain("Where", &[&m, &f, &x], &[&y], &node.name));
+                out.applied
+                    .push(format!("Imputer `{}` as Where", node.name));
+            }
+            (true, "Binarizer") => {
+                let x = one(&node.input, &node)?;
+                let y = one(&node.output, &node)?;
+                let threshold = attr(&node, "threshold").map_or(0.0, |a| a.f);
+                let (t, g) = (names.fresh("threshold"), names.fresh("above"));
+                initializers.push(float_tensor(&t, &[threshold]));
+                nodes.push(plain("Greater", &[&x, &t], &[&g], &node.name));
+                nodes.push(cast(&g, &y, &node.name));
+                out.applied
+                    .push(format!("Binarizer `{}` as Greater", node.name));
+            }
+            (true, "OneHotEncoder") => {
+                one_hot(&node, opset, &mut names, &mut nodes, &mut initializers)?;
+                out.applied
+                    .push(format!("OneHotEncoder `{}` as Equal", node.name));
+            }
+            (true, "TreeEnsembleRegressor") => {
+                tree_regressor(&node, &mut names, &mut nodes, &mut initializers)?;
+                out.applied.push(format!(
+                    "TreeEnsembleRegressor `{}` as TreeEnsembleClassifier",
+                    node.name
+                ));
+            }
+            (true, "TreeEnsembleClassifier") if node.output.len() == 2 => {
+                tree_classifier_label(node, &mut names, &mut nodes, &mut initializers)?;
+                out.applied
+                    .push("TreeEnsembleClassifier's label as the ArgMax of its scores".into());
+            }
+            _ => nodes.push(node),
+        }
+    }
+    graph.node = nodes;
+    graph.initializer.extend(initializers);
+    let known = tract_onnx::onnx();
+    for n in &graph.node {
+        if !known.op_register.0.contains_key(&n.op_type) {
+            let domain = if n.domain.is_empty() {
+                "ai.onnx"
+            } else {
+                &n.domain
+            };
+            return Err(ImportError::Unsupported {
+                op: format!("{domain}.{}", n.op_type),
+                node: n.name.clone(),
+                why: "neither tract nor mlinfra's rewrites run it".into(),
+            });
+        }
+    }
+    Ok(out)
+}
+
+/// Names not yet used in the graph, for the values and constants the rewrites add.
+struct Names {
+    used: std::collections::HashSet<String>,
+    n: usize,
+}
+
+impl Names {
+    fn new(graph: &pb::GraphProto) -> Names {
+        let mut used = std::collections::HashSet::new();
+        for n in &graph.node {
+            used.extend(n.input.iter().cloned());
+            used.extend(n.output.iter().cloned());
+        }
+        used.extend(graph.initializer.iter().map(|t| t.name.clone()));
+        used.extend(graph.input.iter().map(|i| i.name.clone()));
+        Names { used, n: 0 }
+    }
+
+    fn fresh(&mut self, what: &str) -> String {
+        loop {
+            self.n += 1;
+            let name = format!("mlinfra_import_{what}_{}", self.n);
+            if self.used.insert(name.clone()) {
+                return name;
+            }
+        }
+    }
+}
+
+fn unsupported(node: &NodeProto, why: &str) -> ImportError {
+    ImportError::Unsupported {
+        op: format!("{ML}.{}", node.op_type),
+        node: node.name.clone(),
+        why: why.into(),
+    }
+}
+
+fn one(values: &[String], node: &NodeProto) -> Result<String, ImportError> {
+    values
+        .first()
+        .filter(|v| !v.is_empty())
+        .cloned()
+        .ok_or_else(|| unsupported(node, "it has no input or no output"))
+}
+
+fn attr<'a>(node: &'a NodeProto, name: &str) -> Option<&'a AttributeProto> {
+    node.attribute.iter().find(|a| a.name == name)
+}
+
+fn floats(node: &NodeProto, name: &str) -> Option<Vec<f32>> {
+    attr(node, name)
+        .map(|a| a.floats.clone())
+        .filter(|v| !v.is_empty())
+}
+
+fn ints(node: &NodeProto, name: &str) -> Option<Vec<i64>> {
+    attr(node, name)
+        .map(|a| a.ints.clone())
+        .filter(|v| !v.is_empty())
+}
+
+fn strings(node: &NodeProto, name: &str) -> Option<Vec<String>> {
+    attr(node, name)
+        .map(|a| {
+            a.strings
+                .iter()
+                .map(|s| String::from_utf8_lossy(s).into_owned())
+                .collect::<Vec<_>>()
+        })
+        .filter(|v| !v.is_empty())
+}
+
+/// A `ZipMap`'s (or a classifier's) class labels as text.
+fn class_labels(node: &NodeProto) -> Vec<String> {
+    strings(node, "classlabels_strings")
+        .or_else(|| {
+            ints(node, "classlabels_int64s").map(|v| v.iter().map(i64::to_string).collect())
+        })
+        .unwrap_or_default()
+}
+
+fn plain(op: &str, inputs: &[&str], outputs: &[&str], name: &str) -> NodeProto {
+    NodeProto {
+        op_type: op.into(),
+        name: format!("{name}/{op}"),
+        input: inputs.iter().map(|s| s.to_string()).collect(),
+        output: outputs.iter().map(|s| s.to_string()).collect(),
+        ..Default::default()
+    }
+}
+
+fn int_attr(name: &str, i: i64) -> AttributeProto {
+    AttributeProto {
+        name: name.into(),
+        r#type: pb::attribute_proto::AttributeType::Int as i32,
+        i,
+        ..Default::default()
+    }
+}
+
+fn ints_attr(name: &str, ints: Vec<i64>) -> AttributeProto {
+    AttributeProto {
+        name: name.into(),
+        r#type: pb::attribute_proto::AttributeType::Ints as i32,
+        ints,
+        ..Default::default()
+    }
+}
+
+fn floats_attr(name: &str, floats: Vec<f32>) -> AttributeProto {
+    AttributeProto {
+        name: name.into(),
+        r#type: pb::attribute_proto::AttributeType::Floats as i32,
+        floats,
+        ..Default::default()
+    }
+}
+
+/// `Cast(x) -> y` to float.
+fn cast(x: &str, y: &str, name: &str) -> NodeProto {
+    let mut n = plain("Cast", &[x], &[y], name);
+    n.attribute
+        .push(int_attr("to", pb::tensor_proto::DataType::Float as i64));
+    n
+}
+
+fn float_tensor(name: &str, v: &[f32]) -> TensorProto {
+    TensorProto {
+        name: name.into(),
+        dims: vec![v.len() as i64],
+        data_type: pb::tensor_proto::DataType::Float as i32,
+        float_data: v.to_vec(),
+        ..Default::default()
+    }
+}
+
+fn int_tensor(name: &str, v: &[i64]) -> TensorProto {
+    TensorProto {
+        name: name.into(),
+        dims: vec![v.len() as i64],
+        data_type: pb::tensor_proto::DataType::Int64 as i32,
+        int64_data: v.to_vec(),
+        ..Default::default()
+    }
+}
+
+/// `OneHotEncoder(X) -> Y`, `Y` of shape `X.shape + [K]`: each cell compared with the `K`
+/// categories; a string first mapped to its category's index (`-1` when it is none of them,
+/// which matches no category, as `zeros = 1` asks).
+fn one_hot(
+    node: &NodeProto,
+    opset: i64,
+    names: &mut Names,
+    nodes: &mut Vec<NodeProto>,
+    initializers: &mut Vec<TensorProto>,
+) -> Result<(), ImportError> {
+    let x = one(&node.input, node)?;
+    let y = one(&node.output, node)?;
+    let (index, categories) = match (strings(node, "cats_strings"), ints(node, "cats_int64s")) {
+        (Some(cats), None) => {
+            let index = names.fresh("category");
+            let mut m = plain("CategoryMapper", &[&x], &[&index], &node.name);
+            m.domain = ML.into();
+            m.attribute.push(AttributeProto {
+                name: "cats_strings".into(),
+                r#type: pb::attribute_proto::AttributeType::Strings as i32,
+                strings: cats.iter().map(|c| c.as_bytes().to_vec()).collect(),
+                ..Default::default()
+            });
+            m.attribute
+                .push(ints_attr("cats_int64s", (0..cats.len() as i64).collect()));
+            m.attribute.push(int_attr("default_int64", -1));
+            nodes.push(m);
+            (index, (0..cats.len() as i64).collect::<Vec<_>>())
+        }
+        (None, Some(cats)) => {
+            let index = names.fresh("category");
+            let mut c = plain("Cast", &[&x], &[&index], &node.name);
+            c.attribute
+                .push(int_attr("to", pb::tensor_proto::DataType::Int64 as i64));
+            nodes.push(c);
+            (index, cats)
+        }
+        _ => {
+            return Err(unsupported(
+                node,
+                "it needs exactly one of `cats_strings` and `cats_int64s`",
+            ));
+        }
+    };
+    let (cats, expanded, equal) = (
+        names.fresh("categories"),
+        names.fresh("expanded"),
+        names.fresh("equal"),
+    );
+    initializers.push(int_tensor(&cats, &categories));
+    // Unsqueeze's axes: an attribute before opset 13, an input since.
+    if opset >= 13 {
+        let axes = names.fresh("axes");
+        initializers.push(int_tensor(&axes, &[-1]));
+        nodes.push(plain(
+            "Unsqueeze",
+            &[&index, &axes],
+            &[&expanded],
+            &node.name,
+        ));
+    } else {
+        let mut u = plain("Unsqueeze", &[&index], &[&expanded], &node.name);
+        u.attribute.push(ints_attr("axes", vec![-1]));
+        nodes.push(u);
+    }
+    nodes.push(plain("Equal", &[&expanded, &cats], &[&equal], &node.name));
+    nodes.push(cast(&equal, &y, &node.name));
+    Ok(())
+}
+
+/// `TreeEnsembleRegressor(X) -> Y` as a `TreeEnsembleClassifier` whose class `t + 1` sums the
+/// leaf weights of target `t` (class 0 takes none, so that the classifier keeps one score
+/// column per class), then the targets' columns gathered.
+fn tree_regressor(
+    node: &NodeProto,
+    names: &mut Names,
+    nodes: &mut Vec<NodeProto>,
+    initializers: &mut Vec<TensorProto>,
+) -> Result<(), ImportError> {
+    let x = one(&node.input, node)?;
+    let y = one(&node.output, node)?;
+    let post = attr(node, "post_transform")
+        .map(|a| String::from_utf8_lossy(&a.s).into_owned())
+        .unwrap_or_else(|| "NONE".into());
+    if post != "NONE" {
+        return Err(unsupported(
+            node,
+            &format!("`post_transform` `{post}`: only NONE is supported for a regressor"),
+        ));
+    }
+    let aggregate = attr(node, "aggregate_function")
+        .map(|a| String::from_utf8_lossy(&a.s).into_owned())
+        .unwrap_or_else(|| "SUM".into());
+    let targets = attr(node, "n_targets").map_or(1, |a| a.i).max(1);
+    let target_ids = ints(node, "target_ids").unwrap_or_default();
+    let tree_ids = ints(node, "target_treeids").unwrap_or_default();
+    let mut weights = floats(node, "target_weights").unwrap_or_default();
+    let trees = ints(node, "nodes_treeids")
+        .unwrap_or_default()
+        .into_iter()
+        .collect::<std::collections::BTreeSet<_>>()
+        .len()
+        .max(1);
+    match aggregate.as_str() {
+        "SUM" => {}
+        "AVERAGE" => weights.iter_mut().for_each(|w| *w /= trees as f32),
+        other => {
+            return Err(unsupported(
+                node,
+                &format!("`aggregate_function` `{other}`: SUM and AVERAGE are supported"),
+            ));
+        }
+    }
+    if target_ids.len() != weights.len() || tree_ids.len() != weights.len() {
+        return Err(unsupported(
+            node,
+            "its `target_*` attributes differ in length",
+        ));
+    }
+    let base = floats(node, "base_values").unwrap_or_else(|| vec![0.0; targets as usize]);
+    let mut c = NodeProto {
+        op_type: "TreeEnsembleClassifier".into(),
+        domain: ML.into(),
+        name: format!("{}/TreeEnsembleClassifier", node.name),
+        input: vec![x],
+        output: vec![names.fresh("label"), names.fresh("scores")],
+        ..Default::default()
+    };
+    for a in &node.attribute {
+        if a.name.starts_with("nodes_") {
+            c.attribute.push(a.clone());
+        }
+    }
+    c.attribute
+        .push(ints_attr("classlabels_int64s", (0..=targets).collect()));
+    c.attribute.push(ints_attr(
+        "class_ids",
+        target_ids.iter().map(|t| t + 1).collect(),
+    ));
+    c.attribute.push(ints_attr("class_treeids", tree_ids));
+    if let Some(n) = ints(node, "target_nodeids") {
+        c.attribute.push(ints_attr("class_nodeids", n));
+    }
+    c.attribute.push(floats_attr("class_weights", weights));
+    let mut classifier_base = vec![0.0];
+    classifier_base.extend(base);
+    c.attribute
+        .push(floats_attr("base_values", classifier_base));
+    let scores = c.output[1].clone();
+    nodes.push(c);
+    let columns = names.fresh("targets");
+    initializers.push(int_tensor(&columns, &(1..=targets).collect::<Vec<_>>()));
+    let mut g = plain("Gather", &[&scores, &columns], &[&y], &node.name);
+    g.attribute.push(int_attr("axis", 1));
+    nodes.push(g);
+    Ok(())
+}
+
+/// A `TreeEnsembleClassifier` whose label is the class of its highest score, as onnxruntime
+/// answers (tract's own label differs from it for two classes): the node's label output is
+/// replaced by `ArgMax` of its scores, mapped to the class labels.
+fn tree_classifier_label(
+    mut node: NodeProto,
+    names: &mut Names,
+    nodes: &mut Vec<NodeProto>,
+    initializers: &mut Vec<TensorProto>,
+) -> Result<(), ImportError> {
+    let label = node.output[0].clone();
+    let scores = node.output[1].clone();
+    let labels = match (
+        strings(&node, "classlabels_strings"),
+        ints(&node, "classlabels_int64s"),
+    ) {
+        (Some(s), None) => TensorProto {
+            dims: vec![s.len() as i64],
+            data_type: pb::tensor_proto::DataType::String as i32,
+            string_data: s.iter().map(|c| c.as_bytes().to_vec()).collect(),
+            ..Default::default()
+        },
+        (None, Some(i)) => int_tensor("", &i),
+        _ => {
+            return Err(unsupported(
+                &node,
+                "it needs exactly one of `classlabels_strings` and `classlabels_int64s`",
+            ));
+        }
+    };
+    let (unused, index, table) = (
+        names.fresh("label"),
+        names.fresh("argmax"),
+        names.fresh("classes"),
+    );
+    initializers.push(TensorProto {
+        name: table.clone(),
+        ..labels
+    });
+    let name = node.name.clone();
+    node.output[0] = unused;
+    nodes.push(node);
+    let mut a = plain("ArgMax", &[&scores], &[&index], &name);
+    a.attribute.push(int_attr("axis", 1));
+    a.attribute.push(int_attr("keepdims", 0));
+    nodes.push(a);
+    let mut g = plain("Gather", &[&table, &index], &[&label], &name);
+    g.attribute.push(int_attr("axis", 0));
+    nodes.push(g);
+    Ok(())
+}
+
+/// An imported model, normalized and optimised, ready to run.
+pub struct Imported {
+    plan: std::sync::Arc<TypedSimplePlan>,
+    /// The graph's inputs: name, element type, shape (`None` for a dynamic axis).
+    pub inputs: Vec<(String, DatumType, Vec<Option<usize>>)>,
+    /// The graph's outputs by name, in order.
+    pub outputs: Vec<String>,
+    pub rewrites: Rewrites,
+}
+
+impl std::fmt::Debug for Imported {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Imported")
+            .field("inputs", &self.inputs)
+            .field("outputs", &self.outputs)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Imported {
+    /// Read, normalize, load and optimise ONNX `bytes`.
+    pub fn load(bytes: &[u8]) -> Result<Imported, ImportError> {
+        let mut proto = read(bytes)?;
+        let rewrites = normalize(&mut proto)?;
+        name_dynamic_axes(&mut proto);
+        let graph = proto
+            .graph
+            .as_ref()
+            .map(|g| (g.input.clone(), g.initializer.clone(), g.output.clone()));
+        let Some((graph_inputs, initializers, graph_outputs)) = graph else {
+            return Err(ImportError::NotOnnx("it has no graph".into()));
+        };
+        // Converters write fixed output shapes (`[1]`) that a batch does not have.
+        let model = tract_onnx::onnx()
+            .with_ignore_output_shapes(true)
+            .with_ignore_output_types(true)
+            .model_for_proto_model(&proto)
+            .map_err(|e| ImportError::Invalid(format!("{e:#}")))?;
+        let inputs = graph_inputs
+            .iter()
+            .filter(|i| !initializers.iter().any(|t| t.name == i.name))
+            .map(|i| {
+                let (dt, shape) = tensor_type(i);
+                (i.name.clone(), dt, shape)
+            })
+            .collect();
+        let plan = model
+            .into_optimized()
+            .and_then(|m| m.into_runnable())
+            .map_err(|e| ImportError::Invalid(format!("{e:#}")))?;
+        Ok(Imported {
+            plan,
+            inputs,
+            outputs: graph_outputs.iter().map(|o| o.name.clone()).collect(),
+            rewrites,
+        })
+    }
+
+    /// Run the model on `inputs`, given in the order of [`Self::inputs`].
+    pub fn run(&self, inputs: TVec<TValue>) -> TractResult<TVec<TValue>> {
+        self.plan.run(inputs)
+    }
+}
+
+/// Give every dynamic axis of the graph's inputs a symbol, as tract needs (converters leave them
+/// unnamed): the first axis, the batch, `N`; any other `<input>_<axis>`.
+fn name_dynamic_axes(proto: &mut pb::ModelProto) {
+    use pb::tensor_shape_proto::dimension::Value as Dim;
+    use pb::type_proto::Value;
+    let Some(graph) = proto.graph.as_mut() else {
+        return;
+    };
+    for input in &mut graph.input {
+        let name = input.name.clone();
+        let Some(Value::TensorType(t)) = input.r#type.as_mut().and_then(|t| t.value.as_mut())
+        else {
+            continue;
+        };
+        let Some(shape) = t.shape.as_mut() else {
+            continue;
+        };
+        for (axis, d) in shape.dim.iter_mut().enumerate() {
+            let named = match &d.value {
+                Some(Dim::DimValue(v)) => *v > 0,
+                Some(Dim::DimParam(p)) => !p.is_empty(),
+                None => false,
+            };
+            if !named {
+                d.value = Some(Dim::DimParam(if axis == 0 {
+                    "N".into()
+                } else {
+                    format!("{name}_{axis}")
+                }));
+            }
+        }
+    }
+}
+
+/// A graph input's element type and shape (`None` for a dynamic axis).
+fn tensor_type(i: &pb::ValueInfoProto) -> (DatumType, Vec<Option<usize>>) {
+    use pb::type_proto::Value;
+    let Some(Value::TensorType(t)) = i.r#type.as_ref().and_then(|t| t.value.as_ref()) else {
+        return (DatumType::F32, vec![]);
+    };
+    let dt = match pb::tensor_proto::DataType::try_from(t.elem_type) {
+        Ok(pb::tensor_proto::DataType::String) => DatumType::String,
+        Ok(pb::tensor_proto::DataType::Int64) => DatumType::I64,
+        Ok(pb::tensor_proto::DataType::Int32) => DatumType::I32,
+        Ok(pb::tensor_proto::DataType::Double) => DatumType::F64,
+        Ok(pb::tensor_proto::DataType::Bool) => DatumType::Bool,
+        _ => DatumType::F32,
+    };
+    let shape = t
+        .shape
+        .as_ref()
+        .map(|s| {
+            s.dim
+                .iter()
+                .map(|d| match &d.value {
+                    Some(pb::tensor_shape_proto::dimension::Value::DimValue(v)) if *v > 0 => {
+                        Some(*v as usize)
+                    }
+                    _ => None,
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    (dt, shape)
+}

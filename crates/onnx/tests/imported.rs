@@ -1,0 +1,208 @@
+//! Models exported by their own tools with their defaults (`tests/fixtures/imported/`, made by
+//! `python/fixtures/make_imported.py`), normalized and run by tract, equal to onnxruntime on the
+//! same rows (`python/ort_run.py`, run at test time). `MLINFRA_PYTHON` overrides the interpreter.
+#![cfg(feature = "runtime")]
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::path::{Path, PathBuf};
+
+use mlinfra_onnx::import::{ImportError, Imported};
+use serde_json::Value;
+use tract_onnx::prelude::*;
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn fixture(name: &str) -> PathBuf {
+    root().join("tests/fixtures/imported").join(name)
+}
+
+const NUMERIC: &str = "age,trestbps,chol,thalach,oldpeak";
+
+/// The evaluation rows: a header and the cells.
+fn heart() -> (Vec<String>, Vec<Vec<String>>) {
+    let mut r = csv::Reader::from_path(fixture("heart.csv")).unwrap();
+    let header = r.headers().unwrap().iter().map(str::to_string).collect();
+    let rows = r
+        .records()
+        .map(|x| x.unwrap().iter().map(str::to_string).collect())
+        .collect();
+    (header, rows)
+}
+
+/// onnxruntime's outputs, by name.
+fn onnxruntime(model: &str, columns: &str) -> serde_json::Map<String, Value> {
+    let python = std::env::var_os("MLINFRA_PYTHON")
+        .map_or_else(|| root().join(".venv/bin/python"), PathBuf::from);
+    let out = std::process::Command::new(&python)
+        .arg(root().join("python/ort_run.py"))
+        .arg(fixture(model))
+        .arg(fixture("heart.csv"))
+        .arg(columns)
+        .output()
+        .unwrap_or_else(|e| panic!("{}: {e} (`make venv`)", python.display()));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    match serde_json::from_slice(&out.stdout).unwrap() {
+        Value::Object(m) => m,
+        other => panic!("{other}"),
+    }
+}
+
+fn column<T: Datum>(rows: usize, width: usize, cells: Vec<T>) -> TValue {
+    tract_ndarray::Array2::from_shape_vec((rows, width), cells)
+        .unwrap()
+        .into_tensor()
+        .into_tvalue()
+}
+
+/// The model's inputs from the rows, as `ort_run.py` builds them.
+fn inputs(m: &Imported, columns: &str) -> TVec<TValue> {
+    let (header, rows) = heart();
+    let col = |name: &str| header.iter().position(|h| h == name);
+    m.inputs
+        .iter()
+        .map(|(name, dt, _)| match col(name) {
+            Some(j) if *dt == DatumType::String => {
+                column(rows.len(), 1, rows.iter().map(|r| r[j].clone()).collect())
+            }
+            Some(j) => column(
+                rows.len(),
+                1,
+                rows.iter().map(|r| r[j].parse::<f32>().unwrap()).collect(),
+            ),
+            None => {
+                let js: Vec<usize> = columns.split(',').map(|c| col(c).unwrap()).collect();
+                let cells: Vec<f32> = rows
+                    .iter()
+                    .flat_map(|r| js.iter().map(|&j| r[j].parse::<f32>().unwrap()))
+                    .collect();
+                column(rows.len(), js.len(), cells)
+            }
+        })
+        .collect()
+}
+
+fn flat(v: &Value) -> Vec<f64> {
+    match v {
+        Value::Array(a) => a.iter().flat_map(flat).collect(),
+        Value::Number(n) => vec![n.as_f64().unwrap()],
+        other => panic!("{other}"),
+    }
+}
+
+/// Run `model` with tract and onnxruntime: every output equal within `tol` (relative to the
+/// value's size past 1). The rewrites applied.
+fn same_as_onnxruntime(model: &str, columns: &str, tol: f64) -> Vec<String> {
+    let m = Imported::load(&std::fs::read(fixture(model)).unwrap())
+        .unwrap_or_else(|e| panic!("{model}: {e}"));
+    let ours = m.run(inputs(&m, columns)).unwrap();
+    let theirs = onnxruntime(model, columns);
+    assert_eq!(ours.len(), m.outputs.len());
+    // The probabilities first: a label follows from them.
+    let mut outputs: Vec<(&String, &TValue)> = m.outputs.iter().zip(ours.iter()).collect();
+    outputs.reverse();
+    for (name, t) in outputs {
+        let t = t.cast_to::<f64>().unwrap();
+        let ours: Vec<f64> = t
+            .to_plain_array_view::<f64>()
+            .unwrap()
+            .iter()
+            .copied()
+            .collect();
+        let theirs = flat(&theirs[name]);
+        assert_eq!(ours.len(), theirs.len(), "{model}: `{name}`");
+        let differ: Vec<String> = ours
+            .iter()
+            .zip(&theirs)
+            .enumerate()
+            .filter(|(_, (a, b))| (*a - *b).abs() > tol * b.abs().max(1.0))
+            .map(|(i, (a, b))| format!("[{i}]: tract {a}, onnxruntime {b}"))
+            .collect();
+        assert!(
+            differ.is_empty(),
+            "{model}: `{name}`: {} of {} values differ: {}",
+            differ.len(),
+            ours.len(),
+            differ[..differ.len().min(6)].join("; ")
+        );
+    }
+    m.rewrites.applied
+}
+
+#[test]
+fn a_scikit_learn_pipeline_with_text_categories_exported_with_every_default() {
+    let applied = same_as_onnxruntime("sklearn_pipeline.onnx", "", 1e-5);
+    for op in ["ZipMap", "Scaler", "OneHotEncoder"] {
+        assert!(applied.iter().any(|a| a.starts_with(op)), "{applied:?}");
+    }
+}
+
+#[test]
+fn a_random_forest_classifier() {
+    let applied = same_as_onnxruntime("random_forest.onnx", NUMERIC, 1e-5);
+    assert!(
+        applied.iter().any(|a| a.starts_with("ZipMap")),
+        "{applied:?}"
+    );
+}
+
+#[test]
+fn a_gradient_boosting_regressor() {
+    let applied = same_as_onnxruntime(
+        "gradient_boosting_regressor.onnx",
+        "age,trestbps,thalach,oldpeak",
+        1e-5,
+    );
+    assert!(
+        applied
+            .iter()
+            .any(|a| a.starts_with("TreeEnsembleRegressor")),
+        "{applied:?}"
+    );
+}
+
+#[test]
+fn a_lightgbm_classifier_through_onnxmltools() {
+    same_as_onnxruntime("lightgbm.onnx", NUMERIC, 1e-5);
+}
+
+fn random_forest() -> tract_onnx::pb::ModelProto {
+    mlinfra_onnx::import::read(&std::fs::read(fixture("random_forest.onnx")).unwrap()).unwrap()
+}
+
+#[test]
+fn what_cannot_be_imported_is_named() {
+    assert!(matches!(
+        Imported::load(b"not a model").unwrap_err(),
+        ImportError::NotOnnx(_)
+    ));
+    // A tensor whose data is in another file: refused before anything reads it.
+    let mut proto = random_forest();
+    let graph = proto.graph.as_mut().unwrap();
+    graph.initializer.push(tract_onnx::pb::TensorProto {
+        name: "w".into(),
+        data_location: Some(1),
+        external_data: vec![tract_onnx::pb::StringStringEntryProto {
+            key: "location".into(),
+            value: "../../etc/passwd".into(),
+        }],
+        ..Default::default()
+    });
+    let e = Imported::load(&prost::Message::encode_to_vec(&proto)).unwrap_err();
+    assert!(e.to_string().contains("`../../etc/passwd`"), "{e}");
+    // An operator neither tract nor the rewrites run.
+    let mut proto = random_forest();
+    let graph = proto.graph.as_mut().unwrap();
+    graph.node[0].op_type = "SVMClassifier".into();
+    graph.node[0].name = "svm".into();
+    let e = Imported::load(&prost::Message::encode_to_vec(&proto)).unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "operator `ai.onnx.ml.SVMClassifier` (node `svm`) is not supported: neither tract nor mlinfra's rewrites run it"
+    );
+}
