@@ -303,31 +303,35 @@ fn plain(op: &str, inputs: &[&str], outputs: &[&str], name: &str) -> NodeProto {
     }
 }
 
-fn int_attr(name: &str, i: i64) -> AttributeProto {
-    AttributeProto {
+/// An attribute of type `t`, its value set by `set`.
+fn attribute(
+    name: &str,
+    t: pb::attribute_proto::AttributeType,
+    set: impl FnOnce(&mut AttributeProto),
+) -> AttributeProto {
+    let mut a = AttributeProto {
         name: name.into(),
-        r#type: pb::attribute_proto::AttributeType::Int as i32,
-        i,
+        r#type: t as i32,
         ..Default::default()
-    }
+    };
+    set(&mut a);
+    a
+}
+
+fn int_attr(name: &str, i: i64) -> AttributeProto {
+    attribute(name, pb::attribute_proto::AttributeType::Int, |a| a.i = i)
 }
 
 fn ints_attr(name: &str, ints: Vec<i64>) -> AttributeProto {
-    AttributeProto {
-        name: name.into(),
-        r#type: pb::attribute_proto::AttributeType::Ints as i32,
-        ints,
-        ..Default::default()
-    }
+    attribute(name, pb::attribute_proto::AttributeType::Ints, |a| {
+        a.ints = ints
+    })
 }
 
 fn floats_attr(name: &str, floats: Vec<f32>) -> AttributeProto {
-    AttributeProto {
-        name: name.into(),
-        r#type: pb::attribute_proto::AttributeType::Floats as i32,
-        floats,
-        ..Default::default()
-    }
+    attribute(name, pb::attribute_proto::AttributeType::Floats, |a| {
+        a.floats = floats
+    })
 }
 
 /// `Cast(x) -> y` to float.
@@ -375,12 +379,11 @@ fn one_hot(
             let index = names.fresh("category");
             let mut m = plain("CategoryMapper", &[&x], &[&index], &node.name);
             m.domain = ML.into();
-            m.attribute.push(AttributeProto {
-                name: "cats_strings".into(),
-                r#type: pb::attribute_proto::AttributeType::Strings as i32,
-                strings: cats.iter().map(|c| c.as_bytes().to_vec()).collect(),
-                ..Default::default()
-            });
+            m.attribute.push(attribute(
+                "cats_strings",
+                pb::attribute_proto::AttributeType::Strings,
+                |a| a.strings = cats.iter().map(|c| c.as_bytes().to_vec()).collect(),
+            ));
             m.attribute
                 .push(ints_attr("cats_int64s", (0..cats.len() as i64).collect()));
             m.attribute.push(int_attr("default_int64", -1));
