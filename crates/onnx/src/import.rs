@@ -92,6 +92,8 @@ pub struct Rewrites {
     pub applied: Vec<String>,
     /// The class labels a `ZipMap` carried (as text), in the order of the probabilities.
     pub class_labels: Option<Vec<String>>,
+    /// The output that held the probabilities a `ZipMap` turned into maps.
+    pub probabilities: Option<String>,
 }
 
 /// Rewrite the `ai.onnx.ml` operators tract lacks into ones it runs (see the module's table).
@@ -114,6 +116,7 @@ pub fn normalize(model: &mut pb::ModelProto) -> Result<Rewrites, ImportError> {
             (true, "ZipMap") => {
                 out.class_labels = Some(class_labels(&node));
                 let (from, to) = (one(&node.input, &node)?, one(&node.output, &node)?);
+                out.probabilities = Some(to.clone());
                 nodes.push(plain("Identity", &[&from], &[&to], &node.name));
                 if let Some(o) = graph.output.iter_mut().find(|o| o.name == to) {
                     // A tensor of probabilities, no longer a sequence of maps.
@@ -698,4 +701,383 @@ fn tensor_type(i: &pb::ValueInfoProto) -> (DatumType, Vec<Option<usize>>) {
         })
         .unwrap_or_default();
     (dt, shape)
+}
+
+/// One feature's values for a batch, in a card's feature order.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Column {
+    /// NaN for a missing number.
+    Numbers(Vec<f32>),
+    /// `""` for a missing text.
+    Texts(Vec<String>),
+}
+
+impl Column {
+    fn len(&self) -> usize {
+        match self {
+            Column::Numbers(v) => v.len(),
+            Column::Texts(v) => v.len(),
+        }
+    }
+}
+
+/// What an imported model answers for a batch.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Predictions {
+    /// Row-major `rows × classes` probabilities.
+    Probabilities { classes: usize, values: Vec<f32> },
+    /// One value per row.
+    Values(Vec<f32>),
+}
+
+impl Imported {
+    /// The card that describes the graph as it is (`models import` without a card writes it
+    /// for the user to check): one feature per graph input `[N, 1]` (text for strings), or the
+    /// columns `feature_0`, ... of one float input `[N, F]`; classification when the graph
+    /// answers probabilities (a `ZipMap`'s input, or a float output `[N, C]` beside a label),
+    /// else regression on its float output.
+    pub fn infer_card(&self) -> crate::card::Card {
+        use crate::card::{Card, Feature, FeatureKind, Input, Output, Task};
+        let single = self.inputs.len() == 1
+            && self.inputs[0].1 != DatumType::String
+            && self.inputs[0].2.len() == 2
+            && self.inputs[0].2[1].is_some_and(|w| w > 1);
+        let input = if single {
+            let (name, _, shape) = &self.inputs[0];
+            Input {
+                features: (0..shape[1].unwrap_or(0))
+                    .map(|j| Feature {
+                        name: format!("feature_{j}"),
+                        kind: FeatureKind::Number,
+                    })
+                    .collect(),
+                tensor: Some(name.clone()),
+            }
+        } else {
+            Input {
+                features: self
+                    .inputs
+                    .iter()
+                    .map(|(name, dt, _)| Feature {
+                        name: name.clone(),
+                        kind: if *dt == DatumType::String {
+                            FeatureKind::Text
+                        } else {
+                            FeatureKind::Number
+                        },
+                    })
+                    .collect(),
+                tensor: None,
+            }
+        };
+        let facts: Vec<(String, DatumType, usize)> = self.output_facts();
+        let probabilities = self.rewrites.probabilities.clone().or_else(|| {
+            (facts.len() >= 2)
+                .then(|| facts.iter().find(|(_, dt, w)| dt.is_float() && *w > 1))
+                .flatten()
+                .map(|(n, _, _)| n.clone())
+        });
+        let output = match &probabilities {
+            Some(p) => Output {
+                probabilities: Some(p.clone()),
+                classes: self.rewrites.class_labels.clone().unwrap_or_else(|| {
+                    let w = facts.iter().find(|(n, _, _)| n == p).map_or(0, |f| f.2);
+                    (0..w).map(|c| c.to_string()).collect()
+                }),
+                value: None,
+            },
+            None => Output {
+                value: facts
+                    .iter()
+                    .find(|(_, dt, _)| dt.is_float())
+                    .or(facts.first())
+                    .map(|(n, _, _)| n.clone()),
+                ..Output::default()
+            },
+        };
+        Card {
+            version: crate::card::VERSION,
+            task: if probabilities.is_some() {
+                Task::Classification
+            } else {
+                Task::Regression
+            },
+            input,
+            output,
+        }
+    }
+
+    /// Each output's name, element type and width (the size of its second axis, 1 without
+    /// one), from a run on two generated rows.
+    fn output_facts(&self) -> Vec<(String, DatumType, usize)> {
+        let Ok(out) = self.run(self.example(2)) else {
+            return vec![];
+        };
+        self.outputs
+            .iter()
+            .zip(out.iter())
+            .map(|(n, t)| {
+                (
+                    n.clone(),
+                    t.datum_type(),
+                    t.shape().get(1).copied().unwrap_or(1),
+                )
+            })
+            .collect()
+    }
+
+    /// `rows` generated rows for every input: zeros, and empty strings.
+    fn example(&self, rows: usize) -> TVec<TValue> {
+        self.inputs
+            .iter()
+            .map(|(_, dt, shape)| {
+                let mut dims: Vec<usize> = shape.iter().map(|d| d.unwrap_or(1)).collect();
+                if dims.is_empty() {
+                    dims.push(rows);
+                } else {
+                    dims[0] = rows;
+                }
+                let t = if *dt == DatumType::String {
+                    let n = dims.iter().product();
+                    tract_ndarray::ArrayD::from_shape_vec(dims, vec![String::new(); n])
+                        .map(|a| a.into_tensor())
+                        .map_err(|e| e.into())
+                } else {
+                    Tensor::zero_dt(*dt, &dims)
+                };
+                t.unwrap_or_else(|_| Tensor::from(0f32)).into_tvalue()
+            })
+            .collect()
+    }
+
+    /// Check `card` against the graph: every problem, each naming the card's field, what it
+    /// says and what the graph has.
+    pub fn check(&self, card: &crate::card::Card) -> Vec<String> {
+        use crate::card::{FeatureKind, Task};
+        let mut errors = Vec::new();
+        let input = |name: &str| self.inputs.iter().find(|(n, _, _)| n == name);
+        let names = || {
+            self.inputs
+                .iter()
+                .map(|(n, _, _)| format!("`{n}`"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        match &card.input.tensor {
+            Some(t) => match input(t) {
+                None => errors.push(format!(
+                    "`input.tensor` is `{t}`, which is not an input of the graph (its inputs: {})",
+                    names()
+                )),
+                Some((_, dt, shape)) => {
+                    if *dt == DatumType::String {
+                        errors.push(format!("`input.tensor` `{t}` takes strings, not numbers"));
+                    }
+                    if let Some(Some(w)) = shape.get(1)
+                        && *w != card.input.features.len()
+                    {
+                        errors.push(format!(
+                            "`input.features` lists {} features, but the graph's input `{t}` has {w} columns",
+                            card.input.features.len()
+                        ));
+                    }
+                    if let Some(f) = card
+                        .input
+                        .features
+                        .iter()
+                        .find(|f| f.kind == FeatureKind::Text)
+                    {
+                        errors.push(format!(
+                            "`input.features`: `{}` is text, but the tensor `{t}` takes numbers only",
+                            f.name
+                        ));
+                    }
+                }
+            },
+            None => {
+                for f in &card.input.features {
+                    match input(&f.name) {
+                        None => errors.push(format!(
+                            "`input.features`: `{}` is not an input of the graph (its inputs: {})",
+                            f.name,
+                            names()
+                        )),
+                        Some((_, dt, _)) => {
+                            let text = *dt == DatumType::String;
+                            if text != (f.kind == FeatureKind::Text) {
+                                errors.push(format!(
+                                    "`input.features`: `{}` is `{}`, but the graph takes {}",
+                                    f.name,
+                                    if f.kind == FeatureKind::Text {
+                                        "text"
+                                    } else {
+                                        "number"
+                                    },
+                                    if text {
+                                        "strings (type: text)"
+                                    } else {
+                                        "numbers (type: number)"
+                                    }
+                                ));
+                            }
+                        }
+                    }
+                }
+                for (n, _, _) in &self.inputs {
+                    if !card.input.features.iter().any(|f| &f.name == n) {
+                        errors.push(format!(
+                            "`input.features` does not list the graph's input `{n}`"
+                        ));
+                    }
+                }
+            }
+        }
+        let facts = self.output_facts();
+        if facts.is_empty() {
+            errors.push(
+                "the graph does not run on a generated example (zeros and empty strings)".into(),
+            );
+            return errors;
+        }
+        match card.task {
+            Task::Classification => {
+                if card.output.probabilities.is_none() {
+                    errors.push("`output.probabilities` is required for a classification".into());
+                }
+                if let Some((name, dt, w)) = find_output(
+                    &facts,
+                    "output.probabilities",
+                    &card.output.probabilities,
+                    &mut errors,
+                ) {
+                    if !dt.is_float() {
+                        errors.push(format!(
+                            "`output.probabilities` `{name}` holds {dt:?}, not numbers"
+                        ));
+                    } else if w != card.output.classes.len() {
+                        errors.push(format!(
+                            "`output.classes` names {} classes, but `{name}` has {w} columns",
+                            card.output.classes.len()
+                        ));
+                    }
+                }
+            }
+            Task::Regression => {
+                if card.output.value.is_none() {
+                    errors.push("`output.value` is required for a regression".into());
+                }
+                if let Some((name, dt, w)) =
+                    find_output(&facts, "output.value", &card.output.value, &mut errors)
+                    && (!dt.is_float() || w != 1)
+                {
+                    errors.push(format!(
+                        "`output.value` `{name}` is not one number per row ({dt:?}, {w} columns)"
+                    ));
+                }
+            }
+        }
+        errors
+    }
+}
+
+/// The output the card's `field` names, or an error naming the graph's outputs.
+fn find_output(
+    facts: &[(String, DatumType, usize)],
+    field: &str,
+    name: &Option<String>,
+    errors: &mut Vec<String>,
+) -> Option<(String, DatumType, usize)> {
+    let name = name.as_ref()?;
+    let found = facts.iter().find(|(n, _, _)| n == name).cloned();
+    if found.is_none() {
+        let all: Vec<String> = facts.iter().map(|(n, _, _)| format!("`{n}`")).collect();
+        errors.push(format!(
+            "`{field}` is `{name}`, which is not an output of the graph (its outputs: {})",
+            all.join(", ")
+        ));
+    }
+    found
+}
+
+impl Imported {
+    /// Score a batch given as one [`Column`] per feature of `card` (checked against the graph
+    /// with [`Self::check`]), in the card's order.
+    pub fn predict(
+        &self,
+        card: &crate::card::Card,
+        columns: &[Column],
+    ) -> Result<Predictions, String> {
+        if columns.len() != card.input.features.len() {
+            return Err(format!(
+                "{} columns for {} features",
+                columns.len(),
+                card.input.features.len()
+            ));
+        }
+        let rows = columns.first().map_or(0, Column::len);
+        if columns.iter().any(|c| c.len() != rows) {
+            return Err("the columns differ in length".into());
+        }
+        let mut inputs = TVec::new();
+        for (name, dt, _) in &self.inputs {
+            let t = if card.input.tensor.as_deref() == Some(name.as_str()) {
+                let mut cells = Vec::with_capacity(rows * columns.len());
+                for i in 0..rows {
+                    for c in columns {
+                        match c {
+                            Column::Numbers(v) => cells.push(v[i]),
+                            Column::Texts(_) => return Err(format!("`{name}` takes numbers")),
+                        }
+                    }
+                }
+                Tensor::from_shape(&[rows, columns.len()], &cells)
+            } else {
+                let Some(j) = card.input.features.iter().position(|f| &f.name == name) else {
+                    return Err(format!("no feature for the graph's input `{name}`"));
+                };
+                match &columns[j] {
+                    Column::Numbers(v) => Tensor::from_shape(&[rows, 1], v),
+                    Column::Texts(v) => tract_ndarray::Array2::from_shape_vec((rows, 1), v.clone())
+                        .map(|a| a.into_tensor())
+                        .map_err(|e| e.into()),
+                }
+            }
+            .and_then(|t| {
+                if t.datum_type() == *dt {
+                    Ok(t)
+                } else {
+                    t.cast_to_dt(*dt).map(|c| c.into_owned())
+                }
+            })
+            .map_err(|e| format!("input `{name}`: {e}"))?;
+            inputs.push(t.into_tvalue());
+        }
+        let out = self.run(inputs).map_err(|e| format!("{e:#}"))?;
+        let take = |name: &str| -> Result<(Vec<f32>, usize), String> {
+            let i = self
+                .outputs
+                .iter()
+                .position(|o| o == name)
+                .ok_or_else(|| format!("the graph has no output `{name}`"))?;
+            let t = out[i]
+                .cast_to::<f32>()
+                .map_err(|e| format!("output `{name}`: {e}"))?;
+            let width = t.shape().get(1).copied().unwrap_or(1);
+            let values = t
+                .to_plain_array_view::<f32>()
+                .map_err(|e| format!("output `{name}`: {e}"))?
+                .iter()
+                .copied()
+                .collect();
+            Ok((values, width))
+        };
+        match (&card.output.probabilities, &card.output.value) {
+            (Some(p), _) => {
+                let (values, classes) = take(p)?;
+                Ok(Predictions::Probabilities { classes, values })
+            }
+            (None, Some(v)) => Ok(Predictions::Values(take(v)?.0)),
+            (None, None) => Err("the card names no output".into()),
+        }
+    }
 }

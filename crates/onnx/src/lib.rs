@@ -7,6 +7,7 @@
 //!
 //! Training links only the export; serving links the runtime too.
 
+pub mod card;
 mod export;
 #[cfg(feature = "runtime")]
 pub mod import;

@@ -206,3 +206,130 @@ fn what_cannot_be_imported_is_named() {
         "operator `ai.onnx.ml.SVMClassifier` (node `svm`) is not supported: neither tract nor mlinfra's rewrites run it"
     );
 }
+
+fn load(model: &str) -> Imported {
+    Imported::load(&std::fs::read(fixture(model)).unwrap()).unwrap()
+}
+
+/// The card a user starts from describes the graph as it is, and checks clean.
+#[test]
+fn the_inferred_card_describes_the_graph() {
+    use mlinfra_onnx::card::{FeatureKind, Task};
+    let m = load("sklearn_pipeline.onnx");
+    let card = m.infer_card();
+    assert_eq!(card.task, Task::Classification);
+    assert_eq!(card.input.tensor, None);
+    let features: Vec<(&str, FeatureKind)> = card
+        .input
+        .features
+        .iter()
+        .map(|f| (f.name.as_str(), f.kind))
+        .collect();
+    assert_eq!(features[0], ("age", FeatureKind::Number));
+    assert_eq!(features[5], ("cp", FeatureKind::Text));
+    assert_eq!(
+        card.output.probabilities.as_deref(),
+        Some("output_probability")
+    );
+    assert_eq!(card.output.classes, ["0", "1"]);
+    assert_eq!(m.check(&card), Vec::<String>::new());
+
+    let m = load("gradient_boosting_regressor.onnx");
+    let card = m.infer_card();
+    assert_eq!(card.task, Task::Regression);
+    assert_eq!(card.input.tensor.as_deref(), Some("X"));
+    assert_eq!(card.input.features.len(), 4);
+    assert_eq!(card.output.value.as_deref(), Some("variable"));
+    assert_eq!(m.check(&card), Vec::<String>::new());
+
+    for model in ["random_forest.onnx", "lightgbm.onnx"] {
+        let m = load(model);
+        let card = m.infer_card();
+        assert_eq!(card.task, Task::Classification, "{model}");
+        assert_eq!(card.output.classes, ["0", "1"], "{model}");
+        assert_eq!(m.check(&card), Vec::<String>::new(), "{model}");
+    }
+}
+
+/// A card that does not match the graph: each mismatch named, all at once.
+#[test]
+fn a_card_that_does_not_match_the_graph_names_every_mismatch() {
+    use mlinfra_onnx::card::FeatureKind;
+    let m = load("sklearn_pipeline.onnx");
+    let mut card = m.infer_card();
+    card.input.features[0].name = "years".into();
+    card.input.features[5].kind = FeatureKind::Number;
+    card.output.classes.push("2".into());
+    let errors = m.check(&card);
+    assert!(
+        errors.contains(&"`input.features`: `years` is not an input of the graph (its inputs: `age`, `trestbps`, `chol`, `thalach`, `oldpeak`, `cp`, `thal`)".to_string()),
+        "{errors:#?}"
+    );
+    assert!(
+        errors.contains(&"`input.features` does not list the graph's input `age`".to_string()),
+        "{errors:#?}"
+    );
+    assert!(
+        errors.contains(
+            &"`input.features`: `cp` is `number`, but the graph takes strings (type: text)"
+                .to_string()
+        ),
+        "{errors:#?}"
+    );
+    assert!(
+        errors.contains(
+            &"`output.classes` names 3 classes, but `output_probability` has 2 columns".to_string()
+        ),
+        "{errors:#?}"
+    );
+    let m = load("random_forest.onnx");
+    let mut card = m.infer_card();
+    card.input.features.pop();
+    card.output.probabilities = Some("proba".into());
+    let errors = m.check(&card);
+    assert!(
+        errors.contains(
+            &"`input.features` lists 4 features, but the graph's input `X` has 5 columns"
+                .to_string()
+        ),
+        "{errors:#?}"
+    );
+    assert!(
+        errors.contains(&"`output.probabilities` is `proba`, which is not an output of the graph (its outputs: `output_label`, `output_probability`)".to_string()),
+        "{errors:#?}"
+    );
+}
+
+/// Scoring by the card's columns gives what the graph gives.
+#[test]
+fn predictions_by_the_cards_columns() {
+    use mlinfra_onnx::import::{Column, Predictions};
+    let m = load("sklearn_pipeline.onnx");
+    let card = m.infer_card();
+    let (header, rows) = heart();
+    let columns: Vec<Column> = card
+        .input
+        .features
+        .iter()
+        .map(|f| {
+            let j = header.iter().position(|h| h == &f.name).unwrap();
+            match f.kind {
+                mlinfra_onnx::card::FeatureKind::Text => {
+                    Column::Texts(rows.iter().map(|r| r[j].clone()).collect())
+                }
+                mlinfra_onnx::card::FeatureKind::Number => {
+                    Column::Numbers(rows.iter().map(|r| r[j].parse().unwrap()).collect())
+                }
+            }
+        })
+        .collect();
+    let Predictions::Probabilities { classes, values } = m.predict(&card, &columns).unwrap() else {
+        panic!("probabilities");
+    };
+    assert_eq!(classes, 2);
+    let theirs = flat(&onnxruntime("sklearn_pipeline.onnx", "")["output_probability"]);
+    assert_eq!(values.len(), theirs.len());
+    for (a, b) in values.iter().zip(&theirs) {
+        assert!((f64::from(*a) - b).abs() <= 1e-5, "{a} vs {b}");
+    }
+}

@@ -1,0 +1,169 @@
+//! The model card of an imported model: what its ONNX graph takes and answers, in the terms a
+//! request uses. The CLI reads it from YAML (`mlinfra models import --card`), checks it against
+//! the graph ([`crate::import::Imported::check`]) and stores it in the registered model file as
+//! the `mlinfra.card` metadata entry (JSON), where serving reads it.
+//!
+//! Version 1 describes tabular models: one graph input per column (as skl2onnx names them), or
+//! one float tensor `[N, F]` with its columns in the order given; text and image inputs are for
+//! a later version.
+
+use serde::{Deserialize, Serialize};
+
+/// The card format this release writes and reads.
+pub const VERSION: u32 = 1;
+
+/// The metadata entry of a registered model file that holds its card.
+pub const METADATA_KEY: &str = "mlinfra.card";
+/// The metadata entry that holds the sha256 of the file as it was imported.
+pub const SOURCE_KEY: &str = "mlinfra.imported_from";
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Card {
+    pub version: u32,
+    pub task: Task,
+    pub input: Input,
+    pub output: Output,
+}
+
+/// What the model predicts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Task {
+    /// A class among [`Output::classes`], with probabilities.
+    Classification,
+    /// A number.
+    Regression,
+}
+
+impl Task {
+    pub const NAMES: &'static [&'static str] = &["classification", "regression"];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Task::Classification => "classification",
+            Task::Regression => "regression",
+        }
+    }
+}
+
+/// What the graph takes.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Input {
+    /// The features, in the order of the tensor's columns when there is one tensor.
+    pub features: Vec<Feature>,
+    /// The graph input that takes every feature as one float tensor `[N, F]`; `None` when each
+    /// feature is a graph input of its own, named after it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tensor: Option<String>,
+}
+
+/// One feature of a request.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Feature {
+    pub name: String,
+    #[serde(rename = "type")]
+    pub kind: FeatureKind,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FeatureKind {
+    /// A number (a float input).
+    Number,
+    /// A text category (a string input).
+    Text,
+}
+
+impl FeatureKind {
+    pub const NAMES: &'static [&'static str] = &["number", "text"];
+}
+
+/// What the graph answers.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct Output {
+    /// Classification: the graph output with the class probabilities `[N, C]`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub probabilities: Option<String>,
+    /// Classification: the class names, in the order of the probabilities' columns.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub classes: Vec<String>,
+    /// Regression: the graph output with the predicted value `[N]` or `[N, 1]`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub value: Option<String>,
+}
+
+impl Card {
+    /// The card as JSON, as it is stored in the model file.
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(self).unwrap_or_default()
+    }
+
+    /// The graph input of each feature, in order: the tensor's name for every feature when
+    /// there is one tensor.
+    pub fn input_of(&self, feature: &Feature) -> String {
+        self.input
+            .tensor
+            .clone()
+            .unwrap_or_else(|| feature.name.clone())
+    }
+}
+
+/// `bytes`, an ONNX model, with `entries` added to its metadata (`metadata_props`): appended as
+/// protobuf fields, which a reader merges into the message, so every other byte of the file
+/// stays as it was (fields that mlinfra's own schema does not know included).
+pub fn with_metadata(bytes: &[u8], entries: &[(&str, &str)]) -> Vec<u8> {
+    use prost::Message as _;
+    let mut out = bytes.to_vec();
+    for (key, value) in entries {
+        let entry = crate::proto::StringStringEntryProto {
+            key: key.to_string(),
+            value: value.to_string(),
+        };
+        // Field 14 of ModelProto (metadata_props), length-delimited.
+        prost::encoding::encode_key(14, prost::encoding::WireType::LengthDelimited, &mut out);
+        // Writing to a Vec cannot fail.
+        let _ = entry.encode_length_delimited(&mut out);
+    }
+    out
+}
+
+/// The card stored in a model file's metadata: `None` when it has none.
+pub fn stored<'a>(
+    props: impl IntoIterator<Item = (&'a str, &'a str)>,
+) -> Option<Result<Card, serde_json::Error>> {
+    props
+        .into_iter()
+        .find(|(k, _)| *k == METADATA_KEY)
+        .map(|(_, v)| serde_json::from_str(v))
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use prost::Message as _;
+
+    #[test]
+    fn metadata_is_appended_and_the_rest_of_the_file_kept() {
+        let model = crate::proto::ModelProto {
+            ir_version: 8,
+            producer_name: "skl2onnx".into(),
+            ..Default::default()
+        };
+        let bytes = model.encode_to_vec();
+        let out = with_metadata(&bytes, &[("mlinfra.card", "{}"), ("k", "v")]);
+        assert_eq!(
+            &out[..bytes.len()],
+            &bytes[..],
+            "the original bytes, unchanged"
+        );
+        let back = crate::proto::ModelProto::decode(&out[..]).unwrap();
+        assert_eq!(back.producer_name, "skl2onnx");
+        let props: Vec<(&str, &str)> = back
+            .metadata_props
+            .iter()
+            .map(|p| (p.key.as_str(), p.value.as_str()))
+            .collect();
+        assert_eq!(props, [("mlinfra.card", "{}"), ("k", "v")]);
+    }
+}
