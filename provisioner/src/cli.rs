@@ -360,6 +360,23 @@ pub struct Identity {
 }
 
 #[derive(Debug, Args)]
+pub struct ImportModelArgs {
+    /// The ONNX file
+    #[arg(value_name = "FILE")]
+    pub onnx: PathBuf,
+    /// The model card (YAML) [default: FILE with the extension `.card.yaml`, written from the
+    /// graph when it does not exist]
+    #[arg(long, value_name = "CARD")]
+    pub card: Option<PathBuf>,
+    /// Labelled data to evaluate the model on (CSV with a column per feature of the card)
+    #[arg(long, value_name = "CSV", requires = "label")]
+    pub data: Option<PathBuf>,
+    /// The label column of --data
+    #[arg(long, value_name = "COLUMN", requires = "data")]
+    pub label: Option<String>,
+}
+
+#[derive(Debug, Args)]
 pub struct ModelsArgs {
     /// Registered model name [default: the stack's `model.name`]
     #[arg(long, global = true, value_name = "NAME")]
@@ -385,6 +402,10 @@ pub enum ModelsCommand {
         #[arg(long)]
         run: String,
     },
+    /// Import an ONNX model trained elsewhere (scikit-learn, XGBoost, LightGBM): without a card,
+    /// write the card inferred from its graph and register nothing; with one, check it against
+    /// the graph, evaluate the model on labelled data, bless it and register it
+    Import(ImportModelArgs),
     /// Request a version's transition to staging or production
     Request {
         /// Version number

@@ -8,6 +8,7 @@ pub mod accounts;
 pub mod alerts;
 pub mod app;
 pub mod build;
+pub mod card;
 pub mod cli;
 pub mod commands;
 pub mod console;

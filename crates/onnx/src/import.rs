@@ -581,6 +581,9 @@ pub struct Imported {
     /// The graph's outputs by name, in order.
     pub outputs: Vec<String>,
     pub rewrites: Rewrites,
+    /// The categories of each string input the graph maps through categories (a
+    /// `CategoryMapper`, or a `OneHotEncoder` rewritten into one), by input name.
+    pub categories: std::collections::BTreeMap<String, Vec<String>>,
 }
 
 impl std::fmt::Debug for Imported {
@@ -605,6 +608,18 @@ impl Imported {
         let Some((graph_inputs, initializers, graph_outputs)) = graph else {
             return Err(ImportError::NotOnnx("it has no graph".into()));
         };
+        let categories = proto
+            .graph
+            .as_ref()
+            .map(|g| {
+                g.node
+                    .iter()
+                    .filter(|n| n.op_type == "CategoryMapper")
+                    .filter(|n| g.input.iter().any(|i| n.input.first() == Some(&i.name)))
+                    .filter_map(|n| Some((n.input[0].clone(), strings(n, "cats_strings")?)))
+                    .collect()
+            })
+            .unwrap_or_default();
         // Converters write fixed output shapes (`[1]`) that a batch does not have.
         let model = tract_onnx::onnx()
             .with_ignore_output_shapes(true)
@@ -628,6 +643,7 @@ impl Imported {
             inputs,
             outputs: graph_outputs.iter().map(|o| o.name.clone()).collect(),
             rewrites,
+            categories,
         })
     }
 

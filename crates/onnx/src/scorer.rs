@@ -11,7 +11,10 @@ use tract_onnx::prelude::*;
 
 /// A loaded, optimised ONNX model.
 pub struct Scorer {
-    plan: std::sync::Arc<TypedSimplePlan>,
+    /// mlinfra's own export; `None` for an imported model.
+    plan: Option<std::sync::Arc<TypedSimplePlan>>,
+    /// An imported model and its card (see [`Scorer::imported`]).
+    imported: Option<(crate::import::Imported, crate::card::Card)>,
     pub features: usize,
     pub classes: usize,
     /// Positions of the features that are numbers (the graph's `features` input).
@@ -35,6 +38,18 @@ fn text_features(features: &[crate::FeatureMeta]) -> Vec<(usize, Vec<String>, St
             (j, m.categories.clone(), unseen)
         })
         .collect()
+}
+
+/// A text cell of the row format as the graph takes it: its category, `""` when missing, a
+/// string that is no category when unseen.
+fn category(x: f32, categories: &[String], unseen: &str) -> String {
+    if x.is_nan() {
+        String::new()
+    } else if x >= 0.0 && x.fract() == 0.0 && (x as usize) < categories.len() {
+        categories[x as usize].clone()
+    } else {
+        unseen.to_string()
+    }
 }
 
 impl std::fmt::Debug for Scorer {
@@ -94,11 +109,125 @@ impl Scorer {
             .filter(|j| !text.iter().any(|t| t.0 == *j))
             .collect();
         Ok(Scorer {
-            plan,
+            plan: Some(plan),
+            imported: None,
             features,
             classes,
             numbers,
             text,
+        })
+    }
+
+    /// An imported classification model described by `card` (stored in its file), scored in the
+    /// same row format: its features as the card lists them, each text feature's categories
+    /// the ones its graph maps (a text feature whose graph takes any string is refused, since
+    /// the row format carries a category's index). The features' metadata, for the caller.
+    pub fn imported(
+        bytes: &[u8],
+        card: crate::card::Card,
+    ) -> Result<(Scorer, Vec<crate::FeatureMeta>), String> {
+        use crate::card::{FeatureKind, Task};
+        if card.task != Task::Classification {
+            return Err(format!(
+                "this mlinfra serves imported classification models; `task: {}` is not served yet",
+                card.task.name()
+            ));
+        }
+        let model = crate::import::Imported::load(bytes).map_err(|e| e.to_string())?;
+        let errors = model.check(&card);
+        if !errors.is_empty() {
+            return Err(format!(
+                "the card does not match the graph: {}",
+                errors.join("; ")
+            ));
+        }
+        let mut metas = Vec::with_capacity(card.input.features.len());
+        for f in &card.input.features {
+            let text = f.kind == FeatureKind::Text;
+            let categories = if text {
+                model.categories.get(&card.input_of(f)).cloned().ok_or_else(|| {
+                    format!(
+                        "the text feature `{}` goes into the graph as any string; mlinfra serves text features the graph maps through categories (OneHotEncoder, CategoryMapper)",
+                        f.name
+                    )
+                })?
+            } else {
+                Vec::new()
+            };
+            metas.push(crate::FeatureMeta {
+                name: f.name.clone(),
+                kind: if text {
+                    mlinfra_ml::data::Kind::Categorical
+                } else {
+                    mlinfra_ml::data::Kind::Numeric
+                },
+                categories,
+                text,
+            });
+        }
+        let text = text_features(&metas);
+        let numbers = (0..metas.len())
+            .filter(|j| !text.iter().any(|t| t.0 == *j))
+            .collect();
+        let scorer = Scorer {
+            plan: None,
+            features: metas.len(),
+            classes: card.output.classes.len(),
+            imported: Some((model, card)),
+            numbers,
+            text,
+        };
+        Ok((scorer, metas))
+    }
+
+    /// An imported model's answer for rows in the row format: the class with the highest
+    /// probability (its index) as the label.
+    fn score_imported(
+        &self,
+        model: &crate::import::Imported,
+        card: &crate::card::Card,
+        rows: usize,
+        data: &[f32],
+    ) -> TractResult<Scores> {
+        use crate::import::{Column, Predictions};
+        let columns: Vec<Column> = (0..self.features)
+            .map(|j| match self.text.iter().find(|t| t.0 == j) {
+                Some((_, categories, unseen)) => Column::Texts(
+                    data.chunks_exact(self.features)
+                        .map(|row| category(row[j], categories, unseen))
+                        .collect(),
+                ),
+                None => Column::Numbers(data.chunks_exact(self.features).map(|r| r[j]).collect()),
+            })
+            .collect();
+        let Predictions::Probabilities { classes, values } = model
+            .predict(card, &columns)
+            .map_err(|e| tract_onnx::prelude::tract_data::internal::anyhow!(e))?
+        else {
+            tract_onnx::prelude::tract_data::internal::bail!("the model answers no probabilities");
+        };
+        if classes != self.classes || values.len() != rows * classes {
+            tract_onnx::prelude::tract_data::internal::bail!(
+                "the model answered {} values for {rows} rows of {} classes",
+                values.len(),
+                self.classes
+            );
+        }
+        let labels = values
+            .chunks_exact(classes.max(1))
+            .map(|p| {
+                let mut best = 0;
+                for (k, v) in p.iter().enumerate() {
+                    if *v > p[best] {
+                        best = k;
+                    }
+                }
+                best as i64
+            })
+            .collect();
+        Ok(Scores {
+            labels,
+            probabilities: values,
         })
     }
 
@@ -127,16 +256,7 @@ impl Scorer {
         for (j, categories, unseen) in &self.text {
             let cells: Vec<String> = data
                 .chunks_exact(self.features)
-                .map(|row| {
-                    let x = row[*j];
-                    if x.is_nan() {
-                        String::new()
-                    } else if x >= 0.0 && x.fract() == 0.0 && (x as usize) < categories.len() {
-                        categories[x as usize].clone()
-                    } else {
-                        unseen.clone()
-                    }
-                })
+                .map(|row| category(row[*j], categories, unseen))
                 .collect();
             let cells = tract_ndarray::Array2::from_shape_vec((rows, 1), cells)?;
             inputs.push(cells.into_tensor().into_tvalue());
@@ -146,7 +266,13 @@ impl Scorer {
 
     /// Score `rows` rows given row-major (see the module's row format).
     pub fn score(&self, rows: usize, data: &[f32]) -> TractResult<Scores> {
-        let out = self.plan.run(self.inputs(rows, data)?)?;
+        if let Some((model, card)) = &self.imported {
+            return self.score_imported(model, card, rows, data);
+        }
+        let Some(plan) = &self.plan else {
+            tract_onnx::prelude::tract_data::internal::bail!("no model loaded");
+        };
+        let out = plan.run(self.inputs(rows, data)?)?;
         let labels = out[0]
             .cast_to::<i64>()?
             .to_plain_array_view::<i64>()?

@@ -182,6 +182,7 @@ async fn act<S: Store>(
         .unwrap_or_else(|| cx.loaded.stack.model.name.clone());
     let m = model.as_str();
     let who = || who.get();
+    let mut code = 0;
     match &args.command {
         ModelsCommand::List => {
             // The stack's own model without versions is a state, not an error: none yet. Another
@@ -239,6 +240,9 @@ async fn act<S: Store>(
                 }
                 None => cx.out.result(t, &v),
             }
+        }
+        ModelsCommand::Import(a) => {
+            code = import(cx, a, &reg, lake, m, &who()?).await?;
         }
         ModelsCommand::Register { run } => {
             let c = mlinfra_core::jobs::runs::candidate(lake, m, run)
@@ -327,6 +331,7 @@ async fn act<S: Store>(
     let changed = matches!(
         args.command,
         ModelsCommand::Register { .. }
+            | ModelsCommand::Import(_)
             | ModelsCommand::Request { .. }
             | ModelsCommand::Approve { .. }
             | ModelsCommand::Reject { .. }
@@ -335,5 +340,133 @@ async fn act<S: Store>(
     if changed && let Some(s) = mirror {
         s.follow(&reg, m).await;
     }
-    Ok(0)
+    Ok(code)
+}
+
+/// `mlinfra models import FILE`: the card written from the graph when there is none (nothing
+/// registered), else the import use case ([`mlinfra_core::jobs::import`]) and its outcome.
+async fn import<S: Store>(
+    cx: &Context,
+    a: &crate::cli::ImportModelArgs,
+    reg: &Registry<S>,
+    lake: &AnyLake,
+    model: &str,
+    actor: &str,
+) -> Result<i32, Failure> {
+    use mlinfra_core::jobs::import::{self, Evaluated};
+    let read = |p: &std::path::Path, what: &str| {
+        std::fs::read(p)
+            .map_err(|e| Failure::new(format!("cannot read the {what} `{}`: {e}", p.display())))
+    };
+    let bytes = read(&a.onnx, "model file")?;
+    let card_path = a
+        .card
+        .clone()
+        .unwrap_or_else(|| a.onnx.with_extension("card.yaml"));
+    if a.card.is_none() && !card_path.exists() {
+        let imported = mlinfra_core::onnx::import::Imported::load(&bytes)
+            .map_err(|e| Failure::new(format!("`{}`: {e}", a.onnx.display())))?;
+        let name = a
+            .onnx
+            .file_name()
+            .map_or_else(String::new, |n| n.to_string_lossy().into_owned());
+        std::fs::write(
+            &card_path,
+            crate::card::render(&imported.infer_card(), &name),
+        )
+        .map_err(|e| Failure::new(format!("cannot write `{}`: {e}", card_path.display())))?;
+        return Err(Failure::new(format!(
+            "wrote the card `{}`, inferred from the graph of `{}`; nothing is registered yet\nhint: check the card (the features' names and types, the classes), then import again with labelled data: `mlinfra models import {} --data EVAL.csv --label COLUMN`",
+            crate::stack::shown(&card_path),
+            crate::stack::shown(&a.onnx),
+            crate::stack::shown(&a.onnx),
+        )));
+    }
+    let src = String::from_utf8(read(&card_path, "model card")?).map_err(|_| {
+        Failure::new(format!(
+            "the model card `{}` is not UTF-8 text",
+            card_path.display()
+        ))
+    })?;
+    let card =
+        crate::card::parse(&crate::stack::shown(&card_path), &src).map_err(Failure::rendered)?;
+    let (Some(data), Some(label)) = (&a.data, &a.label) else {
+        return Err(Failure::new(format!(
+            "importing needs labelled data to evaluate the model on\nhint: `mlinfra models import {} --data EVAL.csv --label COLUMN`",
+            crate::stack::shown(&a.onnx)
+        )));
+    };
+    let data_bytes = read(data, "evaluation data")?;
+    let settings = crate::app::settings::jobs(&cx.loaded.stack)?;
+    let what = import::ToImport {
+        model,
+        bytes: &bytes,
+        card: &card,
+        data: &data_bytes,
+        data_name: &crate::stack::shown(data),
+        label,
+        policy: &settings.pipeline.policy,
+        actor,
+    };
+    let out = import::import(lake, reg, &what).await?;
+    let mut t = String::new();
+    for r in &out.rewrites {
+        let _ = writeln!(t, "rewrote   {r}");
+    }
+    match &out.evaluation {
+        Evaluated::Classification(e) => {
+            let _ = writeln!(
+                t,
+                "evaluated {} rows: roc_auc {}  accuracy {}  f1 {}  log_loss {}",
+                e.rows,
+                num(e.roc_auc),
+                num(e.accuracy),
+                num(e.f1_score),
+                num(e.log_loss)
+            );
+        }
+        Evaluated::Regression {
+            rows,
+            rmse,
+            mae,
+            r2,
+        } => {
+            let _ = writeln!(
+                t,
+                "evaluated {rows} rows: rmse {}  mae {}  r2 {}",
+                num(*rmse),
+                num(*mae),
+                num(*r2)
+            );
+        }
+    }
+    if let Some(b) = &out.blessing {
+        let _ = writeln!(
+            t,
+            "blessing  {}: {}",
+            if b.blessed { "blessed" } else { "not blessed" },
+            b.reason
+        );
+    }
+    let code = match &out.registered {
+        Some(v) => {
+            let _ = writeln!(
+                t,
+                "registry  registered `{model}` version {} ({}) by {actor}",
+                v.version, v.stage
+            );
+            let _ = writeln!(
+                t,
+                "hint: `mlinfra models request {} --to production --as {actor}`, then another person approves",
+                v.version
+            );
+            0
+        }
+        None => {
+            let _ = writeln!(t, "registry  nothing registered");
+            1
+        }
+    };
+    cx.out.result(t, &out);
+    Ok(code)
 }

@@ -4,6 +4,8 @@
 //! the same code in-process. Every key they read or write is spelled in [`crate::keys`].
 
 pub mod etl;
+#[cfg(feature = "scoring")]
+pub mod import;
 pub mod monitor;
 pub mod runs;
 pub mod train;

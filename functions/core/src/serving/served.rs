@@ -54,14 +54,42 @@ impl Served {
                 .find(|p| p.key == k)
                 .map(|p| p.value.clone())
         };
-        let metas = crate::onnx::feature_meta(
+        let props = || {
             proto
                 .metadata_props
                 .iter()
-                .map(|p| (p.key.as_str(), p.value.as_str())),
-        )
-        .ok_or("the model has no `mlinfra.features` metadata")?
-        .map_err(|e| format!("`mlinfra.features` metadata: {e}"))?;
+                .map(|p| (p.key.as_str(), p.value.as_str()))
+        };
+        // A model imported from another tool: its card says what it takes and answers.
+        if let Some(card) = crate::onnx::card::stored(props()) {
+            let card = card.map_err(|e| format!("`mlinfra.card` metadata: {e}"))?;
+            let classes = card.output.classes.clone();
+            let (scorer, metas) = Scorer::imported(bytes, card)?;
+            return Ok(Served {
+                model: model.to_string(),
+                version,
+                stage,
+                sha256: sha256.to_string(),
+                class_values: (0..classes.len() as i64).collect(),
+                features: metas
+                    .into_iter()
+                    .map(|f| Feature {
+                        name: f.name,
+                        kind: f.kind,
+                        text: f.text,
+                        categories: f.categories,
+                        range: None,
+                        domain: None,
+                    })
+                    .collect(),
+                classes,
+                scorer,
+                native: None,
+            });
+        }
+        let metas = crate::onnx::feature_meta(props())
+            .ok_or("the model has no `mlinfra.features` metadata")?
+            .map_err(|e| format!("`mlinfra.features` metadata: {e}"))?;
         let classes: Vec<String> = serde_json::from_str(
             &meta("mlinfra.classes").ok_or("the model has no `mlinfra.classes` metadata")?,
         )

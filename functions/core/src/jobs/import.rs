@@ -1,0 +1,341 @@
+//! Importing a model trained elsewhere (`mlinfra models import`): its ONNX file and card checked
+//! against each other and run by tract ([`crate::onnx::import`]), the model evaluated on a
+//! labelled set with the metrics of mlinfra's own models, blessed against the Production
+//! version on the same set (when that one is imported too), and registered as one file: the
+//! user's bytes with the card and the source's sha256 appended to its metadata.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use super::JobError;
+use crate::keys;
+use crate::lake::Lake;
+use crate::metrics::{Blessing, Evaluation, Policy, bless};
+use crate::onnx::card::{self, Card, FeatureKind, Task};
+use crate::onnx::import::{Column, Imported, Predictions};
+use crate::registry::{Candidate, Registry, Stage, Store, Version};
+
+/// A labelled evaluation set in a card's terms.
+#[derive(Debug, Clone)]
+pub struct EvalSet {
+    /// One per feature of the card, in its order.
+    pub columns: Vec<Column>,
+    pub labels: Vec<String>,
+    /// `sha256:` of the file.
+    pub data_hash: String,
+}
+
+/// Read a labelled CSV file: each feature of `card` from the column of its name (an empty cell
+/// is a missing value), the label from `label`. Errors name the column, the line and the value.
+pub fn eval_set(csv: &[u8], card: &Card, label: &str) -> Result<EvalSet, String> {
+    let mut r = csv::ReaderBuilder::new().from_reader(csv);
+    let header: Vec<String> = r
+        .headers()
+        .map_err(|e| format!("the evaluation data is not CSV: {e}"))?
+        .iter()
+        .map(str::to_string)
+        .collect();
+    let col = |name: &str| header.iter().position(|h| h == name);
+    let missing: Vec<String> = card
+        .input
+        .features
+        .iter()
+        .map(|f| f.name.as_str())
+        .chain([label])
+        .filter(|n| col(n).is_none())
+        .map(|n| format!("`{n}`"))
+        .collect();
+    if !missing.is_empty() {
+        return Err(format!(
+            "the evaluation data has no column {} (its columns: {})",
+            missing.join(", "),
+            header
+                .iter()
+                .map(|h| format!("`{h}`"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+    }
+    let js: Vec<usize> = card
+        .input
+        .features
+        .iter()
+        .filter_map(|f| col(&f.name))
+        .collect();
+    let y = col(label).unwrap_or_default();
+    let mut columns: Vec<Column> = card
+        .input
+        .features
+        .iter()
+        .map(|f| match f.kind {
+            FeatureKind::Number => Column::Numbers(vec![]),
+            FeatureKind::Text => Column::Texts(vec![]),
+        })
+        .collect();
+    let mut labels = Vec::new();
+    for (i, rec) in r.records().enumerate() {
+        let line = i + 2;
+        let rec = rec.map_err(|e| format!("line {line} of the evaluation data: {e}"))?;
+        for (c, &j) in columns.iter_mut().zip(&js) {
+            let cell = rec.get(j).unwrap_or_default().trim();
+            match c {
+                Column::Texts(v) => v.push(cell.to_string()),
+                Column::Numbers(v) if cell.is_empty() => v.push(f32::NAN),
+                Column::Numbers(v) => v.push(cell.parse().map_err(|_| {
+                    format!(
+                        "line {line}, column `{}`: `{cell}` is not a number",
+                        header[j]
+                    )
+                })?),
+            }
+        }
+        labels.push(rec.get(y).unwrap_or_default().trim().to_string());
+    }
+    if labels.is_empty() {
+        return Err("the evaluation data has no rows".into());
+    }
+    Ok(EvalSet {
+        columns,
+        labels,
+        data_hash: format!("sha256:{}", crate::pipeline::sha256_hex(csv)),
+    })
+}
+
+/// The evaluation of an imported model.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "task", rename_all = "snake_case")]
+pub enum Evaluated {
+    Classification(Evaluation),
+    Regression {
+        rows: usize,
+        rmse: f64,
+        mae: f64,
+        r2: f64,
+    },
+}
+
+impl Evaluated {
+    /// The metrics a registered version records.
+    pub fn metrics(&self) -> BTreeMap<String, f64> {
+        match self {
+            Evaluated::Classification(e) => super::train::registered_metrics(e),
+            Evaluated::Regression { rmse, mae, r2, .. } => BTreeMap::from([
+                ("rmse".to_string(), *rmse),
+                ("mae".to_string(), *mae),
+                ("r2".to_string(), *r2),
+            ]),
+        }
+    }
+}
+
+/// A class name as the card names it: the same text, or the same number (`1` and `1.0`).
+fn class_of(label: &str, classes: &[String]) -> Option<usize> {
+    classes.iter().position(|c| c == label).or_else(|| {
+        let x: f64 = label.parse().ok()?;
+        classes
+            .iter()
+            .position(|c| c.parse::<f64>().is_ok_and(|c| c == x))
+    })
+}
+
+/// Score `set` with `model` as `card` describes it and measure the answers against its labels.
+pub fn evaluate(model: &Imported, card: &Card, set: &EvalSet) -> Result<Evaluated, String> {
+    let predictions = model.predict(card, &set.columns)?;
+    match (card.task, predictions) {
+        (Task::Classification, Predictions::Probabilities { classes, values }) => {
+            let mut y = Vec::with_capacity(set.labels.len());
+            for (i, l) in set.labels.iter().enumerate() {
+                y.push(class_of(l, &card.output.classes).ok_or_else(|| {
+                    format!(
+                        "line {}: the label `{l}` is none of the card's classes ({})",
+                        i + 2,
+                        card.output.classes.join(", ")
+                    )
+                })?);
+            }
+            let proba: Vec<Vec<f64>> = values
+                .chunks_exact(classes.max(1))
+                .map(|r| r.iter().map(|p| f64::from(*p)).collect())
+                .collect();
+            Ok(Evaluated::Classification(crate::metrics::evaluate(
+                &y, &proba, classes,
+            )))
+        }
+        (Task::Regression, Predictions::Values(values)) => {
+            let mut y = Vec::with_capacity(set.labels.len());
+            for (i, l) in set.labels.iter().enumerate() {
+                y.push(
+                    l.parse::<f64>()
+                        .map_err(|_| format!("line {}: the label `{l}` is not a number", i + 2))?,
+                );
+            }
+            let n = y.len() as f64;
+            let mean = y.iter().sum::<f64>() / n;
+            let (mut se, mut ae, mut tot) = (0.0, 0.0, 0.0);
+            for (p, t) in values.iter().zip(&y) {
+                let d = f64::from(*p) - t;
+                se += d * d;
+                ae += d.abs();
+                tot += (t - mean) * (t - mean);
+            }
+            Ok(Evaluated::Regression {
+                rows: y.len(),
+                rmse: (se / n).sqrt(),
+                mae: ae / n,
+                r2: if tot > 0.0 { 1.0 - se / tot } else { f64::NAN },
+            })
+        }
+        _ => Err("the model's answers do not match the card's task".into()),
+    }
+}
+
+/// What an import did.
+#[derive(Debug, Clone, Serialize)]
+pub struct ImportOutcome {
+    pub evaluation: Evaluated,
+    /// Classification only: against the policy and the imported Production version.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub blessing: Option<Blessing>,
+    /// The version registered; `None` when the model was not blessed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub registered: Option<Version>,
+    /// `sha256:` of the file as given.
+    pub source_sha256: String,
+    /// What was rewritten for tract.
+    pub rewrites: Vec<String>,
+}
+
+/// What to import: an ONNX file as given, its card, the labelled CSV to evaluate it on (named
+/// `data_name` in messages) and its label column, the promotion policy to bless it by, and who
+/// imports it as a version of which model.
+pub struct ToImport<'a> {
+    pub model: &'a str,
+    pub bytes: &'a [u8],
+    pub card: &'a Card,
+    pub data: &'a [u8],
+    pub data_name: &'a str,
+    pub label: &'a str,
+    pub policy: &'a Policy,
+    pub actor: &'a str,
+}
+
+/// The import use case: check, evaluate, bless, and register the file as a new version.
+pub async fn import<S: Store>(
+    lake: &impl Lake,
+    registry: &Registry<S>,
+    what: &ToImport<'_>,
+) -> Result<ImportOutcome, JobError> {
+    let ToImport {
+        model,
+        bytes,
+        card,
+        data,
+        data_name,
+        label,
+        policy,
+        actor,
+    } = *what;
+    let imported = Imported::load(bytes).map_err(|e| JobError::Input(e.to_string()))?;
+    let errors = imported.check(card);
+    if !errors.is_empty() {
+        return Err(JobError::Input(format!(
+            "the card does not match the model's graph:\n  - {}",
+            errors.join("\n  - ")
+        )));
+    }
+    let set =
+        &eval_set(data, card, label).map_err(|e| JobError::Input(format!("`{data_name}`: {e}")))?;
+    let evaluation = evaluate(&imported, card, set)
+        .map_err(|e| JobError::Input(format!("`{data_name}`: {e}")))?;
+    let blessing = match &evaluation {
+        Evaluated::Classification(e) => {
+            let baseline = production_baseline(lake, registry, model, set).await?;
+            Some(bless(policy, e, baseline.as_ref()))
+        }
+        Evaluated::Regression { .. } => None,
+    };
+    let source_sha256 = format!("sha256:{}", crate::pipeline::sha256_hex(bytes));
+    let mut outcome = ImportOutcome {
+        evaluation,
+        blessing,
+        registered: None,
+        source_sha256,
+        rewrites: imported.rewrites.applied.clone(),
+    };
+    if outcome.blessing.as_ref().is_some_and(|b| !b.blessed) {
+        return Ok(outcome);
+    }
+    let artifact = card::with_metadata(
+        bytes,
+        &[
+            (card::METADATA_KEY, &card.to_json()),
+            (card::SOURCE_KEY, &outcome.source_sha256),
+        ],
+    );
+    let sha = crate::pipeline::sha256_hex(&artifact);
+    let run_id = format!("import-{}", &sha[..16]);
+    let key = keys::model_onnx(model, &run_id);
+    lake.put(&key, &artifact).await?;
+    let version = registry
+        .register(
+            model,
+            Candidate {
+                artifact_uri: lake.uri(&key),
+                sha256: format!("sha256:{sha}"),
+                run_id,
+                data_hash: set.data_hash.clone(),
+                schema_version: String::new(),
+                metrics: outcome.evaluation.metrics(),
+            },
+            actor,
+        )
+        .await?;
+    outcome.registered = Some(version);
+    Ok(outcome)
+}
+
+/// The Production version's evaluation on the same set, when it is an imported model (a model
+/// mlinfra trained reads its own features, which the set may not have).
+async fn production_baseline<S: Store>(
+    lake: &impl Lake,
+    registry: &Registry<S>,
+    model: &str,
+    set: &EvalSet,
+) -> Result<Option<Evaluation>, JobError> {
+    let Some(doc) = registry.store.load(model).await? else {
+        return Ok(None);
+    };
+    let Some(v) = doc.in_stage(Stage::Production) else {
+        return Ok(None);
+    };
+    let pointer = crate::registry::Pointer {
+        version: v.version,
+        artifact_uri: v.artifact_uri.clone(),
+        sha256: v.sha256.clone(),
+    };
+    let (_, bytes) = super::read_registered(lake, &pointer).await?;
+    let Some(Ok(card)) = stored_card(&bytes) else {
+        return Ok(None);
+    };
+    let Ok(m) = Imported::load(&bytes) else {
+        return Ok(None);
+    };
+    match evaluate(&m, &card, set) {
+        Ok(Evaluated::Classification(e)) => Ok(Some(e)),
+        _ => Ok(None),
+    }
+}
+
+/// The card stored in a registered model file, when it is an imported model.
+pub fn stored_card(bytes: &[u8]) -> Option<Result<Card, String>> {
+    use prost::Message as _;
+    let proto = crate::onnx::proto::ModelProto::decode(bytes).ok()?;
+    card::stored(
+        proto
+            .metadata_props
+            .iter()
+            .map(|p| (p.key.as_str(), p.value.as_str())),
+    )
+    .map(|r| r.map_err(|e| format!("`{}` metadata: {e}", card::METADATA_KEY)))
+}
