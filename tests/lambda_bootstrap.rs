@@ -1393,3 +1393,144 @@ fn denied<T: std::fmt::Debug, E: aws_sdk_s3::error::ProvideErrorMetadata + std::
     let e = result.unwrap_err();
     assert_eq!(e.code(), Some(code), "{e:?}");
 }
+
+/// A model trained elsewhere (a scikit-learn pipeline exported by skl2onnx with its defaults,
+/// `tests/fixtures/imported/`) imported on the cloud environment against the moto server: its
+/// card written from the graph, then the import with labelled data registers it in DynamoDB
+/// with its file in S3; after a second person's approval the packaged `predict` bootstrap
+/// answers an API Gateway event with the probabilities onnxruntime gives (within 1e-5).
+#[test]
+fn an_imported_model_is_served_by_the_predict_bootstrap_on_s3_and_dynamodb() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("project");
+    project(&dir);
+    let imported = cli::repo_root().join("tests/fixtures/imported");
+    for f in ["sklearn_pipeline.onnx", "heart.csv"] {
+        std::fs::copy(imported.join(f), dir.join(f)).unwrap();
+    }
+    let endpoint = moto::server().endpoint.clone();
+    let artifacts = cli::artifacts();
+    let artifacts = artifacts.to_str().unwrap().to_string();
+    let base = [
+        "--env",
+        "localstack",
+        "--endpoint",
+        endpoint.as_str(),
+        "--artifacts",
+        artifacts.as_str(),
+    ];
+    let run = |args: &[&str]| cli::output(cli::command(&dir, &[&base[..], args].concat()));
+    let (code, _, err) = run(&["up", "--yes"]);
+    assert_eq!(code, 0, "{err}");
+    let (code, _, err) = run(&["models", "import", "sklearn_pipeline.onnx"]);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("wrote the card"), "{err}");
+    let (code, out, err) = run(&[
+        "models",
+        "import",
+        "sklearn_pipeline.onnx",
+        "--data",
+        "heart.csv",
+        "--label",
+        "target",
+        "--as",
+        "alice",
+        "--output",
+        "json",
+    ]);
+    assert_eq!(code, 0, "{out}{err}");
+    let import: Value = serde_json::from_str(&out).unwrap();
+    let uri = import["registered"]["artifact_uri"].as_str().unwrap();
+    assert!(
+        uri.starts_with("s3://mlinfra-heart-disease-lake/models/heart-disease/import-"),
+        "{uri}"
+    );
+    let (code, out, err) = run(&[
+        "models",
+        "request",
+        "1",
+        "--to",
+        "production",
+        "--as",
+        "alice",
+        "--output",
+        "json",
+    ]);
+    assert_eq!(code, 0, "{out}{err}");
+    let request: Value = serde_json::from_str(&out).unwrap();
+    let (code, out, err) = run(&[
+        "models",
+        "approve",
+        request["id"].as_str().unwrap(),
+        "--as",
+        "bob",
+    ]);
+    assert_eq!(code, 0, "{out}{err}");
+
+    let sdk = rt.block_on(moto::sdk_config(&endpoint));
+    let conf = rt
+        .block_on(
+            aws_sdk_lambda::Client::new(&sdk)
+                .get_function_configuration()
+                .function_name("heart-disease-predict")
+                .send(),
+        )
+        .unwrap();
+    let mut vars: Vec<(String, String)> = conf
+        .environment
+        .and_then(|e| e.variables)
+        .unwrap_or_default()
+        .into_iter()
+        .collect();
+    vars.extend([
+        ("AWS_ENDPOINT_URL".to_string(), endpoint.clone()),
+        ("AWS_ACCESS_KEY_ID".to_string(), "testing".to_string()),
+        ("AWS_SECRET_ACCESS_KEY".to_string(), "testing".to_string()),
+    ]);
+    let predict = executor("predict", tmp.path(), &vars);
+    let text = std::fs::read_to_string(dir.join("heart.csv")).unwrap();
+    let mut lines = text.lines();
+    let header: Vec<&str> = lines.next().unwrap().split(',').collect();
+    let instances: Vec<Value> = lines
+        .take(10)
+        .map(|l| {
+            let mut o = serde_json::Map::new();
+            for (h, c) in header.iter().zip(l.split(',')) {
+                if *h != "target" {
+                    o.insert(
+                        h.to_string(),
+                        c.parse::<f64>().map_or_else(|_| json!(c), |x| json!(x)),
+                    );
+                }
+            }
+            Value::Object(o)
+        })
+        .collect();
+    let answer = predicted(&rt, &predict, "i-1", &json!({ "instances": instances }));
+    assert_eq!(answer["model"]["version"], 1, "{answer}");
+    let ort = Command::new(cli::repo_root().join(".venv/bin/python"))
+        .arg(cli::repo_root().join("python/ort_run.py"))
+        .arg(dir.join("sklearn_pipeline.onnx"))
+        .arg(dir.join("heart.csv"))
+        .output()
+        .unwrap();
+    assert!(
+        ort.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ort.stderr)
+    );
+    let ort: Value = serde_json::from_slice(&ort.stdout).unwrap();
+    let preds = answer["predictions"].as_array().unwrap();
+    assert_eq!(preds.len(), 10, "{answer}");
+    for (i, p) in preds.iter().enumerate() {
+        for c in 0..2 {
+            let served = p["probabilities"][c.to_string()].as_f64().unwrap();
+            let theirs = ort["output_probability"][i][c].as_f64().unwrap();
+            assert!(
+                (served - theirs).abs() <= 1e-5,
+                "row {i}: {served} vs {theirs}"
+            );
+        }
+    }
+}

@@ -242,7 +242,7 @@ async fn act<S: Store>(
             }
         }
         ModelsCommand::Import(a) => {
-            code = import(cx, a, &reg, lake, m, &who()?).await?;
+            code = import(cx, a, &reg, lake, m, &who).await?;
         }
         ModelsCommand::Register { run } => {
             let c = mlinfra_core::jobs::runs::candidate(lake, m, run)
@@ -351,7 +351,7 @@ async fn import<S: Store>(
     reg: &Registry<S>,
     lake: &AnyLake,
     model: &str,
-    actor: &str,
+    who: &dyn Fn() -> Result<String, Failure>,
 ) -> Result<i32, Failure> {
     use mlinfra_core::jobs::import::{self, Evaluated};
     let read = |p: &std::path::Path, what: &str| {
@@ -397,6 +397,7 @@ async fn import<S: Store>(
         )));
     };
     let data_bytes = read(data, "evaluation data")?;
+    let actor = &who()?;
     let settings = crate::app::settings::jobs(&cx.loaded.stack)?;
     let what = import::ToImport {
         model,
