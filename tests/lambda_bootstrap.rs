@@ -555,6 +555,36 @@ fn apigw_event(request_id: &str, path: &str, body: &Value) -> Value {
     e
 }
 
+/// A function's own configuration, as `up` deployed it, and the emulator's endpoint and
+/// credentials.
+fn deployed_vars(
+    rt: &tokio::runtime::Runtime,
+    sdk: &aws_config::SdkConfig,
+    endpoint: &str,
+    function: &str,
+) -> Vec<(String, String)> {
+    let conf = rt
+        .block_on(
+            aws_sdk_lambda::Client::new(sdk)
+                .get_function_configuration()
+                .function_name(format!("heart-disease-{function}"))
+                .send(),
+        )
+        .unwrap();
+    let mut v: Vec<(String, String)> = conf
+        .environment
+        .and_then(|e| e.variables)
+        .unwrap_or_default()
+        .into_iter()
+        .collect();
+    v.extend([
+        ("AWS_ENDPOINT_URL".to_string(), endpoint.to_string()),
+        ("AWS_ACCESS_KEY_ID".to_string(), "testing".to_string()),
+        ("AWS_SECRET_ACCESS_KEY".to_string(), "testing".to_string()),
+    ]);
+    v
+}
+
 /// The four bootstraps on the cloud environment, against the moto server: the real S3 event of
 /// a CSV put under `raw/` curates it in S3; the weekly rule's event trains on it and registers
 /// version 1 in DynamoDB with Production requested; a second person approves it with the CLI;
@@ -610,28 +640,7 @@ fn the_jobs_run_on_s3_and_dynamodb() {
     )
     .unwrap();
     // The functions' own configuration, as `up` deployed it, and the emulator's endpoint.
-    let vars = |function: &str| -> Vec<(String, String)> {
-        let conf = rt
-            .block_on(
-                aws_sdk_lambda::Client::new(&sdk)
-                    .get_function_configuration()
-                    .function_name(format!("heart-disease-{function}"))
-                    .send(),
-            )
-            .unwrap();
-        let mut v: Vec<(String, String)> = conf
-            .environment
-            .and_then(|e| e.variables)
-            .unwrap_or_default()
-            .into_iter()
-            .collect();
-        v.extend([
-            ("AWS_ENDPOINT_URL".to_string(), endpoint.clone()),
-            ("AWS_ACCESS_KEY_ID".to_string(), "testing".to_string()),
-            ("AWS_SECRET_ACCESS_KEY".to_string(), "testing".to_string()),
-        ]);
-        v
-    };
+    let vars = |function: &str| deployed_vars(&rt, &sdk, &endpoint, function);
     let object = |k: &str| -> Option<Vec<u8>> {
         rt.block_on(s3.get_object().bucket(bucket).key(k).send())
             .ok()
@@ -1469,25 +1478,7 @@ fn an_imported_model_is_served_by_the_predict_bootstrap_on_s3_and_dynamodb() {
     assert_eq!(code, 0, "{out}{err}");
 
     let sdk = rt.block_on(moto::sdk_config(&endpoint));
-    let conf = rt
-        .block_on(
-            aws_sdk_lambda::Client::new(&sdk)
-                .get_function_configuration()
-                .function_name("heart-disease-predict")
-                .send(),
-        )
-        .unwrap();
-    let mut vars: Vec<(String, String)> = conf
-        .environment
-        .and_then(|e| e.variables)
-        .unwrap_or_default()
-        .into_iter()
-        .collect();
-    vars.extend([
-        ("AWS_ENDPOINT_URL".to_string(), endpoint.clone()),
-        ("AWS_ACCESS_KEY_ID".to_string(), "testing".to_string()),
-        ("AWS_SECRET_ACCESS_KEY".to_string(), "testing".to_string()),
-    ]);
+    let vars = deployed_vars(&rt, &sdk, &endpoint, "predict");
     let predict = executor("predict", tmp.path(), &vars);
     let text = std::fs::read_to_string(dir.join("heart.csv")).unwrap();
     let mut lines = text.lines();
