@@ -138,6 +138,7 @@ test-localstack:
 bench: venv
 	bash bench/pipeline.sh
 	bash bench/scale.sh
+	bash bench/imported.sh
 	bash bench/train_1m.sh
 	bash bench/drift.sh
 	bash bench/serving.sh

@@ -244,6 +244,29 @@ fn bad_models_and_cards_are_refused_and_nothing_is_registered() {
         r.stderr
     );
     assert!(!p.path().join("notes.card.yaml").exists());
+    // An operator tract does not run, and weights in a file outside the model's directory:
+    // named, and no card written.
+    fixture(&p, "svm_classifier.onnx");
+    let r = p.run(&["models", "import", "svm_classifier.onnx"]);
+    assert_eq!(r.code, 1);
+    assert!(
+        r.stderr
+            .contains("operator `ai.onnx.ml.SVMClassifier` (node `"),
+        "{}",
+        r.stderr
+    );
+    assert!(!p.path().join("svm_classifier.card.yaml").exists());
+    fixture(&p, "external_data.onnx");
+    let r = p.run(&["models", "import", "external_data.onnx"]);
+    assert_eq!(r.code, 1);
+    assert!(
+        r.stderr.contains(
+            "tensor `unused_weights` keeps its data in another file (`../../external_weights.bin`)"
+        ),
+        "{}",
+        r.stderr
+    );
+    assert!(!p.path().join("external_data.card.yaml").exists());
     // A card with a typo in the YAML schema: positioned.
     p.write(
         "typo.card.yaml",
