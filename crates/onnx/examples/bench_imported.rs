@@ -47,7 +47,8 @@ fn main() {
             .collect()
     };
     // `MLINFRA_BENCH_BATCH=all`: every row in one batch (to tell a per-call cost from a per-row one).
-    let batches: Vec<Vec<Column>> = if std::env::var("MLINFRA_BENCH_BATCH").as_deref() == Ok("all") {
+    let batches: Vec<Vec<Column>> = if std::env::var("MLINFRA_BENCH_BATCH").as_deref() == Ok("all")
+    {
         let cols: Vec<Vec<Column>> = rows.iter().map(|r| one(r)).collect();
         let merged = (0..card.input.features.len())
             .map(|j| match &cols[0][j] {

@@ -13,9 +13,8 @@
 //! | `Binarizer`             | `Cast(Greater(X, threshold))`                                  |
 //! | `OneHotEncoder`         | `Cast(Equal(Unsqueeze(X, -1), categories))`, strings through   |
 //! |                         | `CategoryMapper` to their index first                          |
-//! | `TreeEnsembleRegressor` | a `TreeEnsembleClassifier` with one score column per target    |
-//! |                         | (and one unused), then `Gather` of the targets' columns        |
-//! | `TreeEnsembleClassifier`| kept; its label is the `ArgMax` of its scores, as onnxruntime's |
+//! | `TreeEnsembleRegressor` | mlinfra's `MlinfraTrees` ([`crate::trees`])                     |
+//! | `TreeEnsembleClassifier`| `MlinfraTrees` for its scores; its label the `ArgMax` of them   |
 //!
 //! An operator that is neither run by tract nor rewritten is an error naming it and its node.
 //! A file is refused before it is parsed when it is larger than [`MAX_BYTES`], and when one of
@@ -181,23 +180,27 @@ pub fn normalize(model: &mut pb::ModelProto) -> Result<Rewrites, ImportError> {
                     .push(format!("OneHotEncoder `{}` as Equal", node.name));
             }
             (true, "TreeEnsembleRegressor") => {
-                tree_regressor(&node, &mut names, &mut nodes, &mut initializers)?;
+                let y = one(&node.output, &node)?;
+                nodes.push(trees_node(&node, false, &y));
                 out.applied.push(format!(
-                    "TreeEnsembleRegressor `{}` as TreeEnsembleClassifier",
-                    node.name
+                    "TreeEnsembleRegressor `{}` as {}",
+                    node.name,
+                    crate::trees::OP
                 ));
             }
             (true, "TreeEnsembleClassifier") if node.output.len() == 2 => {
                 tree_classifier_label(node, &mut names, &mut nodes, &mut initializers)?;
-                out.applied
-                    .push("TreeEnsembleClassifier's label as the ArgMax of its scores".into());
+                out.applied.push(format!(
+                    "TreeEnsembleClassifier as {}, its label the ArgMax of its scores",
+                    crate::trees::OP
+                ));
             }
             _ => nodes.push(node),
         }
     }
     graph.node = nodes;
     graph.initializer.extend(initializers);
-    let known = tract_onnx::onnx();
+    let known = framework();
     for n in &graph.node {
         if !known.op_register.0.contains_key(&n.op_type) {
             let domain = if n.domain.is_empty() {
@@ -213,6 +216,14 @@ pub fn normalize(model: &mut pb::ModelProto) -> Result<Rewrites, ImportError> {
         }
     }
     Ok(out)
+}
+
+/// tract's ONNX reader, with mlinfra's operators registered.
+fn framework() -> tract_onnx::Onnx {
+    let mut onnx = tract_onnx::onnx();
+    onnx.op_register
+        .insert(crate::trees::OP, crate::trees::build);
+    onnx
 }
 
 /// Names not yet used in the graph, for the values and constants the rewrites add.
@@ -331,12 +342,6 @@ fn ints_attr(name: &str, ints: Vec<i64>) -> AttributeProto {
     })
 }
 
-fn floats_attr(name: &str, floats: Vec<f32>) -> AttributeProto {
-    attribute(name, pb::attribute_proto::AttributeType::Floats, |a| {
-        a.floats = floats
-    })
-}
-
 /// `Cast(x) -> y` to float.
 fn cast(x: &str, y: &str, name: &str) -> NodeProto {
     let mut n = plain("Cast", &[x], &[y], name);
@@ -434,99 +439,22 @@ fn one_hot(
     Ok(())
 }
 
-/// `TreeEnsembleRegressor(X) -> Y` as a `TreeEnsembleClassifier` whose class `t + 1` sums the
-/// leaf weights of target `t` (class 0 takes none, so that the classifier keeps one score
-/// column per class), then the targets' columns gathered.
-fn tree_regressor(
-    node: &NodeProto,
-    names: &mut Names,
-    nodes: &mut Vec<NodeProto>,
-    initializers: &mut Vec<TensorProto>,
-) -> Result<(), ImportError> {
-    let x = one(&node.input, node)?;
-    let y = one(&node.output, node)?;
-    let post = attr(node, "post_transform")
-        .map(|a| String::from_utf8_lossy(&a.s).into_owned())
-        .unwrap_or_else(|| "NONE".into());
-    if post != "NONE" {
-        return Err(unsupported(
-            node,
-            &format!("`post_transform` `{post}`: only NONE is supported for a regressor"),
-        ));
-    }
-    let aggregate = attr(node, "aggregate_function")
-        .map(|a| String::from_utf8_lossy(&a.s).into_owned())
-        .unwrap_or_else(|| "SUM".into());
-    let targets = attr(node, "n_targets").map_or(1, |a| a.i).max(1);
-    let target_ids = ints(node, "target_ids").unwrap_or_default();
-    let tree_ids = ints(node, "target_treeids").unwrap_or_default();
-    let mut weights = floats(node, "target_weights").unwrap_or_default();
-    let trees = ints(node, "nodes_treeids")
-        .unwrap_or_default()
-        .into_iter()
-        .collect::<std::collections::BTreeSet<_>>()
-        .len()
-        .max(1);
-    match aggregate.as_str() {
-        "SUM" => {}
-        "AVERAGE" => weights.iter_mut().for_each(|w| *w /= trees as f32),
-        other => {
-            return Err(unsupported(
-                node,
-                &format!("`aggregate_function` `{other}`: SUM and AVERAGE are supported"),
-            ));
-        }
-    }
-    if target_ids.len() != weights.len() || tree_ids.len() != weights.len() {
-        return Err(unsupported(
-            node,
-            "its `target_*` attributes differ in length",
-        ));
-    }
-    let base = floats(node, "base_values").unwrap_or_else(|| vec![0.0; targets as usize]);
-    let mut c = NodeProto {
-        op_type: "TreeEnsembleClassifier".into(),
-        domain: ML.into(),
-        name: format!("{}/TreeEnsembleClassifier", node.name),
-        input: vec![x],
-        output: vec![names.fresh("label"), names.fresh("scores")],
-        ..Default::default()
-    };
-    for a in &node.attribute {
-        if a.name.starts_with("nodes_") {
-            c.attribute.push(a.clone());
-        }
-    }
-    c.attribute
-        .push(ints_attr("classlabels_int64s", (0..=targets).collect()));
-    c.attribute.push(ints_attr(
-        "class_ids",
-        target_ids.iter().map(|t| t + 1).collect(),
-    ));
-    c.attribute.push(ints_attr("class_treeids", tree_ids));
-    if let Some(n) = ints(node, "target_nodeids") {
-        c.attribute.push(ints_attr("class_nodeids", n));
-    }
-    c.attribute.push(floats_attr("class_weights", weights));
-    let mut classifier_base = vec![0.0];
-    classifier_base.extend(base);
-    c.attribute
-        .push(floats_attr("base_values", classifier_base));
-    let scores = c.output[1].clone();
-    nodes.push(c);
-    let columns = names.fresh("targets");
-    initializers.push(int_tensor(&columns, &(1..=targets).collect::<Vec<_>>()));
-    let mut g = plain("Gather", &[&scores, &columns], &[&y], &node.name);
-    g.attribute.push(int_attr("axis", 1));
-    nodes.push(g);
-    Ok(())
+/// An ensemble node as mlinfra's own operator ([`crate::trees`]), its attributes kept, its
+/// one output `y`: the scores of a classifier, the targets of a regressor.
+fn trees_node(node: &NodeProto, classifier: bool, y: &str) -> NodeProto {
+    let mut t = plain(crate::trees::OP, &[&node.input[0]], &[y], &node.name);
+    t.domain = "mlinfra".into();
+    t.attribute = node.attribute.clone();
+    t.attribute
+        .push(int_attr("mlinfra_classifier", i64::from(classifier)));
+    t
 }
 
-/// A `TreeEnsembleClassifier` whose label is the class of its highest score, as onnxruntime
-/// answers (tract's own label differs from it for two classes): the node's label output is
-/// replaced by `ArgMax` of its scores, mapped to the class labels.
+/// A `TreeEnsembleClassifier` as mlinfra's own operator for its scores, and its label the class
+/// of the highest score, as onnxruntime answers (tract's own label differs from it for two
+/// classes): `ArgMax` of the scores, mapped to the class labels.
 fn tree_classifier_label(
-    mut node: NodeProto,
+    node: NodeProto,
     names: &mut Names,
     nodes: &mut Vec<NodeProto>,
     initializers: &mut Vec<TensorProto>,
@@ -551,18 +479,13 @@ fn tree_classifier_label(
             ));
         }
     };
-    let (unused, index, table) = (
-        names.fresh("label"),
-        names.fresh("argmax"),
-        names.fresh("classes"),
-    );
+    let (index, table) = (names.fresh("argmax"), names.fresh("classes"));
     initializers.push(TensorProto {
         name: table.clone(),
         ..labels
     });
     let name = node.name.clone();
-    node.output[0] = unused;
-    nodes.push(node);
+    nodes.push(trees_node(&node, true, &scores));
     let mut a = plain("ArgMax", &[&scores], &[&index], &name);
     a.attribute.push(int_attr("axis", 1));
     a.attribute.push(int_attr("keepdims", 0));
@@ -621,7 +544,7 @@ impl Imported {
             })
             .unwrap_or_default();
         // Converters write fixed output shapes (`[1]`) that a batch does not have.
-        let model = tract_onnx::onnx()
+        let model = framework()
             .with_ignore_output_shapes(true)
             .with_ignore_output_types(true)
             .model_for_proto_model(&proto)

@@ -14,5 +14,7 @@ pub mod import;
 pub mod proto;
 #[cfg(feature = "runtime")]
 pub mod scorer;
+#[cfg(feature = "runtime")]
+pub mod trees;
 
 pub use export::*;

@@ -167,6 +167,15 @@ fn a_gradient_boosting_regressor() {
 }
 
 #[test]
+fn a_random_forest_regressor() {
+    same_as_onnxruntime(
+        "random_forest_regressor.onnx",
+        "age,trestbps,thalach,oldpeak",
+        1e-5,
+    );
+}
+
+#[test]
 fn a_lightgbm_classifier_through_onnxmltools() {
     same_as_onnxruntime("lightgbm.onnx", NUMERIC, 1e-5);
 }
