@@ -11,7 +11,7 @@ DATA=tests/fixtures/imported/heart.csv
 NUMERIC=age,trestbps,chol,thalach,oldpeak
 printf '%-34s %12s %12s %8s\n' model "tract µs/row" "ort µs/row" ratio
 for spec in "sklearn_pipeline.onnx:" "random_forest.onnx:$NUMERIC" "lightgbm.onnx:$NUMERIC" \
-  "gradient_boosting_regressor.onnx:age,trestbps,thalach,oldpeak"; do
+  "xgboost.onnx:$NUMERIC" "gradient_boosting_regressor.onnx:age,trestbps,thalach,oldpeak"; do
   model="tests/fixtures/imported/${spec%%:*}"
   cols="${spec#*:}"
   ours=$("$BIN" "$model" "$DATA" $cols)

@@ -176,6 +176,11 @@ fn a_random_forest_regressor() {
 }
 
 #[test]
+fn an_xgboost_classifier_through_onnxmltools() {
+    same_as_onnxruntime("xgboost.onnx", NUMERIC, 1e-5);
+}
+
+#[test]
 fn a_lightgbm_classifier_through_onnxmltools() {
     same_as_onnxruntime("lightgbm.onnx", NUMERIC, 1e-5);
 }
