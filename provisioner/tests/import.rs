@@ -99,6 +99,16 @@ fn a_scikit_learn_pipeline_is_carded_evaluated_registered_and_approved() {
     let v: serde_json::Value = serde_json::from_str(&show.raw_stdout).unwrap();
     assert!((v["metrics"]["roc_auc"].as_f64().unwrap() - auc).abs() < 1e-12);
     assert!(v["run_id"].as_str().unwrap().starts_with("import-"));
+    // `models show` names the card and the file as it was imported.
+    assert_eq!(v["card"]["task"], "classification");
+    assert_eq!(v["card"]["output"]["classes"], json!(["0", "1"]));
+    assert_eq!(v["imported_from"], out["source_sha256"]);
+    let text = p.run(&["models", "show", "1"]);
+    assert!(
+        text.stdout.contains("card       classification, 7 features (age, trestbps, chol, thalach, oldpeak, cp, thal), classes 0, 1"),
+        "{}",
+        text.stdout
+    );
     // The registered file is the user's with the card appended: its own sha256 checks.
     let file = v["artifact_uri"]
         .as_str()

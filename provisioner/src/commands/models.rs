@@ -230,15 +230,36 @@ async fn act<S: Store>(
             for (k, x) in &v.metrics {
                 let _ = writeln!(t, "{k:<10} {}", num(*x));
             }
+            let card = mlinfra_core::jobs::import::card_of(lake, &v).await?;
+            if let Some((c, source)) = &card {
+                let features: Vec<String> = c.input.features.iter().map(|f| f.name.clone()).collect();
+                let _ = writeln!(t, "imported   from {}", source.as_deref().unwrap_or("?"));
+                let _ = writeln!(
+                    t,
+                    "card       {}, {} features ({}){}",
+                    c.task.name(),
+                    features.len(),
+                    features.join(", "),
+                    if c.output.classes.is_empty() {
+                        String::new()
+                    } else {
+                        format!(", classes {}", c.output.classes.join(", "))
+                    }
+                );
+            }
+            let mut shown = serde_json::to_value(&v).unwrap_or_default();
+            if let Some((c, source)) = &card {
+                shown["card"] = serde_json::to_value(c).unwrap_or_default();
+                shown["imported_from"] = serde_json::to_value(source).unwrap_or_default();
+            }
             match mirror {
                 Some(s) => {
                     let state = s.state(&reg, m).await;
                     let _ = writeln!(t, "sagemaker  {}", state.line());
-                    let mut shown = serde_json::to_value(&v).unwrap_or_default();
                     shown["sagemaker_mirror"] = serde_json::to_value(&state).unwrap_or_default();
                     cx.out.result(t, &shown);
                 }
-                None => cx.out.result(t, &v),
+                None => cx.out.result(t, &shown),
             }
         }
         ModelsCommand::Import(a) => {

@@ -327,6 +327,37 @@ async fn production_baseline<S: Store>(
     }
 }
 
+/// The card of a registered version and the sha256 of the file as it was imported, when the
+/// version is an imported model (read from its file in `lake`, checked against its sha256).
+pub async fn card_of(
+    lake: &impl Lake,
+    v: &Version,
+) -> Result<Option<(Card, Option<String>)>, JobError> {
+    if !v.run_id.starts_with("import-") {
+        return Ok(None);
+    }
+    let pointer = crate::registry::Pointer {
+        version: v.version,
+        artifact_uri: v.artifact_uri.clone(),
+        sha256: v.sha256.clone(),
+    };
+    let (_, bytes) = super::read_registered(lake, &pointer).await?;
+    let Some(card) = stored_card(&bytes) else {
+        return Ok(None);
+    };
+    let card = card.map_err(JobError::Input)?;
+    use prost::Message as _;
+    let source = crate::onnx::proto::ModelProto::decode(&bytes[..])
+        .ok()
+        .and_then(|p| {
+            p.metadata_props
+                .into_iter()
+                .find(|e| e.key == card::SOURCE_KEY)
+                .map(|e| e.value)
+        });
+    Ok(Some((card, source)))
+}
+
 /// The card stored in a registered model file, when it is an imported model.
 pub fn stored_card(bytes: &[u8]) -> Option<Result<Card, String>> {
     use prost::Message as _;
