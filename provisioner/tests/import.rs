@@ -137,6 +137,28 @@ fn a_scikit_learn_pipeline_is_carded_evaluated_registered_and_approved() {
     assert_eq!(v["version"], 1);
     assert_eq!(v["stage"], "Production");
 
+    // A second model, blessed against the Production one on the same rows (each read as its
+    // own card names its features).
+    fixture(&p, "random_forest.onnx");
+    p.run(&["models", "import", "random_forest.onnx"]);
+    let card = p.path().join("random_forest.card.yaml");
+    let mut text = std::fs::read_to_string(&card).unwrap();
+    for (i, c) in ["age", "trestbps", "chol", "thalach", "oldpeak"]
+        .iter()
+        .enumerate()
+    {
+        text = text.replace(&format!("\"feature_{i}\""), c);
+    }
+    std::fs::write(&card, text).unwrap();
+    let r = import(&p, "random_forest.onnx", "target", &["--output", "json"]);
+    let second: Value = serde_json::from_str(&r.raw_stdout).unwrap_or(Value::Null);
+    let baseline = second["blessing"]["baseline"].as_f64();
+    assert!(
+        baseline.is_some_and(|b| (b - auc).abs() < 1e-12),
+        "the Production version's roc_auc on the same rows: {}",
+        r.snapshot()
+    );
+
     // Served over HTTP: the probabilities onnxruntime gives for the same rows (within 1e-5).
     let server = Server::start(&p);
     server.wait_for("production", 1);

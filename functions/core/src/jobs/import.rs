@@ -250,7 +250,7 @@ pub async fn import<S: Store>(
         .map_err(|e| JobError::Input(format!("`{data_name}`: {e}")))?;
     let blessing = match &evaluation {
         Evaluated::Classification(e) => {
-            let baseline = production_baseline(lake, registry, model, set).await?;
+            let baseline = production_baseline(lake, registry, model, data, label).await?;
             Some(bless(policy, e, baseline.as_ref()))
         }
         Evaluated::Regression { .. } => None,
@@ -301,7 +301,8 @@ async fn production_baseline<S: Store>(
     lake: &impl Lake,
     registry: &Registry<S>,
     model: &str,
-    set: &EvalSet,
+    data: &[u8],
+    label: &str,
 ) -> Result<Option<Evaluation>, JobError> {
     let Some(doc) = registry.store.load(model).await? else {
         return Ok(None);
@@ -309,30 +310,28 @@ async fn production_baseline<S: Store>(
     let Some(v) = doc.in_stage(Stage::Production) else {
         return Ok(None);
     };
-    let pointer = crate::registry::Pointer {
-        version: v.version,
-        artifact_uri: v.artifact_uri.clone(),
-        sha256: v.sha256.clone(),
+    let Some(bytes) = imported_file(lake, v).await? else {
+        return Ok(None);
     };
-    let (_, bytes) = super::read_registered(lake, &pointer).await?;
     let Some(Ok(card)) = stored_card(&bytes) else {
         return Ok(None);
     };
     let Ok(m) = Imported::load(&bytes) else {
         return Ok(None);
     };
-    match evaluate(&m, &card, set) {
+    // The same rows, read as the Production version's own card names its features.
+    let Ok(set) = eval_set(data, &card, label) else {
+        return Ok(None);
+    };
+    match evaluate(&m, &card, &set) {
         Ok(Evaluated::Classification(e)) => Ok(Some(e)),
         _ => Ok(None),
     }
 }
 
-/// The card of a registered version and the sha256 of the file as it was imported, when the
-/// version is an imported model (read from its file in `lake`, checked against its sha256).
-pub async fn card_of(
-    lake: &impl Lake,
-    v: &Version,
-) -> Result<Option<(Card, Option<String>)>, JobError> {
+/// The file of a registered version that was imported (`None` for a model mlinfra trained),
+/// checked against its sha256.
+async fn imported_file(lake: &impl Lake, v: &Version) -> Result<Option<Vec<u8>>, JobError> {
     if !v.run_id.starts_with("import-") {
         return Ok(None);
     }
@@ -341,7 +340,18 @@ pub async fn card_of(
         artifact_uri: v.artifact_uri.clone(),
         sha256: v.sha256.clone(),
     };
-    let (_, bytes) = super::read_registered(lake, &pointer).await?;
+    Ok(Some(super::read_registered(lake, &pointer).await?.1))
+}
+
+/// The card of a registered version and the sha256 of the file as it was imported, when the
+/// version is an imported model (read from its file in `lake`, checked against its sha256).
+pub async fn card_of(
+    lake: &impl Lake,
+    v: &Version,
+) -> Result<Option<(Card, Option<String>)>, JobError> {
+    let Some(bytes) = imported_file(lake, v).await? else {
+        return Ok(None);
+    };
     let Some(card) = stored_card(&bytes) else {
         return Ok(None);
     };
