@@ -471,3 +471,43 @@ fn the_consoles_guards_refuse_and_change_nothing() {
     assert_eq!(st, 303);
     let _ = http(port, "GET", "/v1/health", &[], "");
 }
+
+/// A model imported from another tool is listed as imported, without a link to a pipeline run
+/// it does not have.
+#[test]
+fn an_imported_version_is_listed_as_imported() {
+    let p = Project::new();
+    p.run(&["up", "--yes"]).ok();
+    let fixtures = common::repo_root().join("tests/fixtures/imported");
+    for f in ["sklearn_pipeline.onnx", "heart.csv"] {
+        p.write(f, &std::fs::read(fixtures.join(f)).unwrap());
+    }
+    p.run(&["models", "import", "sklearn_pipeline.onnx"]);
+    p.run(&[
+        "models",
+        "import",
+        "sklearn_pipeline.onnx",
+        "--data",
+        "heart.csv",
+        "--label",
+        "target",
+        "--as",
+        "alice",
+    ])
+    .ok();
+    p.run_stdin(&["users", "add", "alice"], &format!("{ALICE}\n"))
+        .ok();
+    let server = Server::start(&p);
+    let (session, _) = http_sign_in(server.port, "alice", ALICE).unwrap();
+    let (st, page, _) = get(
+        server.port,
+        "/ui/models",
+        &format!("mlinfra_session={session}"),
+    );
+    assert_eq!(st, 200);
+    assert!(
+        page.contains("class=\"imported\">imported</small>"),
+        "{page}"
+    );
+    assert!(!page.contains("href=\"/ui/runs/import-"), "{page}");
+}

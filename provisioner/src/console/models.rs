@@ -60,10 +60,18 @@ pub async fn page(c: &Console, s: &Session, outcome: Option<(bool, String, u16)>
                     metric("roc_auc"),
                     metric("accuracy"),
                     metric("f1"),
-                    format!(
-                        "<a href=\"/ui/runs/{0}\"><code>{0}</code></a>",
-                        esc(&v.run_id)
-                    ),
+                    // An imported model has no run of mlinfra's pipeline to show.
+                    if v.run_id.starts_with("import-") {
+                        format!(
+                            "<code>{}</code> <small class=\"imported\">imported</small>",
+                            esc(&v.run_id)
+                        )
+                    } else {
+                        format!(
+                            "<a href=\"/ui/runs/{0}\"><code>{0}</code></a>",
+                            esc(&v.run_id)
+                        )
+                    },
                     format!("<code>{}</code>", esc(&short(&v.data_hash, 12))),
                     format!("<code>{}</code>", esc(&short(&v.schema_version, 12))),
                     format!(
