@@ -271,23 +271,28 @@ fn one(values: &[String], node: &NodeProto) -> Result<String, ImportError> {
         .ok_or_else(|| unsupported(node, "it has no input or no output"))
 }
 
-fn attr<'a>(node: &'a NodeProto, name: &str) -> Option<&'a AttributeProto> {
+/// A node's attribute by name (the readers below: its value, `None` when absent or empty).
+pub(crate) fn attr<'a>(node: &'a NodeProto, name: &str) -> Option<&'a AttributeProto> {
     node.attribute.iter().find(|a| a.name == name)
 }
 
-fn floats(node: &NodeProto, name: &str) -> Option<Vec<f32>> {
+pub(crate) fn floats(node: &NodeProto, name: &str) -> Option<Vec<f32>> {
     attr(node, name)
         .map(|a| a.floats.clone())
         .filter(|v| !v.is_empty())
 }
 
-fn ints(node: &NodeProto, name: &str) -> Option<Vec<i64>> {
+pub(crate) fn ints(node: &NodeProto, name: &str) -> Option<Vec<i64>> {
     attr(node, name)
         .map(|a| a.ints.clone())
         .filter(|v| !v.is_empty())
 }
 
-fn strings(node: &NodeProto, name: &str) -> Option<Vec<String>> {
+pub(crate) fn string(node: &NodeProto, name: &str) -> Option<String> {
+    attr(node, name).map(|a| String::from_utf8_lossy(&a.s).into_owned())
+}
+
+pub(crate) fn strings(node: &NodeProto, name: &str) -> Option<Vec<String>> {
     attr(node, name)
         .map(|a| {
             a.strings

@@ -11,6 +11,7 @@
 //! regressor aggregates its targets' weights (sum, average, minimum or maximum) plus
 //! `base_values`. [`crate::import::normalize`] puts this operator in place of both.
 
+use crate::import::{attr, floats, ints, string, strings};
 use tract_onnx::model::ParsingContext;
 use tract_onnx::pb::NodeProto;
 use tract_onnx::tract_hir::internal::*;
@@ -76,46 +77,19 @@ pub struct Trees {
     max_feature: usize,
 }
 
-fn find<'a>(node: &'a NodeProto, name: &str) -> Option<&'a tract_onnx::pb::AttributeProto> {
-    node.attribute.iter().find(|a| a.name == name)
-}
-
-fn ints(node: &NodeProto, name: &str) -> Vec<i64> {
-    find(node, name).map(|a| a.ints.clone()).unwrap_or_default()
-}
-
-fn floats(node: &NodeProto, name: &str) -> Vec<f32> {
-    find(node, name)
-        .map(|a| a.floats.clone())
-        .unwrap_or_default()
-}
-
-fn strings(node: &NodeProto, name: &str) -> Vec<String> {
-    find(node, name).map_or_else(Vec::new, |a| {
-        a.strings
-            .iter()
-            .map(|s| String::from_utf8_lossy(s).into_owned())
-            .collect()
-    })
-}
-
-fn string(node: &NodeProto, name: &str) -> Option<String> {
-    find(node, name).map(|a| String::from_utf8_lossy(&a.s).into_owned())
-}
-
 impl Trees {
     /// Parse a `TreeEnsembleClassifier` (`classifier`) or a `TreeEnsembleRegressor` node's
     /// attributes.
     pub fn parse(node: &NodeProto, classifier: bool) -> TractResult<Trees> {
-        let n = ints(node, "nodes_nodeids").len();
-        let tree_ids = ints(node, "nodes_treeids");
-        let node_ids = ints(node, "nodes_nodeids");
-        let features = ints(node, "nodes_featureids");
-        let values = floats(node, "nodes_values");
-        let modes = strings(node, "nodes_modes");
-        let yes = ints(node, "nodes_truenodeids");
-        let no = ints(node, "nodes_falsenodeids");
-        let nan = ints(node, "nodes_missing_value_tracks_true");
+        let n = ints(node, "nodes_nodeids").unwrap_or_default().len();
+        let tree_ids = ints(node, "nodes_treeids").unwrap_or_default();
+        let node_ids = ints(node, "nodes_nodeids").unwrap_or_default();
+        let features = ints(node, "nodes_featureids").unwrap_or_default();
+        let values = floats(node, "nodes_values").unwrap_or_default();
+        let modes = strings(node, "nodes_modes").unwrap_or_default();
+        let yes = ints(node, "nodes_truenodeids").unwrap_or_default();
+        let no = ints(node, "nodes_falsenodeids").unwrap_or_default();
+        let nan = ints(node, "nodes_missing_value_tracks_true").unwrap_or_default();
         ensure!(n > 0, "`{}` has no nodes", node.name);
         for (name, len) in [
             ("nodes_treeids", tree_ids.len()),
@@ -132,10 +106,10 @@ impl Trees {
             );
         }
         let prefix = if classifier { "class" } else { "target" };
-        let leaf_trees = ints(node, &format!("{prefix}_treeids"));
-        let leaf_nodes = ints(node, &format!("{prefix}_nodeids"));
-        let leaf_ids = ints(node, &format!("{prefix}_ids"));
-        let leaf_weights = floats(node, &format!("{prefix}_weights"));
+        let leaf_trees = ints(node, &format!("{prefix}_treeids")).unwrap_or_default();
+        let leaf_nodes = ints(node, &format!("{prefix}_nodeids")).unwrap_or_default();
+        let leaf_ids = ints(node, &format!("{prefix}_ids")).unwrap_or_default();
+        let leaf_weights = floats(node, &format!("{prefix}_weights")).unwrap_or_default();
         let k = leaf_weights.len();
         ensure!(
             leaf_trees.len() == k && leaf_nodes.len() == k && leaf_ids.len() == k,
@@ -144,10 +118,15 @@ impl Trees {
         );
         let columns = if classifier {
             ints(node, "classlabels_int64s")
+                .unwrap_or_default()
                 .len()
-                .max(strings(node, "classlabels_strings").len())
+                .max(
+                    strings(node, "classlabels_strings")
+                        .unwrap_or_default()
+                        .len(),
+                )
         } else {
-            usize::try_from(find(node, "n_targets").map_or(1, |a| a.i)).unwrap_or(1)
+            usize::try_from(attr(node, "n_targets").map_or(1, |a| a.i)).unwrap_or(1)
         };
         ensure!(columns > 0, "`{}` has no classes or targets", node.name);
         // Nodes by (tree, node id), as the attributes may list them in any order.
@@ -240,7 +219,7 @@ impl Trees {
             Some(other) => bail!("`{}`: post transform `{other}` is not supported", node.name),
         };
         let binary = classifier && columns == 2 && weights.iter().all(|(c, _)| *c == 0);
-        let mut base = floats(node, "base_values");
+        let mut base = floats(node, "base_values").unwrap_or_default();
         base.resize(columns, 0.0);
         Ok(Trees {
             nodes,
@@ -452,7 +431,7 @@ pub fn build(
     _ctx: &ParsingContext,
     node: &NodeProto,
 ) -> TractResult<(Box<dyn InferenceOp>, Vec<String>)> {
-    let classifier = find(node, "mlinfra_classifier").is_some_and(|a| a.i != 0);
+    let classifier = attr(node, "mlinfra_classifier").is_some_and(|a| a.i != 0);
     Ok((
         expand(TreesExpansion(Trees::parse(node, classifier)?)),
         vec![],
