@@ -8,7 +8,7 @@ use std::fmt::Write as _;
 use mlinfra_core::onnx::card::{Card, Feature, FeatureKind, Input, Output, Task, VERSION};
 
 use crate::diag::{Diagnostic, render_all};
-use crate::stack::decode::{Cx, MapReader};
+use crate::stack::decode::{Cx, section};
 use crate::stack::yaml::{self, Node, Value};
 
 /// Read a card from `src` (the file `file`); the rendered diagnostics on failure.
@@ -29,13 +29,6 @@ pub fn parse(file: &str, src: &str) -> Result<Card, String> {
             diags.dedup();
             Err(render_all(&diags, file, src))
         }
-    }
-}
-
-fn section<'n>(n: Option<&'n Node>, path: &str, cx: &mut Cx) -> Option<MapReader<'n>> {
-    match n {
-        Some(n) => cx.map(n, path),
-        None => Some(MapReader::absent(path)),
     }
 }
 

@@ -277,6 +277,14 @@ impl Cx {
     }
 }
 
+/// Read an optional mapping at `path` (absent: every field its default).
+pub fn section<'n>(n: Option<&'n Node>, path: &str, cx: &mut Cx) -> Option<MapReader<'n>> {
+    match n {
+        Some(n) => cx.map(n, path),
+        None => Some(MapReader::absent(path)),
+    }
+}
+
 /// A field path with user-chosen names replaced: `functions.etl.memory_mb` →
 /// `functions.<name>.memory_mb`, `alerts[1].name` → `alerts[].name`.
 pub fn generic_path(path: &str) -> String {

@@ -9,7 +9,7 @@ use mlinfra_core::metrics::Metric;
 use mlinfra_core::model::Family;
 use serde::Serialize;
 
-use super::decode::{Cx, MapReader, Spanned, node_len};
+use super::decode::{Cx, Spanned, node_len, section};
 use super::names::{check_bucket, check_name};
 use super::schedule::Schedule;
 use super::yaml::{Node, Value};
@@ -454,14 +454,6 @@ fn named(cx: &mut Cx, n: &Node, what: &str, s: &str) -> Option<String> {
             cx.push(Diagnostic::new(n.pos, node_len(n), msg).with_hint_opt(hint));
             None
         }
-    }
-}
-
-/// Read an optional mapping (absent = all defaults).
-fn section<'n>(n: Option<&'n Node>, path: &str, cx: &mut Cx) -> Option<MapReader<'n>> {
-    match n {
-        Some(n) => cx.map(n, path),
-        None => Some(MapReader::absent(path)),
     }
 }
 

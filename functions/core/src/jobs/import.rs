@@ -352,31 +352,38 @@ pub async fn card_of(
     let Some(bytes) = imported_file(lake, v).await? else {
         return Ok(None);
     };
-    let Some(card) = stored_card(&bytes) else {
+    let props = metadata(&bytes);
+    let Some(card) = card_in(&props) else {
         return Ok(None);
     };
     let card = card.map_err(JobError::Input)?;
+    let source = props
+        .into_iter()
+        .find(|(k, _)| k == card::SOURCE_KEY)
+        .map(|(_, v)| v);
+    Ok(Some((card, source)))
+}
+
+/// A model file's metadata entries (none when it is not ONNX).
+fn metadata(bytes: &[u8]) -> Vec<(String, String)> {
     use prost::Message as _;
-    let source = crate::onnx::proto::ModelProto::decode(&bytes[..])
-        .ok()
-        .and_then(|p| {
+    crate::onnx::proto::ModelProto::decode(bytes)
+        .map(|p| {
             p.metadata_props
                 .into_iter()
-                .find(|e| e.key == card::SOURCE_KEY)
-                .map(|e| e.value)
-        });
-    Ok(Some((card, source)))
+                .map(|e| (e.key, e.value))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// The card among a model file's metadata entries, when it is an imported model.
+fn card_in(props: &[(String, String)]) -> Option<Result<Card, String>> {
+    card::stored(props.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+        .map(|r| r.map_err(|e| format!("`{}` metadata: {e}", card::METADATA_KEY)))
 }
 
 /// The card stored in a registered model file, when it is an imported model.
 pub fn stored_card(bytes: &[u8]) -> Option<Result<Card, String>> {
-    use prost::Message as _;
-    let proto = crate::onnx::proto::ModelProto::decode(bytes).ok()?;
-    card::stored(
-        proto
-            .metadata_props
-            .iter()
-            .map(|p| (p.key.as_str(), p.value.as_str())),
-    )
-    .map(|r| r.map_err(|e| format!("`{}` metadata: {e}", card::METADATA_KEY)))
+    card_in(&metadata(bytes))
 }
