@@ -5,7 +5,9 @@
 
 use std::fmt::Write as _;
 
-use mlinfra_core::onnx::card::{Card, Feature, FeatureKind, Input, Output, Task, VERSION};
+use mlinfra_core::onnx::card::{
+    Card, Feature, FeatureKind, Input, Output, Padding, Task, TextInput, VERSION,
+};
 
 use crate::diag::{Diagnostic, render_all};
 use crate::stack::decode::{Cx, section};
@@ -93,10 +95,15 @@ fn decode(root: &Node, cx: &mut Cx) -> Option<Card> {
                 })
             })
         });
+        let text = i.opt("text").map(|n| decode_text(n, cx));
         i.finish(cx);
         Input {
             features: features?,
             tensor: match tensor {
+                Some(t) => Some(t?),
+                None => None,
+            },
+            text: match text {
                 Some(t) => Some(t?),
                 None => None,
             },
@@ -107,12 +114,17 @@ fn decode(root: &Node, cx: &mut Cx) -> Option<Card> {
         let probabilities = o
             .opt("probabilities")
             .map(|n| cx.string(n, "output.probabilities"));
+        let logits = o.opt("logits").map(|n| cx.string(n, "output.logits"));
         let value = o.opt("value").map(|n| cx.string(n, "output.value"));
         let classes = o.opt("classes").map(|n| cx.list(n, "output.classes", text));
         o.finish(cx);
         Output {
             probabilities: match probabilities {
                 Some(p) => Some(p?),
+                None => None,
+            },
+            logits: match logits {
+                Some(l) => Some(l?),
                 None => None,
             },
             classes: match classes {
@@ -147,6 +159,54 @@ fn decode(root: &Node, cx: &mut Cx) -> Option<Card> {
         _ => {}
     }
     Some(card)
+}
+
+/// The `input.text` section of a text model.
+fn decode_text(n: &Node, cx: &mut Cx) -> Option<TextInput> {
+    let mut t = cx.map(n, "input.text")?;
+    let tokenizer = t
+        .req(cx, "tokenizer")
+        .and_then(|n| cx.string(n, "input.text.tokenizer"));
+    let max_length = t.req(cx, "max_length").and_then(|n| {
+        cx.uint(
+            n,
+            "input.text.max_length",
+            1..=mlinfra_core::onnx::text::MAX_LENGTH as u64,
+        )
+    });
+    let truncation = match t.opt("truncation") {
+        Some(n) => cx.boolean(n, "input.text.truncation"),
+        None => Some(true),
+    };
+    let padding = match t.opt("padding") {
+        Some(n) => cx.one_of(n, "input.text.padding", Padding::NAMES).map(|p| {
+            if p == "max_length" {
+                Padding::MaxLength
+            } else {
+                Padding::Longest
+            }
+        }),
+        None => Some(Padding::Longest),
+    };
+    let input_ids = t
+        .req(cx, "input_ids")
+        .and_then(|n| cx.string(n, "input.text.input_ids"));
+    let mut optional = |key: &'static str| match t.opt(key) {
+        Some(n) => cx.string(n, &format!("input.text.{key}")).map(Some),
+        None => Some(None),
+    };
+    let attention_mask = optional("attention_mask");
+    let token_type_ids = optional("token_type_ids");
+    t.finish(cx);
+    Some(TextInput {
+        tokenizer: tokenizer?,
+        max_length: max_length? as usize,
+        truncation: truncation?,
+        padding: padding?,
+        input_ids: input_ids?,
+        attention_mask: attention_mask?,
+        token_type_ids: token_type_ids?,
+    })
 }
 
 /// Where `key` of the root mapping is written (the start of the file when it is not).
@@ -185,7 +245,28 @@ pub fn render(card: &Card, model: &str) -> String {
                 quoted(x)
             );
         }
+        None if card.input.text.is_some() => {}
         None => t.push_str("  # One graph input per feature, named after it.\n"),
+    }
+    if let Some(x) = &card.input.text {
+        let _ = writeln!(
+            t,
+            "  # A text model: its one text feature is tokenized by the Hugging Face tokenizer file\n  # (a path relative to this card), cut to max_length tokens when truncation is true (the\n  # answer says so; else a longer text is refused), and padded to the longest text of a batch\n  # or to max_length.\n  text:\n    tokenizer: {}\n    max_length: {}\n    truncation: {}\n    padding: {}   # longest | max_length\n    # The graph's inputs that take the token ids, the attention mask and the token types.\n    input_ids: {}",
+            quoted(&x.tokenizer),
+            x.max_length,
+            x.truncation,
+            match x.padding {
+                Padding::Longest => "longest",
+                Padding::MaxLength => "max_length",
+            },
+            quoted(&x.input_ids)
+        );
+        if let Some(m) = &x.attention_mask {
+            let _ = writeln!(t, "    attention_mask: {}", quoted(m));
+        }
+        if let Some(m) = &x.token_type_ids {
+            let _ = writeln!(t, "    token_type_ids: {}", quoted(m));
+        }
     }
     t.push_str("  features:\n");
     for f in &card.input.features {
@@ -200,8 +281,17 @@ pub fn render(card: &Card, model: &str) -> String {
         );
     }
     t.push_str("output:\n");
+    if let Some(l) = &card.output.logits {
+        let _ = writeln!(
+            t,
+            "  # Scores before softmax (`probabilities:` instead when the graph answers them).\n  logits: {}",
+            quoted(l)
+        );
+    }
     if let Some(p) = &card.output.probabilities {
         let _ = writeln!(t, "  probabilities: {}", quoted(p));
+    }
+    if card.task == Task::Classification {
         let classes: Vec<String> = card.output.classes.iter().map(|c| quoted(c)).collect();
         let _ = writeln!(
             t,
@@ -236,11 +326,12 @@ mod tests {
                     },
                 ],
                 tensor: None,
+                text: None,
             },
             output: Output {
                 probabilities: Some("output_probability".into()),
                 classes: vec!["0".into(), "1".into()],
-                value: None,
+                ..Output::default()
             },
         }
     }
@@ -257,6 +348,29 @@ mod tests {
             ..Output::default()
         };
         assert_eq!(parse("m.card.yaml", &render(&r, "m.onnx")).unwrap(), r);
+        let mut t = c.clone();
+        t.input = Input {
+            features: vec![Feature {
+                name: "text".into(),
+                kind: FeatureKind::Text,
+            }],
+            tensor: None,
+            text: Some(TextInput {
+                tokenizer: "tokenizer.json".into(),
+                max_length: 64,
+                truncation: false,
+                padding: Padding::MaxLength,
+                input_ids: "input_ids".into(),
+                attention_mask: Some("attention_mask".into()),
+                token_type_ids: None,
+            }),
+        };
+        t.output = Output {
+            logits: Some("logits".into()),
+            classes: vec!["fire".into(), "flood".into(), "other".into()],
+            ..Output::default()
+        };
+        assert_eq!(parse("m.card.yaml", &render(&t, "m.onnx")).unwrap(), t);
     }
 
     #[test]

@@ -3,9 +3,11 @@
 //! the graph ([`crate::import::Imported::check`]) and stores it in the registered model file as
 //! the `mlinfra.card` metadata entry (JSON), where serving reads it.
 //!
-//! Version 1 describes tabular models: one graph input per column (as skl2onnx names them), or
-//! one float tensor `[N, F]` with its columns in the order given; text and image inputs are for
-//! a later version.
+//! Version 1 describes tabular models (one graph input per column, as skl2onnx names them, or
+//! one float tensor `[N, F]` with its columns in the order given) and text models (one text
+//! feature, tokenized by a Hugging Face `tokenizer.json` into the graph's `input_ids`,
+//! `attention_mask` and `token_type_ids`: see [`TextInput`]). Image inputs are for a later
+//! version.
 
 use serde::{Deserialize, Serialize};
 
@@ -14,6 +16,8 @@ pub const VERSION: u32 = 1;
 
 /// The metadata entry of a registered model file that holds its card.
 pub const METADATA_KEY: &str = "mlinfra.card";
+/// The metadata entry of a registered text model that holds its `tokenizer.json`.
+pub const TOKENIZER_KEY: &str = "mlinfra.tokenizer";
 /// The metadata entry that holds the sha256 of the file as it was imported.
 pub const SOURCE_KEY: &str = "mlinfra.imported_from";
 
@@ -55,6 +59,51 @@ pub struct Input {
     /// feature is a graph input of its own, named after it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tensor: Option<String>,
+    /// A text model: its one feature (of type text) is tokenized into the graph's inputs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub text: Option<TextInput>,
+}
+
+/// How a text model's one feature becomes the graph's inputs.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TextInput {
+    /// The Hugging Face tokenizer file (`tokenizer.json`), relative to the card. The registered
+    /// model file carries its content as the `mlinfra.tokenizer` metadata entry.
+    pub tokenizer: String,
+    /// The most tokens a text becomes (special tokens included).
+    pub max_length: usize,
+    /// Whether a longer text is cut to `max_length` (the answer says so); else it is refused.
+    #[serde(default = "yes")]
+    pub truncation: bool,
+    /// How a batch is padded: to its longest text, or always to `max_length`.
+    #[serde(default)]
+    pub padding: Padding,
+    /// The graph input that takes the token ids `[N, L]`.
+    pub input_ids: String,
+    /// The graph input that takes the attention mask `[N, L]` (1 for a token, 0 for padding).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attention_mask: Option<String>,
+    /// The graph input that takes the token type ids `[N, L]` (the segment; 0 for one text).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token_type_ids: Option<String>,
+}
+
+fn yes() -> bool {
+    true
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Padding {
+    /// To the longest text of the batch.
+    #[default]
+    Longest,
+    /// To `max_length`, whatever the batch.
+    MaxLength,
+}
+
+impl Padding {
+    pub const NAMES: &'static [&'static str] = &["longest", "max_length"];
 }
 
 /// One feature of a request.
@@ -87,6 +136,10 @@ pub struct Output {
     /// Classification: the class names, in the order of the probabilities' columns.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub classes: Vec<String>,
+    /// Classification: the graph output with the class scores before softmax `[N, C]` (a
+    /// sigmoid when one column scores the second of two classes), instead of probabilities.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub logits: Option<String>,
     /// Regression: the graph output with the predicted value `[N]` or `[N, 1]`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub value: Option<String>,

@@ -512,6 +512,13 @@ pub struct Imported {
     /// The categories of each string input the graph maps through categories (a
     /// `CategoryMapper`, or a `OneHotEncoder` rewritten into one), by input name.
     pub categories: std::collections::BTreeMap<String, Vec<String>>,
+    /// The rows of each embedding table an integer input indexes (a `Gather` of an initializer
+    /// by the input), by input name: a token id must be below it.
+    pub embeddings: std::collections::BTreeMap<String, usize>,
+    /// The `tokenizer.json` the file carries (`mlinfra.tokenizer`), for a registered text model.
+    pub stored_tokenizer: Option<String>,
+    /// The tokenizer of a text model, configured by its card (see [`Self::use_text`]).
+    text: Option<crate::text::TextEncoder>,
 }
 
 impl std::fmt::Debug for Imported {
@@ -529,6 +536,13 @@ impl Imported {
         let mut proto = read(bytes)?;
         let rewrites = normalize(&mut proto)?;
         name_dynamic_axes(&mut proto);
+        // The shapes an exporter writes for intermediate values are hints tract would trust;
+        // `torch.export` writes some that hold only for the traced shapes (an attention mask
+        // `[batch, 1, sequence, sequence]` that is `[batch, 1, 1, sequence]`). tract infers
+        // them from the inputs instead.
+        if let Some(g) = proto.graph.as_mut() {
+            g.value_info.clear();
+        }
         let graph = proto
             .graph
             .as_ref()
@@ -548,6 +562,26 @@ impl Imported {
                     .collect()
             })
             .unwrap_or_default();
+        let embeddings = proto
+            .graph
+            .as_ref()
+            .map(|g| {
+                g.node
+                    .iter()
+                    .filter(|n| n.op_type == "Gather" && n.input.len() == 2)
+                    .filter(|n| g.input.iter().any(|i| i.name == n.input[1]))
+                    .filter_map(|n| {
+                        let table = g.initializer.iter().find(|t| t.name == n.input[0])?;
+                        Some((n.input[1].clone(), *table.dims.first()? as usize))
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        let stored_tokenizer = proto
+            .metadata_props
+            .iter()
+            .find(|p| p.key == crate::card::TOKENIZER_KEY)
+            .map(|p| p.value.clone());
         // Converters write fixed output shapes (`[1]`) that a batch does not have.
         let model = framework()
             .with_ignore_output_shapes(true)
@@ -562,8 +596,7 @@ impl Imported {
                 (i.name.clone(), dt, shape)
             })
             .collect();
-        let plan = model
-            .into_optimized()
+        let plan = optimized(model)
             .and_then(|m| m.into_runnable())
             .map_err(|e| ImportError::Invalid(format!("{e:#}")))?;
         Ok(Imported {
@@ -572,13 +605,59 @@ impl Imported {
             outputs: graph_outputs.iter().map(|o| o.name.clone()).collect(),
             rewrites,
             categories,
+            embeddings,
+            stored_tokenizer,
+            text: None,
         })
+    }
+
+    /// Configure the tokenizer of a text model as `card` says: from `tokenizer` (a
+    /// `tokenizer.json`'s bytes), or the one the file carries when `None`.
+    pub fn use_text(
+        &mut self,
+        card: &crate::card::Card,
+        tokenizer: Option<&[u8]>,
+    ) -> Result<(), String> {
+        let Some(spec) = &card.input.text else {
+            return Ok(());
+        };
+        let json = match tokenizer {
+            Some(t) => t,
+            None => self
+                .stored_tokenizer
+                .as_deref()
+                .map(str::as_bytes)
+                .ok_or("the model file carries no tokenizer (`mlinfra.tokenizer`)")?,
+        };
+        self.text = Some(crate::text::TextEncoder::new(json, spec)?);
+        Ok(())
+    }
+
+    /// The configured tokenizer of a text model.
+    pub fn text(&self) -> Option<&crate::text::TextEncoder> {
+        self.text.as_ref()
     }
 
     /// Run the model on `inputs`, given in the order of [`Self::inputs`].
     pub fn run(&self, inputs: TVec<TValue>) -> TractResult<TVec<TValue>> {
         self.plan.run(inputs)
     }
+}
+
+/// tract's optimisation of a model (`into_optimized`) without its `FoldUniformMask` pass: in
+/// tract 0.23.9 that pass replaces a mask it proves all true by a `[1, 1, …]` constant, which
+/// drops the axis the mask broadcast. The attention mask that transformers builds is such a
+/// mask (`[1, 1, sequence, 1]`, and-ed with `[batch, 1, 1, sequence]`): with the pass, a BERT
+/// answers a `[batch, 1, 1, sequence]` mask where `[batch, 1, sequence, sequence]` is due.
+fn optimized(model: InferenceModel) -> TractResult<TypedModel> {
+    let mut typed = model.into_typed()?;
+    let mut declutter = tract_onnx::tract_core::optim::Optimizer::declutter();
+    declutter
+        .passes
+        .retain(|p| !format!("{p:?}").starts_with("FoldUniformMask"));
+    declutter.session().optimize(&mut typed)?;
+    typed.optimize()?;
+    Ok(typed)
 }
 
 /// Give every dynamic axis of the graph's inputs a symbol, as tract needs (converters leave them
@@ -686,7 +765,16 @@ impl Imported {
             && self.inputs[0].1 != DatumType::String
             && self.inputs[0].2.len() == 2
             && self.inputs[0].2[1].is_some_and(|w| w > 1);
-        let input = if single {
+        let input = if let Some(text) = self.infer_text() {
+            Input {
+                features: vec![Feature {
+                    name: "text".into(),
+                    kind: FeatureKind::Text,
+                }],
+                tensor: None,
+                text: Some(text),
+            }
+        } else if single {
             let (name, _, shape) = &self.inputs[0];
             Input {
                 features: (0..shape[1].unwrap_or(0))
@@ -696,6 +784,7 @@ impl Imported {
                     })
                     .collect(),
                 tensor: Some(name.clone()),
+                text: None,
             }
         } else {
             Input {
@@ -712,18 +801,30 @@ impl Imported {
                     })
                     .collect(),
                 tensor: None,
+                text: None,
             }
         };
         let facts: Vec<(String, DatumType, usize)> = self.output_facts();
+        // A label beside a float `[N, C]`, or one named as scores are (`logits`, `probs`).
+        let scores = |n: &str| {
+            let n = n.to_ascii_lowercase();
+            n.contains("logit") || n.contains("prob")
+        };
         let probabilities = self.rewrites.probabilities.clone().or_else(|| {
-            (facts.len() >= 2)
-                .then(|| facts.iter().find(|(_, dt, w)| dt.is_float() && *w > 1))
-                .flatten()
+            facts
+                .iter()
+                .find(|(n, dt, w)| dt.is_float() && *w > 1 && (facts.len() >= 2 || scores(n)))
                 .map(|(n, _, _)| n.clone())
         });
+        // A neural classifier answers scores before softmax, by the name `logits` (transformers,
+        // timm); the card says so for the user to check.
+        let logits = probabilities
+            .as_ref()
+            .is_some_and(|p| p.to_ascii_lowercase().contains("logit"));
         let output = match &probabilities {
             Some(p) => Output {
-                probabilities: Some(p.clone()),
+                probabilities: (!logits).then(|| p.clone()),
+                logits: logits.then(|| p.clone()),
                 classes: self.rewrites.class_labels.clone().unwrap_or_else(|| {
                     let w = facts.iter().find(|(n, _, _)| n == p).map_or(0, |f| f.2);
                     (0..w).map(|c| c.to_string()).collect()
@@ -749,6 +850,107 @@ impl Imported {
             input,
             output,
         }
+    }
+
+    /// The text section of a card for a graph that takes token ids (an integer input named
+    /// `input_ids`, as transformers exports): the tokenizer `tokenizer.json` beside the model,
+    /// at most 128 tokens, the mask and segment inputs when the graph has them.
+    fn infer_text(&self) -> Option<crate::card::TextInput> {
+        let integer = |name: &str| {
+            self.inputs
+                .iter()
+                .find(|(n, dt, _)| n == name && dt.is_integer())
+                .map(|(n, _, _)| n.clone())
+        };
+        Some(crate::card::TextInput {
+            tokenizer: "tokenizer.json".into(),
+            max_length: 128,
+            truncation: true,
+            padding: crate::card::Padding::Longest,
+            input_ids: integer("input_ids")?,
+            attention_mask: integer("attention_mask"),
+            token_type_ids: integer("token_type_ids"),
+        })
+    }
+
+    /// Check a text card's input section against the graph.
+    fn check_text(
+        &self,
+        card: &crate::card::Card,
+        text: &crate::card::TextInput,
+        errors: &mut Vec<String>,
+    ) {
+        use crate::card::FeatureKind;
+        if card.input.features.len() != 1 || card.input.features[0].kind != FeatureKind::Text {
+            errors.push(
+                "`input.features`: a text model takes one feature of type text (`- {name: text, type: text}`)"
+                    .into(),
+            );
+        }
+        if let Some(t) = &card.input.tensor {
+            errors.push(format!(
+                "`input.tensor` (`{t}`) is for tabular models; a text model's inputs are named in `input.text`"
+            ));
+        }
+        let named = [
+            ("input.text.input_ids", Some(&text.input_ids)),
+            ("input.text.attention_mask", text.attention_mask.as_ref()),
+            ("input.text.token_type_ids", text.token_type_ids.as_ref()),
+        ];
+        for (field, name) in named {
+            let Some(name) = name else { continue };
+            match self.inputs.iter().find(|(n, _, _)| n == name) {
+                None => errors.push(format!(
+                    "`{field}` is `{name}`, which is not an input of the graph (its inputs: {})",
+                    self.input_names()
+                )),
+                Some((_, dt, shape)) => {
+                    if !dt.is_integer() {
+                        errors.push(format!(
+                            "`{field}`: the graph's input `{name}` takes {dt:?}, not integer token ids"
+                        ));
+                    }
+                    if shape.len() != 2 {
+                        errors.push(format!(
+                            "`{field}`: the graph's input `{name}` has {} axes, not 2 (batch, sequence)",
+                            shape.len()
+                        ));
+                    }
+                }
+            }
+        }
+        for (n, _, _) in &self.inputs {
+            if !named.iter().any(|(_, name)| name == &Some(n)) {
+                errors.push(format!(
+                    "`input.text` does not say what goes into the graph's input `{n}` (`input_ids`, `attention_mask` or `token_type_ids`)"
+                ));
+            }
+        }
+        match &self.text {
+            None => errors.push(format!(
+                "`input.text.tokenizer`: `{}` is not loaded",
+                text.tokenizer
+            )),
+            Some(enc) => {
+                if let Some(rows) = self.embeddings.get(&text.input_ids)
+                    && enc.vocabulary > *rows
+                {
+                    errors.push(format!(
+                        "`input.text.tokenizer`: its vocabulary has {} tokens, but the model's embedding for `{}` has {rows} rows; ids from {rows} up would index outside it (is it the model's own tokenizer?)",
+                        enc.vocabulary, text.input_ids
+                    ));
+                }
+            }
+        }
+    }
+
+    /// The graph's inputs, quoted, for errors.
+    fn input_names(&self) -> String {
+        self.inputs
+            .iter()
+            .map(|(n, _, _)| format!("`{n}`"))
+            .collect::<Vec<_>>()
+            .join(", ")
     }
 
     /// Each output's name, element type and width (the size of its second axis, 1 without
@@ -800,14 +1002,12 @@ impl Imported {
         use crate::card::{FeatureKind, Task};
         let mut errors = Vec::new();
         let input = |name: &str| self.inputs.iter().find(|(n, _, _)| n == name);
-        let names = || {
-            self.inputs
-                .iter()
-                .map(|(n, _, _)| format!("`{n}`"))
-                .collect::<Vec<_>>()
-                .join(", ")
-        };
+        let names = || self.input_names();
+        if let Some(text) = &card.input.text {
+            self.check_text(card, text, &mut errors);
+        }
         match &card.input.tensor {
+            _ if card.input.text.is_some() => {}
             Some(t) => match input(t) {
                 None => errors.push(format!(
                     "`input.tensor` is `{t}`, which is not an input of the graph (its inputs: {})",
@@ -885,23 +1085,32 @@ impl Imported {
         }
         match card.task {
             Task::Classification => {
-                if card.output.probabilities.is_none() {
-                    errors.push("`output.probabilities` is required for a classification".into());
-                }
-                if let Some((name, dt, w)) = find_output(
-                    &facts,
-                    "output.probabilities",
-                    &card.output.probabilities,
-                    &mut errors,
-                ) {
+                let (field, name) = match (&card.output.probabilities, &card.output.logits) {
+                    (Some(_), Some(_)) => {
+                        errors.push(
+                            "`output.probabilities` and `output.logits`: give one, not both".into(),
+                        );
+                        ("output.probabilities", &card.output.probabilities)
+                    }
+                    (None, Some(_)) => ("output.logits", &card.output.logits),
+                    (Some(_), None) => ("output.probabilities", &card.output.probabilities),
+                    (None, None) => {
+                        errors.push(
+                            "`output.probabilities` (or `output.logits`) is required for a classification"
+                                .into(),
+                        );
+                        ("output.probabilities", &card.output.probabilities)
+                    }
+                };
+                let classes = card.output.classes.len();
+                if let Some((name, dt, w)) = find_output(&facts, field, name, &mut errors) {
+                    // One logit column scores the second of two classes (a sigmoid).
+                    let sigmoid = field == "output.logits" && w == 1 && classes == 2;
                     if !dt.is_float() {
+                        errors.push(format!("`{field}` `{name}` holds {dt:?}, not numbers"));
+                    } else if w != classes && !sigmoid {
                         errors.push(format!(
-                            "`output.probabilities` `{name}` holds {dt:?}, not numbers"
-                        ));
-                    } else if w != card.output.classes.len() {
-                        errors.push(format!(
-                            "`output.classes` names {} classes, but `{name}` has {w} columns",
-                            card.output.classes.len()
+                            "`output.classes` names {classes} classes, but `{name}` has {w} columns"
                         ));
                     }
                 }
@@ -951,6 +1160,12 @@ impl Imported {
         card: &crate::card::Card,
         columns: &[Column],
     ) -> Result<Predictions, String> {
+        if card.input.text.is_some() {
+            let [Column::Texts(texts)] = columns else {
+                return Err("a text model takes one column of texts".into());
+            };
+            return self.predict_text(card, texts).map(|(p, _)| p);
+        }
         if columns.len() != card.input.features.len() {
             return Err(format!(
                 "{} columns for {} features",
@@ -997,6 +1212,46 @@ impl Imported {
             inputs.push(t.into_tvalue());
         }
         let out = self.run(inputs).map_err(|e| format!("{e:#}"))?;
+        self.answer(card, &out)
+    }
+
+    /// Score texts with a text model (its tokenizer configured by [`Self::use_text`]): the
+    /// answer, and the tokens (truncation and unknown tokens included, for the answer and the
+    /// monitor).
+    pub fn predict_text(
+        &self,
+        card: &crate::card::Card,
+        texts: &[String],
+    ) -> Result<(Predictions, crate::text::Tokens), String> {
+        let (Some(spec), Some(encoder)) = (&card.input.text, &self.text) else {
+            return Err("the model's tokenizer is not loaded".into());
+        };
+        let tokens = encoder.encode(texts)?;
+        let mut inputs = TVec::new();
+        for (name, dt, _) in &self.inputs {
+            let values = if *name == spec.input_ids {
+                &tokens.ids
+            } else if spec.attention_mask.as_ref() == Some(name) {
+                &tokens.attention_mask
+            } else if spec.token_type_ids.as_ref() == Some(name) {
+                &tokens.type_ids
+            } else {
+                return Err(format!(
+                    "the card says nothing of the graph's input `{name}`"
+                ));
+            };
+            let t = Tensor::from_shape(&[tokens.rows, tokens.length], values)
+                .and_then(|t| t.cast_to_dt(*dt).map(|c| c.into_owned()))
+                .map_err(|e| format!("input `{name}`: {e}"))?;
+            inputs.push(t.into_tvalue());
+        }
+        let out = self.run(inputs).map_err(|e| format!("{e:#}"))?;
+        Ok((self.answer(card, &out)?, tokens))
+    }
+
+    /// The card's answer from the graph's outputs: probabilities (softmax or sigmoid of
+    /// logits), or values.
+    fn answer(&self, card: &crate::card::Card, out: &[TValue]) -> Result<Predictions, String> {
         let take = |name: &str| -> Result<(Vec<f32>, usize), String> {
             let i = self
                 .outputs
@@ -1015,13 +1270,50 @@ impl Imported {
                 .collect();
             Ok((values, width))
         };
-        match (&card.output.probabilities, &card.output.value) {
-            (Some(p), _) => {
+        match (
+            &card.output.probabilities,
+            &card.output.logits,
+            &card.output.value,
+        ) {
+            (Some(p), _, _) => {
                 let (values, classes) = take(p)?;
                 Ok(Predictions::Probabilities { classes, values })
             }
-            (None, Some(v)) => Ok(Predictions::Values(take(v)?.0)),
-            (None, None) => Err("the card names no output".into()),
+            (None, Some(l), _) => {
+                let (logits, width) = take(l)?;
+                Ok(probabilities_of(&logits, width))
+            }
+            (None, None, Some(v)) => Ok(Predictions::Values(take(v)?.0)),
+            (None, None, None) => Err("the card names no output".into()),
         }
+    }
+}
+
+/// Probabilities from logits `rows × width`: a softmax of each row, or for one column the
+/// sigmoid of the second of two classes.
+fn probabilities_of(logits: &[f32], width: usize) -> Predictions {
+    if width == 1 {
+        let values = logits
+            .iter()
+            .flat_map(|z| {
+                let p = 1.0 / (1.0 + (-z).exp());
+                [1.0 - p, p]
+            })
+            .collect();
+        return Predictions::Probabilities { classes: 2, values };
+    }
+    let mut values = Vec::with_capacity(logits.len());
+    for row in logits.chunks_exact(width.max(1)) {
+        let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+        let start = values.len();
+        values.extend(row.iter().map(|z| (z - max).exp()));
+        let sum: f32 = values[start..].iter().sum();
+        for v in &mut values[start..] {
+            *v /= sum;
+        }
+    }
+    Predictions::Probabilities {
+        classes: width,
+        values,
     }
 }

@@ -3,7 +3,7 @@
 //! that both tract and onnxruntime run, and its metadata (`mlinfra.*` entries) beside it;
 //! [`proto`] is the part of the ONNX schema that takes. With the feature `runtime`, [`scorer`]
 //! runs such a file with tract, and [`import`] makes files exported by other tools (skl2onnx,
-//! onnxmltools) runnable by it.
+//! onnxmltools, torch.onnx) runnable by it, with [`text`] tokenizing for text models.
 //!
 //! Training links only the export; serving links the runtime too.
 
@@ -14,6 +14,8 @@ pub mod import;
 pub mod proto;
 #[cfg(feature = "runtime")]
 pub mod scorer;
+#[cfg(feature = "runtime")]
+pub mod text;
 #[cfg(feature = "runtime")]
 pub mod trees;
 

@@ -347,3 +347,162 @@ fn predictions_by_the_cards_columns() {
         assert!((f64::from(*a) - b).abs() <= 1e-5, "{a} vs {b}");
     }
 }
+
+/// The text model's card: inferred from the graph, with the tokenizer beside it.
+fn text_model() -> (Imported, mlinfra_onnx::card::Card) {
+    let mut m = load("text_classifier.onnx");
+    let mut card = m.infer_card();
+    let text = card.input.text.as_mut().unwrap();
+    text.max_length = 16;
+    card.output.classes = vec!["fire".into(), "flood".into(), "other".into()];
+    let tokenizer = std::fs::read(fixture("tokenizer.json")).unwrap();
+    m.use_text(&card, Some(&tokenizer)).unwrap();
+    (m, card)
+}
+
+/// Strings a tokenizer gets wrong when it is not the same code: accents, emoji, CJK, mixed
+/// scripts, controls and spaces, nothing, and more tokens than `max_length`.
+fn hard_texts() -> Vec<String> {
+    [
+        "Fire near the café in São Paulo 🔥",
+        "洪水 warning: water rising in 京都",
+        "Crème brûlée at Málaga ☕😎 Crème brûlée at Málaga ☕😎 Crème brûlée at Málaga ☕😎",
+        "",
+        "ÀÉÎÕÜ ñ ß ø Ω 𝔘𝔫𝔦𝔠𝔬𝔡𝔢",
+        "  tabs\tand\nnew lines\u{200b} zero width ",
+        "FLOOD!!! 🌊🌊🌊 the river broke its banks near downtown, cars swept away, stay home",
+        "help",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect()
+}
+
+/// The Python tokenizer's ids and onnxruntime's logits for `texts` (`python/text_run.py`).
+fn text_reference(texts: &[String]) -> serde_json::Map<String, Value> {
+    let python = std::env::var_os("MLINFRA_PYTHON")
+        .map_or_else(|| root().join(".venv/bin/python"), PathBuf::from);
+    let mut child = std::process::Command::new(&python)
+        .arg(root().join("python/text_run.py"))
+        .arg(fixture("text_classifier.onnx"))
+        .arg(fixture("tokenizer.json"))
+        .arg("16")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("{}: {e} (`make venv`)", python.display()));
+    use std::io::Write as _;
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(serde_json::to_string(texts).unwrap().as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    match serde_json::from_slice(&out.stdout).unwrap() {
+        Value::Object(m) => m,
+        other => panic!("{other}"),
+    }
+}
+
+fn ints(v: &Value) -> Vec<i64> {
+    v.as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|r| r.as_array().unwrap().iter().map(|x| x.as_i64().unwrap()))
+        .collect()
+}
+
+/// A BERT classifier exported by `torch.onnx` with its `tokenizer.json`: the token ids are the
+/// Python tokenizer's, truncation included, and the probabilities onnxruntime's softmax.
+#[test]
+fn a_hugging_face_text_classifier_with_its_tokenizer() {
+    use mlinfra_onnx::import::Predictions;
+    let (m, card) = text_model();
+    assert_eq!(m.check(&card), Vec::<String>::new());
+    let texts = hard_texts();
+    let reference = text_reference(&texts);
+    let (predictions, tokens) = m.predict_text(&card, &texts).unwrap();
+    assert_eq!(tokens.ids, ints(&reference["input_ids"]), "input_ids");
+    assert_eq!(
+        tokens.attention_mask,
+        ints(&reference["attention_mask"]),
+        "attention_mask"
+    );
+    assert_eq!(
+        tokens.type_ids,
+        ints(&reference["token_type_ids"]),
+        "token_type_ids"
+    );
+    let overflowing: Vec<bool> = reference["overflowing"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| b.as_bool().unwrap())
+        .collect();
+    assert_eq!(tokens.truncated, overflowing);
+    assert!(tokens.truncated[2] && !tokens.truncated[0], "{tokens:?}");
+    let Predictions::Probabilities { classes, values } = predictions else {
+        panic!("{predictions:?}")
+    };
+    assert_eq!(classes, 3);
+    let logits = flat(&reference["logits"]);
+    for (row, (p, z)) in values.chunks(3).zip(logits.chunks(3)).enumerate() {
+        let max = z.iter().copied().fold(f64::MIN, f64::max);
+        let sum: f64 = z.iter().map(|v| (v - max).exp()).sum();
+        for (a, b) in p.iter().zip(z) {
+            let want = (b - max).exp() / sum;
+            assert!(
+                (f64::from(*a) - want).abs() <= 1e-4,
+                "row {row}: {p:?} vs softmax of {z:?}"
+            );
+        }
+    }
+    // The messages it learned from, by their class.
+    let (fire, flood) = (values[0..3].to_vec(), values[3..6].to_vec());
+    assert!(fire[0] > 0.5 && flood[1] > 0.5, "{fire:?} {flood:?}");
+}
+
+/// A text card that does not fit the graph, or a tokenizer that is not the model's.
+#[test]
+fn a_text_card_or_tokenizer_that_does_not_fit_is_named() {
+    let (mut m, card) = text_model();
+    let mut bad = card.clone();
+    let text = bad.input.text.as_mut().unwrap();
+    text.input_ids = "ids".into();
+    text.token_type_ids = None;
+    bad.output.classes.pop();
+    let errors = m.check(&bad);
+    for want in [
+        "`input.text.input_ids` is `ids`, which is not an input of the graph (its inputs: `input_ids`, `attention_mask`, `token_type_ids`)",
+        "`input.text` does not say what goes into the graph's input `input_ids` (`input_ids`, `attention_mask` or `token_type_ids`)",
+        "`input.text` does not say what goes into the graph's input `token_type_ids` (`input_ids`, `attention_mask` or `token_type_ids`)",
+        "`output.classes` names 2 classes, but `logits` has 3 columns",
+    ] {
+        assert!(errors.contains(&want.to_string()), "{want}\n{errors:#?}");
+    }
+    // A vocabulary larger than the model's embedding: ids past it would index outside it.
+    let mut json: Value =
+        serde_json::from_slice(&std::fs::read(fixture("tokenizer.json")).unwrap()).unwrap();
+    let vocab = json["model"]["vocab"].as_object_mut().unwrap();
+    let n = vocab.len();
+    for i in 0..50 {
+        vocab.insert(format!("extra{i}"), Value::from(n + i));
+    }
+    m.use_text(&card, Some(json.to_string().as_bytes()))
+        .unwrap();
+    let errors = m.check(&card);
+    assert!(
+        errors.iter().any(|e| e.contains(&format!(
+            "`input.text.tokenizer`: its vocabulary has {} tokens, but the model's embedding for `input_ids` has {n} rows",
+            n + 50
+        ))),
+        "{errors:#?}"
+    );
+}
