@@ -350,3 +350,189 @@ fn bad_models_and_cards_are_refused_and_nothing_is_registered() {
     );
     assert_eq!(versions(&p), 0);
 }
+
+/// The Python tokenizer's ids and onnxruntime's logits for `texts` (`python/text_run.py`).
+fn text_reference(model: &std::path::Path, texts: &[&str]) -> Value {
+    use std::io::Write as _;
+    let mut child = std::process::Command::new(repo_root().join(".venv/bin/python"))
+        .arg(repo_root().join("python/text_run.py"))
+        .arg(model)
+        .arg(repo_root().join("tests/fixtures/imported/tokenizer.json"))
+        .arg("16")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(serde_json::to_string(texts).unwrap().as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success());
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+/// Softmax of a row of logits.
+fn softmax(z: &[f64]) -> Vec<f64> {
+    let max = z.iter().copied().fold(f64::MIN, f64::max);
+    let e: Vec<f64> = z.iter().map(|v| (v - max).exp()).collect();
+    let sum: f64 = e.iter().sum();
+    e.iter().map(|v| v / sum).collect()
+}
+
+/// A Hugging Face text classifier (a BERT exported by `torch.onnx`, with its tokenizer.json):
+/// carded, evaluated on labelled messages, approved by a second person, served over HTTP with
+/// onnxruntime's probabilities for the Python tokenizer's ids, long texts cut and said so,
+/// feedback taken; its next version approved and swapped in by the running server.
+#[test]
+fn a_text_classifier_with_its_tokenizer_is_imported_served_and_replaced() {
+    let p = Project::new();
+    p.run(&["up", "--yes"]).ok();
+    for f in [
+        "text_classifier.onnx",
+        "text_classifier_v2.onnx",
+        "tokenizer.json",
+        "tweets.csv",
+    ] {
+        fixture(&p, f);
+    }
+    // The card inferred from the graph: a text model, its tokenizer beside it.
+    let first = p.run(&["models", "import", "text_classifier.onnx", "--as", "alice"]);
+    assert_eq!(first.code, 1, "{}", first.snapshot());
+    let card_path = p.path().join("text_classifier.card.yaml");
+    let card = std::fs::read_to_string(&card_path).unwrap();
+    for want in [
+        "name: \"text\"\n      type: text",
+        "tokenizer: \"tokenizer.json\"",
+        "input_ids: \"input_ids\"",
+        "attention_mask: \"attention_mask\"",
+        "token_type_ids: \"token_type_ids\"",
+        "logits: \"logits\"",
+        "classes: [\"0\", \"1\", \"2\"]",
+    ] {
+        assert!(card.contains(want), "{want}\n{card}");
+    }
+    let card = card
+        .replace("max_length: 128", "max_length: 16")
+        .replace("[\"0\", \"1\", \"2\"]", "[fire, flood, other]");
+    std::fs::write(&card_path, &card).unwrap();
+    std::fs::copy(&card_path, p.path().join("text_classifier_v2.card.yaml")).unwrap();
+
+    let import_text = |model: &str| {
+        p.run(&[
+            "models",
+            "import",
+            model,
+            "--data",
+            "tweets.csv",
+            "--label",
+            "label",
+            "--as",
+            "alice",
+            "--output",
+            "json",
+        ])
+    };
+    let r = import_text("text_classifier.onnx");
+    assert_eq!(r.code, 0, "{}", r.snapshot());
+    let out: Value = serde_json::from_str(&r.raw_stdout).unwrap();
+    assert_eq!(out["evaluation"]["rows"], 900);
+    assert!(
+        out["evaluation"]["accuracy"].as_f64().unwrap() > 0.9,
+        "{out}"
+    );
+    assert_eq!(out["registered"]["version"], 1);
+    // One artifact: the tokenizer travels inside the registered file.
+    let show = p.run(&["models", "show", "1", "--output", "json"]);
+    let v: Value = serde_json::from_str(&show.raw_stdout).unwrap();
+    let stored = std::fs::read(
+        v["artifact_uri"]
+            .as_str()
+            .unwrap()
+            .trim_start_matches("file://"),
+    )
+    .unwrap();
+    assert!(String::from_utf8_lossy(&stored).contains("mlinfra.tokenizer"));
+    p.approve_to_production("1", "alice", "bob");
+
+    let server = Server::start(&p);
+    server.wait_for("production", 1);
+    let texts = [
+        "Fire near the café in São Paulo 🔥",
+        "洪水 warning: water rising in 京都",
+        "lovely coffee at Málaga ☕ 😎 with friends and a book and the sun and the sea and more",
+        "ÀÉÎÕÜ ñ ß ø",
+    ];
+    let instances: Vec<Value> = texts.iter().map(|t| json!({"text": t})).collect();
+    let (status, body) = server.post("/v1/predict", &json!({"instances": instances}).to_string());
+    assert_eq!(status, 200, "{body}");
+    let reference = text_reference(&p.path().join("text_classifier.onnx"), &texts);
+    let predictions = body["predictions"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{body}"));
+    for (i, pred) in predictions.iter().enumerate() {
+        let z: Vec<f64> = reference["logits"][i]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_f64().unwrap())
+            .collect();
+        let want = softmax(&z);
+        for (c, class) in ["fire", "flood", "other"].iter().enumerate() {
+            let served = pred["probabilities"][class].as_f64().unwrap();
+            assert!(
+                (served - want[c]).abs() <= 1e-4,
+                "text {i} {class}: {served} vs {}",
+                want[c]
+            );
+        }
+        assert_eq!(
+            pred["truncated"].as_bool().unwrap(),
+            reference["overflowing"][i].as_bool().unwrap()
+        );
+    }
+    assert_eq!(predictions[0]["label"], "fire");
+    assert_eq!(predictions[1]["label"], "flood");
+    assert_eq!(predictions[2]["truncated"], true, "{body}");
+    assert_eq!(predictions[2]["tokens"], 16, "{body}");
+    assert_eq!(body["warnings"][0]["field"], "instances[2].text", "{body}");
+    // A bare string is a text too; anything else is named.
+    let (status, body) = server.post(
+        "/v1/predict",
+        &json!({"instances": ["smoke everywhere", {"text": 3}, {"txt": "x"}]}).to_string(),
+    );
+    assert_eq!(status, 400, "{body}");
+    let fields: Vec<&str> = body["details"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["field"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        fields,
+        ["instances[1].text", "instances[2].txt", "instances[2].text"],
+        "{body}"
+    );
+    // Feedback on a text prediction, as for any model.
+    let (status, body) = server.post(
+        "/v1/predict",
+        &json!({"instances": [{"text": "flames seen downtown"}]}).to_string(),
+    );
+    assert_eq!(status, 200, "{body}");
+    let (status, fb) = server.post(
+        "/v1/feedback",
+        &json!({"request_id": body["request_id"], "label": "fire"}).to_string(),
+    );
+    assert_eq!(status, 202, "{fb}");
+
+    // The next version (what the user's training made), approved: the running server swaps.
+    let r = import_text("text_classifier_v2.onnx");
+    assert_eq!(r.code, 0, "{}", r.snapshot());
+    p.approve_to_production("2", "alice", "bob");
+    server.wait_for("production", 2);
+    let (status, body) = server.post("/v1/predict", &json!({"instances": ["help"]}).to_string());
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["model"]["version"], 2);
+}

@@ -29,6 +29,9 @@ pub const MAX_BYTES: usize = 512 * 1024 * 1024;
 
 const ML: &str = "ai.onnx.ml";
 
+/// The texts a text model scores at once when [`Imported::predict`] is given many.
+const TEXT_BATCH: usize = 32;
+
 /// Why an ONNX file cannot be imported.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum ImportError {
@@ -1164,7 +1167,27 @@ impl Imported {
             let [Column::Texts(texts)] = columns else {
                 return Err("a text model takes one column of texts".into());
             };
-            return self.predict_text(card, texts).map(|(p, _)| p);
+            // In batches: a batch is padded to its longest text, and attention is quadratic in
+            // that length.
+            let mut all = Vec::new();
+            let mut classes = 0;
+            for chunk in texts.chunks(TEXT_BATCH) {
+                match self.predict_text(card, chunk)?.0 {
+                    Predictions::Probabilities { classes: c, values } => {
+                        classes = c;
+                        all.extend(values);
+                    }
+                    Predictions::Values(v) => all.extend(v),
+                }
+            }
+            return Ok(if card.output.value.is_some() {
+                Predictions::Values(all)
+            } else {
+                Predictions::Probabilities {
+                    classes,
+                    values: all,
+                }
+            });
         }
         if columns.len() != card.input.features.len() {
             return Err(format!(

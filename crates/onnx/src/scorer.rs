@@ -133,7 +133,10 @@ impl Scorer {
                 card.task.name()
             ));
         }
-        let model = crate::import::Imported::load(bytes).map_err(|e| e.to_string())?;
+        let mut model = crate::import::Imported::load(bytes).map_err(|e| e.to_string())?;
+        model
+            .use_text(&card, None)
+            .map_err(|e| format!("`input.text.tokenizer`: {e}"))?;
         let errors = model.check(&card);
         if !errors.is_empty() {
             return Err(format!(
@@ -144,7 +147,8 @@ impl Scorer {
         let mut metas = Vec::with_capacity(card.input.features.len());
         for f in &card.input.features {
             let text = f.kind == FeatureKind::Text;
-            let categories = if text {
+            // A text model's text is any string, tokenized ([`Scorer::score_texts`]).
+            let categories = if text && card.input.text.is_none() {
                 model.categories.get(&card.input_of(f)).cloned().ok_or_else(|| {
                     format!(
                         "the text feature `{}` goes into the graph as any string; mlinfra serves text features the graph maps through categories (OneHotEncoder, CategoryMapper)",
@@ -189,7 +193,7 @@ impl Scorer {
         rows: usize,
         data: &[f32],
     ) -> TractResult<Scores> {
-        use crate::import::{Column, Predictions};
+        use crate::import::Column;
         let columns: Vec<Column> = (0..self.features)
             .map(|j| match self.text.iter().find(|t| t.0 == j) {
                 Some((_, categories, unseen)) => Column::Texts(
@@ -200,10 +204,46 @@ impl Scorer {
                 None => Column::Numbers(data.chunks_exact(self.features).map(|r| r[j]).collect()),
             })
             .collect();
-        let Predictions::Probabilities { classes, values } = model
+        let predictions = model
             .predict(card, &columns)
-            .map_err(|e| tract_onnx::prelude::tract_data::internal::anyhow!(e))?
-        else {
+            .map_err(|e| tract_onnx::prelude::tract_data::internal::anyhow!(e))?;
+        self.scores_of(predictions, rows)
+    }
+
+    /// A text model's card section (`None` for other models).
+    pub fn text_spec(&self) -> Option<&crate::card::TextInput> {
+        self.imported
+            .as_ref()
+            .and_then(|(_, card)| card.input.text.as_ref())
+    }
+
+    /// Whether the model takes text to tokenize ([`Scorer::score_texts`]) rather than rows.
+    pub fn takes_text(&self) -> bool {
+        self.imported
+            .as_ref()
+            .is_some_and(|(_, card)| card.input.text.is_some())
+    }
+
+    /// Score texts with an imported text model: the answers, and the tokens (how many, how
+    /// many unknown, whether each text was cut to the card's `max_length`).
+    pub fn score_texts(&self, texts: &[String]) -> TractResult<(Scores, crate::text::Tokens)> {
+        let Some((model, card)) = &self.imported else {
+            tract_onnx::prelude::tract_data::internal::bail!("the model takes no text");
+        };
+        let (predictions, tokens) = model
+            .predict_text(card, texts)
+            .map_err(|e| tract_onnx::prelude::tract_data::internal::anyhow!(e))?;
+        Ok((self.scores_of(predictions, texts.len())?, tokens))
+    }
+
+    /// Labels (the most probable class's index) and probabilities of an imported model's
+    /// answer for `rows` rows.
+    fn scores_of(
+        &self,
+        predictions: crate::import::Predictions,
+        rows: usize,
+    ) -> TractResult<Scores> {
+        let crate::import::Predictions::Probabilities { classes, values } = predictions else {
             tract_onnx::prelude::tract_data::internal::bail!("the model answers no probabilities");
         };
         if classes != self.classes || values.len() != rows * classes {

@@ -39,6 +39,21 @@ impl std::fmt::Debug for TextEncoder {
     }
 }
 
+impl Tokens {
+    /// When the card does not allow truncation, the error for the first text that was cut
+    /// (`what` names the texts: `instances`, a file's lines).
+    pub fn refused(&self, spec: &TextInput, what: &dyn Fn(usize) -> String) -> Option<String> {
+        let i = self.truncated.iter().position(|t| *t)?;
+        (!spec.truncation).then(|| {
+            format!(
+                "{} is longer than `max_length` ({} tokens), and the model card says `truncation: false`",
+                what(i),
+                spec.max_length
+            )
+        })
+    }
+}
+
 /// A batch of texts as token ids, row-major `rows × length`.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Tokens {
@@ -119,8 +134,9 @@ impl TextEncoder {
         &self.spec
     }
 
-    /// Tokenize a batch. A text longer than `max_length` tokens is cut when the card allows it
-    /// (see [`Tokens::truncated`]), else refused with an error naming it.
+    /// Tokenize a batch. A text longer than `max_length` tokens is cut (see
+    /// [`Tokens::truncated`]); a caller whose card says `truncation: false` refuses it with
+    /// [`Tokens::refused`].
     pub fn encode(&self, texts: &[String]) -> Result<Tokens, String> {
         let inputs: Vec<&str> = texts.iter().map(String::as_str).collect();
         let encodings = self
@@ -133,17 +149,11 @@ impl TextEncoder {
             length,
             ..Tokens::default()
         };
-        for (i, e) in encodings.iter().enumerate() {
+        for e in &encodings {
             if e.get_ids().len() != length {
                 return Err("the tokenizer padded texts to different lengths".into());
             }
             let truncated = !e.get_overflowing().is_empty();
-            if truncated && !self.spec.truncation {
-                return Err(format!(
-                    "text {i} is longer than `max_length` ({} tokens) and the card does not allow truncation",
-                    self.spec.max_length
-                ));
-            }
             tokens.ids.extend(e.get_ids().iter().map(|&x| i64::from(x)));
             tokens
                 .attention_mask
@@ -231,11 +241,18 @@ mod tests {
             .unwrap();
         assert_eq!(t.ids, [2, 5, 5, 5, 3]);
         assert_eq!(t.truncated, [true]);
-        let err = TextEncoder::new(&tokenizer(), &spec(5, false))
+        let strict = spec(5, false);
+        let err = TextEncoder::new(&tokenizer(), &strict)
             .unwrap()
-            .encode(&[long])
-            .unwrap_err();
-        assert!(err.contains("longer than `max_length` (5 tokens)"), "{err}");
+            .encode(&["help".into(), long])
+            .unwrap()
+            .refused(&strict, &|i| format!("instances[{i}].text"))
+            .unwrap();
+        assert!(
+            err.starts_with("instances[1].text is longer than `max_length` (5 tokens)"),
+            "{err}"
+        );
+        assert_eq!(t.refused(&spec(5, true), &|i| i.to_string()), None);
     }
 
     #[test]

@@ -418,12 +418,24 @@ async fn import<S: Store>(
         )));
     };
     let data_bytes = read(data, "evaluation data")?;
+    // A text model's tokenizer file, named by the card relative to itself.
+    let tokenizer = match &card.input.text {
+        Some(t) => {
+            let path = card_path
+                .parent()
+                .unwrap_or(std::path::Path::new("."))
+                .join(&t.tokenizer);
+            Some(read(&path, "tokenizer file (`input.text.tokenizer`)")?)
+        }
+        None => None,
+    };
     let actor = &who()?;
     let settings = crate::app::settings::jobs(&cx.loaded.stack)?;
     let what = import::ToImport {
         model,
         bytes: &bytes,
         card: &card,
+        tokenizer: tokenizer.as_deref(),
         data: &data_bytes,
         data_name: &crate::stack::shown(data),
         label,

@@ -141,6 +141,14 @@ fn class_of(label: &str, classes: &[String]) -> Option<usize> {
 
 /// Score `set` with `model` as `card` describes it and measure the answers against its labels.
 pub fn evaluate(model: &Imported, card: &Card, set: &EvalSet) -> Result<Evaluated, String> {
+    if let (Some(spec), Some(encoder), [Column::Texts(texts)]) =
+        (&card.input.text, model.text(), &set.columns[..])
+    {
+        let tokens = encoder.encode(texts)?;
+        if let Some(e) = tokens.refused(spec, &|i| format!("line {}", i + 2)) {
+            return Err(e);
+        }
+    }
     let predictions = model.predict(card, &set.columns)?;
     match (card.task, predictions) {
         (Task::Classification, Predictions::Probabilities { classes, values }) => {
@@ -206,13 +214,14 @@ pub struct ImportOutcome {
     pub rewrites: Vec<String>,
 }
 
-/// What to import: an ONNX file as given, its card, the labelled CSV to evaluate it on (named
-/// `data_name` in messages) and its label column, the promotion policy to bless it by, and who
-/// imports it as a version of which model.
+/// What to import: an ONNX file as given, its card (and a text model's `tokenizer.json`), the
+/// labelled CSV to evaluate it on (named `data_name` in messages) and its label column, the
+/// promotion policy to bless it by, and who imports it as a version of which model.
 pub struct ToImport<'a> {
     pub model: &'a str,
     pub bytes: &'a [u8],
     pub card: &'a Card,
+    pub tokenizer: Option<&'a [u8]>,
     pub data: &'a [u8],
     pub data_name: &'a str,
     pub label: &'a str,
@@ -230,13 +239,32 @@ pub async fn import<S: Store>(
         model,
         bytes,
         card,
+        tokenizer,
         data,
         data_name,
         label,
         policy,
         actor,
     } = *what;
-    let imported = Imported::load(bytes).map_err(|e| JobError::Input(e.to_string()))?;
+    let mut imported = Imported::load(bytes).map_err(|e| JobError::Input(e.to_string()))?;
+    let tokenizer = match (&card.input.text, tokenizer) {
+        (None, _) => None,
+        (Some(t), None) => {
+            return Err(JobError::Input(format!(
+                "the card's `input.text.tokenizer` (`{}`) was not given",
+                t.tokenizer
+            )));
+        }
+        (Some(t), Some(json)) => Some(std::str::from_utf8(json).map_err(|_| {
+            JobError::Input(format!(
+                "`input.text.tokenizer`: `{}` is not UTF-8 text",
+                t.tokenizer
+            ))
+        })?),
+    };
+    imported
+        .use_text(card, tokenizer.map(str::as_bytes))
+        .map_err(|e| JobError::Input(format!("`input.text.tokenizer`: {e}")))?;
     let errors = imported.check(card);
     if !errors.is_empty() {
         return Err(JobError::Input(format!(
@@ -266,13 +294,16 @@ pub async fn import<S: Store>(
     if outcome.blessing.as_ref().is_some_and(|b| !b.blessed) {
         return Ok(outcome);
     }
-    let artifact = card::with_metadata(
-        bytes,
-        &[
-            (card::METADATA_KEY, &card.to_json()),
-            (card::SOURCE_KEY, &outcome.source_sha256),
-        ],
-    );
+    let card_json = card.to_json();
+    let mut entries = vec![
+        (card::METADATA_KEY, card_json.as_str()),
+        (card::SOURCE_KEY, outcome.source_sha256.as_str()),
+    ];
+    // One artifact under one sha256: a text model's tokenizer travels inside its file.
+    if let Some(t) = tokenizer {
+        entries.push((card::TOKENIZER_KEY, t));
+    }
+    let artifact = card::with_metadata(bytes, &entries);
     let sha = crate::pipeline::sha256_hex(&artifact);
     let run_id = format!("import-{}", &sha[..16]);
     let key = keys::model_onnx(model, &run_id);
@@ -316,9 +347,12 @@ async fn production_baseline<S: Store>(
     let Some(Ok(card)) = stored_card(&bytes) else {
         return Ok(None);
     };
-    let Ok(m) = Imported::load(&bytes) else {
+    let Ok(mut m) = Imported::load(&bytes) else {
         return Ok(None);
     };
+    if m.use_text(&card, None).is_err() {
+        return Ok(None);
+    }
     // The same rows, read as the Production version's own card names its features.
     let Ok(set) = eval_set(data, &card, label) else {
         return Ok(None);

@@ -522,46 +522,19 @@ impl<M: ModelSource, F: FeedbackSink> Service<M, F> {
                 Some(hint),
             ));
         };
-        let (rows, errors, warnings) = encode(&model, &instances);
-        if !errors.is_empty() {
-            return fail(ProxyResponse::error(
-                400,
-                &format!(
-                    "{} invalid field{}",
-                    errors.len(),
-                    if errors.len() == 1 { "" } else { "s" }
-                ),
-                errors,
-                None,
-            ));
-        }
-        let scores = match model.score(instances.len(), &rows) {
-            Ok(s) => s,
-            Err(e) => {
-                return fail(ProxyResponse::error(
-                    500,
-                    &format!("scoring failed: {e}"),
-                    vec![],
-                    None,
-                ));
-            }
-        };
-        let explanations = if explain {
-            match model.explain(instances.len(), &rows, &scores.labels) {
-                Ok(e) => Some(e),
-                Err(e) => {
-                    return fail(ProxyResponse::error(
-                        409,
-                        &format!("version {} cannot be explained: {e}", model.version),
-                        vec![],
-                        Some(
-                            "retrain with this mlinfra (`mlinfra retrain`), or ask without `explain=true`",
-                        ),
-                    ));
-                }
-            }
+        let scored = if model.scorer.takes_text() {
+            score_texts(&model, &instances)
         } else {
-            None
+            score_rows(&model, &instances, explain)
+        };
+        let Scored {
+            scores,
+            explanations,
+            mut warnings,
+            tokens,
+        } = match scored {
+            Ok(s) => s,
+            Err(r) => return fail(r),
         };
         let k = model.classes.len();
         let request_id = self.request_id(req);
@@ -574,6 +547,10 @@ impl<M: ModelSource, F: FeedbackSink> Service<M, F> {
                 if let Some(e) = &explanations {
                     out["explanation"] = explanation_json(&e[i]);
                 }
+                if let Some(t) = &tokens {
+                    out["tokens"] = json!(t.counts[i]);
+                    out["truncated"] = json!(t.truncated[i]);
+                }
                 out
             })
             .collect();
@@ -582,6 +559,15 @@ impl<M: ModelSource, F: FeedbackSink> Service<M, F> {
             "model": {"name": model.model, "version": model.version, "stage": model.stage.to_string()},
             "predictions": predictions,
         });
+        if let Some(t) = &tokens
+            && let Some(spec) = model.scorer.text_spec()
+        {
+            for (i, cut) in t.truncated.iter().enumerate() {
+                if *cut {
+                    warnings.push(json!({"field": format!("instances[{i}].{}", model.features[0].name), "message": format!("cut to the model's `max_length` of {} tokens; the rest of the text was not read", spec.max_length)}));
+                }
+            }
+        }
         if !warnings.is_empty() {
             body["warnings"] = Value::Array(warnings);
         }
@@ -733,6 +719,126 @@ impl<M: ModelSource, F: FeedbackSink> Service<M, F> {
             ),
         }
     }
+}
+
+/// A batch's answers, before they are written.
+struct Scored {
+    scores: crate::scorer::Scores,
+    explanations: Option<Vec<crate::explain::Explanation>>,
+    warnings: Vec<Value>,
+    /// A text model's tokens.
+    tokens: Option<crate::onnx::text::Tokens>,
+}
+
+/// Score instances of feature values (validated and encoded by [`encode`]), explained when
+/// asked.
+fn score_rows(model: &Served, instances: &[Value], explain: bool) -> Result<Scored, ProxyResponse> {
+    let (rows, errors, warnings) = encode(model, instances);
+    if !errors.is_empty() {
+        return Err(invalid(errors));
+    }
+    let scores = model
+        .score(instances.len(), &rows)
+        .map_err(|e| ProxyResponse::error(500, &format!("scoring failed: {e}"), vec![], None))?;
+    let explanations = if explain {
+        Some(
+            model
+                .explain(instances.len(), &rows, &scores.labels)
+                .map_err(|e| {
+                    ProxyResponse::error(
+                        409,
+                        &format!("version {} cannot be explained: {e}", model.version),
+                        vec![],
+                        Some(
+                            "retrain with this mlinfra (`mlinfra retrain`), or ask without `explain=true`",
+                        ),
+                    )
+                })?,
+        )
+    } else {
+        None
+    };
+    Ok(Scored {
+        scores,
+        explanations,
+        warnings,
+        tokens: None,
+    })
+}
+
+/// Score instances of a text model: each `{"<feature>": "text"}` (or the string itself),
+/// tokenized by the model's tokenizer.
+fn score_texts(model: &Served, instances: &[Value]) -> Result<Scored, ProxyResponse> {
+    let name = model.features.first().map_or("text", |f| f.name.as_str());
+    let mut texts = Vec::with_capacity(instances.len());
+    let mut errors = Vec::new();
+    for (i, inst) in instances.iter().enumerate() {
+        let text = match inst {
+            Value::String(s) => Some(s),
+            Value::Object(o) => {
+                for key in o.keys().filter(|k| *k != name) {
+                    errors.push(json!({"field": format!("instances[{i}].{key}"), "message": format!("unknown feature; the model takes `{name}`")}));
+                }
+                match o.get(name) {
+                    Some(Value::String(s)) => Some(s),
+                    Some(other) => {
+                        errors.push(json!({"field": format!("instances[{i}].{name}"), "message": format!("expected a string, found {}", kind_of(other))}));
+                        None
+                    }
+                    None => {
+                        errors.push(json!({"field": format!("instances[{i}].{name}"), "message": "missing feature: the text to classify"}));
+                        None
+                    }
+                }
+            }
+            other => {
+                errors.push(json!({"field": format!("instances[{i}]"), "message": format!("expected {{\"{name}\": \"...\"}} or a string, found {}", kind_of(other))}));
+                None
+            }
+        };
+        texts.push(text.cloned().unwrap_or_default());
+    }
+    if !errors.is_empty() {
+        return Err(invalid(errors));
+    }
+    let (scores, tokens) = model
+        .scorer
+        .score_texts(&texts)
+        .map_err(|e| ProxyResponse::error(500, &format!("scoring failed: {e}"), vec![], None))?;
+    if let Some(spec) = model.scorer.text_spec()
+        && let Some(e) = tokens.refused(spec, &|i| format!("instances[{i}].{name}"))
+    {
+        let field = format!(
+            "instances[{}].{name}",
+            tokens.truncated.iter().position(|t| *t).unwrap_or(0)
+        );
+        return Err(ProxyResponse::error(
+            400,
+            "1 invalid field",
+            vec![json!({"field": field, "message": e})],
+            Some("send a shorter text"),
+        ));
+    }
+    Ok(Scored {
+        scores,
+        explanations: None,
+        warnings: Vec::new(),
+        tokens: Some(tokens),
+    })
+}
+
+/// A 400 for invalid fields.
+fn invalid(errors: Vec<Value>) -> ProxyResponse {
+    ProxyResponse::error(
+        400,
+        &format!(
+            "{} invalid field{}",
+            errors.len(),
+            if errors.len() == 1 { "" } else { "s" }
+        ),
+        errors,
+        None,
+    )
 }
 
 /// Validate instances against the model's features and encode them as `f32` rows (NaN for a
