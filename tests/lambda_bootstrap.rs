@@ -1525,3 +1525,128 @@ fn an_imported_model_is_served_by_the_predict_bootstrap_on_s3_and_dynamodb() {
         }
     }
 }
+
+/// A Hugging Face text classifier imported on S3 and DynamoDB (moto) is served by the packaged
+/// predict bootstrap: the tokenizer inside the registered file, the texts tokenized in the
+/// function as the Python tokenizer does, onnxruntime's probabilities (within 1e-4).
+#[test]
+fn a_text_model_is_served_by_the_predict_bootstrap_on_s3_and_dynamodb() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("project");
+    project(&dir);
+    let imported = cli::repo_root().join("tests/fixtures/imported");
+    for f in ["text_classifier.onnx", "tokenizer.json", "tweets.csv"] {
+        std::fs::copy(imported.join(f), dir.join(f)).unwrap();
+    }
+    let endpoint = moto::server().endpoint.clone();
+    let artifacts = cli::artifacts();
+    let artifacts = artifacts.to_str().unwrap().to_string();
+    let base = [
+        "--env",
+        "localstack",
+        "--endpoint",
+        endpoint.as_str(),
+        "--artifacts",
+        artifacts.as_str(),
+    ];
+    let run = |args: &[&str]| cli::output(cli::command(&dir, &[&base[..], args].concat()));
+    let (code, _, err) = run(&["up", "--yes"]);
+    assert_eq!(code, 0, "{err}");
+    let (code, _, err) = run(&["models", "import", "text_classifier.onnx"]);
+    assert_eq!(code, 1, "{err}");
+    let card = dir.join("text_classifier.card.yaml");
+    let text = std::fs::read_to_string(&card)
+        .unwrap()
+        .replace("max_length: 128", "max_length: 16")
+        .replace("[\"0\", \"1\", \"2\"]", "[fire, flood, other]");
+    std::fs::write(&card, text).unwrap();
+    let (code, out, err) = run(&[
+        "models",
+        "import",
+        "text_classifier.onnx",
+        "--data",
+        "tweets.csv",
+        "--label",
+        "label",
+        "--as",
+        "alice",
+        "--output",
+        "json",
+    ]);
+    assert_eq!(code, 0, "{out}{err}");
+    let (code, out, err) = run(&[
+        "models",
+        "request",
+        "1",
+        "--to",
+        "production",
+        "--as",
+        "alice",
+        "--output",
+        "json",
+    ]);
+    assert_eq!(code, 0, "{out}{err}");
+    let request: Value = serde_json::from_str(&out).unwrap();
+    let (code, out, err) = run(&[
+        "models",
+        "approve",
+        request["id"].as_str().unwrap(),
+        "--as",
+        "bob",
+    ]);
+    assert_eq!(code, 0, "{out}{err}");
+
+    let sdk = rt.block_on(moto::sdk_config(&endpoint));
+    let vars = deployed_vars(&rt, &sdk, &endpoint, "predict");
+    let predict = executor("predict", tmp.path(), &vars);
+    let texts = [
+        "Fire near the café in São Paulo 🔥",
+        "洪水 warning: water rising in 京都",
+        "Crème brûlée at Málaga ☕😎 Crème brûlée at Málaga ☕😎 Crème brûlée at Málaga ☕😎",
+    ];
+    let instances: Vec<Value> = texts.iter().map(|t| json!({ "text": t })).collect();
+    let answer = predicted(&rt, &predict, "t-1", &json!({ "instances": instances }));
+    assert_eq!(answer["model"]["version"], 1, "{answer}");
+    let mut child = Command::new(cli::repo_root().join(".venv/bin/python"))
+        .arg(cli::repo_root().join("python/text_run.py"))
+        .arg(dir.join("text_classifier.onnx"))
+        .arg(dir.join("tokenizer.json"))
+        .arg("16")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    {
+        use std::io::Write as _;
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(serde_json::to_string(&texts).unwrap().as_bytes())
+            .unwrap();
+    }
+    let reference: Value =
+        serde_json::from_slice(&child.wait_with_output().unwrap().stdout).unwrap();
+    let preds = answer["predictions"].as_array().unwrap();
+    assert_eq!(preds.len(), 3, "{answer}");
+    for (i, p) in preds.iter().enumerate() {
+        let z: Vec<f64> = reference["logits"][i]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_f64().unwrap())
+            .collect();
+        let max = z.iter().copied().fold(f64::MIN, f64::max);
+        let sum: f64 = z.iter().map(|v| (v - max).exp()).sum();
+        for (c, class) in ["fire", "flood", "other"].iter().enumerate() {
+            let served = p["probabilities"][class].as_f64().unwrap();
+            let theirs = (z[c] - max).exp() / sum;
+            assert!(
+                (served - theirs).abs() <= 1e-4,
+                "text {i} {class}: {served} vs {theirs}"
+            );
+        }
+        assert_eq!(p["truncated"], reference["overflowing"][i], "{answer}");
+    }
+}

@@ -6,7 +6,8 @@
 use std::fmt::Write as _;
 
 use mlinfra_core::onnx::card::{
-    Card, Feature, FeatureKind, Input, Output, Padding, Task, TextInput, VERSION,
+    Card, Channels, Feature, FeatureKind, ImageInput, Input, Layout, Output, Padding, Resize, Task,
+    TextInput, VERSION,
 };
 
 use crate::diag::{Diagnostic, render_all};
@@ -81,12 +82,10 @@ fn decode(root: &Node, cx: &mut Cx) -> Option<Card> {
                 let kind = f
                     .req(cx, "type")
                     .and_then(|n| cx.one_of(n, &format!("{p}.type"), FeatureKind::NAMES))
-                    .map(|k| {
-                        if k == "text" {
-                            FeatureKind::Text
-                        } else {
-                            FeatureKind::Number
-                        }
+                    .map(|k| match k {
+                        "text" => FeatureKind::Text,
+                        "image" => FeatureKind::Image,
+                        _ => FeatureKind::Number,
                     });
                 f.finish(cx);
                 Some(Feature {
@@ -96,6 +95,7 @@ fn decode(root: &Node, cx: &mut Cx) -> Option<Card> {
             })
         });
         let text = i.opt("text").map(|n| decode_text(n, cx));
+        let image = i.opt("image").map(|n| decode_image(n, cx));
         i.finish(cx);
         Input {
             features: features?,
@@ -104,6 +104,10 @@ fn decode(root: &Node, cx: &mut Cx) -> Option<Card> {
                 None => None,
             },
             text: match text {
+                Some(t) => Some(t?),
+                None => None,
+            },
+            image: match image {
                 Some(t) => Some(t?),
                 None => None,
             },
@@ -209,6 +213,71 @@ fn decode_text(n: &Node, cx: &mut Cx) -> Option<TextInput> {
     })
 }
 
+/// The `input.image` section of an image model.
+fn decode_image(n: &Node, cx: &mut Cx) -> Option<ImageInput> {
+    let mut t = cx.map(n, "input.image")?;
+    let tensor = t
+        .req(cx, "tensor")
+        .and_then(|n| cx.string(n, "input.image.tensor"));
+    let side = 1..=u64::from(mlinfra_core::onnx::images::MAX_SIDE);
+    let width = t
+        .req(cx, "width")
+        .and_then(|n| cx.uint(n, "input.image.width", side.clone()));
+    let height = t
+        .req(cx, "height")
+        .and_then(|n| cx.uint(n, "input.image.height", side));
+    let mut choice =
+        |key: &'static str, names: &'static [&'static str]| -> Option<Option<String>> {
+            match t.opt(key) {
+                Some(n) => cx
+                    .one_of(n, &format!("input.image.{key}"), names)
+                    .map(|s| Some(s.to_string())),
+                None => Some(None),
+            }
+        };
+    let resize = choice("resize", Resize::NAMES);
+    let channels = choice("channels", Channels::NAMES);
+    let layout = choice("layout", Layout::NAMES);
+    let scale = match t.opt("scale") {
+        Some(n) => cx.float(n, "input.image.scale", f64::MIN_POSITIVE..=1e6),
+        None => Some(1.0 / 255.0),
+    };
+    let mut floats = |key: &'static str| -> Option<Vec<f32>> {
+        match t.opt(key) {
+            Some(n) => {
+                let path = format!("input.image.{key}");
+                cx.list(n, &path, |cx, n, p| {
+                    cx.float(n, p, -1e6..=1e6).map(|v| v as f32)
+                })
+            }
+            None => Some(Vec::new()),
+        }
+    };
+    let mean = floats("mean");
+    let std = floats("std");
+    t.finish(cx);
+    Some(ImageInput {
+        tensor: tensor?,
+        width: width? as u32,
+        height: height? as u32,
+        resize: match resize?.as_deref() {
+            Some("center_crop") => Resize::CenterCrop,
+            _ => Resize::Stretch,
+        },
+        channels: match channels?.as_deref() {
+            Some("bgr") => Channels::Bgr,
+            _ => Channels::Rgb,
+        },
+        layout: match layout?.as_deref() {
+            Some("nhwc") => Layout::Nhwc,
+            _ => Layout::Nchw,
+        },
+        scale: scale? as f32,
+        mean: mean?,
+        std: std?,
+    })
+}
+
 /// Where `key` of the root mapping is written (the start of the file when it is not).
 fn root_pos(root: &Node, key: &str) -> crate::stack::yaml::Pos {
     match &root.value {
@@ -245,8 +314,38 @@ pub fn render(card: &Card, model: &str) -> String {
                 quoted(x)
             );
         }
-        None if card.input.text.is_some() => {}
+        None if card.input.text.is_some() || card.input.image.is_some() => {}
         None => t.push_str("  # One graph input per feature, named after it.\n"),
+    }
+    if let Some(x) = &card.input.image {
+        let list = |v: &[f32]| {
+            v.iter()
+                .map(|x| x.to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        let _ = writeln!(
+            t,
+            "  # An image model: its one image feature (a PNG or JPEG picture) is brought to\n  # width × height (stretch: Pillow's bilinear resize; center_crop: scaled to cover, then the\n  # centre cut out), its channels ordered and laid out as the graph takes them, each value\n  # multiplied by scale, then the mean subtracted and divided by the std, per channel\n  # (here ImageNet's, as torchvision's and timm's models expect: check yours).\n  image:\n    tensor: {}\n    width: {}\n    height: {}\n    resize: {}   # stretch | center_crop\n    channels: {}   # rgb | bgr\n    layout: {}   # nchw | nhwc\n    scale: {}\n    mean: [{}]\n    std: [{}]",
+            quoted(&x.tensor),
+            x.width,
+            x.height,
+            match x.resize {
+                Resize::Stretch => "stretch",
+                Resize::CenterCrop => "center_crop",
+            },
+            match x.channels {
+                Channels::Rgb => "rgb",
+                Channels::Bgr => "bgr",
+            },
+            match x.layout {
+                Layout::Nchw => "nchw",
+                Layout::Nhwc => "nhwc",
+            },
+            x.scale,
+            list(&x.mean),
+            list(&x.std),
+        );
     }
     if let Some(x) = &card.input.text {
         let _ = writeln!(
@@ -270,13 +369,10 @@ pub fn render(card: &Card, model: &str) -> String {
     }
     t.push_str("  features:\n");
     for f in &card.input.features {
-        let kind = match f.kind {
-            FeatureKind::Number => "number",
-            FeatureKind::Text => "text",
-        };
+        let kind = f.kind.name();
         let _ = writeln!(
             t,
-            "    - name: {}\n      type: {kind}   # number | text",
+            "    - name: {}\n      type: {kind}   # number | text | image",
             quoted(&f.name)
         );
     }
@@ -327,6 +423,7 @@ mod tests {
                 ],
                 tensor: None,
                 text: None,
+                image: None,
             },
             output: Output {
                 probabilities: Some("output_probability".into()),
@@ -364,6 +461,7 @@ mod tests {
                 attention_mask: Some("attention_mask".into()),
                 token_type_ids: None,
             }),
+            image: None,
         };
         t.output = Output {
             logits: Some("logits".into()),
@@ -371,6 +469,27 @@ mod tests {
             ..Output::default()
         };
         assert_eq!(parse("m.card.yaml", &render(&t, "m.onnx")).unwrap(), t);
+        let mut i = t.clone();
+        i.input = Input {
+            features: vec![Feature {
+                name: "image".into(),
+                kind: FeatureKind::Image,
+            }],
+            tensor: None,
+            text: None,
+            image: Some(ImageInput {
+                tensor: "pixels".into(),
+                width: 224,
+                height: 160,
+                resize: Resize::CenterCrop,
+                channels: Channels::Bgr,
+                layout: Layout::Nhwc,
+                scale: 1.0 / 255.0,
+                mean: vec![0.485, 0.456, 0.406],
+                std: vec![0.229, 0.224, 0.225],
+            }),
+        };
+        assert_eq!(parse("m.card.yaml", &render(&i, "m.onnx")).unwrap(), i);
     }
 
     #[test]

@@ -498,6 +498,54 @@ fn a_text_classifier_with_its_tokenizer_is_imported_served_and_replaced() {
     assert_eq!(predictions[2]["truncated"], true, "{body}");
     assert_eq!(predictions[2]["tokens"], 16, "{body}");
     assert_eq!(body["warnings"][0]["field"], "instances[2].text", "{body}");
+    // Triton's own client, on the Open Inference Protocol routes: the same probabilities.
+    let triton = {
+        use std::io::Write as _;
+        let mut child = std::process::Command::new(repo_root().join(".venv/bin/python"))
+            .arg(repo_root().join("python/triton_check.py"))
+            .arg(format!("127.0.0.1:{}/v1", server.port))
+            .arg(&server.key)
+            .arg("heart-disease")
+            .arg("text")
+            .arg("BYTES")
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(serde_json::to_string(&texts).unwrap().as_bytes())
+            .unwrap();
+        let out = child.wait_with_output().unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice::<Value>(&out.stdout).unwrap()
+    };
+    assert_eq!(triton["live"], true, "{triton}");
+    assert_eq!(triton["ready"], true, "{triton}");
+    assert_eq!(triton["model_ready"], true, "{triton}");
+    assert_eq!(triton["metadata"]["versions"], json!(["1"]), "{triton}");
+    assert_eq!(
+        triton["metadata"]["inputs"],
+        json!([{"name": "text", "datatype": "BYTES", "shape": [-1]}])
+    );
+    for (i, pred) in predictions.iter().enumerate() {
+        assert_eq!(triton["label"][i], pred["label"], "{triton}");
+        for (c, class) in ["fire", "flood", "other"].iter().enumerate() {
+            let ours = pred["probabilities"][class].as_f64().unwrap();
+            let theirs = triton["probabilities"][i][c].as_f64().unwrap();
+            assert!(
+                (ours - theirs).abs() <= 1e-6,
+                "text {i}: {ours} vs {theirs}"
+            );
+        }
+    }
     // A bare string is a text too; anything else is named.
     let (status, body) = server.post(
         "/v1/predict",

@@ -40,7 +40,7 @@ fn main() {
             .map(|f| {
                 let j = header.iter().position(|h| h == &f.name).expect("column");
                 match f.kind {
-                    FeatureKind::Text => Column::Texts(vec![row[j].clone()]),
+                    FeatureKind::Text | FeatureKind::Image => Column::Texts(vec![row[j].clone()]),
                     FeatureKind::Number => Column::Numbers(vec![row[j].parse().expect("number")]),
                 }
             })

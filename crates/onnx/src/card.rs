@@ -6,8 +6,8 @@
 //! Version 1 describes tabular models (one graph input per column, as skl2onnx names them, or
 //! one float tensor `[N, F]` with its columns in the order given) and text models (one text
 //! feature, tokenized by a Hugging Face `tokenizer.json` into the graph's `input_ids`,
-//! `attention_mask` and `token_type_ids`: see [`TextInput`]). Image inputs are for a later
-//! version.
+//! `attention_mask` and `token_type_ids`: see [`TextInput`]) and image models (one picture,
+//! decoded, resized and normalised into the graph's one input: see [`ImageInput`]).
 
 use serde::{Deserialize, Serialize};
 
@@ -62,6 +62,80 @@ pub struct Input {
     /// A text model: its one feature (of type text) is tokenized into the graph's inputs.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub text: Option<TextInput>,
+    /// An image model: its one feature (of type image) is decoded, resized and normalised
+    /// into the graph's one input.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image: Option<ImageInput>,
+}
+
+/// How an image model's one feature (a PNG or JPEG picture) becomes the graph's input.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ImageInput {
+    /// The graph input that takes the pixels.
+    pub tensor: String,
+    pub width: u32,
+    pub height: u32,
+    /// How a picture of another size is brought to `width × height`.
+    #[serde(default)]
+    pub resize: Resize,
+    /// The order of the colour channels.
+    #[serde(default)]
+    pub channels: Channels,
+    /// Where the channels are: `[N, C, H, W]` or `[N, H, W, C]`.
+    #[serde(default)]
+    pub layout: Layout,
+    /// Each 0–255 value is multiplied by it (1/255 for pixels in [0, 1]).
+    #[serde(default = "per_255")]
+    pub scale: f32,
+    /// Subtracted from each scaled value, per channel (in `channels` order); none when empty.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub mean: Vec<f32>,
+    /// Each value divided by it after the mean, per channel; none when empty.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub std: Vec<f32>,
+}
+
+fn per_255() -> f32 {
+    1.0 / 255.0
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Resize {
+    /// To `width × height` whatever the picture's proportions (Pillow's bilinear `resize`).
+    #[default]
+    Stretch,
+    /// Scaled, bilinear, until it covers `width × height`, then the centre cut out
+    /// (torchvision's `Resize` then `CenterCrop`).
+    CenterCrop,
+}
+
+impl Resize {
+    pub const NAMES: &'static [&'static str] = &["stretch", "center_crop"];
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Channels {
+    #[default]
+    Rgb,
+    Bgr,
+}
+
+impl Channels {
+    pub const NAMES: &'static [&'static str] = &["rgb", "bgr"];
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Layout {
+    #[default]
+    Nchw,
+    Nhwc,
+}
+
+impl Layout {
+    pub const NAMES: &'static [&'static str] = &["nchw", "nhwc"];
 }
 
 /// How a text model's one feature becomes the graph's inputs.
@@ -119,12 +193,22 @@ pub struct Feature {
 pub enum FeatureKind {
     /// A number (a float input).
     Number,
-    /// A text category (a string input).
+    /// A text category (a string input); a text model's text.
     Text,
+    /// An image model's picture (PNG or JPEG).
+    Image,
 }
 
 impl FeatureKind {
-    pub const NAMES: &'static [&'static str] = &["number", "text"];
+    pub const NAMES: &'static [&'static str] = &["number", "text", "image"];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            FeatureKind::Number => "number",
+            FeatureKind::Text => "text",
+            FeatureKind::Image => "image",
+        }
+    }
 }
 
 /// What the graph answers.

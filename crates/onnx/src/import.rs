@@ -29,7 +29,7 @@ pub const MAX_BYTES: usize = 512 * 1024 * 1024;
 
 const ML: &str = "ai.onnx.ml";
 
-/// The texts a text model scores at once when [`Imported::predict`] is given many.
+/// The texts (or pictures) a model scores at once when it is given many.
 const TEXT_BATCH: usize = 32;
 
 /// Why an ONNX file cannot be imported.
@@ -776,6 +776,17 @@ impl Imported {
                 }],
                 tensor: None,
                 text: Some(text),
+                image: None,
+            }
+        } else if let Some(image) = self.infer_image() {
+            Input {
+                features: vec![Feature {
+                    name: "image".into(),
+                    kind: FeatureKind::Image,
+                }],
+                tensor: None,
+                text: None,
+                image: Some(image),
             }
         } else if single {
             let (name, _, shape) = &self.inputs[0];
@@ -788,6 +799,7 @@ impl Imported {
                     .collect(),
                 tensor: Some(name.clone()),
                 text: None,
+                image: None,
             }
         } else {
             Input {
@@ -805,6 +817,7 @@ impl Imported {
                     .collect(),
                 tensor: None,
                 text: None,
+                image: None,
             }
         };
         let facts: Vec<(String, DatumType, usize)> = self.output_facts();
@@ -874,6 +887,126 @@ impl Imported {
             attention_mask: integer("attention_mask"),
             token_type_ids: integer("token_type_ids"),
         })
+    }
+
+    /// The image section of a card for a graph that takes one float tensor of pictures
+    /// (`[N, 3, H, W]` or `[N, H, W, 3]`): stretched to its size, RGB, scaled to [0, 1] and
+    /// normalised with ImageNet's mean and std, as torchvision's and timm's models expect.
+    fn infer_image(&self) -> Option<crate::card::ImageInput> {
+        use crate::card::{Channels, ImageInput, Layout, Resize};
+        let [(name, dt, shape)] = &self.inputs[..] else {
+            return None;
+        };
+        if !dt.is_float() || shape.len() != 4 {
+            return None;
+        }
+        let (layout, h, w) = match (shape[1], shape[3]) {
+            (Some(3), _) => (Layout::Nchw, shape[2], shape[3]),
+            (_, Some(3)) => (Layout::Nhwc, shape[1], shape[2]),
+            _ => return None,
+        };
+        Some(ImageInput {
+            tensor: name.clone(),
+            width: w.unwrap_or(224) as u32,
+            height: h.unwrap_or(224) as u32,
+            resize: Resize::Stretch,
+            channels: Channels::Rgb,
+            layout,
+            scale: 1.0 / 255.0,
+            mean: vec![0.485, 0.456, 0.406],
+            std: vec![0.229, 0.224, 0.225],
+        })
+    }
+
+    /// Check an image card's input section against the graph.
+    fn check_image(
+        &self,
+        card: &crate::card::Card,
+        image: &crate::card::ImageInput,
+        errors: &mut Vec<String>,
+    ) {
+        use crate::card::{FeatureKind, Layout};
+        if card.input.features.len() != 1 || card.input.features[0].kind != FeatureKind::Image {
+            errors.push(
+                "`input.features`: an image model takes one feature of type image (`- {name: image, type: image}`)"
+                    .into(),
+            );
+        }
+        if card.input.text.is_some() {
+            errors.push("`input.text` and `input.image`: a model takes one or the other".into());
+        }
+        if image.width == 0
+            || image.height == 0
+            || image.width > crate::images::MAX_SIDE
+            || image.height > crate::images::MAX_SIDE
+        {
+            errors.push(format!(
+                "`input.image`: {}×{} is not a size; expected 1 to {} pixels a side",
+                image.width,
+                image.height,
+                crate::images::MAX_SIDE
+            ));
+        }
+        for (field, v) in [("mean", &image.mean), ("std", &image.std)] {
+            if !v.is_empty() && v.len() != 3 {
+                errors.push(format!(
+                    "`input.image.{field}` has {} values; expected one per channel (3)",
+                    v.len()
+                ));
+            }
+        }
+        if image.std.contains(&0.0) {
+            errors.push("`input.image.std` has a 0: values are divided by it".into());
+        }
+        let Some((_, dt, shape)) = self.inputs.iter().find(|(n, _, _)| *n == image.tensor) else {
+            errors.push(format!(
+                "`input.image.tensor` is `{}`, which is not an input of the graph (its inputs: {})",
+                image.tensor,
+                self.input_names()
+            ));
+            return;
+        };
+        if !dt.is_float() {
+            errors.push(format!(
+                "`input.image.tensor`: the graph's input `{}` takes {dt:?}, not float pixels",
+                image.tensor
+            ));
+        }
+        let want = crate::images::shape(image, 1);
+        let fits = shape.len() == 4
+            && shape
+                .iter()
+                .zip(want)
+                .skip(1)
+                .all(|(d, w)| d.is_none_or(|d| d == w));
+        if !fits {
+            let dims: Vec<String> = shape
+                .iter()
+                .map(|d| d.map_or("?".into(), |d| d.to_string()))
+                .collect();
+            errors.push(format!(
+                "`input.image`: the graph's input `{}` is [{}], not {} pictures of {}×{} ({})",
+                image.tensor,
+                dims.join(", "),
+                match image.layout {
+                    Layout::Nchw => "[N, 3, H, W]",
+                    Layout::Nhwc => "[N, H, W, 3]",
+                },
+                image.width,
+                image.height,
+                match image.layout {
+                    Layout::Nchw => "layout: nchw",
+                    Layout::Nhwc => "layout: nhwc",
+                }
+            ));
+        }
+        for (n, _, _) in &self.inputs {
+            if *n != image.tensor {
+                errors.push(format!(
+                    "the graph's input `{n}` is not the picture's (`input.image.tensor`): an image model has one input"
+                ));
+            }
+        }
     }
 
     /// Check a text card's input section against the graph.
@@ -1009,8 +1142,11 @@ impl Imported {
         if let Some(text) = &card.input.text {
             self.check_text(card, text, &mut errors);
         }
+        if let Some(image) = &card.input.image {
+            self.check_image(card, image, &mut errors);
+        }
         match &card.input.tensor {
-            _ if card.input.text.is_some() => {}
+            _ if card.input.text.is_some() || card.input.image.is_some() => {}
             Some(t) => match input(t) {
                 None => errors.push(format!(
                     "`input.tensor` is `{t}`, which is not an input of the graph (its inputs: {})",
@@ -1189,6 +1325,9 @@ impl Imported {
                 }
             });
         }
+        if card.input.image.is_some() {
+            return Err("an image model scores pictures (`predict_images`), not columns".into());
+        }
         if columns.len() != card.input.features.len() {
             return Err(format!(
                 "{} columns for {} features",
@@ -1270,6 +1409,55 @@ impl Imported {
         }
         let out = self.run(inputs).map_err(|e| format!("{e:#}"))?;
         Ok((self.answer(card, &out)?, tokens))
+    }
+
+    /// Score pictures (decoded: [`crate::images::decode`]) with an image model: each brought
+    /// to the card's size and normalised as it says.
+    pub fn predict_images(
+        &self,
+        card: &crate::card::Card,
+        pictures: &[image::RgbImage],
+    ) -> Result<Predictions, String> {
+        let Some(spec) = &card.input.image else {
+            return Err("the card describes no image input".into());
+        };
+        let mut all = Vec::new();
+        let mut classes = 0;
+        for chunk in pictures.chunks(TEXT_BATCH) {
+            let mut pixels =
+                Vec::with_capacity(chunk.len() * 3 * spec.width as usize * spec.height as usize);
+            for p in chunk {
+                crate::images::write_tensor(&crate::images::resized(p, spec), spec, &mut pixels);
+            }
+            let mut inputs = TVec::new();
+            for (name, dt, _) in &self.inputs {
+                if *name != spec.tensor {
+                    return Err(format!(
+                        "the card says nothing of the graph's input `{name}`"
+                    ));
+                }
+                let t = Tensor::from_shape(&crate::images::shape(spec, chunk.len()), &pixels)
+                    .and_then(|t| t.cast_to_dt(*dt).map(|c| c.into_owned()))
+                    .map_err(|e| format!("input `{name}`: {e}"))?;
+                inputs.push(t.into_tvalue());
+            }
+            let out = self.run(inputs).map_err(|e| format!("{e:#}"))?;
+            match self.answer(card, &out)? {
+                Predictions::Probabilities { classes: c, values } => {
+                    classes = c;
+                    all.extend(values);
+                }
+                Predictions::Values(v) => all.extend(v),
+            }
+        }
+        Ok(if card.output.value.is_some() {
+            Predictions::Values(all)
+        } else {
+            Predictions::Probabilities {
+                classes,
+                values: all,
+            }
+        })
     }
 
     /// The card's answer from the graph's outputs: probabilities (softmax or sigmoid of

@@ -3,12 +3,15 @@
 //! that both tract and onnxruntime run, and its metadata (`mlinfra.*` entries) beside it;
 //! [`proto`] is the part of the ONNX schema that takes. With the feature `runtime`, [`scorer`]
 //! runs such a file with tract, and [`import`] makes files exported by other tools (skl2onnx,
-//! onnxmltools, torch.onnx) runnable by it, with [`text`] tokenizing for text models.
+//! onnxmltools, torch.onnx) runnable by it, with [`text`] tokenizing for text models and [`images`] decoding
+//! pictures for image models.
 //!
 //! Training links only the export; serving links the runtime too.
 
 pub mod card;
 mod export;
+#[cfg(feature = "runtime")]
+pub mod images;
 #[cfg(feature = "runtime")]
 pub mod import;
 pub mod proto;

@@ -328,7 +328,7 @@ fn predictions_by_the_cards_columns() {
         .map(|f| {
             let j = header.iter().position(|h| h == &f.name).unwrap();
             match f.kind {
-                mlinfra_onnx::card::FeatureKind::Text => {
+                mlinfra_onnx::card::FeatureKind::Text | mlinfra_onnx::card::FeatureKind::Image => {
                     Column::Texts(rows.iter().map(|r| r[j].clone()).collect())
                 }
                 mlinfra_onnx::card::FeatureKind::Number => {
@@ -505,4 +505,137 @@ fn a_text_card_or_tokenizer_that_does_not_fit_is_named() {
         ))),
         "{errors:#?}"
     );
+}
+
+/// The pictures of the image fixtures, by path.
+fn pictures() -> Vec<PathBuf> {
+    let mut r = csv::Reader::from_path(fixture("images/labels.csv")).unwrap();
+    r.records().map(|x| fixture(&x.unwrap()[0])).collect()
+}
+
+/// Pillow's resized pixels and onnxruntime's logits on its tensor (`python/image_run.py`).
+fn image_reference(paths: &[PathBuf]) -> serde_json::Map<String, Value> {
+    let python = std::env::var_os("MLINFRA_PYTHON")
+        .map_or_else(|| root().join(".venv/bin/python"), PathBuf::from);
+    let out = std::process::Command::new(&python)
+        .arg(root().join("python/image_run.py"))
+        .arg(fixture("image_classifier.onnx"))
+        .arg("64")
+        .args(paths)
+        .output()
+        .unwrap_or_else(|e| panic!("{}: {e} (`make venv`)", python.display()));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    match serde_json::from_slice(&out.stdout).unwrap() {
+        Value::Object(m) => m,
+        other => panic!("{other}"),
+    }
+}
+
+/// A torchvision classifier exported by `torch.onnx`: PNG and JPEG pictures of other sizes,
+/// resized within 1/255 of Pillow's pixels, and probabilities those of onnxruntime on Pillow's
+/// tensor.
+#[test]
+fn a_torchvision_image_classifier_on_png_and_jpeg() {
+    use mlinfra_onnx::card::{FeatureKind, Layout};
+    use mlinfra_onnx::import::Predictions;
+    let m = load("image_classifier.onnx");
+    let mut card = m.infer_card();
+    let image = card.input.image.clone().unwrap();
+    assert_eq!(card.input.features[0].kind, FeatureKind::Image);
+    assert_eq!(
+        (image.width, image.height, image.layout),
+        (64, 64, Layout::Nchw)
+    );
+    assert_eq!(card.output.logits.as_deref(), Some("logits"));
+    card.output.classes = vec!["red".into(), "green".into(), "blue".into()];
+    assert_eq!(m.check(&card), Vec::<String>::new());
+
+    let paths = pictures();
+    let reference = image_reference(&paths);
+    let decoded: Vec<_> = paths
+        .iter()
+        .map(|p| mlinfra_onnx::images::decode(&std::fs::read(p).unwrap()).unwrap())
+        .collect();
+    // PNG: within 1/255 of Pillow's pixels (the resize). JPEG: decoders differ (IDCT and
+    // colour conversion rounding: jpeg-decoder against Pillow's libjpeg-turbo), within 3/255
+    // and 0.1/255 on average.
+    let (mut png, mut jpeg, mut sum, mut n) = (0i32, 0i32, 0i64, 0usize);
+    for (i, img) in decoded.iter().enumerate() {
+        let ours = mlinfra_onnx::images::resized(img, &image).into_raw();
+        let pillow = reference["pixels"][i].as_array().unwrap();
+        assert_eq!(ours.len(), pillow.len());
+        let is_png = paths[i].extension().is_some_and(|e| e == "png");
+        for (a, b) in ours.iter().zip(pillow) {
+            let d = (i32::from(*a) - b.as_i64().unwrap() as i32).abs();
+            if is_png {
+                png = png.max(d);
+            } else {
+                jpeg = jpeg.max(d);
+                sum += i64::from(d);
+                n += 1;
+            }
+        }
+    }
+    assert!(png <= 1, "a PNG pixel differs from Pillow's by {png}/255");
+    assert!(
+        jpeg <= 3,
+        "a JPEG pixel differs from Pillow's by {jpeg}/255"
+    );
+    let mean = sum as f64 / n as f64;
+    assert!(
+        mean <= 0.1,
+        "JPEG pixels differ from Pillow's by {mean}/255 on average"
+    );
+
+    let Predictions::Probabilities { classes, values } = m.predict_images(&card, &decoded).unwrap()
+    else {
+        panic!()
+    };
+    assert_eq!(classes, 3);
+    let logits = flat(&reference["logits"]);
+    let mut hits = 0;
+    for (i, (p, z)) in values.chunks(3).zip(logits.chunks(3)).enumerate() {
+        let max = z.iter().copied().fold(f64::MIN, f64::max);
+        let sum: f64 = z.iter().map(|v| (v - max).exp()).sum();
+        // Pictures whose pixels are Pillow's to the bit (PNGs of the model's size): 1e-4.
+        let exact =
+            paths[i].extension().is_some_and(|e| e == "png") && decoded[i].dimensions() == (64, 64);
+        let tolerance = if exact { 1e-4 } else { 1e-3 };
+        for (a, b) in p.iter().zip(z) {
+            let want = (b - max).exp() / sum;
+            assert!(
+                (f64::from(*a) - want).abs() <= tolerance,
+                "picture {i} ({}): {p:?} vs softmax of {z:?}",
+                paths[i].display()
+            );
+        }
+        let best = (0..3).max_by(|a, b| p[*a].total_cmp(&p[*b])).unwrap();
+        let name = paths[i].file_name().unwrap().to_string_lossy().into_owned();
+        hits += usize::from(name.contains(["red", "green", "blue"][best]));
+    }
+    assert!(hits >= 20, "{hits} of 24 pictures classified as labelled");
+}
+
+/// An image card that does not fit the graph names each mismatch.
+#[test]
+fn an_image_card_that_does_not_fit_is_named() {
+    use mlinfra_onnx::card::Layout;
+    let m = load("image_classifier.onnx");
+    let mut card = m.infer_card();
+    card.output.classes = vec!["red".into(), "green".into(), "blue".into()];
+    let image = card.input.image.as_mut().unwrap();
+    image.width = 32;
+    image.layout = Layout::Nhwc;
+    image.mean = vec![0.5];
+    let errors = m.check(&card);
+    for want in [
+        "`input.image`: the graph's input `pixels` is [?, 3, 64, 64], not [N, H, W, 3] pictures of 32×64 (layout: nhwc)",
+        "`input.image.mean` has 1 values; expected one per channel (3)",
+    ] {
+        assert!(errors.contains(&want.to_string()), "{want}\n{errors:#?}");
+    }
 }

@@ -70,7 +70,8 @@ pub fn eval_set(csv: &[u8], card: &Card, label: &str) -> Result<EvalSet, String>
         .iter()
         .map(|f| match f.kind {
             FeatureKind::Number => Column::Numbers(vec![]),
-            FeatureKind::Text => Column::Texts(vec![]),
+            // A picture's path, read by the evaluation.
+            FeatureKind::Text | FeatureKind::Image => Column::Texts(vec![]),
         })
         .collect();
     let mut labels = Vec::new();

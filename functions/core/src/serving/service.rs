@@ -335,6 +335,9 @@ impl<M: ModelSource, F: FeedbackSink> Service<M, F> {
     }
 
     pub async fn handle(&self, req: &ProxyRequest) -> Outcome {
+        if let Some(route) = super::inference::Route::parse(&req.path) {
+            return self.v2(req, route).await;
+        }
         let route = match req.path.trim_end_matches('/') {
             "/predict" => "/predict",
             "/feedback" => "/feedback",
@@ -355,7 +358,9 @@ impl<M: ModelSource, F: FeedbackSink> Service<M, F> {
                     404,
                     &format!("no route `{} {}`", method, req.path),
                     vec![],
-                    Some("the routes are POST /predict, POST /feedback, GET /health"),
+                    Some(
+                        "the routes are POST /predict, POST /feedback, GET /health, and the Open Inference Protocol's under /v2",
+                    ),
                 ));
             }
         };
@@ -398,6 +403,159 @@ impl<M: ModelSource, F: FeedbackSink> Service<M, F> {
             }
             "/feedback" => done(self.feedback(req).await),
             _ => self.predict(req),
+        }
+    }
+
+    /// A route of the Open Inference Protocol v2 ([`super::inference`]).
+    async fn v2(&self, req: &ProxyRequest, route: super::inference::Route) -> Outcome {
+        use super::inference::{self, Route};
+        let method = req.http_method.to_ascii_uppercase();
+        let done = |response| Outcome {
+            response,
+            route: "/v2",
+            labels: Vec::new(),
+        };
+        if method != route.method() {
+            let mut r = ProxyResponse::error(
+                405,
+                &format!("`{}` takes {}, not {method}", req.path, route.method()),
+                vec![],
+                None,
+            );
+            r.headers.insert("allow".into(), route.method().into());
+            return done(r);
+        }
+        for problem in self.refresh(false).await {
+            eprintln!("model refresh: {problem}");
+        }
+        let production = self.serving(Stage::Production);
+        let target = match &route {
+            Route::Server => {
+                return done(ProxyResponse::json(
+                    200,
+                    &json!({"name": "mlinfra", "version": env!("CARGO_PKG_VERSION"), "extensions": []}),
+                ));
+            }
+            Route::Live => return done(ProxyResponse::json(200, &json!({"live": true}))),
+            Route::Ready => {
+                let ready = production.is_some();
+                return done(ProxyResponse::json(
+                    if ready { 200 } else { 503 },
+                    &json!({ "ready": ready }),
+                ));
+            }
+            Route::Model(t) | Route::ModelReady(t) | Route::Infer(t) => t,
+        };
+        if target.name != self.config.model {
+            return done(ProxyResponse::error(
+                404,
+                &format!("no model `{}`", target.name),
+                vec![],
+                Some(&format!(
+                    "this API serves the model `{}`",
+                    self.config.model
+                )),
+            ));
+        }
+        // Without a version, Production's; with one, whichever stage serves it.
+        let served: Vec<Arc<Served>> = [Stage::Production, Stage::Staging]
+            .into_iter()
+            .filter_map(|s| self.serving(s))
+            .collect();
+        let versions: Vec<u64> = served.iter().map(|m| m.version).collect();
+        let model = match &target.version {
+            None => production.clone(),
+            Some(v) => served.iter().find(|m| m.version.to_string() == *v).cloned(),
+        };
+        let Some(model) = model else {
+            let what = target
+                .version
+                .as_ref()
+                .map_or("no Production version is served".to_string(), |v| {
+                    format!("version {v} is not served")
+                });
+            let status = if matches!(route, Route::ModelReady(_)) {
+                503
+            } else {
+                404
+            };
+            return done(ProxyResponse::error(
+                status,
+                &format!("model `{}`: {what}", target.name),
+                vec![],
+                Some(&format!(
+                    "the versions served are {:?} (Production, then Staging)",
+                    versions
+                )),
+            ));
+        };
+        match route {
+            Route::Model(_) => done(ProxyResponse::json(
+                200,
+                &inference::metadata(&target.name, &model, &versions),
+            )),
+            Route::ModelReady(_) => done(ProxyResponse::json(
+                200,
+                &json!({"name": target.name, "ready": true}),
+            )),
+            _ => self.infer(req, &model),
+        }
+    }
+
+    /// `POST /v2/models/{name}/infer`: the request's tensors scored as /predict's instances.
+    fn infer(&self, req: &ProxyRequest, model: &Served) -> Outcome {
+        let fail = |response| Outcome {
+            response,
+            route: "/v2",
+            labels: Vec::new(),
+        };
+        let body = match Self::body(req) {
+            Ok(b) => b,
+            Err(r) => return fail(r),
+        };
+        let asked = match super::inference::request(model, &body) {
+            Ok(a) => a,
+            Err(r) => return fail(r),
+        };
+        let logged = json!({ "instances": asked.instances }).to_string();
+        let monitored = req.header(MONITOR_HEADER) != Some("false");
+        let Answered {
+            model,
+            scored,
+            request_id,
+        } = match self.answer(
+            req,
+            model.stage,
+            false,
+            monitored,
+            &asked.instances,
+            &logged,
+        ) {
+            Ok(a) => a,
+            Err(r) => return fail(r),
+        };
+        let scores = &scored.scores;
+        let outputs = super::inference::outputs(
+            &model,
+            &scores.labels,
+            &scores.probabilities,
+            &asked.outputs,
+        );
+        let body = json!({
+            "model_name": model.model,
+            "model_version": model.version.to_string(),
+            "id": asked.id.unwrap_or_else(|| request_id.clone()),
+            "parameters": {"request_id": request_id},
+            "outputs": outputs,
+        });
+        Outcome {
+            response: ProxyResponse::json(200, &body),
+            route: "/v2",
+            labels: scores
+                .labels
+                .iter()
+                .map(|l| model.classes[model.class_index(*l)].clone())
+                .collect(),
         }
     }
 
@@ -485,59 +643,22 @@ impl<M: ModelSource, F: FeedbackSink> Service<M, F> {
             Ok(i) => i,
             Err(r) => return fail(r),
         };
-        if instances.is_empty() {
-            return fail(ProxyResponse::error(
-                400,
-                "`instances` is empty",
-                vec![json!({"field": "instances", "message": "send at least one instance"})],
-                None,
-            ));
-        }
-        if instances.len() > self.config.max_batch {
-            return fail(ProxyResponse::error(
-                400,
-                &format!(
-                    "{} instances exceed the limit of {} per request",
-                    instances.len(),
-                    self.config.max_batch
-                ),
-                vec![
-                    json!({"field": "instances", "message": format!("at most {} instances", self.config.max_batch)}),
-                ],
-                Some(
-                    "split the batch, or use `mlinfra predict --input FILE.csv` for batch prediction",
-                ),
-            ));
-        }
-        let Some(model) = self.serving(stage) else {
-            let hint = if stage == Stage::Production {
-                "no model is in Production yet: run the pipeline, then `mlinfra models request VERSION --to production` and have someone else approve it"
-            } else {
-                "no model is in Staging: register one (`mlinfra pipeline run`) or request Staging"
-            };
-            return fail(ProxyResponse::error(
-                404,
-                &format!("no {stage} model to serve"),
-                vec![],
-                Some(hint),
-            ));
-        };
-        let scored = if model.scorer.takes_text() {
-            score_texts(&model, &instances)
-        } else {
-            score_rows(&model, &instances, explain)
+        let body_text = req.body.as_deref().unwrap_or_default();
+        let Answered {
+            model,
+            scored,
+            request_id,
+        } = match self.answer(req, stage, explain, monitored, &instances, body_text) {
+            Ok(a) => a,
+            Err(r) => return fail(r),
         };
         let Scored {
             scores,
             explanations,
             mut warnings,
             tokens,
-        } = match scored {
-            Ok(s) => s,
-            Err(r) => return fail(r),
-        };
+        } = scored;
         let k = model.classes.len();
-        let request_id = self.request_id(req);
         let predictions: Vec<Value> = (0..instances.len())
             .map(|i| {
                 let p = &scores.probabilities[i * k..(i + 1) * k];
@@ -571,18 +692,84 @@ impl<M: ModelSource, F: FeedbackSink> Service<M, F> {
         if !warnings.is_empty() {
             body["warnings"] = Value::Array(warnings);
         }
+        if !monitored {
+            body["monitored"] = Value::Bool(false);
+        }
+        Outcome {
+            response: ProxyResponse::json(200, &body),
+            route: "/predict",
+            labels: scores
+                .labels
+                .iter()
+                .map(|l| model.classes[model.class_index(*l)].clone())
+                .collect(),
+        }
+    }
+
+    /// Score `instances` with the model in `stage`, and log a sample of the requests (their
+    /// body `logged`, in /predict's form) for the monitor: what both APIs do.
+    fn answer(
+        &self,
+        req: &ProxyRequest,
+        stage: Stage,
+        explain: bool,
+        monitored: bool,
+        instances: &[Value],
+        logged: &str,
+    ) -> Result<Answered, ProxyResponse> {
+        if instances.is_empty() {
+            return Err(ProxyResponse::error(
+                400,
+                "`instances` is empty",
+                vec![json!({"field": "instances", "message": "send at least one instance"})],
+                None,
+            ));
+        }
+        if instances.len() > self.config.max_batch {
+            return Err(ProxyResponse::error(
+                400,
+                &format!(
+                    "{} instances exceed the limit of {} per request",
+                    instances.len(),
+                    self.config.max_batch
+                ),
+                vec![
+                    json!({"field": "instances", "message": format!("at most {} instances", self.config.max_batch)}),
+                ],
+                Some(
+                    "split the batch, or use `mlinfra predict --input FILE.csv` for batch prediction",
+                ),
+            ));
+        }
+        let Some(model) = self.serving(stage) else {
+            let hint = if stage == Stage::Production {
+                "no model is in Production yet: run the pipeline, then `mlinfra models request VERSION --to production` and have someone else approve it"
+            } else {
+                "no model is in Staging: register one (`mlinfra pipeline run`) or request Staging"
+            };
+            return Err(ProxyResponse::error(
+                404,
+                &format!("no {stage} model to serve"),
+                vec![],
+                Some(hint),
+            ));
+        };
+        let scored = if model.scorer.takes_text() {
+            score_texts(&model, instances)
+        } else {
+            score_rows(&model, instances, explain)
+        }?;
+        let request_id = self.request_id(req);
         let sampled = monitored
             && (self.config.sample_rate >= 1.0
                 || (self.config.sample_rate > 0.0
                     && crate::rng::unit(crate::rng::hash_bytes(request_id.as_bytes(), 7))
                         < self.config.sample_rate));
-        if !monitored {
-            body["monitored"] = Value::Bool(false);
-        }
         if sampled {
             if let Ok(mut r) = self.recent.lock() {
                 r.insert(&request_id, model.version);
             }
+            let scores = &scored.scores;
             let labels: Vec<Value> = scores
                 .labels
                 .iter()
@@ -597,23 +784,19 @@ impl<M: ModelSource, F: FeedbackSink> Service<M, F> {
                 model: &model.model,
                 version: model.version,
                 stage: model.stage,
-                body: req.body.as_deref().unwrap_or_default(),
+                body: logged,
                 labels: &labels,
                 probabilities: scores
                     .probabilities
-                    .get(..instances.len() * k)
+                    .get(..instances.len() * model.classes.len())
                     .unwrap_or_default(),
             });
         }
-        Outcome {
-            response: ProxyResponse::json(200, &body),
-            route: "/predict",
-            labels: scores
-                .labels
-                .iter()
-                .map(|l| model.classes[model.class_index(*l)].clone())
-                .collect(),
-        }
+        Ok(Answered {
+            model,
+            scored,
+            request_id,
+        })
     }
 
     async fn feedback(&self, req: &ProxyRequest) -> ProxyResponse {
@@ -719,6 +902,13 @@ impl<M: ModelSource, F: FeedbackSink> Service<M, F> {
             ),
         }
     }
+}
+
+/// A batch scored by [`Service::answer`].
+struct Answered {
+    model: Arc<Served>,
+    scored: Scored,
+    request_id: String,
 }
 
 /// A batch's answers, before they are written.
