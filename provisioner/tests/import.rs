@@ -584,3 +584,150 @@ fn a_text_classifier_with_its_tokenizer_is_imported_served_and_replaced() {
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["model"]["version"], 2);
 }
+
+/// A torchvision image classifier: carded, evaluated on a manifest of pictures, approved, and
+/// served over HTTP with pictures in base64 JSON and as raw PNG and JPEG bodies, each answer
+/// onnxruntime's on Pillow's tensor; pictures that cannot be read are a 400 naming them.
+#[test]
+fn an_image_classifier_is_imported_and_served_pictures() {
+    use base64::Engine as _;
+    let p = Project::new();
+    p.run(&["up", "--yes"]).ok();
+    fixture(&p, "image_classifier.onnx");
+    let images = repo_root().join("tests/fixtures/imported/images");
+    std::fs::create_dir_all(p.path().join("images")).unwrap();
+    for e in std::fs::read_dir(&images).unwrap() {
+        let e = e.unwrap();
+        std::fs::copy(e.path(), p.path().join("images").join(e.file_name())).unwrap();
+    }
+    let first = p.run(&["models", "import", "image_classifier.onnx", "--as", "alice"]);
+    assert_eq!(first.code, 1, "{}", first.snapshot());
+    let card_path = p.path().join("image_classifier.card.yaml");
+    let card = std::fs::read_to_string(&card_path).unwrap();
+    for want in [
+        "name: \"image\"\n      type: image",
+        "tensor: \"pixels\"",
+        "width: 64",
+        "layout: nchw",
+        "logits: \"logits\"",
+    ] {
+        assert!(card.contains(want), "{want}\n{card}");
+    }
+    std::fs::write(
+        &card_path,
+        card.replace("[\"0\", \"1\", \"2\"]", "[red, green, blue]"),
+    )
+    .unwrap();
+    let r = p.run(&[
+        "models",
+        "import",
+        "image_classifier.onnx",
+        "--data",
+        "images/labels.csv",
+        "--label",
+        "label",
+        "--as",
+        "alice",
+        "--output",
+        "json",
+    ]);
+    assert_eq!(r.code, 0, "{}", r.snapshot());
+    let out: Value = serde_json::from_str(&r.raw_stdout).unwrap();
+    assert_eq!(out["evaluation"]["rows"], 24, "{out}");
+    assert!(
+        out["evaluation"]["accuracy"].as_f64().unwrap() > 0.8,
+        "{out}"
+    );
+    p.approve_to_production("1", "alice", "bob");
+
+    let server = Server::start(&p);
+    server.wait_for("production", 1);
+    let names = ["00_red.png", "01_green.jpg", "14_blue.png", "23_blue.jpg"];
+    let files: Vec<Vec<u8>> = names
+        .iter()
+        .map(|n| std::fs::read(images.join(n)).unwrap())
+        .collect();
+    let b64 = |b: &[u8]| base64::engine::general_purpose::STANDARD.encode(b);
+    let instances: Vec<Value> = files
+        .iter()
+        .map(|f| json!({"image": {"b64": b64(f)}}))
+        .collect();
+    let (status, body) = server.post("/v1/predict", &json!({"instances": instances}).to_string());
+    assert_eq!(status, 200, "{body}");
+    let reference = {
+        let out = std::process::Command::new(repo_root().join(".venv/bin/python"))
+            .arg(repo_root().join("python/image_run.py"))
+            .arg(images.join("../image_classifier.onnx"))
+            .arg("64")
+            .args(names.iter().map(|n| images.join(n)))
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice::<Value>(&out.stdout).unwrap()
+    };
+    let predictions = body["predictions"].as_array().unwrap();
+    for (i, pred) in predictions.iter().enumerate() {
+        let z: Vec<f64> = reference["logits"][i]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_f64().unwrap())
+            .collect();
+        let want = softmax(&z);
+        // PNGs are Pillow's pixels within 1/255, JPEGs within 3/255 (the decoders differ).
+        for (c, class) in ["red", "green", "blue"].iter().enumerate() {
+            let served = pred["probabilities"][class].as_f64().unwrap();
+            assert!(
+                (served - want[c]).abs() <= 1e-3,
+                "{} {class}: {served} vs {}",
+                names[i],
+                want[c]
+            );
+        }
+        assert!(names[i].contains(pred["label"].as_str().unwrap()), "{body}");
+    }
+    assert_eq!(
+        predictions[0]["image"],
+        json!({"width": 200, "height": 150})
+    );
+
+    // The picture itself as the body, PNG and JPEG.
+    for (i, ct) in [(0, "image/png"), (1, "image/jpeg")] {
+        let (status, raw) = server.post_bytes("/v1/predict", ct, &files[i]);
+        assert_eq!(status, 200, "{raw}");
+        assert_eq!(
+            raw["predictions"][0]["probabilities"], predictions[i]["probabilities"],
+            "{raw}"
+        );
+    }
+    // What is not a picture, and a picture too large to decode, named and refused.
+    let mut huge = files[0].clone();
+    huge[16..20].copy_from_slice(&20000u32.to_be_bytes());
+    huge[20..24].copy_from_slice(&20000u32.to_be_bytes());
+    let (status, body) = server.post(
+        "/v1/predict",
+        &json!({"instances": [{"image": {"b64": b64(b"GIF89a not really")}}, {"image": "%%%"}]})
+            .to_string(),
+    );
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(body["details"][0]["field"], "instances[0].image", "{body}");
+    assert_eq!(body["details"][1]["field"], "instances[1].image", "{body}");
+    assert!(
+        body["details"][1]["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("not base64"),
+        "{body}"
+    );
+    let (status, body) = server.post_bytes("/v1/predict", "image/png", &huge);
+    assert_eq!(status, 400, "{body}");
+    let message = body["details"][0]["message"].as_str().unwrap_or_default();
+    assert!(
+        message.contains("20000×20000") || message.contains("cannot be read"),
+        "{body}"
+    );
+}

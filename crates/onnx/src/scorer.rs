@@ -147,7 +147,8 @@ impl Scorer {
         let mut metas = Vec::with_capacity(card.input.features.len());
         for f in &card.input.features {
             let text = f.kind == FeatureKind::Text;
-            // A text model's text is any string, tokenized ([`Scorer::score_texts`]).
+            // A text model's text is any string, tokenized ([`Scorer::score_texts`]); an image
+            // model's picture is decoded ([`Scorer::score_images`]).
             let categories = if text && card.input.text.is_none() {
                 model.categories.get(&card.input_of(f)).cloned().ok_or_else(|| {
                     format!(
@@ -215,6 +216,24 @@ impl Scorer {
         self.imported
             .as_ref()
             .and_then(|(_, card)| card.input.text.as_ref())
+    }
+
+    /// An image model's card section (`None` for other models).
+    pub fn image_spec(&self) -> Option<&crate::card::ImageInput> {
+        self.imported
+            .as_ref()
+            .and_then(|(_, card)| card.input.image.as_ref())
+    }
+
+    /// Score decoded pictures with an imported image model.
+    pub fn score_images(&self, pictures: &[image::RgbImage]) -> TractResult<Scores> {
+        let Some((model, card)) = &self.imported else {
+            tract_onnx::prelude::tract_data::internal::bail!("the model takes no pictures");
+        };
+        let predictions = model
+            .predict_images(card, pictures)
+            .map_err(|e| tract_onnx::prelude::tract_data::internal::anyhow!(e))?;
+        self.scores_of(predictions, pictures.len())
     }
 
     /// Whether the model takes text to tokenize ([`Scorer::score_texts`]) rather than rows.

@@ -210,8 +210,16 @@ impl Gateway {
                 ),
             );
         }
+        // A picture's bytes travel base64-encoded, as API Gateway passes binary media types.
+        let picture = headers.get("content-type").is_some_and(|t| {
+            let t = t.to_ascii_lowercase();
+            t.starts_with("image/png") || t.starts_with("image/jpeg")
+        });
         let body = if body.is_empty() {
             None
+        } else if picture {
+            use base64::Engine as _;
+            Some(base64::engine::general_purpose::STANDARD.encode(&body))
         } else {
             match String::from_utf8(body.to_vec()) {
                 Ok(s) => Some(s),
@@ -229,7 +237,7 @@ impl Gateway {
             query_string_parameters: (!query.is_empty()).then_some(query),
             headers: Some(headers),
             body,
-            is_base64_encoded: false,
+            is_base64_encoded: picture,
             request_context: RequestContext {
                 request_id: String::new(),
                 stage: self.stage.clone(),

@@ -32,6 +32,17 @@ pub fn http(
     headers: &[(&str, &str)],
     body: &str,
 ) -> (u16, String) {
+    http_bytes(port, method, path, headers, body.as_bytes())
+}
+
+/// [`http`] with a body of any bytes (a picture).
+pub fn http_bytes(
+    port: u16,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> (u16, String) {
     let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
     let mut req = format!(
@@ -42,8 +53,9 @@ pub fn http(
         req.push_str(&format!("{k}: {v}\r\n"));
     }
     req.push_str("\r\n");
-    req.push_str(body);
-    s.write_all(req.as_bytes()).unwrap();
+    let mut bytes = req.into_bytes();
+    bytes.extend_from_slice(body);
+    s.write_all(&bytes).unwrap();
     let mut out = String::new();
     s.read_to_string(&mut out).unwrap();
     let status: u16 = out.split_whitespace().nth(1).unwrap().parse().unwrap();
@@ -94,6 +106,18 @@ impl Server {
                 ("x-api-key", &self.key),
                 ("content-type", "application/json"),
             ],
+            body,
+        );
+        (s, serde_json::from_str(&b).unwrap_or(Value::String(b)))
+    }
+
+    /// POST `body` of `content_type` (a picture's bytes).
+    pub fn post_bytes(&self, path: &str, content_type: &str, body: &[u8]) -> (u16, Value) {
+        let (s, b) = http_bytes(
+            self.port,
+            "POST",
+            path,
+            &[("x-api-key", &self.key), ("content-type", content_type)],
             body,
         );
         (s, serde_json::from_str(&b).unwrap_or(Value::String(b)))

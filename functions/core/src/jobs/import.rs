@@ -140,8 +140,17 @@ fn class_of(label: &str, classes: &[String]) -> Option<usize> {
     })
 }
 
-/// Score `set` with `model` as `card` describes it and measure the answers against its labels.
-pub fn evaluate(model: &Imported, card: &Card, set: &EvalSet) -> Result<Evaluated, String> {
+/// Reads a picture of an image model's evaluation set by the path its manifest gives.
+pub type Pictures<'a> = &'a dyn Fn(&str) -> Result<Vec<u8>, String>;
+
+/// Score `set` with `model` as `card` describes it (an image model's pictures read by
+/// `pictures`) and measure the answers against its labels.
+pub fn evaluate(
+    model: &Imported,
+    card: &Card,
+    set: &EvalSet,
+    pictures: Pictures<'_>,
+) -> Result<Evaluated, String> {
     if let (Some(spec), Some(encoder), [Column::Texts(texts)]) =
         (&card.input.text, model.text(), &set.columns[..])
     {
@@ -150,7 +159,20 @@ pub fn evaluate(model: &Imported, card: &Card, set: &EvalSet) -> Result<Evaluate
             return Err(e);
         }
     }
-    let predictions = model.predict(card, &set.columns)?;
+    let predictions = match (&card.input.image, &set.columns[..]) {
+        (Some(spec), [Column::Texts(paths)]) => {
+            // One full-size picture in memory at a time: each is brought to the card's size.
+            let mut resized = Vec::with_capacity(paths.len());
+            for (i, p) in paths.iter().enumerate() {
+                let img = pictures(p)
+                    .and_then(|b| crate::onnx::images::decode(&b))
+                    .map_err(|e| format!("line {}: `{p}`: {e}", i + 2))?;
+                resized.push(crate::onnx::images::resized(&img, spec));
+            }
+            model.predict_images(card, &resized)?
+        }
+        _ => model.predict(card, &set.columns)?,
+    };
     match (card.task, predictions) {
         (Task::Classification, Predictions::Probabilities { classes, values }) => {
             let mut y = Vec::with_capacity(set.labels.len());
@@ -223,6 +245,8 @@ pub struct ToImport<'a> {
     pub bytes: &'a [u8],
     pub card: &'a Card,
     pub tokenizer: Option<&'a [u8]>,
+    /// Reads an image model's pictures by the paths of the evaluation set.
+    pub pictures: Pictures<'a>,
     pub data: &'a [u8],
     pub data_name: &'a str,
     pub label: &'a str,
@@ -241,6 +265,7 @@ pub async fn import<S: Store>(
         bytes,
         card,
         tokenizer,
+        pictures,
         data,
         data_name,
         label,
@@ -275,11 +300,12 @@ pub async fn import<S: Store>(
     }
     let set =
         &eval_set(data, card, label).map_err(|e| JobError::Input(format!("`{data_name}`: {e}")))?;
-    let evaluation = evaluate(&imported, card, set)
+    let evaluation = evaluate(&imported, card, set, pictures)
         .map_err(|e| JobError::Input(format!("`{data_name}`: {e}")))?;
     let blessing = match &evaluation {
         Evaluated::Classification(e) => {
-            let baseline = production_baseline(lake, registry, model, data, label).await?;
+            let baseline =
+                production_baseline(lake, registry, model, data, label, pictures).await?;
             Some(bless(policy, e, baseline.as_ref()))
         }
         Evaluated::Regression { .. } => None,
@@ -335,6 +361,7 @@ async fn production_baseline<S: Store>(
     model: &str,
     data: &[u8],
     label: &str,
+    pictures: Pictures<'_>,
 ) -> Result<Option<Evaluation>, JobError> {
     let Some(doc) = registry.store.load(model).await? else {
         return Ok(None);
@@ -358,7 +385,7 @@ async fn production_baseline<S: Store>(
     let Ok(set) = eval_set(data, &card, label) else {
         return Ok(None);
     };
-    match evaluate(&m, &card, &set) {
+    match evaluate(&m, &card, &set, pictures) {
         Ok(Evaluated::Classification(e)) => Ok(Some(e)),
         _ => Ok(None),
     }

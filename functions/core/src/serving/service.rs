@@ -377,6 +377,7 @@ impl<M: ModelSource, F: FeedbackSink> Service<M, F> {
         if expected == "POST"
             && let Some(ct) = req.header("content-type")
             && !ct.to_ascii_lowercase().starts_with("application/json")
+            && !(route == "/predict" && picture_type(req).is_some())
         {
             return done(ProxyResponse::error(
                 415,
@@ -635,13 +636,25 @@ impl<M: ModelSource, F: FeedbackSink> Service<M, F> {
                 ));
             }
         };
-        let body = match Self::body(req) {
-            Ok(b) => b,
-            Err(r) => return fail(r),
-        };
-        let instances = match instances_of(body) {
-            Ok(i) => i,
-            Err(r) => return fail(r),
+        // A picture as the whole body (`Content-Type: image/png` or `image/jpeg`): one instance.
+        let instances = if picture_type(req).is_some() {
+            match picture_body(req) {
+                Ok(bytes) => {
+                    use base64::Engine as _;
+                    let b64 = base64::engine::general_purpose::STANDARD.encode(bytes);
+                    vec![json!({ "b64": b64 })]
+                }
+                Err(r) => return fail(r),
+            }
+        } else {
+            let body = match Self::body(req) {
+                Ok(b) => b,
+                Err(r) => return fail(r),
+            };
+            match instances_of(body) {
+                Ok(i) => i,
+                Err(r) => return fail(r),
+            }
         };
         let body_text = req.body.as_deref().unwrap_or_default();
         let Answered {
@@ -657,6 +670,8 @@ impl<M: ModelSource, F: FeedbackSink> Service<M, F> {
             explanations,
             mut warnings,
             tokens,
+            pictures,
+            ..
         } = scored;
         let k = model.classes.len();
         let predictions: Vec<Value> = (0..instances.len())
@@ -671,6 +686,9 @@ impl<M: ModelSource, F: FeedbackSink> Service<M, F> {
                 if let Some(t) = &tokens {
                     out["tokens"] = json!(t.counts[i]);
                     out["truncated"] = json!(t.truncated[i]);
+                }
+                if let Some(p) = &pictures {
+                    out["image"] = json!({"width": p[i].width, "height": p[i].height});
                 }
                 out
             })
@@ -756,9 +774,13 @@ impl<M: ModelSource, F: FeedbackSink> Service<M, F> {
         };
         let scored = if model.scorer.takes_text() {
             score_texts(&model, instances)
+        } else if model.scorer.image_spec().is_some() {
+            score_images(&model, instances)
         } else {
             score_rows(&model, instances, explain)
         }?;
+        // An image model's log keeps what the monitor reads of each picture, not the picture.
+        let logged = scored.logged.as_deref().unwrap_or(logged);
         let request_id = self.request_id(req);
         let sampled = monitored
             && (self.config.sample_rate >= 1.0
@@ -918,6 +940,10 @@ struct Scored {
     warnings: Vec<Value>,
     /// A text model's tokens.
     tokens: Option<crate::onnx::text::Tokens>,
+    /// An image model's pictures: their size, brightness and contrast.
+    pictures: Option<Vec<crate::onnx::images::Stats>>,
+    /// What the prediction log keeps instead of the request's body.
+    logged: Option<String>,
 }
 
 /// Score instances of feature values (validated and encoded by [`encode`]), explained when
@@ -953,6 +979,8 @@ fn score_rows(model: &Served, instances: &[Value], explain: bool) -> Result<Scor
         explanations,
         warnings,
         tokens: None,
+        pictures: None,
+        logged: None,
     })
 }
 
@@ -1014,7 +1042,109 @@ fn score_texts(model: &Served, instances: &[Value]) -> Result<Scored, ProxyRespo
         explanations: None,
         warnings: Vec::new(),
         tokens: Some(tokens),
+        pictures: None,
+        logged: None,
     })
+}
+
+/// Score instances of an image model: each `{"<feature>": {"b64": "..."}}`,
+/// `{"<feature>": "..."}`, `{"b64": "..."}` or the base64 string itself, a PNG or JPEG. Each
+/// picture is decoded, measured and brought to the model's size before the next, so a request
+/// holds one full-size picture at a time.
+fn score_images(model: &Served, instances: &[Value]) -> Result<Scored, ProxyResponse> {
+    use base64::Engine as _;
+    let Some(spec) = model.scorer.image_spec() else {
+        return Err(ProxyResponse::error(
+            500,
+            "the model takes no pictures",
+            vec![],
+            None,
+        ));
+    };
+    let name = model.features.first().map_or("image", |f| f.name.as_str());
+    let mut pictures = Vec::with_capacity(instances.len());
+    let mut stats = Vec::with_capacity(instances.len());
+    let mut errors = Vec::new();
+    for (i, inst) in instances.iter().enumerate() {
+        let field = format!("instances[{i}].{name}");
+        let value = match inst {
+            Value::Object(o) if o.contains_key(name) => o.get(name),
+            other => Some(other),
+        };
+        let b64 = match value {
+            Some(Value::String(s)) => Some(s.as_str()),
+            Some(Value::Object(o)) => o.get("b64").and_then(Value::as_str),
+            _ => None,
+        };
+        let Some(b64) = b64 else {
+            errors.push(json!({"field": field, "message": "expected a PNG or JPEG picture in base64: {\"b64\": \"...\"} or the string"}));
+            continue;
+        };
+        let bytes = match base64::engine::general_purpose::STANDARD.decode(b64.trim()) {
+            Ok(b) => b,
+            Err(e) => {
+                errors.push(json!({"field": field, "message": format!("not base64: {e}")}));
+                continue;
+            }
+        };
+        match crate::onnx::images::decode(&bytes) {
+            Ok(img) => {
+                stats.push(crate::onnx::images::stats(&img));
+                pictures.push(crate::onnx::images::resized(&img, spec));
+            }
+            Err(e) => errors.push(json!({"field": field, "message": e})),
+        }
+    }
+    if !errors.is_empty() {
+        return Err(invalid(errors));
+    }
+    let scores = model
+        .scorer
+        .score_images(&pictures)
+        .map_err(|e| ProxyResponse::error(500, &format!("scoring failed: {e}"), vec![], None))?;
+    let logged: Vec<Value> = stats
+        .iter()
+        .map(|s| json!({name: {"width": s.width, "height": s.height, "brightness": s.brightness, "contrast": s.contrast}}))
+        .collect();
+    Ok(Scored {
+        scores,
+        explanations: None,
+        warnings: Vec::new(),
+        tokens: None,
+        logged: Some(json!({ "instances": logged }).to_string()),
+        pictures: Some(stats),
+    })
+}
+
+/// The picture type of a request's body (`image/png`, `image/jpeg`), when it is one.
+fn picture_type(req: &ProxyRequest) -> Option<&'static str> {
+    let ct = req.header("content-type")?.to_ascii_lowercase();
+    ["image/png", "image/jpeg"]
+        .into_iter()
+        .find(|t| ct.starts_with(t))
+}
+
+/// A picture sent as the whole body: base64 as API Gateway delivers binary media types (and
+/// `serve` passes on), or the text itself.
+fn picture_body(req: &ProxyRequest) -> Result<Vec<u8>, ProxyResponse> {
+    use base64::Engine as _;
+    let Some(body) = &req.body else {
+        return Err(ProxyResponse::error(
+            400,
+            "the request has no body",
+            vec![],
+            Some("send the picture as the body"),
+        ));
+    };
+    if req.is_base64_encoded {
+        base64::engine::general_purpose::STANDARD
+            .decode(body.trim())
+            .map_err(|e| {
+                ProxyResponse::error(400, &format!("the body is not base64: {e}"), vec![], None)
+            })
+    } else {
+        Ok(body.as_bytes().to_vec())
+    }
 }
 
 /// A 400 for invalid fields.
