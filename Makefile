@@ -139,6 +139,7 @@ bench: venv
 	bash bench/pipeline.sh
 	bash bench/scale.sh
 	bash bench/imported.sh
+	bash bench/neural.sh
 	bash bench/train_1m.sh
 	bash bench/drift.sh
 	bash bench/serving.sh

@@ -575,6 +575,46 @@ fn a_text_classifier_with_its_tokenizer_is_imported_served_and_replaced() {
     );
     assert_eq!(status, 202, "{fb}");
 
+    // Traffic unlike the evaluation set (long, unfamiliar texts): the monitor reads each
+    // text's tokens, unknown tokens and truncation, the confidence and the predicted classes,
+    // against what the model answered its evaluation set.
+    let odd: Vec<Value> = (0..40)
+        .map(|i| json!({"text": format!("Ünknown wörds ñ {i} quixotic zephyr jabberwocky bewildering xylophones galore everywhere 🦄🦄")}))
+        .collect();
+    let (status, body) = server.post("/v1/predict", &json!({"instances": odd}).to_string());
+    assert_eq!(status, 200, "{body}");
+    // The log is written in the background: look until the 40 texts are in it.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let report = loop {
+        let check = p.run(&["monitor", "check", "--output", "json"]);
+        let out: Value = serde_json::from_str(&check.raw_stdout)
+            .unwrap_or_else(|_| panic!("{}", check.snapshot()));
+        let report = if out["report"].is_object() {
+            out["report"].clone()
+        } else {
+            out
+        };
+        if report["current_rows"].as_u64().unwrap_or(0) >= 40 {
+            break report;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the texts were not logged: {report}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    };
+    let drifted: Vec<&str> = report["features"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{report}"))
+        .iter()
+        .filter(|f| f["drifted"] == true)
+        .map(|f| f["name"].as_str().unwrap())
+        .collect();
+    for f in ["tokens", "unknown", "truncated"] {
+        assert!(drifted.contains(&f), "{f} not drifted: {report}");
+    }
+    assert_eq!(report["dataset"]["drifted"], true, "{report}");
+
     // The next version (what the user's training made), approved: the running server swaps.
     let r = import_text("text_classifier_v2.onnx");
     assert_eq!(r.code, 0, "{}", r.snapshot());

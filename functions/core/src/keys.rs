@@ -104,6 +104,13 @@ pub fn model_onnx(model: &str, run_id: &str) -> String {
     format!("models/{model}/{run_id}/model.onnx")
 }
 
+/// `models/<model>/<run>/reference.csv`: what the monitor compares an imported model's traffic
+/// with: one row per row of its evaluation set (what the model answered it, and what the
+/// requests' log records of a text or a picture).
+pub fn imported_reference(model: &str, run_id: &str) -> String {
+    format!("models/{model}/{run_id}/reference.csv")
+}
+
 /// `models/<model>/<run>/model.json`: the native model beside it.
 pub fn model_json(model: &str, run_id: &str) -> String {
     format!("models/{model}/{run_id}/model.json")

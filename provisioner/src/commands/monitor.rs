@@ -444,6 +444,7 @@ mod tests {
                 version: 1,
                 instances: vec![json!({names[0]: i, names[1]: i})],
                 labels: vec![json!(0)],
+                probabilities: Vec::new(),
             })
             .collect();
         let policy = Policy {

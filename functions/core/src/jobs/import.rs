@@ -143,32 +143,89 @@ fn class_of(label: &str, classes: &[String]) -> Option<usize> {
 /// Reads a picture of an image model's evaluation set by the path its manifest gives.
 pub type Pictures<'a> = &'a dyn Fn(&str) -> Result<Vec<u8>, String>;
 
+/// The columns of an imported model's monitoring reference that describe each input besides
+/// its features: a text's tokens, unknown tokens and whether it was cut; a picture's size,
+/// brightness and contrast. The prediction log records the same of each request.
+pub const TEXT_PROFILE: [&str; 3] = ["tokens", "unknown", "truncated"];
+pub const IMAGE_PROFILE: [&str; 4] = ["width", "height", "brightness", "contrast"];
+
+/// An evaluation and what the monitor compares traffic with.
+#[derive(Debug, Clone)]
+pub struct Assessed {
+    pub evaluated: Evaluated,
+    /// The reference (`reference.csv`) of a classification: each row's inputs or their
+    /// profile, the confidence and the predicted class.
+    pub reference: Option<String>,
+}
+
 /// Score `set` with `model` as `card` describes it (an image model's pictures read by
-/// `pictures`) and measure the answers against its labels.
+/// `pictures`), measure the answers against its labels, and keep what the monitor needs.
 pub fn evaluate(
     model: &Imported,
     card: &Card,
     set: &EvalSet,
     pictures: Pictures<'_>,
 ) -> Result<Evaluated, String> {
+    evaluate_for_monitor(model, card, set, pictures).map(|e| e.evaluated)
+}
+
+/// [`evaluate`], with the monitoring reference.
+pub fn evaluate_for_monitor(
+    model: &Imported,
+    card: &Card,
+    set: &EvalSet,
+    pictures: Pictures<'_>,
+) -> Result<Assessed, String> {
+    // Per row, what the log records of the input (by column).
+    let mut profile: Vec<(&str, Vec<f64>)> = Vec::new();
     if let (Some(spec), Some(encoder), [Column::Texts(texts)]) =
         (&card.input.text, model.text(), &set.columns[..])
     {
-        let tokens = encoder.encode(texts)?;
-        if let Some(e) = tokens.refused(spec, &|i| format!("line {}", i + 2)) {
+        let mut t = crate::onnx::text::Tokens::default();
+        for chunk in texts.chunks(256) {
+            let c = encoder.encode(chunk)?;
+            t.counts.extend(c.counts);
+            t.unknown.extend(c.unknown);
+            t.truncated.extend(c.truncated);
+        }
+        if let Some(e) = t.refused(spec, &|i| format!("line {}", i + 2)) {
             return Err(e);
         }
+        profile.push(("tokens", t.counts.iter().map(|v| *v as f64).collect()));
+        profile.push(("unknown", t.unknown.iter().map(|v| *v as f64).collect()));
+        profile.push((
+            "truncated",
+            t.truncated
+                .iter()
+                .map(|v| f64::from(u8::from(*v)))
+                .collect(),
+        ));
     }
     let predictions = match (&card.input.image, &set.columns[..]) {
         (Some(spec), [Column::Texts(paths)]) => {
             // One full-size picture in memory at a time: each is brought to the card's size.
             let mut resized = Vec::with_capacity(paths.len());
+            let mut stats = Vec::with_capacity(paths.len());
             for (i, p) in paths.iter().enumerate() {
                 let img = pictures(p)
                     .and_then(|b| crate::onnx::images::decode(&b))
                     .map_err(|e| format!("line {}: `{p}`: {e}", i + 2))?;
+                stats.push(crate::onnx::images::stats(&img));
                 resized.push(crate::onnx::images::resized(&img, spec));
             }
+            profile.push(("width", stats.iter().map(|s| f64::from(s.width)).collect()));
+            profile.push((
+                "height",
+                stats.iter().map(|s| f64::from(s.height)).collect(),
+            ));
+            profile.push((
+                "brightness",
+                stats.iter().map(|s| f64::from(s.brightness)).collect(),
+            ));
+            profile.push((
+                "contrast",
+                stats.iter().map(|s| f64::from(s.contrast)).collect(),
+            ));
             model.predict_images(card, &resized)?
         }
         _ => model.predict(card, &set.columns)?,
@@ -189,9 +246,11 @@ pub fn evaluate(
                 .chunks_exact(classes.max(1))
                 .map(|r| r.iter().map(|p| f64::from(*p)).collect())
                 .collect();
-            Ok(Evaluated::Classification(crate::metrics::evaluate(
-                &y, &proba, classes,
-            )))
+            let reference = reference_csv(card, set, &profile, &proba);
+            Ok(Assessed {
+                evaluated: Evaluated::Classification(crate::metrics::evaluate(&y, &proba, classes)),
+                reference: Some(reference),
+            })
         }
         (Task::Regression, Predictions::Values(values)) => {
             let mut y = Vec::with_capacity(set.labels.len());
@@ -210,15 +269,56 @@ pub fn evaluate(
                 ae += d.abs();
                 tot += (t - mean) * (t - mean);
             }
-            Ok(Evaluated::Regression {
-                rows: y.len(),
-                rmse: (se / n).sqrt(),
-                mae: ae / n,
-                r2: if tot > 0.0 { 1.0 - se / tot } else { f64::NAN },
+            Ok(Assessed {
+                evaluated: Evaluated::Regression {
+                    rows: y.len(),
+                    rmse: (se / n).sqrt(),
+                    mae: ae / n,
+                    r2: if tot > 0.0 { 1.0 - se / tot } else { f64::NAN },
+                },
+                reference: None,
             })
         }
         _ => Err("the model's answers do not match the card's task".into()),
     }
+}
+
+/// The monitoring reference of a classification as CSV: a tabular model's features as the
+/// evaluation set has them, or a text's or picture's profile; then `confidence` and
+/// `predicted` (the class).
+fn reference_csv(
+    card: &Card,
+    set: &EvalSet,
+    profile: &[(&str, Vec<f64>)],
+    proba: &[Vec<f64>],
+) -> String {
+    let mut w = csv::Writer::from_writer(Vec::new());
+    let tabular = card.input.text.is_none() && card.input.image.is_none();
+    let mut header: Vec<&str> = Vec::new();
+    if tabular {
+        header.extend(card.input.features.iter().map(|f| f.name.as_str()));
+    }
+    header.extend(profile.iter().map(|(n, _)| *n));
+    header.extend(["confidence", "predicted"]);
+    let _ = w.write_record(&header);
+    for (i, p) in proba.iter().enumerate() {
+        let mut row: Vec<String> = Vec::with_capacity(header.len());
+        if tabular {
+            for c in &set.columns {
+                row.push(match c {
+                    Column::Numbers(v) if v[i].is_nan() => String::new(),
+                    Column::Numbers(v) => v[i].to_string(),
+                    Column::Texts(v) => v[i].clone(),
+                });
+            }
+        }
+        row.extend(profile.iter().map(|(_, v)| v[i].to_string()));
+        let best = crate::metrics::argmax(p);
+        row.push(p[best].to_string());
+        row.push(card.output.classes.get(best).cloned().unwrap_or_default());
+        let _ = w.write_record(&row);
+    }
+    String::from_utf8(w.into_inner().unwrap_or_default()).unwrap_or_default()
 }
 
 /// What an import did.
@@ -300,7 +400,10 @@ pub async fn import<S: Store>(
     }
     let set =
         &eval_set(data, card, label).map_err(|e| JobError::Input(format!("`{data_name}`: {e}")))?;
-    let evaluation = evaluate(&imported, card, set, pictures)
+    let Assessed {
+        evaluated: evaluation,
+        reference,
+    } = evaluate_for_monitor(&imported, card, set, pictures)
         .map_err(|e| JobError::Input(format!("`{data_name}`: {e}")))?;
     let blessing = match &evaluation {
         Evaluated::Classification(e) => {
@@ -335,6 +438,10 @@ pub async fn import<S: Store>(
     let run_id = format!("import-{}", &sha[..16]);
     let key = keys::model_onnx(model, &run_id);
     lake.put(&key, &artifact).await?;
+    if let Some(r) = &reference {
+        lake.put(&keys::imported_reference(model, &run_id), r.as_bytes())
+            .await?;
+    }
     let version = registry
         .register(
             model,

@@ -225,37 +225,84 @@ pub async fn run<S: Store>(
             job.model
         )));
     };
-    let data_key = keys::curated_data(&version.data_hash);
-    let Some(bytes) = lake.get(&data_key).await? else {
-        return Err(JobError::Input(format!(
-            "the training data of version {} (`{}`) is not in the lake",
-            version.version,
-            lake.uri(&data_key)
-        )));
-    };
-    let mut frame = read_csv(&bytes[..], job.read).map_err(|e| JobError::Input(e.to_string()))?;
-    let (labels, _) =
-        take_label(&mut frame, job.label, job.rule).map_err(|e| JobError::Input(e.to_string()))?;
-    // The rows the model was trained on, when the split was recorded; else all of them.
-    let split: Option<Value> = read_json(lake, &keys::curated_split(&version.data_hash)).await?;
-    let train: Option<Vec<usize>> =
-        split.and_then(|s| serde_json::from_value(s["train"].clone()).ok());
-    let (frame, y) = match train {
-        Some(rows) if rows.iter().all(|r| *r < frame.rows) => {
-            let y: Vec<usize> = rows.iter().map(|r| labels.y[*r]).collect();
-            (frame.select_rows(&rows), y)
-        }
-        _ => (frame, labels.y.clone()),
+    // A model imported from another tool is compared with what it answered its evaluation
+    // set (its reference); one mlinfra trained, with the rows it was trained on.
+    let imported = version.run_id.starts_with("import-");
+    let (frame, reference_labels, classes) = if imported {
+        let key = keys::imported_reference(job.model, &version.run_id);
+        let Some(bytes) = lake.get(&key).await? else {
+            return Err(JobError::Input(format!(
+                "the monitoring reference of version {} (`{}`) is not in the lake: it is written when a classification is imported\nhint: import the model again with this mlinfra",
+                version.version,
+                lake.uri(&key)
+            )));
+        };
+        let mut frame = read_csv(&bytes[..], &ReadOptions::default())
+            .map_err(|e| JobError::Input(format!("`{}`: {e}", lake.uri(&key))))?;
+        let predicted = frame.take("predicted").ok_or_else(|| {
+            JobError::Input(format!("`{}` has no column `predicted`", lake.uri(&key)))
+        })?;
+        let labels: Vec<String> = (0..frame.rows)
+            .map(|r| predicted.values.cell(r).unwrap_or_default())
+            .collect();
+        let mut classes: Vec<String> = labels.clone();
+        classes.sort();
+        classes.dedup();
+        (frame, labels, classes)
+    } else {
+        let data_key = keys::curated_data(&version.data_hash);
+        let Some(bytes) = lake.get(&data_key).await? else {
+            return Err(JobError::Input(format!(
+                "the training data of version {} (`{}`) is not in the lake",
+                version.version,
+                lake.uri(&data_key)
+            )));
+        };
+        let mut frame =
+            read_csv(&bytes[..], job.read).map_err(|e| JobError::Input(e.to_string()))?;
+        let (labels, _) = take_label(&mut frame, job.label, job.rule)
+            .map_err(|e| JobError::Input(e.to_string()))?;
+        // The rows the model was trained on, when the split was recorded; else all of them.
+        let split: Option<Value> =
+            read_json(lake, &keys::curated_split(&version.data_hash)).await?;
+        let train: Option<Vec<usize>> =
+            split.and_then(|s| serde_json::from_value(s["train"].clone()).ok());
+        let (frame, y) = match train {
+            Some(rows) if rows.iter().all(|r| *r < frame.rows) => {
+                let y: Vec<usize> = rows.iter().map(|r| labels.y[*r]).collect();
+                (frame.select_rows(&rows), y)
+            }
+            _ => (frame, labels.y.clone()),
+        };
+        let names = y.into_iter().map(|c| labels.classes[c].clone()).collect();
+        (frame, names, labels.classes)
     };
     let reference = Reference {
         frame: &frame,
-        labels: y.into_iter().map(|c| labels.classes[c].clone()).collect(),
-        positive: job.rule.positive_class().map(str::to_string),
-        classes: labels.classes,
+        labels: reference_labels,
+        positive: if imported {
+            None
+        } else {
+            job.rule.positive_class().map(str::to_string)
+        },
+        classes,
     };
-    let logs = window_logs(lake, job.policy.window_days, job.now).await?;
+    let mut logs = window_logs(lake, job.policy.window_days, job.now).await?;
+    if imported {
+        // Each request's confidence, beside what the log keeps of its input.
+        for l in &mut logs {
+            for (inst, p) in l.instances.iter_mut().zip(&l.probabilities) {
+                if let Value::Object(o) = inst {
+                    let best = p.iter().copied().fold(f64::NAN, f64::max);
+                    o.insert("confidence".into(), Value::from(best));
+                }
+            }
+        }
+    }
     let fb = feedback(lake).await?;
-    let ingested = match (&job.etl, job.record) {
+    // Feedback becomes training data through the stack's ETL for a model mlinfra trains; an
+    // imported model's is kept for its own training code.
+    let ingested = match (&job.etl, job.record && !imported) {
         (Some(etl), true) => super::etl::ingest_feedback(lake, &logs, &fb, etl).await?,
         _ => None,
     };
@@ -272,6 +319,13 @@ pub async fn run<S: Store>(
         state.last_retrain_at,
         job.now,
     );
+    if report.decision.retrain && imported {
+        report.decision.retrain = false;
+        report.decision.retrain_skipped = Some(format!(
+            "version {} was imported: mlinfra does not retrain it (running the model's own training code, `training.command`, is not built yet)",
+            version.version
+        ));
+    }
     if report.decision.retrain {
         // Retraining on the data the Production model was trained on gives the same model:
         // skip it, and keep the cooldown for a retraining that can change something.

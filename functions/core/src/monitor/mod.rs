@@ -321,6 +321,9 @@ pub struct Logged {
     /// The predicted labels as answered (class values such as `1` or class names such as
     /// `"low"`).
     pub labels: Vec<Value>,
+    /// Each instance's class probabilities (absent in logs written before they were kept).
+    #[serde(default)]
+    pub probabilities: Vec<Vec<f64>>,
 }
 
 /// The reference side: the rows the Production model was trained on and their labels.
@@ -818,6 +821,7 @@ mod tests {
                     json!({"x": f64::from(i) + shift, "c": if i % 2 == 0 { "a" } else { "b" }}),
                 ],
                 labels: vec![json!(label)],
+                probabilities: Vec::new(),
             })
             .collect()
     }
@@ -898,6 +902,7 @@ mod tests {
                 version: 1,
                 instances: vec![json!({"x": 1.0})],
                 labels: vec![json!(p)],
+                probabilities: Vec::new(),
             })
             .collect();
         let fb = pairs
@@ -958,6 +963,7 @@ mod tests {
                 version: 1,
                 instances: vec![json!({"x": 1.0})],
                 labels: vec![l],
+                probabilities: Vec::new(),
             })
             .collect();
         let p = performance(&logs, &truth(0..3, "1"), &numeric, &policy());

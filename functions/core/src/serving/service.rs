@@ -940,7 +940,8 @@ struct Scored {
     warnings: Vec<Value>,
     /// A text model's tokens.
     tokens: Option<crate::onnx::text::Tokens>,
-    /// An image model's pictures: their size, brightness and contrast.
+    /// An image model's pictures: their size, brightness and contrast (what the log keeps of
+    /// them: `jobs::import::IMAGE_PROFILE`).
     pictures: Option<Vec<crate::onnx::images::Stats>>,
     /// What the prediction log keeps instead of the request's body.
     logged: Option<String>,
@@ -1037,13 +1038,20 @@ fn score_texts(model: &Served, instances: &[Value]) -> Result<Scored, ProxyRespo
             Some("send a shorter text"),
         ));
     }
+    // The log keeps each text and what the monitor reads of it (see
+    // `jobs::import::TEXT_PROFILE`).
+    let logged: Vec<Value> = texts
+        .iter()
+        .enumerate()
+        .map(|(i, t)| json!({name: t, "tokens": tokens.counts[i], "unknown": tokens.unknown[i], "truncated": u8::from(tokens.truncated[i])}))
+        .collect();
     Ok(Scored {
         scores,
         explanations: None,
         warnings: Vec::new(),
         tokens: Some(tokens),
         pictures: None,
-        logged: None,
+        logged: Some(json!({ "instances": logged }).to_string()),
     })
 }
 
@@ -1104,7 +1112,7 @@ fn score_images(model: &Served, instances: &[Value]) -> Result<Scored, ProxyResp
         .map_err(|e| ProxyResponse::error(500, &format!("scoring failed: {e}"), vec![], None))?;
     let logged: Vec<Value> = stats
         .iter()
-        .map(|s| json!({name: {"width": s.width, "height": s.height, "brightness": s.brightness, "contrast": s.contrast}}))
+        .map(|s| json!({"width": s.width, "height": s.height, "brightness": s.brightness, "contrast": s.contrast}))
         .collect();
     Ok(Scored {
         scores,
