@@ -1649,4 +1649,22 @@ fn a_text_model_is_served_by_the_predict_bootstrap_on_s3_and_dynamodb() {
         }
         assert_eq!(p["truncated"], reference["overflowing"][i], "{answer}");
     }
+    // The user's own training code runs on `local`; here the CLI says it is not built.
+    let stack = dir.join("stacks/heart-disease.yaml");
+    let text = std::fs::read_to_string(&stack).unwrap();
+    std::fs::write(
+        &stack,
+        text.replacen(
+            "\nschedules:",
+            "\ntraining:\n  command: [python3, train.py]\n\nschedules:",
+            1,
+        ),
+    )
+    .unwrap();
+    let (code, out, err) = run(&["retrain", "--as", "alice"]);
+    assert_ne!(code, 0, "{out}");
+    assert!(
+        err.contains("`training.command` runs on the `local` environment only: on `localstack` it is to run as a SageMaker training job"),
+        "{err}"
+    );
 }

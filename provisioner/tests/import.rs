@@ -388,7 +388,7 @@ fn softmax(z: &[f64]) -> Vec<f64> {
 /// feedback taken; its next version approved and swapped in by the running server.
 #[test]
 fn a_text_classifier_with_its_tokenizer_is_imported_served_and_replaced() {
-    let p = Project::new();
+    let p = Project::with_data();
     p.run(&["up", "--yes"]).ok();
     for f in [
         "text_classifier.onnx",
@@ -615,10 +615,59 @@ fn a_text_classifier_with_its_tokenizer_is_imported_served_and_replaced() {
     }
     assert_eq!(report["dataset"]["drifted"], true, "{report}");
 
-    // The next version (what the user's training made), approved: the running server swaps.
-    let r = import_text("text_classifier_v2.onnx");
+    // The user's own training code, as the stack's `training.command`: it writes the next
+    // version (here, as torch would have made it) with its card, tokenizer and evaluation set;
+    // `retrain` imports it, blesses it, registers it and requests Production for another person
+    // to approve, and the running server swaps.
+    std::fs::write(
+        p.path().join("stacks/train.py"),
+        r#"import csv, os, shutil
+out, here = os.environ["MLINFRA_OUTPUT"], os.path.dirname(os.path.abspath(__file__))
+with open(os.environ["MLINFRA_DATA"]) as f:
+    print(f"training on {sum(1 for _ in f) - 1} curated rows, epochs {os.environ['EPOCHS']}")
+project = os.path.join(here, "..")
+shutil.copy(os.path.join(project, "text_classifier_v2.onnx"), os.path.join(out, "model.onnx"))
+shutil.copy(os.path.join(project, "text_classifier.card.yaml"), os.path.join(out, "model.card.yaml"))
+shutil.copy(os.path.join(project, "tokenizer.json"), os.path.join(out, "tokenizer.json"))
+with open(os.path.join(project, "tweets.csv")) as f, open(os.path.join(out, "eval.csv"), "w") as g:
+    rows = list(csv.reader(f))
+    rows[0][1] = os.environ["MLINFRA_LABEL"]
+    csv.writer(g).writerows(rows)
+"#,
+    )
+    .unwrap();
+    p.edit_stack(
+        "\nschedules:",
+        "\ntraining:\n  command: [python3, train.py]\n  timeout_s: 120\n  environment:\n    EPOCHS: \"2\"\n\nschedules:",
+    );
+    p.run(&[
+        "data",
+        "ingest",
+        "examples/heart-disease/processed.cleveland.csv",
+    ])
+    .ok();
+    let r = p.run(&["retrain", "--as", "alice", "--output", "json"]);
     assert_eq!(r.code, 0, "{}", r.snapshot());
-    p.approve_to_production("2", "alice", "bob");
+    let out: Value = serde_json::from_str(&r.raw_stdout).unwrap();
+    assert_eq!(out["registered_version"], 2, "{out}");
+    assert_eq!(out["training"]["exit_code"], 0, "{out}");
+    assert!(
+        out["training"]["stdout"]
+            .as_str()
+            .unwrap()
+            .starts_with("training on 303 curated rows, epochs 2"),
+        "{out}"
+    );
+    let record = out["record"]
+        .as_str()
+        .unwrap()
+        .trim_start_matches("file://");
+    assert!(std::path::Path::new(record).exists(), "{record}");
+    let request = out["request"].as_str().unwrap();
+    // The person who retrained cannot approve it; another can.
+    let own = p.run(&["models", "approve", request, "--as", "alice"]);
+    assert_ne!(own.code, 0, "{}", own.snapshot());
+    p.run(&["models", "approve", request, "--as", "bob"]).ok();
     server.wait_for("production", 2);
     let (status, body) = server.post("/v1/predict", &json!({"instances": ["help"]}).to_string());
     assert_eq!(status, 200, "{body}");

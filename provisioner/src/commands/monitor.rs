@@ -29,6 +29,14 @@ pub async fn retrain_as(
     reason: &str,
 ) -> Result<(String, serde_json::Value), Failure> {
     let stack = &cx.loaded.stack;
+    // An imported model is trained again by the user's own code.
+    if let Some(t) = &stack.training {
+        let place = crate::app::training::Place::of(cx)?;
+        return crate::app::training::retrain(&place, lake, registry, t, actor, reason, &|m| {
+            cx.out.progress(m)
+        })
+        .await;
+    }
     let s = crate::app::settings::jobs(stack)?;
     let r = train::retrain_and_notify(
         lake,

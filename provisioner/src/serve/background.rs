@@ -21,6 +21,9 @@ pub struct Background {
     pub lake: AnyLake,
     pub store: AnyStore,
     pub stack: Stack,
+    /// The stack file's directory and the environment's, where `training.command` runs.
+    pub stack_dir: PathBuf,
+    pub root: PathBuf,
 }
 
 impl Background {
@@ -35,6 +38,22 @@ impl Background {
     async fn retrain(&self, actor: &str, reason: &str) -> Result<String, String> {
         let lake = self.lake();
         let s = jobs::settings(&lake).await.map_err(|e| e.to_string())?;
+        // An imported model: the user's own training code, in a subprocess.
+        if let Some(t) = &self.stack.training {
+            let place = crate::app::training::Place {
+                stack: &self.stack,
+                stack_dir: self.stack_dir.clone(),
+                root: self.root.clone(),
+            };
+            let registry = s.registry(self.store());
+            let (text, _) =
+                crate::app::training::retrain(&place, &lake, &registry, t, actor, reason, &|m| {
+                    eprintln!("{m}")
+                })
+                .await
+                .map_err(|e| e.text())?;
+            return Ok(text.trim_end().replace('\n', "; "));
+        }
         let r = train::retrain_and_notify(
             &lake,
             &s.registry(self.store()),

@@ -36,6 +36,24 @@ pub struct Stack {
     pub api: Api,
     pub monitoring: Monitoring,
     pub alerts: Vec<Alert>,
+    /// The user's own training code, for a model imported from another tool (`None`: mlinfra
+    /// trains the stack's model itself).
+    pub training: Option<Training>,
+}
+
+/// `training:`: the program that trains an imported model again on the curated data. It runs
+/// in the stack file's directory with `MLINFRA_DATA` (the curated data, a CSV file),
+/// `MLINFRA_LABEL` (its label column) and `MLINFRA_OUTPUT` (an empty directory) set, and
+/// writes `model.onnx` and `model.card.yaml` there (with the files the card names), and
+/// `eval.csv` to evaluate on (else the curated data is).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Training {
+    /// The program and its arguments.
+    pub command: Vec<String>,
+    /// How long it may run before it is stopped (seconds).
+    pub timeout_s: u64,
+    /// Variables set for it, besides the machine's.
+    pub environment: IndexMap<String, String>,
 }
 
 /// Where a stack is deployed.
@@ -371,6 +389,7 @@ pub fn decode(root: &Node, cx: &mut Cx) -> Option<Stack> {
         .map(|n| decode_alerts(n, cx))
         .unwrap_or(Some((Vec::new(), Vec::new())));
     let monitoring = decode_monitoring(m.opt("monitoring"), cx);
+    let training = m.opt("training").map(|n| decode_training(n, cx));
     m.finish(cx);
 
     let (alerts, alert_names) = alerts?;
@@ -405,6 +424,10 @@ pub fn decode(root: &Node, cx: &mut Cx) -> Option<Stack> {
         api: api?,
         monitoring,
         alerts,
+        training: match training {
+            Some(t) => Some(t?),
+            None => None,
+        },
     };
     cx.diags.is_empty().then_some(stack)
 }
@@ -1139,6 +1162,50 @@ fn decode_schedules(n: Option<&Node>, cx: &mut Cx) -> Option<IndexMap<String, Sc
         }
     }
     ok.then_some(out)
+}
+
+fn decode_training(n: &Node, cx: &mut Cx) -> Option<Training> {
+    let mut m = cx.map(n, "training")?;
+    let command = m.req(cx, "command").and_then(|n| {
+        let argv = cx.list(n, "training.command", |cx, n, p| cx.string(n, p))?;
+        if argv.is_empty() || argv[0].trim().is_empty() {
+            cx.error_hint(
+                n,
+                "`training.command` is empty",
+                "give the program and its arguments: `command: [python, train.py]`",
+            );
+            return None;
+        }
+        Some(argv)
+    });
+    let timeout = or(
+        m.opt("timeout_s")
+            .map(|n| cx.uint(n, "training.timeout_s", 1..=7 * 86_400)),
+        3600,
+    );
+    let environment = match m.opt("environment") {
+        None => Some(IndexMap::new()),
+        Some(n) => {
+            let e = cx.map(n, "training.environment")?;
+            let mut out = IndexMap::new();
+            let mut ok = true;
+            for (key, node) in e.entries() {
+                match cx.string(node, &format!("training.environment.{}", key.text)) {
+                    Some(v) => {
+                        out.insert(key.text.clone(), v);
+                    }
+                    None => ok = false,
+                }
+            }
+            ok.then_some(out)
+        }
+    };
+    m.finish(cx);
+    Some(Training {
+        command: command?,
+        timeout_s: timeout?,
+        environment: environment?,
+    })
 }
 
 fn decode_api(n: Option<&Node>, cx: &mut Cx) -> Option<Api> {

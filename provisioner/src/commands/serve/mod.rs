@@ -39,6 +39,13 @@ pub async fn run(g: &Global, args: &ServeArgs) -> Result<i32, Failure> {
         lake: lake.clone(),
         store: registry.store.clone(),
         stack: stack.clone(),
+        stack_dir: cx
+            .loaded
+            .path
+            .parent()
+            .map(std::path::Path::to_path_buf)
+            .unwrap_or_default(),
+        root: cx.root.clone(),
     });
     let gw = serve::gateway(
         lake.clone(),
