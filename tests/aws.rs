@@ -489,7 +489,16 @@ fn up_creates_every_resource_with_its_settings_and_a_second_up_makes_no_mutating
             }
         }
         routes.sort();
-        assert_eq!(routes, ["GET /health", "POST /feedback", "POST /predict"]);
+        assert_eq!(
+            routes,
+            [
+                "ANY /v2/{proxy+}",
+                "GET /health",
+                "GET /v2",
+                "POST /feedback",
+                "POST /predict"
+            ]
+        );
         apigw
             .get_stage()
             .rest_api_id(&id)

@@ -1403,6 +1403,144 @@ fn denied<T: std::fmt::Debug, E: aws_sdk_s3::error::ProvideErrorMetadata + std::
     assert_eq!(e.code(), Some(code), "{e:?}");
 }
 
+/// Each prediction's probabilities (by class name) within `tolerance` of the softmax of the
+/// reference's logits (onnxruntime's, row after row).
+fn same_as_softmax(preds: &[Value], logits: &Value, classes: &[&str], tolerance: f64) {
+    assert_eq!(preds.len(), logits.as_array().map_or(0, Vec::len));
+    for (i, p) in preds.iter().enumerate() {
+        let z: Vec<f64> = logits[i]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_f64().unwrap())
+            .collect();
+        let max = z.iter().copied().fold(f64::MIN, f64::max);
+        let sum: f64 = z.iter().map(|v| (v - max).exp()).sum();
+        for (c, class) in classes.iter().enumerate() {
+            let served = p["probabilities"][class].as_f64().unwrap();
+            let theirs = (z[c] - max).exp() / sum;
+            assert!(
+                (served - theirs).abs() <= tolerance,
+                "row {i} {class}: {served} vs {theirs}"
+            );
+        }
+    }
+}
+
+/// A model exported by its own tool, imported on S3 and DynamoDB (moto) and approved into
+/// Production by a second person: `files` copied from `tests/fixtures/imported/` (a folder with
+/// its files), the card `models import` writes edited by `card`, evaluated on `data`'s `label`.
+struct Imported {
+    rt: tokio::runtime::Runtime,
+    // Holds the project and the unpacked bootstrap until the test ends.
+    _tmp: tempfile::TempDir,
+    dir: PathBuf,
+    base: Vec<String>,
+    /// `models import`'s JSON outcome.
+    import: Value,
+    predict: Executor,
+}
+
+impl Imported {
+    fn new(
+        files: &[&str],
+        model: &str,
+        card: &dyn Fn(String) -> String,
+        data: &str,
+        label: &str,
+    ) -> Imported {
+        let rt = tokio::runtime::Runtime::new().unwrap();
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("project");
+        project(&dir);
+        let fixtures = cli::repo_root().join("tests/fixtures/imported");
+        for f in files {
+            let from = fixtures.join(f);
+            if from.is_dir() {
+                std::fs::create_dir_all(dir.join(f)).unwrap();
+                for e in std::fs::read_dir(&from).unwrap() {
+                    let e = e.unwrap();
+                    std::fs::copy(e.path(), dir.join(f).join(e.file_name())).unwrap();
+                }
+            } else {
+                std::fs::copy(from, dir.join(f)).unwrap();
+            }
+        }
+        let endpoint = moto::server().endpoint.clone();
+        let base: Vec<String> = [
+            "--env",
+            "localstack",
+            "--endpoint",
+            endpoint.as_str(),
+            "--artifacts",
+            cli::artifacts().to_str().unwrap(),
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        let run = |args: &[&str]| {
+            let b: Vec<&str> = base.iter().map(String::as_str).collect();
+            cli::output(cli::command(&dir, &[&b[..], args].concat()))
+        };
+        let (code, _, err) = run(&["up", "--yes"]);
+        assert_eq!(code, 0, "{err}");
+        let (code, _, err) = run(&["models", "import", model]);
+        assert_eq!(code, 1, "{err}");
+        assert!(err.contains("wrote the card"), "{err}");
+        let card_path = dir.join(model.replace(".onnx", ".card.yaml"));
+        let text = std::fs::read_to_string(&card_path).unwrap();
+        std::fs::write(&card_path, card(text)).unwrap();
+        let (code, out, err) = run(&[
+            "models", "import", model, "--data", data, "--label", label, "--as", "alice",
+            "--output", "json",
+        ]);
+        assert_eq!(code, 0, "{out}{err}");
+        let import = serde_json::from_str(&out).unwrap();
+        let (code, out, err) = run(&[
+            "models",
+            "request",
+            "1",
+            "--to",
+            "production",
+            "--as",
+            "alice",
+            "--output",
+            "json",
+        ]);
+        assert_eq!(code, 0, "{out}{err}");
+        let request: Value = serde_json::from_str(&out).unwrap();
+        let (code, out, err) = run(&[
+            "models",
+            "approve",
+            request["id"].as_str().unwrap(),
+            "--as",
+            "bob",
+        ]);
+        assert_eq!(code, 0, "{out}{err}");
+        let sdk = rt.block_on(moto::sdk_config(&endpoint));
+        let vars = deployed_vars(&rt, &sdk, &endpoint, "predict");
+        let predict = executor("predict", tmp.path(), &vars);
+        Imported {
+            rt,
+            _tmp: tmp,
+            dir,
+            base,
+            import,
+            predict,
+        }
+    }
+
+    /// `mlinfra --env localstack … ARGS` in the project: (exit code, stdout, stderr).
+    fn run(&self, args: &[&str]) -> (i32, String, String) {
+        let base: Vec<&str> = self.base.iter().map(String::as_str).collect();
+        cli::output(cli::command(&self.dir, &[&base[..], args].concat()))
+    }
+
+    fn predicted(&self, id: &str, body: &Value) -> Value {
+        predicted(&self.rt, &self.predict, id, body)
+    }
+}
+
 /// A model trained elsewhere (a scikit-learn pipeline exported by skl2onnx with its defaults,
 /// `tests/fixtures/imported/`) imported on the cloud environment against the moto server: its
 /// card written from the graph, then the import with labelled data registers it in DynamoDB
@@ -1410,76 +1548,19 @@ fn denied<T: std::fmt::Debug, E: aws_sdk_s3::error::ProvideErrorMetadata + std::
 /// answers an API Gateway event with the probabilities onnxruntime gives (within 1e-5).
 #[test]
 fn an_imported_model_is_served_by_the_predict_bootstrap_on_s3_and_dynamodb() {
-    let rt = tokio::runtime::Runtime::new().unwrap();
-    let tmp = tempfile::tempdir().unwrap();
-    let dir = tmp.path().join("project");
-    project(&dir);
-    let imported = cli::repo_root().join("tests/fixtures/imported");
-    for f in ["sklearn_pipeline.onnx", "heart.csv"] {
-        std::fs::copy(imported.join(f), dir.join(f)).unwrap();
-    }
-    let endpoint = moto::server().endpoint.clone();
-    let artifacts = cli::artifacts();
-    let artifacts = artifacts.to_str().unwrap().to_string();
-    let base = [
-        "--env",
-        "localstack",
-        "--endpoint",
-        endpoint.as_str(),
-        "--artifacts",
-        artifacts.as_str(),
-    ];
-    let run = |args: &[&str]| cli::output(cli::command(&dir, &[&base[..], args].concat()));
-    let (code, _, err) = run(&["up", "--yes"]);
-    assert_eq!(code, 0, "{err}");
-    let (code, _, err) = run(&["models", "import", "sklearn_pipeline.onnx"]);
-    assert_eq!(code, 1, "{err}");
-    assert!(err.contains("wrote the card"), "{err}");
-    let (code, out, err) = run(&[
-        "models",
-        "import",
+    let m = Imported::new(
+        &["sklearn_pipeline.onnx", "heart.csv"],
         "sklearn_pipeline.onnx",
-        "--data",
+        &|card| card,
         "heart.csv",
-        "--label",
         "target",
-        "--as",
-        "alice",
-        "--output",
-        "json",
-    ]);
-    assert_eq!(code, 0, "{out}{err}");
-    let import: Value = serde_json::from_str(&out).unwrap();
-    let uri = import["registered"]["artifact_uri"].as_str().unwrap();
+    );
+    let uri = m.import["registered"]["artifact_uri"].as_str().unwrap();
     assert!(
         uri.starts_with("s3://mlinfra-heart-disease-lake/models/heart-disease/import-"),
         "{uri}"
     );
-    let (code, out, err) = run(&[
-        "models",
-        "request",
-        "1",
-        "--to",
-        "production",
-        "--as",
-        "alice",
-        "--output",
-        "json",
-    ]);
-    assert_eq!(code, 0, "{out}{err}");
-    let request: Value = serde_json::from_str(&out).unwrap();
-    let (code, out, err) = run(&[
-        "models",
-        "approve",
-        request["id"].as_str().unwrap(),
-        "--as",
-        "bob",
-    ]);
-    assert_eq!(code, 0, "{out}{err}");
-
-    let sdk = rt.block_on(moto::sdk_config(&endpoint));
-    let vars = deployed_vars(&rt, &sdk, &endpoint, "predict");
-    let predict = executor("predict", tmp.path(), &vars);
+    let dir = &m.dir;
     let text = std::fs::read_to_string(dir.join("heart.csv")).unwrap();
     let mut lines = text.lines();
     let header: Vec<&str> = lines.next().unwrap().split(',').collect();
@@ -1498,7 +1579,7 @@ fn an_imported_model_is_served_by_the_predict_bootstrap_on_s3_and_dynamodb() {
             Value::Object(o)
         })
         .collect();
-    let answer = predicted(&rt, &predict, "i-1", &json!({ "instances": instances }));
+    let answer = m.predicted("i-1", &json!({ "instances": instances }));
     assert_eq!(answer["model"]["version"], 1, "{answer}");
     let ort = Command::new(cli::repo_root().join(".venv/bin/python"))
         .arg(cli::repo_root().join("python/ort_run.py"))
@@ -1531,82 +1612,24 @@ fn an_imported_model_is_served_by_the_predict_bootstrap_on_s3_and_dynamodb() {
 /// function as the Python tokenizer does, onnxruntime's probabilities (within 1e-4).
 #[test]
 fn a_text_model_is_served_by_the_predict_bootstrap_on_s3_and_dynamodb() {
-    let rt = tokio::runtime::Runtime::new().unwrap();
-    let tmp = tempfile::tempdir().unwrap();
-    let dir = tmp.path().join("project");
-    project(&dir);
-    let imported = cli::repo_root().join("tests/fixtures/imported");
-    for f in ["text_classifier.onnx", "tokenizer.json", "tweets.csv"] {
-        std::fs::copy(imported.join(f), dir.join(f)).unwrap();
-    }
-    let endpoint = moto::server().endpoint.clone();
-    let artifacts = cli::artifacts();
-    let artifacts = artifacts.to_str().unwrap().to_string();
-    let base = [
-        "--env",
-        "localstack",
-        "--endpoint",
-        endpoint.as_str(),
-        "--artifacts",
-        artifacts.as_str(),
-    ];
-    let run = |args: &[&str]| cli::output(cli::command(&dir, &[&base[..], args].concat()));
-    let (code, _, err) = run(&["up", "--yes"]);
-    assert_eq!(code, 0, "{err}");
-    let (code, _, err) = run(&["models", "import", "text_classifier.onnx"]);
-    assert_eq!(code, 1, "{err}");
-    let card = dir.join("text_classifier.card.yaml");
-    let text = std::fs::read_to_string(&card)
-        .unwrap()
-        .replace("max_length: 128", "max_length: 16")
-        .replace("[\"0\", \"1\", \"2\"]", "[fire, flood, other]");
-    std::fs::write(&card, text).unwrap();
-    let (code, out, err) = run(&[
-        "models",
-        "import",
+    let m = Imported::new(
+        &["text_classifier.onnx", "tokenizer.json", "tweets.csv"],
         "text_classifier.onnx",
-        "--data",
+        &|card| {
+            card.replace("max_length: 128", "max_length: 16")
+                .replace("[\"0\", \"1\", \"2\"]", "[fire, flood, other]")
+        },
         "tweets.csv",
-        "--label",
         "label",
-        "--as",
-        "alice",
-        "--output",
-        "json",
-    ]);
-    assert_eq!(code, 0, "{out}{err}");
-    let (code, out, err) = run(&[
-        "models",
-        "request",
-        "1",
-        "--to",
-        "production",
-        "--as",
-        "alice",
-        "--output",
-        "json",
-    ]);
-    assert_eq!(code, 0, "{out}{err}");
-    let request: Value = serde_json::from_str(&out).unwrap();
-    let (code, out, err) = run(&[
-        "models",
-        "approve",
-        request["id"].as_str().unwrap(),
-        "--as",
-        "bob",
-    ]);
-    assert_eq!(code, 0, "{out}{err}");
-
-    let sdk = rt.block_on(moto::sdk_config(&endpoint));
-    let vars = deployed_vars(&rt, &sdk, &endpoint, "predict");
-    let predict = executor("predict", tmp.path(), &vars);
+    );
+    let dir = &m.dir;
     let texts = [
         "Fire near the café in São Paulo 🔥",
         "洪水 warning: water rising in 京都",
         "Crème brûlée at Málaga ☕😎 Crème brûlée at Málaga ☕😎 Crème brûlée at Málaga ☕😎",
     ];
     let instances: Vec<Value> = texts.iter().map(|t| json!({ "text": t })).collect();
-    let answer = predicted(&rt, &predict, "t-1", &json!({ "instances": instances }));
+    let answer = m.predicted("t-1", &json!({ "instances": instances }));
     assert_eq!(answer["model"]["version"], 1, "{answer}");
     let mut child = Command::new(cli::repo_root().join(".venv/bin/python"))
         .arg(cli::repo_root().join("python/text_run.py"))
@@ -1630,24 +1653,42 @@ fn a_text_model_is_served_by_the_predict_bootstrap_on_s3_and_dynamodb() {
         serde_json::from_slice(&child.wait_with_output().unwrap().stdout).unwrap();
     let preds = answer["predictions"].as_array().unwrap();
     assert_eq!(preds.len(), 3, "{answer}");
+    same_as_softmax(
+        preds,
+        &reference["logits"],
+        &["fire", "flood", "other"],
+        1e-4,
+    );
     for (i, p) in preds.iter().enumerate() {
-        let z: Vec<f64> = reference["logits"][i]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|v| v.as_f64().unwrap())
-            .collect();
-        let max = z.iter().copied().fold(f64::MIN, f64::max);
-        let sum: f64 = z.iter().map(|v| (v - max).exp()).sum();
+        assert_eq!(p["truncated"], reference["overflowing"][i], "{answer}");
+    }
+    // The Open Inference Protocol through the same function, as API Gateway's `/v2/{proxy+}`
+    // passes it: the same probabilities.
+    let mut e = apigw_event(
+        "t-2",
+        "/v2/models/heart-disease/infer",
+        &json!({"inputs": [{"name": "text", "shape": [3], "datatype": "BYTES", "data": texts}]}),
+    );
+    e["resource"] = json!("/v2/{proxy+}");
+    let r = respond(&m.rt, &m.predict, "t-2", &e);
+    assert_eq!(r["statusCode"], 200, "{r}");
+    let infer: Value = serde_json::from_str(r["body"].as_str().unwrap()).unwrap();
+    let probabilities = infer["outputs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|o| o["name"] == "probabilities")
+        .unwrap_or_else(|| panic!("{infer}"));
+    assert_eq!(probabilities["shape"], json!([3, 3]), "{infer}");
+    for (i, p) in preds.iter().enumerate() {
         for (c, class) in ["fire", "flood", "other"].iter().enumerate() {
-            let served = p["probabilities"][class].as_f64().unwrap();
-            let theirs = (z[c] - max).exp() / sum;
+            let ours = p["probabilities"][class].as_f64().unwrap();
+            let v2 = probabilities["data"][i * 3 + c].as_f64().unwrap();
             assert!(
-                (served - theirs).abs() <= 1e-4,
-                "text {i} {class}: {served} vs {theirs}"
+                (ours - v2).abs() <= 1e-6,
+                "text {i} {class}: {ours} vs {v2}"
             );
         }
-        assert_eq!(p["truncated"], reference["overflowing"][i], "{answer}");
     }
     // The user's own training code runs on `local`; here the CLI says it is not built.
     let stack = dir.join("stacks/heart-disease.yaml");
@@ -1661,10 +1702,53 @@ fn a_text_model_is_served_by_the_predict_bootstrap_on_s3_and_dynamodb() {
         ),
     )
     .unwrap();
-    let (code, out, err) = run(&["retrain", "--as", "alice"]);
+    let (code, out, err) = m.run(&["retrain", "--as", "alice"]);
     assert_ne!(code, 0, "{out}");
     assert!(
         err.contains("`training.command` runs on the `local` environment only: on `localstack` it is to run as a SageMaker training job"),
         "{err}"
     );
+}
+
+/// A torchvision image classifier imported on S3 and DynamoDB (moto) is served by the packaged
+/// predict bootstrap: pictures in base64 JSON decoded, resized and normalised in the function,
+/// onnxruntime's probabilities on Pillow's tensor (PNG within 1/255 of Pillow's pixels, JPEG
+/// within 3/255: 1e-3).
+#[test]
+fn an_image_model_is_served_by_the_predict_bootstrap_on_s3_and_dynamodb() {
+    use base64::Engine as _;
+    let m = Imported::new(
+        &["image_classifier.onnx", "images"],
+        "image_classifier.onnx",
+        &|card| card.replace("[\"0\", \"1\", \"2\"]", "[red, green, blue]"),
+        "images/labels.csv",
+        "label",
+    );
+    let dir = &m.dir;
+    let names = ["00_red.png", "03_red.jpg", "08_blue.png", "13_green.jpg"];
+    let instances: Vec<Value> = names
+        .iter()
+        .map(|n| {
+            let b = std::fs::read(dir.join("images").join(n)).unwrap();
+            json!({"image": {"b64": base64::engine::general_purpose::STANDARD.encode(b)}})
+        })
+        .collect();
+    let answer = m.predicted("p-1", &json!({ "instances": instances }));
+    assert_eq!(answer["model"]["version"], 1, "{answer}");
+    let out = Command::new(cli::repo_root().join(".venv/bin/python"))
+        .arg(cli::repo_root().join("python/image_run.py"))
+        .arg(dir.join("image_classifier.onnx"))
+        .arg("64")
+        .args(names.iter().map(|n| dir.join("images").join(n)))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let reference: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let preds = answer["predictions"].as_array().unwrap();
+    assert_eq!(preds.len(), 4, "{answer}");
+    same_as_softmax(preds, &reference["logits"], &["red", "green", "blue"], 1e-3);
 }

@@ -59,9 +59,19 @@ fn an_environment_from_the_previous_release_keeps_working() {
     status.ok();
     let doc: serde_json::Value = serde_json::from_str(&status.raw_stdout).unwrap();
     assert_eq!(doc["resources"].as_array().map(Vec::len), Some(22), "{doc}");
-    // The same graph and the same jobs' settings: nothing to change.
+    // The same graph and the same jobs' settings, but for the API's routes this release adds
+    // (the Open Inference Protocol's `/v2`): one update, then nothing to change.
     let diff = p.run(&["diff", "--detailed-exitcode"]);
-    assert_eq!(diff.code, 0, "{}", diff.snapshot());
+    assert_eq!(diff.code, 2, "{}", diff.snapshot());
+    assert!(
+        diff.stdout.contains("~ update api\n      routes: ")
+            && diff
+                .stdout
+                .contains("Plan: 0 to create, 1 to update, 0 to delete, 21 unchanged."),
+        "{}",
+        diff.snapshot()
+    );
+    p.run(&["up", "--yes"]).ok();
     let before = p.snapshot();
     let up = p.run(&["up", "--yes"]);
     up.ok();

@@ -1,4 +1,4 @@
-# The REST API: one resource per route, each method proxied (AWS_PROXY) to `predict`'s `live`
+# The REST API: one resource per route (`/v2/{proxy+}` nested under `/v2`), each method proxied (AWS_PROXY) to `predict`'s `live`
 # alias and keyed when the stack's API takes a key; the stage; a usage plan with the stack's
 # throttling and daily quota, and the key attached to it.
 
@@ -14,17 +14,24 @@ resource "aws_api_gateway_rest_api" "api" {
   tags = var.tags
 }
 
+# The routes one level under the root; `/v2/{proxy+}` under `/v2`.
 resource "aws_api_gateway_resource" "route" {
-  for_each    = local.routes
+  for_each    = { for k, r in local.routes : k => r if !strcontains(r.path, "/") }
   rest_api_id = aws_api_gateway_rest_api.api.id
   parent_id   = aws_api_gateway_rest_api.api.root_resource_id
   path_part   = each.value.path
 }
 
+resource "aws_api_gateway_resource" "v2_any" {
+  rest_api_id = aws_api_gateway_rest_api.api.id
+  parent_id   = aws_api_gateway_resource.route["v2"].id
+  path_part   = "{proxy+}"
+}
+
 resource "aws_api_gateway_method" "route" {
   for_each         = local.routes
   rest_api_id      = aws_api_gateway_rest_api.api.id
-  resource_id      = aws_api_gateway_resource.route[each.key].id
+  resource_id      = each.key == "v2_any" ? aws_api_gateway_resource.v2_any.id : aws_api_gateway_resource.route[each.key].id
   http_method      = each.value.method
   authorization    = "NONE"
   api_key_required = local.keyed
@@ -33,7 +40,7 @@ resource "aws_api_gateway_method" "route" {
 resource "aws_api_gateway_integration" "route" {
   for_each                = local.routes
   rest_api_id             = aws_api_gateway_rest_api.api.id
-  resource_id             = aws_api_gateway_resource.route[each.key].id
+  resource_id             = each.key == "v2_any" ? aws_api_gateway_resource.v2_any.id : aws_api_gateway_resource.route[each.key].id
   http_method             = aws_api_gateway_method.route[each.key].http_method
   type                    = "AWS_PROXY"
   integration_http_method = "POST"

@@ -47,11 +47,14 @@ locals {
     "read-write" = ["dynamodb:GetItem", "dynamodb:Query", "dynamodb:Scan", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:ConditionCheckItem"]
   }
 
-  # The API's routes, all proxied to the `live` alias of `predict`.
+  # The API's routes, all proxied to the `live` alias of `predict`: mlinfra's own, and the Open
+  # Inference Protocol v2 (`GET /v2` and every route under it).
   routes = {
     predict  = { method = "POST", path = "predict" }
     feedback = { method = "POST", path = "feedback" }
     health   = { method = "GET", path = "health" }
+    v2       = { method = "GET", path = "v2" }
+    v2_any   = { method = "ANY", path = "v2/{proxy+}" }
   }
 
   # The alarms on the metrics `monitor` and `predict` publish (namespace mlinfra, dimension

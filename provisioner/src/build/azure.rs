@@ -48,6 +48,12 @@ pub fn app_files(graph: &Graph, function: &str) -> (HostJson, Vec<(String, Funct
                     .iter()
                     .filter(|x| x["function"] == function)
                     .filter_map(|x| x["method"].as_str().map(str::to_ascii_lowercase))
+                    // API Gateway's `ANY` (the Open Inference Protocol's `/v2/{proxy+}`) is the
+                    // methods its routes take.
+                    .flat_map(|m| match m.as_str() {
+                        "any" => vec!["get".to_string(), "post".to_string()],
+                        _ => vec![m],
+                    })
                     .collect();
                 methods.sort();
                 methods.dedup();

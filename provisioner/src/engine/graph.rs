@@ -365,6 +365,9 @@ pub fn desired(stack: &Stack) -> Result<Graph, GraphError> {
                 {"method": "POST", "path": "/predict", "function": "predict"},
                 {"method": "POST", "path": "/feedback", "function": "predict"},
                 {"method": "GET", "path": "/health", "function": "predict"},
+                // The Open Inference Protocol v2: `/v2` and every route under it.
+                {"method": "GET", "path": "/v2", "function": "predict"},
+                {"method": "ANY", "path": "/v2/{proxy+}", "function": "predict"},
             ],
             "auth": stack.api.auth,
             "throttle": stack.api.throttle,

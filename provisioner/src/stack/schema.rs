@@ -389,7 +389,18 @@ pub fn decode(root: &Node, cx: &mut Cx) -> Option<Stack> {
         .map(|n| decode_alerts(n, cx))
         .unwrap_or(Some((Vec::new(), Vec::new())));
     let monitoring = decode_monitoring(m.opt("monitoring"), cx);
-    let training = m.opt("training").map(|n| decode_training(n, cx));
+    let training = match m.opt("training") {
+        Some(n) => Some(decode_training(n, cx)),
+        None => {
+            // Absent: nothing to read, but its fields are the schema's all the same.
+            let mut absent = super::decode::MapReader::absent("training");
+            for key in ["command", "timeout_s", "environment"] {
+                absent.opt(key);
+            }
+            absent.finish(cx);
+            None
+        }
+    };
     m.finish(cx);
 
     let (alerts, alert_names) = alerts?;

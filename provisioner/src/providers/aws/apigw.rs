@@ -1,6 +1,7 @@
-//! The prediction API: an API Gateway REST API (v1) with `POST /predict`, `POST /feedback`
-//! and `GET /health` proxied to the `predict` function's `live` alias, a deployment and stage,
-//! a usage plan with the stack's throttling and daily quota, and the API key attached to it.
+//! The prediction API: an API Gateway REST API (v1) with `POST /predict`, `POST /feedback`,
+//! `GET /health` and the Open Inference Protocol's `GET /v2` and `ANY /v2/{proxy+}` proxied to
+//! the `predict` function's `live` alias, a deployment and stage, a usage plan with the stack's
+//! throttling and daily quota, and the API key attached to it.
 //! The key's value stays in API Gateway: the state records only its id.
 
 use std::collections::BTreeMap;
@@ -321,23 +322,32 @@ pub async fn put(
             ) else {
                 return Err(invalid(addr, format!("malformed route {route}")));
             };
-            let rid = match by_path.get(path) {
-                Some((rid, _)) => rid.clone(),
-                None => {
-                    let rid = apigw
-                        .create_resource()
-                        .rest_api_id(&id)
-                        .parent_id(&root)
-                        .path_part(path.trim_start_matches('/'))
-                        .send()
-                        .await
-                        .ctx(addr, "apigateway:CreateResource")?
-                        .id
-                        .ok_or_else(|| invalid(addr, "CreateResource returned no id"))?;
-                    by_path.insert(path.to_string(), (rid.clone(), Vec::new()));
-                    rid
-                }
-            };
+            // The resource of each segment, created under its parent when missing
+            // (`/v2/{proxy+}` under `/v2`).
+            let mut parent = root.clone();
+            let mut at = String::new();
+            for segment in path.trim_start_matches('/').split('/') {
+                at.push('/');
+                at.push_str(segment);
+                parent = match by_path.get(&at) {
+                    Some((rid, _)) => rid.clone(),
+                    None => {
+                        let rid = apigw
+                            .create_resource()
+                            .rest_api_id(&id)
+                            .parent_id(&parent)
+                            .path_part(segment)
+                            .send()
+                            .await
+                            .ctx(addr, "apigateway:CreateResource")?
+                            .id
+                            .ok_or_else(|| invalid(addr, "CreateResource returned no id"))?;
+                        by_path.insert(at.clone(), (rid.clone(), Vec::new()));
+                        rid
+                    }
+                };
+            }
+            let rid = parent;
             if by_path
                 .get(path)
                 .is_some_and(|(_, ms)| ms.iter().any(|m| m == method))
