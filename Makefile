@@ -140,6 +140,8 @@ bench: venv
 	bash bench/scale.sh
 	bash bench/imported.sh
 	bash bench/neural.sh
+	bash bench/coldstart_text.sh
+	bash bench/http_text.sh
 	bash bench/train_1m.sh
 	bash bench/drift.sh
 	bash bench/serving.sh

@@ -9,10 +9,16 @@ PYTHON="${MLINFRA_PYTHON:-.venv/bin/python}"
 cargo build --release --quiet -p mlinfra-onnx --example bench_neural
 BIN="${CARGO_TARGET_DIR:-target}/release/examples/bench_neural"
 F=tests/fixtures/imported
-printf '%-40s %12s %12s %8s\n' model "tract µs" "ort µs" ratio
-ours=$("$BIN" text $F/text_classifier.onnx $F/tokenizer.json $F/tweets.csv)
-theirs=$("$PYTHON" python/bench_ort_neural.py text $F/text_classifier.onnx $F/tokenizer.json $F/tweets.csv)
-printf '%-40s %12s %12s %8.2f\n' "text (BERT, 2 layers, ≤16 tokens)" "$ours" "$theirs" "$(echo "$ours / $theirs" | bc -l)"
-ours=$("$BIN" image $F/image_classifier.onnx $F/images/*.png $F/images/*.jpg)
-theirs=$("$PYTHON" python/bench_ort_neural.py image $F/image_classifier.onnx $F/images/*.png $F/images/*.jpg)
-printf '%-40s %12s %12s %8.2f\n' "image (SqueezeNet 1.1, 64×64)" "$ours" "$theirs" "$(echo "$ours / $theirs" | bc -l)"
+# Each side prints its µs per input, then the preprocessing's alone.
+printf '%-36s %10s %10s %8s %14s %14s\n' model "tract µs" "ort µs" ratio "mlinfra pre µs" "python pre µs"
+row() {
+  read -r ours ours_pre <<<"$1"
+  read -r theirs theirs_pre <<<"$2"
+  printf '%-36s %10s %10s %8.2f %14s %14s\n' "$3" "$ours" "$theirs" "$(echo "$ours / $theirs" | bc -l)" "$ours_pre" "$theirs_pre"
+}
+row "$("$BIN" text $F/text_classifier.onnx $F/tokenizer.json $F/tweets.csv)" \
+  "$("$PYTHON" python/bench_ort_neural.py text $F/text_classifier.onnx $F/tokenizer.json $F/tweets.csv)" \
+  "text (BERT, 2 layers, ≤16 tokens)"
+row "$("$BIN" image $F/image_classifier.onnx $F/images/*.png $F/images/*.jpg)" \
+  "$("$PYTHON" python/bench_ort_neural.py image $F/image_classifier.onnx $F/images/*.png $F/images/*.jpg)" \
+  "image (SqueezeNet 1.1, 64×64)"

@@ -5,7 +5,7 @@
 //! `tests/fixtures/events/`.
 //!
 //! Also checked: no `bootstrap` needs a glibc symbol newer than 2.34 (`provided.al2023`), and the
-//! predict package stays under 10 MB. `MLINFRA_COLDSTART_RUNS=N` makes the cold-start test
+//! predict package stays within 12 MB (tokenizers and picture decoders included). `MLINFRA_COLDSTART_RUNS=N` makes the cold-start test
 //! measure N starts and print the median (`make bench` does).
 
 #![allow(clippy::unwrap_used)]
@@ -419,7 +419,8 @@ fn every_bootstrap_runs_on_provided_al2023_and_predict_stays_under_10_mb() {
     let zip = std::fs::metadata(cli::artifacts().join("predict/bootstrap.zip"))
         .unwrap()
         .len();
-    assert!(zip < 10_000_000, "predict zip is {zip} bytes");
+    // Issue 32's bound, with the tokenizer and the picture decoders in it.
+    assert!(zip <= 12_000_000, "predict zip is {zip} bytes");
 }
 
 /// An HTTP endpoint on loopback that answers 200 to everything and keeps the bodies it got.
@@ -1455,7 +1456,10 @@ impl Imported {
         project(&dir);
         let fixtures = cli::repo_root().join("tests/fixtures/imported");
         for f in files {
-            let from = fixtures.join(f);
+            let from = match std::env::var_os("MLINFRA_TEXT_MODEL") {
+                Some(p) if *f == "text_classifier.onnx" => PathBuf::from(p),
+                _ => fixtures.join(f),
+            };
             if from.is_dir() {
                 std::fs::create_dir_all(dir.join(f)).unwrap();
                 for e in std::fs::read_dir(&from).unwrap() {
@@ -1612,6 +1616,8 @@ fn an_imported_model_is_served_by_the_predict_bootstrap_on_s3_and_dynamodb() {
 /// function as the Python tokenizer does, onnxruntime's probabilities (within 1e-4).
 #[test]
 fn a_text_model_is_served_by_the_predict_bootstrap_on_s3_and_dynamodb() {
+    // `MLINFRA_TEXT_MODEL=FILE` serves another BERT of the same tokenizer (`make bench`'s cold
+    // start of a ~20 MB model); `MLINFRA_COLDSTART_RUNS=N` measures N cold starts.
     let m = Imported::new(
         &["text_classifier.onnx", "tokenizer.json", "tweets.csv"],
         "text_classifier.onnx",
@@ -1629,6 +1635,41 @@ fn a_text_model_is_served_by_the_predict_bootstrap_on_s3_and_dynamodb() {
         "Crème brûlée at Málaga ☕😎 Crème brûlée at Málaga ☕😎 Crème brûlée at Málaga ☕😎",
     ];
     let instances: Vec<Value> = texts.iter().map(|t| json!({ "text": t })).collect();
+    let runs: usize = std::env::var("MLINFRA_COLDSTART_RUNS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    if runs > 0 {
+        let vars = m.predict.spec().env.clone();
+        let mut cold = Vec::new();
+        for i in 0..runs {
+            // A new instance: the first request reads the model from S3, loads and answers.
+            let ex = executor("predict", m.dir.parent().unwrap(), &vars);
+            let t0 = Instant::now();
+            let r = respond(
+                &m.rt,
+                &ex,
+                &format!("c-{i}"),
+                &apigw_event(
+                    &format!("c-{i}"),
+                    "/predict",
+                    &json!({ "instances": instances }),
+                ),
+            );
+            cold.push(t0.elapsed());
+            assert_eq!(r["statusCode"], 200, "{r}");
+        }
+        cold.sort();
+        let bytes = std::fs::metadata(dir.join("text_classifier.onnx"))
+            .unwrap()
+            .len();
+        println!(
+            "text model ({bytes} bytes) cold start, exec to first answer: median {:?} of {runs} (min {:?}, max {:?})",
+            cold[runs / 2],
+            cold[0],
+            cold[runs - 1]
+        );
+    }
     let answer = m.predicted("t-1", &json!({ "instances": instances }));
     assert_eq!(answer["model"]["version"], 1, "{answer}");
     let mut child = Command::new(cli::repo_root().join(".venv/bin/python"))

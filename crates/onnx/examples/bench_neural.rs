@@ -1,8 +1,8 @@
 //! The imported text and image models scored one input at a time, as a single-instance request
 //! is, preprocessing included: `bench_neural text MODEL.onnx TOKENIZER.json TEXTS.csv` (the
 //! `text` column) or `bench_neural image MODEL.onnx PICTURE...`. Prints the mean time per input
-//! (µs), then the graph's alone (tract running the tensors already made), each over every input
-//! repeated until at least two seconds have passed. `bench/neural.sh` runs it beside Python's
+//! (µs) and, after a space, that of the preprocessing alone (tokenizing; decoding and resizing),
+//! each over every input repeated until at least two seconds have passed. `bench/neural.sh` runs it beside Python's
 //! tokenizers, Pillow and onnxruntime on the same inputs.
 
 use std::time::{Duration, Instant};
@@ -46,7 +46,15 @@ fn main() {
                         .expect("predict"),
                 );
             });
-            println!("{all:.1}");
+            let encoder = m.text().expect("tokenizer");
+            let pre = time(texts.len(), |i| {
+                std::hint::black_box(
+                    encoder
+                        .encode(std::slice::from_ref(&texts[i]))
+                        .expect("encode"),
+                );
+            });
+            println!("{all:.1} {pre:.1}");
         }
         _ => {
             let spec = card.input.image.clone().expect("an image model");
@@ -62,7 +70,11 @@ fn main() {
                         .expect("predict"),
                 );
             });
-            println!("{all:.1}");
+            let pre = time(files.len(), |i| {
+                let img = mlinfra_onnx::images::decode(&files[i]).expect("decode");
+                std::hint::black_box(mlinfra_onnx::images::resized(&img, &spec));
+            });
+            println!("{all:.1} {pre:.1}");
         }
     }
 }

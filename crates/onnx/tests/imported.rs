@@ -510,7 +510,9 @@ fn a_text_card_or_tokenizer_that_does_not_fit_is_named() {
 /// The pictures of the image fixtures, by path.
 fn pictures() -> Vec<PathBuf> {
     let mut r = csv::Reader::from_path(fixture("images/labels.csv")).unwrap();
-    r.records().map(|x| fixture(&x.unwrap()[0])).collect()
+    r.records()
+        .map(|x| fixture("images").join(&x.unwrap()[0]))
+        .collect()
 }
 
 /// Pillow's resized pixels and onnxruntime's logits on its tensor (`python/image_run.py`).
