@@ -85,6 +85,9 @@ impl TextEncoder {
                 spec.max_length
             ));
         }
+        // One request's texts are few and short: tokenizing them on the caller's thread costs
+        // microseconds, where rayon's pool would contend with the server's own threads.
+        tokenizers::utils::parallelism::set_parallelism(false);
         let mut tokenizer = Tokenizer::from_bytes(json)
             .map_err(|e| format!("the tokenizer file is not a Hugging Face tokenizer.json: {e}"))?;
         let pad_id = tokenizer
