@@ -783,6 +783,13 @@ fn an_image_classifier_is_imported_and_served_pictures() {
         predictions[0]["image"],
         json!({"width": 200, "height": 150})
     );
+    // The API's document describes the picture as the card makes it.
+    let (status, spec) = common::server::http(server.port, "GET", "/openapi.json", &[], "");
+    assert_eq!(status, 200, "{spec}");
+    let spec: Value = serde_json::from_str(&spec).unwrap();
+    let image = &spec["components"]["schemas"]["Instance"]["properties"]["image"];
+    assert_eq!(image["type"], "object", "{image}");
+    assert_eq!(image["properties"]["b64"]["format"], "byte", "{image}");
 
     // The picture itself as the body, PNG and JPEG.
     for (i, ct) in [(0, "image/png"), (1, "image/jpeg")] {

@@ -179,7 +179,39 @@ fn health(c: &Contract) -> Value {
 fn schemas(c: &Contract, served: Option<&Served>) -> Value {
     let mut props = Map::new();
     let mut required = Vec::new();
+    let text = served.and_then(|m| m.scorer.text_spec());
+    let image = served.and_then(|m| m.scorer.image_spec());
     for f in served.map_or(&[][..], |m| &m.features) {
+        // A model imported with a text or image card takes one text or one picture.
+        if let Some(t) = text {
+            props.insert(
+                f.name.clone(),
+                json!({"type": "string", "description": format!(
+                    "the text, tokenized by the model's tokenizer; longer than {} tokens, it is {}",
+                    t.max_length,
+                    if t.truncation { "cut (the answer says so)" } else { "refused" }
+                )}),
+            );
+            required.push(json!(f.name));
+            continue;
+        }
+        if let Some(i) = image {
+            props.insert(
+                f.name.clone(),
+                json!({
+                    "type": "object",
+                    "properties": {"b64": {"type": "string", "format": "byte"}},
+                    "required": ["b64"],
+                    "additionalProperties": false,
+                    "description": format!(
+                        "a PNG or JPEG picture in base64, brought to {}×{} pixels (at most {} a side)",
+                        i.width, i.height, crate::onnx::images::MAX_SIDE
+                    ),
+                }),
+            );
+            required.push(json!(f.name));
+            continue;
+        }
         let mut p = if f.text {
             json!({
                 "type": "string",
