@@ -1733,6 +1733,55 @@ fn a_text_model_is_served_by_the_predict_bootstrap_on_s3_and_dynamodb() {
             );
         }
     }
+    // Feedback, and the monitor on S3: traffic unlike the evaluation set (long texts of unknown
+    // words) drifts in its tokens, unknown tokens and truncation.
+    let odd: Vec<Value> = (0..40)
+        .map(|i| json!({"text": format!("Ünknown wörds ñ {i} quixotic zephyr jabberwocky bewildering xylophones galore 🦄🦄")}))
+        .collect();
+    let e = apigw_event("t-3", "/predict", &json!({ "instances": odd }));
+    assert_eq!(respond(&m.rt, &m.predict, "t-3", &e)["statusCode"], 200);
+    // Accuracy counts labelled single-instance predictions.
+    let e = apigw_event(
+        "t-4",
+        "/predict",
+        &json!({"instances": [{"text": "flames seen downtown"}]}),
+    );
+    assert_eq!(respond(&m.rt, &m.predict, "t-4", &e)["statusCode"], 200);
+    let e = apigw_event(
+        "f-1",
+        "/feedback",
+        &json!({"request_id": "t-4", "label": "fire"}),
+    );
+    let r = respond(&m.rt, &m.predict, "f-1", &e);
+    assert_eq!(r["statusCode"], 202, "{r}");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let report = loop {
+        let (code, out, err) = m.run(&["monitor", "check", "--output", "json"]);
+        assert_eq!(code, 0, "{out}{err}");
+        let out: Value = serde_json::from_str(&out).unwrap();
+        let report = if out["report"].is_object() {
+            out["report"].clone()
+        } else {
+            out
+        };
+        // Every request logged: the three texts, their protocol twin, the forty, the one.
+        if report["requests"].as_u64().unwrap_or(0) >= 4 {
+            break report;
+        }
+        assert!(Instant::now() < deadline, "not logged in S3: {report}");
+        std::thread::sleep(Duration::from_millis(500));
+    };
+    let drifted: Vec<&str> = report["features"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["drifted"] == true)
+        .map(|f| f["name"].as_str().unwrap())
+        .collect();
+    for f in ["tokens", "unknown", "truncated"] {
+        assert!(drifted.contains(&f), "{f} not drifted: {report}");
+    }
+    assert_eq!(report["performance"]["labelled"], 1, "{report}");
     // The user's own training code runs on `local`; here the CLI says it is not built.
     let stack = dir.join("stacks/heart-disease.yaml");
     let text = std::fs::read_to_string(&stack).unwrap();

@@ -322,7 +322,7 @@ pub async fn run<S: Store>(
     if report.decision.retrain && imported {
         report.decision.retrain = false;
         report.decision.retrain_skipped = Some(format!(
-            "version {} was imported: mlinfra does not retrain it (running the model's own training code, `training.command`, is not built yet)",
+            "version {} was imported: the monitor does not retrain it; the stack's `training.command` does (`mlinfra retrain`)",
             version.version
         ));
     }
