@@ -64,7 +64,7 @@ fn main() {
                 .collect();
             let all = time(files.len(), |i| {
                 let img = mlinfra_onnx::images::decode(&files[i]).expect("decode");
-                let img = mlinfra_onnx::images::resized(&img, &spec);
+                let img = mlinfra_onnx::images::resized(&img, &spec).into_owned();
                 std::hint::black_box(
                     m.predict_images(&card, std::slice::from_ref(&img))
                         .expect("predict"),

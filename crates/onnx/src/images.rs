@@ -121,13 +121,14 @@ pub fn stats(img: &RgbImage) -> Stats {
     }
 }
 
-/// The picture at the card's size.
-pub fn resized(img: &RgbImage, spec: &ImageInput) -> RgbImage {
+/// The picture at the card's size: itself, borrowed, when it has that size already (a picture
+/// the service or the evaluation brought to it).
+pub fn resized<'a>(img: &'a RgbImage, spec: &ImageInput) -> std::borrow::Cow<'a, RgbImage> {
     let (w, h) = (spec.width, spec.height);
     if img.width() == w && img.height() == h {
-        return img.clone();
+        return std::borrow::Cow::Borrowed(img);
     }
-    match spec.resize {
+    std::borrow::Cow::Owned(match spec.resize {
         Resize::Stretch => image::imageops::resize(img, w, h, FilterType::Triangle),
         Resize::CenterCrop => {
             // The smallest scale at which the picture covers w × h.
@@ -138,7 +139,7 @@ pub fn resized(img: &RgbImage, spec: &ImageInput) -> RgbImage {
             let scaled = image::imageops::resize(img, sw, sh, FilterType::Triangle);
             image::imageops::crop_imm(&scaled, (sw - w) / 2, (sh - h) / 2, w, h).to_image()
         }
-    }
+    })
 }
 
 /// Append the picture (already at the card's size) to `out` as the graph takes it: channels

@@ -30,7 +30,7 @@ pub const MAX_BYTES: usize = 512 * 1024 * 1024;
 const ML: &str = "ai.onnx.ml";
 
 /// The texts (or pictures) a model scores at once when it is given many.
-const TEXT_BATCH: usize = 32;
+const BATCH: usize = 32;
 
 /// Why an ONNX file cannot be imported.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -1303,27 +1303,7 @@ impl Imported {
             let [Column::Texts(texts)] = columns else {
                 return Err("a text model takes one column of texts".into());
             };
-            // In batches: a batch is padded to its longest text, and attention is quadratic in
-            // that length.
-            let mut all = Vec::new();
-            let mut classes = 0;
-            for chunk in texts.chunks(TEXT_BATCH) {
-                match self.predict_text(card, chunk)?.0 {
-                    Predictions::Probabilities { classes: c, values } => {
-                        classes = c;
-                        all.extend(values);
-                    }
-                    Predictions::Values(v) => all.extend(v),
-                }
-            }
-            return Ok(if card.output.value.is_some() {
-                Predictions::Values(all)
-            } else {
-                Predictions::Probabilities {
-                    classes,
-                    values: all,
-                }
-            });
+            return self.predict_texts(card, texts).map(|(p, _)| p);
         }
         if card.input.image.is_some() {
             return Err("an image model scores pictures (`predict_images`), not columns".into());
@@ -1421,9 +1401,7 @@ impl Imported {
         let Some(spec) = &card.input.image else {
             return Err("the card describes no image input".into());
         };
-        let mut all = Vec::new();
-        let mut classes = 0;
-        for chunk in pictures.chunks(TEXT_BATCH) {
+        in_batches(card, pictures, |chunk| {
             let mut pixels =
                 Vec::with_capacity(chunk.len() * 3 * spec.width as usize * spec.height as usize);
             for p in chunk {
@@ -1442,22 +1420,30 @@ impl Imported {
                 inputs.push(t.into_tvalue());
             }
             let out = self.run(inputs).map_err(|e| format!("{e:#}"))?;
-            match self.answer(card, &out)? {
-                Predictions::Probabilities { classes: c, values } => {
-                    classes = c;
-                    all.extend(values);
-                }
-                Predictions::Values(v) => all.extend(v),
-            }
-        }
-        Ok(if card.output.value.is_some() {
-            Predictions::Values(all)
-        } else {
-            Predictions::Probabilities {
-                classes,
-                values: all,
-            }
+            self.answer(card, &out)
         })
+    }
+
+    /// Score any number of texts with a text model, in batches: the answers, and each text's
+    /// token count, unknown tokens and whether it was cut (the other fields of [`Tokens`],
+    /// which are per batch, left empty).
+    ///
+    /// [`Tokens`]: crate::text::Tokens
+    pub fn predict_texts(
+        &self,
+        card: &crate::card::Card,
+        texts: &[String],
+    ) -> Result<(Predictions, crate::text::Tokens), String> {
+        let mut all = crate::text::Tokens::default();
+        let predictions = in_batches(card, texts, |chunk| {
+            let (p, t) = self.predict_text(card, chunk)?;
+            all.rows += t.rows;
+            all.counts.extend(t.counts);
+            all.unknown.extend(t.unknown);
+            all.truncated.extend(t.truncated);
+            Ok(p)
+        })?;
+        Ok((predictions, all))
     }
 
     /// The card's answer from the graph's outputs: probabilities (softmax or sigmoid of
@@ -1498,6 +1484,46 @@ impl Imported {
             (None, None, None) => Err("the card names no output".into()),
         }
     }
+}
+
+/// `items` scored [`BATCH`] at a time by `score`, the answers put end to end: a batch of texts
+/// is padded to its longest (and attention is quadratic in that length), and a batch of
+/// pictures is held as one tensor.
+fn in_batches<T>(
+    card: &crate::card::Card,
+    items: &[T],
+    mut score: impl FnMut(&[T]) -> Result<Predictions, String>,
+) -> Result<Predictions, String> {
+    let mut all: Option<Predictions> = None;
+    for chunk in items.chunks(BATCH) {
+        let next = score(chunk)?;
+        all = Some(match (all, next) {
+            (None, next) => next,
+            (
+                Some(Predictions::Probabilities {
+                    classes,
+                    mut values,
+                }),
+                Predictions::Probabilities { values: more, .. },
+            ) => {
+                values.extend(more);
+                Predictions::Probabilities { classes, values }
+            }
+            (Some(Predictions::Values(mut values)), Predictions::Values(more)) => {
+                values.extend(more);
+                Predictions::Values(values)
+            }
+            _ => return Err("the model's batches answered differently".into()),
+        });
+    }
+    Ok(all.unwrap_or(if card.output.value.is_some() {
+        Predictions::Values(Vec::new())
+    } else {
+        Predictions::Probabilities {
+            classes: 0,
+            values: Vec::new(),
+        }
+    }))
 }
 
 /// Probabilities from logits `rows × width`: a softmax of each row, or for one column the

@@ -67,12 +67,7 @@ impl<'a> Place<'a> {
         }
         Ok(Place {
             stack: &cx.loaded.stack,
-            stack_dir: cx
-                .loaded
-                .path
-                .parent()
-                .map(Path::to_path_buf)
-                .unwrap_or_default(),
+            stack_dir: cx.loaded.dir().to_path_buf(),
             root: cx.root.clone(),
         })
     }
@@ -300,11 +295,7 @@ fn run_command(
     let (out_file, err_file) = (open("stdout.log")?, open("stderr.log")?);
     let mut cmd = std::process::Command::new(&training.command[0]);
     cmd.args(&training.command[1..])
-        .current_dir(if workdir.as_os_str().is_empty() {
-            Path::new(".")
-        } else {
-            workdir
-        })
+        .current_dir(workdir)
         .envs(&training.environment)
         .envs(vars.iter().map(|(k, v)| (*k, v)))
         .stdin(std::process::Stdio::null())

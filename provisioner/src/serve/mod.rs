@@ -211,10 +211,9 @@ impl Gateway {
             );
         }
         // A picture's bytes travel base64-encoded, as API Gateway passes binary media types.
-        let picture = headers.get("content-type").is_some_and(|t| {
-            let t = t.to_ascii_lowercase();
-            t.starts_with("image/png") || t.starts_with("image/jpeg")
-        });
+        let picture = headers
+            .get("content-type")
+            .is_some_and(|t| mlinfra_core::serving::picture_type(t).is_some());
         let body = if body.is_empty() {
             None
         } else if picture {

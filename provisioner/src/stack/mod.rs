@@ -52,6 +52,19 @@ pub struct Loaded {
     pub stack: Stack,
 }
 
+impl Loaded {
+    /// The stack file's directory, where its relative paths start (`.` for a bare file name).
+    pub fn dir(&self) -> &Path {
+        dir_of(&self.path)
+    }
+}
+
+fn dir_of(path: &Path) -> &Path {
+    path.parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."))
+}
+
 /// Parse and check stack source text; `file` is only used in messages.
 pub fn parse_str(file: &str, src: &str) -> Result<Stack, StackError> {
     // YAML counts a lone CR as a line break; `str::lines` does not. Normalise so that the line
@@ -110,11 +123,7 @@ pub fn load(path: &Path) -> Result<Loaded, StackError> {
     // Absolute once, here: every path derived from the stack file (the data, the environment's
     // directory, the packages unpacked in it, the programs started from it) stays right whatever
     // a later step takes as its working directory.
-    let dir = path
-        .parent()
-        .filter(|d| !d.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    let base = std::path::absolute(dir).map_err(|e| StackError {
+    let base = std::path::absolute(dir_of(path)).map_err(|e| StackError {
         file: file.clone(),
         src: String::new(),
         diags: Vec::new(),

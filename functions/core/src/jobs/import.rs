@@ -178,29 +178,6 @@ pub fn evaluate_for_monitor(
 ) -> Result<Assessed, String> {
     // Per row, what the log records of the input (by column).
     let mut profile: Vec<(&str, Vec<f64>)> = Vec::new();
-    if let (Some(spec), Some(encoder), [Column::Texts(texts)]) =
-        (&card.input.text, model.text(), &set.columns[..])
-    {
-        let mut t = crate::onnx::text::Tokens::default();
-        for chunk in texts.chunks(256) {
-            let c = encoder.encode(chunk)?;
-            t.counts.extend(c.counts);
-            t.unknown.extend(c.unknown);
-            t.truncated.extend(c.truncated);
-        }
-        if let Some(e) = t.refused(spec, &|i| format!("line {}", i + 2)) {
-            return Err(e);
-        }
-        profile.push(("tokens", t.counts.iter().map(|v| *v as f64).collect()));
-        profile.push(("unknown", t.unknown.iter().map(|v| *v as f64).collect()));
-        profile.push((
-            "truncated",
-            t.truncated
-                .iter()
-                .map(|v| f64::from(u8::from(*v)))
-                .collect(),
-        ));
-    }
     let predictions = match (&card.input.image, &set.columns[..]) {
         (Some(spec), [Column::Texts(paths)]) => {
             // One full-size picture in memory at a time: each is brought to the card's size.
@@ -211,7 +188,7 @@ pub fn evaluate_for_monitor(
                     .and_then(|b| crate::onnx::images::decode(&b))
                     .map_err(|e| format!("line {}: `{p}`: {e}", i + 2))?;
                 stats.push(crate::onnx::images::stats(&img));
-                resized.push(crate::onnx::images::resized(&img, spec));
+                resized.push(crate::onnx::images::resized(&img, spec).into_owned());
             }
             profile.push(("width", stats.iter().map(|s| f64::from(s.width)).collect()));
             profile.push((
@@ -227,6 +204,24 @@ pub fn evaluate_for_monitor(
                 stats.iter().map(|s| f64::from(s.contrast)).collect(),
             ));
             model.predict_images(card, &resized)?
+        }
+        (None, [Column::Texts(texts)]) if card.input.text.is_some() => {
+            let (predictions, t) = model.predict_texts(card, texts)?;
+            if let Some(spec) = &card.input.text
+                && let Some(e) = t.refused(spec, &|i| format!("line {}", i + 2))
+            {
+                return Err(e);
+            }
+            profile.push(("tokens", t.counts.iter().map(|v| *v as f64).collect()));
+            profile.push(("unknown", t.unknown.iter().map(|v| *v as f64).collect()));
+            profile.push((
+                "truncated",
+                t.truncated
+                    .iter()
+                    .map(|v| f64::from(u8::from(*v)))
+                    .collect(),
+            ));
+            predictions
         }
         _ => model.predict(card, &set.columns)?,
     };

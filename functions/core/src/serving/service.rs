@@ -377,7 +377,7 @@ impl<M: ModelSource, F: FeedbackSink> Service<M, F> {
         if expected == "POST"
             && let Some(ct) = req.header("content-type")
             && !ct.to_ascii_lowercase().starts_with("application/json")
-            && !(route == "/predict" && picture_type(req).is_some())
+            && !(route == "/predict" && picture_of(req).is_some())
         {
             return done(ProxyResponse::error(
                 415,
@@ -637,7 +637,7 @@ impl<M: ModelSource, F: FeedbackSink> Service<M, F> {
             }
         };
         // A picture as the whole body (`Content-Type: image/png` or `image/jpeg`): one instance.
-        let instances = if picture_type(req).is_some() {
+        let instances = if picture_of(req).is_some() {
             match picture_body(req) {
                 Ok(bytes) => {
                     use base64::Engine as _;
@@ -1098,7 +1098,7 @@ fn score_images(model: &Served, instances: &[Value]) -> Result<Scored, ProxyResp
         match crate::onnx::images::decode(&bytes) {
             Ok(img) => {
                 stats.push(crate::onnx::images::stats(&img));
-                pictures.push(crate::onnx::images::resized(&img, spec));
+                pictures.push(crate::onnx::images::resized(&img, spec).into_owned());
             }
             Err(e) => errors.push(json!({"field": field, "message": e})),
         }
@@ -1124,12 +1124,18 @@ fn score_images(model: &Served, instances: &[Value]) -> Result<Scored, ProxyResp
     })
 }
 
-/// The picture type of a request's body (`image/png`, `image/jpeg`), when it is one.
-fn picture_type(req: &ProxyRequest) -> Option<&'static str> {
-    let ct = req.header("content-type")?.to_ascii_lowercase();
+/// The picture type a content type names (`image/png`, `image/jpeg`), when it names one: a
+/// body of that type is the picture itself.
+pub fn picture_type(content_type: &str) -> Option<&'static str> {
+    let ct = content_type.to_ascii_lowercase();
     ["image/png", "image/jpeg"]
         .into_iter()
         .find(|t| ct.starts_with(t))
+}
+
+/// The picture type of a request's body, when it is one.
+fn picture_of(req: &ProxyRequest) -> Option<&'static str> {
+    req.header("content-type").and_then(picture_type)
 }
 
 /// A picture sent as the whole body: base64 as API Gateway delivers binary media types (and

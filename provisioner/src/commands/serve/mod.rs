@@ -39,12 +39,7 @@ pub async fn run(g: &Global, args: &ServeArgs) -> Result<i32, Failure> {
         lake: lake.clone(),
         store: registry.store.clone(),
         stack: stack.clone(),
-        stack_dir: cx
-            .loaded
-            .path
-            .parent()
-            .map(std::path::Path::to_path_buf)
-            .unwrap_or_default(),
+        stack_dir: cx.loaded.dir().to_path_buf(),
         root: cx.root.clone(),
     });
     let gw = serve::gateway(
