@@ -14,7 +14,7 @@ import numpy as np
 import onnxruntime as ort
 
 model, data = sys.argv[1], sys.argv[2]
-columns = sys.argv[3].split(",") if len(sys.argv) > 3 else []
+columns = sys.argv[3].split(",") if len(sys.argv) > 3 and sys.argv[3] else []
 with open(data, newline="", encoding="utf-8") as f:
     rows = list(csv.DictReader(f))
 session = ort.InferenceSession(model, providers=["CPUExecutionProvider"])

@@ -14,6 +14,8 @@
 mod cli;
 #[path = "support/moto.rs"]
 mod moto;
+#[path = "support/reference.rs"]
+mod reference;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -23,6 +25,7 @@ use std::time::{Duration, Instant};
 use aws_sdk_s3::error::ProvideErrorMetadata as _;
 use hyper::body::Bytes;
 use mlinfra::lambda::{Executor, FunctionFailure, FunctionSpec, Outcome};
+use reference::{heart_instances, onnxruntime, python, same_probabilities};
 use serde_json::{Value, json};
 
 /// A function's package run by the executor (as `mlinfra invoke` and `serve` run it) with the
@@ -1433,13 +1436,14 @@ fn same_as_softmax(preds: &[Value], logits: &Value, classes: &[&str], tolerance:
 /// its files), the card `models import` writes edited by `card`, evaluated on `data`'s `label`.
 struct Imported {
     rt: tokio::runtime::Runtime,
-    // Holds the project and the unpacked bootstrap until the test ends.
-    _tmp: tempfile::TempDir,
+    // Holds the project and the unpacked bootstraps until the test ends.
+    tmp: tempfile::TempDir,
     dir: PathBuf,
     base: Vec<String>,
-    /// `models import`'s JSON outcome.
+    /// The last `models import`'s JSON outcome.
     import: Value,
-    predict: Executor,
+    /// The predict bootstrap, started after the last version's approval.
+    serving: Option<Executor>,
 }
 
 impl Imported {
@@ -1454,22 +1458,6 @@ impl Imported {
         let tmp = tempfile::tempdir().unwrap();
         let dir = tmp.path().join("project");
         project(&dir);
-        let fixtures = cli::repo_root().join("tests/fixtures/imported");
-        for f in files {
-            let from = match std::env::var_os("MLINFRA_TEXT_MODEL") {
-                Some(p) if *f == "text_classifier.onnx" => PathBuf::from(p),
-                _ => fixtures.join(f),
-            };
-            if from.is_dir() {
-                std::fs::create_dir_all(dir.join(f)).unwrap();
-                for e in std::fs::read_dir(&from).unwrap() {
-                    let e = e.unwrap();
-                    std::fs::copy(e.path(), dir.join(f).join(e.file_name())).unwrap();
-                }
-            } else {
-                std::fs::copy(from, dir.join(f)).unwrap();
-            }
-        }
         let endpoint = moto::server().endpoint.clone();
         let base: Vec<String> = [
             "--env",
@@ -1482,28 +1470,72 @@ impl Imported {
         .iter()
         .map(|s| s.to_string())
         .collect();
-        let run = |args: &[&str]| {
-            let b: Vec<&str> = base.iter().map(String::as_str).collect();
-            cli::output(cli::command(&dir, &[&b[..], args].concat()))
-        };
-        let (code, _, err) = run(&["up", "--yes"]);
+        let (code, _, err) = cli::output(cli::command(
+            &dir,
+            &[
+                base.iter().map(String::as_str).collect(),
+                vec!["up", "--yes"],
+            ]
+            .concat(),
+        ));
         assert_eq!(code, 0, "{err}");
-        let (code, _, err) = run(&["models", "import", model]);
+        let mut m = Imported {
+            rt,
+            tmp,
+            dir,
+            base,
+            import: Value::Null,
+            serving: None,
+        };
+        m.approved(files, model, card, data, label);
+        m
+    }
+
+    /// Import `model` as the next version (see [`Imported::new`]), have it approved into
+    /// Production, and start a predict bootstrap that serves it.
+    fn approved(
+        &mut self,
+        files: &[&str],
+        model: &str,
+        card: &dyn Fn(String) -> String,
+        data: &str,
+        label: &str,
+    ) {
+        let fixtures = cli::repo_root().join("tests/fixtures/imported");
+        for f in files {
+            let from = match std::env::var_os("MLINFRA_TEXT_MODEL") {
+                Some(p) if *f == "text_classifier.onnx" => PathBuf::from(p),
+                _ => fixtures.join(f),
+            };
+            let to = self.dir.join(f);
+            if from.is_dir() {
+                std::fs::create_dir_all(&to).unwrap();
+                for e in std::fs::read_dir(&from).unwrap() {
+                    let e = e.unwrap();
+                    std::fs::copy(e.path(), to.join(e.file_name())).unwrap();
+                }
+            } else {
+                std::fs::copy(from, to).unwrap();
+            }
+        }
+        let (code, _, err) = self.run(&["models", "import", model]);
         assert_eq!(code, 1, "{err}");
         assert!(err.contains("wrote the card"), "{err}");
-        let card_path = dir.join(model.replace(".onnx", ".card.yaml"));
+        let card_path = self.dir.join(model.replace(".onnx", ".card.yaml"));
         let text = std::fs::read_to_string(&card_path).unwrap();
         std::fs::write(&card_path, card(text)).unwrap();
-        let (code, out, err) = run(&[
+        let (code, out, err) = self.run(&[
             "models", "import", model, "--data", data, "--label", label, "--as", "alice",
             "--output", "json",
         ]);
         assert_eq!(code, 0, "{out}{err}");
-        let import = serde_json::from_str(&out).unwrap();
-        let (code, out, err) = run(&[
+        self.import = serde_json::from_str(&out).unwrap();
+        let version = self.import["registered"]["version"].to_string();
+        assert_ne!(version, "null", "{out}");
+        let (code, out, err) = self.run(&[
             "models",
             "request",
-            "1",
+            &version,
             "--to",
             "production",
             "--as",
@@ -1513,7 +1545,7 @@ impl Imported {
         ]);
         assert_eq!(code, 0, "{out}{err}");
         let request: Value = serde_json::from_str(&out).unwrap();
-        let (code, out, err) = run(&[
+        let (code, out, err) = self.run(&[
             "models",
             "approve",
             request["id"].as_str().unwrap(),
@@ -1521,17 +1553,16 @@ impl Imported {
             "bob",
         ]);
         assert_eq!(code, 0, "{out}{err}");
-        let sdk = rt.block_on(moto::sdk_config(&endpoint));
-        let vars = deployed_vars(&rt, &sdk, &endpoint, "predict");
-        let predict = executor("predict", tmp.path(), &vars);
-        Imported {
-            rt,
-            _tmp: tmp,
-            dir,
-            base,
-            import,
-            predict,
-        }
+        let endpoint = &moto::server().endpoint;
+        let sdk = self.rt.block_on(moto::sdk_config(endpoint));
+        let vars = deployed_vars(&self.rt, &sdk, endpoint, "predict");
+        let dir = self.tmp.path().join(format!("v{version}"));
+        self.serving = Some(executor("predict", &dir, &vars));
+    }
+
+    /// The predict bootstrap serving the last version approved.
+    fn predict(&self) -> &Executor {
+        self.serving.as_ref().unwrap()
     }
 
     /// `mlinfra --env localstack … ARGS` in the project: (exit code, stdout, stderr).
@@ -1541,7 +1572,7 @@ impl Imported {
     }
 
     fn predicted(&self, id: &str, body: &Value) -> Value {
-        predicted(&self.rt, &self.predict, id, body)
+        predicted(&self.rt, self.predict(), id, body)
     }
 }
 
@@ -1565,49 +1596,62 @@ fn an_imported_model_is_served_by_the_predict_bootstrap_on_s3_and_dynamodb() {
         "{uri}"
     );
     let dir = &m.dir;
-    let text = std::fs::read_to_string(dir.join("heart.csv")).unwrap();
-    let mut lines = text.lines();
-    let header: Vec<&str> = lines.next().unwrap().split(',').collect();
-    let instances: Vec<Value> = lines
-        .take(10)
-        .map(|l| {
-            let mut o = serde_json::Map::new();
-            for (h, c) in header.iter().zip(l.split(',')) {
-                if *h != "target" {
-                    o.insert(
-                        h.to_string(),
-                        c.parse::<f64>().map_or_else(|_| json!(c), |x| json!(x)),
-                    );
-                }
-            }
-            Value::Object(o)
-        })
-        .collect();
+    let instances = heart_instances(dir, 10, None);
     let answer = m.predicted("i-1", &json!({ "instances": instances }));
     assert_eq!(answer["model"]["version"], 1, "{answer}");
-    let ort = Command::new(cli::repo_root().join(".venv/bin/python"))
-        .arg(cli::repo_root().join("python/ort_run.py"))
-        .arg(dir.join("sklearn_pipeline.onnx"))
-        .arg(dir.join("heart.csv"))
-        .output()
-        .unwrap();
-    assert!(
-        ort.status.success(),
-        "{}",
-        String::from_utf8_lossy(&ort.stderr)
+    let ort = onnxruntime(
+        &dir.join("sklearn_pipeline.onnx"),
+        &dir.join("heart.csv"),
+        "",
     );
-    let ort: Value = serde_json::from_slice(&ort.stdout).unwrap();
-    let preds = answer["predictions"].as_array().unwrap();
-    assert_eq!(preds.len(), 10, "{answer}");
-    for (i, p) in preds.iter().enumerate() {
-        for c in 0..2 {
-            let served = p["probabilities"][c.to_string()].as_f64().unwrap();
-            let theirs = ort["output_probability"][i][c].as_f64().unwrap();
-            assert!(
-                (served - theirs).abs() <= 1e-5,
-                "row {i}: {served} vs {theirs}"
-            );
+    assert_eq!(
+        answer["predictions"].as_array().unwrap().len(),
+        10,
+        "{answer}"
+    );
+    same_probabilities("sklearn_pipeline", &answer["predictions"], &ort, 1e-5);
+}
+
+/// Tree ensembles exported by their own tools with their defaults (LightGBM's and XGBoost's by
+/// onnxmltools, scikit-learn's forest by skl2onnx), imported one after the other on S3 and
+/// DynamoDB (moto), each blessed against the last in Production and approved, then answered by
+/// the packaged predict bootstrap with onnxruntime's probabilities (within 1e-5).
+#[test]
+fn tree_ensembles_from_each_tool_are_served_by_the_predict_bootstrap() {
+    let numeric = ["age", "trestbps", "chol", "thalach", "oldpeak"];
+    let named = |mut card: String| {
+        for (i, c) in numeric.iter().enumerate() {
+            card = card.replace(&format!("\"feature_{i}\""), c);
         }
+        card
+    };
+    // In the order of their roc_auc on heart.csv, so that each is blessed against the last.
+    let models = ["lightgbm.onnx", "random_forest.onnx", "xgboost.onnx"];
+    let mut m = Imported::new(
+        &[models[0], "heart.csv"],
+        models[0],
+        &named,
+        "heart.csv",
+        "target",
+    );
+    for (i, model) in models.iter().enumerate() {
+        if i > 0 {
+            m.approved(&[model], model, &named, "heart.csv", "target");
+        }
+        let instances = heart_instances(&m.dir, 25, Some(&numeric));
+        let answer = m.predicted(&format!("{model}-1"), &json!({ "instances": instances }));
+        assert_eq!(answer["model"]["version"], i + 1, "{model}: {answer}");
+        let ort = onnxruntime(
+            &m.dir.join(model),
+            &m.dir.join("heart.csv"),
+            &numeric.join(","),
+        );
+        assert_eq!(
+            answer["predictions"].as_array().unwrap().len(),
+            instances.len(),
+            "{model}: {answer}"
+        );
+        same_probabilities(model, &answer["predictions"], &ort, 1e-5);
     }
 }
 
@@ -1640,7 +1684,7 @@ fn a_text_model_is_served_by_the_predict_bootstrap_on_s3_and_dynamodb() {
         .and_then(|v| v.parse().ok())
         .unwrap_or(0);
     if runs > 0 {
-        let vars = m.predict.spec().env.clone();
+        let vars = m.predict().spec().env.clone();
         let mut cold = Vec::new();
         for i in 0..runs {
             // A new instance: the first request reads the model from S3, loads and answers.
@@ -1713,7 +1757,7 @@ fn a_text_model_is_served_by_the_predict_bootstrap_on_s3_and_dynamodb() {
         &json!({"inputs": [{"name": "text", "shape": [3], "datatype": "BYTES", "data": texts}]}),
     );
     e["resource"] = json!("/v2/{proxy+}");
-    let r = respond(&m.rt, &m.predict, "t-2", &e);
+    let r = respond(&m.rt, m.predict(), "t-2", &e);
     assert_eq!(r["statusCode"], 200, "{r}");
     let infer: Value = serde_json::from_str(r["body"].as_str().unwrap()).unwrap();
     let probabilities = infer["outputs"]
@@ -1739,20 +1783,20 @@ fn a_text_model_is_served_by_the_predict_bootstrap_on_s3_and_dynamodb() {
         .map(|i| json!({"text": format!("Ünknown wörds ñ {i} quixotic zephyr jabberwocky bewildering xylophones galore 🦄🦄")}))
         .collect();
     let e = apigw_event("t-3", "/predict", &json!({ "instances": odd }));
-    assert_eq!(respond(&m.rt, &m.predict, "t-3", &e)["statusCode"], 200);
+    assert_eq!(respond(&m.rt, m.predict(), "t-3", &e)["statusCode"], 200);
     // Accuracy counts labelled single-instance predictions.
     let e = apigw_event(
         "t-4",
         "/predict",
         &json!({"instances": [{"text": "flames seen downtown"}]}),
     );
-    assert_eq!(respond(&m.rt, &m.predict, "t-4", &e)["statusCode"], 200);
+    assert_eq!(respond(&m.rt, m.predict(), "t-4", &e)["statusCode"], 200);
     let e = apigw_event(
         "f-1",
         "/feedback",
         &json!({"request_id": "t-4", "label": "fire"}),
     );
-    let r = respond(&m.rt, &m.predict, "f-1", &e);
+    let r = respond(&m.rt, m.predict(), "f-1", &e);
     assert_eq!(r["statusCode"], 202, "{r}");
     let deadline = Instant::now() + Duration::from_secs(30);
     let report = loop {
@@ -1827,19 +1871,19 @@ fn an_image_model_is_served_by_the_predict_bootstrap_on_s3_and_dynamodb() {
         .collect();
     let answer = m.predicted("p-1", &json!({ "instances": instances }));
     assert_eq!(answer["model"]["version"], 1, "{answer}");
-    let out = Command::new(cli::repo_root().join(".venv/bin/python"))
-        .arg(cli::repo_root().join("python/image_run.py"))
-        .arg(dir.join("image_classifier.onnx"))
-        .arg("64")
-        .args(names.iter().map(|n| dir.join("images").join(n)))
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let reference = python(
+        "image_run.py",
+        [
+            dir.join("image_classifier.onnx").into_os_string(),
+            "64".into(),
+        ]
+        .into_iter()
+        .chain(
+            names
+                .iter()
+                .map(|n| dir.join("images").join(n).into_os_string()),
+        ),
     );
-    let reference: Value = serde_json::from_slice(&out.stdout).unwrap();
     let preds = answer["predictions"].as_array().unwrap();
     assert_eq!(preds.len(), 4, "{answer}");
     same_as_softmax(preds, &reference["logits"], &["red", "green", "blue"], 1e-3);

@@ -6,9 +6,12 @@
 #![allow(clippy::unwrap_used)]
 
 mod common;
+#[path = "../../tests/support/reference.rs"]
+mod reference;
 
 use common::server::Server;
 use common::{Project, repo_root};
+use reference::{heart_instances, onnxruntime, python, same_probabilities};
 use serde_json::{Value, json};
 
 fn fixture(p: &Project, name: &str) {
@@ -30,22 +33,6 @@ fn import(p: &Project, model: &str, label: &str, extra: &[&str]) -> common::Run 
         "alice",
     ];
     p.run(&[&args[..], extra].concat())
-}
-
-/// onnxruntime's outputs for `model` on `data` (`python/ort_run.py`).
-fn onnxruntime(model: &std::path::Path, data: &std::path::Path) -> Value {
-    let out = std::process::Command::new(repo_root().join(".venv/bin/python"))
-        .arg(repo_root().join("python/ort_run.py"))
-        .arg(model)
-        .arg(data)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).unwrap()
 }
 
 fn versions(p: &Project) -> usize {
@@ -162,44 +149,18 @@ fn a_scikit_learn_pipeline_is_carded_evaluated_registered_and_approved() {
     // Served over HTTP: the probabilities onnxruntime gives for the same rows (within 1e-5).
     let server = Server::start(&p);
     server.wait_for("production", 1);
-    let text = std::fs::read_to_string(p.path().join("heart.csv")).unwrap();
-    let mut lines = text.lines();
-    let header: Vec<&str> = lines.next().unwrap().split(',').collect();
-    let instances: Vec<Value> = lines
-        .take(20)
-        .map(|l| {
-            let cells: Vec<&str> = l.split(',').collect();
-            let mut o = serde_json::Map::new();
-            for (h, c) in header.iter().zip(&cells) {
-                if *h == "target" {
-                    continue;
-                }
-                let v = match c.parse::<f64>() {
-                    Ok(x) => json!(x),
-                    Err(_) => json!(c),
-                };
-                o.insert(h.to_string(), v);
-            }
-            Value::Object(o)
-        })
-        .collect();
+    let instances = heart_instances(p.path(), 20, None);
     let (status, body) = server.post("/v1/predict", &json!({"instances": instances}).to_string());
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["model"]["version"], 1);
     let ort = onnxruntime(
         &p.path().join("sklearn_pipeline.onnx"),
         &p.path().join("heart.csv"),
+        "",
     );
     assert_eq!(body["predictions"].as_array().unwrap().len(), 20, "{body}");
+    same_probabilities("sklearn_pipeline", &body["predictions"], &ort, 1e-5);
     for (i, pred) in body["predictions"].as_array().unwrap().iter().enumerate() {
-        for c in 0..2 {
-            let served = pred["probabilities"][c.to_string()].as_f64().unwrap();
-            let theirs = ort["output_probability"][i][c].as_f64().unwrap();
-            assert!(
-                (served - theirs).abs() <= 1e-5,
-                "row {i}: {served} vs {theirs}"
-            );
-        }
         assert_eq!(
             pred["label"].as_f64().unwrap(),
             ort["output_label"][i].as_f64().unwrap(),
@@ -211,6 +172,58 @@ fn a_scikit_learn_pipeline_is_carded_evaluated_registered_and_approved() {
     unseen["cp"] = json!("atypical-ish");
     let (status, body) = server.post("/v1/predict", &json!({"instances": [unseen]}).to_string());
     assert_eq!(status, 200, "{body}");
+}
+
+/// Tree ensembles exported by their own tools with their defaults (scikit-learn's forest by
+/// skl2onnx, LightGBM's and XGBoost's by onnxmltools: one float input `[N, 5]`), each imported,
+/// blessed against the one before it in Production, approved, and served by the running `serve`
+/// (swapped without a restart) with onnxruntime's probabilities for the same rows (within 1e-5).
+#[test]
+fn tree_ensembles_from_each_tool_are_served_as_onnxruntime_scores_them() {
+    let p = Project::new();
+    p.run(&["up", "--yes"]).ok();
+    fixture(&p, "heart.csv");
+    let numeric = ["age", "trestbps", "chol", "thalach", "oldpeak"];
+    let server = Server::start(&p);
+    // The five numbers these models take (an instance with other fields is refused).
+    let instances = heart_instances(p.path(), 40, Some(&numeric));
+    // In the order of their roc_auc on heart.csv, so that each is blessed against the last.
+    for (version, model) in ["lightgbm", "random_forest", "xgboost"].iter().enumerate() {
+        let version = version as u64 + 1;
+        let file = format!("{model}.onnx");
+        fixture(&p, &file);
+        let first = p.run(&["models", "import", &file]);
+        assert_eq!(first.code, 1, "{}", first.snapshot());
+        let card = p.path().join(format!("{model}.card.yaml"));
+        let mut text = std::fs::read_to_string(&card).unwrap();
+        assert!(text.contains("classes: [\"0\", \"1\"]"), "{model}: {text}");
+        for (i, c) in numeric.iter().enumerate() {
+            text = text.replace(&format!("\"feature_{i}\""), c);
+        }
+        std::fs::write(&card, text).unwrap();
+        let r = import(&p, &file, "target", &["--output", "json"]);
+        assert_eq!(r.code, 0, "{model}: {}", r.snapshot());
+        let out: Value = serde_json::from_str(&r.raw_stdout).unwrap();
+        assert_eq!(out["registered"]["version"], version, "{model}: {out}");
+        p.approve_to_production(&version.to_string(), "alice", "bob");
+        server.wait_for("production", version);
+
+        let (status, body) =
+            server.post("/v1/predict", &json!({"instances": instances}).to_string());
+        assert_eq!(status, 200, "{model}: {body}");
+        assert_eq!(body["model"]["version"], version, "{model}: {body}");
+        let ort = onnxruntime(
+            &p.path().join(&file),
+            &p.path().join("heart.csv"),
+            &numeric.join(","),
+        );
+        assert_eq!(
+            body["predictions"].as_array().unwrap().len(),
+            instances.len(),
+            "{model}: {body}"
+        );
+        same_probabilities(model, &body["predictions"], &ort, 1e-5);
+    }
 }
 
 #[test]
@@ -743,21 +756,13 @@ fn an_image_classifier_is_imported_and_served_pictures() {
         .collect();
     let (status, body) = server.post("/v1/predict", &json!({"instances": instances}).to_string());
     assert_eq!(status, 200, "{body}");
-    let reference = {
-        let out = std::process::Command::new(repo_root().join(".venv/bin/python"))
-            .arg(repo_root().join("python/image_run.py"))
-            .arg(images.join("../image_classifier.onnx"))
-            .arg("64")
-            .args(names.iter().map(|n| images.join(n)))
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        serde_json::from_slice::<Value>(&out.stdout).unwrap()
-    };
+    let model = images.join("../image_classifier.onnx");
+    let reference = python(
+        "image_run.py",
+        [model.into_os_string(), "64".into()]
+            .into_iter()
+            .chain(names.iter().map(|n| images.join(n).into_os_string())),
+    );
     let predictions = body["predictions"].as_array().unwrap();
     for (i, pred) in predictions.iter().enumerate() {
         let z: Vec<f64> = reference["logits"][i]
