@@ -499,6 +499,35 @@ fn up_creates_every_resource_with_its_settings_and_a_second_up_makes_no_mutating
                 "POST /predict"
             ]
         );
+        // Pictures' bodies reach the function base64-encoded; a request over the payload
+        // limits gets a 413 that names them.
+        let mut binary = apigw
+            .get_rest_api()
+            .rest_api_id(&id)
+            .send()
+            .await
+            .unwrap()
+            .binary_media_types
+            .unwrap_or_default();
+        binary.sort();
+        assert_eq!(binary, ["image/jpeg", "image/png"]);
+        let too_large = apigw
+            .get_gateway_response()
+            .rest_api_id(&id)
+            .response_type(aws_sdk_apigateway::types::GatewayResponseType::RequestTooLarge)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(too_large.status_code.as_deref(), Some("413"));
+        let body = &too_large.response_templates.unwrap()["application/json"];
+        let body: serde_json::Value = serde_json::from_str(body).unwrap();
+        assert!(
+            body["error"]
+                .as_str()
+                .unwrap()
+                .contains("API Gateway accepts 10 MB"),
+            "{body}"
+        );
         apigw
             .get_stage()
             .rest_api_id(&id)

@@ -1887,4 +1887,27 @@ fn an_image_model_is_served_by_the_predict_bootstrap_on_s3_and_dynamodb() {
     let preds = answer["predictions"].as_array().unwrap();
     assert_eq!(preds.len(), 4, "{answer}");
     same_as_softmax(preds, &reference["logits"], &["red", "green", "blue"], 1e-3);
+
+    // A picture posted as its raw bytes: a binary media type of the API (`up` declares them),
+    // so API Gateway sends it base64-encoded; the same answer as the picture in JSON.
+    for (i, n) in names.iter().enumerate() {
+        let bytes = std::fs::read(dir.join("images").join(n)).unwrap();
+        let mut e = apigw_event(&format!("raw-{i}"), "/predict", &Value::Null);
+        let media = if n.ends_with(".png") {
+            "image/png"
+        } else {
+            "image/jpeg"
+        };
+        e["headers"]["Content-Type"] = json!(media);
+        e["multiValueHeaders"]["Content-Type"] = json!([media]);
+        e["body"] = json!(base64::engine::general_purpose::STANDARD.encode(&bytes));
+        e["isBase64Encoded"] = json!(true);
+        let r = respond(&m.rt, m.predict(), &format!("raw-{i}"), &e);
+        assert_eq!(r["statusCode"], 200, "{n}: {r}");
+        let raw: Value = serde_json::from_str(r["body"].as_str().unwrap()).unwrap();
+        assert_eq!(
+            raw["predictions"][0]["probabilities"], preds[i]["probabilities"],
+            "{n}"
+        );
+    }
 }

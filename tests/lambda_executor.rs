@@ -222,6 +222,8 @@ async fn gateway(
         ],
         keys: vec![("k-secret".into(), "kid-1".into())],
         throttle,
+        binary_media_types: vec!["image/png".into()],
+        too_large: Some((413, mlinfra::lambda::gateway::TOO_LARGE.into())),
     };
     let (sink, _) = capture();
     let ex = Arc::new(Executor::new(spec(timeout_ms, 2, &[]), sink));
@@ -364,6 +366,79 @@ async fn the_gateway_sends_proxy_events_and_answers_as_api_gateway() {
     let (code, _, _) = http(&addr, "POST", "/v1/echo", Some("k-secret"), "{}").await;
     assert_eq!(code, 200);
     assert_eq!(starts(&gw), before + 2, "each failed instance replaced");
+}
+
+/// One keyed `POST /v1/echo` of `body` as `content_type`: (status, body).
+async fn post_bytes(addr: &str, content_type: &str, body: &[u8]) -> (u16, String) {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let head = format!(
+        "POST /v1/echo HTTP/1.1\r\nHost: localhost\r\nx-api-key: k-secret\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    );
+    s.write_all(head.as_bytes()).await.unwrap();
+    s.write_all(body).await.unwrap();
+    let mut out = Vec::new();
+    s.read_to_end(&mut out).await.unwrap();
+    let out = String::from_utf8_lossy(&out);
+    let (head, body) = out.split_once("\r\n\r\n").unwrap();
+    (
+        head.split_whitespace().nth(1).unwrap().parse().unwrap(),
+        body.to_string(),
+    )
+}
+
+/// A body of one of the API's binary media types reaches the function base64-encoded; any
+/// other as text, bytes that are not UTF-8 replaced (as API Gateway passes them). A request
+/// over Lambda's 6 MB event or API Gateway's 10 MB body gets the API's 413 gateway response,
+/// which names both limits.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn binary_media_types_are_base64_encoded_and_oversized_requests_get_the_413() {
+    use base64::Engine as _;
+    let (addr, _gw) = gateway(10_000, None).await;
+    let picture: Vec<u8> = [0x89, b'P', b'N', b'G', 0xff, 0x00, 0xfe]
+        .into_iter()
+        .cycle()
+        .take(3000)
+        .collect();
+    let (code, body) = post_bytes(&addr, "image/png", &picture).await;
+    assert_eq!(code, 200, "{body}");
+    let e = &serde_json::from_str::<Value>(&body).unwrap()["echo"];
+    assert_eq!(e["isBase64Encoded"], true);
+    let sent = base64::engine::general_purpose::STANDARD
+        .decode(e["body"].as_str().unwrap())
+        .unwrap();
+    assert_eq!(sent, picture);
+    // Not declared binary: text, as API Gateway passes it.
+    let (code, body) = post_bytes(&addr, "image/jpeg; q=1", &picture).await;
+    assert_eq!(code, 200, "{body}");
+    let e = &serde_json::from_str::<Value>(&body).unwrap()["echo"];
+    assert_eq!(e["isBase64Encoded"], false);
+    assert!(e["body"].as_str().unwrap().contains('\u{fffd}'));
+
+    let expected: Value = serde_json::from_str(mlinfra::lambda::gateway::TOO_LARGE).unwrap();
+    assert!(
+        expected["error"].as_str().unwrap().contains("10 MB")
+            && expected["error"].as_str().unwrap().contains("6 MB"),
+        "{expected}"
+    );
+    // 5 MB of picture is 6.7 MB once base64-encoded in the event: over Lambda's limit.
+    for (what, size, content_type) in [
+        ("event", 5 * 1024 * 1024, "image/png"),
+        ("body", 11 * 1024 * 1024, "application/json"),
+    ] {
+        let big = vec![b'7'; size];
+        let (code, body) = post_bytes(&addr, content_type, &big).await;
+        assert_eq!(code, 413, "{what}: {body}");
+        assert_eq!(
+            serde_json::from_str::<Value>(&body).unwrap(),
+            expected,
+            "{what}"
+        );
+    }
+    // Under both limits: answered.
+    let (code, _) = post_bytes(&addr, "image/png", &vec![b'7'; 4 * 1024 * 1024]).await;
+    assert_eq!(code, 200);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -289,6 +289,14 @@ fn malformed(server: &Server) {
             "exceed the limit of 1000",
         ),
         (
+            "a body over 10 MiB",
+            "/v1/predict",
+            vec![],
+            format!("{{\"instances\": [\"{}\"]}}", "x".repeat(11 << 20)),
+            413,
+            "over serve's limit of 10 MiB",
+        ),
+        (
             "both shapes",
             "/v1/predict",
             vec![],

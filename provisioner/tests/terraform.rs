@@ -96,6 +96,7 @@ fn types_of(kind: ResourceKind) -> &'static [&'static str] {
             "aws_api_gateway_deployment",
             "aws_api_gateway_stage",
             "aws_api_gateway_usage_plan",
+            "aws_api_gateway_gateway_response",
         ],
         ResourceKind::ApiKey => &["aws_api_gateway_api_key", "aws_api_gateway_usage_plan_key"],
         ResourceKind::Topic => &["aws_sns_topic", "aws_sns_topic_subscription"],

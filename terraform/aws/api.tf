@@ -1,17 +1,29 @@
 # The REST API: one resource per route (`/v2/{proxy+}` nested under `/v2`), each method proxied (AWS_PROXY) to `predict`'s `live`
 # alias and keyed when the stack's API takes a key; the stage; a usage plan with the stack's
-# throttling and daily quota, and the key attached to it.
+# throttling and daily quota, and the key attached to it; pictures' media types binary and a 413
+# gateway response that names the payload limits.
 
 locals {
   keyed = var.api.auth == "api_key"
 }
 
 resource "aws_api_gateway_rest_api" "api" {
-  name = local.name.api
+  name               = local.name.api
+  binary_media_types = var.api.binary_media_types
   endpoint_configuration {
     types = ["REGIONAL"]
   }
   tags = var.tags
+}
+
+# A request over API Gateway's (10 MB) or Lambda's (6 MB) payload limit: a 413 that says them.
+resource "aws_api_gateway_gateway_response" "too_large" {
+  rest_api_id   = aws_api_gateway_rest_api.api.id
+  response_type = "REQUEST_TOO_LARGE"
+  status_code   = "413"
+  response_templates = {
+    "application/json" = var.api.too_large
+  }
 }
 
 # The routes one level under the root; `/v2/{proxy+}` under `/v2`.
@@ -59,12 +71,12 @@ resource "aws_lambda_permission" "api" {
 resource "aws_api_gateway_deployment" "api" {
   rest_api_id = aws_api_gateway_rest_api.api.id
   triggers = {
-    redeployment = sha1(jsonencode([local.routes, local.keyed, aws_lambda_alias.live["predict"].invoke_arn]))
+    redeployment = sha1(jsonencode([local.routes, local.keyed, aws_lambda_alias.live["predict"].invoke_arn, var.api.binary_media_types, var.api.too_large]))
   }
   lifecycle {
     create_before_destroy = true
   }
-  depends_on = [aws_api_gateway_integration.route]
+  depends_on = [aws_api_gateway_integration.route, aws_api_gateway_gateway_response.too_large]
 }
 
 resource "aws_api_gateway_stage" "api" {

@@ -48,13 +48,15 @@ variable "schedules" {
 }
 
 variable "api" {
-  description = "The REST API: stage, `api_key` or `none`, throttling and the daily quota."
+  description = "The REST API: stage, `api_key` or `none`, throttling and the daily quota; the media types whose bodies reach `predict` base64-encoded, and the body of the 413 answered to a request over the payload limits."
   type = object({
-    stage           = string
-    auth            = string
-    rate_per_second = number
-    burst           = number
-    quota_per_day   = number
+    stage              = string
+    auth               = string
+    rate_per_second    = number
+    burst              = number
+    quota_per_day      = number
+    binary_media_types = list(string)
+    too_large          = string
   })
 }
 

@@ -72,7 +72,12 @@ pub async fn invocation(req: Request<Incoming>, stage: &str) -> Result<Invocatio
     }
     let body = match Limited::new(req.into_body(), MAX_BODY).collect().await {
         Ok(b) => b.to_bytes(),
-        Err(_) => return Err(error(413, &format!("the body exceeds {MAX_BODY} bytes"))),
+        Err(_) => {
+            return Err(error(
+                413,
+                "the request body is over the function's limit of 6 MiB: send fewer instances per request, or score a file with `mlinfra predict`",
+            ));
+        }
     };
     if let Some(rest) = path.strip_prefix(ROUTE_PREFIX) {
         let resource = rest

@@ -136,6 +136,8 @@ pub fn terraform_inputs(stack: &crate::stack::Stack, artifacts: &Path) -> Result
             "rate_per_second": api["throttle"]["rate_per_second"],
             "burst": api["throttle"]["burst"],
             "quota_per_day": api["quota_per_day"],
+            "binary_media_types": api["binary_media_types"],
+            "too_large": api["gateway_responses"]["REQUEST_TOO_LARGE"]["body"],
         },
         "alerts": topic,
         "alarm_thresholds": thresholds,

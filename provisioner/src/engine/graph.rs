@@ -373,6 +373,12 @@ pub fn desired(stack: &Stack) -> Result<Graph, GraphError> {
             "throttle": stack.api.throttle,
             "quota_per_day": stack.api.quota_per_day,
             "port": stack.environments.local.port,
+            // Pictures posted as their raw bytes reach the function base64-encoded.
+            "binary_media_types": crate::lambda::gateway::BINARY_MEDIA_TYPES,
+            // A request over API Gateway's or Lambda's payload limit: a 413 that says them.
+            "gateway_responses": {
+                "REQUEST_TOO_LARGE": {"status": 413, "body": crate::lambda::gateway::TOO_LARGE},
+            },
         }),
         &["function.predict"],
     ));

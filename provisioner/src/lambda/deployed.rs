@@ -34,6 +34,10 @@ pub struct DeployedApi {
     pub keys: Vec<(String, String)>,
     /// The usage plan's throttle: steady requests per second and burst.
     pub throttle: Option<(f64, u32)>,
+    /// The media types whose bodies reach the function base64-encoded.
+    pub binary_media_types: Vec<String>,
+    /// The `REQUEST_TOO_LARGE` gateway response set on the API: status and body.
+    pub too_large: Option<(u16, String)>,
 }
 
 pub(super) fn sdk_failure<E>(
@@ -125,12 +129,27 @@ pub async fn api(p: &AwsProvider, name: &str, stage: &str) -> Result<DeployedApi
             }
         }
     }
+    let binary_media_types = crate::providers::aws::apigw::binary_media_types(p, "api", &id)
+        .await
+        .map_err(|e| e.to_string())?;
+    let too_large =
+        crate::providers::aws::apigw::gateway_response(p, "api", &id, "REQUEST_TOO_LARGE")
+            .await
+            .map_err(|e| e.to_string())?
+            .and_then(|r| {
+                Some((
+                    r["status"].as_u64()? as u16,
+                    r["body"].as_str()?.to_string(),
+                ))
+            });
     Ok(DeployedApi {
         id,
         stage: stage.to_string(),
         routes,
         keys,
         throttle,
+        binary_media_types,
+        too_large,
     })
 }
 

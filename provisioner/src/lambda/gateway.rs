@@ -25,6 +25,17 @@ use mlinfra_core::urlencoding;
 /// API Gateway's largest request payload (10 MB); larger is `413 Request Too Long`.
 const MAX_PAYLOAD: usize = 10 * 1024 * 1024;
 
+/// Lambda's largest synchronous invocation payload (6 MB: the whole event API Gateway sends).
+pub const MAX_EVENT: usize = 6 * 1024 * 1024;
+
+/// The media types `up` declares binary on the REST API: a body of one of them reaches the
+/// function base64-encoded (`isBase64Encoded`), as a picture posted as its raw bytes must.
+pub const BINARY_MEDIA_TYPES: [&str; 2] = ["image/jpeg", "image/png"];
+
+/// The body of the API's `REQUEST_TOO_LARGE` gateway response (413), which `up` sets: the
+/// limits a request is over, and what to do instead.
+pub const TOO_LARGE: &str = r#"{"error":"the request is larger than the API takes: API Gateway accepts 10 MB, and the predict function 6 MB as the event API Gateway sends it (a picture's bytes base64-encoded, a third larger)","hint":"send fewer instances per request, or score a file with `mlinfra predict`"}"#;
+
 /// A token bucket: `rate` tokens a second up to `burst`.
 struct Bucket {
     tokens: f64,
@@ -77,6 +88,36 @@ impl Gateway {
         }
     }
 
+    /// Whether a body of `content_type` is binary for this API: its media type (without
+    /// parameters) is one of the API's binary media types, matched as API Gateway matches them
+    /// (`*/*` and `image/*` match a type and its subtypes).
+    fn is_binary(&self, content_type: &str) -> bool {
+        let media = content_type
+            .split(';')
+            .next()
+            .unwrap_or("")
+            .trim()
+            .to_ascii_lowercase();
+        let (kind, _) = media.split_once('/').unwrap_or((&media, ""));
+        self.api.binary_media_types.iter().any(|t| {
+            let t = t.to_ascii_lowercase();
+            t == media || t == "*/*" || t.strip_suffix("/*") == Some(kind)
+        })
+    }
+
+    /// The answer to a request over the payload limits: the API's `REQUEST_TOO_LARGE` gateway
+    /// response when it has one, else API Gateway's default.
+    fn too_large(&self) -> Response<Full<Bytes>> {
+        match &self.api.too_large {
+            Some((status, body)) => {
+                let mut r = gateway_error(*status, "RequestTooLongException", "");
+                *r.body_mut() = Full::new(Bytes::from(body.clone()));
+                r
+            }
+            None => gateway_error(413, "RequestTooLongException", "Request Too Long"),
+        }
+    }
+
     /// Answer one request from `peer`.
     pub async fn handle(&self, req: Request<Incoming>, peer: SocketAddr) -> Response<Full<Bytes>> {
         let request_id = super::request_id();
@@ -102,9 +143,7 @@ impl Gateway {
             .await
         {
             Ok(b) => b.to_bytes(),
-            Err(e) if e.is::<http_body_util::LengthLimitError>() => {
-                return gateway_error(413, "RequestTooLongException", "Request Too Long");
-            }
+            Err(e) if e.is::<http_body_util::LengthLimitError>() => return self.too_large(),
             Err(_) => {
                 return gateway_error(
                     400,
@@ -159,10 +198,12 @@ impl Gateway {
             request_id,
             key.as_deref().zip(key_id.as_deref()),
         );
-        match executor
-            .invoke(request_id, Bytes::from(event.to_string()))
-            .await
-        {
+        let event = event.to_string();
+        // Lambda refuses a larger event; API Gateway answers the request as too large.
+        if event.len() > MAX_EVENT {
+            return self.too_large();
+        }
+        match executor.invoke(request_id, Bytes::from(event)).await {
             Ok(Outcome::Response(b)) => proxy_response(&b).unwrap_or_else(internal_error),
             Ok(Outcome::Error(_)) | Err(_) => internal_error(),
         }
@@ -206,13 +247,22 @@ impl Gateway {
                 }
             }
         }
-        let (body, b64) = match std::str::from_utf8(body) {
-            _ if body.is_empty() => (Value::Null, false),
-            Ok(s) => (json!(s), false),
-            Err(_) => (
+        // A body of a binary media type is base64-encoded; any other is passed as text (bytes
+        // that are not UTF-8 replaced, as API Gateway does).
+        let content_type = parts
+            .headers
+            .get(hyper::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("");
+        let (body, b64) = if body.is_empty() {
+            (Value::Null, false)
+        } else if self.is_binary(content_type) {
+            (
                 json!(base64::engine::general_purpose::STANDARD.encode(body)),
                 true,
-            ),
+            )
+        } else {
+            (json!(String::from_utf8_lossy(body)), false)
         };
         let now = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)

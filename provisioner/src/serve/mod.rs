@@ -185,8 +185,8 @@ impl Gateway {
                     "other",
                     json_error(
                         413,
-                        &format!("the body exceeds {MAX_BODY} bytes"),
-                        "send smaller batches",
+                        "the request body is over serve's limit of 10 MiB (API Gateway's is 10 MB)",
+                        "send fewer instances per request, or score a file with `mlinfra predict`",
                     ),
                 );
             }

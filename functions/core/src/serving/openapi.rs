@@ -120,7 +120,10 @@ fn predict(c: &Contract) -> Value {
         error("No model is in that stage yet; the hint says how to put one there"),
     );
     responses.insert("409".into(), error("`explain=true` for a version that cannot be explained (trained before explanations existed)"));
-    responses.insert("413".into(), error("A body over 10 MiB"));
+    responses.insert(
+        "413".into(),
+        error("A request over the payload limits: 10 MiB with `serve`; on AWS, API Gateway takes 10 MB and the function 6 MB (pictures base64-encoded)"),
+    );
     responses.insert(
         "415".into(),
         error("A content type other than `application/json`"),

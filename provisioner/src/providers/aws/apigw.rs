@@ -1,14 +1,15 @@
 //! The prediction API: an API Gateway REST API (v1) with `POST /predict`, `POST /feedback`,
 //! `GET /health` and the Open Inference Protocol's `GET /v2` and `ANY /v2/{proxy+}` proxied to
 //! the `predict` function's `live` alias, a deployment and stage, a usage plan with the stack's
-//! throttling and daily quota, and the API key attached to it.
+//! throttling and daily quota, and the API key attached to it; pictures' media types declared
+//! binary, and a 413 gateway response that names the payload limits.
 //! The key's value stays in API Gateway: the state records only its id.
 
 use std::collections::BTreeMap;
 
 use aws_sdk_apigateway::types::{
-    ApiStage, EndpointConfiguration, EndpointType, IntegrationType, Op, PatchOperation,
-    QuotaPeriodType, QuotaSettings, ThrottleSettings,
+    ApiStage, EndpointConfiguration, EndpointType, GatewayResponseType, IntegrationType, Op,
+    PatchOperation, QuotaPeriodType, QuotaSettings, ThrottleSettings,
 };
 use serde_json::{Value, json};
 
@@ -159,6 +160,64 @@ pub async fn methods(
     Ok(out)
 }
 
+/// The strings of a JSON array (none when it is not one).
+fn strings(v: &Value) -> Vec<String> {
+    v.as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(Value::as_str)
+                .map(str::to_string)
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// The binary media types of the REST API `id`, sorted.
+pub async fn binary_media_types(
+    p: &AwsProvider,
+    addr: &str,
+    id: &str,
+) -> Result<Vec<String>, ProviderError> {
+    let mut types = p
+        .clients
+        .apigw
+        .get_rest_api()
+        .rest_api_id(id)
+        .send()
+        .await
+        .ctx(addr, "apigateway:GetRestApi")?
+        .binary_media_types
+        .unwrap_or_default();
+    types.sort();
+    Ok(types)
+}
+
+/// The gateway response of `kind` (`REQUEST_TOO_LARGE`) set on the REST API `id` as the stack
+/// describes one: `{"status", "body"}` (its `application/json` template); `None` when the API
+/// answers with API Gateway's default.
+pub async fn gateway_response(
+    p: &AwsProvider,
+    addr: &str,
+    id: &str,
+    kind: &str,
+) -> Result<Option<Value>, ProviderError> {
+    let r = p
+        .clients
+        .apigw
+        .get_gateway_response()
+        .rest_api_id(id)
+        .response_type(GatewayResponseType::from(kind))
+        .send()
+        .await
+        .found(addr, "apigateway:GetGatewayResponse")?;
+    Ok(r.filter(|r| !r.default_response).map(|r| {
+        json!({
+            "status": r.status_code.and_then(|s| s.parse::<u64>().ok()),
+            "body": r.response_templates.and_then(|t| t.get("application/json").cloned()),
+        })
+    }))
+}
+
 fn api_name(p: &AwsProvider, live: &Value) -> String {
     recorded_or(live, "name", || p.name("api"))
 }
@@ -210,6 +269,18 @@ pub async fn read(
     if recorded != routes {
         live["routes"] = json!(routes);
     }
+    live["binary_media_types"] = json!(binary_media_types(p, addr, &id).await?);
+    let mut responses = serde_json::Map::new();
+    let kinds: Vec<String> = live["gateway_responses"]
+        .as_object()
+        .map(|o| o.keys().cloned().collect())
+        .unwrap_or_default();
+    for kind in kinds {
+        if let Some(r) = gateway_response(p, addr, &id, &kind).await? {
+            responses.insert(kind, r);
+        }
+    }
+    live["gateway_responses"] = Value::Object(responses);
     live["auth"] = json!(if !keyed.is_empty() && keyed.iter().all(|k| *k) {
         "api_key"
     } else {
@@ -273,6 +344,7 @@ pub async fn put(
         None => apigw
             .create_rest_api()
             .name(name)
+            .set_binary_media_types(Some(strings(&r.props["binary_media_types"])))
             .description(format!(
                 "mlinfra: the prediction API of stack {}",
                 p.settings.stack
@@ -289,7 +361,64 @@ pub async fn put(
             .ok_or_else(|| invalid(addr, "CreateRestApi returned no id"))?,
     };
     let fresh = changes.is_none();
-    if fresh || touched("routes") || touched("auth") || touched("stage") || touched("name") {
+    // Set at creation too; an emulator that ignores them there gets them by the patch.
+    if fresh || touched("binary_media_types") {
+        let wanted = strings(&r.props["binary_media_types"]);
+        let have = binary_media_types(p, addr, &id).await?;
+        // A media type's `/` is `~1` in a patch path. The type is the value too, which API
+        // Gateway does not need and the moto server reads instead of the path.
+        let op = |op: Op, t: &str| {
+            PatchOperation::builder()
+                .op(op)
+                .path(format!("/binaryMediaTypes/{}", t.replace('/', "~1")))
+                .value(t)
+                .build()
+        };
+        let ops: Vec<PatchOperation> = wanted
+            .iter()
+            .filter(|t| !have.contains(t))
+            .map(|t| op(Op::Add, t))
+            .chain(
+                have.iter()
+                    .filter(|t| !wanted.contains(t))
+                    .map(|t| op(Op::Remove, t)),
+            )
+            .collect();
+        if !ops.is_empty() {
+            apigw
+                .update_rest_api()
+                .rest_api_id(&id)
+                .set_patch_operations(Some(ops))
+                .send()
+                .await
+                .ctx(addr, "apigateway:UpdateRestApi")?;
+        }
+    }
+    if (fresh || touched("gateway_responses"))
+        && let Some(responses) = r.props["gateway_responses"].as_object()
+    {
+        for (kind, g) in responses {
+            apigw
+                .put_gateway_response()
+                .rest_api_id(&id)
+                .response_type(GatewayResponseType::from(kind.as_str()))
+                .status_code(g["status"].to_string())
+                .response_templates("application/json", g["body"].as_str().unwrap_or(""))
+                .send()
+                .await
+                .ctx(addr, "apigateway:PutGatewayResponse")?;
+        }
+    }
+    // API settings (routes, binary media types, gateway responses) take effect with a new
+    // deployment of the stage.
+    if fresh
+        || touched("routes")
+        || touched("auth")
+        || touched("stage")
+        || touched("name")
+        || touched("binary_media_types")
+        || touched("gateway_responses")
+    {
         let existing = apigw
             .get_resources()
             .rest_api_id(&id)
