@@ -805,6 +805,22 @@ fn an_image_classifier_is_imported_and_served_pictures() {
             "{raw}"
         );
     }
+    // `top_k`: only the most probable classes' probabilities, the same values.
+    let (status, top) = server.post_bytes("/v1/predict?top_k=2", "image/png", &files[0]);
+    assert_eq!(status, 200, "{top}");
+    let all = predictions[0]["probabilities"].as_object().unwrap();
+    let mut ranked: Vec<(&String, f64)> =
+        all.iter().map(|(c, p)| (c, p.as_f64().unwrap())).collect();
+    ranked.sort_by(|a, b| b.1.total_cmp(&a.1));
+    let top = top["predictions"][0]["probabilities"].as_object().unwrap();
+    assert_eq!(top.len(), 2, "{top:?}");
+    for (c, p) in &ranked[..2] {
+        assert_eq!(top[c.as_str()].as_f64(), Some(*p), "{top:?}");
+    }
+    let (status, body) = server.post_bytes("/v1/predict?top_k=0", "image/png", &files[0]);
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(body["details"][0]["field"], "top_k", "{body}");
+
     // What is not a picture, and a picture too large to decode, named and refused.
     let mut huge = files[0].clone();
     huge[16..20].copy_from_slice(&20000u32.to_be_bytes());

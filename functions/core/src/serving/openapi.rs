@@ -135,6 +135,7 @@ fn predict(c: &Contract) -> Value {
         "parameters": [
             {"name": "stage", "in": "query", "required": false, "description": "The model to ask (default `production`)", "schema": {"type": "string", "enum": ["production", "staging"]}},
             {"name": "explain", "in": "query", "required": false, "description": "`true`: each prediction's explanation (SHAP values of the margin per raw feature)", "schema": {"type": "boolean"}},
+            {"name": "top_k", "in": "query", "required": false, "description": "Each prediction's `probabilities` list only its K most probable classes", "schema": {"type": "integer", "minimum": 1}},
             {"name": "X-Mlinfra-Monitor", "in": "header", "required": false, "description": "`false`: answer, but keep this request out of the logs and of monitoring (a smoke or load test)", "schema": {"type": "string", "enum": ["true", "false"]}}
         ],
         "requestBody": {"required": true, "content": {"application/json": {"schema": {"oneOf": [
@@ -295,9 +296,8 @@ fn schemas(c: &Contract, served: Option<&Served>) -> Value {
             )
         })
         .collect();
-    let mut probabilities = json!({"type": "object", "properties": probabilities});
+    let mut probabilities = json!({"type": "object", "description": "Every class's probability; with `top_k`, the K most probable classes'", "properties": probabilities, "minProperties": 1});
     if !names.is_empty() {
-        probabilities["required"] = json!(names);
         probabilities["additionalProperties"] = json!(false);
     }
     let version = json!({"type": "object", "nullable": true, "required": ["version", "sha256"], "properties": {"version": {"type": "integer"}, "sha256": {"type": "string"}}});

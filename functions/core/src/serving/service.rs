@@ -622,6 +622,30 @@ impl<M: ModelSource, F: FeedbackSink> Service<M, F> {
                 ));
             }
         };
+        // `top_k=K`: each prediction's probabilities of its K most probable classes only (a
+        // model of many classes).
+        let top_k = match req.query("top_k") {
+            None => None,
+            // Any number of classes is accepted: past the model's, every class.
+            Some(k)
+                if !k.is_empty()
+                    && k.bytes().all(|b| b.is_ascii_digit())
+                    && k.bytes().any(|b| b != b'0') =>
+            {
+                Some(k.parse::<usize>().unwrap_or(usize::MAX))
+            }
+            Some(_) => {
+                return fail(ProxyResponse::error(
+                    400,
+                    &format!(
+                        "`top_k={}` is not a number of classes",
+                        req.query("top_k").unwrap_or_default()
+                    ),
+                    vec![json!({"field": "top_k", "message": "expected an integer of at least 1"})],
+                    None,
+                ));
+            }
+        };
         // `X-Mlinfra-Monitor: false` (a smoke test, a load test): answered, never logged, so
         // the monitor does not count it.
         let monitored = match req.header(MONITOR_HEADER) {
@@ -678,7 +702,10 @@ impl<M: ModelSource, F: FeedbackSink> Service<M, F> {
             .map(|i| {
                 let p = &scores.probabilities[i * k..(i + 1) * k];
                 let idx = model.class_index(scores.labels[i]);
-                let probs: Map<String, Value> = model.classes.iter().zip(p).map(|(c, v)| (c.clone(), json!(f64::from(*v)))).collect();
+                let probs: Map<String, Value> = most_probable(p, top_k)
+                    .into_iter()
+                    .map(|c| (model.classes[c].clone(), json!(f64::from(p[c]))))
+                    .collect();
                 let mut out = json!({"label": model.label_value(scores.labels[i]), "confidence": f64::from(p[idx]), "probabilities": probs});
                 if let Some(e) = &explanations {
                     out["explanation"] = explanation_json(&e[i]);
@@ -1122,6 +1149,17 @@ fn score_images(model: &Served, instances: &[Value]) -> Result<Scored, ProxyResp
         logged: Some(json!({ "instances": logged }).to_string()),
         pictures: Some(stats),
     })
+}
+
+/// The classes (indices) whose probabilities an answer lists: every class, or with `top_k` the
+/// `top_k` most probable (ties in the classes' order).
+fn most_probable(p: &[f32], top_k: Option<usize>) -> Vec<usize> {
+    let mut classes: Vec<usize> = (0..p.len()).collect();
+    if let Some(k) = top_k.filter(|k| *k < p.len()) {
+        classes.sort_by(|a, b| p[*b].total_cmp(&p[*a]).then(a.cmp(b)));
+        classes.truncate(k);
+    }
+    classes
 }
 
 /// The picture type a content type names (`image/png`, `image/jpeg`), when it names one: a
