@@ -25,7 +25,9 @@ use std::time::{Duration, Instant};
 use aws_sdk_s3::error::ProvideErrorMetadata as _;
 use hyper::body::Bytes;
 use mlinfra::lambda::{Executor, FunctionFailure, FunctionSpec, Outcome};
-use reference::{heart_instances, onnxruntime, python, same_probabilities};
+use reference::{
+    heart_instances, onnxruntime, python, regression_stack, same_probabilities, same_values,
+};
 use serde_json::{Value, json};
 
 /// A function's package run by the executor (as `mlinfra invoke` and `serve` run it) with the
@@ -1454,10 +1456,21 @@ impl Imported {
         data: &str,
         label: &str,
     ) -> Imported {
+        let mut m = Imported::up(&|stack| stack);
+        m.approved(files, model, card, data, label);
+        m
+    }
+
+    /// The example project, its stack file edited by `stack`, deployed (`up`): nothing
+    /// imported yet.
+    fn up(stack: &dyn Fn(String) -> String) -> Imported {
         let rt = tokio::runtime::Runtime::new().unwrap();
         let tmp = tempfile::tempdir().unwrap();
         let dir = tmp.path().join("project");
         project(&dir);
+        let file = dir.join("stacks/heart-disease.yaml");
+        let text = std::fs::read_to_string(&file).unwrap();
+        std::fs::write(&file, stack(text)).unwrap();
         let endpoint = moto::server().endpoint.clone();
         let base: Vec<String> = [
             "--env",
@@ -1479,16 +1492,14 @@ impl Imported {
             .concat(),
         ));
         assert_eq!(code, 0, "{err}");
-        let mut m = Imported {
+        Imported {
             rt,
             tmp,
             dir,
             base,
             import: Value::Null,
             serving: None,
-        };
-        m.approved(files, model, card, data, label);
-        m
+        }
     }
 
     /// Import `model` as the next version (see [`Imported::new`]), have it approved into
@@ -1653,6 +1664,54 @@ fn tree_ensembles_from_each_tool_are_served_by_the_predict_bootstrap() {
         );
         same_probabilities(model, &answer["predictions"], &ort, 1e-5);
     }
+}
+
+/// A scikit-learn regressor (skl2onnx's defaults) imported into a regression stack on S3 and
+/// DynamoDB (moto), blessed on RMSE and approved: the packaged predict bootstrap answers each
+/// row's value as onnxruntime predicts it, and takes the true value as feedback.
+#[test]
+fn a_regressor_is_served_its_values_by_the_predict_bootstrap() {
+    let columns = ["age", "trestbps", "thalach", "oldpeak"];
+    let mut m = Imported::up(&|stack| regression_stack(&stack));
+    m.approved(
+        &["gradient_boosting_regressor.onnx", "heart.csv"],
+        "gradient_boosting_regressor.onnx",
+        &|mut card| {
+            for (i, c) in columns.iter().enumerate() {
+                card = card.replace(&format!("\"feature_{i}\""), c);
+            }
+            card
+        },
+        "heart.csv",
+        "chol",
+    );
+    assert_eq!(m.import["evaluation"]["task"], "regression", "{}", m.import);
+    assert_eq!(m.import["blessing"]["metric"], "rmse", "{}", m.import);
+    let instances = heart_instances(&m.dir, 25, Some(&columns));
+    let answer = m.predicted("r-1", &json!({ "instances": instances }));
+    let ort = onnxruntime(
+        &m.dir.join("gradient_boosting_regressor.onnx"),
+        &m.dir.join("heart.csv"),
+        &columns.join(","),
+    );
+    assert_eq!(
+        answer["predictions"].as_array().unwrap().len(),
+        25,
+        "{answer}"
+    );
+    same_values(&answer["predictions"], &ort, "variable", 1e-5);
+    let id = answer["request_id"].as_str().unwrap();
+    let r = respond(
+        &m.rt,
+        m.predict(),
+        "r-2",
+        &apigw_event(
+            "r-2",
+            "/feedback",
+            &json!({"request_id": id, "label": 241.5}),
+        ),
+    );
+    assert_eq!(r["statusCode"], 202, "{r}");
 }
 
 /// A Hugging Face text classifier imported on S3 and DynamoDB (moto) is served by the packaged

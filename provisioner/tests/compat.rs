@@ -60,7 +60,8 @@ fn an_environment_from_the_previous_release_keeps_working() {
     let doc: serde_json::Value = serde_json::from_str(&status.raw_stdout).unwrap();
     assert_eq!(doc["resources"].as_array().map(Vec::len), Some(22), "{doc}");
     // The same graph and the same jobs' settings, but for the API's routes this release adds
-    // (the Open Inference Protocol's `/v2`): one update, then nothing to change.
+    // (the Open Inference Protocol's `/v2`), the pictures' binary media types and the 413 over
+    // the payload limits: one update, then nothing to change.
     let diff = p.run(&["diff", "--detailed-exitcode"]);
     assert_eq!(diff.code, 2, "{}", diff.snapshot());
     assert!(

@@ -11,7 +11,9 @@ mod reference;
 
 use common::server::Server;
 use common::{Project, repo_root};
-use reference::{heart_instances, onnxruntime, python, same_probabilities};
+use reference::{
+    heart_instances, onnxruntime, python, regression_stack, same_probabilities, same_values,
+};
 use serde_json::{Value, json};
 
 fn fixture(p: &Project, name: &str) {
@@ -227,8 +229,11 @@ fn tree_ensembles_from_each_tool_are_served_as_onnxruntime_scores_them() {
 }
 
 #[test]
-fn a_regressor_needs_its_columns_named_in_the_card() {
+fn a_regressor_needs_its_columns_named_in_the_card_and_is_served_its_values() {
     let p = Project::new();
+    let stack = p.path().join("stacks/heart-disease.yaml");
+    let text = std::fs::read_to_string(&stack).unwrap();
+    std::fs::write(&stack, regression_stack(&text)).unwrap();
     p.run(&["up", "--yes"]).ok();
     fixture(&p, "gradient_boosting_regressor.onnx");
     fixture(&p, "heart.csv");
@@ -270,6 +275,74 @@ fn a_regressor_needs_its_columns_named_in_the_card() {
     let rmse = out["evaluation"]["rmse"].as_f64().unwrap();
     assert!(rmse > 10.0 && rmse < 60.0, "{rmse}");
     assert_eq!(out["registered"]["version"], 1);
+
+    // Approved and served: each row's value as onnxruntime predicts it (within 1e-5 of its
+    // scale), the OpenAPI document and the inference protocol saying so too.
+    p.approve_to_production("1", "alice", "bob");
+    let server = Server::start(&p);
+    server.wait_for("production", 1);
+    let columns = ["age", "trestbps", "thalach", "oldpeak"];
+    let instances = heart_instances(p.path(), 30, Some(&columns));
+    let (status, body) = server.post("/v1/predict", &json!({"instances": instances}).to_string());
+    assert_eq!(status, 200, "{body}");
+    let ort = onnxruntime(
+        &p.path().join("gradient_boosting_regressor.onnx"),
+        &p.path().join("heart.csv"),
+        &columns.join(","),
+    );
+    let preds = body["predictions"].as_array().unwrap();
+    assert_eq!(preds.len(), 30, "{body}");
+    same_values(&body["predictions"], &ort, "variable", 1e-5);
+    let (status, spec) = common::server::http(server.port, "GET", "/openapi.json", &[], "");
+    assert_eq!(status, 200);
+    let spec: Value = serde_json::from_str(&spec).unwrap();
+    let item = &spec["components"]["schemas"]["Predictions"]["properties"]["predictions"]["items"];
+    assert_eq!(item["required"], json!(["value"]), "{item}");
+    let infer = json!({"inputs": columns.iter().map(|c| json!({
+        "name": c, "datatype": "FP32", "shape": [2, 1],
+        "data": [instances[0][c], instances[1][c]],
+    })).collect::<Vec<_>>()});
+    let (status, oip) = server.post("/v1/v2/models/heart-disease/infer", &infer.to_string());
+    assert_eq!(status, 200, "{oip}");
+    assert_eq!(oip["outputs"][0]["name"], "value", "{oip}");
+    assert_eq!(oip["outputs"][0]["data"][1], preds[1]["value"], "{oip}");
+
+    // Feedback is the true value: a number, else a 400 that says so.
+    let id = body["request_id"].as_str().unwrap();
+    let (status, fb) = server.post(
+        "/v1/feedback",
+        &json!({"request_id": id, "label": 233.0}).to_string(),
+    );
+    assert_eq!(status, 202, "{fb}");
+    assert_eq!(fb["label"], 233.0, "{fb}");
+    let (status, fb) = server.post(
+        "/v1/feedback",
+        &json!({"request_id": id, "label": "high"}).to_string(),
+    );
+    assert_eq!(status, 400, "{fb}");
+    assert!(fb.to_string().contains("is not a number"), "{fb}");
+    // Batch prediction of values is not built: said, nothing written.
+    let batch = p.run(&["predict", "--input", "heart.csv", "--out", "values.csv"]);
+    assert_eq!(batch.code, 1, "{}", batch.snapshot());
+    assert!(batch.stderr.contains("is a regression"), "{}", batch.stderr);
+    assert!(!p.path().join("values.csv").exists());
+    // Neither is training one or monitoring its values: each says so.
+    let train = p.run(&["pipeline", "run", "--data", "heart.csv", "--label", "chol"]);
+    assert_ne!(train.code, 0, "{}", train.snapshot());
+    assert!(
+        train
+            .stderr
+            .contains("does not train or curate data for a regression"),
+        "{}",
+        train.stderr
+    );
+    let monitor = p.run(&["monitor", "check"]);
+    assert_ne!(monitor.code, 0, "{}", monitor.snapshot());
+    assert!(
+        monitor.stderr.contains("monitoring its values"),
+        "{}",
+        monitor.stderr
+    );
 }
 
 #[test]

@@ -89,3 +89,40 @@ pub fn same_probabilities(model: &str, predictions: &Value, ort: &Value, toleran
         }
     }
 }
+
+/// The example stack (`stacks/heart-disease.yaml`'s text) made a regression stack: `model.task:
+/// regression`, RMSE for the search and the policy (no minimum), the label's value predicted.
+pub fn regression_stack(text: &str) -> String {
+    let out = text
+        .replace("    positive_when: \"> 0\"\n", "")
+        .replace(
+            "model:\n  name: heart-disease\n",
+            "model:\n  name: heart-disease\n  task: regression\n",
+        )
+        .replace("    metric: roc_auc\n", "    metric: rmse\n")
+        .replace(
+            "promotion:\n  metric: roc_auc\n  min_metric: 0.85\n",
+            "promotion:\n  metric: rmse\n  min_metric: 0\n",
+        );
+    assert!(
+        out.contains("task: regression") && !out.contains("roc_auc"),
+        "the example stack changed: {out}"
+    );
+    out
+}
+
+/// Assert that the served `predictions` (`{"value": v}`) are onnxruntime's `output` (`[N, 1]`)
+/// within `tolerance` relative to the value (absolute below 1), row by row, and answer no class.
+pub fn same_values(predictions: &Value, ort: &Value, output: &str, tolerance: f64) {
+    let preds = predictions.as_array().unwrap();
+    assert!(!preds.is_empty(), "no predictions");
+    for (i, p) in preds.iter().enumerate() {
+        let served = p["value"].as_f64().unwrap();
+        let theirs = ort[output][i][0].as_f64().unwrap();
+        assert!(
+            (served - theirs).abs() <= tolerance * theirs.abs().max(1.0),
+            "row {i}: {served} vs onnxruntime {theirs}"
+        );
+        assert!(p.get("label").is_none(), "{p}");
+    }
+}

@@ -1,4 +1,5 @@
-//! Evaluator: classification metrics, comparison with a baseline, and the blessing decision.
+//! Evaluator: classification and regression metrics, comparison with a baseline, and the
+//! blessing decision.
 //!
 //! Definitions follow scikit-learn so numbers can be compared: precision/recall/F1 with
 //! `zero_division=0`; ROC AUC exact with tied scores averaged (binary) and one-vs-rest macro
@@ -39,6 +40,63 @@ impl Evaluation {
             Metric::BalancedAccuracy => self.balanced_accuracy,
             Metric::F1 => self.f1_score,
             Metric::LogLoss => self.log_loss,
+            // A regression's metrics are not defined on classes.
+            Metric::Rmse | Metric::Mae | Metric::R2 | Metric::Mape => f64::NAN,
+        }
+    }
+}
+
+/// A regression's metrics on labelled rows, as scikit-learn defines them: RMSE, MAE, R²
+/// (`r2_score`: 1 - SS_res / SS_tot, 0 when the target is constant and the predictions differ,
+/// 1 when they match it) and MAPE (`mean_absolute_percentage_error`: |y - ŷ| / max(|y|, ε), as a
+/// fraction, ε the smallest positive `f64` step).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RegressionEvaluation {
+    pub rows: usize,
+    pub rmse: f64,
+    pub mae: f64,
+    pub r2: f64,
+    pub mape: f64,
+}
+
+impl RegressionEvaluation {
+    /// The metrics of `predicted` against the true values `y` (same length, finite).
+    pub fn of(y: &[f64], predicted: &[f64]) -> RegressionEvaluation {
+        let n = y.len();
+        let nf = n.max(1) as f64;
+        let (mut se, mut ae, mut ape) = (0.0, 0.0, 0.0);
+        for (t, p) in y.iter().zip(predicted) {
+            let d = t - p;
+            se += d * d;
+            ae += d.abs();
+            ape += d.abs() / t.abs().max(f64::EPSILON);
+        }
+        let mean = y.iter().sum::<f64>() / nf;
+        let total: f64 = y.iter().map(|t| (t - mean) * (t - mean)).sum();
+        let r2 = if total > 0.0 {
+            1.0 - se / total
+        } else if se == 0.0 {
+            1.0
+        } else {
+            0.0
+        };
+        RegressionEvaluation {
+            rows: n,
+            rmse: (se / nf).sqrt(),
+            mae: ae / nf,
+            r2,
+            mape: ape / nf,
+        }
+    }
+
+    /// The value of `metric` (NaN for a classification's).
+    pub fn metric(&self, metric: Metric) -> f64 {
+        match metric {
+            Metric::Rmse => self.rmse,
+            Metric::Mae => self.mae,
+            Metric::R2 => self.r2,
+            Metric::Mape => self.mape,
+            _ => f64::NAN,
         }
     }
 }
@@ -53,6 +111,10 @@ pub enum Metric {
     BalancedAccuracy,
     F1,
     LogLoss,
+    Rmse,
+    Mae,
+    R2,
+    Mape,
 }
 
 crate::names::named!(Metric, "a metric", {
@@ -61,12 +123,24 @@ crate::names::named!(Metric, "a metric", {
     BalancedAccuracy => "balanced_accuracy",
     F1 => "f1",
     LogLoss => "log_loss",
+    Rmse => "rmse",
+    Mae => "mae",
+    R2 => "r2",
+    Mape => "mape",
 });
 
 impl Metric {
     /// Whether a larger value is better.
     pub fn higher_is_better(self) -> bool {
-        self != Metric::LogLoss
+        !matches!(
+            self,
+            Metric::LogLoss | Metric::Rmse | Metric::Mae | Metric::Mape
+        )
+    }
+
+    /// Whether the metric scores a regression's values (else a classification's classes).
+    pub fn is_regression(self) -> bool {
+        matches!(self, Metric::Rmse | Metric::Mae | Metric::R2 | Metric::Mape)
     }
 
     /// Whether `value` reaches the policy's `minimum`: at least it when higher is better, at most
@@ -316,8 +390,23 @@ pub struct Blessing {
 /// of the same metric on the same eval rows).
 pub fn bless(policy: &Policy, candidate: &Evaluation, baseline: Option<&Evaluation>) -> Blessing {
     let m = policy.metric;
-    let c = candidate.metric(m);
-    let b = baseline.map(|e| e.metric(m));
+    bless_values(policy, candidate.metric(m), baseline.map(|e| e.metric(m)))
+}
+
+/// [`bless`] for a regression: the policy's metric of the candidate against the baseline's.
+pub fn bless_regression(
+    policy: &Policy,
+    candidate: &RegressionEvaluation,
+    baseline: Option<&RegressionEvaluation>,
+) -> Blessing {
+    let m = policy.metric;
+    bless_values(policy, candidate.metric(m), baseline.map(|e| e.metric(m)))
+}
+
+/// The blessing of a candidate whose value of the policy's metric is `c`, against the
+/// Production version's `b` on the same rows.
+fn bless_values(policy: &Policy, c: f64, b: Option<f64>) -> Blessing {
+    let m = policy.metric;
     let higher = m.higher_is_better();
     let meets_min = m.reaches(c, policy.min_metric);
     let (blessed, reason) = if !c.is_finite() {
@@ -390,6 +479,50 @@ mod tests {
         assert!(
             Metric::LogLoss.reaches(9.0, 0.0),
             "no maximum when the minimum is 0"
+        );
+    }
+
+    /// `sklearn.metrics` on y = [3, -0.5, 2, 7], ŷ = [2.5, 0.0, 2, 8]: mean_squared_error
+    /// 0.375, mean_absolute_error 0.5, r2_score 0.9486081370449679,
+    /// mean_absolute_percentage_error 0.3273809523809524.
+    #[test]
+    fn regression_metrics_are_scikit_learns() {
+        let e = RegressionEvaluation::of(&[3.0, -0.5, 2.0, 7.0], &[2.5, 0.0, 2.0, 8.0]);
+        assert!((e.rmse - 0.375f64.sqrt()).abs() < 1e-12, "{e:?}");
+        assert!((e.mae - 0.5).abs() < 1e-12, "{e:?}");
+        assert!((e.r2 - 0.948_608_137_044_967_9).abs() < 1e-12, "{e:?}");
+        assert!((e.mape - 0.327_380_952_380_952_4).abs() < 1e-12, "{e:?}");
+        assert_eq!(RegressionEvaluation::of(&[2.0, 2.0], &[2.0, 2.0]).r2, 1.0);
+        assert_eq!(RegressionEvaluation::of(&[2.0, 2.0], &[1.0, 3.0]).r2, 0.0);
+        assert!(Metric::Rmse.is_regression() && !Metric::Rmse.higher_is_better());
+        assert!(Metric::R2.higher_is_better() && !Metric::F1.is_regression());
+        // Lower RMSE is better: blessed against a worse Production version, not a better one.
+        let policy = Policy {
+            metric: Metric::Rmse,
+            min_metric: 0.0,
+            min_improvement: 0.0,
+        };
+        assert!(
+            bless_regression(
+                &policy,
+                &e,
+                Some(&RegressionEvaluation {
+                    rmse: 0.7,
+                    ..e.clone()
+                })
+            )
+            .blessed
+        );
+        assert!(
+            !bless_regression(
+                &policy,
+                &e,
+                Some(&RegressionEvaluation {
+                    rmse: 0.5,
+                    ..e.clone()
+                })
+            )
+            .blessed
         );
     }
 

@@ -30,10 +30,11 @@ pub struct Card {
 }
 
 /// What the model predicts.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Task {
     /// A class among [`Output::classes`], with probabilities.
+    #[default]
     Classification,
     /// A number.
     Regression,

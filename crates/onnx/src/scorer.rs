@@ -61,12 +61,15 @@ impl std::fmt::Debug for Scorer {
     }
 }
 
-/// Labels and probabilities of a batch.
-#[derive(Debug, Clone, PartialEq)]
+/// Labels and probabilities of a batch, or a regression's values.
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct Scores {
+    /// A classification's predicted classes (empty for a regression).
     pub labels: Vec<i64>,
-    /// Row-major `rows × classes`.
+    /// Row-major `rows × classes` (empty for a regression).
     pub probabilities: Vec<f32>,
+    /// A regression's predicted value per row (empty for a classification).
+    pub values: Vec<f32>,
 }
 
 impl Scorer {
@@ -118,21 +121,15 @@ impl Scorer {
         })
     }
 
-    /// An imported classification model described by `card` (stored in its file), scored in the
-    /// same row format: its features as the card lists them, each text feature's categories
+    /// An imported classification or regression model described by `card` (stored in its
+    /// file), scored in the same row format: its features as the card lists them, each text feature's categories
     /// the ones its graph maps (a text feature whose graph takes any string is refused, since
     /// the row format carries a category's index). The features' metadata, for the caller.
     pub fn imported(
         bytes: &[u8],
         card: crate::card::Card,
     ) -> Result<(Scorer, Vec<crate::FeatureMeta>), String> {
-        use crate::card::{FeatureKind, Task};
-        if card.task != Task::Classification {
-            return Err(format!(
-                "this mlinfra serves imported classification models; `task: {}` is not served yet",
-                card.task.name()
-            ));
-        }
+        use crate::card::FeatureKind;
         let mut model = crate::import::Imported::load(bytes).map_err(|e| e.to_string())?;
         model
             .use_text(&card, None)
@@ -256,14 +253,31 @@ impl Scorer {
     }
 
     /// Labels (the most probable class's index) and probabilities of an imported model's
-    /// answer for `rows` rows.
+    /// answer for `rows` rows, or a regression's values.
     fn scores_of(
         &self,
         predictions: crate::import::Predictions,
         rows: usize,
     ) -> TractResult<Scores> {
-        let crate::import::Predictions::Probabilities { classes, values } = predictions else {
-            tract_onnx::prelude::tract_data::internal::bail!("the model answers no probabilities");
+        let (classes, values) = match predictions {
+            crate::import::Predictions::Probabilities { classes, values } => (classes, values),
+            crate::import::Predictions::Values(values) if self.classes == 0 => {
+                if values.len() != rows {
+                    tract_onnx::prelude::tract_data::internal::bail!(
+                        "the model answered {} values for {rows} rows",
+                        values.len()
+                    );
+                }
+                return Ok(Scores {
+                    values,
+                    ..Scores::default()
+                });
+            }
+            crate::import::Predictions::Values(_) => {
+                tract_onnx::prelude::tract_data::internal::bail!(
+                    "the model answers values, not probabilities"
+                );
+            }
         };
         if classes != self.classes || values.len() != rows * classes {
             tract_onnx::prelude::tract_data::internal::bail!(
@@ -287,6 +301,7 @@ impl Scorer {
         Ok(Scores {
             labels,
             probabilities: values,
+            values: Vec::new(),
         })
     }
 
@@ -346,6 +361,7 @@ impl Scorer {
         Ok(Scores {
             labels,
             probabilities,
+            values: Vec::new(),
         })
     }
 }

@@ -24,6 +24,11 @@ use crate::validate::{Anomalies, validate};
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Config {
     pub model_name: String,
+    /// What the stack's model predicts; mlinfra trains classifications (a regression stack
+    /// serves imported models). Absent (a classification's settings, and those written before
+    /// regressions): a classification.
+    #[serde(default, skip_serializing_if = "is_classification")]
+    pub task: crate::onnx::card::Task,
     pub label: String,
     pub rule: LabelRule,
     pub read: ReadOptions,
@@ -131,7 +136,17 @@ pub enum PipelineError {
     Anomalies(Box<Anomalies>),
     #[error(transparent)]
     Export(#[from] ExportError),
+    #[error("{0}")]
+    Unsupported(String),
 }
+
+fn is_classification(task: &crate::onnx::card::Task) -> bool {
+    *task == crate::onnx::card::Task::Classification
+}
+
+/// What mlinfra cannot yet do for a regression stack (`model.task: regression`): train a model
+/// or curate its data. Its models are imported.
+pub const REGRESSION_NOT_TRAINED: &str = "mlinfra does not train or curate data for a regression (`model.task: regression`) yet: import a model trained elsewhere with `mlinfra models import`, or retrain it with the stack's `training.command`";
 
 pub fn sha256_hex(bytes: &[u8]) -> String {
     hex::encode(sha2::Sha256::digest(bytes))
@@ -144,6 +159,9 @@ fn ms(t: Instant) -> f64 {
 /// Run the chain on CSV bytes. `baseline` is the production model, evaluated on the same eval
 /// rows for the blessing.
 pub fn run(csv: &[u8], cfg: &Config, baseline: Option<&Model>) -> Result<Output, PipelineError> {
+    if cfg.task == crate::onnx::card::Task::Regression {
+        return Err(PipelineError::Unsupported(REGRESSION_NOT_TRAINED.into()));
+    }
     let start = Instant::now();
     let mut timings = Timings::default();
     let data_hash = format!("sha256:{}", sha256_hex(csv));

@@ -144,6 +144,7 @@ fn the_search_picks_a_good_model_and_is_deterministic() {
 fn pipeline_config() -> mlinfra_core::pipeline::Config {
     mlinfra_core::pipeline::Config {
         model_name: "heart-disease".into(),
+        task: Default::default(),
         label: "num".into(),
         rule: binary(),
         read: common::heart_options(),

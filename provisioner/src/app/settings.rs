@@ -69,6 +69,7 @@ pub fn pipeline(stack: &Stack, label: Option<&str>) -> Result<Config, Failure> {
     };
     Ok(Config {
         model_name: stack.model.name.clone(),
+        task: stack.model.task,
         label: label.unwrap_or(&stack.dataset.label.column).to_string(),
         rule: label_rule(Some(stack)),
         read: read_options(Some(stack)),

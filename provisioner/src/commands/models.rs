@@ -481,18 +481,15 @@ async fn import<S: Store>(
                 num(e.log_loss)
             );
         }
-        Evaluated::Regression {
-            rows,
-            rmse,
-            mae,
-            r2,
-        } => {
+        Evaluated::Regression(e) => {
             let _ = writeln!(
                 t,
-                "evaluated {rows} rows: rmse {}  mae {}  r2 {}",
-                num(*rmse),
-                num(*mae),
-                num(*r2)
+                "evaluated {} rows: rmse {}  mae {}  r2 {}  mape {}",
+                e.rows,
+                num(e.rmse),
+                num(e.mae),
+                num(e.r2),
+                num(e.mape)
             );
         }
     }

@@ -72,6 +72,12 @@ pub async fn run(g: &Global, args: &PredictArgs) -> Result<i32, Failure> {
     let cx = Context::any_env(g)?;
     let stage: Stage = args.stage.parse().map_err(Failure::new)?;
     let model = load(&cx, stage).await?;
+    if model.regression {
+        return Err(Failure::new(format!(
+            "version {} of `{}` is a regression: batch prediction of values is not built yet\nhint: score its rows through the API (`POST /v1/predict`, `mlinfra serve`)",
+            model.version, model.model
+        )));
+    }
     if args.explain && !model.is_native() {
         return Err(Failure::new(format!(
             "`--explain`: version {} of `{}` cannot be explained: its file does not carry the model's own evaluator\nhint: retrain with this mlinfra (`mlinfra retrain`), or predict without `--explain`",
@@ -309,10 +315,7 @@ fn open_sink(
             let tmp = path.with_extension("parquet.partial");
             let f = std::fs::File::create(&tmp)
                 .map_err(|e| Failure::new(format!("cannot write `{}`: {e}", tmp.display())))?;
-            let empty = mlinfra_core::scorer::Scores {
-                labels: Vec::new(),
-                probabilities: Vec::new(),
-            };
+            let empty = mlinfra_core::scorer::Scores::default();
             let chunk = Chunk {
                 scores: &empty,
                 explanations: explain.then_some(&[]),

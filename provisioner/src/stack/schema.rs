@@ -169,9 +169,14 @@ pub struct Split {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Model {
     pub name: String,
+    /// What the model predicts: a class of the label (`classification`) or its value
+    /// (`regression`, served from models imported with `models import`).
+    pub task: Task,
     pub families: Vec<Family>,
     pub tuning: Tuning,
 }
+
+pub use mlinfra_core::onnx::card::Task;
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Tuning {
@@ -379,7 +384,25 @@ pub fn decode(root: &Node, cx: &mut Cx) -> Option<Stack> {
     let lake = m.req(cx, "lake").and_then(|n| decode_lake(n, cx));
     let dataset = m.req(cx, "dataset").and_then(|n| decode_dataset(n, cx));
     let model = decode_model(m.opt("model"), name.as_deref(), cx);
-    let promotion = decode_promotion(m.opt("promotion"), cx);
+    // As written, even when the rest of `model` has errors.
+    let task = match root_path(root, &["model", "task"]).map(|n| &n.value) {
+        Some(Value::Scalar { text, .. }) if text == "regression" => Task::Regression,
+        _ => Task::Classification,
+    };
+    let promotion = decode_promotion(m.opt("promotion"), task, cx);
+    if task == Task::Regression {
+        // A regression predicts the label's value: nothing says which rows are a class.
+        let label = root_path(root, &["dataset", "label"]);
+        for key in ["positive_when", "positive"] {
+            if let Some(n) = label.and_then(|l| root_path(l, &[key])) {
+                cx.error_hint(
+                    n,
+                    format!("`dataset.label.{key}` makes the label a class; `model.task` is `regression`, which predicts the label's value"),
+                    format!("remove `dataset.label.{key}`, or set `model.task: classification`"),
+                );
+            }
+        }
+    }
     let registry = decode_registry(m.opt("registry"), cx);
     let functions = decode_functions(m.opt("functions"), cx);
     let schedules = decode_schedules(m.opt("schedules"), cx);
@@ -714,8 +737,69 @@ fn decode_condition(n: &Node, cx: &mut Cx) -> Option<Condition> {
     }
 }
 
+/// The node at `path` under a mapping `n`.
+fn root_path<'a>(n: &'a Node, path: &[&str]) -> Option<&'a Node> {
+    path.iter().try_fold(n, |n, key| match &n.value {
+        Value::Map(m) => m.get(*key).map(|(_, v)| v),
+        _ => None,
+    })
+}
+
+/// A metric of `task` at `path`: a metric of the other task is named as such.
+fn task_metric(n: &Node, path: &str, task: Task, cx: &mut Cx) -> Option<&'static str> {
+    let names: Vec<&'static str> = Metric::ALL
+        .iter()
+        .filter(|m| m.is_regression() == (task == Task::Regression))
+        .map(|m| m.name())
+        .collect();
+    if let Value::Scalar { text, .. } = &n.value
+        && let Ok(m) = text.parse::<Metric>()
+        && !names.contains(&m.name())
+    {
+        let (other, its) = if m.is_regression() {
+            ("regression", "regression")
+        } else {
+            ("classification", "classification")
+        };
+        cx.error_hint(
+            n,
+            format!(
+                "`{path}` `{m}` scores a {its}; `model.task` is `{}`",
+                task.name()
+            ),
+            format!(
+                "use one of {}, or set `model.task: {other}`",
+                names
+                    .iter()
+                    .map(|n| format!("`{n}`"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        );
+        return None;
+    }
+    cx.one_of(n, path, &names)
+}
+
+/// The metric of `task` that the search and the policy read unless the stack names one.
+fn default_metric(task: Task) -> &'static str {
+    match task {
+        Task::Classification => "roc_auc",
+        Task::Regression => "rmse",
+    }
+}
+
 fn decode_model(n: Option<&Node>, stack_name: Option<&str>, cx: &mut Cx) -> Option<Model> {
     let mut m = section(n, "model", cx)?;
+    let task = or(
+        m.opt("task")
+            .map(|n| cx.one_of(n, "model.task", Task::NAMES)),
+        "classification",
+    );
+    let task = match task? {
+        "regression" => Task::Regression,
+        _ => Task::Classification,
+    };
     let name = match m.opt("name") {
         Some(n) => cx
             .string(n, "model.name")
@@ -761,8 +845,8 @@ fn decode_model(n: Option<&Node>, stack_name: Option<&str>, cx: &mut Cx) -> Opti
         );
         let metric = or(
             t.opt("metric")
-                .map(|n| cx.one_of(n, "model.tuning.metric", Metric::NAMES)),
-            "roc_auc",
+                .map(|n| task_metric(n, "model.tuning.metric", task, cx)),
+            default_metric(task),
         );
         let seed = or(
             t.opt("seed")
@@ -838,6 +922,7 @@ fn decode_model(n: Option<&Node>, stack_name: Option<&str>, cx: &mut Cx) -> Opti
     m.finish(cx);
     Some(Model {
         name: name?,
+        task,
         families: families?,
         tuning: tuning?,
     })
@@ -901,16 +986,23 @@ fn decode_registry(n: Option<&Node>, cx: &mut Cx) -> Option<RegistrySpec> {
     })
 }
 
-fn decode_promotion(n: Option<&Node>, cx: &mut Cx) -> Option<Promotion> {
+fn decode_promotion(n: Option<&Node>, task: Task, cx: &mut Cx) -> Option<Promotion> {
     let mut m = section(n, "promotion", cx)?;
     let metric = or(
         m.opt("metric")
-            .map(|n| cx.one_of(n, "promotion.metric", Metric::NAMES)),
-        "roc_auc",
+            .map(|n| task_metric(n, "promotion.metric", task, cx)),
+        default_metric(task),
     );
+    // A classification's metrics are fractions; a regression's errors are in the label's unit
+    // (R² at most 1).
+    let range = match metric.and_then(|m| m.parse::<Metric>().ok()) {
+        Some(Metric::R2) => -1e12..=1.0,
+        Some(m) if m.is_regression() => 0.0..=1e300,
+        _ => 0.0..=1.0,
+    };
     let min_metric = or(
         m.opt("min_metric")
-            .map(|n| cx.float(n, "promotion.min_metric", 0.0..=1.0)),
+            .map(|n| cx.float(n, "promotion.min_metric", range)),
         0.0,
     );
     let min_improvement = or(

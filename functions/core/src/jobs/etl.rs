@@ -44,6 +44,8 @@ pub struct Job<'a> {
     pub read: &'a ReadOptions,
     pub label: &'a str,
     pub rule: &'a LabelRule,
+    /// What the stack's model predicts: a regression's data is not curated yet.
+    pub task: crate::onnx::card::Task,
     /// The stack's curated schema; else the current curated version's; else inferred.
     pub schema: Option<&'a Schema>,
     pub now: u64,
@@ -288,6 +290,11 @@ pub async fn ingest_and_notify(
 
 /// Process the raw object at `key`.
 pub async fn ingest(lake: &impl Lake, key: &str, job: &Job<'_>) -> Result<Ingested, JobError> {
+    if job.task == crate::onnx::card::Task::Regression {
+        return Err(JobError::Input(
+            crate::pipeline::REGRESSION_NOT_TRAINED.into(),
+        ));
+    }
     if key.starts_with(QUARANTINE) || !key.starts_with(keys::RAW) {
         return Ok(Ingested::Skipped {
             source: key.to_string(),

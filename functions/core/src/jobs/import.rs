@@ -11,7 +11,7 @@ use serde::Serialize;
 use super::JobError;
 use crate::keys;
 use crate::lake::Lake;
-use crate::metrics::{Blessing, Evaluation, Policy, bless};
+use crate::metrics::{Blessing, Evaluation, Policy, bless, bless_regression};
 use crate::onnx::card::{self, Card, FeatureKind, Task};
 use crate::onnx::import::{Column, Imported, Predictions};
 use crate::registry::{Candidate, Registry, Stage, Store, Version};
@@ -108,12 +108,7 @@ pub fn eval_set(csv: &[u8], card: &Card, label: &str) -> Result<EvalSet, String>
 #[serde(tag = "task", rename_all = "snake_case")]
 pub enum Evaluated {
     Classification(Evaluation),
-    Regression {
-        rows: usize,
-        rmse: f64,
-        mae: f64,
-        r2: f64,
-    },
+    Regression(crate::metrics::RegressionEvaluation),
 }
 
 impl Evaluated {
@@ -121,10 +116,11 @@ impl Evaluated {
     pub fn metrics(&self) -> BTreeMap<String, f64> {
         match self {
             Evaluated::Classification(e) => super::train::registered_metrics(e),
-            Evaluated::Regression { rmse, mae, r2, .. } => BTreeMap::from([
-                ("rmse".to_string(), *rmse),
-                ("mae".to_string(), *mae),
-                ("r2".to_string(), *r2),
+            Evaluated::Regression(e) => BTreeMap::from([
+                ("rmse".to_string(), e.rmse),
+                ("mae".to_string(), e.mae),
+                ("r2".to_string(), e.r2),
+                ("mape".to_string(), e.mape),
             ]),
         }
     }
@@ -250,27 +246,21 @@ pub fn evaluate_for_monitor(
         (Task::Regression, Predictions::Values(values)) => {
             let mut y = Vec::with_capacity(set.labels.len());
             for (i, l) in set.labels.iter().enumerate() {
-                y.push(
-                    l.parse::<f64>()
-                        .map_err(|_| format!("line {}: the label `{l}` is not a number", i + 2))?,
-                );
+                match l.parse::<f64>() {
+                    Ok(v) if v.is_finite() => y.push(v),
+                    _ => {
+                        return Err(format!(
+                            "line {}: the label `{l}` is not a finite number",
+                            i + 2
+                        ));
+                    }
+                }
             }
-            let n = y.len() as f64;
-            let mean = y.iter().sum::<f64>() / n;
-            let (mut se, mut ae, mut tot) = (0.0, 0.0, 0.0);
-            for (p, t) in values.iter().zip(&y) {
-                let d = f64::from(*p) - t;
-                se += d * d;
-                ae += d.abs();
-                tot += (t - mean) * (t - mean);
-            }
+            let predicted: Vec<f64> = values.iter().map(|v| f64::from(*v)).collect();
             Ok(Assessed {
-                evaluated: Evaluated::Regression {
-                    rows: y.len(),
-                    rmse: (se / n).sqrt(),
-                    mae: ae / n,
-                    r2: if tot > 0.0 { 1.0 - se / tot } else { f64::NAN },
-                },
+                evaluated: Evaluated::Regression(crate::metrics::RegressionEvaluation::of(
+                    &y, &predicted,
+                )),
                 reference: None,
             })
         }
@@ -400,14 +390,18 @@ pub async fn import<S: Store>(
         reference,
     } = evaluate_for_monitor(&imported, card, set, pictures)
         .map_err(|e| JobError::Input(format!("`{data_name}`: {e}")))?;
-    let blessing = match &evaluation {
-        Evaluated::Classification(e) => {
-            let baseline =
-                production_baseline(lake, registry, model, data, label, pictures).await?;
-            Some(bless(policy, e, baseline.as_ref()))
+    let baseline = production_baseline(lake, registry, model, data, label, pictures).await?;
+    let blessing = match (&evaluation, &baseline) {
+        (Evaluated::Classification(e), Some(Evaluated::Classification(b))) => {
+            bless(policy, e, Some(b))
         }
-        Evaluated::Regression { .. } => None,
+        (Evaluated::Classification(e), _) => bless(policy, e, None),
+        (Evaluated::Regression(e), Some(Evaluated::Regression(b))) => {
+            bless_regression(policy, e, Some(b))
+        }
+        (Evaluated::Regression(e), _) => bless_regression(policy, e, None),
     };
+    let blessing = Some(blessing);
     let source_sha256 = format!("sha256:{}", crate::pipeline::sha256_hex(bytes));
     let mut outcome = ImportOutcome {
         evaluation,
@@ -464,7 +458,7 @@ async fn production_baseline<S: Store>(
     data: &[u8],
     label: &str,
     pictures: Pictures<'_>,
-) -> Result<Option<Evaluation>, JobError> {
+) -> Result<Option<Evaluated>, JobError> {
     let Some(doc) = registry.store.load(model).await? else {
         return Ok(None);
     };
@@ -487,10 +481,7 @@ async fn production_baseline<S: Store>(
     let Ok(set) = eval_set(data, &card, label) else {
         return Ok(None);
     };
-    match evaluate(&m, &card, &set, pictures) {
-        Ok(Evaluated::Classification(e)) => Ok(Some(e)),
-        _ => Ok(None),
-    }
+    Ok(evaluate(&m, &card, &set, pictures).ok())
 }
 
 /// The file of a registered version that was imported (`None` for a model mlinfra trained),

@@ -34,6 +34,7 @@ impl Settings {
             read: &p.read,
             label: &p.label,
             rule: &p.rule,
+            task: p.task,
             schema: p.schema.as_ref(),
             now,
         }

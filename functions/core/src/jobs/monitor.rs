@@ -228,6 +228,13 @@ pub async fn run<S: Store>(
     // A model imported from another tool is compared with what it answered its evaluation
     // set (its reference); one mlinfra trained, with the rows it was trained on.
     let imported = version.run_id.starts_with("import-");
+    // A regression's version records its RMSE; its values are not monitored yet.
+    if version.metrics.contains_key("rmse") {
+        return Err(JobError::Input(format!(
+            "version {} of `{}` is a regression: monitoring its values (their drift, RMSE from feedback) is not built yet",
+            version.version, job.model
+        )));
+    }
     let (frame, reference_labels, classes) = if imported {
         let key = keys::imported_reference(job.model, &version.run_id);
         let Some(bytes) = lake.get(&key).await? else {

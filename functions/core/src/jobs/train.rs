@@ -86,6 +86,14 @@ pub async fn production_model<S: Store>(
     else {
         return Ok(None);
     };
+    // A model imported from another tool has no evaluator of mlinfra's to compare a candidate
+    // with on the candidate's rows.
+    if p.artifact_uri.contains("/import-") {
+        return Err(JobError::Input(format!(
+            "the Production version {} of `{model}` was imported from another tool: comparing a model trained here with it is not built yet\nhint: retrain it with the stack's `training.command`",
+            p.version
+        )));
+    }
     let (key, _) = super::read_registered(lake, &p).await?;
     let Some(key) = key else {
         // A model registered from another lake (a local path given by hand): beside it there.
@@ -196,6 +204,11 @@ pub async fn train_on<S: Store>(
     bytes: &[u8],
     job: &Job<'_>,
 ) -> Result<Trained, JobError> {
+    if job.cfg.task == crate::onnx::card::Task::Regression {
+        return Err(
+            pipeline::PipelineError::Unsupported(pipeline::REGRESSION_NOT_TRAINED.into()).into(),
+        );
+    }
     let model = &job.cfg.model_name;
     let baseline = production_model(registry, lake, model).await?;
     let out = pipeline::run(bytes, job.cfg, baseline.as_ref())?;

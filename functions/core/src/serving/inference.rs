@@ -7,8 +7,8 @@
 //! `[N]`; a tabular model one input per feature (`[N]` or `[N, 1]`, named after it, `BYTES`
 //! for text categories), or one numeric input `[N, F]` with every feature in order. The
 //! answer has the outputs `label` (`BYTES [N]`), `confidence` (`FP32 [N]`) and
-//! `probabilities` (`FP32 [N, C]`, the classes in the order of the model's metadata), or
-//! those the request names. Tensors travel as JSON (`"data"`): the binary tensor extension is
+//! `probabilities` (`FP32 [N, C]`, the classes in the order of the model's metadata), a
+//! regression's the output `value` (`FP32 [N]`), or those the request names. Tensors travel as JSON (`"data"`): the binary tensor extension is
 //! refused with a hint.
 
 use serde_json::{Value, json};
@@ -106,16 +106,29 @@ pub fn metadata(name: &str, model: &Served, versions: &[u64]) -> Value {
         "versions": versions.iter().map(u64::to_string).collect::<Vec<_>>(),
         "platform": "onnx",
         "inputs": inputs,
-        "outputs": [
-            {"name": "label", "datatype": "BYTES", "shape": [-1]},
-            {"name": "confidence", "datatype": "FP32", "shape": [-1]},
-            {"name": "probabilities", "datatype": "FP32", "shape": [-1, model.classes.len()]},
-        ],
+        "outputs": if model.regression {
+            json!([{"name": "value", "datatype": "FP32", "shape": [-1]}])
+        } else {
+            json!([
+                {"name": "label", "datatype": "BYTES", "shape": [-1]},
+                {"name": "confidence", "datatype": "FP32", "shape": [-1]},
+                {"name": "probabilities", "datatype": "FP32", "shape": [-1, model.classes.len()]},
+            ])
+        },
     })
 }
 
-/// The outputs an answer can have.
+/// The outputs a classification's answer can have.
 pub const OUTPUTS: [&str; 3] = ["label", "confidence", "probabilities"];
+
+/// The outputs `model`'s answer can have: a regression's value, or [`OUTPUTS`].
+fn outputs_of(model: &Served) -> &'static [&'static str] {
+    if model.regression {
+        &["value"]
+    } else {
+        &OUTPUTS
+    }
+}
 
 /// What an infer request asks.
 #[derive(Debug)]
@@ -179,7 +192,7 @@ pub fn request(model: &Served, body: &Value) -> Result<InferRequest, ProxyRespon
         tabular_instances(model, &tensors)?
     };
     let outputs = match o.get("outputs") {
-        None => OUTPUTS.iter().map(|s| s.to_string()).collect(),
+        None => outputs_of(model).iter().map(|s| s.to_string()).collect(),
         Some(Value::Array(asked)) => {
             let mut names = Vec::with_capacity(asked.len());
             for (i, a) in asked.iter().enumerate() {
@@ -196,7 +209,7 @@ pub fn request(model: &Served, body: &Value) -> Result<InferRequest, ProxyRespon
                     ));
                 }
                 match a.get("name").and_then(Value::as_str) {
-                    Some(n) if OUTPUTS.contains(&n) => names.push(n.to_string()),
+                    Some(n) if outputs_of(model).contains(&n) => names.push(n.to_string()),
                     other => {
                         return Err(bad(
                             "unknown output",
@@ -204,7 +217,7 @@ pub fn request(model: &Served, body: &Value) -> Result<InferRequest, ProxyRespon
                             format!(
                                 "`{}` is not an output; the outputs are {}",
                                 other.unwrap_or_default(),
-                                OUTPUTS.join(", ")
+                                outputs_of(model).join(", ")
                             ),
                             None,
                         ));
@@ -399,17 +412,17 @@ fn tabular_instances(model: &Served, tensors: &[Tensor]) -> Result<Vec<Value>, P
 }
 
 /// The answer's outputs, as asked.
-pub fn outputs(
-    model: &Served,
-    labels: &[i64],
-    probabilities: &[f32],
-    asked: &[String],
-) -> Vec<Value> {
+pub fn outputs(model: &Served, scores: &crate::scorer::Scores, asked: &[String]) -> Vec<Value> {
+    let (labels, probabilities) = (&scores.labels, &scores.probabilities);
     let n = labels.len();
     let k = model.classes.len();
     asked
         .iter()
         .map(|name| match name.as_str() {
+            "value" => json!({
+                "name": "value", "datatype": "FP32", "shape": [scores.values.len()],
+                "data": scores.values.iter().map(|v| f64::from(*v)).collect::<Vec<_>>(),
+            }),
             "label" => json!({
                 "name": "label", "datatype": "BYTES", "shape": [n],
                 "data": labels.iter().map(|l| model.classes[model.class_index(*l)].clone()).collect::<Vec<_>>(),

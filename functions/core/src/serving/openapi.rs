@@ -260,7 +260,10 @@ fn schemas(c: &Contract, served: Option<&Served>) -> Value {
     }
     // A label is the class as the API answers it: an integer for integer classes (also accepted
     // as its name, `"1"`), else its name.
+    let regression = served.is_some_and(|m| m.regression);
     let (label, names) = match served {
+        // A regression's label is the true value.
+        Some(m) if m.regression => (json!({"type": "number"}), Vec::new()),
         Some(m) => {
             let values: Vec<Value> = m.class_values.iter().map(|v| m.label_value(*v)).collect();
             let names: Vec<Value> = m.classes.iter().map(|c| json!(c)).collect();
@@ -300,6 +303,27 @@ fn schemas(c: &Contract, served: Option<&Served>) -> Value {
     if !names.is_empty() {
         probabilities["additionalProperties"] = json!(false);
     }
+    let prediction = if regression {
+        json!({"type": "object", "required": ["value"], "properties": {
+            "value": {"type": "number", "description": "The predicted value"}
+        }})
+    } else {
+        json!({"type": "object", "required": ["label", "confidence", "probabilities"], "properties": {
+            "label": answered_label,
+            "confidence": {"type": "number", "minimum": 0, "maximum": 1, "description": "The probability of `label`"},
+            "probabilities": probabilities,
+            "explanation": {"$ref": "#/components/schemas/Explanation"}
+        }})
+    };
+    let stored = if regression {
+        json!({"type": "object", "required": ["stored", "request_id", "label", "replaced"], "properties": {
+            "stored": {"type": "boolean"}, "request_id": {"type": "string"}, "label": {"type": "number"}, "replaced": {"type": "boolean"}
+        }})
+    } else {
+        json!({"type": "object", "required": ["stored", "request_id", "class", "replaced"], "properties": {
+            "stored": {"type": "boolean"}, "request_id": {"type": "string"}, "class": {"type": "string"}, "replaced": {"type": "boolean"}
+        }})
+    };
     let version = json!({"type": "object", "nullable": true, "required": ["version", "sha256"], "properties": {"version": {"type": "integer"}, "sha256": {"type": "string"}}});
     let warning = json!({"type": "object", "required": ["field", "message"], "properties": {"field": {"type": "string"}, "message": {"type": "string"}}});
     json!({
@@ -307,12 +331,7 @@ fn schemas(c: &Contract, served: Option<&Served>) -> Value {
         "Predictions": {"type": "object", "required": ["request_id", "model", "predictions"], "properties": {
             "request_id": {"type": "string", "pattern": REQUEST_ID_PATTERN, "description": "Send it back with `/feedback`"},
             "model": {"type": "object", "required": ["name", "version", "stage"], "properties": {"name": {"type": "string", "enum": [c.model]}, "version": {"type": "integer"}, "stage": {"type": "string", "enum": ["Production", "Staging"]}}},
-            "predictions": {"type": "array", "items": {"type": "object", "required": ["label", "confidence", "probabilities"], "properties": {
-                "label": answered_label,
-                "confidence": {"type": "number", "minimum": 0, "maximum": 1, "description": "The probability of `label`"},
-                "probabilities": probabilities,
-                "explanation": {"$ref": "#/components/schemas/Explanation"}
-            }}},
+            "predictions": {"type": "array", "items": prediction},
             "warnings": {"type": "array", "items": warning, "description": "Values outside the training range, categories not seen in training"},
             "monitored": {"type": "boolean", "description": "`false` when `X-Mlinfra-Monitor: false` kept the request out of the logs"}
         }},
@@ -326,9 +345,7 @@ fn schemas(c: &Contract, served: Option<&Served>) -> Value {
             "request_id": {"type": "string", "pattern": REQUEST_ID_PATTERN, "description": "The `request_id` of a logged `/predict` answer"},
             "label": label
         }},
-        "FeedbackStored": {"type": "object", "required": ["stored", "request_id", "class", "replaced"], "properties": {
-            "stored": {"type": "boolean"}, "request_id": {"type": "string"}, "class": {"type": "string"}, "replaced": {"type": "boolean"}
-        }},
+        "FeedbackStored": stored,
         "Health": {"type": "object", "required": ["status", "model", "production", "staging"], "properties": {
             "status": {"type": "string", "enum": ["ok"]},
             "model": {"type": "string"},

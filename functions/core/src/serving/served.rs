@@ -34,6 +34,8 @@ pub struct Served {
     /// The model's own evaluator, used instead of the graph when the model file carries it and
     /// it agrees with tract on probe rows (to 1e-5, same labels). `None`: tract scores every row.
     pub native: Option<crate::model::Model>,
+    /// Whether the model predicts a value (a regression; no classes) rather than a class.
+    pub regression: bool,
 }
 
 impl Served {
@@ -64,6 +66,7 @@ impl Served {
         if let Some(card) = crate::onnx::card::stored(props()) {
             let card = card.map_err(|e| format!("`mlinfra.card` metadata: {e}"))?;
             let classes = card.output.classes.clone();
+            let regression = card.task == crate::onnx::card::Task::Regression;
             let (scorer, metas) = Scorer::imported(bytes, card)?;
             return Ok(Served {
                 model: model.to_string(),
@@ -85,6 +88,7 @@ impl Served {
                 classes,
                 scorer,
                 native: None,
+                regression,
             });
         }
         let metas = crate::onnx::feature_meta(props())
@@ -132,6 +136,7 @@ impl Served {
             classes,
             scorer,
             native,
+            regression: false,
         };
         if served.native.is_some() {
             let probe = probe_rows(&served.features);
@@ -245,6 +250,7 @@ impl Served {
         Some(crate::scorer::Scores {
             labels,
             probabilities,
+            values: Vec::new(),
         })
     }
 }

@@ -535,13 +535,8 @@ impl<M: ModelSource, F: FeedbackSink> Service<M, F> {
             Ok(a) => a,
             Err(r) => return fail(r),
         };
+        let outputs = super::inference::outputs(&model, &scored.scores, &asked.outputs);
         let scores = &scored.scores;
-        let outputs = super::inference::outputs(
-            &model,
-            &scores.labels,
-            &scores.probabilities,
-            &asked.outputs,
-        );
         let body = json!({
             "model_name": model.model,
             "model_version": model.version.to_string(),
@@ -700,6 +695,9 @@ impl<M: ModelSource, F: FeedbackSink> Service<M, F> {
         let k = model.classes.len();
         let predictions: Vec<Value> = (0..instances.len())
             .map(|i| {
+                if model.regression {
+                    return json!({"value": f64::from(scores.values[i])});
+                }
                 let p = &scores.probabilities[i * k..(i + 1) * k];
                 let idx = model.class_index(scores.labels[i]);
                 let probs: Map<String, Value> = most_probable(p, top_k)
@@ -819,11 +817,16 @@ impl<M: ModelSource, F: FeedbackSink> Service<M, F> {
                 r.insert(&request_id, model.version);
             }
             let scores = &scored.scores;
-            let labels: Vec<Value> = scores
-                .labels
-                .iter()
-                .map(|l| model.label_value(*l))
-                .collect();
+            // A regression's log keeps its values where a classification's keeps its labels.
+            let labels: Vec<Value> = if model.regression {
+                scores.values.iter().map(|v| json!(f64::from(*v))).collect()
+            } else {
+                scores
+                    .labels
+                    .iter()
+                    .map(|l| model.label_value(*l))
+                    .collect()
+            };
             self.logs.record(&logs::Sample {
                 request_id: &request_id,
                 at: std::time::SystemTime::now()
@@ -862,9 +865,9 @@ impl<M: ModelSource, F: FeedbackSink> Service<M, F> {
         if id.is_none() {
             errors.push(json!({"field": "request_id", "message": "expected the request_id of a prediction (letters, digits, `-`)"}));
         }
-        let label = body.get("label").filter(|v| v.is_i64() || v.is_string());
+        let label = body.get("label").filter(|v| v.is_number() || v.is_string());
         if label.is_none() {
-            errors.push(json!({"field": "label", "message": "expected the true label (an integer class value or a class name)"}));
+            errors.push(json!({"field": "label", "message": "expected the true label (a class value or name; a regression's true value)"}));
         }
         let (Some(id), Some(label)) = (id, label) else {
             return ProxyResponse::error(
@@ -918,31 +921,54 @@ impl<M: ModelSource, F: FeedbackSink> Service<M, F> {
                 Some("retry once a Production model is served"),
             );
         };
-        let Some(class) = model.class_named(label) else {
-            let classes: Vec<String> = model.classes.iter().map(|c| format!("`{c}`")).collect();
-            return ProxyResponse::error(
-                400,
-                "invalid feedback",
-                vec![json!({"field": "label", "message": format!(
-                    "`{}` is not a class of the model: expected one of {}",
-                    match label { Value::String(s) => s.clone(), other => other.to_string() },
-                    classes.join(", ")
-                )})],
-                None,
-            );
+        // What the feedback says: a regression's true value, or a class of the model.
+        let (label, class) = if model.regression {
+            let Some(value) = label.as_f64().filter(|v| v.is_finite()) else {
+                return ProxyResponse::error(
+                    400,
+                    "invalid feedback",
+                    vec![json!({"field": "label", "message": format!(
+                        "`{label}` is not a number: the model predicts a value, so the label is the true value"
+                    )})],
+                    None,
+                );
+            };
+            (json!(value), None)
+        } else {
+            let Some(class) = model.class_named(label) else {
+                let classes: Vec<String> = model.classes.iter().map(|c| format!("`{c}`")).collect();
+                return ProxyResponse::error(
+                    400,
+                    "invalid feedback",
+                    vec![json!({"field": "label", "message": format!(
+                        "`{}` is not a class of the model: expected one of {}",
+                        match label { Value::String(s) => s.clone(), other => other.to_string() },
+                        classes.join(", ")
+                    )})],
+                    None,
+                );
+            };
+            (label.clone(), Some(class))
         };
-        let record = json!({
+        let mut record = json!({
             "request_id": id,
             "label": label,
-            "class": class,
             "version": version,
             "at": crate::clock::rfc3339(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)),
         });
+        let mut answer = json!({"stored": true, "request_id": id});
+        match class {
+            Some(c) => {
+                record["class"] = json!(c);
+                answer["class"] = json!(c);
+            }
+            None => answer["label"] = label,
+        }
         match self.feedback.store(id, &record).await {
-            Ok(replaced) => ProxyResponse::json(
-                202,
-                &json!({"stored": true, "request_id": id, "class": class, "replaced": replaced}),
-            ),
+            Ok(replaced) => {
+                answer["replaced"] = json!(replaced);
+                ProxyResponse::json(202, &answer)
+            }
             Err(e) => ProxyResponse::error(
                 503,
                 &format!("feedback could not be stored: {e}"),
