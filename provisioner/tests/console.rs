@@ -510,4 +510,38 @@ fn an_imported_version_is_listed_as_imported() {
         "{page}"
     );
     assert!(!page.contains("href=\"/ui/runs/import-"), "{page}");
+
+    // Try it with the imported model in Production: its form, and the API's answer (a model
+    // from another tool has no explanation, and is not asked for one).
+    p.approve_to_production("1", "alice", "bob");
+    server.wait_for("production", 1);
+    let cookie = format!("mlinfra_session={session}");
+    let (st, page, _) = get(server.port, "/ui/try", &cookie);
+    assert_eq!(st, 200, "{page}");
+    assert!(page.contains("name=\"x.cp\""), "{page}");
+    let instance = json!({"age": 63.0, "trestbps": 145.0, "chol": 233.0, "thalach": 150.0,
+        "oldpeak": 2.3, "cp": "typical", "thal": "fixed"});
+    let mut form = format!("csrf={}&stage=production", csrf(&page));
+    for (k, v) in instance.as_object().unwrap() {
+        let v = v.as_str().map_or_else(|| v.to_string(), str::to_string);
+        form.push_str(&format!("&x.{k}={v}"));
+    }
+    let origin = format!("http://localhost:{}", server.port);
+    let (st, page, _) = request(
+        server.port,
+        "POST",
+        "/ui/try",
+        &cookie,
+        &form,
+        Some(&origin),
+    );
+    assert_eq!(st, 200, "{page}");
+    let (_, api) = server.post("/v1/predict", &json!({"instances": [instance]}).to_string());
+    let p1 = api["predictions"][0]["probabilities"]["1"]
+        .as_f64()
+        .unwrap();
+    assert!(
+        page.contains(&format!("<span id=\"p-1\">{p1}</span>")),
+        "{p1} not in {page}"
+    );
 }

@@ -584,6 +584,38 @@ fn a_text_classifier_with_its_tokenizer_is_imported_served_and_replaced() {
     assert_eq!(predictions[2]["truncated"], true, "{body}");
     assert_eq!(predictions[2]["tokens"], 16, "{body}");
     assert_eq!(body["warnings"][0]["field"], "instances[2].text", "{body}");
+    // Batch prediction of a file of texts: the same probabilities as the API's.
+    let mut w = csv::Writer::from_path(p.path().join("texts.csv")).unwrap();
+    w.write_record(["text"]).unwrap();
+    for t in &texts {
+        w.write_record([t]).unwrap();
+    }
+    w.flush().unwrap();
+    let batch = p.run(&["predict", "--input", "texts.csv", "--out", "scored.csv"]);
+    assert_eq!(batch.code, 0, "{}", batch.snapshot());
+    let mut scored = csv::Reader::from_path(p.path().join("scored.csv")).unwrap();
+    let header = scored.headers().unwrap().clone();
+    let rows: Vec<csv::StringRecord> = scored.records().map(Result::unwrap).collect();
+    assert_eq!(rows.len(), texts.len());
+    for (i, row) in rows.iter().enumerate() {
+        assert_eq!(
+            row[1],
+            *predictions[i]["label"].as_str().unwrap(),
+            "{row:?}"
+        );
+        for class in ["fire", "flood", "other"] {
+            let column = header
+                .iter()
+                .position(|h| h == format!("p_{class}"))
+                .unwrap();
+            let batch: f64 = row[column].parse().unwrap();
+            let served = predictions[i]["probabilities"][class].as_f64().unwrap();
+            assert!(
+                (batch - served).abs() <= 1e-6,
+                "row {i} {class}: {batch} vs {served}"
+            );
+        }
+    }
     // Triton's own client, on the Open Inference Protocol routes: the same probabilities.
     let triton = {
         use std::io::Write as _;
@@ -920,4 +952,15 @@ fn an_image_classifier_is_imported_and_served_pictures() {
         message.contains("20000×20000") || message.contains("cannot be read"),
         "{body}"
     );
+    // Batch prediction of pictures is not built: said, nothing written.
+    let batch = p.run(&[
+        "predict",
+        "--input",
+        "images/labels.csv",
+        "--out",
+        "scored.csv",
+    ]);
+    assert_eq!(batch.code, 1, "{}", batch.snapshot());
+    assert!(batch.stderr.contains("takes pictures"), "{}", batch.stderr);
+    assert!(!p.path().join("scored.csv").exists());
 }

@@ -78,6 +78,14 @@ pub async fn run(g: &Global, args: &PredictArgs) -> Result<i32, Failure> {
             model.version, model.model
         )));
     }
+    if model.scorer.image_spec().is_some() {
+        return Err(Failure::new(format!(
+            "version {} of `{}` takes pictures: batch prediction of pictures is not built yet\nhint: score them through the API (`POST /v1/predict`, `mlinfra serve`)",
+            model.version, model.model
+        )));
+    }
+    // A text model's one feature is its text, tokenized by the scorer.
+    let text_model = model.scorer.takes_text();
     if args.explain && !model.is_native() {
         return Err(Failure::new(format!(
             "`--explain`: version {} of `{}` cannot be explained: its file does not carry the model's own evaluator\nhint: retrain with this mlinfra (`mlinfra retrain`), or predict without `--explain`",
@@ -150,6 +158,7 @@ pub async fn run(g: &Global, args: &PredictArgs) -> Result<i32, Failure> {
     let k = model.classes.len();
     let mut sink = open_sink(args.out.as_deref(), &model, k, explain)?;
     let mut rows: Vec<f32> = Vec::with_capacity(CHUNK * columns.len());
+    let mut texts: Vec<String> = Vec::new();
     let mut n = 0u64;
     let mut first_row = 0u64;
     let mut record = csv::StringRecord::new();
@@ -158,7 +167,10 @@ pub async fn run(g: &Global, args: &PredictArgs) -> Result<i32, Failure> {
             let more = rdr
                 .read_record(&mut record)
                 .map_err(|e| Failure::new(format!("`{}`: {e}", input.display())))?;
-            if more {
+            if more && text_model {
+                texts.push(record.get(columns[0]).unwrap_or("").to_string());
+                n += 1;
+            } else if more {
                 for (f, &c) in model.features.iter().zip(&columns) {
                     let cell = record.get(c).unwrap_or("").trim();
                     let v = if cell.is_empty() || missing.iter().any(|m| m == cell) {
@@ -179,11 +191,22 @@ pub async fn run(g: &Global, args: &PredictArgs) -> Result<i32, Failure> {
                 }
                 n += 1;
             }
-            let count = rows.len() / columns.len().max(1);
+            let count = if text_model {
+                texts.len()
+            } else {
+                rows.len() / columns.len().max(1)
+            };
             if count == CHUNK || (!more && count > 0) {
-                let scores = model
-                    .score(count, &rows)
-                    .map_err(|e| Failure::new(format!("scoring failed: {e}")))?;
+                let scores = if text_model {
+                    model
+                        .scorer
+                        .score_texts(&texts)
+                        .map(|(s, _)| s)
+                        .map_err(|e| e.to_string())
+                } else {
+                    model.score(count, &rows)
+                }
+                .map_err(|e| Failure::new(format!("scoring failed: {e}")))?;
                 let explanations = if explain {
                     Some(
                         model
@@ -200,6 +223,7 @@ pub async fn run(g: &Global, args: &PredictArgs) -> Result<i32, Failure> {
                 write_chunk(&mut sink, &model, &run_id, first_row, &chunk)?;
                 first_row += count as u64;
                 rows.clear();
+                texts.clear();
             }
             if !more {
                 return Ok(());

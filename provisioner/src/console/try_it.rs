@@ -1,7 +1,8 @@
 //! Try it: a form generated from the serving model's schema (Production or Staging), and a CSV
 //! upload for a small batch. Both go through the same service as the API's
-//! `POST /predict?explain=true`, and show the label, the confidence, every class's probability
-//! and the explanation (base value + each raw feature's contribution = the model's margin).
+//! `POST /predict?explain=true` (without explanations for a model imported from another tool),
+//! and show the label, the confidence, every class's probability and the explanation (base
+//! value + each raw feature's contribution = the model's margin), or a regression's value.
 
 use std::fmt::Write as _;
 
@@ -56,10 +57,11 @@ fn cell(s: &str) -> Value {
 async fn predict_api(
     c: &Console,
     stage: Stage,
+    explain: bool,
     instances: Vec<Value>,
 ) -> Result<Value, (u16, String)> {
     let mut query = std::collections::BTreeMap::new();
-    query.insert("explain".to_string(), "true".to_string());
+    query.insert("explain".to_string(), explain.to_string());
     query.insert("stage".to_string(), stage.as_str().to_ascii_lowercase());
     let mut headers = std::collections::BTreeMap::new();
     headers.insert("content-type".to_string(), "application/json".to_string());
@@ -196,8 +198,11 @@ pub async fn form(c: &Console, s: &Session, q: &Form) -> Page {
     Page::ok("Try it", b)
 }
 
-/// One prediction's probabilities and explanation.
+/// One prediction's probabilities and explanation, or a regression's value.
 fn prediction(p: &Value) -> String {
+    if let Some(v) = p["value"].as_f64() {
+        return format!("<p>Value <strong id=\"value\">{v}</strong>.</p>");
+    }
     let mut h = format!(
         "<p>Label <strong id=\"label\">{}</strong> with confidence <strong id=\"confidence\">{}</strong>.</p>",
         esc(&label_text(&p["label"])),
@@ -287,7 +292,9 @@ pub async fn predict(c: &Console, s: &Session, f: &Form) -> Page {
         instance.insert(feat.name.clone(), v);
     }
     let mut b = stage_links(stage);
-    let status = match predict_api(c, stage, vec![Value::Object(instance)]).await {
+    // A model without its own evaluator (one imported from another tool) is not explained.
+    let explain = model.is_native();
+    let status = match predict_api(c, stage, explain, vec![Value::Object(instance)]).await {
         Ok(body) => {
             let _ = write!(
                 b,
@@ -417,7 +424,7 @@ pub async fn upload(c: &Console, s: &Session, r: &Req) -> Page {
         );
     }
     b.push_str("</p>");
-    let status = match predict_api(c, stage, instances).await {
+    let status = match predict_api(c, stage, model.is_native(), instances).await {
         Ok(body) => {
             let classes: Vec<String> = model.classes.clone();
             let rows: Vec<Vec<String>> = body["predictions"]
