@@ -1700,6 +1700,15 @@ fn a_regressor_is_served_its_values_by_the_predict_bootstrap() {
         "{answer}"
     );
     same_values(&answer["predictions"], &ort, "variable", 1e-5);
+    // The interval calibrated at import travels in the registered file.
+    let half_width = m.import["interval"]["half_width"].as_f64().unwrap();
+    let p0 = &answer["predictions"][0];
+    let v = p0["value"].as_f64().unwrap();
+    assert_eq!(p0["interval"]["level"], 0.9, "{p0}");
+    assert!(
+        (p0["interval"]["high"].as_f64().unwrap() - (v + half_width)).abs() < 1e-9,
+        "{p0}"
+    );
     let id = answer["request_id"].as_str().unwrap();
     let r = respond(
         &m.rt,

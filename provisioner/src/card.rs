@@ -296,7 +296,7 @@ pub fn render(card: &Card, model: &str) -> String {
     let mut t = String::new();
     let _ = writeln!(
         t,
-        "# The model card of `{model}`, inferred from its graph by `mlinfra models import`.\n# Check it (the features' names and types, the classes), then import again with it:\n#   mlinfra models import {model} --card THIS_FILE --data EVAL.csv --label COLUMN --as NAME"
+        "# The model card of `{model}`, inferred from its graph by `mlinfra models import`.\n# Check it (the inputs' names and types; the classes, or a regression's value), then import again with it:\n#   mlinfra models import {model} --card THIS_FILE --data EVAL.csv --label COLUMN --as NAME"
     );
     let _ = writeln!(t, "card: {VERSION}");
     let _ = writeln!(

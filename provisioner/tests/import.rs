@@ -275,6 +275,21 @@ fn a_regressor_needs_its_columns_named_in_the_card_and_is_served_its_values() {
     let rmse = out["evaluation"]["rmse"].as_f64().unwrap();
     assert!(rmse > 10.0 && rmse < 60.0, "{rmse}");
     assert_eq!(out["registered"]["version"], 1);
+    // A 90% split-conformal interval from the held-out rows' errors, its coverage checked on
+    // the other half of them.
+    let interval = &out["interval"];
+    assert_eq!(interval["level"], 0.9, "{out}");
+    let half_width = interval["half_width"].as_f64().unwrap();
+    assert!(
+        half_width > 0.5 * rmse && half_width < 3.0 * rmse,
+        "{interval}"
+    );
+    let coverage = interval["coverage"].as_f64().unwrap();
+    assert!((0.8..=0.98).contains(&coverage), "{interval}");
+    assert_eq!(
+        interval["calibration_rows"].as_u64().unwrap() + interval["checked_rows"].as_u64().unwrap(),
+        297
+    );
 
     // Approved and served: each row's value as onnxruntime predicts it (within 1e-5 of its
     // scale), the OpenAPI document and the inference protocol saying so too.
@@ -293,6 +308,19 @@ fn a_regressor_needs_its_columns_named_in_the_card_and_is_served_its_values() {
     let preds = body["predictions"].as_array().unwrap();
     assert_eq!(preds.len(), 30, "{body}");
     same_values(&body["predictions"], &ort, "variable", 1e-5);
+    for pred in preds {
+        let v = pred["value"].as_f64().unwrap();
+        let i = &pred["interval"];
+        assert_eq!(i["level"], 0.9, "{pred}");
+        assert!(
+            (i["low"].as_f64().unwrap() - (v - half_width)).abs() < 1e-9,
+            "{pred}"
+        );
+        assert!(
+            (i["high"].as_f64().unwrap() - (v + half_width)).abs() < 1e-9,
+            "{pred}"
+        );
+    }
     let (status, spec) = common::server::http(server.port, "GET", "/openapi.json", &[], "");
     assert_eq!(status, 200);
     let spec: Value = serde_json::from_str(&spec).unwrap();

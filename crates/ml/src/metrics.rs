@@ -101,6 +101,58 @@ impl RegressionEvaluation {
     }
 }
 
+/// A split-conformal prediction interval of a regression: each value ± `half_width`, which
+/// the model's absolute errors on calibration rows (held out from its training) give at the
+/// coverage `level`; the coverage reached on other held-out rows, as a check.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Interval {
+    pub level: f64,
+    pub half_width: f64,
+    pub calibration_rows: usize,
+    /// The share of the checked rows whose true value falls in their interval.
+    pub coverage: f64,
+    pub checked_rows: usize,
+}
+
+impl Interval {
+    /// The interval at `level` from the absolute errors of held-out rows (`residuals[i]` =
+    /// |y - ŷ| of row i): the rows are split by a hash of their index into calibration and
+    /// check halves. The half-width is the ⌈(n + 1)·level⌉-th smallest calibration error (n
+    /// calibration rows), so a new row is covered with probability at least `level` when rows
+    /// are exchangeable; too few rows for that rank is an error that says how many are needed.
+    pub fn split_conformal(residuals: &[f64], level: f64) -> Result<Interval, String> {
+        let (mut calibration, mut check) = (Vec::new(), Vec::new());
+        for (i, r) in residuals.iter().enumerate() {
+            if crate::rng::mix(i as u64 ^ 0x696e_7465_7276_616c) & 1 == 0 {
+                calibration.push(*r);
+            } else {
+                check.push(*r);
+            }
+        }
+        let n = calibration.len();
+        let rank = ((n as f64 + 1.0) * level).ceil() as usize;
+        if rank > n || rank == 0 {
+            // The smallest n with ⌈(n + 1)·level⌉ ≤ n, and about twice that many rows in all.
+            let needed = (1..).find(|m: &usize| ((*m as f64 + 1.0) * level).ceil() as usize <= *m);
+            return Err(format!(
+                "an interval at {level} needs at least {} calibration rows; the held-out rows give {n} (about half of {})",
+                needed.unwrap_or(usize::MAX),
+                residuals.len()
+            ));
+        }
+        calibration.sort_by(f64::total_cmp);
+        let half_width = calibration[rank - 1];
+        let covered = check.iter().filter(|r| **r <= half_width).count();
+        Ok(Interval {
+            level,
+            half_width,
+            calibration_rows: n,
+            coverage: covered as f64 / check.len().max(1) as f64,
+            checked_rows: check.len(),
+        })
+    }
+}
+
 /// A metric the search optimises and the blessing compares (`model.tuning.metric`,
 /// `promotion.metric`), stored by its snake_case name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -414,10 +466,14 @@ fn bless_values(policy: &Policy, c: f64, b: Option<f64>) -> Blessing {
     } else if !meets_min {
         (
             false,
-            format!(
-                "{m} {c:.4} does not reach the minimum {:.4}",
-                policy.min_metric
-            ),
+            if higher {
+                format!(
+                    "{m} {c:.4} does not reach the minimum {:.4}",
+                    policy.min_metric
+                )
+            } else {
+                format!("{m} {c:.4} is above the maximum {:.4}", policy.min_metric)
+            },
         )
     } else if let Some(b) = b {
         let gain = if higher { c - b } else { b - c };
@@ -439,12 +495,16 @@ fn bless_values(policy: &Policy, c: f64, b: Option<f64>) -> Blessing {
             )
         }
     } else {
+        let threshold = if higher {
+            format!("reaches the minimum {:.4}", policy.min_metric)
+        } else if policy.min_metric > 0.0 {
+            format!("is within the maximum {:.4}", policy.min_metric)
+        } else {
+            "has no maximum to meet".to_string()
+        };
         (
             true,
-            format!(
-                "{m} {c:.4} reaches the minimum {:.4}; no production model to beat",
-                policy.min_metric
-            ),
+            format!("{m} {c:.4} {threshold}; no production model to beat"),
         )
     };
     Blessing {
@@ -524,6 +584,21 @@ mod tests {
             )
             .blessed
         );
+    }
+
+    /// The half-width is the ⌈(n + 1)·level⌉-th smallest calibration error; the check rows'
+    /// coverage is near the level on exchangeable errors; too few rows say how many.
+    #[test]
+    fn split_conformal_intervals() {
+        let mut rng = crate::rng::Rng::new(7);
+        let residuals: Vec<f64> = (0..4000).map(|_| rng.unit() * 10.0).collect();
+        let i = Interval::split_conformal(&residuals, 0.9).expect("interval");
+        assert_eq!(i.calibration_rows + i.checked_rows, 4000);
+        assert!(i.calibration_rows > 1800 && i.checked_rows > 1800, "{i:?}");
+        assert!((i.half_width - 9.0).abs() < 0.3, "{i:?}");
+        assert!((i.coverage - 0.9).abs() < 0.03, "{i:?}");
+        let e = Interval::split_conformal(&residuals[..10], 0.9).expect_err("too few");
+        assert!(e.contains("at least 9 calibration rows"), "{e}");
     }
 
     #[test]

@@ -400,7 +400,7 @@ async fn import<S: Store>(
         )
         .map_err(|e| Failure::new(format!("cannot write `{}`: {e}", card_path.display())))?;
         return Err(Failure::new(format!(
-            "wrote the card `{}`, inferred from the graph of `{}`; nothing is registered yet\nhint: check the card (the features' names and types, the classes), then import again with labelled data: `mlinfra models import {} --data EVAL.csv --label COLUMN`",
+            "wrote the card `{}`, inferred from the graph of `{}`; nothing is registered yet\nhint: check the card (the inputs' names and types; the classes, or a regression's value), then import again with labelled data: `mlinfra models import {} --data EVAL.csv --label COLUMN`",
             crate::stack::shown(&card_path),
             crate::stack::shown(&a.onnx),
             crate::stack::shown(&a.onnx),
@@ -492,6 +492,20 @@ async fn import<S: Store>(
                 num(e.mape)
             );
         }
+    }
+    if let Some(i) = &out.interval {
+        let _ = writeln!(
+            t,
+            "interval  {}%: value ± {} (calibrated on {} rows; covers {} of {} other rows)",
+            num(i.level * 100.0),
+            num(i.half_width),
+            i.calibration_rows,
+            num(i.coverage),
+            i.checked_rows
+        );
+    }
+    if let Some(why) = &out.interval_missing {
+        let _ = writeln!(t, "interval  none: {why}");
     }
     if let Some(b) = &out.blessing {
         let _ = writeln!(

@@ -201,7 +201,17 @@ pub async fn form(c: &Console, s: &Session, q: &Form) -> Page {
 /// One prediction's probabilities and explanation, or a regression's value.
 fn prediction(p: &Value) -> String {
     if let Some(v) = p["value"].as_f64() {
-        return format!("<p>Value <strong id=\"value\">{v}</strong>.</p>");
+        let i = &p["interval"];
+        let interval = match (i["level"].as_f64(), i["low"].as_f64(), i["high"].as_f64()) {
+            (Some(level), Some(low), Some(high)) => format!(
+                ", <span id=\"interval\">{}% interval {} to {}</span>",
+                num(level * 100.0),
+                num(low),
+                num(high)
+            ),
+            _ => String::new(),
+        };
+        return format!("<p>Value <strong id=\"value\">{v}</strong>{interval}.</p>");
     }
     let mut h = format!(
         "<p>Label <strong id=\"label\">{}</strong> with confidence <strong id=\"confidence\">{}</strong>.</p>",

@@ -11,7 +11,7 @@ use serde::Serialize;
 use super::JobError;
 use crate::keys;
 use crate::lake::Lake;
-use crate::metrics::{Blessing, Evaluation, Policy, bless, bless_regression};
+use crate::metrics::{Blessing, Evaluation, Interval, Policy, bless, bless_regression};
 use crate::onnx::card::{self, Card, FeatureKind, Task};
 use crate::onnx::import::{Column, Imported, Predictions};
 use crate::registry::{Candidate, Registry, Stage, Store, Version};
@@ -103,6 +103,12 @@ pub fn eval_set(csv: &[u8], card: &Card, label: &str) -> Result<EvalSet, String>
     })
 }
 
+/// The coverage of a regression's prediction interval.
+pub const INTERVAL_LEVEL: f64 = 0.9;
+
+/// The metadata entry of a regression's [`Interval`] in its registered file.
+pub const INTERVAL_KEY: &str = "mlinfra.interval";
+
 /// The evaluation of an imported model.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "task", rename_all = "snake_case")]
@@ -149,6 +155,9 @@ pub const IMAGE_PROFILE: [&str; 4] = ["width", "height", "brightness", "contrast
 #[derive(Debug, Clone)]
 pub struct Assessed {
     pub evaluated: Evaluated,
+    /// A regression's prediction interval, from its errors on the evaluation set (or why there
+    /// is none).
+    pub interval: Option<Result<Interval, String>>,
     /// The reference (`reference.csv`) of a classification: each row's inputs or their
     /// profile, the confidence and the predicted class.
     pub reference: Option<String>,
@@ -239,6 +248,7 @@ pub fn evaluate_for_monitor(
                 .collect();
             let reference = reference_csv(card, set, &profile, &proba);
             Ok(Assessed {
+                interval: None,
                 evaluated: Evaluated::Classification(crate::metrics::evaluate(&y, &proba, classes)),
                 reference: Some(reference),
             })
@@ -257,10 +267,16 @@ pub fn evaluate_for_monitor(
                 }
             }
             let predicted: Vec<f64> = values.iter().map(|v| f64::from(*v)).collect();
+            let residuals: Vec<f64> = y
+                .iter()
+                .zip(&predicted)
+                .map(|(t, p)| (t - p).abs())
+                .collect();
             Ok(Assessed {
                 evaluated: Evaluated::Regression(crate::metrics::RegressionEvaluation::of(
                     &y, &predicted,
                 )),
+                interval: Some(Interval::split_conformal(&residuals, INTERVAL_LEVEL)),
                 reference: None,
             })
         }
@@ -313,6 +329,13 @@ pub struct ImportOutcome {
     /// Classification only: against the policy and the imported Production version.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub blessing: Option<Blessing>,
+    /// A regression's prediction interval (split-conformal on the evaluation set), stored
+    /// with the model and answered with each value.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub interval: Option<Interval>,
+    /// Why a regression has no interval (too few evaluation rows).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub interval_missing: Option<String>,
     /// The version registered; `None` when the model was not blessed.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub registered: Option<Version>,
@@ -388,6 +411,7 @@ pub async fn import<S: Store>(
     let Assessed {
         evaluated: evaluation,
         reference,
+        interval,
     } = evaluate_for_monitor(&imported, card, set, pictures)
         .map_err(|e| JobError::Input(format!("`{data_name}`: {e}")))?;
     let baseline = production_baseline(lake, registry, model, data, label, pictures).await?;
@@ -403,9 +427,16 @@ pub async fn import<S: Store>(
     };
     let blessing = Some(blessing);
     let source_sha256 = format!("sha256:{}", crate::pipeline::sha256_hex(bytes));
+    let (interval, interval_missing) = match interval {
+        Some(Ok(i)) => (Some(i), None),
+        Some(Err(e)) => (None, Some(e)),
+        None => (None, None),
+    };
     let mut outcome = ImportOutcome {
         evaluation,
         blessing,
+        interval,
+        interval_missing,
         registered: None,
         source_sha256,
         rewrites: imported.rewrites.applied.clone(),
@@ -418,9 +449,17 @@ pub async fn import<S: Store>(
         (card::METADATA_KEY, card_json.as_str()),
         (card::SOURCE_KEY, outcome.source_sha256.as_str()),
     ];
-    // One artifact under one sha256: a text model's tokenizer travels inside its file.
+    // One artifact under one sha256: a text model's tokenizer travels inside its file, and a
+    // regression's interval.
     if let Some(t) = tokenizer {
         entries.push((card::TOKENIZER_KEY, t));
+    }
+    let interval_json = outcome
+        .interval
+        .as_ref()
+        .map(|i| serde_json::to_string(i).unwrap_or_default());
+    if let Some(i) = &interval_json {
+        entries.push((INTERVAL_KEY, i));
     }
     let artifact = card::with_metadata(bytes, &entries);
     let sha = crate::pipeline::sha256_hex(&artifact);
@@ -440,7 +479,14 @@ pub async fn import<S: Store>(
                 run_id,
                 data_hash: set.data_hash.clone(),
                 schema_version: String::new(),
-                metrics: outcome.evaluation.metrics(),
+                metrics: {
+                    let mut m = outcome.evaluation.metrics();
+                    if let Some(i) = &outcome.interval {
+                        m.insert("coverage".into(), i.coverage);
+                        m.insert("interval_width".into(), 2.0 * i.half_width);
+                    }
+                    m
+                },
             },
             actor,
         )

@@ -305,7 +305,12 @@ fn schemas(c: &Contract, served: Option<&Served>) -> Value {
     }
     let prediction = if regression {
         json!({"type": "object", "required": ["value"], "properties": {
-            "value": {"type": "number", "description": "The predicted value"}
+            "value": {"type": "number", "description": "The predicted value"},
+            "interval": {"type": "object", "required": ["level", "low", "high"], "description": "The prediction interval: the true value is in [low, high] with probability `level` (split-conformal, calibrated on held-out rows at import)", "properties": {
+                "level": {"type": "number", "minimum": 0, "maximum": 1},
+                "low": {"type": "number"},
+                "high": {"type": "number"}
+            }}
         }})
     } else {
         json!({"type": "object", "required": ["label", "confidence", "probabilities"], "properties": {

@@ -36,6 +36,8 @@ pub struct Served {
     pub native: Option<crate::model::Model>,
     /// Whether the model predicts a value (a regression; no classes) rather than a class.
     pub regression: bool,
+    /// A regression's prediction interval, stored with it at import.
+    pub interval: Option<crate::metrics::Interval>,
 }
 
 impl Served {
@@ -67,6 +69,12 @@ impl Served {
             let card = card.map_err(|e| format!("`mlinfra.card` metadata: {e}"))?;
             let classes = card.output.classes.clone();
             let regression = card.task == crate::onnx::card::Task::Regression;
+            let interval = match meta(crate::jobs::import::INTERVAL_KEY) {
+                Some(text) => Some(serde_json::from_str(&text).map_err(|e| {
+                    format!("`{}` metadata: {e}", crate::jobs::import::INTERVAL_KEY)
+                })?),
+                None => None,
+            };
             let (scorer, metas) = Scorer::imported(bytes, card)?;
             return Ok(Served {
                 model: model.to_string(),
@@ -89,6 +97,7 @@ impl Served {
                 scorer,
                 native: None,
                 regression,
+                interval,
             });
         }
         let metas = crate::onnx::feature_meta(props())
@@ -137,6 +146,7 @@ impl Served {
             scorer,
             native,
             regression: false,
+            interval: None,
         };
         if served.native.is_some() {
             let probe = probe_rows(&served.features);

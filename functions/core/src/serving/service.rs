@@ -696,7 +696,16 @@ impl<M: ModelSource, F: FeedbackSink> Service<M, F> {
         let predictions: Vec<Value> = (0..instances.len())
             .map(|i| {
                 if model.regression {
-                    return json!({"value": f64::from(scores.values[i])});
+                    let v = f64::from(scores.values[i]);
+                    let mut out = json!({ "value": v });
+                    if let Some(iv) = &model.interval {
+                        out["interval"] = json!({
+                            "level": iv.level,
+                            "low": v - iv.half_width,
+                            "high": v + iv.half_width,
+                        });
+                    }
+                    return out;
                 }
                 let p = &scores.probabilities[i * k..(i + 1) * k];
                 let idx = model.class_index(scores.labels[i]);
