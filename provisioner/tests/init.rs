@@ -76,6 +76,42 @@ fn init_on_the_heart_data_writes_a_stack_that_validates_and_trains() {
 
 /// Rows with two numeric features, `NA` for missing cells, and a text label (`malignant` is the
 /// rarer class, more likely with a larger `size`).
+/// A numeric label with many distinct values (`chol`) is a regression's: the stack says so and
+/// why, reads RMSE, validates, and deploys; training one says it is not built.
+#[test]
+fn init_on_a_numeric_label_of_many_values_writes_a_regression_stack() {
+    let p = Project::with_data();
+    let r = p.run(&["init", "--data", HEART, "--label", "chol"]);
+    r.ok();
+    assert!(
+        r.stderr
+            .contains("regression: `chol` is a number with 152 distinct values"),
+        "{}",
+        r.snapshot()
+    );
+    assert!(
+        r.stdout
+            .contains("then `mlinfra -f mlinfra.yaml models import MODEL.onnx`"),
+        "{}",
+        r.stdout
+    );
+    let text = std::fs::read_to_string(p.path().join("mlinfra.yaml")).unwrap();
+    assert!(text.contains("  task: regression"), "{text}");
+    assert!(text.contains("    metric: rmse"), "{text}");
+    assert!(!text.contains("positive_when"), "{text}");
+    let stack = ["-f", "mlinfra.yaml"];
+    p.run(&[&stack[..], &["validate"]].concat()).ok();
+    p.run(&[&stack[..], &["up", "--yes"]].concat()).ok();
+    let r = p.run(&[&stack[..], &["pipeline", "run"]].concat());
+    assert_ne!(r.code, 0, "{}", r.snapshot());
+    assert!(
+        r.stderr
+            .contains("does not train or curate data for a regression"),
+        "{}",
+        r.stderr
+    );
+}
+
 fn tumours() -> String {
     let mut s = String::from("size,grade,diagnosis\n");
     let mut x: u64 = 7;

@@ -26,6 +26,9 @@ const MISSING_MARKERS: [&str; 10] = [
 /// An integer column with at most this many distinct values is taken as categorical.
 const MAX_CODES: usize = 10;
 
+/// A numeric label with more distinct values than this is a regression's, not classes.
+const MAX_CLASSES: usize = 20;
+
 /// What the data says about the stack to write.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Proposal {
@@ -53,6 +56,10 @@ pub enum Task {
     },
     Multiclass {
         classes: Vec<String>,
+    },
+    /// The label's value is predicted: a number with many distinct values, or fractions.
+    Regression {
+        note: String,
     },
 }
 
@@ -119,7 +126,9 @@ pub fn run(g: &Global, a: &InitArgs) -> Result<i32, Failure> {
         label
     ));
     match &p.task {
-        Task::PositiveWhen { note, .. } | Task::Positive { note, .. } => out.progress(note),
+        Task::PositiveWhen { note, .. }
+        | Task::Positive { note, .. }
+        | Task::Regression { note } => out.progress(note),
         Task::Multiclass { classes } => out.progress(format!(
             "multiclass: {} classes ({})",
             classes.len(),
@@ -132,9 +141,13 @@ pub fn run(g: &Global, a: &InitArgs) -> Result<i32, Failure> {
             p.text_features.join(", ")
         ));
     }
+    let next = match p.task {
+        Task::Regression { .. } => "models import MODEL.onnx",
+        _ => "pipeline run",
+    };
     out.result(
         format!(
-            "wrote `{}`: stack `{}`. Next: `mlinfra -f {0} up`, then `mlinfra -f {0} pipeline run`\n",
+            "wrote `{}`: stack `{}`. Next: `mlinfra -f {0} up`, then `mlinfra -f {0} {next}`\n",
             target.display(),
             p.name
         ),
@@ -417,6 +430,26 @@ fn task(
             value,
         });
     }
+    // A number with fractions, or with more distinct values than a coded category has: its
+    // value is what to predict.
+    if numeric {
+        let fractional = counts
+            .keys()
+            .any(|c| c.parse::<f64>().is_ok_and(|x| x.fract() != 0.0));
+        if fractional || counts.len() > MAX_CLASSES {
+            return Ok(Task::Regression {
+                note: format!(
+                    "regression: `{label}` is a number with {} distinct values{} (for classes, `--positive-when \"> VALUE\"`)",
+                    counts.len(),
+                    if fractional {
+                        ", fractions among them"
+                    } else {
+                        ""
+                    }
+                ),
+            });
+        }
+    }
     Ok(Task::Multiclass {
         classes: counts.keys().cloned().collect(),
     })
@@ -452,12 +485,26 @@ pub fn render(p: &Proposal, source: &str, label: &str) -> String {
             "    # Multiclass ({} classes). For a binary task add `positive_when: \"> 0\"` (numbers)\n    # or `positive: VALUE` (one of two values).\n",
             classes.len()
         ),
+        Task::Regression { note } => format!(
+            "    # A regression ({note}): the model predicts the label's value (`model.task`).\n"
+        ),
     };
-    let binary = !matches!(p.task, Task::Multiclass { .. });
-    let (metric, min_metric) = if binary {
-        ("roc_auc", "0.75")
-    } else {
-        ("f1", "0.5")
+    let (metric, min_metric) = match p.task {
+        Task::Regression { .. } => (
+            "rmse",
+            "0              # the largest RMSE registered (0: no limit)",
+        ),
+        Task::Multiclass { .. } => ("f1", "0.5       # a model below this is not registered"),
+        _ => (
+            "roc_auc",
+            "0.75       # a model below this is not registered",
+        ),
+    };
+    let task = match p.task {
+        Task::Regression { .. } => {
+            "\n  task: regression               # mlinfra serves imported regressors; it does not train one yet"
+        }
+        _ => "",
     };
     // Smaller searches for larger data; the train function's memory grows with it.
     let (trials, folds, rounds) = match p.rows {
@@ -498,7 +545,7 @@ dataset:
     seed: 42
 
 model:
-  name: {name}
+  name: {name}{task}
   families: [logistic_regression, gradient_boosted_trees]
   tuning:
     strategy: random
@@ -516,7 +563,7 @@ model:
 
 promotion:
   metric: {metric}
-  min_metric: {min_metric}       # a model below this is not registered
+  min_metric: {min_metric}
   min_improvement: 0.0           # over the model in Production
   staging: automatic
   production: approval           # a second, signed-in person approves
@@ -568,6 +615,7 @@ monitoring:
         trials = trials,
         folds = folds,
         metric = metric,
+        task = task,
         rounds = rounds,
         min_metric = min_metric,
         memory = memory,
