@@ -195,6 +195,7 @@ pub async fn retrain<S: Store>(
         data_name: &eval_name,
         label: &stack.dataset.label.column,
         policy: &settings.pipeline.policy,
+        interval_level: stack.model.interval_level,
         actor,
     };
     let out = import::import(lake, registry, &what).await?;

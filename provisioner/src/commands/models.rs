@@ -462,6 +462,7 @@ async fn import<S: Store>(
         data_name: &crate::stack::shown(data),
         label,
         policy: &settings.pipeline.policy,
+        interval_level: cx.loaded.stack.model.interval_level,
         actor,
     };
     let out = import::import(lake, reg, &what).await?;

@@ -172,6 +172,8 @@ pub struct Model {
     /// What the model predicts: a class of the label (`classification`) or its value
     /// (`regression`, served from models imported with `models import`).
     pub task: Task,
+    /// A regression's prediction interval coverage (`model.interval_level`, default 0.9).
+    pub interval_level: f64,
     pub families: Vec<Family>,
     pub tuning: Tuning,
 }
@@ -800,6 +802,18 @@ fn decode_model(n: Option<&Node>, stack_name: Option<&str>, cx: &mut Cx) -> Opti
         "regression" => Task::Regression,
         _ => Task::Classification,
     };
+    let interval_level = match m.opt("interval_level") {
+        None => Some(0.9),
+        Some(n) if task == Task::Classification => {
+            cx.error_hint(
+                n,
+                "`model.interval_level` is the coverage of a regression's prediction interval; `model.task` is `classification`",
+                "remove it, or set `model.task: regression`",
+            );
+            None
+        }
+        Some(n) => cx.float(n, "model.interval_level", 0.5..=0.99),
+    };
     let name = match m.opt("name") {
         Some(n) => cx
             .string(n, "model.name")
@@ -923,6 +937,7 @@ fn decode_model(n: Option<&Node>, stack_name: Option<&str>, cx: &mut Cx) -> Opti
     Some(Model {
         name: name?,
         task,
+        interval_level: interval_level?,
         families: families?,
         tuning: tuning?,
     })

@@ -103,9 +103,6 @@ pub fn eval_set(csv: &[u8], card: &Card, label: &str) -> Result<EvalSet, String>
     })
 }
 
-/// The coverage of a regression's prediction interval.
-pub const INTERVAL_LEVEL: f64 = 0.9;
-
 /// The metadata entry of a regression's [`Interval`] in its registered file.
 pub const INTERVAL_KEY: &str = "mlinfra.interval";
 
@@ -155,9 +152,8 @@ pub const IMAGE_PROFILE: [&str; 4] = ["width", "height", "brightness", "contrast
 #[derive(Debug, Clone)]
 pub struct Assessed {
     pub evaluated: Evaluated,
-    /// A regression's prediction interval, from its errors on the evaluation set (or why there
-    /// is none).
-    pub interval: Option<Result<Interval, String>>,
+    /// A regression's absolute error on each evaluation row (its interval's calibration).
+    pub residuals: Option<Vec<f64>>,
     /// The reference (`reference.csv`) of a classification: each row's inputs or their
     /// profile, the confidence and the predicted class.
     pub reference: Option<String>,
@@ -248,7 +244,7 @@ pub fn evaluate_for_monitor(
                 .collect();
             let reference = reference_csv(card, set, &profile, &proba);
             Ok(Assessed {
-                interval: None,
+                residuals: None,
                 evaluated: Evaluated::Classification(crate::metrics::evaluate(&y, &proba, classes)),
                 reference: Some(reference),
             })
@@ -276,7 +272,7 @@ pub fn evaluate_for_monitor(
                 evaluated: Evaluated::Regression(crate::metrics::RegressionEvaluation::of(
                     &y, &predicted,
                 )),
-                interval: Some(Interval::split_conformal(&residuals, INTERVAL_LEVEL)),
+                residuals: Some(residuals),
                 reference: None,
             })
         }
@@ -359,6 +355,8 @@ pub struct ToImport<'a> {
     pub data_name: &'a str,
     pub label: &'a str,
     pub policy: &'a Policy,
+    /// The coverage of a regression's prediction interval (`model.interval_level`).
+    pub interval_level: f64,
     pub actor: &'a str,
 }
 
@@ -378,6 +376,7 @@ pub async fn import<S: Store>(
         data_name,
         label,
         policy,
+        interval_level,
         actor,
     } = *what;
     let mut imported = Imported::load(bytes).map_err(|e| JobError::Input(e.to_string()))?;
@@ -411,7 +410,7 @@ pub async fn import<S: Store>(
     let Assessed {
         evaluated: evaluation,
         reference,
-        interval,
+        residuals,
     } = evaluate_for_monitor(&imported, card, set, pictures)
         .map_err(|e| JobError::Input(format!("`{data_name}`: {e}")))?;
     let baseline = production_baseline(lake, registry, model, data, label, pictures).await?;
@@ -427,11 +426,12 @@ pub async fn import<S: Store>(
     };
     let blessing = Some(blessing);
     let source_sha256 = format!("sha256:{}", crate::pipeline::sha256_hex(bytes));
-    let (interval, interval_missing) = match interval {
-        Some(Ok(i)) => (Some(i), None),
-        Some(Err(e)) => (None, Some(e)),
-        None => (None, None),
-    };
+    let (interval, interval_missing) =
+        match residuals.map(|r| Interval::split_conformal(&r, interval_level)) {
+            Some(Ok(i)) => (Some(i), None),
+            Some(Err(e)) => (None, Some(e)),
+            None => (None, None),
+        };
     let mut outcome = ImportOutcome {
         evaluation,
         blessing,
