@@ -1,5 +1,6 @@
 //! Reading a data file the user names (or the stack's `dataset.source`): its size bounded, a
-//! Parquet file as the CSV it converts to, the read options and label rule from the stack.
+//! Parquet file as the CSV it converts to, the read options and label rule from the stack; an
+//! image model's evaluation pictures, each bounded.
 
 use std::path::{Path, PathBuf};
 
@@ -9,6 +10,27 @@ use mlinfra_core::schema::Schema;
 use super::Failure;
 use crate::cli::{DataArgs, Global};
 use crate::stack::Stack;
+
+/// The largest picture file an image model's evaluation reads.
+const MAX_PICTURE_BYTES: u64 = 64 * 1024 * 1024;
+
+/// The reader of an image model's evaluation pictures, by their paths relative to `base` (the
+/// manifest's directory): each file at most [`MAX_PICTURE_BYTES`].
+pub fn pictures_under(base: PathBuf) -> impl Fn(&str) -> Result<Vec<u8>, String> {
+    move |p: &str| {
+        let path = base.join(p);
+        let size = std::fs::metadata(&path)
+            .map_err(|e| format!("cannot read `{}`: {e}", path.display()))?
+            .len();
+        if size > MAX_PICTURE_BYTES {
+            return Err(format!(
+                "`{}` is {size} bytes; the largest picture read is {MAX_PICTURE_BYTES}",
+                path.display()
+            ));
+        }
+        std::fs::read(&path).map_err(|e| format!("cannot read `{}`: {e}", path.display()))
+    }
+}
 
 /// The stack, when there is one to take defaults from.
 pub fn optional_stack(g: &Global) -> Result<Option<Stack>, Failure> {

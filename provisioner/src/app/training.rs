@@ -179,10 +179,8 @@ pub async fn retrain<S: Store>(
     } else {
         (data.clone(), lake.uri(&latest.key))
     };
-    let base = output.clone();
-    let pictures = move |p: &str| -> Result<Vec<u8>, String> {
-        std::fs::read(base.join(p)).map_err(|e| format!("cannot read `{p}`: {e}"))
-    };
+    // An image model's pictures, by their paths relative to the output directory.
+    let pictures = crate::app::input::pictures_under(output.clone());
     let settings = crate::app::settings::jobs(stack)?;
     let model = &stack.model.name;
     let what = import::ToImport {
@@ -234,14 +232,13 @@ pub async fn retrain<S: Store>(
             e.rows, e.roc_auc, e.accuracy
         );
     }
-    if let Some(b) = &out.blessing {
-        let _ = writeln!(
-            text,
-            "blessing  {}: {}",
-            if b.blessed { "blessed" } else { "not blessed" },
-            b.reason
-        );
-    }
+    let b = &out.blessing;
+    let _ = writeln!(
+        text,
+        "blessing  {}: {}",
+        if b.blessed { "blessed" } else { "not blessed" },
+        b.reason
+    );
     match &out.registered {
         Some(v) => {
             let _ = writeln!(

@@ -364,9 +364,6 @@ async fn act<S: Store>(
     Ok(code)
 }
 
-/// The largest picture file an image model's evaluation reads.
-const MAX_PICTURE_BYTES: u64 = 64 * 1024 * 1024;
-
 /// `mlinfra models import FILE`: the card written from the graph when there is none (nothing
 /// registered), else the import use case ([`mlinfra_core::jobs::import`]) and its outcome.
 async fn import<S: Store>(
@@ -433,23 +430,11 @@ async fn import<S: Store>(
         None => None,
     };
     // An image model's pictures, by their paths relative to the evaluation manifest.
-    let base = data
-        .parent()
-        .unwrap_or(std::path::Path::new("."))
-        .to_path_buf();
-    let pictures = move |p: &str| -> Result<Vec<u8>, String> {
-        let path = base.join(p);
-        let size = std::fs::metadata(&path)
-            .map_err(|e| format!("cannot read `{}`: {e}", path.display()))?
-            .len();
-        if size > MAX_PICTURE_BYTES {
-            return Err(format!(
-                "`{}` is {size} bytes; the largest picture read is {MAX_PICTURE_BYTES}",
-                path.display()
-            ));
-        }
-        std::fs::read(&path).map_err(|e| format!("cannot read `{}`: {e}", path.display()))
-    };
+    let pictures = crate::app::input::pictures_under(
+        data.parent()
+            .unwrap_or(std::path::Path::new("."))
+            .to_path_buf(),
+    );
     let actor = &who()?;
     let settings = crate::app::settings::jobs(&cx.loaded.stack)?;
     let what = import::ToImport {
@@ -508,14 +493,13 @@ async fn import<S: Store>(
     if let Some(why) = &out.interval_missing {
         let _ = writeln!(t, "interval  none: {why}");
     }
-    if let Some(b) = &out.blessing {
-        let _ = writeln!(
-            t,
-            "blessing  {}: {}",
-            if b.blessed { "blessed" } else { "not blessed" },
-            b.reason
-        );
-    }
+    let b = &out.blessing;
+    let _ = writeln!(
+        t,
+        "blessing  {}: {}",
+        if b.blessed { "blessed" } else { "not blessed" },
+        b.reason
+    );
     let code = match &out.registered {
         Some(v) => {
             let _ = writeln!(

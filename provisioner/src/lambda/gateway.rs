@@ -109,11 +109,7 @@ impl Gateway {
     /// response when it has one, else API Gateway's default.
     fn too_large(&self) -> Response<Full<Bytes>> {
         match &self.api.too_large {
-            Some((status, body)) => {
-                let mut r = gateway_error(*status, "RequestTooLongException", "");
-                *r.body_mut() = Full::new(Bytes::from(body.clone()));
-                r
-            }
+            Some((status, body)) => gateway_answer(*status, "RequestTooLongException", body),
             None => gateway_error(413, "RequestTooLongException", "Request Too Long"),
         }
     }
@@ -405,9 +401,12 @@ fn proxy_response(payload: &[u8]) -> Option<Response<Full<Bytes>>> {
 }
 
 fn gateway_error(status: u16, kind: &str, message: &str) -> Response<Full<Bytes>> {
-    let mut r = Response::new(Full::new(Bytes::from(
-        json!({ "message": message }).to_string(),
-    )));
+    gateway_answer(status, kind, &json!({ "message": message }).to_string())
+}
+
+/// What API Gateway answers itself: a JSON `body` with its error type.
+fn gateway_answer(status: u16, kind: &str, body: &str) -> Response<Full<Bytes>> {
+    let mut r = Response::new(Full::new(Bytes::from(body.to_string())));
     *r.status_mut() =
         hyper::StatusCode::from_u16(status).unwrap_or(hyper::StatusCode::INTERNAL_SERVER_ERROR);
     r.headers_mut().insert(

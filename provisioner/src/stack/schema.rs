@@ -758,11 +758,13 @@ fn task_metric(n: &Node, path: &str, task: Task, cx: &mut Cx) -> Option<&'static
         && let Ok(m) = text.parse::<Metric>()
         && !names.contains(&m.name())
     {
-        let (other, its) = if m.is_regression() {
-            ("regression", "regression")
+        // The task the metric scores, which the stack could name instead.
+        let its = if m.is_regression() {
+            Task::Regression
         } else {
-            ("classification", "classification")
-        };
+            Task::Classification
+        }
+        .name();
         cx.error_hint(
             n,
             format!(
@@ -770,7 +772,7 @@ fn task_metric(n: &Node, path: &str, task: Task, cx: &mut Cx) -> Option<&'static
                 task.name()
             ),
             format!(
-                "use one of {}, or set `model.task: {other}`",
+                "use one of {}, or set `model.task: {its}`",
                 names
                     .iter()
                     .map(|n| format!("`{n}`"))

@@ -322,9 +322,8 @@ fn reference_csv(
 #[derive(Debug, Clone, Serialize)]
 pub struct ImportOutcome {
     pub evaluation: Evaluated,
-    /// Classification only: against the policy and the imported Production version.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub blessing: Option<Blessing>,
+    /// Against the policy and the imported Production version on the same rows.
+    pub blessing: Blessing,
     /// A regression's prediction interval (split-conformal on the evaluation set), stored
     /// with the model and answered with each value.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -424,7 +423,6 @@ pub async fn import<S: Store>(
         }
         (Evaluated::Regression(e), _) => bless_regression(policy, e, None),
     };
-    let blessing = Some(blessing);
     let source_sha256 = format!("sha256:{}", crate::pipeline::sha256_hex(bytes));
     let (interval, interval_missing) =
         match residuals.map(|r| Interval::split_conformal(&r, interval_level)) {
@@ -441,7 +439,7 @@ pub async fn import<S: Store>(
         source_sha256,
         rewrites: imported.rewrites.applied.clone(),
     };
-    if outcome.blessing.as_ref().is_some_and(|b| !b.blessed) {
+    if !outcome.blessing.blessed {
         return Ok(outcome);
     }
     let card_json = card.to_json();

@@ -629,13 +629,10 @@ impl<M: ModelSource, F: FeedbackSink> Service<M, F> {
             {
                 Some(k.parse::<usize>().unwrap_or(usize::MAX))
             }
-            Some(_) => {
+            Some(k) => {
                 return fail(ProxyResponse::error(
                     400,
-                    &format!(
-                        "`top_k={}` is not a number of classes",
-                        req.query("top_k").unwrap_or_default()
-                    ),
+                    &format!("`top_k={k}` is not a number of classes"),
                     vec![json!({"field": "top_k", "message": "expected an integer of at least 1"})],
                     None,
                 ));
