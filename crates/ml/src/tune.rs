@@ -1,12 +1,15 @@
-//! Tuner: grid or random search over the stack's space, scored by stratified k-fold
-//! cross-validation on the training rows; the best trial is refitted on all of them.
+//! Tuner: grid or random search over the stack's space, scored by k-fold cross-validation on
+//! the training rows (stratified by class for a classification); the best trial is refitted on
+//! all of them. A regression's search also gives the best trial's out-of-fold errors, on which
+//! its prediction interval is calibrated.
 
 use serde::{Deserialize, Serialize};
 
 use crate::data::split::folds;
 use crate::data::{Frame, Labels};
+use crate::metrics::RegressionEvaluation;
 use crate::metrics::{Metric, evaluate};
-use crate::model::{Family, GbtParams, Model, Params, Prepared};
+use crate::model::{Family, GbtParams, Loss, Model, Params, Prepared};
 use crate::rng::Rng;
 use crate::transform::{Preprocessor, Rows};
 
@@ -67,6 +70,7 @@ pub fn grid(space: &Space) -> Vec<Params> {
             Family::LogisticRegression => {
                 out.extend(space.l2.iter().map(|&l2| Params::LogisticRegression { l2 }))
             }
+            Family::Ridge => out.extend(space.l2.iter().map(|&l2| Params::Ridge { l2 })),
             Family::GradientBoostedTrees => {
                 for &max_depth in &space.max_depth {
                     for &learning_rate in &space.learning_rate {
@@ -118,6 +122,13 @@ pub fn candidates(space: &Space, cfg: &SearchConfig) -> Vec<Params> {
     out
 }
 
+/// What a search fits: a classification's classes, or a regression's targets and loss.
+#[derive(Clone, Copy)]
+pub enum Target<'a> {
+    Classes(&'a Labels),
+    Values { y: &'a [f64], loss: Loss },
+}
+
 /// Run the search on the rows `train`.
 pub fn search(
     frame: &Frame,
@@ -126,8 +137,36 @@ pub fn search(
     space: &Space,
     cfg: &SearchConfig,
 ) -> SearchResult {
-    let k = labels.classes.len();
-    let fs = folds(train, &labels.y, k, cfg.folds, cfg.seed);
+    search_target(frame, Target::Classes(labels), train, space, cfg).0
+}
+
+/// Run a regression's search on the rows `train`; with the best trial's absolute out-of-fold
+/// errors, one per row of `train` (each from the fold that did not fit it).
+pub fn search_values(
+    frame: &Frame,
+    y: &[f64],
+    loss: Loss,
+    train: &[usize],
+    space: &Space,
+    cfg: &SearchConfig,
+) -> (SearchResult, Vec<f64>) {
+    search_target(frame, Target::Values { y, loss }, train, space, cfg)
+}
+
+fn search_target(
+    frame: &Frame,
+    target: Target<'_>,
+    train: &[usize],
+    space: &Space,
+    cfg: &SearchConfig,
+) -> (SearchResult, Vec<f64>) {
+    let fs = match target {
+        Target::Classes(labels) => {
+            folds(train, &labels.y, labels.classes.len(), cfg.folds, cfg.seed)
+        }
+        // One stratum: plain shuffled folds.
+        Target::Values { y, .. } => folds(train, &vec![0; y.len()], 1, cfg.folds, cfg.seed),
+    };
     // Preprocessing is fitted per fold on that fold's training rows (no leakage), once.
     let prepared: Vec<_> = (0..cfg.folds)
         .map(|v| {
@@ -138,11 +177,9 @@ pub fn search(
                 .flat_map(|(_, f)| f.iter().copied())
                 .collect();
             let prep = Preprocessor::fit(frame, &fit_rows);
-            let y_fit: Vec<usize> = fit_rows.iter().map(|&i| labels.y[i]).collect();
-            let x_fit = Prepared::new(&prep, frame, fit_rows);
+            let x_fit = Prepared::new(&prep, frame, fit_rows.clone());
             let x_val = Rows::new(&prep, frame, fs[v].clone());
-            let y_val: Vec<usize> = fs[v].iter().map(|&i| labels.y[i]).collect();
-            (prep, x_fit, y_fit, x_val, y_val)
+            (prep, x_fit, x_val, fit_rows)
         })
         .collect();
     let higher = cfg.metric.higher_is_better();
@@ -163,15 +200,48 @@ pub fn search(
             prepared[v].1.bins(1);
         });
     }
+    let pick =
+        |rows: &[usize], all: &[usize]| -> Vec<usize> { rows.iter().map(|&i| all[i]).collect() };
     let scores = crate::par::map(&work, threads, |&(t, v)| {
-        let (prep, x_fit, y_fit, x_val, y_val) = &prepared[v];
-        let model = Model::fit_prepared(prep.clone(), x_fit, y_fit, labels, &candidates[t], 1);
-        let proba = model.predict_rows(x_val);
-        evaluate(y_val, &proba, k).metric(cfg.metric)
+        let (prep, x_fit, x_val, fit_rows) = &prepared[v];
+        match target {
+            Target::Classes(labels) => {
+                let y_fit = pick(fit_rows, &labels.y);
+                let model =
+                    Model::fit_prepared(prep.clone(), x_fit, &y_fit, labels, &candidates[t], 1);
+                let proba = model.predict_rows(x_val);
+                let y_val = pick(&fs[v], &labels.y);
+                let k = labels.classes.len();
+                (evaluate(&y_val, &proba, k).metric(cfg.metric), Vec::new())
+            }
+            Target::Values { y, loss } => {
+                let y_fit: Vec<f64> = fit_rows.iter().map(|&i| y[i]).collect();
+                let model = Model::fit_prepared_values(
+                    prep.clone(),
+                    x_fit,
+                    &y_fit,
+                    &candidates[t],
+                    loss,
+                    1,
+                );
+                let predicted = model.predict_values(x_val);
+                let y_val: Vec<f64> = fs[v].iter().map(|&i| y[i]).collect();
+                let score = RegressionEvaluation::of(&y_val, &predicted).metric(cfg.metric);
+                let errors = y_val
+                    .iter()
+                    .zip(&predicted)
+                    .map(|(a, b)| (a - b).abs())
+                    .collect();
+                (score, errors)
+            }
+        }
     });
     let mut trials = Vec::new();
     for (t, params) in candidates.into_iter().enumerate() {
-        let fold_scores: Vec<f64> = scores[t * cfg.folds..(t + 1) * cfg.folds].to_vec();
+        let fold_scores: Vec<f64> = scores[t * cfg.folds..(t + 1) * cfg.folds]
+            .iter()
+            .map(|s| s.0)
+            .collect();
         let finite: Vec<f64> = fold_scores
             .iter()
             .copied()
@@ -196,7 +266,21 @@ pub fn search(
             best = i;
         }
     }
-    SearchResult { trials, best }
+    // The best trial's errors, back in the order of `train`.
+    let mut errors = Vec::new();
+    if matches!(target, Target::Values { .. }) && !trials.is_empty() {
+        let mut by_row = std::collections::HashMap::with_capacity(train.len());
+        for v in 0..cfg.folds {
+            for (&i, &e) in fs[v].iter().zip(&scores[best * cfg.folds + v].1) {
+                by_row.insert(i, e);
+            }
+        }
+        errors = train
+            .iter()
+            .filter_map(|i| by_row.get(i).copied())
+            .collect();
+    }
+    (SearchResult { trials, best }, errors)
 }
 
 #[cfg(test)]
@@ -205,7 +289,7 @@ mod tests {
 
     fn space() -> Space {
         Space {
-            families: Family::ALL.to_vec(),
+            families: Family::CLASSIFICATION.to_vec(),
             l2: vec![0.1, 1.0],
             max_depth: vec![2, 3],
             learning_rate: vec![0.1],

@@ -229,6 +229,18 @@ pub enum DataError {
     NotBinary { column: String, found: String },
     #[error("column `{0}` has no values at all")]
     AllMissing(String),
+    #[error(
+        "label column `{column}`, line {line}: `{value}` is not a number, and a regression (`model.task: regression`) predicts numbers; fix the value, or for classes set `model.task: classification`"
+    )]
+    TargetNotNumeric {
+        column: String,
+        value: String,
+        line: u64,
+    },
+    #[error(
+        "label column `{column}` is `{value}` on every row: a regression needs a target that varies"
+    )]
+    ConstantTarget { column: String, value: String },
 }
 
 /// Read a CSV with a header row from any reader.
@@ -492,6 +504,89 @@ impl LabelRule {
     }
 }
 
+/// A regression's targets, split off a frame by [`take_target`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct Targets {
+    /// One finite number per row kept.
+    pub y: Vec<f64>,
+    /// Rows dropped because their target is missing.
+    pub missing: usize,
+    /// The lines (the header is line 1) of rows dropped because their target is not finite
+    /// (`NaN`, `inf`).
+    pub non_finite: Vec<u64>,
+}
+
+impl Targets {
+    /// Every row dropped.
+    pub fn dropped(&self) -> usize {
+        self.missing + self.non_finite.len()
+    }
+}
+
+/// Split a regression's numeric target off a frame: rows whose target is missing or not finite
+/// are dropped (and counted, the non-finite ones by line); a value that is not a number, a
+/// column that is not there, empty or constant is an error naming it.
+pub fn take_target(frame: &mut Frame, column: &str) -> Result<Targets, DataError> {
+    let Some(col) = frame.take(column) else {
+        return Err(DataError::NoLabel {
+            column: column.to_string(),
+            available: frame
+                .names()
+                .iter()
+                .map(|n| format!("`{n}`"))
+                .collect::<Vec<_>>()
+                .join(", "),
+        });
+    };
+    let (mut keep, mut y, mut missing, mut non_finite) = (Vec::new(), Vec::new(), 0, Vec::new());
+    for i in 0..col.values.len() {
+        let line = i as u64 + 2;
+        let v = match &col.values {
+            Values::Number(v) => v[i],
+            Values::Text(_) => match col.values.cell(i) {
+                None => f64::NAN,
+                Some(cell) => match cell.parse::<f64>() {
+                    Ok(v) if v.is_finite() => v,
+                    Ok(_) => {
+                        non_finite.push(line);
+                        continue;
+                    }
+                    Err(_) => {
+                        return Err(DataError::TargetNotNumeric {
+                            column: column.to_string(),
+                            value: cell,
+                            line,
+                        });
+                    }
+                },
+            },
+        };
+        if v.is_nan() {
+            missing += 1;
+            continue;
+        }
+        keep.push(i);
+        y.push(v);
+    }
+    if y.is_empty() {
+        return Err(DataError::EmptyLabel(column.to_string()));
+    }
+    if y.iter().all(|v| *v == y[0]) {
+        return Err(DataError::ConstantTarget {
+            column: column.to_string(),
+            value: fmt_num(y[0]),
+        });
+    }
+    if keep.len() < col.values.len() {
+        *frame = frame.select_rows(&keep);
+    }
+    Ok(Targets {
+        y,
+        missing,
+        non_finite,
+    })
+}
+
 /// Split the label off a frame. Rows whose label is missing are dropped; their count is returned.
 pub fn take_label(
     frame: &mut Frame,
@@ -622,6 +717,24 @@ mod tests {
                 ..ReadOptions::default()
             },
         )
+    }
+
+    #[test]
+    fn a_regressions_target_drops_missing_and_non_finite_rows_and_refuses_text_or_a_constant() {
+        let mut f = read("a,y\n1,2.5\n2,\n3,inf\n4,-1\n5,NaN\n").expect("read");
+        let t = take_target(&mut f, "y").expect("target");
+        assert_eq!(t.y, vec![2.5, -1.0]);
+        assert_eq!(
+            (t.missing, t.non_finite.clone(), t.dropped()),
+            (1, vec![4, 6], 3)
+        );
+        assert_eq!(f.rows, 2);
+        let mut f = read("a,y\n1,2\n2,high\n").expect("read");
+        let e = take_target(&mut f, "y").expect_err("text").to_string();
+        assert!(e.contains("line 3: `high` is not a number"), "{e}");
+        let mut f = read("a,y\n1,2\n2,2\n").expect("read");
+        let e = take_target(&mut f, "y").expect_err("constant").to_string();
+        assert!(e.contains("is `2` on every row"), "{e}");
     }
 
     #[test]

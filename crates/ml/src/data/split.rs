@@ -55,6 +55,33 @@ pub fn split(frame: &Frame, labels: &Labels, eval_fraction: f64, seed: u64) -> S
     Split { train, eval }
 }
 
+/// A regression's split: the same rule over one stratum, a row's key ending with its target.
+pub fn split_values(frame: &Frame, y: &[f64], eval_fraction: f64, seed: u64) -> Split {
+    let labels = Labels {
+        classes: y.iter().map(|v| super::fmt_num(*v)).collect(),
+        class_values: None,
+        y: (0..y.len()).collect(),
+    };
+    let n = frame.rows;
+    let u: Vec<f64> = (0..n)
+        .map(|i| unit(hash_bytes(&row_key(frame, &labels, i), seed)))
+        .collect();
+    let mut is_eval: Vec<bool> = u.iter().map(|&x| x < eval_fraction).collect();
+    // At least one row on each side.
+    if n >= 2 && is_eval.iter().all(|e| !e) {
+        if let Some(i) = (0..n).min_by(|&a, &b| u[a].total_cmp(&u[b])) {
+            is_eval[i] = true;
+        }
+    } else if n >= 2
+        && is_eval.iter().all(|e| *e)
+        && let Some(i) = (0..n).max_by(|&a, &b| u[a].total_cmp(&u[b]))
+    {
+        is_eval[i] = false;
+    }
+    let (eval, train): (Vec<usize>, Vec<usize>) = (0..n).partition(|&i| is_eval[i]);
+    Split { train, eval }
+}
+
 /// Stratified k folds of `rows` (indices into `y`), deterministic under `seed`.
 pub fn folds(
     rows: &[usize],

@@ -1,11 +1,12 @@
 //! Explanations of a prediction: how much each raw feature moved the model's margin (the
-//! log-odds of a binary model, each class's score of a multiclass one) away from the model's
+//! log-odds of a binary model, each class's score of a multiclass one, a regression's predicted
+//! value) away from the model's
 //! expected margin, as SHAP values, so that `base + Σ contributions = margin` exactly.
 //!
 //! - Gradient-boosted trees: exact path-dependent TreeSHAP ([`tree`]), the trees' splits
 //!   weighted by the training rows that reached each node (their `cover`). The trees read one
 //!   value per raw feature, so each contribution is already a raw feature's.
-//! - Logistic regression: exact linear SHAP with independent features ([`linear`]): a column's
+//! - Logistic and ridge regression: exact linear SHAP with independent features ([`linear`]): a column's
 //!   contribution is its weight times its distance from the training mean; a categorical
 //!   feature's one-hot columns are summed back into the feature.
 //!
@@ -46,7 +47,9 @@ impl std::fmt::Display for NotExplainable {
 /// one per margin (one for a binary model, one per class otherwise).
 pub fn explain(model: &Model, values: &[f64]) -> Result<Vec<Explanation>, NotExplainable> {
     let names = model.prep.names();
-    let outputs: Vec<String> = if model.classes.len() == 2 {
+    let outputs: Vec<String> = if model.is_regression() {
+        vec!["value".to_string()]
+    } else if model.classes.len() == 2 {
         vec![format!("log_odds({})", model.classes[1])]
     } else {
         model.classes.clone()
@@ -75,6 +78,12 @@ pub fn explain(model: &Model, values: &[f64]) -> Result<Vec<Explanation>, NotExp
                 .into_iter()
                 .map(|(base, phi)| (base, linear::by_feature(&model.prep, &phi)))
                 .collect()
+        }
+        Estimator::Ridge(m) => {
+            let mut encoded = vec![0.0; model.prep.encoded_width()];
+            model.prep.encode_row(values, &mut encoded);
+            let (base, phi) = linear::explain_ridge(m, &encoded)?;
+            vec![(base, linear::by_feature(&model.prep, &phi))]
         }
     };
     Ok(outputs

@@ -262,6 +262,7 @@ mod tests {
             base: vec![0.25],
             trees: vec![vec![t.clone()]],
             learned_missing: true,
+            loss: crate::model::gbt::Loss::LogLoss,
         };
         for row in [
             [0.1, 1.0, 3.0],

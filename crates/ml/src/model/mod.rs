@@ -1,16 +1,18 @@
 //! Trainer: the model families and a trained model (preprocessing + estimator) that predicts
-//! class probabilities from raw features.
+//! class probabilities (a classification) or a value (a regression) from raw features.
 
 pub mod gbt;
 pub mod linalg;
 pub mod logistic;
+pub mod ridge;
 
 use serde::{Deserialize, Serialize};
 
 use crate::data::Frame;
 use crate::transform::{Preprocessor, Rows};
-pub use gbt::{Binned, Gbt, GbtParams};
+pub use gbt::{Binned, Gbt, GbtParams, Loss};
 pub use logistic::Logistic;
+pub use ridge::Ridge;
 
 /// Hyperparameters of one trial.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -18,6 +20,7 @@ pub use logistic::Logistic;
 pub enum Params {
     LogisticRegression { l2: f64 },
     GradientBoostedTrees(GbtParams),
+    Ridge { l2: f64 },
 }
 
 impl Params {
@@ -25,6 +28,7 @@ impl Params {
         match self {
             Params::LogisticRegression { .. } => Family::LogisticRegression,
             Params::GradientBoostedTrees(_) => Family::GradientBoostedTrees,
+            Params::Ridge { .. } => Family::Ridge,
         }
     }
 }
@@ -35,18 +39,38 @@ impl Params {
 pub enum Family {
     LogisticRegression,
     GradientBoostedTrees,
+    Ridge,
 }
 
 crate::names::named!(Family, "a model family", {
     LogisticRegression => "logistic_regression",
     GradientBoostedTrees => "gradient_boosted_trees",
+    Ridge => "ridge",
 });
+
+impl Family {
+    /// The families a classification searches over.
+    pub const CLASSIFICATION: &'static [Family] =
+        &[Family::LogisticRegression, Family::GradientBoostedTrees];
+    /// The families a regression searches over.
+    pub const REGRESSION: &'static [Family] = &[Family::Ridge, Family::GradientBoostedTrees];
+
+    /// The families of a classification, or of a regression when `regression`.
+    pub fn for_task(regression: bool) -> &'static [Family] {
+        if regression {
+            Family::REGRESSION
+        } else {
+            Family::CLASSIFICATION
+        }
+    }
+}
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "family", rename_all = "snake_case")]
 pub enum Estimator {
     LogisticRegression(Logistic),
     GradientBoostedTrees(Gbt),
+    Ridge(Ridge),
 }
 
 /// Rows ready for the estimators (a [`Rows`] view: missing numbers NaN), binned for the trees
@@ -82,6 +106,7 @@ impl<'a> Prepared<'a> {
 pub struct Model {
     pub prep: Preprocessor,
     pub estimator: Estimator,
+    /// A classification's classes; none for a regression.
     pub classes: Vec<String>,
     pub class_values: Option<Vec<i64>>,
 }
@@ -113,7 +138,9 @@ impl Model {
     ) -> Model {
         let k = labels.classes.len();
         let estimator = match params {
-            Params::LogisticRegression { l2 } => {
+            // Ridge is a regression's linear family; validation keeps it out of a
+            // classification's space, where the linear family is the logistic regression.
+            Params::LogisticRegression { l2 } | Params::Ridge { l2 } => {
                 let encoded = crate::transform::Encoded::new(&prep, &x.x);
                 Estimator::LogisticRegression(Logistic::fit(&encoded, y, k, *l2))
             }
@@ -129,9 +156,63 @@ impl Model {
         }
     }
 
-    /// Class probabilities of the rows of a view (made by this model's preprocessing).
+    /// Fit preprocessing and a regression of the targets `y` on the rows `train` of `frame`.
+    pub fn fit_values(
+        frame: &Frame,
+        y: &[f64],
+        train: &[usize],
+        params: &Params,
+        loss: Loss,
+    ) -> Model {
+        let prep = Preprocessor::fit(frame, train);
+        let x = Prepared::new(&prep, frame, train.to_vec());
+        let ys: Vec<f64> = train.iter().map(|&i| y[i]).collect();
+        Model::fit_prepared_values(prep, &x, &ys, params, loss, crate::par::threads())
+    }
+
+    /// Fit a regression on prepared rows (targets `y`, one per row), on up to `threads` threads
+    /// (the model does not depend on it).
+    pub fn fit_prepared_values(
+        prep: Preprocessor,
+        x: &Prepared<'_>,
+        y: &[f64],
+        params: &Params,
+        loss: Loss,
+        threads: usize,
+    ) -> Model {
+        let estimator = match params {
+            // The logistic regression is a classification's linear family; validation keeps it
+            // out of a regression's space, where the linear family is ridge.
+            Params::Ridge { l2 } | Params::LogisticRegression { l2 } => {
+                let encoded = crate::transform::Encoded::new(&prep, &x.x);
+                Estimator::Ridge(Ridge::fit(&encoded, y, *l2))
+            }
+            Params::GradientBoostedTrees(p) => Estimator::GradientBoostedTrees(
+                Gbt::fit_regression(x.bins(threads), y, loss, *p, threads),
+            ),
+        };
+        Model {
+            prep,
+            estimator,
+            classes: Vec::new(),
+            class_values: None,
+        }
+    }
+
+    /// Whether the model predicts a value (a regression) rather than class probabilities.
+    pub fn is_regression(&self) -> bool {
+        self.classes.is_empty()
+    }
+
+    /// A regression's predicted values of the rows of a view.
+    pub fn predict_values(&self, x: &Rows<'_>) -> Vec<f64> {
+        self.predict_rows(x).into_iter().map(|p| p[0]).collect()
+    }
+
+    /// Class probabilities of the rows of a view (made by this model's preprocessing); a
+    /// regression's value alone for each row.
     pub fn predict_rows(&self, x: &Rows<'_>) -> Vec<Vec<f64>> {
-        let k = self.classes.len();
+        let k = self.classes.len().max(1);
         let (mut enc, mut filled, mut row) = (Vec::new(), Vec::new(), Vec::new());
         (0..x.len())
             .map(|r| {
@@ -184,6 +265,11 @@ impl Model {
                 m.predict_row(encoded, out);
             }
             Estimator::GradientBoostedTrees(m) => m.predict_row(x, out),
+            Estimator::Ridge(m) => {
+                encoded.resize(self.prep.encoded_width(), 0.0);
+                self.prep.encode_row(x, encoded);
+                out[0] = m.predict_row(encoded);
+            }
         }
     }
 }
