@@ -1,4 +1,5 @@
-"""Run an ONNX model with onnxruntime on raw rows; print labels and probabilities as JSON.
+"""Run an ONNX model with onnxruntime on raw rows; print labels and probabilities (a
+regression's graph: its values) as JSON.
 
 Usage: python ort_check.py MODEL.onnx INPUT.f32 ROWS FEATURES [TEXT.json]
 INPUT.f32 holds ROWS x FEATURES little-endian float32 values (the features that are numbers),
@@ -20,6 +21,11 @@ if len(sys.argv) > 5:
         for name, cells in json.load(f).items():
             inputs[name] = np.array(cells, dtype=object).reshape(rows, 1)
 session = ort.InferenceSession(model, providers=["CPUExecutionProvider"])
+if [o.name for o in session.get_outputs()] == ["variable"]:
+    (values,) = session.run(["variable"], inputs)
+    print(json.dumps({"values": values.reshape(-1).astype(float).tolist(),
+                      "onnxruntime": ort.__version__}))
+    sys.exit(0)
 label, proba = session.run(["label", "probabilities"], inputs)
 print(json.dumps({"labels": label.tolist(), "probabilities": proba.astype(float).tolist(),
                   "onnxruntime": ort.__version__}))

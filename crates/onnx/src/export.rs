@@ -275,71 +275,27 @@ pub fn export(model: &Model, meta: &Metadata) -> Result<Vec<u8>, ExportError> {
         b.op("Gather", &[&joined, &idx], vec![attr_int("axis", 1)])
     };
 
+    let regression = model.is_regression();
     let probabilities = match &model.estimator {
+        Estimator::Ridge(ridge) => {
+            let (encoded, perm) = encoded(&mut b, model, &imputed);
+            let coefficients = perm.iter().map(|&c| ridge.weights[c] as f32).collect();
+            let value = b.name("value");
+            b.op_named(
+                "LinearRegressor",
+                &[&encoded],
+                &[&value],
+                vec![
+                    attr_floats("coefficients", coefficients),
+                    attr_floats("intercepts", vec![ridge.intercept as f32]),
+                    attr_int("targets", 1),
+                ],
+                "ai.onnx.ml",
+            );
+            value
+        }
         Estimator::LogisticRegression(lr) => {
-            // Encoded layout in the graph: numeric features first, then each one-hot block.
-            // `perm[j]` = the position in `Preprocessor::encode`'s layout of graph column j.
-            let mut offsets = Vec::new();
-            let mut pos = 0usize;
-            for f in &model.prep.features {
-                offsets.push(pos);
-                pos += f.encoded_width();
-            }
-            let mut perm = Vec::new();
-            let mut blocks: Vec<String> = Vec::new();
-            let numeric: Vec<usize> = (0..model.prep.features.len())
-                .filter(|&j| model.prep.features[j].kind == Kind::Numeric)
-                .collect();
-            if !numeric.is_empty() {
-                let idx = b.ints(
-                    "numeric_index",
-                    vec![numeric.len() as i64],
-                    numeric.iter().map(|&j| j as i64).collect(),
-                );
-                let num = b.op("Gather", &[&imputed, &idx], vec![attr_int("axis", 1)]);
-                let mean = b.floats(
-                    "mean",
-                    vec![numeric.len() as i64],
-                    numeric
-                        .iter()
-                        .map(|&j| model.prep.features[j].mean as f32)
-                        .collect(),
-                );
-                let scale = b.floats(
-                    "scale",
-                    vec![numeric.len() as i64],
-                    numeric
-                        .iter()
-                        .map(|&j| model.prep.features[j].scale as f32)
-                        .collect(),
-                );
-                let centered = b.op("Sub", &[&num, &mean], vec![]);
-                blocks.push(b.op("Div", &[&centered, &scale], vec![]));
-                perm.extend(numeric.iter().map(|&j| offsets[j]));
-            }
-            for (j, f) in model.prep.features.iter().enumerate() {
-                if f.kind != Kind::Categorical || f.categories.is_empty() {
-                    continue;
-                }
-                let idx = b.ints("column", vec![1], vec![j as i64]);
-                let col = b.op("Gather", &[&imputed, &idx], vec![attr_int("axis", 1)]);
-                // A text feature's imputed value is its category's index.
-                let values: Vec<f32> = if f.text {
-                    (0..f.categories.len()).map(|c| c as f32).collect()
-                } else {
-                    f.category_values.iter().map(|v| *v as f32).collect()
-                };
-                let cats = b.floats("categories", vec![values.len() as i64], values);
-                let eq = b.op("Equal", &[&col, &cats], vec![]);
-                blocks.push(b.op("Cast", &[&eq], vec![attr_int("to", DataType::Float as i64)]));
-                perm.extend((0..f.categories.len()).map(|c| offsets[j] + c));
-            }
-            let refs: Vec<&str> = blocks.iter().map(String::as_str).collect();
-            let encoded = if refs.len() == 1 {
-                blocks[0].clone()
-            } else {
-                b.op("Concat", &refs, vec![attr_int("axis", 1)])
-            };
+            let (encoded, perm) = encoded(&mut b, model, &imputed);
             let d = perm.len();
             let r = lr.weights.len();
             // W as [D, R] in the graph's column order.
@@ -416,6 +372,34 @@ pub fn export(model: &Model, meta: &Metadata) -> Result<Vec<u8>, ExportError> {
                     tree_id += 1;
                 }
             }
+            if regression {
+                let value = b.name("value");
+                b.op_named(
+                    "TreeEnsembleRegressor",
+                    &[&imputed],
+                    &[&value],
+                    vec![
+                        attr_string("aggregate_function", "SUM"),
+                        attr_floats("base_values", vec![gbt.base[0] as f32]),
+                        attr_int("n_targets", 1),
+                        attr_ints("nodes_falsenodeids", nodes_false),
+                        attr_ints("nodes_featureids", nodes_featureids),
+                        attr_ints("nodes_missing_value_tracks_true", nodes_missing),
+                        attr_strings("nodes_modes", &nodes_modes),
+                        attr_ints("nodes_nodeids", nodes_nodeids),
+                        attr_ints("nodes_treeids", nodes_treeids),
+                        attr_ints("nodes_truenodeids", nodes_true),
+                        attr_floats("nodes_values", nodes_values),
+                        attr_string("post_transform", "NONE"),
+                        attr_ints("target_ids", vec![0; class_ids.len()]),
+                        attr_ints("target_nodeids", class_nodeids),
+                        attr_ints("target_treeids", class_treeids),
+                        attr_floats("target_weights", class_weights),
+                    ],
+                    "ai.onnx.ml",
+                );
+                return finish(b, model, meta, &numbers, &text, Some(value));
+            }
             let labels: Vec<i64> = (0..k as i64).collect();
             let (tree_label, scores) = (b.name("tree_label"), b.name("tree_scores"));
             b.op_named(
@@ -457,6 +441,9 @@ pub fn export(model: &Model, meta: &Metadata) -> Result<Vec<u8>, ExportError> {
             }
         }
     };
+    if regression {
+        return finish(b, model, meta, &numbers, &text, Some(probabilities));
+    }
     b.op_named(
         "Identity",
         &[&probabilities],
@@ -464,24 +451,31 @@ pub fn export(model: &Model, meta: &Metadata) -> Result<Vec<u8>, ExportError> {
         vec![],
         "",
     );
-    let index = b.op(
-        "ArgMax",
-        &["probabilities"],
-        vec![attr_int("axis", 1), attr_int("keepdims", 0)],
-    );
-    let values: Vec<i64> = model
-        .class_values
-        .clone()
-        .unwrap_or_else(|| (0..k as i64).collect());
-    let class_values = b.ints("class_values", vec![k as i64], values);
-    b.op_named(
-        "Gather",
-        &[&class_values, &index],
-        &["label"],
-        vec![attr_int("axis", 0)],
-        "",
-    );
+    finish(b, model, meta, &numbers, &text, None)
+}
 
+/// The graph's answer, its inputs, metadata and the model file's bytes: a regression's `value`
+/// (`Some`) as the output `variable` `[N, 1]` (the name scikit-learn's converters give it);
+/// else the classification's `probabilities`, and its `label` computed here.
+fn finish(
+    mut b: Builder,
+    model: &Model,
+    meta: &Metadata,
+    numbers: &[usize],
+    text: &[usize],
+    value: Option<String>,
+) -> Result<Vec<u8>, ExportError> {
+    let feats = &model.prep.features;
+    let outputs = if let Some(value) = value {
+        b.op_named("Identity", &[&value], &[REGRESSION_OUTPUT], vec![], "");
+        vec![value_info(
+            REGRESSION_OUTPUT,
+            DataType::Float,
+            &[None, Some(1)],
+        )]
+    } else {
+        classification_outputs(&mut b, model)
+    };
     let features: Vec<serde_json::Value> = model
         .prep
         .features
@@ -517,9 +511,13 @@ pub fn export(model: &Model, meta: &Metadata) -> Result<Vec<u8>, ExportError> {
             match &model.estimator {
                 Estimator::LogisticRegression(_) => "logistic_regression".to_string(),
                 Estimator::GradientBoostedTrees(_) => "gradient_boosted_trees".to_string(),
+                Estimator::Ridge(_) => "ridge".to_string(),
             },
         ),
     ];
+    if model.is_regression() {
+        props.push((TASK_KEY.to_string(), "regression".to_string()));
+    }
     props.extend(meta.entries.iter().cloned());
     let graph = GraphProto {
         node: b.nodes,
@@ -539,10 +537,7 @@ pub fn export(model: &Model, meta: &Metadata) -> Result<Vec<u8>, ExportError> {
                     .map(|&j| value_info(&feats[j].name, DataType::String, &[None, Some(1)])),
             )
             .collect(),
-        output: vec![
-            value_info("label", DataType::Int64, &[None]),
-            value_info("probabilities", DataType::Float, &[None, Some(k as i64)]),
-        ],
+        output: outputs,
         ..Default::default()
     };
     let model = ModelProto {
@@ -567,6 +562,108 @@ pub fn export(model: &Model, meta: &Metadata) -> Result<Vec<u8>, ExportError> {
         ..Default::default()
     };
     Ok(model.encode_to_vec())
+}
+
+/// The output a regression's graph answers its values in, `[N, 1]`.
+pub const REGRESSION_OUTPUT: &str = "variable";
+
+/// The `mlinfra.task` metadata of a regression's graph (absent: a classification).
+pub const TASK_KEY: &str = "mlinfra.task";
+
+/// A classification's `label` from its `probabilities` (the class of the highest); the outputs.
+fn classification_outputs(b: &mut Builder, model: &Model) -> Vec<ValueInfoProto> {
+    let k = model.classes.len();
+    let index = b.op(
+        "ArgMax",
+        &["probabilities"],
+        vec![attr_int("axis", 1), attr_int("keepdims", 0)],
+    );
+    let values: Vec<i64> = model
+        .class_values
+        .clone()
+        .unwrap_or_else(|| (0..k as i64).collect());
+    let class_values = b.ints("class_values", vec![k as i64], values);
+    b.op_named(
+        "Gather",
+        &[&class_values, &index],
+        &["label"],
+        vec![attr_int("axis", 0)],
+        "",
+    );
+    vec![
+        value_info("label", DataType::Int64, &[None]),
+        value_info("probabilities", DataType::Float, &[None, Some(k as i64)]),
+    ]
+}
+
+/// The linear models' encoded row in the graph (numbers standardised, then each categorical
+/// feature's one-hot block), from the imputed features; with `perm[c]`, the column of
+/// [`mlinfra_ml::transform::Preprocessor::encode_row`]'s layout that graph column `c` is.
+fn encoded(b: &mut Builder, model: &Model, imputed: &str) -> (String, Vec<usize>) {
+    // Encoded layout in the graph: numeric features first, then each one-hot block.
+    // `perm[j]` = the position in `Preprocessor::encode`'s layout of graph column j.
+    let mut offsets = Vec::new();
+    let mut pos = 0usize;
+    for f in &model.prep.features {
+        offsets.push(pos);
+        pos += f.encoded_width();
+    }
+    let mut perm = Vec::new();
+    let mut blocks: Vec<String> = Vec::new();
+    let numeric: Vec<usize> = (0..model.prep.features.len())
+        .filter(|&j| model.prep.features[j].kind == Kind::Numeric)
+        .collect();
+    if !numeric.is_empty() {
+        let idx = b.ints(
+            "numeric_index",
+            vec![numeric.len() as i64],
+            numeric.iter().map(|&j| j as i64).collect(),
+        );
+        let num = b.op("Gather", &[imputed, &idx], vec![attr_int("axis", 1)]);
+        let mean = b.floats(
+            "mean",
+            vec![numeric.len() as i64],
+            numeric
+                .iter()
+                .map(|&j| model.prep.features[j].mean as f32)
+                .collect(),
+        );
+        let scale = b.floats(
+            "scale",
+            vec![numeric.len() as i64],
+            numeric
+                .iter()
+                .map(|&j| model.prep.features[j].scale as f32)
+                .collect(),
+        );
+        let centered = b.op("Sub", &[&num, &mean], vec![]);
+        blocks.push(b.op("Div", &[&centered, &scale], vec![]));
+        perm.extend(numeric.iter().map(|&j| offsets[j]));
+    }
+    for (j, f) in model.prep.features.iter().enumerate() {
+        if f.kind != Kind::Categorical || f.categories.is_empty() {
+            continue;
+        }
+        let idx = b.ints("column", vec![1], vec![j as i64]);
+        let col = b.op("Gather", &[imputed, &idx], vec![attr_int("axis", 1)]);
+        // A text feature's imputed value is its category's index.
+        let values: Vec<f32> = if f.text {
+            (0..f.categories.len()).map(|c| c as f32).collect()
+        } else {
+            f.category_values.iter().map(|v| *v as f32).collect()
+        };
+        let cats = b.floats("categories", vec![values.len() as i64], values);
+        let eq = b.op("Equal", &[&col, &cats], vec![]);
+        blocks.push(b.op("Cast", &[&eq], vec![attr_int("to", DataType::Float as i64)]));
+        perm.extend((0..f.categories.len()).map(|c| offsets[j] + c));
+    }
+    let refs: Vec<&str> = blocks.iter().map(String::as_str).collect();
+    let encoded = if refs.len() == 1 {
+        blocks[0].clone()
+    } else {
+        b.op("Concat", &refs, vec![attr_int("axis", 1)])
+    };
+    (encoded, perm)
 }
 
 /// `[1 - sigmoid(z), sigmoid(z)]` for logits `z` of shape `[N, 1]`.

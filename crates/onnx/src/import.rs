@@ -652,6 +652,17 @@ impl Imported {
 /// drops the axis the mask broadcast. The attention mask that transformers builds is such a
 /// mask (`[1, 1, sequence, 1]`, and-ed with `[batch, 1, 1, sequence]`): with the pass, a BERT
 /// answers a `[batch, 1, 1, sequence]` mask where `[batch, 1, sequence, sequence]` is due.
+/// An ONNX graph's runnable plan, its tree ensembles evaluated by [`crate::trees`] (tract 0.23
+/// has no `TreeEnsembleRegressor`): how mlinfra's own regressions are run.
+pub fn normalized_plan(bytes: &[u8]) -> TractResult<std::sync::Arc<TypedSimplePlan>> {
+    let mut proto =
+        read(bytes).map_err(|e| tract_onnx::prelude::tract_data::internal::anyhow!("{e}"))?;
+    normalize(&mut proto).map_err(|e| tract_onnx::prelude::tract_data::internal::anyhow!("{e}"))?;
+    name_dynamic_axes(&mut proto);
+    let model = framework().model_for_proto_model(&proto)?;
+    optimized(model)?.into_runnable()
+}
+
 fn optimized(model: InferenceModel) -> TractResult<TypedModel> {
     let mut typed = model.into_typed()?;
     let mut declutter = tract_onnx::tract_core::optim::Optimizer::declutter();

@@ -97,16 +97,21 @@ impl Scorer {
     }
 
     /// Load ONNX bytes whose metadata's features (`metas`, read by the caller) are known.
+    /// `classes` 0: a regression, whose graph answers values ([`crate::export::REGRESSION_OUTPUT`]).
     pub fn with_features(
         bytes: &[u8],
         metas: &[crate::FeatureMeta],
         features: usize,
         classes: usize,
     ) -> TractResult<Scorer> {
-        let plan = tract_onnx::onnx()
-            .model_for_read(&mut &bytes[..])?
-            .into_optimized()?
-            .into_runnable()?;
+        let plan = if classes == 0 {
+            crate::import::normalized_plan(bytes)?
+        } else {
+            tract_onnx::onnx()
+                .model_for_read(&mut &bytes[..])?
+                .into_optimized()?
+                .into_runnable()?
+        };
         let text = text_features(metas);
         let numbers = (0..features)
             .filter(|j| !text.iter().any(|t| t.0 == *j))
@@ -347,6 +352,17 @@ impl Scorer {
             tract_onnx::prelude::tract_data::internal::bail!("no model loaded");
         };
         let out = plan.run(self.inputs(rows, data)?)?;
+        if self.classes == 0 {
+            let values = out[0]
+                .to_plain_array_view::<f32>()?
+                .iter()
+                .copied()
+                .collect();
+            return Ok(Scores {
+                values,
+                ..Scores::default()
+            });
+        }
         let labels = out[0]
             .cast_to::<i64>()?
             .to_plain_array_view::<i64>()?

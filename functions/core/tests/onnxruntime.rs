@@ -71,28 +71,39 @@ fn compare(model: &Model, f: &Frame, params: &Params) {
     );
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let expected = model.predict_proba(f);
+    let rows = serving_rows(model, f);
+    if model.is_regression() {
+        let tract = Scorer::load(&bytes, model.prep.features.len(), 0)
+            .unwrap()
+            .score(f.rows, &rows)
+            .unwrap();
+        let ort = v["values"].as_array().unwrap();
+        assert_eq!((ort.len(), tract.values.len()), (f.rows, f.rows));
+        let relative = |a: f64, b: f64| (a - b).abs() / b.abs().max(1.0);
+        let mut worst = (0f64, 0f64);
+        for i in 0..f.rows {
+            worst.0 = worst
+                .0
+                .max(relative(ort[i].as_f64().unwrap(), expected[i][0]));
+            worst.1 = worst
+                .1
+                .max(relative(f64::from(tract.values[i]), expected[i][0]));
+        }
+        assert!(
+            worst.0 <= 1e-5 && worst.1 <= 1e-5,
+            "{}: largest relative difference {} in onnxruntime, {} in tract",
+            params.family(),
+            worst.0,
+            worst.1
+        );
+        return;
+    }
     assert_eq!(
         v["probabilities"].as_array().unwrap().len(),
         f.rows,
         "onnxruntime returned another row count"
     );
     assert_eq!(v["labels"].as_array().unwrap().len(), f.rows);
-    // tract, on the rows as serving encodes them (a text category as its index).
-    let imputed = model.prep.impute(f);
-    let mut rows = Vec::with_capacity(f.rows * imputed.cols);
-    for i in 0..f.rows {
-        for (j, feat) in model.prep.features.iter().enumerate() {
-            let missing = match &f.column(&feat.name).unwrap().values {
-                Values::Text(v) => v.get(i).is_none(),
-                Values::Number(v) => v[i].is_nan(),
-            };
-            rows.push(if missing {
-                f32::NAN
-            } else {
-                imputed.row(i)[j] as f32
-            });
-        }
-    }
     let k = model.classes.len();
     let tract = Scorer::load(&bytes, model.prep.features.len(), k)
         .unwrap()
@@ -125,6 +136,60 @@ fn compare(model: &Model, f: &Frame, params: &Params) {
         worst.0,
         worst.1
     );
+}
+
+/// The rows of `f` as serving encodes them for tract (a text category as its index).
+fn serving_rows(model: &Model, f: &Frame) -> Vec<f32> {
+    let imputed = model.prep.impute(f);
+    let mut rows = Vec::with_capacity(f.rows * imputed.cols);
+    for i in 0..f.rows {
+        for (j, feat) in model.prep.features.iter().enumerate() {
+            let missing = match &f.column(&feat.name).unwrap().values {
+                Values::Text(v) => v.get(i).is_none(),
+                Values::Number(v) => v[i].is_nan(),
+            };
+            rows.push(if missing {
+                f32::NAN
+            } else {
+                imputed.row(i)[j] as f32
+            });
+        }
+    }
+    rows
+}
+
+/// A regression of `chol` on the heart data with its four text features (an unseen category
+/// and missing values among them) and a fifth of `oldpeak` missing: ridge and trees of each
+/// loss give the in-memory model's values in onnxruntime and tract.
+#[test]
+fn regressions_with_text_features_and_missing_values_each_family_and_loss() {
+    use mlinfra_core::model::Loss;
+    let (_, mut f) = text_heart(false, &Params::LogisticRegression { l2: 1.0 });
+    let t = mlinfra_core::data::take_target(&mut f, "chol").unwrap();
+    assert!(t.y.len() > 250, "{}", t.y.len());
+    if let Some(Values::Number(v)) = f
+        .columns
+        .iter_mut()
+        .find(|c| c.name == "oldpeak")
+        .map(|c| &mut c.values)
+    {
+        for (i, x) in v.iter_mut().enumerate() {
+            if i % 5 == 1 {
+                *x = f64::NAN;
+            }
+        }
+    }
+    let train: Vec<usize> = (0..f.rows).filter(|i| i % 4 != 0).collect();
+    for (params, loss) in [
+        (Params::Ridge { l2: 1.0 }, Loss::Squared),
+        (trees(), Loss::Squared),
+        (trees(), Loss::Huber),
+        (trees(), Loss::Absolute),
+    ] {
+        let model = Model::fit_values(&f, &t.y, &train, &params, loss);
+        assert!(model.is_regression());
+        compare(&model, &f, &params);
+    }
 }
 
 /// The heart data with four features as words (`sex`, `cp`, `thal` with its missing values,
