@@ -57,6 +57,116 @@ pub struct RegressionEvaluation {
     pub mae: f64,
     pub r2: f64,
     pub mape: f64,
+    /// The share of the rows whose true value is inside their prediction interval, when the
+    /// model has one ([`Self::with_interval`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub coverage: Option<f64>,
+    /// The mean width of the rows' prediction intervals.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub interval_width: Option<f64>,
+}
+
+/// An evaluation of a classification or of a regression (stored as the one it is).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Evaluated {
+    Classification(Evaluation),
+    Regression(RegressionEvaluation),
+}
+
+impl Evaluated {
+    /// The metrics a registered version records.
+    pub fn metrics(&self) -> std::collections::BTreeMap<String, f64> {
+        match self {
+            Evaluated::Classification(e) => e.registered(),
+            Evaluated::Regression(e) => {
+                let mut m = std::collections::BTreeMap::from([
+                    ("rmse".to_string(), e.rmse),
+                    ("mae".to_string(), e.mae),
+                    ("r2".to_string(), e.r2),
+                    ("mape".to_string(), e.mape),
+                ]);
+                if let (Some(c), Some(w)) = (e.coverage, e.interval_width) {
+                    m.insert("coverage".into(), c);
+                    m.insert("interval_width".into(), w);
+                }
+                m
+            }
+        }
+    }
+
+    /// The value of `metric` (NaN for the other task's).
+    pub fn metric(&self, metric: Metric) -> f64 {
+        match self {
+            Evaluated::Classification(e) => e.metric(metric),
+            Evaluated::Regression(e) => e.metric(metric),
+        }
+    }
+
+    /// The classification's evaluation (`None` for a regression's).
+    pub fn classification(&self) -> Option<&Evaluation> {
+        match self {
+            Evaluated::Classification(e) => Some(e),
+            Evaluated::Regression(_) => None,
+        }
+    }
+
+    /// The regression's evaluation (`None` for a classification's).
+    pub fn regression(&self) -> Option<&RegressionEvaluation> {
+        match self {
+            Evaluated::Regression(e) => Some(e),
+            Evaluated::Classification(_) => None,
+        }
+    }
+
+    /// The blessing of this evaluation against a baseline of the same task (a baseline of the
+    /// other task is no baseline).
+    pub fn bless(&self, policy: &Policy, baseline: Option<&Evaluated>) -> Blessing {
+        match self {
+            Evaluated::Classification(e) => {
+                bless(policy, e, baseline.and_then(Evaluated::classification))
+            }
+            Evaluated::Regression(e) => {
+                bless_regression(policy, e, baseline.and_then(Evaluated::regression))
+            }
+        }
+    }
+
+    /// One line of the main metrics, for people: `roc_auc 0.9123, accuracy 0.8500, f1 0.8400`
+    /// or `rmse 12.3, mae 9.87, r2 0.812`.
+    pub fn summary(&self) -> String {
+        match self {
+            Evaluated::Classification(e) => format!(
+                "roc_auc {:.4}, accuracy {:.4}, f1 {:.4}",
+                e.roc_auc, e.accuracy, e.f1_score
+            ),
+            Evaluated::Regression(e) => {
+                let mut s = format!(
+                    "rmse {}, mae {}, r2 {:.4}",
+                    crate::data::short_num(e.rmse),
+                    crate::data::short_num(e.mae),
+                    e.r2
+                );
+                if let Some(c) = e.coverage {
+                    s.push_str(&format!(", interval coverage {:.1}%", c * 100.0));
+                }
+                s
+            }
+        }
+    }
+}
+
+impl Evaluation {
+    /// The metrics a registered version records.
+    pub fn registered(&self) -> std::collections::BTreeMap<String, f64> {
+        std::collections::BTreeMap::from([
+            ("roc_auc".to_string(), self.roc_auc),
+            ("accuracy".to_string(), self.accuracy),
+            ("balanced_accuracy".to_string(), self.balanced_accuracy),
+            ("f1".to_string(), self.f1_score),
+            ("log_loss".to_string(), self.log_loss),
+        ])
+    }
 }
 
 impl RegressionEvaluation {
@@ -86,7 +196,21 @@ impl RegressionEvaluation {
             mae: ae / nf,
             r2,
             mape: ape / nf,
+            coverage: None,
+            interval_width: None,
         }
+    }
+
+    /// With the coverage and width of intervals of `half_width` around each prediction.
+    pub fn with_interval(mut self, y: &[f64], predicted: &[f64], half_width: f64) -> Self {
+        let inside = y
+            .iter()
+            .zip(predicted)
+            .filter(|(t, p)| (*t - *p).abs() <= half_width)
+            .count();
+        self.coverage = Some(inside as f64 / y.len().max(1) as f64);
+        self.interval_width = Some(2.0 * half_width);
+        self
     }
 
     /// The value of `metric` (NaN for a classification's).
@@ -120,6 +244,33 @@ impl Interval {
     /// check halves. The half-width is the ⌈(n + 1)·level⌉-th smallest calibration error (n
     /// calibration rows), so a new row is covered with probability at least `level` when rows
     /// are exchangeable; too few rows for that rank is an error that says how many are needed.
+    /// The interval at `level` from the absolute errors of rows held out from the fits that
+    /// predicted them (a search's out-of-fold errors: cross-conformal, every training row
+    /// calibrates): the ⌈(n + 1)·level⌉-th smallest of the n errors. `checked` are the absolute
+    /// errors of other rows (the evaluation rows), on which the coverage is measured.
+    pub fn calibrated(errors: &[f64], level: f64, checked: &[f64]) -> Result<Interval, String> {
+        let n = errors.len();
+        let rank = ((n as f64 + 1.0) * level).ceil() as usize;
+        if rank > n || rank == 0 {
+            let needed = (1..).find(|m: &usize| ((*m as f64 + 1.0) * level).ceil() as usize <= *m);
+            return Err(format!(
+                "an interval at {level} needs at least {} calibration rows; the training rows give {n}",
+                needed.unwrap_or(usize::MAX)
+            ));
+        }
+        let mut sorted = errors.to_vec();
+        let (_, half_width, _) = sorted.select_nth_unstable_by(rank - 1, f64::total_cmp);
+        let half_width = *half_width;
+        let covered = checked.iter().filter(|r| **r <= half_width).count();
+        Ok(Interval {
+            level,
+            half_width,
+            calibration_rows: n,
+            coverage: covered as f64 / checked.len().max(1) as f64,
+            checked_rows: checked.len(),
+        })
+    }
+
     pub fn split_conformal(residuals: &[f64], level: f64) -> Result<Interval, String> {
         let (mut calibration, mut check) = (Vec::new(), Vec::new());
         for (i, r) in residuals.iter().enumerate() {

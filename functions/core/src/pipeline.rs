@@ -10,25 +10,31 @@ use std::time::Instant;
 use serde::{Deserialize, Serialize};
 use sha2::Digest as _;
 
-use crate::data::split::split;
-use crate::data::{DataError, LabelRule, ReadOptions, read_csv, take_label};
-use crate::metrics::{Blessing, Evaluation, Policy, bless, evaluate};
-use crate::model::{Model, Params};
+use crate::data::split::{split, split_values};
+use crate::data::{DataError, LabelRule, Labels, ReadOptions, Targets, read_csv, take_label, take_target};
+use crate::metrics::{Blessing, Evaluated, Interval, Policy, RegressionEvaluation, evaluate};
+use crate::model::{Loss, Model, Params};
 use crate::onnx::{ExportError, Metadata, export};
 use crate::schema::Schema;
 use crate::stats::{Statistics, compute};
 use crate::transform::Rows;
-use crate::tune::{SearchConfig, SearchResult, Space, search};
+use crate::tune::{SearchConfig, SearchResult, Space, search, search_values};
 use crate::validate::{Anomalies, validate};
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Config {
     pub model_name: String,
-    /// What the stack's model predicts; mlinfra trains classifications (a regression stack
-    /// serves imported models). Absent (a classification's settings, and those written before
-    /// regressions): a classification.
+    /// What the stack's model predicts. Absent (a classification's settings, and those
+    /// written before regressions): a classification.
     #[serde(default, skip_serializing_if = "is_classification")]
     pub task: crate::onnx::card::Task,
+    /// The error a regression's trees minimise (`model.loss`): absent for a classification
+    /// (whose trees minimise the log loss); a regression's log loss is its squared error.
+    #[serde(default, skip_serializing_if = "Loss::is_log_loss")]
+    pub loss: Loss,
+    /// A regression's prediction interval coverage (`model.interval_level`).
+    #[serde(default = "interval_level")]
+    pub interval_level: f64,
     pub label: String,
     pub rule: LabelRule,
     pub read: ReadOptions,
@@ -65,9 +71,13 @@ pub struct RunRecord {
     pub search: SearchConfig,
     pub best: Params,
     pub cv_score: f64,
-    pub metrics: Evaluation,
+    pub metrics: Evaluated,
     pub blessing: Blessing,
     pub model_sha256: String,
+    /// A regression's prediction interval (calibrated on the training rows' out-of-fold errors,
+    /// its coverage checked on the evaluation rows).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub interval: Option<Interval>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -114,15 +124,21 @@ pub struct Timings {
 pub struct Output {
     pub data_hash: String,
     pub dropped_unlabelled: usize,
+    /// The lines of a regression's rows dropped because their target is not finite.
+    pub non_finite_targets: Vec<u64>,
     pub statistics: Statistics,
     pub schema: Schema,
     pub anomalies: Anomalies,
     pub split: SplitSummary,
     pub search: SearchResult,
     pub model: Model,
-    pub evaluation: Evaluation,
-    pub curves: crate::metrics::Curves,
-    pub baseline: Option<Evaluation>,
+    pub evaluation: Evaluated,
+    /// A classification's ROC and calibration curves.
+    pub curves: Option<crate::metrics::Curves>,
+    /// A regression's evaluation rows: true and predicted values (the console's
+    /// predicted-vs-actual and residual charts).
+    pub points: Option<Points>,
+    pub baseline: Option<Evaluated>,
     pub onnx: Vec<u8>,
     pub run: RunRecord,
     pub timings: Timings,
@@ -140,13 +156,41 @@ pub enum PipelineError {
     Unsupported(String),
 }
 
+/// The metadata entry of a regression's [`Interval`] in its model file.
+pub const INTERVAL_KEY: &str = "mlinfra.interval";
+
+/// A regression's evaluation rows, at most [`Points::MAX`] of them (an even sample).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Points {
+    pub actual: Vec<f64>,
+    pub predicted: Vec<f64>,
+}
+
+impl Points {
+    pub const MAX: usize = 1000;
+
+    fn sample(actual: &[f64], predicted: &[f64]) -> Points {
+        let step = actual.len().div_ceil(Points::MAX).max(1);
+        Points {
+            actual: actual.iter().step_by(step).copied().collect(),
+            predicted: predicted.iter().step_by(step).copied().collect(),
+        }
+    }
+}
+
 fn is_classification(task: &crate::onnx::card::Task) -> bool {
     *task == crate::onnx::card::Task::Classification
 }
 
-/// What mlinfra cannot yet do for a regression stack (`model.task: regression`): train a model
-/// or curate its data. Its models are imported.
-pub const REGRESSION_NOT_TRAINED: &str = "mlinfra does not train or curate data for a regression (`model.task: regression`) yet: import a model trained elsewhere with `mlinfra models import`, or retrain it with the stack's `training.command`";
+fn interval_level() -> f64 {
+    0.9
+}
+
+/// What a run fits: a classification's classes, or a regression's targets.
+enum Target {
+    Classes(Labels),
+    Values(Targets),
+}
 
 pub fn sha256_hex(bytes: &[u8]) -> String {
     hex::encode(sha2::Sha256::digest(bytes))
@@ -159,16 +203,21 @@ fn ms(t: Instant) -> f64 {
 /// Run the chain on CSV bytes. `baseline` is the production model, evaluated on the same eval
 /// rows for the blessing.
 pub fn run(csv: &[u8], cfg: &Config, baseline: Option<&Model>) -> Result<Output, PipelineError> {
-    if cfg.task == crate::onnx::card::Task::Regression {
-        return Err(PipelineError::Unsupported(REGRESSION_NOT_TRAINED.into()));
-    }
+    let regression = cfg.task == crate::onnx::card::Task::Regression;
     let start = Instant::now();
     let mut timings = Timings::default();
     let data_hash = format!("sha256:{}", sha256_hex(csv));
 
     let t = Instant::now();
     let mut frame = read_csv(csv, &cfg.read)?;
-    let (labels, dropped) = take_label(&mut frame, &cfg.label, &cfg.rule)?;
+    let (target, dropped) = if regression {
+        let t = take_target(&mut frame, &cfg.label)?;
+        let dropped = t.missing;
+        (Target::Values(t), dropped)
+    } else {
+        let (labels, dropped) = take_label(&mut frame, &cfg.label, &cfg.rule)?;
+        (Target::Classes(labels), dropped)
+    };
     if let Some(c) = frame
         .columns
         .iter()
@@ -179,7 +228,11 @@ pub fn run(csv: &[u8], cfg: &Config, baseline: Option<&Model>) -> Result<Output,
     timings.read_ms = ms(t);
 
     let t = Instant::now();
-    let statistics = compute(&frame, Some(&labels));
+    let labels = match &target {
+        Target::Classes(l) => Some(l),
+        Target::Values(_) => None,
+    };
+    let statistics = compute(&frame, labels);
     let schema = cfg
         .schema
         .clone()
@@ -193,10 +246,15 @@ pub fn run(csv: &[u8], cfg: &Config, baseline: Option<&Model>) -> Result<Output,
         return Err(PipelineError::Anomalies(Box::new(anomalies)));
     }
 
-    let s = split(&frame, &labels, cfg.eval_fraction, cfg.split_seed);
-    let k = labels.classes.len();
+    let s = match &target {
+        Target::Classes(l) => split(&frame, l, cfg.eval_fraction, cfg.split_seed),
+        Target::Values(v) => split_values(&frame, &v.y, cfg.eval_fraction, cfg.split_seed),
+    };
     let per_class = |rows: &[usize]| {
-        let mut c = vec![0; k];
+        let Target::Classes(labels) = &target else {
+            return Vec::new();
+        };
+        let mut c = vec![0; labels.classes.len()];
         for &i in rows {
             c[labels.y[i]] += 1;
         }
@@ -212,24 +270,75 @@ pub fn run(csv: &[u8], cfg: &Config, baseline: Option<&Model>) -> Result<Output,
     };
 
     let t = Instant::now();
-    let result = search(&frame, &labels, &s.train, &cfg.space, &cfg.search);
+    let (result, errors) = match &target {
+        Target::Classes(l) => (
+            search(&frame, l, &s.train, &cfg.space, &cfg.search),
+            Vec::new(),
+        ),
+        Target::Values(v) => search_values(
+            &frame,
+            &v.y,
+            cfg.loss,
+            &s.train,
+            &cfg.space,
+            &cfg.search,
+        ),
+    };
     timings.search_ms = ms(t);
     let best = result.trials[result.best].clone();
 
     let t = Instant::now();
-    let model = Model::fit(&frame, &labels.y, &s.train, &labels, &best.params);
+    let model = match &target {
+        Target::Classes(l) => Model::fit(&frame, &l.y, &s.train, l, &best.params),
+        Target::Values(v) => Model::fit_values(&frame, &v.y, &s.train, &best.params, cfg.loss),
+    };
     timings.train_ms = ms(t);
 
     let t = Instant::now();
-    let y_eval: Vec<usize> = s.eval.iter().map(|&i| labels.y[i]).collect();
     let on_eval = |m: &Model| m.predict_rows(&Rows::new(&m.prep, &frame, s.eval.clone()));
-    let eval_proba = on_eval(&model);
-    let evaluation = evaluate(&y_eval, &eval_proba, k);
-    let curves = crate::metrics::curves(&y_eval, &eval_proba, k);
-    let baseline_eval = baseline
-        .filter(|b| b.classes == model.classes)
-        .map(|b| evaluate(&y_eval, &on_eval(b), k));
-    let blessing = bless(&cfg.policy, &evaluation, baseline_eval.as_ref());
+    let (evaluation, curves, points, baseline_eval, interval) = match &target {
+        Target::Classes(labels) => {
+            let k = labels.classes.len();
+            let y_eval: Vec<usize> = s.eval.iter().map(|&i| labels.y[i]).collect();
+            let eval_proba = on_eval(&model);
+            let evaluation = evaluate(&y_eval, &eval_proba, k);
+            let curves = crate::metrics::curves(&y_eval, &eval_proba, k);
+            let baseline_eval = baseline
+                .filter(|b| b.classes == model.classes)
+                .map(|b| Evaluated::Classification(evaluate(&y_eval, &on_eval(b), k)));
+            let e = Evaluated::Classification(evaluation);
+            (e, Some(curves), None, baseline_eval, None)
+        }
+        Target::Values(v) => {
+            let y_eval: Vec<f64> = s.eval.iter().map(|&i| v.y[i]).collect();
+            let values = |m: &Model| m.predict_values(&Rows::new(&m.prep, &frame, s.eval.clone()));
+            let predicted = values(&model);
+            let checked: Vec<f64> = y_eval
+                .iter()
+                .zip(&predicted)
+                .map(|(a, b)| (a - b).abs())
+                .collect();
+            let interval = Interval::calibrated(&errors, cfg.interval_level, &checked)
+                .map_err(|e| PipelineError::Unsupported(format!("`model.interval_level`: {e}")))?;
+            let evaluation = RegressionEvaluation::of(&y_eval, &predicted).with_interval(
+                &y_eval,
+                &predicted,
+                interval.half_width,
+            );
+            let baseline_eval = baseline.filter(|b| b.is_regression()).map(|b| {
+                Evaluated::Regression(RegressionEvaluation::of(&y_eval, &values(b)))
+            });
+            let points = Points::sample(&y_eval, &predicted);
+            (
+                Evaluated::Regression(evaluation),
+                None,
+                Some(points),
+                baseline_eval,
+                Some(interval),
+            )
+        }
+    };
+    let blessing = evaluation.bless(&cfg.policy, baseline_eval.as_ref());
     timings.evaluate_ms = ms(t);
 
     let code_version = CodeVersion::current();
@@ -265,14 +374,26 @@ pub fn run(csv: &[u8], cfg: &Config, baseline: Option<&Model>) -> Result<Output,
             ),
             (
                 "mlinfra.metrics".into(),
-                serde_json::json!({
-                    "roc_auc": evaluation.roc_auc, "accuracy": evaluation.accuracy,
-                    "f1": evaluation.f1_score, "log_loss": evaluation.log_loss,
-                })
-                .to_string(),
+                match &evaluation {
+                    Evaluated::Classification(e) => serde_json::json!({
+                        "roc_auc": e.roc_auc, "accuracy": e.accuracy,
+                        "f1": e.f1_score, "log_loss": e.log_loss,
+                    })
+                    .to_string(),
+                    Evaluated::Regression(_) => {
+                        serde_json::to_string(&evaluation.metrics()).unwrap_or_default()
+                    }
+                },
             ),
         ],
     };
+    let mut meta = meta;
+    if let Some(i) = &interval {
+        meta.entries.push((
+            INTERVAL_KEY.into(),
+            serde_json::to_string(i).unwrap_or_default(),
+        ));
+    }
     let onnx = export(&model, &meta)?;
     timings.export_ms = ms(t);
 
@@ -290,11 +411,16 @@ pub fn run(csv: &[u8], cfg: &Config, baseline: Option<&Model>) -> Result<Output,
         metrics: evaluation.clone(),
         blessing,
         model_sha256: format!("sha256:{}", sha256_hex(&onnx)),
+        interval,
     };
     timings.total_ms = ms(start);
     Ok(Output {
         data_hash,
         dropped_unlabelled: dropped,
+        non_finite_targets: match target {
+            Target::Values(v) => v.non_finite,
+            Target::Classes(_) => Vec::new(),
+        },
         statistics,
         schema,
         anomalies,
@@ -303,6 +429,7 @@ pub fn run(csv: &[u8], cfg: &Config, baseline: Option<&Model>) -> Result<Output,
         model,
         evaluation,
         curves,
+        points,
         baseline: baseline_eval,
         onnx,
         run,

@@ -1,7 +1,8 @@
 //! Explanations equal the `shap` package's on every heart row (within 1e-6): `TreeExplainer`
 //! (path-dependent) on the same trees, `LinearExplainer` for logistic regression with the
 //! training means as background, per raw feature; base + contributions = the model's margin.
-//! Binary and multiclass, both families.
+//! Binary and multiclass, both families; a regression's trees (each loss) and ridge, on its
+//! predicted value.
 //!
 //! Needs the project's test venv (`make venv`; `make test` creates it): shap runs in
 //! `python/shap_check.py`. `MLINFRA_PYTHON` overrides the interpreter.
@@ -39,6 +40,19 @@ fn check(rule: LabelRule, params: Params) {
     let (f, l) = common::heart(&rule);
     let s = split(&f, &l, 0.2, 42);
     let model = Model::fit(&f, &l.y, &s.train, &l, &params);
+    check_model(&model, &f, &params);
+}
+
+/// A regression of `chol` on the other heart features.
+fn check_regression(params: Params, loss: mlinfra_core::model::Loss) {
+    let (mut f, _) = common::heart(&common::binary());
+    let t = mlinfra_core::data::take_target(&mut f, "chol").unwrap();
+    let train: Vec<usize> = (0..f.rows).filter(|i| i % 5 != 0).collect();
+    let model = Model::fit_values(&f, &t.y, &train, &params, loss);
+    check_model(&model, &f, &params);
+}
+
+fn check_model(model: &Model, f: &mlinfra_core::data::Frame, params: &Params) {
     let values = model.prep.values(&f);
     let rows: Vec<Vec<f64>> = (0..f.rows).map(|i| values.row(i).to_vec()).collect();
     let case = match &model.estimator {
@@ -72,12 +86,36 @@ fn check(rule: LabelRule, params: Params) {
                 "widths": widths,
             })
         }
+        Estimator::Ridge(m) => {
+            let mut encoded = vec![0.0; model.prep.encoded_width()];
+            let enc: Vec<Vec<f64>> = rows
+                .iter()
+                .map(|r| {
+                    model.prep.encode_row(r, &mut encoded);
+                    encoded.clone()
+                })
+                .collect();
+            let widths: Vec<usize> = model
+                .prep
+                .features
+                .iter()
+                .map(|f| f.encoded_width())
+                .collect();
+            json!({
+                "kind": "linear",
+                "weights": [m.weights],
+                "intercepts": [m.intercept],
+                "means": m.means,
+                "encoded": enc,
+                "widths": widths,
+            })
+        }
     };
     let reference = shap(&case);
     let mut worst = 0f64;
     for (i, row) in rows.iter().enumerate() {
-        let ours = explain(&model, row).unwrap();
-        let margins = margins(&model, row);
+        let ours = explain(model, row).unwrap();
+        let margins = margins(model, row);
         assert_eq!(ours.len(), margins.len());
         for (k, e) in ours.iter().enumerate() {
             let base = reference["base"][k].as_f64().unwrap();
@@ -104,10 +142,16 @@ fn check(rule: LabelRule, params: Params) {
     );
 }
 
-/// The model's margins of a row: log-odds (binary) or class scores, from its probabilities.
+/// The model's margins of a row: log-odds (binary) or class scores, from its probabilities; a
+/// regression's value.
 fn margins(model: &Model, row: &[f64]) -> Vec<f64> {
     match &model.estimator {
         Estimator::GradientBoostedTrees(m) => m.margins(row),
+        Estimator::Ridge(m) => {
+            let mut encoded = vec![0.0; model.prep.encoded_width()];
+            model.prep.encode_row(row, &mut encoded);
+            vec![m.predict_row(&encoded)]
+        }
         Estimator::LogisticRegression(m) => {
             let mut encoded = vec![0.0; model.prep.encoded_width()];
             model.prep.encode_row(row, &mut encoded);
@@ -148,4 +192,13 @@ fn linear_explanations_equal_shaps_multiclass() {
         LabelRule::Multiclass,
         Params::LogisticRegression { l2: 1.0 },
     );
+}
+
+#[test]
+fn regression_explanations_equal_shaps_trees_of_each_loss_and_ridge() {
+    use mlinfra_core::model::Loss;
+    for loss in Loss::REGRESSION {
+        check_regression(TREES, loss);
+    }
+    check_regression(Params::Ridge { l2: 1.0 }, Loss::Squared);
 }

@@ -145,6 +145,8 @@ fn pipeline_config() -> mlinfra_core::pipeline::Config {
     mlinfra_core::pipeline::Config {
         model_name: "heart-disease".into(),
         task: Default::default(),
+        loss: Default::default(),
+        interval_level: 0.9,
         label: "num".into(),
         rule: binary(),
         read: common::heart_options(),
@@ -204,7 +206,7 @@ fn the_production_model_is_the_baseline_of_the_blessing() {
     cfg.policy.min_improvement = 0.05;
     let second = mlinfra_core::pipeline::run(&csv, &cfg, Some(&first.model)).unwrap();
     let baseline = second.run.blessing.baseline.unwrap();
-    assert!((baseline - first.evaluation.roc_auc).abs() < 1e-12);
+    assert!((baseline - first.evaluation.classification().unwrap().roc_auc).abs() < 1e-12);
     assert!(
         !second.run.blessing.blessed,
         "the same model cannot improve by 0.05 on itself"

@@ -70,6 +70,8 @@ pub fn pipeline(stack: &Stack, label: Option<&str>) -> Result<Config, Failure> {
     Ok(Config {
         model_name: stack.model.name.clone(),
         task: stack.model.task,
+        loss: stack.model.loss,
+        interval_level: stack.model.interval_level,
         label: label.unwrap_or(&stack.dataset.label.column).to_string(),
         rule: label_rule(Some(stack)),
         read: read_options(Some(stack)),
@@ -77,7 +79,11 @@ pub fn pipeline(stack: &Stack, label: Option<&str>) -> Result<Config, Failure> {
         split_seed: stack.dataset.split.seed,
         space: Space {
             families: stack.model.families.clone(),
-            l2: t.logistic_regression.l2.clone(),
+            l2: if stack.model.task == mlinfra_core::onnx::card::Task::Regression {
+                t.ridge.l2.clone()
+            } else {
+                t.logistic_regression.l2.clone()
+            },
             max_depth: t.gradient_boosted_trees.max_depth.clone(),
             learning_rate: t.gradient_boosted_trees.learning_rate.clone(),
             rounds: t.gradient_boosted_trees.rounds.clone(),

@@ -174,10 +174,13 @@ pub struct Model {
     pub task: Task,
     /// A regression's prediction interval coverage (`model.interval_level`, default 0.9).
     pub interval_level: f64,
+    /// The error a regression's trees minimise (`model.loss`, default `squared_error`).
+    pub loss: Loss,
     pub families: Vec<Family>,
     pub tuning: Tuning,
 }
 
+pub use mlinfra_core::model::Loss;
 pub use mlinfra_core::onnx::card::Task;
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -188,6 +191,8 @@ pub struct Tuning {
     pub metric: Metric,
     pub seed: u64,
     pub logistic_regression: LrSpace,
+    /// A regression's linear family's penalties (`model.tuning.ridge.l2`).
+    pub ridge: LrSpace,
     pub gradient_boosted_trees: GbtSpace,
 }
 
@@ -822,11 +827,45 @@ fn decode_model(n: Option<&Node>, stack_name: Option<&str>, cx: &mut Cx) -> Opti
             .and_then(|s| named(cx, n, "model name", &s)),
         None => Some(stack_name.unwrap_or("model").to_string()),
     };
+    let regression = task == Task::Regression;
+    let loss = match m.opt("loss") {
+        None if regression => Some(Loss::Squared),
+        None => Some(Loss::LogLoss),
+        Some(n) if !regression => {
+            cx.error_hint(
+                n,
+                "`model.loss` is the error a regression's trees minimise; `model.task` is `classification`, whose trees minimise the log loss",
+                "remove it, or set `model.task: regression`",
+            );
+            None
+        }
+        Some(n) => {
+            let names: Vec<&str> = Loss::REGRESSION.iter().map(|l| l.name()).collect();
+            cx.one_of(n, "model.loss", &names)
+                .and_then(|s| s.parse().ok())
+        }
+    };
     let families = match m.opt("families") {
-        None => Some(Family::ALL.to_vec()),
+        None => Some(Family::for_task(regression).to_vec()),
         Some(n) => cx
             .list(n, "model.families", |cx, n, p| {
-                cx.one_of(n, p, Family::NAMES)?.parse().ok()
+                let f: Family = cx.one_of(n, p, Family::NAMES)?.parse().ok()?;
+                if Family::for_task(regression).contains(&f) {
+                    return Some(f);
+                }
+                let (other, instead) = match f {
+                    Family::LogisticRegression => ("classification", "ridge"),
+                    _ => ("regression", "logistic_regression"),
+                };
+                cx.error_hint(
+                    n,
+                    format!(
+                        "`{p}`: `{f}` is a {other}'s family; `model.task` is `{}`",
+                        task.name()
+                    ),
+                    format!("use `{instead}` for its linear model, or `gradient_boosted_trees`"),
+                );
+                None
             })
             .and_then(|v| {
                 if v.is_empty() {
@@ -885,6 +924,18 @@ fn decode_model(n: Option<&Node>, stack_name: Option<&str>, cx: &mut Cx) -> Opti
             s.finish(cx);
             Some(LrSpace { l2: l2? })
         };
+        let ridge = {
+            let mut s = section(t.opt("ridge"), "model.tuning.ridge", cx)?;
+            let l2 = float_list(
+                s.opt("l2"),
+                "model.tuning.ridge.l2",
+                0.0..=1e9,
+                &[0.1, 1.0, 10.0, 100.0],
+                cx,
+            );
+            s.finish(cx);
+            Some(LrSpace { l2: l2? })
+        };
         let gbt = {
             let p = "model.tuning.gradient_boosted_trees";
             let mut s = section(t.opt("gradient_boosted_trees"), p, cx)?;
@@ -932,6 +983,7 @@ fn decode_model(n: Option<&Node>, stack_name: Option<&str>, cx: &mut Cx) -> Opti
             metric: metric?.parse().ok()?,
             seed: seed?,
             logistic_regression: lr?,
+            ridge: ridge?,
             gradient_boosted_trees: gbt?,
         })
     };
@@ -940,6 +992,7 @@ fn decode_model(n: Option<&Node>, stack_name: Option<&str>, cx: &mut Cx) -> Opti
         name: name?,
         task,
         interval_level: interval_level?,
+        loss: loss?,
         families: families?,
         tuning: tuning?,
     })

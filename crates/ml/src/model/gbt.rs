@@ -41,6 +41,7 @@ pub enum Loss {
     #[default]
     LogLoss,
     /// Squared error: the trees fit the mean.
+    #[serde(rename = "squared_error")]
     Squared,
     /// Huber's loss: squared for errors up to the 90th percentile of the current absolute
     /// errors (re-estimated every round, as scikit-learn's `GradientBoostingRegressor` does),
@@ -48,6 +49,7 @@ pub enum Loss {
     Huber,
     /// Absolute error: the trees fit the median; each leaf's value is the median of its rows'
     /// residuals (LightGBM's `l1`).
+    #[serde(rename = "absolute_error")]
     Absolute,
 }
 

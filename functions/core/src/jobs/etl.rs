@@ -6,7 +6,7 @@
 use serde::Serialize;
 
 use super::{Alert, CuratedPointer, JobError, alert_id, json_bytes, read_json};
-use crate::data::{LabelRule, ReadOptions, read_csv, take_label};
+use crate::data::{DataError, Frame, LabelRule, ReadOptions, read_csv, take_label, take_target};
 use crate::keys::{self, CURATED_LATEST, FEEDBACK_INGESTED, QUARANTINE};
 use crate::lake::Lake;
 use crate::pipeline::sha256_hex;
@@ -117,7 +117,7 @@ fn check(
         Ok(f) => f,
         Err(e) => return fail(anomaly("", AnomalyKind::WrongType, e.to_string())),
     };
-    if let Err(e) = take_label(&mut frame, job.label, job.rule) {
+    if let Err(e) = take_label_of(&mut frame, job) {
         return fail(anomaly(
             job.label,
             AnomalyKind::MissingColumn,
@@ -230,8 +230,15 @@ pub async fn ingest_feedback(
         let Some(class) = feedback.get(&l.request_id) else {
             continue;
         };
-        let Some(label) = job.rule.value_for_class(class) else {
-            continue;
+        // A regression's feedback is the true value (checked to be a number when it was
+        // given); a classification's, a class that the label rule gives back as a value.
+        let label = if job.task == crate::onnx::card::Task::Regression {
+            class.clone()
+        } else {
+            let Some(label) = job.rule.value_for_class(class) else {
+                continue;
+            };
+            label
         };
         let row = header
             .iter()
@@ -288,13 +295,18 @@ pub async fn ingest_and_notify(
     Ok(done)
 }
 
+/// Split the label off a frame as the task reads it: a regression's numeric target, or a
+/// classification's classes.
+fn take_label_of(frame: &mut Frame, job: &Job<'_>) -> Result<(), DataError> {
+    if job.task == crate::onnx::card::Task::Regression {
+        take_target(frame, job.label).map(|_| ())
+    } else {
+        take_label(frame, job.label, job.rule).map(|_| ())
+    }
+}
+
 /// Process the raw object at `key`.
 pub async fn ingest(lake: &impl Lake, key: &str, job: &Job<'_>) -> Result<Ingested, JobError> {
-    if job.task == crate::onnx::card::Task::Regression {
-        return Err(JobError::Input(
-            crate::pipeline::REGRESSION_NOT_TRAINED.into(),
-        ));
-    }
     if key.starts_with(QUARANTINE) || !key.starts_with(keys::RAW) {
         return Ok(Ingested::Skipped {
             source: key.to_string(),
@@ -392,7 +404,7 @@ pub async fn ingest(lake: &impl Lake, key: &str, job: &Job<'_>) -> Result<Ingest
         None => {
             // The first curated version: its inferred schema becomes the curated one.
             let mut f = combined.map_err(|e| JobError::Input(e.to_string()))?;
-            let _ = take_label(&mut f, job.label, job.rule);
+            let _ = take_label_of(&mut f, job);
             let s = Schema::infer(&compute(&f, None));
             lake.put(&keys::schema(&s.version()), s.to_json().as_bytes())
                 .await?;

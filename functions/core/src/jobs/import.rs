@@ -4,14 +4,14 @@
 //! version on the same set (when that one is imported too), and registered as one file: the
 //! user's bytes with the card and the source's sha256 appended to its metadata.
 
-use std::collections::BTreeMap;
+
 
 use serde::Serialize;
 
 use super::JobError;
 use crate::keys;
 use crate::lake::Lake;
-use crate::metrics::{Blessing, Evaluation, Interval, Policy, bless, bless_regression};
+use crate::metrics::{Blessing, Interval, Policy, bless, bless_regression};
 use crate::onnx::card::{self, Card, FeatureKind, Task};
 use crate::onnx::import::{Column, Imported, Predictions};
 use crate::registry::{Candidate, Registry, Stage, Store, Version};
@@ -103,31 +103,9 @@ pub fn eval_set(csv: &[u8], card: &Card, label: &str) -> Result<EvalSet, String>
     })
 }
 
-/// The metadata entry of a regression's [`Interval`] in its registered file.
-pub const INTERVAL_KEY: &str = "mlinfra.interval";
+pub use crate::pipeline::INTERVAL_KEY;
 
-/// The evaluation of an imported model.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-#[serde(tag = "task", rename_all = "snake_case")]
-pub enum Evaluated {
-    Classification(Evaluation),
-    Regression(crate::metrics::RegressionEvaluation),
-}
-
-impl Evaluated {
-    /// The metrics a registered version records.
-    pub fn metrics(&self) -> BTreeMap<String, f64> {
-        match self {
-            Evaluated::Classification(e) => super::train::registered_metrics(e),
-            Evaluated::Regression(e) => BTreeMap::from([
-                ("rmse".to_string(), e.rmse),
-                ("mae".to_string(), e.mae),
-                ("r2".to_string(), e.r2),
-                ("mape".to_string(), e.mape),
-            ]),
-        }
-    }
-}
+pub use crate::metrics::Evaluated;
 
 /// A class name as the card names it: the same text, or the same number (`1` and `1.0`).
 fn class_of(label: &str, classes: &[String]) -> Option<usize> {

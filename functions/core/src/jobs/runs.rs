@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use super::{JobError, json_bytes, read_json};
 use crate::keys::{self, EXECUTIONS};
 use crate::lake::Lake;
-use crate::metrics::{Blessing, Evaluation};
+use crate::metrics::Blessing;
 use crate::model::Params;
 use crate::pipeline::RunRecord;
 use crate::registry::{Candidate, verify};
@@ -72,7 +72,7 @@ pub struct Execution {
     /// The search metric and the best cross-validated score.
     pub search_metric: crate::metrics::Metric,
     pub cv_score: f64,
-    pub metrics: Evaluation,
+    pub metrics: crate::metrics::Evaluated,
     pub blessing: Blessing,
     /// The version registered by this execution.
     #[serde(default, skip_serializing_if = "Option::is_none")]

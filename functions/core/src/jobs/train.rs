@@ -36,7 +36,11 @@ pub fn run_artifacts(out: &Output, cfg: &Config) -> Vec<(String, Vec<u8>)> {
         (
             keys::run_evaluation(run),
             json_bytes(
-                &json!({"candidate": out.evaluation, "baseline": out.baseline, "blessing": out.run.blessing, "curves": out.curves}),
+                &if let Some(points) = &out.points {
+                    json!({"candidate": out.evaluation, "baseline": out.baseline, "blessing": out.run.blessing, "curves": out.curves, "points": points})
+                } else {
+                    json!({"candidate": out.evaluation, "baseline": out.baseline, "blessing": out.run.blessing, "curves": out.curves})
+                },
             ),
         ),
         (keys::run_timings(run), json_bytes(&out.timings)),
@@ -47,14 +51,8 @@ pub fn run_artifacts(out: &Output, cfg: &Config) -> Vec<(String, Vec<u8>)> {
 }
 
 /// The evaluation metrics a registered version records.
-pub fn registered_metrics(m: &crate::metrics::Evaluation) -> BTreeMap<String, f64> {
-    BTreeMap::from([
-        ("roc_auc".to_string(), m.roc_auc),
-        ("accuracy".to_string(), m.accuracy),
-        ("balanced_accuracy".to_string(), m.balanced_accuracy),
-        ("f1".to_string(), m.f1_score),
-        ("log_loss".to_string(), m.log_loss),
-    ])
+pub fn registered_metrics(m: &crate::metrics::Evaluated) -> BTreeMap<String, f64> {
+    m.metrics()
 }
 
 /// The registration candidate of a run whose artifacts are in `lake`.
@@ -204,11 +202,6 @@ pub async fn train_on<S: Store>(
     bytes: &[u8],
     job: &Job<'_>,
 ) -> Result<Trained, JobError> {
-    if job.cfg.task == crate::onnx::card::Task::Regression {
-        return Err(
-            pipeline::PipelineError::Unsupported(pipeline::REGRESSION_NOT_TRAINED.into()).into(),
-        );
-    }
     let model = &job.cfg.model_name;
     let baseline = production_model(registry, lake, model).await?;
     let out = pipeline::run(bytes, job.cfg, baseline.as_ref())?;
@@ -328,10 +321,7 @@ pub async fn notify(
                 "run {} on {} ({} rows)",
                 t.out.run.run_id, t.data_key, t.out.run.rows
             ),
-            format!(
-                "roc_auc {:.4}, accuracy {:.4}, f1 {:.4}",
-                e.roc_auc, e.accuracy, e.f1_score
-            ),
+            e.summary(),
             format!("blessing: {}", t.out.run.blessing.reason),
         ],
         evidence: keys::run_record(&t.out.run.run_id),
