@@ -11,7 +11,9 @@ use serde::{Deserialize, Serialize};
 use sha2::Digest as _;
 
 use crate::data::split::{split, split_values};
-use crate::data::{DataError, LabelRule, Labels, ReadOptions, Targets, read_csv, take_label, take_target};
+use crate::data::{
+    DataError, LabelRule, Labels, ReadOptions, Targets, read_csv, take_label, take_target,
+};
 use crate::metrics::{Blessing, Evaluated, Interval, Policy, RegressionEvaluation, evaluate};
 use crate::model::{Loss, Model, Params};
 use crate::onnx::{ExportError, Metadata, export};
@@ -275,14 +277,9 @@ pub fn run(csv: &[u8], cfg: &Config, baseline: Option<&Model>) -> Result<Output,
             search(&frame, l, &s.train, &cfg.space, &cfg.search),
             Vec::new(),
         ),
-        Target::Values(v) => search_values(
-            &frame,
-            &v.y,
-            cfg.loss,
-            &s.train,
-            &cfg.space,
-            &cfg.search,
-        ),
+        Target::Values(v) => {
+            search_values(&frame, &v.y, cfg.loss, &s.train, &cfg.space, &cfg.search)
+        }
     };
     timings.search_ms = ms(t);
     let best = result.trials[result.best].clone();
@@ -325,9 +322,9 @@ pub fn run(csv: &[u8], cfg: &Config, baseline: Option<&Model>) -> Result<Output,
                 &predicted,
                 interval.half_width,
             );
-            let baseline_eval = baseline.filter(|b| b.is_regression()).map(|b| {
-                Evaluated::Regression(RegressionEvaluation::of(&y_eval, &values(b)))
-            });
+            let baseline_eval = baseline
+                .filter(|b| b.is_regression())
+                .map(|b| Evaluated::Regression(RegressionEvaluation::of(&y_eval, &values(b))));
             let points = Points::sample(&y_eval, &predicted);
             (
                 Evaluated::Regression(evaluation),

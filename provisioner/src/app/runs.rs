@@ -11,7 +11,7 @@ use crate::report::num;
 
 pub(crate) fn params_text(p: &Params) -> String {
     match p {
-        Params::LogisticRegression { l2 } => format!("l2={}", num(*l2)),
+        Params::LogisticRegression { l2 } | Params::Ridge { l2 } => format!("l2={}", num(*l2)),
         Params::GradientBoostedTrees(g) => format!(
             "max_depth={} learning_rate={} rounds={} min_leaf={}",
             g.max_depth,

@@ -50,15 +50,21 @@ pub async fn retrain_as(
     let t = &r.trained;
     let e = &t.out.evaluation;
     let mut text = String::new();
+    let metrics = match e {
+        mlinfra_core::metrics::Evaluated::Classification(e) => format!(
+            "roc_auc {}  accuracy {}  f1 {}",
+            num(e.roc_auc),
+            num(e.accuracy),
+            num(e.f1_score)
+        ),
+        mlinfra_core::metrics::Evaluated::Regression(e) => {
+            format!("rmse {}  mae {}  r2 {}", num(e.rmse), num(e.mae), num(e.r2))
+        }
+    };
     let _ = writeln!(
         text,
-        "trained   run {} on {} ({} rows): roc_auc {}  accuracy {}  f1 {}",
-        t.out.run.run_id,
-        t.data_key,
-        t.out.run.rows,
-        num(e.roc_auc),
-        num(e.accuracy),
-        num(e.f1_score)
+        "trained   run {} on {} ({} rows): {metrics}",
+        t.out.run.run_id, t.data_key, t.out.run.rows,
     );
     let _ = writeln!(
         text,

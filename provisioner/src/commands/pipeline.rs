@@ -13,6 +13,7 @@
 //! models/<model>/<run>/model.onnx, model.json  the exported model and its in-memory form
 //! ```
 
+use mlinfra_core::metrics::Evaluated;
 use std::fmt::Write as _;
 
 use mlinfra_core::any::AnyLake;
@@ -100,16 +101,38 @@ async fn run_pipeline(g: &Global, run_args: &PipelineRunArgs) -> Result<i32, Fai
     let e = &out.evaluation;
     let best = &out.search.trials[out.search.best];
     let mut text = String::new();
+    let non_finite = match out.non_finite_targets.as_slice() {
+        [] => String::new(),
+        lines => format!(
+            ", {} with a label that is not a finite number dropped (line {})",
+            lines.len(),
+            lines
+                .iter()
+                .take(10)
+                .map(u64::to_string)
+                .collect::<Vec<_>>()
+                .join(", ")
+                + if lines.len() > 10 { ", ..." } else { "" }
+        ),
+    };
     let _ = writeln!(
         text,
-        "data      {} rows ({} without a label dropped), {}",
+        "data      {} rows ({} without a label dropped{non_finite}), {}",
         out.run.rows, out.dropped_unlabelled, out.data_hash
     );
-    let _ = writeln!(
-        text,
-        "split     {} train / {} eval (classes {:?} / {:?})",
-        out.split.train, out.split.eval, out.split.train_classes, out.split.eval_classes
-    );
+    if out.split.train_classes.is_empty() {
+        let _ = writeln!(
+            text,
+            "split     {} train / {} eval",
+            out.split.train, out.split.eval
+        );
+    } else {
+        let _ = writeln!(
+            text,
+            "split     {} train / {} eval (classes {:?} / {:?})",
+            out.split.train, out.split.eval, out.split.train_classes, out.split.eval_classes
+        );
+    }
     let _ = writeln!(
         text,
         "schema    {} ({} warnings)",
@@ -125,16 +148,41 @@ async fn run_pipeline(g: &Global, run_args: &PipelineRunArgs) -> Result<i32, Fai
         serde_json::to_string(&best.params).unwrap_or_default(),
         num(best.score)
     );
-    let _ = writeln!(
-        text,
-        "eval      roc_auc {}  accuracy {}  f1 {}  log_loss {}  brier {}  ece {}",
-        num(e.roc_auc),
-        num(e.accuracy),
-        num(e.f1_score),
-        num(e.log_loss),
-        num(e.brier),
-        num(e.ece)
-    );
+    match e {
+        Evaluated::Classification(e) => {
+            let _ = writeln!(
+                text,
+                "eval      roc_auc {}  accuracy {}  f1 {}  log_loss {}  brier {}  ece {}",
+                num(e.roc_auc),
+                num(e.accuracy),
+                num(e.f1_score),
+                num(e.log_loss),
+                num(e.brier),
+                num(e.ece)
+            );
+        }
+        Evaluated::Regression(e) => {
+            let _ = writeln!(
+                text,
+                "eval      rmse {}  mae {}  r2 {}  mape {}",
+                num(e.rmse),
+                num(e.mae),
+                num(e.r2),
+                num(e.mape)
+            );
+        }
+    }
+    if let Some(i) = &out.run.interval {
+        let _ = writeln!(
+            text,
+            "interval  {:.0}%: value ± {} (calibrated on {} out-of-fold errors); covers {:.1}% of the {} eval rows",
+            i.level * 100.0,
+            num(i.half_width),
+            i.calibration_rows,
+            i.coverage * 100.0,
+            i.checked_rows
+        );
+    }
     let _ = writeln!(
         text,
         "blessing  {}: {}",

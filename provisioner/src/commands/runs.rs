@@ -6,6 +6,7 @@
 use std::fmt::Write as _;
 
 use mlinfra_core::jobs::runs::{self, Execution};
+use mlinfra_core::metrics::{Evaluated, Evaluation, Metric};
 use mlinfra_core::pipeline::RunRecord;
 use serde_json::json;
 
@@ -85,7 +86,10 @@ fn list_text(executions: &[Execution]) -> String {
                 format!("{} ({})", e.actor, e.trigger),
                 e.params.family().to_string(),
                 num(e.cv_score),
-                num(e.metrics.roc_auc),
+                match &e.metrics {
+                    Evaluated::Classification(m) => num(m.roc_auc),
+                    Evaluated::Regression(m) => format!("rmse {}", num(m.rmse)),
+                },
                 if e.blessing.blessed { "yes" } else { "no" }.to_string(),
                 e.registered_version
                     .map_or("-".to_string(), |v| format!("v{v}")),
@@ -114,7 +118,12 @@ fn compare_text(runs: &[&RunRecord]) -> String {
             .chain(runs.iter().map(|r| f(r)))
             .collect()
     };
-    let rows = vec![
+    let shown = |r: &RunRecord, m: Metric| {
+        r.metrics
+            .regression()
+            .map_or("-".to_string(), |e| num(e.metric(m)))
+    };
+    let mut rows = vec![
         row("data", &|r| r.data_hash.chars().take(19).collect()),
         row("rows", &|r| r.rows.to_string()),
         row("schema", &|r| r.schema_version.chars().take(19).collect()),
@@ -129,12 +138,41 @@ fn compare_text(runs: &[&RunRecord]) -> String {
         row("cv score", &|r| {
             format!("{} {}", r.search.metric, num(r.cv_score))
         }),
-        row("roc_auc", &|r| num(r.metrics.roc_auc)),
-        row("accuracy", &|r| num(r.metrics.accuracy)),
-        row("f1", &|r| num(r.metrics.f1_score)),
-        row("log_loss", &|r| num(r.metrics.log_loss)),
-        row("brier", &|r| num(r.metrics.brier)),
-        row("ece", &|r| num(r.metrics.ece)),
+    ];
+    if runs.iter().any(|r| r.metrics.classification().is_some()) {
+        let of = |r: &RunRecord, f: &dyn Fn(&Evaluation) -> f64| {
+            r.metrics
+                .classification()
+                .map_or("-".to_string(), |m| num(f(m)))
+        };
+        rows.extend([
+            row("roc_auc", &|r| of(r, &|m| m.roc_auc)),
+            row("accuracy", &|r| of(r, &|m| m.accuracy)),
+            row("f1", &|r| of(r, &|m| m.f1_score)),
+            row("log_loss", &|r| of(r, &|m| m.log_loss)),
+            row("brier", &|r| of(r, &|m| m.brier)),
+            row("ece", &|r| of(r, &|m| m.ece)),
+        ]);
+    }
+    if runs.iter().any(|r| r.metrics.regression().is_some()) {
+        rows.extend([
+            row("rmse", &|r| shown(r, Metric::Rmse)),
+            row("mae", &|r| shown(r, Metric::Mae)),
+            row("r2", &|r| shown(r, Metric::R2)),
+            row("mape", &|r| shown(r, Metric::Mape)),
+            row("interval", &|r| {
+                r.interval.as_ref().map_or("-".to_string(), |i| {
+                    format!(
+                        "{:.0}% ± {} (covers {:.1}%)",
+                        i.level * 100.0,
+                        num(i.half_width),
+                        i.coverage * 100.0
+                    )
+                })
+            }),
+        ]);
+    }
+    rows.extend([
         row("blessing", &|r| r.blessing.reason.clone()),
         row("model", &|r| {
             format!(
@@ -142,7 +180,7 @@ fn compare_text(runs: &[&RunRecord]) -> String {
                 r.model_sha256.chars().take(16).collect::<String>()
             )
         }),
-    ];
+    ]);
     let mut headers = vec!["run"];
     headers.extend(runs.iter().map(|r| r.run_id.as_str()));
     table(&headers, &rows)

@@ -182,6 +182,92 @@ pub fn unit_chart(title: &str, x: &str, y: &str, points: &[[f64; 2]]) -> String 
     )
 }
 
+/// A scatter plot of `points` (`[x, y]`) scaled to their range, with the diagonal `y = x`
+/// when `band` is `None` (predicted against actual), else the line `y = 0` and dashed lines at
+/// `±band` (residuals and an interval's half-width).
+pub fn scatter(title: &str, x: &str, y: &str, points: &[[f64; 2]], band: Option<f64>) -> String {
+    let (w, h, pad) = (260.0, 220.0, 30.0);
+    let finite = |v: &f64| v.is_finite();
+    let xs = points.iter().map(|p| p[0]).filter(finite);
+    let ys = points.iter().map(|p| p[1]).filter(finite);
+    let range = |it: &mut dyn Iterator<Item = f64>| {
+        it.fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), v| {
+            (lo.min(v), hi.max(v))
+        })
+    };
+    let (mut x0, mut x1) = range(&mut xs.clone());
+    let (mut y0, mut y1) = range(&mut ys.clone());
+    if band.is_none() {
+        // The same scale on both axes, so that the diagonal means equality.
+        (x0, x1) = (x0.min(y0), x1.max(y1));
+        (y0, y1) = (x0, x1);
+    } else if let Some(b) = band {
+        let m = y0.abs().max(y1.abs()).max(b);
+        (y0, y1) = (-m, m);
+    }
+    if !(x0.is_finite() && x1.is_finite() && y0.is_finite() && y1.is_finite()) {
+        return format!("<p><small>{}: no points</small></p>", esc(title));
+    }
+    let span = |lo: f64, hi: f64| if hi > lo { hi - lo } else { 1.0 };
+    let sx = |v: f64| pad + (v - x0) / span(x0, x1) * (w - 2.0 * pad);
+    let sy = |v: f64| h - pad - (v - y0) / span(y0, y1) * (h - 2.0 * pad);
+    let mut marks = String::new();
+    match band {
+        None => {
+            let _ = write!(
+                marks,
+                "<line x1=\"{:.1}\" y1=\"{:.1}\" x2=\"{:.1}\" y2=\"{:.1}\" stroke=\"#bbb\" stroke-dasharray=\"4\"/>",
+                sx(x0),
+                sy(x0),
+                sx(x1),
+                sy(x1)
+            );
+        }
+        Some(b) => {
+            for (v, dash) in [
+                (0.0, ""),
+                (b, " stroke-dasharray=\"4\""),
+                (-b, " stroke-dasharray=\"4\""),
+            ] {
+                let _ = write!(
+                    marks,
+                    "<line x1=\"{:.1}\" y1=\"{:.1}\" x2=\"{:.1}\" y2=\"{:.1}\" stroke=\"#bbb\"{dash}/>",
+                    sx(x0),
+                    sy(v),
+                    sx(x1),
+                    sy(v)
+                );
+            }
+        }
+    }
+    for p in points
+        .iter()
+        .filter(|p| p[0].is_finite() && p[1].is_finite())
+    {
+        let _ = write!(
+            marks,
+            "<circle cx=\"{:.1}\" cy=\"{:.1}\" r=\"2\" fill=\"#e73\" fill-opacity=\"0.6\"/>",
+            sx(p[0]),
+            sy(p[1])
+        );
+    }
+    format!(
+        "<figure class=\"chart\"><svg width=\"{w}\" height=\"{h}\" role=\"img\" aria-label=\"{t}\">\
+         <rect x=\"{pad}\" y=\"{pad}\" width=\"{iw}\" height=\"{ih}\" fill=\"none\" stroke=\"#ccc\"/>{marks}\
+         <text x=\"{cx}\" y=\"{by}\" font-size=\"11\" text-anchor=\"middle\">{xl}</text>\
+         <text x=\"10\" y=\"{cy}\" font-size=\"11\" text-anchor=\"middle\" transform=\"rotate(-90 10 {cy})\">{yl}</text>\
+         </svg><figcaption>{t}</figcaption></figure>",
+        t = esc(title),
+        iw = w - 2.0 * pad,
+        ih = h - 2.0 * pad,
+        cx = w / 2.0,
+        by = h - 8.0,
+        cy = h / 2.0,
+        xl = esc(x),
+        yl = esc(y),
+    )
+}
+
 /// A confusion matrix as a table shaded by each cell's share of its true class.
 pub fn confusion(classes: &[String], m: &[Vec<usize>]) -> String {
     let mut h = String::from("<table class=\"cm\"><tr><th>true \\ predicted</th>");

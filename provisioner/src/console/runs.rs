@@ -7,24 +7,32 @@ use mlinfra_core::any::AnyLake;
 use mlinfra_core::jobs::read_json;
 use mlinfra_core::jobs::runs::{self, Execution};
 use mlinfra_core::keys;
-use mlinfra_core::metrics::{Curves, Evaluation, Metric};
-use mlinfra_core::pipeline::{RunRecord, Timings};
+use mlinfra_core::metrics::{Curves, Evaluated, Evaluation, Metric};
+use mlinfra_core::pipeline::{Points, RunRecord, Timings};
 use mlinfra_core::stats::Statistics;
 use mlinfra_core::tune::SearchResult;
 
 use super::Console;
-use super::page::{Page, confusion, esc, num, table, unit_chart};
+use super::page::{Page, confusion, esc, num, scatter, table, unit_chart};
 use crate::app::runs::params_text;
 
 /// What `evaluation.json` holds.
 #[derive(serde::Deserialize)]
-struct Evaluated {
-    candidate: Evaluation,
+struct EvaluationFile {
+    candidate: Evaluated,
     #[serde(default)]
-    baseline: Option<Evaluation>,
-    /// Absent for runs trained before the curves were recorded.
+    baseline: Option<Evaluated>,
+    /// A classification's; absent for runs trained before the curves were recorded.
     #[serde(default)]
     curves: Option<Curves>,
+    /// A regression's evaluation rows.
+    #[serde(default)]
+    points: Option<Points>,
+}
+
+/// A classification's metric of a run, or `–` for a regression.
+fn class_metric(e: &Evaluated, f: impl Fn(&Evaluation) -> f64) -> String {
+    e.classification().map_or("–".to_string(), |m| num(f(m)))
 }
 
 fn short(s: &str, n: usize) -> String {
@@ -109,9 +117,18 @@ fn row(e: &Execution, schema: &str, ms: Option<f64>) -> Vec<String> {
             esc(&params_text(&e.params))
         ),
         format!("{} {}", e.search_metric, num(e.cv_score)),
-        num(e.metrics.roc_auc),
-        num(e.metrics.accuracy),
-        num(e.metrics.f1_score),
+        match &e.metrics {
+            Evaluated::Classification(m) => num(m.roc_auc),
+            Evaluated::Regression(m) => format!("rmse {}", num(m.rmse)),
+        },
+        match &e.metrics {
+            Evaluated::Classification(m) => num(m.accuracy),
+            Evaluated::Regression(m) => format!("mae {}", num(m.mae)),
+        },
+        match &e.metrics {
+            Evaluated::Classification(m) => num(m.f1_score),
+            Evaluated::Regression(m) => format!("r2 {}", num(m.r2)),
+        },
         format!("<code>{}</code>", esc(&short(&e.data_hash, 12))),
         format!("<code>{}</code>", esc(&short(schema, 12))),
         seconds(ms),
@@ -136,7 +153,7 @@ async fn run_record(c: &Console, id: &str) -> Result<RunRecord, String> {
         .map_err(|e| e.text())
 }
 
-async fn evaluated(lake: &AnyLake, run_id: &str) -> Option<Evaluated> {
+async fn evaluated(lake: &AnyLake, run_id: &str) -> Option<EvaluationFile> {
     read_json(lake, &keys::run_evaluation(run_id))
         .await
         .ok()
@@ -153,25 +170,67 @@ async fn classes(lake: &AnyLake, data_hash: &str) -> Vec<String> {
         .unwrap_or_default()
 }
 
+/// A regression's charts: predicted against actual values, and the residuals against the
+/// predicted values (with the interval's half-width either side, when it has one).
+fn regression_charts(r: &RunRecord, points: Option<&Points>) -> String {
+    let Some(p) = points else {
+        return String::new();
+    };
+    let rows = r.metrics.regression().map_or(0, |e| e.rows);
+    let against: Vec<[f64; 2]> = p
+        .actual
+        .iter()
+        .zip(&p.predicted)
+        .map(|(a, b)| [*a, *b])
+        .collect();
+    let residuals: Vec<[f64; 2]> = p
+        .actual
+        .iter()
+        .zip(&p.predicted)
+        .map(|(a, b)| [*b, a - b])
+        .collect();
+    let band = r.interval.as_ref().map(|i| i.half_width);
+    let mut h = scatter(
+        &format!(
+            "predicted against actual ({} of {rows} evaluation rows)",
+            p.actual.len()
+        ),
+        "actual",
+        "predicted",
+        &against,
+        None,
+    );
+    h.push_str(&scatter(
+        "residuals (actual − predicted)",
+        "predicted",
+        "residual",
+        &residuals,
+        band,
+    ));
+    h
+}
+
 /// The charts of one run's evaluation.
 async fn charts(c: &Console, r: &RunRecord) -> String {
     let mut h = String::new();
+    let Evaluated::Classification(m) = &r.metrics else {
+        let points = evaluated(&c.lake, &r.run_id).await.and_then(|e| e.points);
+        return regression_charts(r, points.as_ref());
+    };
     let mut names = classes(&c.lake, &r.data_hash).await;
-    if names.len() != r.metrics.confusion.len() {
-        names = (0..r.metrics.confusion.len())
-            .map(|i| i.to_string())
-            .collect();
+    if names.len() != m.confusion.len() {
+        names = (0..m.confusion.len()).map(|i| i.to_string()).collect();
     }
     let _ = write!(
         h,
         "<figure class=\"chart\">{}<figcaption>confusion matrix ({} evaluation rows)</figcaption></figure>",
-        confusion(&names, &r.metrics.confusion),
-        r.metrics.rows
+        confusion(&names, &m.confusion),
+        m.rows
     );
     if let Some(curves) = evaluated(&c.lake, &r.run_id).await.and_then(|e| e.curves) {
         if !curves.roc.is_empty() {
             h.push_str(&unit_chart(
-                &format!("ROC curve (AUC {})", num(r.metrics.roc_auc)),
+                &format!("ROC curve (AUC {})", num(m.roc_auc)),
                 "false positive rate",
                 "true positive rate",
                 &curves.roc,
@@ -183,7 +242,7 @@ async fn charts(c: &Console, r: &RunRecord) -> String {
             .map(|b| [b.confidence, b.accuracy])
             .collect();
         h.push_str(&unit_chart(
-            &format!("calibration (ECE {})", num(r.metrics.ece)),
+            &format!("calibration (ECE {})", num(m.ece)),
             "confidence",
             "share right",
             &points,
@@ -222,18 +281,47 @@ fn side_by_side(runs: &[RunRecord], durations: &[Option<f64>]) -> String {
         row("cv score", &|r| {
             format!("{} {}", r.search.metric, num(r.cv_score))
         }),
-        row("roc_auc", &|r| num(r.metrics.roc_auc)),
-        row("accuracy", &|r| num(r.metrics.accuracy)),
-        row("f1", &|r| num(r.metrics.f1_score)),
-        row("log_loss", &|r| num(r.metrics.log_loss)),
-        row("brier", &|r| num(r.metrics.brier)),
-        row("ece", &|r| num(r.metrics.ece)),
+    ];
+    if runs.iter().any(|r| r.metrics.classification().is_some()) {
+        rows.extend([
+            row("roc_auc", &|r| class_metric(&r.metrics, |m| m.roc_auc)),
+            row("accuracy", &|r| class_metric(&r.metrics, |m| m.accuracy)),
+            row("f1", &|r| class_metric(&r.metrics, |m| m.f1_score)),
+            row("log_loss", &|r| class_metric(&r.metrics, |m| m.log_loss)),
+            row("brier", &|r| class_metric(&r.metrics, |m| m.brier)),
+            row("ece", &|r| class_metric(&r.metrics, |m| m.ece)),
+        ]);
+    }
+    if runs.iter().any(|r| r.metrics.regression().is_some()) {
+        let value = |r: &RunRecord, m: Metric| {
+            r.metrics
+                .regression()
+                .map_or("–".to_string(), |e| num(e.metric(m)))
+        };
+        rows.extend([
+            row("rmse", &|r| value(r, Metric::Rmse)),
+            row("mae", &|r| value(r, Metric::Mae)),
+            row("r2", &|r| value(r, Metric::R2)),
+            row("mape", &|r| value(r, Metric::Mape)),
+            row("interval", &|r| {
+                r.interval.as_ref().map_or("–".to_string(), |i| {
+                    format!(
+                        "{:.0}% ± {} (covers {:.1}% of eval rows)",
+                        i.level * 100.0,
+                        num(i.half_width),
+                        i.coverage * 100.0
+                    )
+                })
+            }),
+        ]);
+    }
+    rows.extend([
         row("blessing", &|r| esc(&r.blessing.reason)),
         row("model", &|r| {
             format!("<code>sha256:{}</code>", esc(&short(&r.model_sha256, 16)))
         }),
         row("code", &|r| esc(&r.code_version.crate_version)),
-    ];
+    ]);
     rows.push(
         std::iter::once("<strong>duration</strong>".to_string())
             .chain(durations.iter().map(|d| seconds(*d)))
@@ -290,15 +378,20 @@ pub async fn show(c: &Console, id: &str) -> Page {
         .and_then(|e| e.baseline.map(|b| (e.candidate, b)))
     {
         let (cand, base) = base;
-        let rows: Vec<Vec<String>> = [
-            Metric::RocAuc,
-            Metric::Accuracy,
-            Metric::F1,
-            Metric::LogLoss,
-        ]
-        .into_iter()
-        .map(|m| vec![m.to_string(), num(cand.metric(m)), num(base.metric(m))])
-        .collect();
+        let metrics = if cand.regression().is_some() {
+            [Metric::Rmse, Metric::Mae, Metric::R2, Metric::Mape]
+        } else {
+            [
+                Metric::RocAuc,
+                Metric::Accuracy,
+                Metric::F1,
+                Metric::LogLoss,
+            ]
+        };
+        let rows: Vec<Vec<String>> = metrics
+            .into_iter()
+            .map(|m| vec![m.to_string(), num(cand.metric(m)), num(base.metric(m))])
+            .collect();
         b.push_str("<h3>Against the Production model of that moment (same evaluation rows)</h3>");
         b.push_str(&table(
             "baseline",

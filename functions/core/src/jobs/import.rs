@@ -4,8 +4,6 @@
 //! version on the same set (when that one is imported too), and registered as one file: the
 //! user's bytes with the card and the source's sha256 appended to its metadata.
 
-
-
 use serde::Serialize;
 
 use super::JobError;

@@ -35,13 +35,11 @@ pub fn run_artifacts(out: &Output, cfg: &Config) -> Vec<(String, Vec<u8>)> {
         (keys::run_search(run), json_bytes(&out.search)),
         (
             keys::run_evaluation(run),
-            json_bytes(
-                &if let Some(points) = &out.points {
-                    json!({"candidate": out.evaluation, "baseline": out.baseline, "blessing": out.run.blessing, "curves": out.curves, "points": points})
-                } else {
-                    json!({"candidate": out.evaluation, "baseline": out.baseline, "blessing": out.run.blessing, "curves": out.curves})
-                },
-            ),
+            json_bytes(&if let Some(points) = &out.points {
+                json!({"candidate": out.evaluation, "baseline": out.baseline, "blessing": out.run.blessing, "curves": out.curves, "points": points})
+            } else {
+                json!({"candidate": out.evaluation, "baseline": out.baseline, "blessing": out.run.blessing, "curves": out.curves})
+            }),
         ),
         (keys::run_timings(run), json_bytes(&out.timings)),
         (keys::model_onnx(model, run), out.onnx.clone()),

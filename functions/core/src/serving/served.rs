@@ -112,6 +112,15 @@ impl Served {
             .flatten();
         let schema: Option<Schema> =
             meta("mlinfra.schema").and_then(|v| serde_json::from_str(&v).ok());
+        // A regression trained here: no classes, its interval stored beside it.
+        let regression = meta(crate::onnx::TASK_KEY).as_deref() == Some("regression");
+        let interval = match meta(crate::pipeline::INTERVAL_KEY) {
+            Some(text) if regression => Some(
+                serde_json::from_str(&text)
+                    .map_err(|e| format!("`{}` metadata: {e}", crate::pipeline::INTERVAL_KEY))?,
+            ),
+            _ => None,
+        };
         let scorer = Scorer::with_features(bytes, &metas, metas.len(), classes.len())
             .map_err(|e| format!("tract cannot load the model: {e}"))?;
         let features: Vec<Feature> = metas
@@ -145,8 +154,8 @@ impl Served {
             classes,
             scorer,
             native,
-            regression: false,
-            interval: None,
+            regression,
+            interval,
         };
         if served.native.is_some() {
             let probe = probe_rows(&served.features);
@@ -161,6 +170,11 @@ impl Served {
                         .iter()
                         .zip(&graph.probabilities)
                         .all(|(a, b)| (a - b).abs() <= 1e-5)
+                    && f.values.len() == graph.values.len()
+                    && f.values
+                        .iter()
+                        .zip(&graph.values)
+                        .all(|(a, b)| (a - b).abs() <= 1e-5 * b.abs().max(1.0))
             });
             if !agree {
                 served.native = None;
@@ -248,6 +262,19 @@ impl Served {
     fn score_native(&self, rows: usize, data: &[f32]) -> Option<crate::scorer::Scores> {
         let m = self.native.as_ref()?;
         let f = self.features.len();
+        if self.regression {
+            let (mut enc, mut imp, mut v) = (Vec::new(), Vec::with_capacity(f), [0.0]);
+            let values = (0..rows)
+                .map(|r| {
+                    m.predict_raw_row(&data[r * f..(r + 1) * f], &mut enc, &mut imp, &mut v);
+                    v[0] as f32
+                })
+                .collect();
+            return Some(crate::scorer::Scores {
+                values,
+                ..Default::default()
+            });
+        }
         let k = self.classes.len();
         let (mut enc, mut imp, mut p) = (Vec::new(), Vec::with_capacity(f), vec![0.0; k]);
         let mut labels = Vec::with_capacity(rows);

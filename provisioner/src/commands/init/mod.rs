@@ -141,10 +141,7 @@ pub fn run(g: &Global, a: &InitArgs) -> Result<i32, Failure> {
             p.text_features.join(", ")
         ));
     }
-    let next = match p.task {
-        Task::Regression { .. } => "models import MODEL.onnx",
-        _ => "pipeline run",
-    };
+    let next = "pipeline run";
     out.result(
         format!(
             "wrote `{}`: stack `{}`. Next: `mlinfra -f {0} up`, then `mlinfra -f {0} {next}`\n",
@@ -500,12 +497,14 @@ pub fn render(p: &Proposal, source: &str, label: &str) -> String {
             "0.75       # a model below this is not registered",
         ),
     };
-    let task = match p.task {
-        Task::Regression { .. } => {
-            "\n  task: regression               # mlinfra serves imported regressors; it does not train one yet"
-        }
-        _ => "",
+    let (task, linear) = match p.task {
+        Task::Regression { .. } => (
+            "\n  task: regression               # predicts the label's value, with a 90% interval\n  interval_level: 0.9            # the share of true values the interval covers\n  loss: squared_error            # or huber, absolute_error: robust to wild targets",
+            "ridge:\n      l2: [0.1, 1.0, 10.0, 100.0]",
+        ),
+        _ => ("", "logistic_regression:\n      l2: [0.01, 0.1, 1.0, 10.0]"),
     };
+    let family = linear.split(':').next().unwrap_or_default();
     // Smaller searches for larger data; the train function's memory grows with it.
     let (trials, folds, rounds) = match p.rows {
         0..=999 => (20, 5, "[50, 100, 200]"),
@@ -546,15 +545,14 @@ dataset:
 
 model:
   name: {name}{task}
-  families: [logistic_regression, gradient_boosted_trees]
+  families: [{family}, gradient_boosted_trees]
   tuning:
     strategy: random
     trials: {trials}
     folds: {folds}
     metric: {metric}
     seed: 42
-    logistic_regression:
-      l2: [0.01, 0.1, 1.0, 10.0]
+    {linear}
     gradient_boosted_trees:
       max_depth: [2, 3, 4, 6]
       learning_rate: [0.05, 0.1, 0.2]
