@@ -31,6 +31,9 @@ pub fn monitoring_policy(stack: &Stack) -> MonitorPolicy {
         },
         min_accuracy: m.min_accuracy,
         min_f1: m.min_f1,
+        max_rmse: m.max_rmse,
+        max_mae: m.max_mae,
+        min_coverage: m.min_coverage,
         retrain_on: m.retrain_on.clone(),
         cooldown_hours: u32::try_from(m.cooldown_hours).unwrap_or(u32::MAX),
     }

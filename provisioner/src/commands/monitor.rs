@@ -204,6 +204,35 @@ fn report_text(r: &Report) -> String {
         }
     );
     let p = &r.performance;
+    if let Some(q) = &p.regression {
+        let limit = |v: f64, what: &str| {
+            if v > 0.0 {
+                format!(" ({what} {})", num(v))
+            } else {
+                String::new()
+            }
+        };
+        let coverage = match (q.coverage, q.level) {
+            (Some(c), Some(l)) => format!(
+                ", interval coverage {:.1}% of a {:.0}% interval{}",
+                c * 100.0,
+                l * 100.0,
+                limit(q.min_coverage, "min")
+            ),
+            _ => String::new(),
+        };
+        let _ = writeln!(
+            t,
+            "quality   {} labelled: rmse {}{}, mae {}{}{coverage}{}",
+            p.labelled,
+            q.rmse.map_or("-".into(), num),
+            limit(q.max_rmse, "max"),
+            q.mae.map_or("-".into(), num),
+            limit(q.max_mae, "max"),
+            if p.judged { "" } else { ", too few to judge" }
+        );
+        return t;
+    }
     let _ = writeln!(
         t,
         "quality   {} labelled: accuracy {} (min {}), f1 {}{} (min {}){}",
@@ -450,6 +479,7 @@ mod tests {
             labels: vec!["0".into(); 100],
             classes: vec!["0".into(), "1".into()],
             positive: Some("1".into()),
+            regression: None,
         };
         let logs: Vec<Logged> = (0..100)
             .map(|i| Logged {
@@ -473,6 +503,9 @@ mod tests {
             },
             min_accuracy: 0.75,
             min_f1: 0.7,
+            max_rmse: 0.0,
+            max_mae: 0.0,
+            min_coverage: 0.0,
             retrain_on: vec![],
             cooldown_hours: 24,
         };

@@ -316,6 +316,11 @@ pub struct Monitoring {
     pub drift: Drift,
     pub min_accuracy: f64,
     pub min_f1: f64,
+    /// A regression's thresholds on its feedback: the largest RMSE and MAE, the smallest share
+    /// of true values inside their intervals (0: no limit).
+    pub max_rmse: f64,
+    pub max_mae: f64,
+    pub min_coverage: f64,
     pub max_latency_p99_ms: u64,
     pub max_error_rate: f64,
     pub retrain_on: Vec<String>,
@@ -1488,6 +1493,21 @@ fn decode_monitoring(n: Option<&Node>, cx: &mut Cx) -> Option<(Monitoring, Vec<S
             .map(|n| cx.float(n, "monitoring.min_f1", 0.0..=1.0)),
         0.7,
     );
+    let max_rmse = or(
+        m.opt("max_rmse")
+            .map(|n| cx.float(n, "monitoring.max_rmse", 0.0..=f64::MAX)),
+        0.0,
+    );
+    let max_mae = or(
+        m.opt("max_mae")
+            .map(|n| cx.float(n, "monitoring.max_mae", 0.0..=f64::MAX)),
+        0.0,
+    );
+    let min_coverage = or(
+        m.opt("min_coverage")
+            .map(|n| cx.float(n, "monitoring.min_coverage", 0.0..=1.0)),
+        0.0,
+    );
     let latency = or(
         m.opt("max_latency_p99_ms")
             .map(|n| cx.uint(n, "monitoring.max_latency_p99_ms", 1..=60_000)),
@@ -1522,6 +1542,9 @@ fn decode_monitoring(n: Option<&Node>, cx: &mut Cx) -> Option<(Monitoring, Vec<S
             drift: drift?,
             min_accuracy: min_accuracy?,
             min_f1: min_f1?,
+            max_rmse: max_rmse?,
+            max_mae: max_mae?,
+            min_coverage: min_coverage?,
             max_latency_p99_ms: latency?,
             max_error_rate: error_rate?,
             retrain_on: retrain_on?,

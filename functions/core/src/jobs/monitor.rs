@@ -228,13 +228,15 @@ pub async fn run<S: Store>(
     // A model imported from another tool is compared with what it answered its evaluation
     // set (its reference); one mlinfra trained, with the rows it was trained on.
     let imported = version.run_id.starts_with("import-");
-    // A regression's version records its RMSE; its values are not monitored yet.
-    if version.metrics.contains_key("rmse") {
+    // A regression's version records its RMSE.
+    let regression = version.metrics.contains_key("rmse");
+    if regression && imported {
         return Err(JobError::Input(format!(
-            "version {} of `{}` is a regression: monitoring its values (their drift, RMSE from feedback) is not built yet",
+            "version {} of `{}` is a regression imported from another tool: monitoring it is not built yet (a regression mlinfra trains is monitored)",
             version.version, job.model
         )));
     }
+    let mut regression_reference = None;
     let (frame, reference_labels, classes) = if imported {
         let key = keys::imported_reference(job.model, &version.run_id);
         let Some(bytes) = lake.get(&key).await? else {
@@ -267,13 +269,44 @@ pub async fn run<S: Store>(
         };
         let mut frame =
             read_csv(&bytes[..], job.read).map_err(|e| JobError::Input(e.to_string()))?;
-        let (labels, _) = take_label(&mut frame, job.label, job.rule)
-            .map_err(|e| JobError::Input(e.to_string()))?;
         // The rows the model was trained on, when the split was recorded; else all of them.
         let split: Option<Value> =
             read_json(lake, &keys::curated_split(&version.data_hash)).await?;
         let train: Option<Vec<usize>> =
             split.and_then(|s| serde_json::from_value(s["train"].clone()).ok());
+        if regression {
+            let t = crate::data::take_target(&mut frame, job.label)
+                .map_err(|e| JobError::Input(e.to_string()))?;
+            let run: Option<crate::pipeline::RunRecord> =
+                read_json(lake, &keys::run_record(&version.run_id)).await?;
+            let (frame, values) = match train {
+                Some(rows) if rows.iter().all(|r| *r < frame.rows) => {
+                    let y = rows.iter().map(|r| t.y[*r]).collect();
+                    (frame.select_rows(&rows), y)
+                }
+                _ => (frame, t.y),
+            };
+            regression_reference = Some(crate::monitor::RegressionReference {
+                values,
+                interval: run.and_then(|r| r.interval),
+            });
+            return finish(
+                lake,
+                job,
+                version,
+                imported,
+                Reference {
+                    frame: &frame,
+                    labels: Vec::new(),
+                    positive: None,
+                    classes: Vec::new(),
+                    regression: regression_reference,
+                },
+            )
+            .await;
+        }
+        let (labels, _) = take_label(&mut frame, job.label, job.rule)
+            .map_err(|e| JobError::Input(e.to_string()))?;
         let (frame, y) = match train {
             Some(rows) if rows.iter().all(|r| *r < frame.rows) => {
                 let y: Vec<usize> = rows.iter().map(|r| labels.y[*r]).collect();
@@ -293,7 +326,20 @@ pub async fn run<S: Store>(
             job.rule.positive_class().map(str::to_string)
         },
         classes,
+        regression: regression_reference,
     };
+    finish(lake, job, version, imported, reference).await
+}
+
+/// The monitoring run against its reference: logs, feedback, the report, the decision, the
+/// alert.
+async fn finish(
+    lake: &impl Lake,
+    job: &Job<'_>,
+    version: &crate::registry::Version,
+    imported: bool,
+    reference: Reference<'_>,
+) -> Result<Monitored, JobError> {
     let mut logs = window_logs(lake, job.policy.window_days, job.now).await?;
     if imported {
         // Each request's confidence, beside what the log keeps of its input.

@@ -71,6 +71,14 @@ pub struct Policy {
     pub drift: Thresholds,
     pub min_accuracy: f64,
     pub min_f1: f64,
+    /// A regression's largest RMSE and MAE from feedback, and the smallest share of true values
+    /// inside their intervals (0: no limit).
+    #[serde(default)]
+    pub max_rmse: f64,
+    #[serde(default)]
+    pub max_mae: f64,
+    #[serde(default)]
+    pub min_coverage: f64,
     /// `drift` and/or `accuracy`.
     pub retrain_on: Vec<String>,
     pub cooldown_hours: u32,
@@ -235,6 +243,27 @@ pub struct Performance {
     pub judged: bool,
     pub accuracy_violated: bool,
     pub f1_violated: bool,
+    /// A regression's quality from feedback (its `accuracy` and `f1` are absent).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub regression: Option<RegressionPerformance>,
+}
+
+/// A regression's quality from feedback: the errors of the predicted values that came back
+/// with their true value, and how many of those fell inside their interval.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RegressionPerformance {
+    pub rmse: Option<f64>,
+    pub mae: Option<f64>,
+    /// The share of true values inside their interval (absent for a model without one).
+    pub coverage: Option<f64>,
+    /// The level the interval promises.
+    pub level: Option<f64>,
+    pub max_rmse: f64,
+    pub max_mae: f64,
+    pub min_coverage: f64,
+    pub rmse_violated: bool,
+    pub mae_violated: bool,
+    pub coverage_violated: bool,
 }
 
 /// What the monitor decided.
@@ -335,6 +364,15 @@ pub struct Reference<'a> {
     pub classes: Vec<String>,
     /// The positive class of a binary task (`None`: F1 is the macro average).
     pub positive: Option<String>,
+    /// A regression's: the training targets (what its predicted values are compared with) and
+    /// its interval.
+    pub regression: Option<RegressionReference>,
+}
+
+/// What a regression's monitoring compares with.
+pub struct RegressionReference {
+    pub values: Vec<f64>,
+    pub interval: Option<crate::metrics::Interval>,
 }
 
 /// A label (predicted, or sent as feedback) as the class name it denotes: `1`, `"1"` and `1.0`
@@ -567,6 +605,9 @@ pub fn performance(
     reference: &Reference<'_>,
     p: &Policy,
 ) -> Performance {
+    if let Some(r) = &reference.regression {
+        return regression_performance(logs, feedback, r, p);
+    }
     let pairs: Vec<(String, &String)> = logs
         .iter()
         .filter(|l| l.labels.len() == 1)
@@ -625,6 +666,7 @@ pub fn performance(
         judged,
         accuracy_violated: judged && accuracy.is_some_and(|a| a < p.min_accuracy),
         f1_violated: judged && f1.is_some_and(|f| f < p.min_f1),
+        regression: None,
     }
 }
 
@@ -672,7 +714,126 @@ pub fn check(
         .iter()
         .flat_map(|l| l.labels.iter().filter_map(class_of))
         .collect();
-    let prediction = (!predicted.is_empty() && !reference.labels.is_empty()).then(|| {
+    let prediction = if let Some(r) = &reference.regression {
+        value_drift(&r.values, logs, judged, t)
+    } else {
+        class_drift(reference, &predicted, judged, t)
+    };
+    let performance = performance(logs, feedback, reference, policy);
+    decide(
+        model,
+        reference,
+        logs,
+        instances.len(),
+        features,
+        dataset,
+        prediction,
+        performance,
+        policy,
+        last_retrain,
+        now,
+    )
+}
+
+/// A regression's quality from feedback: RMSE, MAE and the interval's coverage over the
+/// predictions whose true value came back.
+fn regression_performance(
+    logs: &[Logged],
+    feedback: &BTreeMap<String, String>,
+    r: &RegressionReference,
+    p: &Policy,
+) -> Performance {
+    let pairs: Vec<(f64, f64)> = logs
+        .iter()
+        .filter(|l| l.labels.len() == 1)
+        .filter_map(|l| {
+            let predicted = number_of(&l.labels[0])?;
+            let truth: f64 = feedback.get(&l.request_id)?.trim().parse().ok()?;
+            (predicted.is_finite() && truth.is_finite()).then_some((predicted, truth))
+        })
+        .collect();
+    let n = pairs.len();
+    let judged = n >= MIN_FEEDBACK;
+    let (truth, predicted): (Vec<f64>, Vec<f64>) = pairs.iter().map(|(p, t)| (*t, *p)).unzip();
+    let e = crate::metrics::RegressionEvaluation::of(&truth, &predicted);
+    let coverage = r.interval.as_ref().filter(|_| n > 0).map(|i| {
+        pairs
+            .iter()
+            .filter(|(p, t)| (t - p).abs() <= i.half_width)
+            .count() as f64
+            / n as f64
+    });
+    let (rmse, mae) = if n > 0 {
+        (Some(e.rmse), Some(e.mae))
+    } else {
+        (None, None)
+    };
+    let over = |v: Option<f64>, max: f64| judged && max > 0.0 && v.is_some_and(|v| v > max);
+    Performance {
+        labelled: n,
+        accuracy: None,
+        f1: None,
+        f1_average: None,
+        min_accuracy: p.min_accuracy,
+        min_f1: p.min_f1,
+        judged,
+        accuracy_violated: false,
+        f1_violated: false,
+        regression: Some(RegressionPerformance {
+            rmse,
+            mae,
+            coverage,
+            level: r.interval.as_ref().map(|i| i.level),
+            max_rmse: p.max_rmse,
+            max_mae: p.max_mae,
+            min_coverage: p.min_coverage,
+            rmse_violated: over(rmse, p.max_rmse),
+            mae_violated: over(mae, p.max_mae),
+            coverage_violated: judged
+                && p.min_coverage > 0.0
+                && coverage.is_some_and(|c| c < p.min_coverage),
+        }),
+    }
+}
+
+/// The drift of a regression's predicted values from its training targets: the numeric test
+/// the features use (KS for many values).
+fn value_drift(
+    reference: &[f64],
+    logs: &[Logged],
+    judged: bool,
+    t: &Thresholds,
+) -> Option<PredictionDrift> {
+    let current: Vec<f64> = logs
+        .iter()
+        .flat_map(|l| l.labels.iter().filter_map(number_of))
+        .collect();
+    if current.is_empty() || reference.is_empty() {
+        return None;
+    }
+    let f = numeric("prediction", reference, &current, 0.0, t);
+    Some(PredictionDrift {
+        test: f.test,
+        value: f.value,
+        threshold: f.threshold,
+        drifted: judged && f.drifted,
+        jensen_shannon: f
+            .statistics
+            .get("jensen_shannon")
+            .copied()
+            .unwrap_or(f64::NAN),
+        histogram: f.histogram,
+    })
+}
+
+/// The drift of the predicted classes from the training labels' classes.
+fn class_drift(
+    reference: &Reference<'_>,
+    predicted: &[String],
+    judged: bool,
+    t: &Thresholds,
+) -> Option<PredictionDrift> {
+    (!predicted.is_empty() && !reference.labels.is_empty()).then(|| {
         let f = categorical(
             "prediction",
             Kind::Categorical,
@@ -693,8 +854,24 @@ pub fn check(
                 .unwrap_or(f64::NAN),
             histogram: f.histogram,
         }
-    });
-    let performance = performance(logs, feedback, reference, policy);
+    })
+}
+
+/// The violations, the decision and the report.
+#[allow(clippy::too_many_arguments)]
+fn decide(
+    model: &str,
+    reference: &Reference<'_>,
+    logs: &[Logged],
+    current_rows: usize,
+    features: Vec<FeatureDrift>,
+    dataset: DatasetDrift,
+    prediction: Option<PredictionDrift>,
+    performance: Performance,
+    policy: &Policy,
+    last_retrain: Option<u64>,
+    now: u64,
+) -> Report {
     let mut violations: Vec<String> = dataset
         .drifted_features
         .iter()
@@ -712,12 +889,26 @@ pub fn check(
     if performance.f1_violated {
         violations.push("f1".into());
     }
+    let regression_violated = performance.regression.as_ref().is_some_and(|r| {
+        for (hit, name) in [
+            (r.rmse_violated, "rmse"),
+            (r.mae_violated, "mae"),
+            (r.coverage_violated, "coverage"),
+        ] {
+            if hit {
+                violations.push(name.into());
+            }
+        }
+        r.rmse_violated || r.mae_violated || r.coverage_violated
+    });
     let wants = |r: &str| policy.retrain_on.iter().any(|x| x == r);
     let mut retrain_reasons = vec![];
     if wants("drift") && dataset.drifted {
         retrain_reasons.push("drift".to_string());
     }
-    if wants("accuracy") && (performance.accuracy_violated || performance.f1_violated) {
+    if wants("accuracy")
+        && (performance.accuracy_violated || performance.f1_violated || regression_violated)
+    {
         retrain_reasons.push("accuracy".to_string());
     }
     let until = last_retrain.map(|t| t + u64::from(policy.cooldown_hours) * 3600);
@@ -741,7 +932,7 @@ pub fn check(
         version: versions.iter().max_by_key(|(_, n)| **n).map(|(v, _)| *v),
         window_days: policy.window_days,
         reference_rows: reference.frame.rows,
-        current_rows: instances.len(),
+        current_rows,
         requests: logs.len(),
         features,
         dataset,
@@ -770,6 +961,9 @@ mod tests {
             },
             min_accuracy: 0.75,
             min_f1: 0.7,
+            max_rmse: 0.0,
+            max_mae: 0.0,
+            min_coverage: 0.0,
             retrain_on: vec!["drift".into(), "accuracy".into()],
             cooldown_hours: 24,
         }
@@ -804,6 +998,7 @@ mod tests {
             labels: labels.into_iter().map(String::from).collect(),
             classes: vec!["0".into(), "1".into()],
             positive: Some("1".into()),
+            regression: None,
         }
     }
 
@@ -921,6 +1116,7 @@ mod tests {
             labels: vec!["a".into(), "b".into(), "c".into()],
             classes: vec!["a".into(), "b".into(), "c".into()],
             positive: None,
+            regression: None,
         };
         // As sklearn.metrics.f1_score(y_true, y_pred, average="macro") computes it.
         let (logs, fb) = labelled(&[("a", "a"), ("a", "a"), ("a", "b"), ("b", "b"), ("c", "a")]);
@@ -941,6 +1137,7 @@ mod tests {
             labels: vec!["high".into(), "low".into()],
             classes: vec!["high".into(), "low".into()],
             positive: Some("high".into()),
+            regression: None,
         };
         // `low` sorts last, but `high` is positive: tp 1, fp 1, fn 1 -> 0.5.
         let (logs, fb) = labelled(&[

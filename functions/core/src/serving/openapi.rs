@@ -306,11 +306,12 @@ fn schemas(c: &Contract, served: Option<&Served>) -> Value {
     let prediction = if regression {
         json!({"type": "object", "required": ["value"], "properties": {
             "value": {"type": "number", "description": "The predicted value"},
-            "interval": {"type": "object", "required": ["level", "low", "high"], "description": "The prediction interval: the true value is in [low, high] with probability `level` (split-conformal, calibrated on held-out rows at import)", "properties": {
+            "interval": {"type": "object", "required": ["level", "low", "high"], "description": "The prediction interval: the true value is in [low, high] with probability `level` (conformal, calibrated on rows held out from the fits)", "properties": {
                 "level": {"type": "number", "minimum": 0, "maximum": 1},
                 "low": {"type": "number"},
                 "high": {"type": "number"}
-            }}
+            }},
+            "explanation": {"$ref": "#/components/schemas/Explanation"}
         }})
     } else {
         json!({"type": "object", "required": ["label", "confidence", "probabilities"], "properties": {
@@ -341,7 +342,7 @@ fn schemas(c: &Contract, served: Option<&Served>) -> Value {
             "monitored": {"type": "boolean", "description": "`false` when `X-Mlinfra-Monitor: false` kept the request out of the logs"}
         }},
         "Explanation": {"type": "object", "required": ["output", "base", "contributions", "margin"], "description": "With `explain=true`: base + the sum of the contributions = margin", "properties": {
-            "output": {"type": "string", "description": "`log_odds(<positive class>)`, or the predicted class"},
+            "output": {"type": "string", "description": "`log_odds(<positive class>)`, the predicted class, or a regression's `value`"},
             "base": {"type": "number", "description": "The model's expected margin over its training rows"},
             "contributions": {"type": "object", "additionalProperties": {"type": "number"}},
             "margin": {"type": "number"}

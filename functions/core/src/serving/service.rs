@@ -702,6 +702,9 @@ impl<M: ModelSource, F: FeedbackSink> Service<M, F> {
                             "high": v + iv.half_width,
                         });
                     }
+                    if let Some(e) = &explanations {
+                        out["explanation"] = explanation_json(&e[i]);
+                    }
                     return out;
                 }
                 let p = &scores.probabilities[i * k..(i + 1) * k];
