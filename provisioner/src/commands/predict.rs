@@ -72,12 +72,6 @@ pub async fn run(g: &Global, args: &PredictArgs) -> Result<i32, Failure> {
     let cx = Context::any_env(g)?;
     let stage: Stage = args.stage.parse().map_err(Failure::new)?;
     let model = load(&cx, stage).await?;
-    if model.regression {
-        return Err(Failure::new(format!(
-            "version {} of `{}` is a regression: batch prediction of values is not built yet\nhint: score its rows through the API (`POST /v1/predict`, `mlinfra serve`)",
-            model.version, model.model
-        )));
-    }
     if model.scorer.image_spec().is_some() {
         return Err(Failure::new(format!(
             "version {} of `{}` takes pictures: batch prediction of pictures is not built yet\nhint: score them through the API (`POST /v1/predict`, `mlinfra serve`)",
@@ -272,9 +266,49 @@ impl Chunk<'_> {
     }
 }
 
-/// The output's columns: `row, label, confidence, p_<class>..., model, version`, and with
-/// `--explain` `base, shap_<feature>...`.
+/// A regression's answer columns: `value`, and its interval's `interval_low, interval_high`
+/// when it has one.
+fn value_columns(model: &Served) -> Vec<String> {
+    let mut h = vec!["value".to_string()];
+    if model.interval.is_some() {
+        h.extend(["interval_low".to_string(), "interval_high".to_string()]);
+    }
+    h
+}
+
+/// A regression's answer cells of row `i`: its value, and its interval's bounds.
+fn value_cells(model: &Served, scores: &mlinfra_core::scorer::Scores, i: usize) -> Vec<f64> {
+    let v = f64::from(scores.values[i]);
+    let mut out = vec![v];
+    if let Some(iv) = &model.interval {
+        out.extend([v - iv.half_width, v + iv.half_width]);
+    }
+    out
+}
+
+/// The rows a chunk answers.
+fn rows_of(model: &Served, scores: &mlinfra_core::scorer::Scores) -> usize {
+    if model.regression {
+        scores.values.len()
+    } else {
+        scores.labels.len()
+    }
+}
+
+/// The output's columns: `row, label, confidence, p_<class>..., model, version` (a regression:
+/// `row, value, interval_low, interval_high, model, version`), and with `--explain` `base,
+/// shap_<feature>...`.
 fn header(model: &Served, explain: bool) -> Vec<String> {
+    if model.regression {
+        let mut h = vec!["row".to_string()];
+        h.extend(value_columns(model));
+        h.extend(["model".to_string(), "version".to_string()]);
+        if explain {
+            h.push("base".to_string());
+            h.extend(model.features.iter().map(|f| format!("shap_{}", f.name)));
+        }
+        return h;
+    }
     let mut h = vec![
         "row".to_string(),
         "label".to_string(),
@@ -328,6 +362,17 @@ fn open_sink(
             } else {
                 "TEXT"
             };
+            if model.regression {
+                let values: String = value_columns(model)
+                    .iter()
+                    .map(|c| format!(", {c} REAL NOT NULL"))
+                    .collect();
+                conn.execute_batch(&format!(
+                    "CREATE TABLE IF NOT EXISTS predictions (run_id TEXT NOT NULL, row INTEGER NOT NULL{values}, model TEXT NOT NULL, version INTEGER NOT NULL{explained}, PRIMARY KEY (run_id, row)); BEGIN;"
+                ))
+                .map_err(|e| Failure::new(format!("`{}`: {e}", path.display())))?;
+                return Ok(Sink::Sqlite { conn, path });
+            }
             conn.execute_batch(&format!(
                 "CREATE TABLE IF NOT EXISTS predictions (run_id TEXT NOT NULL, row INTEGER NOT NULL, label {label_type} NOT NULL, confidence REAL NOT NULL{probs}, model TEXT NOT NULL, version INTEGER NOT NULL{explained}, PRIMARY KEY (run_id, row)); BEGIN;"
             ))
@@ -387,6 +432,26 @@ fn write_chunk(
     let extra = chunk.explanations.map_or(0, |_| 1 + model.features.len());
     let fail = |e: &dyn std::fmt::Display| Failure::new(format!("cannot write predictions: {e}"));
     match sink {
+        Sink::Sqlite { conn, .. } if model.regression => {
+            let width = 4 + value_columns(model).len() + extra;
+            let placeholders = vec!["?"; width].join(", ");
+            let mut stmt = conn
+                .prepare_cached(&format!(
+                    "INSERT OR REPLACE INTO predictions VALUES ({placeholders})"
+                ))
+                .map_err(|e| fail(&e))?;
+            for i in 0..rows_of(model, scores) {
+                let mut values: Vec<rusqlite::types::Value> =
+                    vec![run_id.to_string().into(), ((first + i as u64) as i64).into()];
+                values.extend(value_cells(model, scores, i).into_iter().map(Into::into));
+                values.push(model.model.clone().into());
+                values.push((model.version as i64).into());
+                values.extend(chunk.explained(i).into_iter().map(Into::into));
+                stmt.execute(rusqlite::params_from_iter(values))
+                    .map_err(|e| fail(&e))?;
+            }
+            Ok(())
+        }
         Sink::Sqlite { conn, .. } => {
             let placeholders: String = (0..k + 6 + extra)
                 .map(|i| {
@@ -456,7 +521,30 @@ fn parquet_columns(
     use mlinfra_core::data::parquet::Column;
     let scores = chunk.scores;
     let k = model.classes.len();
-    let n = scores.labels.len();
+    let n = rows_of(model, scores);
+    let explained = |cols: &mut Vec<Column>| {
+        if chunk.explanations.is_some() {
+            let rows: Vec<Vec<f64>> = (0..n).map(|i| chunk.explained(i)).collect();
+            cols.extend(
+                (0..=model.features.len())
+                    .map(|j| Column::Double(rows.iter().map(|r| r[j]).collect())),
+            );
+        }
+    };
+    if model.regression {
+        let rows: Vec<Vec<f64>> = (0..n).map(|i| value_cells(model, scores, i)).collect();
+        let mut cols = vec![Column::Int64(
+            (0..n).map(|i| (first + i as u64) as i64).collect(),
+        )];
+        cols.extend(
+            (0..value_columns(model).len())
+                .map(|j| Column::Double(rows.iter().map(|r| r[j]).collect())),
+        );
+        cols.push(Column::Text(vec![model.model.clone(); n]));
+        cols.push(Column::Int64(vec![model.version as i64; n]));
+        explained(&mut cols);
+        return cols;
+    }
     let idx: Vec<usize> = scores
         .labels
         .iter()
@@ -475,12 +563,7 @@ fn parquet_columns(
     cols.extend((0..k).map(|c| Column::Double((0..n).map(|i| p(i, c)).collect())));
     cols.push(Column::Text(vec![model.model.clone(); n]));
     cols.push(Column::Int64(vec![model.version as i64; n]));
-    if chunk.explanations.is_some() {
-        let rows: Vec<Vec<f64>> = (0..n).map(|i| chunk.explained(i)).collect();
-        cols.extend(
-            (0..=model.features.len()).map(|j| Column::Double(rows.iter().map(|r| r[j]).collect())),
-        );
-    }
+    explained(&mut cols);
     cols
 }
 
@@ -493,6 +576,17 @@ fn csv_rows<W: std::io::Write>(
     let scores = chunk.scores;
     let k = model.classes.len();
     let version = model.version.to_string();
+    if model.regression {
+        for i in 0..rows_of(model, scores) {
+            let mut rec = vec![(first + i as u64).to_string()];
+            rec.extend(value_cells(model, scores, i).iter().map(f64::to_string));
+            rec.push(model.model.clone());
+            rec.push(version.clone());
+            rec.extend(chunk.explained(i).iter().map(|x| x.to_string()));
+            w.write_record(&rec)?;
+        }
+        return Ok(());
+    }
     for (i, label) in scores.labels.iter().enumerate() {
         let p = &scores.probabilities[i * k..(i + 1) * k];
         let idx = model.class_index(*label);
