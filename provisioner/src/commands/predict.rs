@@ -441,8 +441,10 @@ fn write_chunk(
                 ))
                 .map_err(|e| fail(&e))?;
             for i in 0..rows_of(model, scores) {
-                let mut values: Vec<rusqlite::types::Value> =
-                    vec![run_id.to_string().into(), ((first + i as u64) as i64).into()];
+                let mut values: Vec<rusqlite::types::Value> = vec![
+                    run_id.to_string().into(),
+                    ((first + i as u64) as i64).into(),
+                ];
                 values.extend(value_cells(model, scores, i).into_iter().map(Into::into));
                 values.push(model.model.clone().into());
                 values.push((model.version as i64).into());

@@ -90,7 +90,14 @@ impl Server {
             assert!(Instant::now() < deadline, "serve did not start");
             std::thread::sleep(Duration::from_millis(50));
         }
-        let key = std::fs::read_to_string(p.env_dir().join("secrets/api-key"))
+        // The one environment under `.mlinfra/` (the stack's name need not be the example's).
+        let env = std::fs::read_dir(p.path().join(".mlinfra"))
+            .unwrap()
+            .flatten()
+            .map(|e| e.path())
+            .find(|d| d.join("secrets/api-key").exists())
+            .unwrap_or_else(|| p.env_dir());
+        let key = std::fs::read_to_string(env.join("secrets/api-key"))
             .unwrap()
             .trim()
             .to_string();
