@@ -101,11 +101,18 @@ pub fn regression_stack(text: &str) -> String {
         )
         .replace("    metric: roc_auc\n", "    metric: rmse\n")
         .replace(
+            "families: [logistic_regression, gradient_boosted_trees]",
+            "families: [ridge, gradient_boosted_trees]",
+        )
+        .replace("    logistic_regression:\n", "    ridge:\n")
+        .replace(
             "promotion:\n  metric: roc_auc\n  min_metric: 0.85\n",
             "promotion:\n  metric: rmse\n  min_metric: 0\n",
         );
     assert!(
-        out.contains("task: regression") && !out.contains("roc_auc"),
+        out.contains("task: regression")
+            && !out.contains("roc_auc")
+            && !out.contains("logistic_regression"),
         "the example stack changed: {out}"
     );
     out

@@ -34,8 +34,8 @@ pub struct Config {
     /// (whose trees minimise the log loss); a regression's log loss is its squared error.
     #[serde(default, skip_serializing_if = "Loss::is_log_loss")]
     pub loss: Loss,
-    /// A regression's prediction interval coverage (`model.interval_level`).
-    #[serde(default = "interval_level")]
+    /// A regression's prediction interval coverage (`model.interval_level`; absent: 0.9).
+    #[serde(default = "interval_level", skip_serializing_if = "is_default_level")]
     pub interval_level: f64,
     pub label: String,
     pub rule: LabelRule,
@@ -186,6 +186,10 @@ fn is_classification(task: &crate::onnx::card::Task) -> bool {
 
 fn interval_level() -> f64 {
     0.9
+}
+
+fn is_default_level(level: &f64) -> bool {
+    *level == interval_level()
 }
 
 /// What a run fits: a classification's classes, or a regression's targets.

@@ -854,23 +854,33 @@ fn decode_model(n: Option<&Node>, stack_name: Option<&str>, cx: &mut Cx) -> Opti
         None => Some(Family::for_task(regression).to_vec()),
         Some(n) => cx
             .list(n, "model.families", |cx, n, p| {
-                let f: Family = cx.one_of(n, p, Family::NAMES)?.parse().ok()?;
-                if Family::for_task(regression).contains(&f) {
-                    return Some(f);
+                let ours = Family::for_task(regression);
+                let name = cx.string(n, p)?;
+                match name.parse::<Family>() {
+                    Ok(f) if ours.contains(&f) => Some(f),
+                    Ok(f) => {
+                        let (other, instead) = match f {
+                            Family::LogisticRegression => ("classification", "ridge"),
+                            _ => ("regression", "logistic_regression"),
+                        };
+                        cx.error_hint(
+                            n,
+                            format!(
+                                "`{p}`: `{f}` is a {other}'s family; `model.task` is `{}`",
+                                task.name()
+                            ),
+                            format!(
+                                "use `{instead}` for its linear model, or `gradient_boosted_trees`"
+                            ),
+                        );
+                        None
+                    }
+                    Err(_) => {
+                        let names: Vec<&str> = ours.iter().map(|f| f.name()).collect();
+                        cx.one_of(n, p, &names);
+                        None
+                    }
                 }
-                let (other, instead) = match f {
-                    Family::LogisticRegression => ("classification", "ridge"),
-                    _ => ("regression", "logistic_regression"),
-                };
-                cx.error_hint(
-                    n,
-                    format!(
-                        "`{p}`: `{f}` is a {other}'s family; `model.task` is `{}`",
-                        task.name()
-                    ),
-                    format!("use `{instead}` for its linear model, or `gradient_boosted_trees`"),
-                );
-                None
             })
             .and_then(|v| {
                 if v.is_empty() {

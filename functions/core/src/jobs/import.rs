@@ -294,9 +294,27 @@ fn reference_csv(
     String::from_utf8(w.into_inner().unwrap_or_default()).unwrap_or_default()
 }
 
+/// An evaluation with its task first (`"task": "classification"`), as an import reports it.
+fn task_tagged<S: serde::Serializer>(e: &Evaluated, s: S) -> Result<S::Ok, S::Error> {
+    use serde::Serialize as _;
+    let task = match e {
+        Evaluated::Classification(_) => "classification",
+        Evaluated::Regression(_) => "regression",
+    };
+    let mut out = serde_json::Map::new();
+    out.insert("task".into(), task.into());
+    if let serde_json::Value::Object(fields) =
+        serde_json::to_value(e).map_err(serde::ser::Error::custom)?
+    {
+        out.extend(fields);
+    }
+    out.serialize(s)
+}
+
 /// What an import did.
 #[derive(Debug, Clone, Serialize)]
 pub struct ImportOutcome {
+    #[serde(serialize_with = "task_tagged")]
     pub evaluation: Evaluated,
     /// Against the policy and the imported Production version on the same rows.
     pub blessing: Blessing,

@@ -73,15 +73,19 @@ pub struct Policy {
     pub min_f1: f64,
     /// A regression's largest RMSE and MAE from feedback, and the smallest share of true values
     /// inside their intervals (0: no limit).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "is_zero")]
     pub max_rmse: f64,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "is_zero")]
     pub max_mae: f64,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "is_zero")]
     pub min_coverage: f64,
     /// `drift` and/or `accuracy`.
     pub retrain_on: Vec<String>,
     pub cooldown_hours: u32,
+}
+
+fn is_zero(v: &f64) -> bool {
+    *v == 0.0
 }
 
 /// The test that decides one feature's drift.
