@@ -4,8 +4,11 @@
   a disease progression score one year after baseline). BSD licence, bundled with scikit-learn.
 - cars.csv: the Vega cars data (406 rows; target `mpg`, eight of them missing; `origin` is text:
   USA, Europe, Japan; `horsepower` has missing values), from the `vega_datasets` package (BSD).
+- seattle.csv: Seattle's daily weather 2012-2015 from the same package (1461 rows; target
+  `temp_max`; `weather` is text: drizzle, rain, sun, snow, fog; the date as `month`).
 
-Usage: python regression_fixtures.py OUT_DIR [VEGA_CARS_JSON]
+Usage: python regression_fixtures.py OUT_DIR [VEGA_DATA_DIR]
+(`pip download vega_datasets==0.9.0`, unzip, and pass its `vega_datasets/_data`.)
 """
 import csv
 import json
@@ -23,7 +26,14 @@ with open(f"{out}/diabetes.csv", "w", newline="") as f:
         w.writerow([f"{v:g}" for v in row] + [f"{y:g}"])
 
 if len(sys.argv) > 2:
-    cars = json.load(open(sys.argv[2]))
+    vega = sys.argv[2]
+    with open(f"{vega}/seattle-weather.csv") as f, open(f"{out}/seattle.csv", "w", newline="") as o:
+        w = csv.writer(o, lineterminator="\n")
+        w.writerow(["month", "precipitation", "temp_min", "wind", "weather", "temp_max"])
+        for r in csv.DictReader(f):
+            w.writerow([int(r["date"][5:7]), r["precipitation"], r["temp_min"], r["wind"],
+                        r["weather"], r["temp_max"]])
+    cars = json.load(open(f"{vega}/cars.json"))
     cols = [("cylinders", "Cylinders"), ("displacement", "Displacement"),
             ("horsepower", "Horsepower"), ("weight", "Weight_in_lbs"),
             ("acceleration", "Acceleration")]

@@ -955,55 +955,11 @@ fn the_whole_loop_runs_through_serve_on_the_cloud_environment() {
     };
 
     // serve: the deployed API over HTTPS, the functions run here.
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let mut full = base.to_vec();
-    let port_text = port.to_string();
-    full.extend_from_slice(&["serve", "--port", &port_text]);
-    let mut command = cli::command(&dir, &full);
-    command
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped());
-    let mut child = command.spawn().unwrap();
-    let lines: Arc<Mutex<Vec<String>>> = Arc::default();
-    let kept = Arc::clone(&lines);
-    let stderr = child.stderr.take().unwrap();
-    std::thread::spawn(move || {
-        use std::io::BufRead as _;
-        for line in std::io::BufReader::new(stderr)
-            .lines()
-            .map_while(Result::ok)
-        {
-            kept.lock().unwrap().push(line);
-        }
-    });
-    struct Stop(std::process::Child);
-    impl Drop for Stop {
-        fn drop(&mut self) {
-            let _ = Command::new("kill")
-                .args(["-INT", &self.0.id().to_string()])
-                .status();
-            let _ = self.0.wait();
-        }
-    }
-    let serve = Stop(child);
-    let listening = format!("listening on https://127.0.0.1:{port}/v1/");
-    wait_for(
-        "serve listening",
-        60,
-        Box::new(|| lines.lock().unwrap().iter().any(|l| l.contains(&listening))),
-    );
-    let log = || lines.lock().unwrap().join("\n");
+    let served = CloudServe::start(&dir, &base);
+    let port = served.port;
+    let cert = served.cert.clone();
+    let log = || served.log();
     let logged = |s: &str| assert!(log().contains(s), "no `{s}` in serve's output:\n{}", log());
-    let cert = log()
-        .lines()
-        .find_map(|l| l.split_once("self-signed certificate for "))
-        .and_then(|(_, rest)| rest.split_once(": "))
-        .map(|(_, p)| p.split(" (").next().unwrap().to_string())
-        .unwrap();
     logged("rule `heart-disease-monitor`: `rate(1 minute)` -> heart-disease-monitor");
     logged("s3://mlinfra-heart-disease-lake/raw/…: new objects -> heart-disease-etl");
 
@@ -1095,7 +1051,81 @@ fn the_whole_loop_runs_through_serve_on_the_cloud_environment() {
             .is_some_and(|t| t.ends_with(":heart-disease-alerts"))),
         "{notes:?}"
     );
-    drop(serve);
+    drop(served);
+}
+
+/// `mlinfra serve` on the cloud environment (`base`: `--env localstack --endpoint ...`): the
+/// deployed API over HTTPS with its self-signed certificate, the functions run here; stopped
+/// with SIGINT when dropped.
+struct CloudServe {
+    child: std::process::Child,
+    port: u16,
+    cert: String,
+    lines: Arc<Mutex<Vec<String>>>,
+}
+
+impl CloudServe {
+    fn start(dir: &Path, base: &[&str]) -> CloudServe {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let mut full = base.to_vec();
+        let port_text = port.to_string();
+        full.extend_from_slice(&["serve", "--port", &port_text]);
+        let mut command = cli::command(dir, &full);
+        command
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped());
+        let mut child = command.spawn().unwrap();
+        let lines: Arc<Mutex<Vec<String>>> = Arc::default();
+        let kept = Arc::clone(&lines);
+        let stderr = child.stderr.take().unwrap();
+        std::thread::spawn(move || {
+            use std::io::BufRead as _;
+            for line in std::io::BufReader::new(stderr)
+                .lines()
+                .map_while(Result::ok)
+            {
+                kept.lock().unwrap().push(line);
+            }
+        });
+        let mut served = CloudServe {
+            child,
+            port,
+            cert: String::new(),
+            lines,
+        };
+        let listening = format!("listening on https://127.0.0.1:{port}/v1/");
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while !served.log().contains(&listening) {
+            assert!(Instant::now() < deadline, "serve not listening within 60 s:\n{}", served.log());
+            std::thread::sleep(Duration::from_millis(250));
+        }
+        served.cert = served
+            .log()
+            .lines()
+            .find_map(|l| l.split_once("self-signed certificate for "))
+            .and_then(|(_, rest)| rest.split_once(": "))
+            .map(|(_, p)| p.split(" (").next().unwrap().to_string())
+            .unwrap();
+        served
+    }
+
+    /// What serve has written to its standard error so far.
+    fn log(&self) -> String {
+        self.lines.lock().unwrap().join("\n")
+    }
+}
+
+impl Drop for CloudServe {
+    fn drop(&mut self) {
+        let _ = Command::new("kill")
+            .args(["-INT", &self.child.id().to_string()])
+            .status();
+        let _ = self.child.wait();
+    }
 }
 
 /// Temporary credentials of a function's execution role, as Lambda hands them to it.
@@ -1978,4 +2008,173 @@ fn an_image_model_is_served_by_the_predict_bootstrap_on_s3_and_dynamodb() {
             "{n}"
         );
     }
+}
+
+/// A regression's lifecycle on the cloud environment (moto), every job run by its packaged
+/// bootstrap: `init` on the cars data, `up`, the ETL the upload starts, the weekly rule's
+/// training, the two-person approval, values with intervals over the HTTPS front, feedback,
+/// the monitor function's report with the feedback's RMSE, MAE and coverage, and a retraining
+/// on the data the feedback added.
+#[test]
+fn a_regression_lives_its_lifecycle_on_the_cloud_environment() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("project");
+    std::fs::create_dir_all(&dir).unwrap();
+    let csv = dir.join("cars.csv");
+    std::fs::copy(
+        cli::repo_root().join("tests/fixtures/regression/cars.csv"),
+        &csv,
+    )
+    .unwrap();
+    ok(&dir, &["init", "--data", "cars.csv", "--label", "mpg"]);
+    // A smaller search keeps the release bootstrap quick here.
+    let stack = std::fs::read_to_string(dir.join("mlinfra.yaml")).unwrap();
+    assert!(stack.contains("trials: 20"), "{stack}");
+    std::fs::write(dir.join("mlinfra.yaml"), stack.replacen("trials: 20", "trials: 6", 1)).unwrap();
+    let endpoint = moto::server().endpoint.clone();
+    let artifacts = cli::artifacts();
+    let artifacts = artifacts.to_str().unwrap().to_string();
+    let base = [
+        "--env",
+        "localstack",
+        "--endpoint",
+        endpoint.as_str(),
+        "--artifacts",
+        artifacts.as_str(),
+    ];
+    let cloud = |args: &[&str]| -> String {
+        let mut full = base.to_vec();
+        full.extend_from_slice(args);
+        ok(&dir, &full)
+    };
+    cloud(&["up", "--yes"]);
+    let sdk = rt.block_on(moto::sdk_config(&endpoint));
+    let s3 = aws_sdk_s3::Client::from_conf(
+        aws_sdk_s3::config::Builder::from(&sdk)
+            .force_path_style(true)
+            .build(),
+    );
+    let object = |k: &str| -> Option<Vec<u8>> {
+        rt.block_on(s3.get_object().bucket("mlinfra-cars-lake").key(k).send())
+            .ok()
+            .map(|o| rt.block_on(o.body.collect()).unwrap().into_bytes().to_vec())
+    };
+    let served = CloudServe::start(&dir, &base);
+
+    // The upload's notification runs the ETL function, which reads the target as a number.
+    cloud(&["data", "ingest", "cars.csv"]);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while object("curated/latest.json").is_none() {
+        assert!(Instant::now() < deadline, "not curated:\n{}", served.log());
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    let pointer: Value = serde_json::from_slice(&object("curated/latest.json").unwrap()).unwrap();
+    assert_eq!(pointer["rows"], 406, "{pointer}");
+
+    // The weekly rule's event trains a regression; a second person approves it.
+    let r: Value =
+        serde_json::from_str(&cloud(&["invoke", "train", "--schedule", "retrain"])).unwrap();
+    assert_eq!(r["registered_version"], 1, "{r}");
+    assert!(r["metrics"]["rmse"].as_f64().unwrap() > 0.0, "{r}");
+    let run = r["run_id"].as_str().unwrap().to_string();
+    let record: Value =
+        serde_json::from_slice(&object(&format!("artifacts/runs/{run}/run.json")).unwrap())
+            .unwrap();
+    let half_width = record["interval"]["half_width"].as_f64().unwrap();
+    cloud(&[
+        "models",
+        "approve",
+        r["request"].as_str().unwrap(),
+        "--as",
+        "bob",
+    ]);
+
+    // Values with their intervals through the HTTPS front, with the deployed API key.
+    let key = rt
+        .block_on(
+            aws_sdk_apigateway::Client::new(&sdk)
+                .get_api_keys()
+                .name_query("cars-key")
+                .include_values(true)
+                .send(),
+        )
+        .unwrap()
+        .items
+        .unwrap_or_default()
+        .into_iter()
+        .find_map(|k| k.value)
+        .unwrap();
+    let post = |path: &str, body: &Value| -> (u16, Value) {
+        let url = format!("https://localhost:{}/v1{path}", served.port);
+        cli::https_post(&served.cert, &url, Some(&key), &body.to_string())
+    };
+    let text = std::fs::read_to_string(&csv).unwrap();
+    let mut lines = text.lines();
+    let header: Vec<&str> = lines.next().unwrap().split(',').collect();
+    let rows: Vec<(Value, f64)> = lines
+        .filter_map(|l| {
+            let cells: Vec<&str> = l.split(',').collect();
+            let mpg: f64 = cells.last()?.parse().ok()?;
+            let o: serde_json::Map<String, Value> = header[..header.len() - 1]
+                .iter()
+                .zip(&cells)
+                .map(|(h, c)| {
+                    let v = match (*h, c.parse::<f64>()) {
+                        ("origin", _) => json!(c),
+                        (_, Ok(n)) => json!(n),
+                        _ => Value::Null,
+                    };
+                    ((*h).to_string(), v)
+                })
+                .collect();
+            Some((Value::Object(o), mpg))
+        })
+        .collect();
+    let mut pairs = Vec::new();
+    for (instance, mpg) in rows.iter().step_by(13).take(25) {
+        let (code, answer) = post("/predict", &json!({ "instances": [instance] }));
+        assert_eq!(code, 200, "{answer}\n{}", served.log());
+        let p = &answer["predictions"][0];
+        let v = p["value"].as_f64().unwrap();
+        assert_eq!(p["interval"]["level"], 0.9, "{answer}");
+        assert!((p["interval"]["high"].as_f64().unwrap() - (v + half_width)).abs() < 1e-9);
+        let (code, fb) = post(
+            "/feedback",
+            &json!({"request_id": answer["request_id"], "label": mpg}),
+        );
+        assert_eq!(code, 202, "{fb}");
+        pairs.push((v, *mpg));
+    }
+    let (code, fb) = post("/feedback", &json!({"request_id": "x", "label": "high"}));
+    assert_eq!(code, 400, "{fb}");
+
+    // The monitor function: the feedback's RMSE, MAE and coverage, as computed here (the log
+    // is written in the background: invoked until the 25 answers are in it).
+    let n = pairs.len() as f64;
+    let rmse = (pairs.iter().map(|(p, t)| (t - p).powi(2)).sum::<f64>() / n).sqrt();
+    let mae = pairs.iter().map(|(p, t)| (t - p).abs()).sum::<f64>() / n;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let report = loop {
+        let m: Value = serde_json::from_str(&cloud(&["invoke", "monitor"])).unwrap();
+        let key = m["report"].as_str().unwrap().to_string();
+        let report: Value = serde_json::from_slice(&object(&key).unwrap()).unwrap();
+        if report["performance"]["labelled"] == 25 {
+            break report;
+        }
+        assert!(Instant::now() < deadline, "{report}");
+        std::thread::sleep(Duration::from_millis(500));
+    };
+    let q = &report["performance"]["regression"];
+    assert!((q["rmse"].as_f64().unwrap() - rmse).abs() < 1e-9, "{q} vs {rmse}");
+    assert!((q["mae"].as_f64().unwrap() - mae).abs() < 1e-9, "{q} vs {mae}");
+    assert_eq!(q["level"], 0.9, "{q}");
+    assert!(report["prediction"]["test"].is_string(), "{report}");
+
+    // Retraining on the weekly rule: the feedback is training data now.
+    let r: Value =
+        serde_json::from_str(&cloud(&["invoke", "train", "--schedule", "retrain"])).unwrap();
+    assert_eq!(r["rows"], 398 + 25, "{r}");
+    assert!(r["metrics"]["rmse"].as_f64().is_some(), "{r}");
+    drop(served);
 }

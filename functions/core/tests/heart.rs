@@ -153,7 +153,7 @@ fn pipeline_config() -> mlinfra_core::pipeline::Config {
         eval_fraction: 0.2,
         split_seed: 42,
         space: Space {
-            families: mlinfra_core::model::Family::ALL.to_vec(),
+            families: mlinfra_core::model::Family::CLASSIFICATION.to_vec(),
             l2: vec![0.1, 1.0],
             max_depth: vec![2, 3],
             learning_rate: vec![0.1],

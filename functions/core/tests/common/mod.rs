@@ -39,7 +39,7 @@ pub fn heart(rule: &LabelRule) -> (Frame, Labels) {
 pub fn heart_search() -> (mlinfra_core::tune::Space, mlinfra_core::tune::SearchConfig) {
     (
         mlinfra_core::tune::Space {
-            families: mlinfra_core::model::Family::ALL.to_vec(),
+            families: mlinfra_core::model::Family::CLASSIFICATION.to_vec(),
             l2: vec![0.01, 0.1, 1.0, 10.0],
             max_depth: vec![2, 3, 4],
             learning_rate: vec![0.05, 0.1, 0.2],
