@@ -1,8 +1,9 @@
-//! The regression trainer against scikit-learn, on three data sets (one with a text category
-//! and missing values): mlinfra's search (ridge and gradient-boosted trees, 20 random trials, 5
+//! The regression trainer against scikit-learn, on four data sets (two with a text category,
+//! one with missing values): mlinfra's search (ridge and gradient-boosted trees, 20 random trials, 5
 //! folds, RMSE) exports a model that onnxruntime scores on the holdout rows within 5% of the
 //! RMSE of scikit-learn's best `HistGradientBoostingRegressor` or `Ridge` over the same trials
-//! and rows; and the interval at 90% covers 90% ± 3% of the holdout rows.
+//! and rows; and the interval at 90% covers 90% ± 3% of the holdout rows (on the holdouts of
+//! 250 rows or more; the smaller ones' coverage within three standard errors of 90%).
 //!
 //! Needs the project's test venv (`make venv`; `make test` creates it): onnxruntime and
 //! scikit-learn run in `python/ort_check.py` and `python/regression_peers.py`.
@@ -176,9 +177,17 @@ fn compare(file: &str, label: &str, text: &[&str], categorical: &[&str], eval_fr
         ours <= 1.05 * sklearn,
         "{file}: RMSE {ours} is more than 5% above scikit-learn's {sklearn} ({theirs})"
     );
+    // ±3% on a holdout large enough to measure it (its standard error about 1.8% or less);
+    // on a small one, within three standard errors of 90%.
+    let n = truth.len() as f64;
+    let tolerance = if n >= 250.0 {
+        0.03
+    } else {
+        3.0 * (0.09 / n).sqrt()
+    };
     assert!(
-        (covered - 0.9).abs() <= 0.03,
-        "{file}: the 90% interval covers {covered} of the holdout rows"
+        (covered - 0.9).abs() <= tolerance,
+        "{file}: the 90% interval covers {covered} of the {n} holdout rows"
     );
     // The evaluation the run reports is the one measured here (native and graph agree).
     let e = out.run.metrics.regression().unwrap();
@@ -199,4 +208,9 @@ fn cars_with_a_text_category_and_missing_values_within_5_percent_of_scikit_learn
 #[test]
 fn diabetes_within_5_percent_of_scikit_learn() {
     compare("diabetes.csv", "progression", &[], &["sex"], 0.3);
+}
+
+#[test]
+fn friedman_within_5_percent_of_scikit_learn() {
+    compare("friedman.csv", "y", &[], &[], 0.3);
 }

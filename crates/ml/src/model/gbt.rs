@@ -413,6 +413,7 @@ impl Gbt {
         let mut pred = vec![base; n];
         let mut trees = Vec::with_capacity(params.rounds);
         let mut grower = Grower::new(x, params, threads);
+        grower.unit_hessians = true;
         let mut g = vec![0.0; n];
         let h = vec![1.0; n];
         for _ in 0..params.rounds {
@@ -570,6 +571,9 @@ struct Grower<'a> {
     /// The leaves of the last tree: `(start, end, value, node)`: a range of `rows`, the
     /// leaf's value and its node in the tree.
     leaves: Vec<(usize, usize, f64, usize)>,
+    /// Whether every hessian is 1 (a regression's losses), so that histograms count rows
+    /// instead of summing hessians.
+    unit_hessians: bool,
 }
 
 impl<'a> Grower<'a> {
@@ -589,6 +593,7 @@ impl<'a> Grower<'a> {
             width,
             rows: Vec::new(),
             leaves: Vec::new(),
+            unit_hessians: false,
         }
     }
 
@@ -641,6 +646,23 @@ impl<'a> Grower<'a> {
         let hi = offsets.get(j1).copied().unwrap_or(width);
         let starts: Vec<usize> = offsets[j0..j1].iter().map(|o| o - lo).collect();
         let mut hist = vec![Acc::default(); hi - lo];
+        if self.unit_hessians {
+            // Every hessian is 1 (a regression): a bin's is its row count, not summed.
+            for &r in &self.rows[start..end] {
+                let r = r as usize;
+                let gr = g[r];
+                let codes = &x.codes[r * x.cols + j0..r * x.cols + j1];
+                for (&c, &s) in codes.iter().zip(&starts) {
+                    let b = &mut hist[s + usize::from(c)];
+                    b.g += gr;
+                    b.n += 1;
+                }
+            }
+            for b in &mut hist {
+                b.h = f64::from(b.n);
+            }
+            return hist;
+        }
         for &r in &self.rows[start..end] {
             let r = r as usize;
             let (gr, hr) = (g[r], h[r]);

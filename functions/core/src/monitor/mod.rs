@@ -1025,6 +1025,67 @@ mod tests {
             .collect()
     }
 
+    /// A regression's monitoring: its predicted values against the training targets, and the
+    /// feedback's RMSE, MAE and interval coverage against the stack's limits.
+    #[test]
+    fn a_regressions_values_drift_and_its_feedback_errors_cross_their_limits() {
+        let f = frame();
+        let reference = |values: Vec<f64>| Reference {
+            frame: &f,
+            labels: Vec::new(),
+            classes: Vec::new(),
+            positive: None,
+            regression: Some(RegressionReference {
+                values,
+                interval: Some(crate::metrics::Interval {
+                    level: 0.9,
+                    half_width: 2.0,
+                    calibration_rows: 100,
+                    coverage: 0.9,
+                    checked_rows: 100,
+                }),
+            }),
+        };
+        let r = reference((0..400).map(|i| f64::from(i % 40)).collect());
+        // Requests predicting 0..40 again; the truth 1 above for most, 5 above for every fifth.
+        let mut logs = logs(0.0, 0);
+        for (i, l) in logs.iter_mut().enumerate() {
+            l.labels = vec![json!((i % 40) as f64)];
+        }
+        let truth: BTreeMap<String, String> = (0..400)
+            .map(|i| {
+                let off = if i % 5 == 0 { 5.0 } else { 1.0 };
+                (format!("r{i}"), ((i % 40) as f64 + off).to_string())
+            })
+            .collect();
+        let mut p = policy();
+        p.max_rmse = 2.0;
+        p.max_mae = 3.0;
+        p.min_coverage = 0.85;
+        let report = check("m", &r, &logs, &truth, &p, None, 1_000_000);
+        let q = report.performance.regression.clone().unwrap();
+        // RMSE sqrt((0.8·1 + 0.2·25)) = sqrt(5.8); MAE 0.8 + 1 = 1.8; 80% within 2.
+        assert!((q.rmse.unwrap() - 5.8f64.sqrt()).abs() < 1e-12, "{q:?}");
+        assert!((q.mae.unwrap() - 1.8).abs() < 1e-12, "{q:?}");
+        assert!((q.coverage.unwrap() - 0.8).abs() < 1e-12, "{q:?}");
+        assert!(q.rmse_violated && !q.mae_violated && q.coverage_violated, "{q:?}");
+        assert_eq!(report.performance.labelled, 400);
+        assert!(report.decision.violations.contains(&"rmse".to_string()));
+        assert!(report.decision.violations.contains(&"coverage".to_string()));
+        assert_eq!(report.decision.retrain_reasons, vec!["accuracy"]);
+        let pred = report.prediction.clone().unwrap();
+        assert_eq!(pred.test, Test::Ks);
+        assert!(!pred.drifted, "{pred:?}");
+        // Values far above the training targets drift.
+        for l in &mut logs {
+            l.labels = vec![json!(l.labels[0].as_f64().unwrap() + 100.0)];
+        }
+        let moved = check("m", &r, &logs, &BTreeMap::new(), &p, None, 1_000_000);
+        assert!(moved.prediction.unwrap().drifted);
+        assert!(moved.decision.violations.contains(&"prediction_drift".to_string()));
+        assert_eq!(moved.performance.labelled, 0);
+    }
+
     #[test]
     fn a_shift_drifts_and_retrains_once_per_cooldown() {
         let f = frame();
