@@ -1100,7 +1100,11 @@ impl CloudServe {
         let listening = format!("listening on https://127.0.0.1:{port}/v1/");
         let deadline = Instant::now() + Duration::from_secs(60);
         while !served.log().contains(&listening) {
-            assert!(Instant::now() < deadline, "serve not listening within 60 s:\n{}", served.log());
+            assert!(
+                Instant::now() < deadline,
+                "serve not listening within 60 s:\n{}",
+                served.log()
+            );
             std::thread::sleep(Duration::from_millis(250));
         }
         served.cert = served
@@ -2031,7 +2035,11 @@ fn a_regression_lives_its_lifecycle_on_the_cloud_environment() {
     // A smaller search keeps the release bootstrap quick here.
     let stack = std::fs::read_to_string(dir.join("mlinfra.yaml")).unwrap();
     assert!(stack.contains("trials: 20"), "{stack}");
-    std::fs::write(dir.join("mlinfra.yaml"), stack.replacen("trials: 20", "trials: 6", 1)).unwrap();
+    std::fs::write(
+        dir.join("mlinfra.yaml"),
+        stack.replacen("trials: 20", "trials: 6", 1),
+    )
+    .unwrap();
     let endpoint = moto::server().endpoint.clone();
     let artifacts = cli::artifacts();
     let artifacts = artifacts.to_str().unwrap().to_string();
@@ -2131,7 +2139,7 @@ fn a_regression_lives_its_lifecycle_on_the_cloud_environment() {
             Some((Value::Object(o), mpg))
         })
         .collect();
-    let mut pairs = Vec::new();
+    let (mut pairs, mut last) = (Vec::new(), Value::Null);
     for (instance, mpg) in rows.iter().step_by(13).take(25) {
         let (code, answer) = post("/predict", &json!({ "instances": [instance] }));
         assert_eq!(code, 200, "{answer}\n{}", served.log());
@@ -2145,9 +2153,11 @@ fn a_regression_lives_its_lifecycle_on_the_cloud_environment() {
         );
         assert_eq!(code, 202, "{fb}");
         pairs.push((v, *mpg));
+        last = answer["request_id"].clone();
     }
-    let (code, fb) = post("/feedback", &json!({"request_id": "x", "label": "high"}));
+    let (code, fb) = post("/feedback", &json!({"request_id": last, "label": "high"}));
     assert_eq!(code, 400, "{fb}");
+    assert!(fb.to_string().contains("is not a number"), "{fb}");
 
     // The monitor function: the feedback's RMSE, MAE and coverage, as computed here (the log
     // is written in the background: invoked until the 25 answers are in it).
@@ -2156,7 +2166,8 @@ fn a_regression_lives_its_lifecycle_on_the_cloud_environment() {
     let mae = pairs.iter().map(|(p, t)| (t - p).abs()).sum::<f64>() / n;
     let deadline = Instant::now() + Duration::from_secs(60);
     let report = loop {
-        let m: Value = serde_json::from_str(&cloud(&["invoke", "monitor"])).unwrap();
+        let m: Value =
+            serde_json::from_str(&cloud(&["invoke", "monitor", "--schedule", "monitor"])).unwrap();
         let key = m["report"].as_str().unwrap().to_string();
         let report: Value = serde_json::from_slice(&object(&key).unwrap()).unwrap();
         if report["performance"]["labelled"] == 25 {
@@ -2166,8 +2177,14 @@ fn a_regression_lives_its_lifecycle_on_the_cloud_environment() {
         std::thread::sleep(Duration::from_millis(500));
     };
     let q = &report["performance"]["regression"];
-    assert!((q["rmse"].as_f64().unwrap() - rmse).abs() < 1e-9, "{q} vs {rmse}");
-    assert!((q["mae"].as_f64().unwrap() - mae).abs() < 1e-9, "{q} vs {mae}");
+    assert!(
+        (q["rmse"].as_f64().unwrap() - rmse).abs() < 1e-9,
+        "{q} vs {rmse}"
+    );
+    assert!(
+        (q["mae"].as_f64().unwrap() - mae).abs() < 1e-9,
+        "{q} vs {mae}"
+    );
     assert_eq!(q["level"], 0.9, "{q}");
     assert!(report["prediction"]["test"].is_string(), "{report}");
 

@@ -99,7 +99,11 @@ fn onnxruntime(onnx: &[u8], frame: &mlinfra_core::data::Frame, rows: &[usize]) -
         .arg(dir.path().join("t.json"))
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let v: Value = serde_json::from_slice(&out.stdout).unwrap();
     v["values"]
         .as_array()
@@ -118,7 +122,13 @@ fn compare(file: &str, label: &str, text: &[&str], categorical: &[&str], eval_fr
     let y = take_target(&mut frame, label).unwrap().y;
     let held = &out.split.eval_rows;
     // The graph's columns are the model's features in its order.
-    let names: Vec<&str> = out.model.prep.features.iter().map(|f| f.name.as_str()).collect();
+    let names: Vec<&str> = out
+        .model
+        .prep
+        .features
+        .iter()
+        .map(|f| f.name.as_str())
+        .collect();
     let ordered = mlinfra_core::data::Frame {
         rows: frame.rows,
         columns: names
@@ -161,7 +171,11 @@ fn compare(file: &str, label: &str, text: &[&str], categorical: &[&str], eval_fr
         .arg(&case)
         .output()
         .unwrap();
-    assert!(peers.status.success(), "{}", String::from_utf8_lossy(&peers.stderr));
+    assert!(
+        peers.status.success(),
+        "{}",
+        String::from_utf8_lossy(&peers.stderr)
+    );
     let theirs: Value = serde_json::from_slice(&peers.stdout).unwrap();
     assert_eq!(theirs["rows"], y.len(), "{theirs}");
     let sklearn = theirs["holdout_rmse"].as_f64().unwrap();

@@ -1068,7 +1068,10 @@ mod tests {
         assert!((q.rmse.unwrap() - 5.8f64.sqrt()).abs() < 1e-12, "{q:?}");
         assert!((q.mae.unwrap() - 1.8).abs() < 1e-12, "{q:?}");
         assert!((q.coverage.unwrap() - 0.8).abs() < 1e-12, "{q:?}");
-        assert!(q.rmse_violated && !q.mae_violated && q.coverage_violated, "{q:?}");
+        assert!(
+            q.rmse_violated && !q.mae_violated && q.coverage_violated,
+            "{q:?}"
+        );
         assert_eq!(report.performance.labelled, 400);
         assert!(report.decision.violations.contains(&"rmse".to_string()));
         assert!(report.decision.violations.contains(&"coverage".to_string()));
@@ -1082,7 +1085,12 @@ mod tests {
         }
         let moved = check("m", &r, &logs, &BTreeMap::new(), &p, None, 1_000_000);
         assert!(moved.prediction.unwrap().drifted);
-        assert!(moved.decision.violations.contains(&"prediction_drift".to_string()));
+        assert!(
+            moved
+                .decision
+                .violations
+                .contains(&"prediction_drift".to_string())
+        );
         assert_eq!(moved.performance.labelled, 0);
     }
 
