@@ -53,7 +53,7 @@ fn check_regression(params: Params, loss: mlinfra_core::model::Loss) {
 }
 
 fn check_model(model: &Model, f: &mlinfra_core::data::Frame, params: &Params) {
-    let values = model.prep.values(&f);
+    let values = model.prep.values(f);
     let rows: Vec<Vec<f64>> = (0..f.rows).map(|i| values.row(i).to_vec()).collect();
     let case = match &model.estimator {
         Estimator::GradientBoostedTrees(m) => json!({

@@ -842,7 +842,7 @@ fn class_drift(
             "prediction",
             Kind::Categorical,
             &reference.labels,
-            &predicted,
+            predicted,
             0.0,
             t,
         );
@@ -1028,6 +1028,7 @@ mod tests {
     /// A regression's monitoring: its predicted values against the training targets, and the
     /// feedback's RMSE, MAE and interval coverage against the stack's limits.
     #[test]
+    #[allow(clippy::unwrap_used)]
     fn a_regressions_values_drift_and_its_feedback_errors_cross_their_limits() {
         let f = frame();
         let reference = |values: Vec<f64>| Reference {
