@@ -372,30 +372,37 @@ pub fn export(model: &Model, meta: &Metadata) -> Result<Vec<u8>, ExportError> {
                     tree_id += 1;
                 }
             }
+            // The trees' nodes, as both operators take them.
+            let nodes = vec![
+                attr_ints("nodes_falsenodeids", nodes_false),
+                attr_ints("nodes_featureids", nodes_featureids),
+                attr_ints("nodes_missing_value_tracks_true", nodes_missing),
+                attr_strings("nodes_modes", &nodes_modes),
+                attr_ints("nodes_nodeids", nodes_nodeids),
+                attr_ints("nodes_treeids", nodes_treeids),
+                attr_ints("nodes_truenodeids", nodes_true),
+                attr_floats("nodes_values", nodes_values),
+                attr_string("post_transform", "NONE"),
+            ];
             if regression {
                 let value = b.name("value");
+                let mut attrs = vec![
+                    attr_string("aggregate_function", "SUM"),
+                    attr_floats("base_values", vec![gbt.base[0] as f32]),
+                    attr_int("n_targets", 1),
+                ];
+                attrs.extend(nodes);
+                attrs.extend([
+                    attr_ints("target_ids", vec![0; class_ids.len()]),
+                    attr_ints("target_nodeids", class_nodeids),
+                    attr_ints("target_treeids", class_treeids),
+                    attr_floats("target_weights", class_weights),
+                ]);
                 b.op_named(
                     "TreeEnsembleRegressor",
                     &[&imputed],
                     &[&value],
-                    vec![
-                        attr_string("aggregate_function", "SUM"),
-                        attr_floats("base_values", vec![gbt.base[0] as f32]),
-                        attr_int("n_targets", 1),
-                        attr_ints("nodes_falsenodeids", nodes_false),
-                        attr_ints("nodes_featureids", nodes_featureids),
-                        attr_ints("nodes_missing_value_tracks_true", nodes_missing),
-                        attr_strings("nodes_modes", &nodes_modes),
-                        attr_ints("nodes_nodeids", nodes_nodeids),
-                        attr_ints("nodes_treeids", nodes_treeids),
-                        attr_ints("nodes_truenodeids", nodes_true),
-                        attr_floats("nodes_values", nodes_values),
-                        attr_string("post_transform", "NONE"),
-                        attr_ints("target_ids", vec![0; class_ids.len()]),
-                        attr_ints("target_nodeids", class_nodeids),
-                        attr_ints("target_treeids", class_treeids),
-                        attr_floats("target_weights", class_weights),
-                    ],
+                    attrs,
                     "ai.onnx.ml",
                 );
                 return finish(b, model, meta, &numbers, &text, Some(value));
@@ -406,22 +413,16 @@ pub fn export(model: &Model, meta: &Metadata) -> Result<Vec<u8>, ExportError> {
                 "TreeEnsembleClassifier",
                 &[&imputed],
                 &[&tree_label, &scores],
-                vec![
+                [
                     attr_ints("classlabels_int64s", labels),
                     attr_ints("class_ids", class_ids),
                     attr_ints("class_nodeids", class_nodeids),
                     attr_ints("class_treeids", class_treeids),
                     attr_floats("class_weights", class_weights),
-                    attr_ints("nodes_falsenodeids", nodes_false),
-                    attr_ints("nodes_featureids", nodes_featureids),
-                    attr_ints("nodes_missing_value_tracks_true", nodes_missing),
-                    attr_strings("nodes_modes", &nodes_modes),
-                    attr_ints("nodes_nodeids", nodes_nodeids),
-                    attr_ints("nodes_treeids", nodes_treeids),
-                    attr_ints("nodes_truenodeids", nodes_true),
-                    attr_floats("nodes_values", nodes_values),
-                    attr_string("post_transform", "NONE"),
-                ],
+                ]
+                .into_iter()
+                .chain(nodes)
+                .collect(),
                 "ai.onnx.ml",
             );
             if outputs == 1 {

@@ -62,54 +62,20 @@ fn check_model(model: &Model, f: &mlinfra_core::data::Frame, params: &Params) {
             "trees": m.trees,
             "rows": rows.iter().map(|r| r.iter().map(|v| if v.is_nan() { Value::Null } else { json!(v) }).collect::<Vec<_>>()).collect::<Vec<_>>(),
         }),
-        Estimator::LogisticRegression(m) => {
-            let mut encoded = vec![0.0; model.prep.encoded_width()];
-            let enc: Vec<Vec<f64>> = rows
-                .iter()
-                .map(|r| {
-                    model.prep.encode_row(r, &mut encoded);
-                    encoded.clone()
-                })
-                .collect();
-            let widths: Vec<usize> = model
-                .prep
-                .features
-                .iter()
-                .map(|f| f.encoded_width())
-                .collect();
-            json!({
-                "kind": "linear",
-                "weights": m.weights,
-                "intercepts": m.intercepts,
-                "means": m.means,
-                "encoded": enc,
-                "widths": widths,
-            })
-        }
-        Estimator::Ridge(m) => {
-            let mut encoded = vec![0.0; model.prep.encoded_width()];
-            let enc: Vec<Vec<f64>> = rows
-                .iter()
-                .map(|r| {
-                    model.prep.encode_row(r, &mut encoded);
-                    encoded.clone()
-                })
-                .collect();
-            let widths: Vec<usize> = model
-                .prep
-                .features
-                .iter()
-                .map(|f| f.encoded_width())
-                .collect();
-            json!({
-                "kind": "linear",
-                "weights": [m.weights],
-                "intercepts": [m.intercept],
-                "means": m.means,
-                "encoded": enc,
-                "widths": widths,
-            })
-        }
+        Estimator::LogisticRegression(m) => linear_case(
+            model,
+            &rows,
+            json!(m.weights),
+            json!(m.intercepts),
+            &m.means,
+        ),
+        Estimator::Ridge(m) => linear_case(
+            model,
+            &rows,
+            json!([m.weights]),
+            json!([m.intercept]),
+            &m.means,
+        ),
     };
     let reference = shap(&case);
     let mut worst = 0f64;
@@ -140,6 +106,39 @@ fn check_model(model: &Model, f: &mlinfra_core::data::Frame, params: &Params) {
         model.classes.len(),
         reference["shap"]
     );
+}
+
+/// shap's `LinearExplainer` case of a linear model: its weights (one row per output), the
+/// encoded rows and each raw feature's encoded width.
+fn linear_case(
+    model: &Model,
+    rows: &[Vec<f64>],
+    weights: Value,
+    intercepts: Value,
+    means: &[f64],
+) -> Value {
+    let mut encoded = vec![0.0; model.prep.encoded_width()];
+    let enc: Vec<Vec<f64>> = rows
+        .iter()
+        .map(|r| {
+            model.prep.encode_row(r, &mut encoded);
+            encoded.clone()
+        })
+        .collect();
+    let widths: Vec<usize> = model
+        .prep
+        .features
+        .iter()
+        .map(|f| f.encoded_width())
+        .collect();
+    json!({
+        "kind": "linear",
+        "weights": weights,
+        "intercepts": intercepts,
+        "means": means,
+        "encoded": enc,
+        "widths": widths,
+    })
 }
 
 /// The model's margins of a row: log-odds (binary) or class scores, from its probabilities; a

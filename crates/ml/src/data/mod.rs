@@ -504,6 +504,19 @@ impl LabelRule {
     }
 }
 
+/// The label column taken off `frame`, or an error naming the columns there are.
+fn take_column(frame: &mut Frame, column: &str) -> Result<Column, DataError> {
+    frame.take(column).ok_or_else(|| DataError::NoLabel {
+        column: column.to_string(),
+        available: frame
+            .names()
+            .iter()
+            .map(|n| format!("`{n}`"))
+            .collect::<Vec<_>>()
+            .join(", "),
+    })
+}
+
 /// A regression's targets, split off a frame by [`take_target`].
 #[derive(Debug, Clone, PartialEq)]
 pub struct Targets {
@@ -527,17 +540,7 @@ impl Targets {
 /// are dropped (and counted, the non-finite ones by line); a value that is not a number, a
 /// column that is not there, empty or constant is an error naming it.
 pub fn take_target(frame: &mut Frame, column: &str) -> Result<Targets, DataError> {
-    let Some(col) = frame.take(column) else {
-        return Err(DataError::NoLabel {
-            column: column.to_string(),
-            available: frame
-                .names()
-                .iter()
-                .map(|n| format!("`{n}`"))
-                .collect::<Vec<_>>()
-                .join(", "),
-        });
-    };
+    let col = take_column(frame, column)?;
     let (mut keep, mut y, mut missing, mut non_finite) = (Vec::new(), Vec::new(), 0, Vec::new());
     for i in 0..col.values.len() {
         let line = i as u64 + 2;
@@ -593,17 +596,7 @@ pub fn take_label(
     column: &str,
     rule: &LabelRule,
 ) -> Result<(Labels, usize), DataError> {
-    let Some(col) = frame.take(column) else {
-        return Err(DataError::NoLabel {
-            column: column.to_string(),
-            available: frame
-                .names()
-                .iter()
-                .map(|n| format!("`{n}`"))
-                .collect::<Vec<_>>()
-                .join(", "),
-        });
-    };
+    let col = take_column(frame, column)?;
     let keep: Vec<usize> = (0..col.values.len())
         .filter(|&i| !col.values.is_missing(i))
         .collect();

@@ -816,18 +816,25 @@ fn value_drift(
         return None;
     }
     let f = numeric("prediction", reference, &current, 0.0, t);
-    Some(PredictionDrift {
-        test: f.test,
-        value: f.value,
-        threshold: f.threshold,
-        drifted: judged && f.drifted,
-        jensen_shannon: f
-            .statistics
-            .get("jensen_shannon")
-            .copied()
-            .unwrap_or(f64::NAN),
-        histogram: f.histogram,
-    })
+    Some(PredictionDrift::of(f, judged))
+}
+
+impl PredictionDrift {
+    /// The prediction's drift as its test found it (drifted only when the window is judged).
+    fn of(f: FeatureDrift, judged: bool) -> PredictionDrift {
+        PredictionDrift {
+            test: f.test,
+            value: f.value,
+            threshold: f.threshold,
+            drifted: judged && f.drifted,
+            jensen_shannon: f
+                .statistics
+                .get("jensen_shannon")
+                .copied()
+                .unwrap_or(f64::NAN),
+            histogram: f.histogram,
+        }
+    }
 }
 
 /// The drift of the predicted classes from the training labels' classes.
@@ -846,18 +853,7 @@ fn class_drift(
             0.0,
             t,
         );
-        PredictionDrift {
-            test: f.test,
-            value: f.value,
-            threshold: f.threshold,
-            drifted: judged && f.drifted,
-            jensen_shannon: f
-                .statistics
-                .get("jensen_shannon")
-                .copied()
-                .unwrap_or(f64::NAN),
-            histogram: f.histogram,
-        }
+        PredictionDrift::of(f, judged)
     })
 }
 
