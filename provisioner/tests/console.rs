@@ -545,3 +545,48 @@ fn an_imported_version_is_listed_as_imported() {
         "{p1} not in {page}"
     );
 }
+
+/// A regression's run page: its metrics and interval, predicted against actual values and the
+/// residuals with the interval's band, drawn from its evaluation rows.
+#[test]
+fn a_regressions_run_page_charts_predicted_against_actual_and_the_residuals() {
+    let p = Project::new();
+    std::fs::remove_file(p.stack_file()).unwrap();
+    let cars =
+        std::fs::read(common::repo_root().join("tests/fixtures/regression/cars.csv")).unwrap();
+    p.write("cars.csv", &cars);
+    p.run(&["init", "--data", "cars.csv", "--label", "mpg"])
+        .ok();
+    p.run(&["up", "--yes"]).ok();
+    p.run(&["pipeline", "run", "--as", "alice"]).ok();
+    p.run_stdin(&["users", "add", "alice"], &format!("{ALICE}\n"))
+        .ok();
+    let server = Server::start(&p);
+    let (session, _) = http_sign_in(server.port, "alice", ALICE).unwrap();
+    let cookie = format!("mlinfra_session={session}");
+    let (st, runs, _) = get(server.port, "/ui/runs", &cookie);
+    assert_eq!(st, 200, "{runs}");
+    assert!(runs.contains("rmse "), "{runs}");
+    let id: String = runs
+        .split("href=\"/ui/runs/")
+        .nth(1)
+        .unwrap()
+        .chars()
+        .take_while(|c| c.is_ascii_alphanumeric())
+        .collect();
+    let (st, page, _) = get(server.port, &format!("/ui/runs/{id}"), &cookie);
+    assert_eq!(st, 200, "{page}");
+    for text in [
+        "predicted against actual (",
+        "residuals (actual − predicted)",
+        "<strong>rmse</strong>",
+        "<strong>interval</strong>",
+        "90% ± ",
+    ] {
+        assert!(page.contains(text), "no `{text}` in the run page:\n{page}");
+    }
+    // One point per evaluation row in each chart (80 of them here).
+    let points = page.matches("<circle").count();
+    assert!(points >= 2 * 70, "{points} points");
+    assert!(!page.contains("confusion matrix"), "{page}");
+}

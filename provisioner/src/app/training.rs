@@ -225,12 +225,24 @@ pub async fn retrain<S: Store>(
         latest.rows,
         lake.uri(&record_key)
     );
-    if let import::Evaluated::Classification(e) = &out.evaluation {
-        let _ = writeln!(
-            text,
-            "evaluated {} rows: roc_auc {:.4}  accuracy {:.4}",
-            e.rows, e.roc_auc, e.accuracy
-        );
+    match &out.evaluation {
+        import::Evaluated::Classification(e) => {
+            let _ = writeln!(
+                text,
+                "evaluated {} rows: roc_auc {:.4}  accuracy {:.4}",
+                e.rows, e.roc_auc, e.accuracy
+            );
+        }
+        import::Evaluated::Regression(e) => {
+            let _ = writeln!(
+                text,
+                "evaluated {} rows: rmse {}  mae {}  r2 {:.4}",
+                e.rows,
+                crate::report::num(e.rmse),
+                crate::report::num(e.mae),
+                e.r2
+            );
+        }
     }
     let b = &out.blessing;
     let _ = writeln!(
