@@ -61,6 +61,7 @@ fn a_regression_is_initialised_trained_approved_served_monitored_and_retrained()
         "families: [ridge, gradient_boosted_trees]",
         "metric: rmse",
         "interval_level: 0.9",
+        "early_stopping_rounds: 10",
     ] {
         assert!(stack.contains(line), "no `{line}` in:\n{stack}");
     }
@@ -76,6 +77,12 @@ fn a_regression_is_initialised_trained_approved_served_monitored_and_retrained()
         run.stdout
     );
     assert!(run.stdout.contains("eval      rmse "), "{}", run.stdout);
+    // The trees stopped early on each validation fold: the rounds kept are what was refitted.
+    assert!(
+        run.stdout.contains("early stopping kept "),
+        "{}",
+        run.stdout
+    );
     assert!(
         run.stdout.contains("interval  90%: value ± "),
         "{}",

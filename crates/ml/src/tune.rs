@@ -46,6 +46,14 @@ pub struct SearchConfig {
     pub folds: usize,
     pub metric: Metric,
     pub seed: u64,
+    /// A regression's trees stop when their error on the validation fold has not improved for
+    /// this many rounds (`model.tuning.early_stopping_rounds`; 0: they run every round).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub early_stopping_rounds: usize,
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -54,6 +62,23 @@ pub struct Trial {
     /// Cross-validated metric: mean over folds.
     pub score: f64,
     pub fold_scores: Vec<f64>,
+    /// With early stopping: the rounds the trees kept, the mean over the folds (what the
+    /// refit on all training rows runs).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stopped_at: Option<usize>,
+}
+
+impl Trial {
+    /// The parameters to refit the trial with: its rounds cut to where early stopping kept
+    /// them.
+    pub fn refit_params(&self) -> Params {
+        match (self.params, self.stopped_at) {
+            (Params::GradientBoostedTrees(p), Some(rounds)) => {
+                Params::GradientBoostedTrees(GbtParams { rounds, ..p })
+            }
+            (p, _) => p,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -212,27 +237,60 @@ fn search_target(
                 let proba = model.predict_rows(x_val);
                 let y_val = pick(&fs[v], &labels.y);
                 let k = labels.classes.len();
-                (evaluate(&y_val, &proba, k).metric(cfg.metric), Vec::new())
+                (
+                    evaluate(&y_val, &proba, k).metric(cfg.metric),
+                    Vec::new(),
+                    None,
+                )
             }
             Target::Values { y, loss } => {
                 let y_fit: Vec<f64> = fit_rows.iter().map(|&i| y[i]).collect();
-                let model = Model::fit_prepared_values(
-                    prep.clone(),
-                    x_fit,
-                    &y_fit,
-                    &candidates[t],
-                    loss,
-                    1,
-                );
-                let predicted = model.predict_values(x_val);
                 let y_val: Vec<f64> = fs[v].iter().map(|&i| y[i]).collect();
+                let model = match candidates[t] {
+                    Params::GradientBoostedTrees(p) if cfg.early_stopping_rounds > 0 => {
+                        let mut row = Vec::new();
+                        let rows: Vec<Vec<f64>> = (0..x_val.len())
+                            .map(|r| {
+                                x_val.row_into(r, &mut row);
+                                row.clone()
+                            })
+                            .collect();
+                        let valid = crate::model::gbt::Validation {
+                            rows: &rows,
+                            y: &y_val,
+                            patience: cfg.early_stopping_rounds,
+                        };
+                        let gbt = crate::model::Gbt::fit_regression_stopping(
+                            x_fit.bins(1),
+                            &y_fit,
+                            loss,
+                            p,
+                            1,
+                            Some(valid),
+                        );
+                        Model {
+                            prep: prep.clone(),
+                            estimator: crate::model::Estimator::GradientBoostedTrees(gbt),
+                            classes: Vec::new(),
+                            class_values: None,
+                        }
+                    }
+                    params => {
+                        Model::fit_prepared_values(prep.clone(), x_fit, &y_fit, &params, loss, 1)
+                    }
+                };
+                let kept = match &model.estimator {
+                    crate::model::Estimator::GradientBoostedTrees(g) => Some(g.trees.len()),
+                    _ => None,
+                };
+                let predicted = model.predict_values(x_val);
                 let score = RegressionEvaluation::of(&y_val, &predicted).metric(cfg.metric);
                 let errors = y_val
                     .iter()
                     .zip(&predicted)
                     .map(|(a, b)| (a - b).abs())
                     .collect();
-                (score, errors)
+                (score, errors, kept)
             }
         }
     });
@@ -252,10 +310,19 @@ fn search_target(
         } else {
             finite.iter().sum::<f64>() / finite.len() as f64
         };
+        let kept: Vec<usize> = scores[t * cfg.folds..(t + 1) * cfg.folds]
+            .iter()
+            .filter_map(|s| s.2)
+            .collect();
+        let stopped_at = (cfg.early_stopping_rounds > 0
+            && matches!(params, Params::GradientBoostedTrees(_))
+            && !kept.is_empty())
+        .then(|| kept.iter().sum::<usize>().div_ceil(kept.len()));
         trials.push(Trial {
             params,
             score,
             fold_scores,
+            stopped_at,
         });
     }
     let mut best = 0;
@@ -306,6 +373,7 @@ mod tests {
             folds: 3,
             metric: Metric::RocAuc,
             seed: 7,
+            early_stopping_rounds: 0,
         };
         let c = candidates(&space(), &cfg);
         assert_eq!(c.len(), 4);

@@ -289,9 +289,11 @@ pub fn run(csv: &[u8], cfg: &Config, baseline: Option<&Model>) -> Result<Output,
     let best = result.trials[result.best].clone();
 
     let t = Instant::now();
+    // With early stopping, the trees' rounds are those the folds kept.
+    let fitted = best.refit_params();
     let model = match &target {
-        Target::Classes(l) => Model::fit(&frame, &l.y, &s.train, l, &best.params),
-        Target::Values(v) => Model::fit_values(&frame, &v.y, &s.train, &best.params, cfg.loss),
+        Target::Classes(l) => Model::fit(&frame, &l.y, &s.train, l, &fitted),
+        Target::Values(v) => Model::fit_values(&frame, &v.y, &s.train, &fitted, cfg.loss),
     };
     timings.train_ms = ms(t);
 
@@ -371,7 +373,7 @@ pub fn run(csv: &[u8], cfg: &Config, baseline: Option<&Model>) -> Result<Output,
             ),
             (
                 "mlinfra.params".into(),
-                serde_json::to_string(&best.params).unwrap_or_default(),
+                serde_json::to_string(&fitted).unwrap_or_default(),
             ),
             (
                 "mlinfra.metrics".into(),
@@ -407,7 +409,7 @@ pub fn run(csv: &[u8], cfg: &Config, baseline: Option<&Model>) -> Result<Output,
         code_version,
         split_seed: cfg.split_seed,
         search: cfg.search.clone(),
-        best: best.params,
+        best: fitted,
         cv_score: best.score,
         metrics: evaluation.clone(),
         blessing,

@@ -166,6 +166,7 @@ fn pipeline_config() -> mlinfra_core::pipeline::Config {
             folds: 3,
             metric: mlinfra_core::metrics::Metric::RocAuc,
             seed: 7,
+            early_stopping_rounds: 0,
         },
         policy: mlinfra_core::metrics::Policy {
             metric: mlinfra_core::metrics::Metric::RocAuc,

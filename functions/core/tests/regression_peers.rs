@@ -57,6 +57,7 @@ fn config(label: &str, categorical: &[&str], eval_fraction: f64) -> Config {
             folds: 5,
             metric: Metric::Rmse,
             seed: 42,
+            early_stopping_rounds: 0,
         },
         policy: Policy {
             metric: Metric::Rmse,

@@ -98,6 +98,7 @@ pub fn pipeline(stack: &Stack, label: Option<&str>) -> Result<Config, Failure> {
             folds: t.folds as usize,
             metric: t.metric,
             seed: t.seed,
+            early_stopping_rounds: t.early_stopping_rounds as usize,
         },
         policy: BlessingPolicy {
             metric: stack.promotion.metric,

@@ -141,12 +141,15 @@ async fn run_pipeline(g: &Global, run_args: &PipelineRunArgs) -> Result<i32, Fai
     );
     let _ = writeln!(
         text,
-        "search    {} trials, {}-fold CV {}: best {} = {}",
+        "search    {} trials, {}-fold CV {}: best {} = {}{}",
         out.search.trials.len(),
         cfg.search.folds,
         cfg.search.metric,
         serde_json::to_string(&best.params).unwrap_or_default(),
-        num(best.score)
+        num(best.score),
+        best.stopped_at.map_or(String::new(), |r| format!(
+            "; early stopping kept {r} rounds"
+        ))
     );
     match e {
         Evaluated::Classification(e) => {

@@ -190,6 +190,9 @@ pub struct Tuning {
     pub folds: u64,
     pub metric: Metric,
     pub seed: u64,
+    /// A regression's trees stop after this many rounds without improvement on the
+    /// validation fold (`model.tuning.early_stopping_rounds`; 0: off).
+    pub early_stopping_rounds: u64,
     pub logistic_regression: LrSpace,
     /// A regression's linear family's penalties (`model.tuning.ridge.l2`).
     pub ridge: LrSpace,
@@ -923,6 +926,18 @@ fn decode_model(n: Option<&Node>, stack_name: Option<&str>, cx: &mut Cx) -> Opti
                 .map(|n| cx.uint(n, "model.tuning.seed", 0..=u64::MAX)),
             42,
         );
+        let early_stopping_rounds = match t.opt("early_stopping_rounds") {
+            None => Some(0),
+            Some(n) if !regression => {
+                cx.error_hint(
+                    n,
+                    "`model.tuning.early_stopping_rounds` stops a regression's trees; `model.task` is `classification`",
+                    "remove it, or set `model.task: regression`",
+                );
+                None
+            }
+            Some(n) => cx.uint(n, "model.tuning.early_stopping_rounds", 0..=10_000),
+        };
         let lr = {
             let mut s = section(
                 t.opt("logistic_regression"),
@@ -997,6 +1012,7 @@ fn decode_model(n: Option<&Node>, stack_name: Option<&str>, cx: &mut Cx) -> Opti
             folds: folds?,
             metric: metric?.parse().ok()?,
             seed: seed?,
+            early_stopping_rounds: early_stopping_rounds?,
             logistic_regression: lr?,
             ridge: ridge?,
             gradient_boosted_trees: gbt?,

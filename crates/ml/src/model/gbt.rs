@@ -292,6 +292,52 @@ fn thresholds(values: &[f32]) -> (Vec<f32>, f32) {
     (out, median)
 }
 
+/// The rows early stopping measures a regression's fit on: each row as the trees take it (NaN
+/// = missing), its target, and how many rounds without improvement stop the fit.
+pub struct Validation<'a> {
+    pub rows: &'a [Vec<f64>],
+    pub y: &'a [f64],
+    pub patience: usize,
+}
+
+/// Early stopping's state: the validation rows' predictions, the best round and its error.
+struct Stopping {
+    pred: Vec<f64>,
+    round: usize,
+    best: usize,
+    best_error: f64,
+}
+
+impl Stopping {
+    fn new(valid: Option<&Validation<'_>>, base: f64) -> Stopping {
+        Stopping {
+            pred: vec![base; valid.map_or(0, |v| v.rows.len())],
+            round: 0,
+            best: 0,
+            best_error: f64::INFINITY,
+        }
+    }
+
+    /// Add round `tree` to the validation predictions; whether the fit stops here.
+    fn step(&mut self, tree: &Tree, v: &Validation<'_>, loss: Loss) -> bool {
+        let mut error = 0.0;
+        for ((p, row), t) in self.pred.iter_mut().zip(v.rows).zip(v.y) {
+            *p += tree.predict(row);
+            let d = t - *p;
+            error += if loss == Loss::Absolute {
+                d.abs()
+            } else {
+                d * d
+            };
+        }
+        if error < self.best_error {
+            (self.best, self.best_error) = (self.round, error);
+        }
+        self.round += 1;
+        self.round - self.best > v.patience.max(1)
+    }
+}
+
 /// The `q` quantile of `values` (the lower one of the two around it; 0 when there are none).
 fn quantile(mut values: Vec<f64>, q: f64) -> f64 {
     if values.is_empty() {
@@ -405,6 +451,20 @@ impl Gbt {
         params: GbtParams,
         threads: usize,
     ) -> Gbt {
+        Gbt::fit_regression_stopping(x, y, loss, params, threads, None)
+    }
+
+    /// [`Gbt::fit_regression`], stopped early on `valid`: after each round the validation
+    /// rows' error (squared; absolute for [`Loss::Absolute`]) is measured, and when it has not
+    /// improved for `valid.patience` rounds the fit stops and keeps the rounds up to the best.
+    pub fn fit_regression_stopping(
+        x: &Binned,
+        y: &[f64],
+        loss: Loss,
+        params: GbtParams,
+        threads: usize,
+        valid: Option<Validation<'_>>,
+    ) -> Gbt {
         let n = x.rows;
         let base = match loss {
             Loss::Huber | Loss::Absolute => quantile(y.to_vec(), 0.5),
@@ -416,6 +476,7 @@ impl Gbt {
         grower.unit_hessians = true;
         let mut g = vec![0.0; n];
         let h = vec![1.0; n];
+        let mut stopping = Stopping::new(valid.as_ref(), base);
         for _ in 0..params.rounds {
             let delta = if loss == Loss::Huber {
                 quantile(
@@ -451,7 +512,17 @@ impl Gbt {
                     pred[r as usize] += value;
                 }
             }
+            if let Some(v) = &valid
+                && stopping.step(&tree, v, loss)
+            {
+                trees.push(vec![tree]);
+                trees.truncate(stopping.best + 1);
+                break;
+            }
             trees.push(vec![tree]);
+        }
+        if valid.is_some() {
+            trees.truncate(stopping.best + 1);
         }
         Gbt {
             classes: 0,
@@ -1226,5 +1297,52 @@ mod tests {
         // Deterministic and independent of the threads.
         let a = Gbt::fit_regression(&bins, &y, Loss::Absolute, params, 1);
         assert_eq!(a, Gbt::fit_regression(&bins, &y, Loss::Absolute, params, 2));
+    }
+
+    #[test]
+    fn early_stopping_keeps_the_rounds_up_to_the_best_on_the_validation_rows() {
+        let (x, y) = regression_data(3000);
+        let fit: Vec<usize> = (0..2000).collect();
+        let held: Vec<usize> = (2000..3000).collect();
+        let pick = |rows: &[usize]| Matrix {
+            rows: rows.len(),
+            cols: x.cols,
+            data: rows.iter().flat_map(|&i| x.row(i).to_vec()).collect(),
+        };
+        let bins = Binned::new(&pick(&fit), 2);
+        let y_fit: Vec<f64> = fit.iter().map(|&i| y[i]).collect();
+        let y_held: Vec<f64> = held.iter().map(|&i| y[i]).collect();
+        let rows: Vec<Vec<f64>> = held.iter().map(|&i| x.row(i).to_vec()).collect();
+        // Deep trees at a high rate overfit the noise long before 300 rounds.
+        let params = GbtParams {
+            max_depth: 6,
+            learning_rate: 0.5,
+            rounds: 300,
+            min_leaf: 1,
+        };
+        let valid = Validation {
+            rows: &rows,
+            y: &y_held,
+            patience: 5,
+        };
+        let all = Gbt::fit_regression(&bins, &y_fit, Loss::Squared, params, 2);
+        let stopped =
+            Gbt::fit_regression_stopping(&bins, &y_fit, Loss::Squared, params, 2, Some(valid));
+        assert_eq!(all.trees.len(), 300);
+        assert!(stopped.trees.len() < 100, "{} rounds", stopped.trees.len());
+        // The rounds kept are the first rounds of the full fit, and score better on the
+        // validation rows.
+        assert_eq!(stopped.trees[..], all.trees[..stopped.trees.len()]);
+        let mse = |m: &Gbt| {
+            let mut out = [0.0];
+            rows.iter()
+                .zip(&y_held)
+                .map(|(r, t)| {
+                    m.predict_row(r, &mut out);
+                    (out[0] - t).powi(2)
+                })
+                .sum::<f64>()
+        };
+        assert!(mse(&stopped) < mse(&all));
     }
 }

@@ -52,6 +52,7 @@ pub fn heart_search() -> (mlinfra_core::tune::Space, mlinfra_core::tune::SearchC
             folds: 5,
             metric: mlinfra_core::metrics::Metric::RocAuc,
             seed: 42,
+            early_stopping_rounds: 0,
         },
     )
 }

@@ -500,11 +500,15 @@ pub fn render(p: &Proposal, source: &str, label: &str) -> String {
     let (task, linear) = match p.task {
         Task::Regression { .. } => (
             "\n  task: regression               # predicts the label's value, with a 90% interval\n  interval_level: 0.9            # the share of true values the interval covers\n  loss: squared_error            # or huber, absolute_error: robust to wild targets",
-            "ridge:\n      l2: [0.1, 1.0, 10.0, 100.0]",
+            "early_stopping_rounds: 10      # trees stop 10 rounds after their best on the validation fold\n    ridge:\n      l2: [0.1, 1.0, 10.0, 100.0]",
         ),
         _ => ("", "logistic_regression:\n      l2: [0.01, 0.1, 1.0, 10.0]"),
     };
-    let family = linear.split(':').next().unwrap_or_default();
+    let family = if matches!(p.task, Task::Regression { .. }) {
+        "ridge"
+    } else {
+        "logistic_regression"
+    };
     // Smaller searches for larger data; the train function's memory grows with it.
     let (trials, folds, rounds) = match p.rows {
         0..=999 => (20, 5, "[50, 100, 200]"),
