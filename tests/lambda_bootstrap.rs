@@ -906,7 +906,6 @@ fn the_jobs_run_on_s3_and_dynamodb() {
 /// verbs) and the SNS subscription's deliveries.
 #[test]
 fn the_whole_loop_runs_through_serve_on_the_cloud_environment() {
-    let rt = tokio::runtime::Runtime::new().unwrap();
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("project");
     project(&dir);
@@ -917,35 +916,11 @@ fn the_whole_loop_runs_through_serve_on_the_cloud_environment() {
         "expression: rate(1 minute)",
         &hook,
     );
-    let endpoint = moto::server().endpoint.clone();
-    let artifacts = cli::artifacts();
-    let artifacts = artifacts.to_str().unwrap().to_string();
-    let base = [
-        "--env",
-        "localstack",
-        "--endpoint",
-        endpoint.as_str(),
-        "--artifacts",
-        artifacts.as_str(),
-    ];
-    let cloud = |args: &[&str]| -> String {
-        let mut full = base.to_vec();
-        full.extend_from_slice(args);
-        ok(&dir, &full)
-    };
+    let env = CloudEnv::new(&dir, "mlinfra-heart-disease-lake");
+    let base = env.base();
+    let cloud = |args: &[&str]| env.run(args);
+    let object = |k: &str| env.object(k);
     cloud(&["up", "--yes"]);
-    let sdk = rt.block_on(moto::sdk_config(&endpoint));
-    let s3 = aws_sdk_s3::Client::from_conf(
-        aws_sdk_s3::config::Builder::from(&sdk)
-            .force_path_style(true)
-            .build(),
-    );
-    let bucket = "mlinfra-heart-disease-lake";
-    let object = |k: &str| -> Option<Vec<u8>> {
-        rt.block_on(s3.get_object().bucket(bucket).key(k).send())
-            .ok()
-            .map(|o| rt.block_on(o.body.collect()).unwrap().into_bytes().to_vec())
-    };
     let wait_for = |what: &str, secs: u64, mut done: Box<dyn FnMut() -> bool + '_>| {
         let deadline = Instant::now() + Duration::from_secs(secs);
         while !done() {
@@ -981,20 +956,7 @@ fn the_whole_loop_runs_through_serve_on_the_cloud_environment() {
     cloud(&["models", "approve", &request, "--as", "bob"]);
 
     // predict through the HTTPS front, with the deployed API key.
-    let key = rt
-        .block_on(
-            aws_sdk_apigateway::Client::new(&sdk)
-                .get_api_keys()
-                .name_query("heart-disease-key")
-                .include_values(true)
-                .send(),
-        )
-        .unwrap()
-        .items
-        .unwrap_or_default()
-        .into_iter()
-        .find_map(|k| k.value)
-        .unwrap();
+    let key = env.api_key("heart-disease-key");
     let post = |path: &str, body: &Value| -> (u16, Value) {
         let url = format!("https://localhost:{port}/v1{path}");
         cli::https_post(&cert, &url, Some(&key), &body.to_string())
@@ -1052,6 +1014,91 @@ fn the_whole_loop_runs_through_serve_on_the_cloud_environment() {
         "{notes:?}"
     );
     drop(served);
+}
+
+/// A project's cloud environment on the moto server: the CLI's arguments (`--env localstack`,
+/// the endpoint, the packaged artifacts), and the SDK reading what the platform wrote.
+struct CloudEnv {
+    dir: PathBuf,
+    endpoint: String,
+    artifacts: String,
+    bucket: String,
+    rt: tokio::runtime::Runtime,
+    sdk: aws_config::SdkConfig,
+    s3: aws_sdk_s3::Client,
+}
+
+impl CloudEnv {
+    /// The environment of the project in `dir`, whose lake is the bucket `bucket`.
+    fn new(dir: &Path, bucket: &str) -> CloudEnv {
+        let endpoint = moto::server().endpoint.clone();
+        let rt = tokio::runtime::Runtime::new().unwrap();
+        let sdk = rt.block_on(moto::sdk_config(&endpoint));
+        let s3 = aws_sdk_s3::Client::from_conf(
+            aws_sdk_s3::config::Builder::from(&sdk)
+                .force_path_style(true)
+                .build(),
+        );
+        CloudEnv {
+            dir: dir.to_path_buf(),
+            endpoint,
+            artifacts: cli::artifacts().to_str().unwrap().to_string(),
+            bucket: bucket.to_string(),
+            rt,
+            sdk,
+            s3,
+        }
+    }
+
+    /// The arguments that put the CLI on this environment.
+    fn base(&self) -> [&str; 6] {
+        [
+            "--env",
+            "localstack",
+            "--endpoint",
+            &self.endpoint,
+            "--artifacts",
+            &self.artifacts,
+        ]
+    }
+
+    /// `mlinfra` with `args` on this environment, which must succeed; its standard output.
+    fn run(&self, args: &[&str]) -> String {
+        ok(&self.dir, &[&self.base()[..], args].concat())
+    }
+
+    /// The lake's object `key`, when it exists.
+    fn object(&self, key: &str) -> Option<Vec<u8>> {
+        let o = self
+            .rt
+            .block_on(self.s3.get_object().bucket(&self.bucket).key(key).send())
+            .ok()?;
+        Some(
+            self.rt
+                .block_on(o.body.collect())
+                .unwrap()
+                .into_bytes()
+                .to_vec(),
+        )
+    }
+
+    /// The value of the deployed API key `name`.
+    fn api_key(&self, name: &str) -> String {
+        self.rt
+            .block_on(
+                aws_sdk_apigateway::Client::new(&self.sdk)
+                    .get_api_keys()
+                    .name_query(name)
+                    .include_values(true)
+                    .send(),
+            )
+            .unwrap()
+            .items
+            .unwrap_or_default()
+            .into_iter()
+            .find_map(|k| k.value)
+            .unwrap()
+    }
 }
 
 /// `mlinfra serve` on the cloud environment (`base`: `--env localstack --endpoint ...`): the
@@ -2021,7 +2068,6 @@ fn an_image_model_is_served_by_the_predict_bootstrap_on_s3_and_dynamodb() {
 /// on the data the feedback added.
 #[test]
 fn a_regression_lives_its_lifecycle_on_the_cloud_environment() {
-    let rt = tokio::runtime::Runtime::new().unwrap();
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("project");
     std::fs::create_dir_all(&dir).unwrap();
@@ -2040,34 +2086,11 @@ fn a_regression_lives_its_lifecycle_on_the_cloud_environment() {
         stack.replacen("trials: 20", "trials: 6", 1),
     )
     .unwrap();
-    let endpoint = moto::server().endpoint.clone();
-    let artifacts = cli::artifacts();
-    let artifacts = artifacts.to_str().unwrap().to_string();
-    let base = [
-        "--env",
-        "localstack",
-        "--endpoint",
-        endpoint.as_str(),
-        "--artifacts",
-        artifacts.as_str(),
-    ];
-    let cloud = |args: &[&str]| -> String {
-        let mut full = base.to_vec();
-        full.extend_from_slice(args);
-        ok(&dir, &full)
-    };
+    let env = CloudEnv::new(&dir, "mlinfra-cars-lake");
+    let base = env.base();
+    let cloud = |args: &[&str]| env.run(args);
+    let object = |k: &str| env.object(k);
     cloud(&["up", "--yes"]);
-    let sdk = rt.block_on(moto::sdk_config(&endpoint));
-    let s3 = aws_sdk_s3::Client::from_conf(
-        aws_sdk_s3::config::Builder::from(&sdk)
-            .force_path_style(true)
-            .build(),
-    );
-    let object = |k: &str| -> Option<Vec<u8>> {
-        rt.block_on(s3.get_object().bucket("mlinfra-cars-lake").key(k).send())
-            .ok()
-            .map(|o| rt.block_on(o.body.collect()).unwrap().into_bytes().to_vec())
-    };
     let served = CloudServe::start(&dir, &base);
 
     // The upload's notification runs the ETL function, which reads the target as a number.
@@ -2099,20 +2122,7 @@ fn a_regression_lives_its_lifecycle_on_the_cloud_environment() {
     ]);
 
     // Values with their intervals through the HTTPS front, with the deployed API key.
-    let key = rt
-        .block_on(
-            aws_sdk_apigateway::Client::new(&sdk)
-                .get_api_keys()
-                .name_query("cars-key")
-                .include_values(true)
-                .send(),
-        )
-        .unwrap()
-        .items
-        .unwrap_or_default()
-        .into_iter()
-        .find_map(|k| k.value)
-        .unwrap();
+    let key = env.api_key("cars-key");
     let post = |path: &str, body: &Value| -> (u16, Value) {
         let url = format!("https://localhost:{}/v1{path}", served.port);
         cli::https_post(&served.cert, &url, Some(&key), &body.to_string())

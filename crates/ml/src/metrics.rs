@@ -201,15 +201,10 @@ impl RegressionEvaluation {
         }
     }
 
-    /// With the coverage and width of intervals of `half_width` around each prediction.
-    pub fn with_interval(mut self, y: &[f64], predicted: &[f64], half_width: f64) -> Self {
-        let inside = y
-            .iter()
-            .zip(predicted)
-            .filter(|(t, p)| (*t - *p).abs() <= half_width)
-            .count();
-        self.coverage = Some(inside as f64 / y.len().max(1) as f64);
-        self.interval_width = Some(2.0 * half_width);
+    /// With the coverage and width of `interval`, checked on these same rows.
+    pub fn with_interval(mut self, interval: &Interval) -> Self {
+        self.coverage = Some(interval.coverage);
+        self.interval_width = Some(2.0 * interval.half_width);
         self
     }
 
@@ -239,38 +234,24 @@ pub struct Interval {
 }
 
 impl Interval {
-    /// The interval at `level` from the absolute errors of held-out rows (`residuals[i]` =
-    /// |y - ŷ| of row i): the rows are split by a hash of their index into calibration and
-    /// check halves. The half-width is the ⌈(n + 1)·level⌉-th smallest calibration error (n
-    /// calibration rows), so a new row is covered with probability at least `level` when rows
-    /// are exchangeable; too few rows for that rank is an error that says how many are needed.
     /// The interval at `level` from the absolute errors of rows held out from the fits that
     /// predicted them (a search's out-of-fold errors: cross-conformal, every training row
     /// calibrates): the ⌈(n + 1)·level⌉-th smallest of the n errors. `checked` are the absolute
     /// errors of other rows (the evaluation rows), on which the coverage is measured.
     pub fn calibrated(errors: &[f64], level: f64, checked: &[f64]) -> Result<Interval, String> {
-        let n = errors.len();
-        let rank = ((n as f64 + 1.0) * level).ceil() as usize;
-        if rank > n || rank == 0 {
-            let needed = (1..).find(|m: &usize| ((*m as f64 + 1.0) * level).ceil() as usize <= *m);
-            return Err(format!(
-                "an interval at {level} needs at least {} calibration rows; the training rows give {n}",
-                needed.unwrap_or(usize::MAX)
-            ));
-        }
-        let mut sorted = errors.to_vec();
-        let (_, half_width, _) = sorted.select_nth_unstable_by(rank - 1, f64::total_cmp);
-        let half_width = *half_width;
-        let covered = checked.iter().filter(|r| **r <= half_width).count();
-        Ok(Interval {
-            level,
-            half_width,
-            calibration_rows: n,
-            coverage: covered as f64 / checked.len().max(1) as f64,
-            checked_rows: checked.len(),
+        Interval::conformal(errors.to_vec(), level, checked).map_err(|needed| {
+            format!(
+                "an interval at {level} needs at least {needed} calibration rows; the training rows give {}",
+                errors.len()
+            )
         })
     }
 
+    /// The interval at `level` from the absolute errors of held-out rows (`residuals[i]` =
+    /// |y - ŷ| of row i): the rows are split by a hash of their index into calibration and
+    /// check halves. The half-width is the ⌈(n + 1)·level⌉-th smallest calibration error (n
+    /// calibration rows), so a new row is covered with probability at least `level` when rows
+    /// are exchangeable; too few rows for that rank is an error that says how many are needed.
     pub fn split_conformal(residuals: &[f64], level: f64) -> Result<Interval, String> {
         let (mut calibration, mut check) = (Vec::new(), Vec::new());
         for (i, r) in residuals.iter().enumerate() {
@@ -281,25 +262,39 @@ impl Interval {
             }
         }
         let n = calibration.len();
+        // About twice the calibration rows needed are needed in all.
+        Interval::conformal(calibration, level, &check).map_err(|needed| {
+            format!(
+                "an interval at {level} needs at least {needed} calibration rows; the held-out rows give {n} (about half of {})",
+                residuals.len()
+            )
+        })
+    }
+
+    /// The interval at `level` whose half-width is the ⌈(n + 1)·level⌉-th smallest of the n
+    /// `calibration` errors, its coverage measured on the `checked` errors; or, when there are
+    /// too few for that rank, the smallest n for which ⌈(n + 1)·level⌉ ≤ n.
+    fn conformal(
+        mut calibration: Vec<f64>,
+        level: f64,
+        checked: &[f64],
+    ) -> Result<Interval, usize> {
+        let n = calibration.len();
         let rank = ((n as f64 + 1.0) * level).ceil() as usize;
         if rank > n || rank == 0 {
-            // The smallest n with ⌈(n + 1)·level⌉ ≤ n, and about twice that many rows in all.
             let needed = (1..).find(|m: &usize| ((*m as f64 + 1.0) * level).ceil() as usize <= *m);
-            return Err(format!(
-                "an interval at {level} needs at least {} calibration rows; the held-out rows give {n} (about half of {})",
-                needed.unwrap_or(usize::MAX),
-                residuals.len()
-            ));
+            return Err(needed.unwrap_or(usize::MAX));
         }
-        calibration.sort_by(f64::total_cmp);
-        let half_width = calibration[rank - 1];
-        let covered = check.iter().filter(|r| **r <= half_width).count();
+        let half_width = *calibration
+            .select_nth_unstable_by(rank - 1, f64::total_cmp)
+            .1;
+        let covered = checked.iter().filter(|r| **r <= half_width).count();
         Ok(Interval {
             level,
             half_width,
             calibration_rows: n,
-            coverage: covered as f64 / check.len().max(1) as f64,
-            checked_rows: check.len(),
+            coverage: covered as f64 / checked.len().max(1) as f64,
+            checked_rows: checked.len(),
         })
     }
 }

@@ -192,6 +192,7 @@ fn search_target(
         // One stratum: plain shuffled folds.
         Target::Values { y, .. } => folds(train, &vec![0; y.len()], 1, cfg.folds, cfg.seed),
     };
+    let stopping = cfg.early_stopping_rounds > 0 && matches!(target, Target::Values { .. });
     // Preprocessing is fitted per fold on that fold's training rows (no leakage), once.
     let prepared: Vec<_> = (0..cfg.folds)
         .map(|v| {
@@ -204,7 +205,20 @@ fn search_target(
             let prep = Preprocessor::fit(frame, &fit_rows);
             let x_fit = Prepared::new(&prep, frame, fit_rows.clone());
             let x_val = Rows::new(&prep, frame, fs[v].clone());
-            (prep, x_fit, x_val, fit_rows)
+            // A regression's trees stopped early read the fold's held-out rows as they take
+            // them, once for all the trials.
+            let mut row = Vec::new();
+            let val_rows: Vec<Vec<f64>> = if stopping {
+                (0..x_val.len())
+                    .map(|r| {
+                        x_val.row_into(r, &mut row);
+                        row.clone()
+                    })
+                    .collect()
+            } else {
+                Vec::new()
+            };
+            (prep, x_fit, x_val, fit_rows, val_rows)
         })
         .collect();
     let higher = cfg.metric.higher_is_better();
@@ -228,7 +242,7 @@ fn search_target(
     let pick =
         |rows: &[usize], all: &[usize]| -> Vec<usize> { rows.iter().map(|&i| all[i]).collect() };
     let scores = crate::par::map(&work, threads, |&(t, v)| {
-        let (prep, x_fit, x_val, fit_rows) = &prepared[v];
+        let (prep, x_fit, x_val, fit_rows, val_rows) = &prepared[v];
         match target {
             Target::Classes(labels) => {
                 let y_fit = pick(fit_rows, &labels.y);
@@ -246,39 +260,20 @@ fn search_target(
             Target::Values { y, loss } => {
                 let y_fit: Vec<f64> = fit_rows.iter().map(|&i| y[i]).collect();
                 let y_val: Vec<f64> = fs[v].iter().map(|&i| y[i]).collect();
-                let model = match candidates[t] {
-                    Params::GradientBoostedTrees(p) if cfg.early_stopping_rounds > 0 => {
-                        let mut row = Vec::new();
-                        let rows: Vec<Vec<f64>> = (0..x_val.len())
-                            .map(|r| {
-                                x_val.row_into(r, &mut row);
-                                row.clone()
-                            })
-                            .collect();
-                        let valid = crate::model::gbt::Validation {
-                            rows: &rows,
-                            y: &y_val,
-                            patience: cfg.early_stopping_rounds,
-                        };
-                        let gbt = crate::model::Gbt::fit_regression_stopping(
-                            x_fit.bins(1),
-                            &y_fit,
-                            loss,
-                            p,
-                            1,
-                            Some(valid),
-                        );
-                        Model {
-                            prep: prep.clone(),
-                            estimator: crate::model::Estimator::GradientBoostedTrees(gbt),
-                            classes: Vec::new(),
-                            class_values: None,
-                        }
-                    }
-                    params => {
-                        Model::fit_prepared_values(prep.clone(), x_fit, &y_fit, &params, loss, 1)
-                    }
-                };
+                let valid = stopping.then(|| crate::model::gbt::Validation {
+                    rows: val_rows,
+                    y: &y_val,
+                    patience: cfg.early_stopping_rounds,
+                });
+                let model = Model::fit_prepared_values(
+                    prep.clone(),
+                    x_fit,
+                    &y_fit,
+                    &candidates[t],
+                    loss,
+                    1,
+                    valid,
+                );
                 let kept = match &model.estimator {
                     crate::model::Estimator::GradientBoostedTrees(g) => Some(g.trees.len()),
                     _ => None,
@@ -314,10 +309,9 @@ fn search_target(
             .iter()
             .filter_map(|s| s.2)
             .collect();
-        let stopped_at = (cfg.early_stopping_rounds > 0
-            && matches!(params, Params::GradientBoostedTrees(_))
-            && !kept.is_empty())
-        .then(|| kept.iter().sum::<usize>().div_ceil(kept.len()));
+        // Only trees have rounds (`kept` is empty for ridge).
+        let stopped_at =
+            (stopping && !kept.is_empty()).then(|| kept.iter().sum::<usize>().div_ceil(kept.len()));
         trials.push(Trial {
             params,
             score,

@@ -323,11 +323,8 @@ pub fn run(csv: &[u8], cfg: &Config, baseline: Option<&Model>) -> Result<Output,
                 .collect();
             let interval = Interval::calibrated(&errors, cfg.interval_level, &checked)
                 .map_err(|e| PipelineError::Unsupported(format!("`model.interval_level`: {e}")))?;
-            let evaluation = RegressionEvaluation::of(&y_eval, &predicted).with_interval(
-                &y_eval,
-                &predicted,
-                interval.half_width,
-            );
+            // The interval's coverage is checked on these evaluation rows.
+            let evaluation = RegressionEvaluation::of(&y_eval, &predicted).with_interval(&interval);
             let baseline_eval = baseline
                 .filter(|b| b.is_regression())
                 .map(|b| Evaluated::Regression(RegressionEvaluation::of(&y_eval, &values(b))));
@@ -355,7 +352,7 @@ pub fn run(csv: &[u8], cfg: &Config, baseline: Option<&Model>) -> Result<Output,
     };
 
     let t = Instant::now();
-    let meta = Metadata {
+    let mut meta = Metadata {
         entries: vec![
             ("mlinfra.model".into(), cfg.model_name.clone()),
             ("mlinfra.run_id".into(), run_id.clone()),
@@ -390,7 +387,6 @@ pub fn run(csv: &[u8], cfg: &Config, baseline: Option<&Model>) -> Result<Output,
             ),
         ],
     };
-    let mut meta = meta;
     if let Some(i) = &interval {
         meta.entries.push((
             INTERVAL_KEY.into(),

@@ -806,6 +806,13 @@ fn default_metric(task: Task) -> &'static str {
     }
 }
 
+/// A regression's setting in a classification's stack: the error `message`, with the hint
+/// that says what to do; no value.
+fn not_for_classification<T>(cx: &mut Cx, n: &Node, message: &str) -> Option<T> {
+    cx.error_hint(n, message, "remove it, or set `model.task: regression`");
+    None
+}
+
 fn decode_model(n: Option<&Node>, stack_name: Option<&str>, cx: &mut Cx) -> Option<Model> {
     let mut m = section(n, "model", cx)?;
     let task = or(
@@ -819,14 +826,11 @@ fn decode_model(n: Option<&Node>, stack_name: Option<&str>, cx: &mut Cx) -> Opti
     };
     let interval_level = match m.opt("interval_level") {
         None => Some(0.9),
-        Some(n) if task == Task::Classification => {
-            cx.error_hint(
-                n,
-                "`model.interval_level` is the coverage of a regression's prediction interval; `model.task` is `classification`",
-                "remove it, or set `model.task: regression`",
-            );
-            None
-        }
+        Some(n) if task == Task::Classification => not_for_classification(
+            cx,
+            n,
+            "`model.interval_level` is the coverage of a regression's prediction interval; `model.task` is `classification`",
+        ),
         Some(n) => cx.float(n, "model.interval_level", 0.5..=0.99),
     };
     let name = match m.opt("name") {
@@ -839,14 +843,11 @@ fn decode_model(n: Option<&Node>, stack_name: Option<&str>, cx: &mut Cx) -> Opti
     let loss = match m.opt("loss") {
         None if regression => Some(Loss::Squared),
         None => Some(Loss::LogLoss),
-        Some(n) if !regression => {
-            cx.error_hint(
-                n,
-                "`model.loss` is the error a regression's trees minimise; `model.task` is `classification`, whose trees minimise the log loss",
-                "remove it, or set `model.task: regression`",
-            );
-            None
-        }
+        Some(n) if !regression => not_for_classification(
+            cx,
+            n,
+            "`model.loss` is the error a regression's trees minimise; `model.task` is `classification`, whose trees minimise the log loss",
+        ),
         Some(n) => {
             let names: Vec<&str> = Loss::REGRESSION.iter().map(|l| l.name()).collect();
             cx.one_of(n, "model.loss", &names)
@@ -928,14 +929,11 @@ fn decode_model(n: Option<&Node>, stack_name: Option<&str>, cx: &mut Cx) -> Opti
         );
         let early_stopping_rounds = match t.opt("early_stopping_rounds") {
             None => Some(0),
-            Some(n) if !regression => {
-                cx.error_hint(
-                    n,
-                    "`model.tuning.early_stopping_rounds` stops a regression's trees; `model.task` is `classification`",
-                    "remove it, or set `model.task: regression`",
-                );
-                None
-            }
+            Some(n) if !regression => not_for_classification(
+                cx,
+                n,
+                "`model.tuning.early_stopping_rounds` stops a regression's trees; `model.task` is `classification`",
+            ),
             Some(n) => cx.uint(n, "model.tuning.early_stopping_rounds", 0..=10_000),
         };
         let lr = {

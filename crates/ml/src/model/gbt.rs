@@ -512,16 +512,16 @@ impl Gbt {
                     pred[r as usize] += value;
                 }
             }
-            if let Some(v) = &valid
-                && stopping.step(&tree, v, loss)
-            {
-                trees.push(vec![tree]);
-                trees.truncate(stopping.best + 1);
+            let stop = valid
+                .as_ref()
+                .is_some_and(|v| stopping.step(&tree, v, loss));
+            trees.push(vec![tree]);
+            if stop {
                 break;
             }
-            trees.push(vec![tree]);
         }
         if valid.is_some() {
+            // The rounds up to the best on the validation rows.
             trees.truncate(stopping.best + 1);
         }
         Gbt {
@@ -716,7 +716,6 @@ impl<'a> Grower<'a> {
         let lo = offsets.get(j0).copied().unwrap_or(width);
         let hi = offsets.get(j1).copied().unwrap_or(width);
         let starts: Vec<usize> = offsets[j0..j1].iter().map(|o| o - lo).collect();
-        let mut hist = vec![Acc::default(); hi - lo];
         if self.unit_hessians {
             // Every hessian is 1 (a regression): a bin's is its row count, not summed, and the
             // sums are kept in 16 bytes a bin instead of 24 while the rows are read.
@@ -731,15 +730,16 @@ impl<'a> Grower<'a> {
                     b.1 += 1;
                 }
             }
-            for (b, (g, n)) in hist.iter_mut().zip(sums) {
-                *b = Acc {
+            return sums
+                .into_iter()
+                .map(|(g, n)| Acc {
                     g,
                     h: f64::from(n),
                     n,
-                };
-            }
-            return hist;
+                })
+                .collect();
         }
+        let mut hist = vec![Acc::default(); hi - lo];
         for &r in &self.rows[start..end] {
             let r = r as usize;
             let (gr, hr) = (g[r], h[r]);

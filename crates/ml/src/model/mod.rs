@@ -167,11 +167,12 @@ impl Model {
         let prep = Preprocessor::fit(frame, train);
         let x = Prepared::new(&prep, frame, train.to_vec());
         let ys: Vec<f64> = train.iter().map(|&i| y[i]).collect();
-        Model::fit_prepared_values(prep, &x, &ys, params, loss, crate::par::threads())
+        Model::fit_prepared_values(prep, &x, &ys, params, loss, crate::par::threads(), None)
     }
 
     /// Fit a regression on prepared rows (targets `y`, one per row), on up to `threads` threads
-    /// (the model does not depend on it).
+    /// (the model does not depend on it); trees stopped early on `valid` when given (see
+    /// [`Gbt::fit_regression_stopping`]; ridge has no rounds to stop).
     pub fn fit_prepared_values(
         prep: Preprocessor,
         x: &Prepared<'_>,
@@ -179,6 +180,7 @@ impl Model {
         params: &Params,
         loss: Loss,
         threads: usize,
+        valid: Option<gbt::Validation<'_>>,
     ) -> Model {
         let estimator = match params {
             // The logistic regression is a classification's linear family; validation keeps it
@@ -188,7 +190,7 @@ impl Model {
                 Estimator::Ridge(Ridge::fit(&encoded, y, *l2))
             }
             Params::GradientBoostedTrees(p) => Estimator::GradientBoostedTrees(
-                Gbt::fit_regression(x.bins(threads), y, loss, *p, threads),
+                Gbt::fit_regression_stopping(x.bins(threads), y, loss, *p, threads, valid),
             ),
         };
         Model {

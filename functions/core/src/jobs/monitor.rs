@@ -236,8 +236,7 @@ pub async fn run<S: Store>(
             version.version, job.model
         )));
     }
-    let mut regression_reference = None;
-    let (frame, reference_labels, classes) = if imported {
+    let (frame, reference_labels, classes, regression_reference) = if imported {
         let key = keys::imported_reference(job.model, &version.run_id);
         let Some(bytes) = lake.get(&key).await? else {
             return Err(JobError::Input(format!(
@@ -257,7 +256,7 @@ pub async fn run<S: Store>(
         let mut classes: Vec<String> = labels.clone();
         classes.sort();
         classes.dedup();
-        (frame, labels, classes)
+        (frame, labels, classes, None)
     } else {
         let data_key = keys::curated_data(&version.data_hash);
         let Some(bytes) = lake.get(&data_key).await? else {
@@ -279,43 +278,19 @@ pub async fn run<S: Store>(
                 .map_err(|e| JobError::Input(e.to_string()))?;
             let run: Option<crate::pipeline::RunRecord> =
                 read_json(lake, &keys::run_record(&version.run_id)).await?;
-            let (frame, values) = match train {
-                Some(rows) if rows.iter().all(|r| *r < frame.rows) => {
-                    let y = rows.iter().map(|r| t.y[*r]).collect();
-                    (frame.select_rows(&rows), y)
-                }
-                _ => (frame, t.y),
-            };
-            regression_reference = Some(crate::monitor::RegressionReference {
+            let (frame, values) = training_rows(frame, train, &t.y);
+            let reference = crate::monitor::RegressionReference {
                 values,
                 interval: run.and_then(|r| r.interval),
-            });
-            return finish(
-                lake,
-                job,
-                version,
-                imported,
-                Reference {
-                    frame: &frame,
-                    labels: Vec::new(),
-                    positive: None,
-                    classes: Vec::new(),
-                    regression: regression_reference,
-                },
-            )
-            .await;
+            };
+            (frame, Vec::new(), Vec::new(), Some(reference))
+        } else {
+            let (labels, _) = take_label(&mut frame, job.label, job.rule)
+                .map_err(|e| JobError::Input(e.to_string()))?;
+            let (frame, y) = training_rows(frame, train, &labels.y);
+            let names = y.into_iter().map(|c| labels.classes[c].clone()).collect();
+            (frame, names, labels.classes, None)
         }
-        let (labels, _) = take_label(&mut frame, job.label, job.rule)
-            .map_err(|e| JobError::Input(e.to_string()))?;
-        let (frame, y) = match train {
-            Some(rows) if rows.iter().all(|r| *r < frame.rows) => {
-                let y: Vec<usize> = rows.iter().map(|r| labels.y[*r]).collect();
-                (frame.select_rows(&rows), y)
-            }
-            _ => (frame, labels.y.clone()),
-        };
-        let names = y.into_iter().map(|c| labels.classes[c].clone()).collect();
-        (frame, names, labels.classes)
     };
     let reference = Reference {
         frame: &frame,
@@ -329,6 +304,22 @@ pub async fn run<S: Store>(
         regression: regression_reference,
     };
     finish(lake, job, version, imported, reference).await
+}
+
+/// The rows the model was trained on (`train`, when the split was recorded and its rows are in
+/// the frame; else all of them), with the values of `all` at those rows.
+fn training_rows<T: Clone>(
+    frame: crate::data::Frame,
+    train: Option<Vec<usize>>,
+    all: &[T],
+) -> (crate::data::Frame, Vec<T>) {
+    match train {
+        Some(rows) if rows.iter().all(|r| *r < frame.rows) => {
+            let picked = rows.iter().map(|r| all[*r].clone()).collect();
+            (frame.select_rows(&rows), picked)
+        }
+        _ => (frame, all.to_vec()),
+    }
 }
 
 /// The monitoring run against its reference: logs, feedback, the report, the decision, the
