@@ -6,6 +6,10 @@
 //! stored only as an Argon2id hash (PHC string, a random salt per account, the crate's default
 //! cost: 19 MiB, 2 passes); checking a name that has no account costs the same as a wrong
 //! password, so the answer's time does not say which names exist.
+//!
+//! An account may also hold API tokens (`mlinfra users token`), for programs such as MLflow's
+//! client (`MLFLOW_TRACKING_TOKEN`): `mlinfra_<id>_<secret>`, 32 random bytes of secret, kept
+//! only as the SHA-256 of the whole token (a random token needs no slow hash), shown once.
 
 use std::path::{Path, PathBuf};
 
@@ -26,9 +30,30 @@ pub struct Account {
     pub created: String,
 }
 
+/// An API token of an account, as stored: never the token itself.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Token {
+    /// The token's public part (`mlinfra_<id>_...`), by which it is listed and revoked.
+    pub id: String,
+    pub account: String,
+    /// SHA-256 of the whole token, hex.
+    sha256: String,
+    pub created: String,
+}
+
+/// The prefix of every token.
+pub const TOKEN_PREFIX: &str = "mlinfra_";
+
 #[derive(Debug, Default, Serialize, Deserialize)]
 struct File {
     accounts: Vec<Account>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    tokens: Vec<Token>,
+}
+
+fn sha256_hex(s: &str) -> String {
+    use sha2::Digest as _;
+    hex::encode(sha2::Sha256::digest(s.as_bytes()))
 }
 
 /// The accounts file of an environment.
@@ -133,7 +158,7 @@ impl Accounts {
         Ok(existing.is_none())
     }
 
-    /// Remove `name`; whether it existed.
+    /// Remove `name` and its tokens; whether it existed.
     pub fn remove(&self, name: &str) -> Result<bool, String> {
         let mut file = self.read()?;
         let before = file.accounts.len();
@@ -141,8 +166,80 @@ impl Accounts {
         if file.accounts.len() == before {
             return Ok(false);
         }
+        file.tokens.retain(|t| t.account != name);
         self.write(&file)?;
         Ok(true)
+    }
+
+    /// A new API token for `name`: the token (shown once, never stored) and its record.
+    pub fn create_token(&self, name: &str) -> Result<(String, Token), String> {
+        let mut file = self.read()?;
+        if !file.accounts.iter().any(|a| a.name == name) {
+            return Err(format!(
+                "no account `{name}`\nhint: `mlinfra users add {name}` creates it"
+            ));
+        }
+        let id = crate::console::session::token()?[..12].to_string();
+        let token = format!("{TOKEN_PREFIX}{id}_{}", crate::console::session::token()?);
+        let t = Token {
+            id: format!("{TOKEN_PREFIX}{id}"),
+            account: name.to_string(),
+            sha256: sha256_hex(&token),
+            created: mlinfra_core::clock::rfc3339(mlinfra_core::jobs::now()),
+        };
+        file.tokens.push(t.clone());
+        self.write(&file)?;
+        Ok((token, t))
+    }
+
+    /// The tokens of `name` (of every account when `None`).
+    pub fn tokens(&self, name: Option<&str>) -> Result<Vec<Token>, String> {
+        let mut t: Vec<Token> = self
+            .read()?
+            .tokens
+            .into_iter()
+            .filter(|t| name.is_none_or(|n| t.account == n))
+            .collect();
+        t.sort_by(|a, b| (&a.account, &a.created).cmp(&(&b.account, &b.created)));
+        Ok(t)
+    }
+
+    /// Revoke the token whose id (or whole token) is `id`; the account it was of.
+    pub fn revoke_token(&self, id: &str) -> Result<Option<String>, String> {
+        let mut file = self.read()?;
+        let id = token_id(id).unwrap_or(id);
+        let Some(i) = file.tokens.iter().position(|t| t.id == id) else {
+            return Ok(None);
+        };
+        let t = file.tokens.remove(i);
+        self.write(&file)?;
+        Ok(Some(t.account))
+    }
+
+    /// The account a token is of, if it is a live token of an account that exists.
+    pub fn token_account(&self, token: &str) -> Result<Option<String>, String> {
+        let file = self.read()?;
+        let Some(id) = token_id(token) else {
+            return Ok(None);
+        };
+        let hash = sha256_hex(token);
+        Ok(file
+            .tokens
+            .iter()
+            .find(|t| t.id == id && crate::console::session::same(&t.sha256, &hash))
+            .filter(|t| file.accounts.iter().any(|a| a.name == t.account))
+            .map(|t| t.account.clone()))
+    }
+
+    /// The stored password hash of `name`, which changes with its password (a key for a cache
+    /// of checked passwords).
+    pub fn password_hash(&self, name: &str) -> Result<Option<String>, String> {
+        Ok(self
+            .read()?
+            .accounts
+            .into_iter()
+            .find(|a| a.name == name)
+            .map(|a| a.hash))
     }
 
     /// Whether `password` is `name`'s. A name without an account costs one hash too.
@@ -161,6 +258,13 @@ impl Accounts {
             .is_ok();
         Ok(matches && stored.is_some())
     }
+}
+
+/// The id part of a token (`mlinfra_<id>` of `mlinfra_<id>_<secret>`).
+fn token_id(token: &str) -> Option<&str> {
+    let rest = token.strip_prefix(TOKEN_PREFIX)?;
+    let end = rest.find('_').unwrap_or(rest.len());
+    Some(&token[..TOKEN_PREFIX.len() + end])
 }
 
 fn hash(password: &str) -> Result<String, String> {
@@ -235,5 +339,34 @@ mod tests {
                 .collect::<Vec<_>>(),
             ["bob"]
         );
+    }
+
+    #[test]
+    fn tokens_are_stored_hashed_checked_and_revoked() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = Accounts::at(dir.path());
+        a.set("bob", "correct horse battery", false).unwrap();
+        let (token, t) = a.create_token("bob").unwrap();
+        assert!(token.starts_with(&format!("{}_", t.id)), "{token} {}", t.id);
+        assert_eq!(a.token_account(&token).unwrap().as_deref(), Some("bob"));
+        let text = std::fs::read_to_string(a.path()).unwrap();
+        assert!(!text.contains(&token), "{text}");
+        // A token with another secret, or no token, is nobody's.
+        let forged = format!("{}_{}", t.id, "0".repeat(64));
+        assert_eq!(a.token_account(&forged).unwrap(), None);
+        assert_eq!(a.token_account("bearer").unwrap(), None);
+        assert!(
+            a.create_token("mallory")
+                .unwrap_err()
+                .contains("no account `mallory`")
+        );
+        assert_eq!(a.revoke_token(&t.id).unwrap().as_deref(), Some("bob"));
+        assert_eq!(a.token_account(&token).unwrap(), None);
+        assert_eq!(a.revoke_token(&t.id).unwrap(), None);
+        // Removing an account ends its tokens.
+        let (token, _) = a.create_token("bob").unwrap();
+        a.remove("bob").unwrap();
+        assert_eq!(a.token_account(&token).unwrap(), None);
+        assert!(a.tokens(None).unwrap().is_empty());
     }
 }

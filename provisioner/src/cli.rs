@@ -175,6 +175,19 @@ pub enum UsersCommand {
     Remove { name: String },
     /// List the accounts
     List,
+    /// API tokens of an account, for programs (MLflow's client reads MLFLOW_TRACKING_TOKEN)
+    #[command(subcommand)]
+    Token(TokenCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TokenCommand {
+    /// Create a token for an account; it is printed once and stored only as a hash
+    Create { name: String },
+    /// List the tokens (their ids, never the tokens), of one account or of all
+    List { name: Option<String> },
+    /// Revoke a token by its id (`mlinfra_...`, as listed) or the token itself
+    Revoke { id: String },
 }
 
 #[derive(Debug, Args)]

@@ -28,6 +28,9 @@ pub const RETRAINS: &str = "artifacts/monitoring/retrains/";
 /// Time ranges of traffic the monitor leaves out (a load test, an incident), as recorded by
 /// `mlinfra monitor ignore`.
 pub const IGNORED: &str = "artifacts/monitoring/ignored.json";
+/// Experiment tracking from the user's own code through the MLflow API: experiments, runs,
+/// logged models and artifacts ([`crate::tracking`]).
+pub const TRACKING: &str = "artifacts/tracking/";
 /// Prediction logs, one folder per day.
 pub const PREDICTIONS: &str = "predictions/";
 /// Labelled feedback, one file per request.

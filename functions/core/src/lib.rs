@@ -32,6 +32,8 @@ pub mod lake;
 pub mod lake_s3;
 #[cfg(feature = "lambda")]
 pub mod lambda;
+#[cfg(feature = "scoring")]
+pub mod mlflow;
 pub mod monitor;
 pub mod notify;
 pub mod pipeline;
@@ -39,6 +41,7 @@ pub mod registry;
 #[cfg(feature = "lambda")]
 pub mod runtime;
 pub mod serving;
+pub mod tracking;
 pub mod urlencoding;
 
 pub use mlinfra_ml::{

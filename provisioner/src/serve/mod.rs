@@ -2,7 +2,8 @@
 //! API Gateway REST proxy event the `predict` Lambda receives on AWS, checks the API key as API
 //! Gateway does, calls the same handler, and answers with its response. It also serves
 //! `GET /metrics` (Prometheus text) and `GET /openapi.json`, and writes sampled predictions to the
-//! lake's `predictions/` in batches, off the request path. The models, logs and feedback are the
+//! lake's `predictions/` in batches, off the request path. [`mlflow`] answers the MLflow REST
+//! API beside them. The models, logs and feedback are the
 //! environment's: the local directories, or the S3 lake and the DynamoDB registry.
 //!
 //! [`functions_host`] is `serve --env azurite`'s: the function app packages run as the Azure
@@ -11,6 +12,7 @@
 pub mod background;
 pub mod functions_host;
 pub mod metrics;
+pub mod mlflow;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;

@@ -496,7 +496,7 @@ impl LabelRule {
         Some(fmt_num(v))
     }
 
-    fn positive(&self, v: f64) -> bool {
+    pub fn positive(&self, v: f64) -> bool {
         match self {
             LabelRule::Multiclass | LabelRule::Positive { .. } => false,
             LabelRule::Binary { op, threshold: t } => op.holds(v, *t),

@@ -116,7 +116,7 @@ fn class_of(label: &str, classes: &[String]) -> Option<usize> {
 }
 
 /// Reads a picture of an image model's evaluation set by the path its manifest gives.
-pub type Pictures<'a> = &'a dyn Fn(&str) -> Result<Vec<u8>, String>;
+pub type Pictures<'a> = &'a (dyn Fn(&str) -> Result<Vec<u8>, String> + Sync);
 
 /// The columns of an imported model's monitoring reference that describe each input besides
 /// its features: a text's tokens, unknown tokens and whether it was cut; a picture's size,

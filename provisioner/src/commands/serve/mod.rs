@@ -49,6 +49,12 @@ pub async fn run(g: &Global, args: &ServeArgs) -> Result<i32, Failure> {
         stack,
         refresh,
     );
+    let tracking = Arc::new(serve::mlflow::Tracking::new(
+        lake.clone(),
+        mlinfra_core::registry::Registry::new(registry.store.clone(), registry.policy.clone()),
+        crate::accounts::Accounts::at(&cx.root),
+        mlinfra_core::mlflow::Access::None,
+    ));
     let console = Arc::new(crate::console::Console::new(
         stack,
         lake.clone(),
@@ -81,7 +87,7 @@ pub async fn run(g: &Global, args: &ServeArgs) -> Result<i32, Failure> {
         None => "no Production model yet (requests get 404 until one is approved)".to_string(),
     };
     cx.out.progress(format!(
-        "listening on http://{addr}/{}/ ({serving}); console on {} (accounts: `mlinfra users add NAME`), metrics on /metrics, OpenAPI on /openapi.json; Ctrl-C stops",
+        "listening on http://{addr}/{}/ ({serving}); console on {} (accounts: `mlinfra users add NAME`), metrics on /metrics, OpenAPI on /openapi.json, the MLflow API on http://{addr} (MLFLOW_TRACKING_URI); Ctrl-C stops",
         stack.api.stage,
         console_url("http", addr)
     ));
@@ -96,9 +102,12 @@ pub async fn run(g: &Global, args: &ServeArgs) -> Result<i32, Failure> {
     let handler = move |req: hyper::Request<hyper::body::Incoming>| {
         let gw = Arc::clone(&gw);
         let console = Arc::clone(&console);
+        let tracking = Arc::clone(&tracking);
         async move {
             if crate::console::Console::owns(req.uri().path()) {
                 console.handle(req).await
+            } else if serve::mlflow::Tracking::owns(req.uri().path()) {
+                tracking.handle(req).await
             } else {
                 gw.handle(req).await
             }
