@@ -268,6 +268,65 @@ pub fn scatter(title: &str, x: &str, y: &str, points: &[[f64; 2]], band: Option<
     )
 }
 
+/// A metric's history: its values (`[step, value]`, in step order) joined by a line, scaled to
+/// their range, with the first and last step and the lowest and highest value marked.
+pub fn history(title: &str, points: &[[f64; 2]]) -> String {
+    let (w, h, pad) = (260.0, 180.0, 34.0);
+    let finite: Vec<[f64; 2]> = points
+        .iter()
+        .copied()
+        .filter(|p| p[0].is_finite() && p[1].is_finite())
+        .collect();
+    let Some(first) = finite.first() else {
+        return format!("<p><small>{}: no finite values</small></p>", esc(title));
+    };
+    let (mut x0, mut x1, mut y0, mut y1) = (first[0], first[0], first[1], first[1]);
+    for p in &finite {
+        (x0, x1) = (x0.min(p[0]), x1.max(p[0]));
+        (y0, y1) = (y0.min(p[1]), y1.max(p[1]));
+    }
+    let span = |lo: f64, hi: f64| if hi > lo { hi - lo } else { 1.0 };
+    let sx = |v: f64| pad + (v - x0) / span(x0, x1) * (w - 2.0 * pad);
+    let sy = |v: f64| h - pad - (v - y0) / span(y0, y1) * (h - 2.0 * pad);
+    let line: Vec<String> = finite
+        .iter()
+        .map(|p| format!("{:.1},{:.1}", sx(p[0]), sy(p[1])))
+        .collect();
+    let mut dots = String::new();
+    if finite.len() <= 50 {
+        for p in &finite {
+            let _ = write!(
+                dots,
+                "<circle cx=\"{:.1}\" cy=\"{:.1}\" r=\"2.5\" fill=\"#e73\"/>",
+                sx(p[0]),
+                sy(p[1])
+            );
+        }
+    }
+    format!(
+        "<figure class=\"chart\"><svg width=\"{w}\" height=\"{h}\" role=\"img\" aria-label=\"{t}\">\
+         <rect x=\"{pad}\" y=\"{pad}\" width=\"{iw}\" height=\"{ih}\" fill=\"none\" stroke=\"#ccc\"/>\
+         <polyline points=\"{pts}\" fill=\"none\" stroke=\"#e73\" stroke-width=\"2\"/>{dots}\
+         <text x=\"{pad}\" y=\"{by}\" font-size=\"10\">{sx0}</text>\
+         <text x=\"{rx}\" y=\"{by}\" font-size=\"10\" text-anchor=\"end\">step {sx1}</text>\
+         <text x=\"2\" y=\"{ty}\" font-size=\"10\">{sy1}</text>\
+         <text x=\"2\" y=\"{bty}\" font-size=\"10\">{sy0}</text>\
+         </svg><figcaption>{t}</figcaption></figure>",
+        t = esc(title),
+        iw = w - 2.0 * pad,
+        ih = h - 2.0 * pad,
+        pts = line.join(" "),
+        by = h - 10.0,
+        rx = w - pad,
+        ty = pad - 4.0,
+        bty = h - pad + 12.0,
+        sx0 = num(x0),
+        sx1 = num(x1),
+        sy0 = num(y0),
+        sy1 = num(y1),
+    )
+}
+
 /// A confusion matrix as a table shaded by each cell's share of its true class.
 pub fn confusion(classes: &[String], m: &[Vec<usize>]) -> String {
     let mut h = String::from("<table class=\"cm\"><tr><th>true \\ predicted</th>");

@@ -1,5 +1,8 @@
 //! Runs: every training execution with its parameters, scores, data and schema versions and
-//! duration; two or more runs side by side; one run's search trials and evaluation charts.
+//! duration; two or more runs side by side; one run's search trials and evaluation charts. Runs
+//! the user's own code logged through the MLflow API are listed below them, each with its
+//! params, its metrics' histories as charts, its artifacts and the registry versions made from
+//! its models.
 
 use std::fmt::Write as _;
 
@@ -13,7 +16,7 @@ use mlinfra_core::stats::Statistics;
 use mlinfra_core::tune::SearchResult;
 
 use super::Console;
-use super::page::{Page, confusion, esc, num, scatter, table, unit_chart};
+use super::page::{Page, confusion, esc, history, num, scatter, table, unit_chart};
 use crate::app::runs::params_text;
 
 /// What `evaluation.json` holds.
@@ -55,6 +58,125 @@ fn seconds(ms: Option<f64>) -> String {
     ms.map_or("–".into(), |ms| format!("{:.1} s", ms / 1000.0))
 }
 
+/// The runs of the user's own code, with a link to each.
+async fn tracked_section(c: &Console) -> String {
+    let t = mlinfra_core::tracking::Tracking::new(c.lake.clone());
+    let Ok(runs) = crate::app::tracked::list(&t).await else {
+        return String::new();
+    };
+    if runs.is_empty() {
+        return String::new();
+    }
+    let rows: Vec<Vec<String>> = runs
+        .iter()
+        .map(|r| {
+            let metrics: Vec<String> = r
+                .run
+                .metrics
+                .iter()
+                .take(4)
+                .map(|(k, p)| format!("{} {}", esc(k), num(p.value)))
+                .collect();
+            vec![
+                esc(&mlinfra_core::clock::rfc3339(
+                    u64::try_from(r.run.info.start_time / 1000).unwrap_or(0),
+                )),
+                run_link(r.id()),
+                esc(&r.run.info.run_name),
+                esc(&r.experiment),
+                esc(&r.run.info.user_id),
+                esc(&r.run.info.status),
+                metrics.join("<br>"),
+                esc(&r.versions_text()),
+            ]
+        })
+        .collect();
+    format!(
+        "<h2 id=\"tracked\">Runs of your own code (the MLflow API)</h2>{}",
+        table(
+            "tracked-runs",
+            &[
+                "started",
+                "run",
+                "name",
+                "experiment",
+                "by",
+                "status",
+                "metrics",
+                "registered"
+            ],
+            &rows,
+        )
+    )
+}
+
+/// One run of the user's code.
+async fn tracked_page(c: &Console, id: &str) -> Option<Page> {
+    let t = mlinfra_core::tracking::Tracking::new(c.lake.clone());
+    let runs = crate::app::tracked::list(&t).await.ok()?;
+    let r = crate::app::tracked::find(&runs, id).ok()??;
+    let mut b = String::new();
+    let i = &r.run.info;
+    let rows = vec![
+        vec!["experiment".into(), esc(&r.experiment)],
+        vec!["by".into(), esc(&i.user_id)],
+        vec!["status".into(), esc(&i.status)],
+        vec![
+            "duration".into(),
+            r.seconds().map_or("–".into(), |s| format!("{} s", num(s))),
+        ],
+        vec!["registered".into(), esc(&r.versions_text())],
+    ];
+    b.push_str(&table("run-info", &["", ""], &rows));
+    let params: Vec<Vec<String>> = r
+        .run
+        .params
+        .iter()
+        .map(|(k, v)| vec![esc(k), esc(v)])
+        .collect();
+    b.push_str("<h2>Params</h2>");
+    b.push_str(&table("params", &["param", "value"], &params));
+    b.push_str("<h2>Metrics</h2><div class=\"charts\">");
+    for (k, points) in crate::app::tracked::histories(&t, r)
+        .await
+        .unwrap_or_default()
+    {
+        let pts: Vec<[f64; 2]> = points.iter().map(|p| [p.step as f64, p.value]).collect();
+        if pts.len() > 1 {
+            b.push_str(&history(&k, &pts));
+        } else if let Some(p) = points.first() {
+            let _ = write!(b, "<p><strong>{}</strong> {}</p>", esc(&k), num(p.value));
+        }
+    }
+    b.push_str("</div>");
+    let files: Vec<Vec<String>> = crate::app::tracked::artifacts(&t, r)
+        .await
+        .unwrap_or_default()
+        .iter()
+        .map(|(p, n)| vec![format!("<code>{}</code>", esc(p)), n.to_string()])
+        .collect();
+    if !files.is_empty() {
+        b.push_str("<h2>Artifacts</h2>");
+        b.push_str(&table("artifacts", &["path", "bytes"], &files));
+    }
+    let models: Vec<Vec<String>> = r
+        .models
+        .iter()
+        .map(|m| {
+            vec![
+                format!("<code>{}</code>", esc(&m.model_id)),
+                esc(&m.name),
+                esc(&m.status),
+            ]
+        })
+        .collect();
+    if !models.is_empty() {
+        b.push_str("<h2>Models</h2>");
+        b.push_str(&table("models", &["model", "name", "status"], &models));
+    }
+    Some(Page::ok(&format!("Run {} ({})", i.run_id, i.run_name), b))
+}
+
 pub async fn list(c: &Console) -> Page {
     let executions = match runs::list(&c.lake).await {
         Ok(e) => e,
@@ -64,7 +186,8 @@ pub async fn list(c: &Console) -> Page {
         return Page::ok(
             "Runs",
             "<p id=\"no-runs\">No training runs yet: <code>mlinfra pipeline run</code> trains one.</p>"
-                .into(),
+                .to_string()
+                + &tracked_section(c).await,
         );
     }
     let mut rows = Vec::with_capacity(executions.len());
@@ -99,6 +222,7 @@ pub async fn list(c: &Console) -> Page {
         &rows,
     ));
     b.push_str("</form>");
+    b.push_str(&tracked_section(c).await);
     Page::ok("Runs", b)
 }
 
@@ -367,7 +491,12 @@ pub async fn compare(c: &Console, ids: &[&str]) -> Page {
 pub async fn show(c: &Console, id: &str) -> Page {
     let r = match run_record(c, id).await {
         Ok(r) => r,
-        Err(e) => return Page::error(404, "Run", &e),
+        Err(e) => {
+            return match tracked_page(c, id).await {
+                Some(p) => p,
+                None => Page::error(404, "Run", &e),
+            };
+        }
     };
     let ms = duration_ms(&c.lake, &r.run_id).await;
     let mut b = side_by_side(std::slice::from_ref(&r), &[ms]);

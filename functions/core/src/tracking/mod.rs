@@ -400,7 +400,7 @@ impl<L: Lake> Tracking<L> {
                 .next()
                 .and_then(|f| f.trim_end_matches(".json").parse().ok())
                 .unwrap_or(u64::MAX);
-            if !c.runs.get(&run_id).is_some_and(|r| n < r.metric_writes) {
+            if c.runs.get(&run_id).is_none_or(|r| n >= r.metric_writes) {
                 continue;
             }
             if let Some(points) = self.read::<Vec<MetricPoint>>(&key).await? {
@@ -429,7 +429,7 @@ impl<L: Lake> Tracking<L> {
             }
         }
         // The default experiment, created once (its creation time orders searches).
-        if !c.experiments.contains_key(&0) {
+        if let std::collections::btree_map::Entry::Vacant(slot) = c.experiments.entry(0) {
             let now = now_ms();
             let e = Experiment {
                 experiment_id: DEFAULT_EXPERIMENT.into(),
@@ -443,7 +443,7 @@ impl<L: Lake> Tracking<L> {
             self.lake
                 .put(&experiment_key(DEFAULT_EXPERIMENT), &json(&e))
                 .await?;
-            c.experiments.insert(0, e);
+            slot.insert(e);
         }
         Ok(c)
     }
@@ -759,6 +759,23 @@ impl<L: Lake> Tracking<L> {
         }
         self.change(|c| {
             let mut run = find_run(c, run_id)?.clone();
+            // A point already in the history (MLflow's client logs a run's metrics again with
+            // the model it logs) is not a new point.
+            let history = c.history.get(run_id);
+            let mut seen = std::collections::HashSet::new();
+            let mut metrics = metrics;
+            metrics.retain(|m| {
+                let p = &m.point;
+                // Points are appended in time order: look back only as far as this one's time.
+                let old = history.and_then(|h| h.get(&m.key)).is_some_and(|h| {
+                    h.iter()
+                        .rev()
+                        .take_while(|x| x.timestamp >= p.timestamp)
+                        .any(|x| same_point(x, p))
+                });
+                let first = seen.insert((m.key.clone(), p.step, p.timestamp, p.value.to_bits()));
+                !old && first
+            });
             if run.info.lifecycle_stage != "active" {
                 return Err(TrackingError::state(format!(
                     "The run {run_id} must be in the 'active' state. Current state is {}.",
@@ -971,6 +988,11 @@ pub fn check_path(path: &str) -> Result<()> {
     Ok(())
 }
 
+/// The same point logged twice: the same step, time and value (NaN equal to NaN).
+fn same_point(a: &Point, b: &Point) -> bool {
+    a.step == b.step && a.timestamp == b.timestamp && a.value.to_bits() == b.value.to_bits()
+}
+
 /// Whether `a` replaces `b` as a metric's latest value: a higher step, then a later time, then
 /// a larger value (NaN last).
 fn later(a: &Point, b: &Point) -> bool {
@@ -1041,6 +1063,19 @@ mod tests {
         t.log_batch(&id, vec![point("loss", f64::NAN, 2)], vec![], vec![])
             .await
             .unwrap();
+        // The same points again (as MLflow's client logs them with a model) are not new.
+        t.log_batch(
+            &id,
+            vec![
+                point("loss", 0.5, 1),
+                point("loss", f64::NAN, 2),
+                point("loss", f64::NAN, 2),
+            ],
+            vec![],
+            vec![],
+        )
+        .await
+        .unwrap();
         // A param keeps its first value; the refused batch changes nothing.
         let err = t
             .log_batch(
