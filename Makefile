@@ -147,6 +147,7 @@ bench: venv
 	bash bench/serving.sh
 	bash bench/front.sh
 	bash bench/console.sh
+	bash bench/mlflow.sh
 	@command -v hyperfine >/dev/null || { echo "installing hyperfine (Debian)"; apt-get install -y -qq hyperfine >/dev/null || { apt-get update -qq && apt-get install -y -qq hyperfine; }; }
 	$(CARGO) build --release -p mlinfra --bin mlinfra
 	bash bench/cli.sh $(MLINFRA_RELEASE) $(STACK)

@@ -2205,3 +2205,143 @@ fn a_regression_lives_its_lifecycle_on_the_cloud_environment() {
     assert!(r["metrics"]["rmse"].as_f64().is_some(), "{r}");
     drop(served);
 }
+
+/// `mlinfra` with `args` on `dir`, `input` on its standard input; must succeed.
+fn ok_stdin(dir: &Path, args: &[&str], input: &str) -> String {
+    use std::io::Write as _;
+    let mut c = cli::command(dir, args);
+    c.stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let mut child = c.spawn().unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(input.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "mlinfra {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// MLflow code against the cloud environment: the quickstart script logs through the HTTPS
+/// front of `serve --env localstack` (moto), its run lands in S3, its ONNX model becomes a
+/// version in the DynamoDB registry; alice's transition is a request, bob's token approves it,
+/// and the predict function serves the version.
+#[test]
+fn mlflow_code_logs_and_registers_through_the_https_front_on_the_cloud_environment() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("project");
+    project(&dir);
+    let env = CloudEnv::new(&dir, "mlinfra-heart-disease-lake");
+    let base = env.base();
+    let cloud = |args: &[&str]| env.run(args);
+    cloud(&["up", "--yes"]);
+    cloud(&["pipeline", "run", "--as", "tester"]);
+    for (name, password) in [
+        ("alice", "alice-password-123"),
+        ("bob", "bob-password-1234"),
+    ] {
+        let args: Vec<&str> = [&base[..], &["users", "add", name]].concat();
+        ok_stdin(&dir, &args, &format!("{password}\n"));
+    }
+    let made: Value = serde_json::from_str(&cloud(&[
+        "users", "token", "create", "bob", "--output", "json",
+    ]))
+    .unwrap();
+    let bob = made["token"].as_str().unwrap().to_string();
+    let served = CloudServe::start(&dir, &base);
+    assert!(
+        served.log().contains("the MLflow API on https://"),
+        "{}",
+        served.log()
+    );
+    let uri = format!("https://localhost:{}", served.port);
+    let mlflow = |who: &[(&str, &str)], script: &str, args: &[&str]| -> Value {
+        let mut c = Command::new(cli::repo_root().join(".venv/bin/python"));
+        c.arg(cli::repo_root().join("python").join(script))
+            .args(args)
+            .env("MLFLOW_TRACKING_URI", &uri)
+            .env("MLFLOW_TRACKING_SERVER_CERT_PATH", &served.cert)
+            .env("MLFLOW_DISABLE_TELEMETRY", "true")
+            .env("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0");
+        for (k, v) in who {
+            c.env(k, v);
+        }
+        let out = c.output().unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        serde_json::from_str(stdout.lines().last().unwrap_or_default()).unwrap_or_else(|_| {
+            panic!(
+                "{script}: {stdout}\n{}\n{}",
+                String::from_utf8_lossy(&out.stderr),
+                served.log()
+            )
+        })
+    };
+    let alice = [
+        ("MLFLOW_TRACKING_USERNAME", "alice"),
+        ("MLFLOW_TRACKING_PASSWORD", "alice-password-123"),
+    ];
+    let csv = dir.join("examples/heart-disease/processed.cleveland.csv");
+    let out = mlflow(
+        &alice,
+        "mlflow_quickstart.py",
+        &[csv.to_str().unwrap(), "heart-disease"],
+    );
+    assert_eq!(out["version"], "2", "{out}");
+    let run = out["run_id"].as_str().unwrap();
+    // The run is in the S3 lake; the version in the DynamoDB registry, registered by alice.
+    assert!(
+        env.object(&format!("artifacts/tracking/runs/{run}/run.json"))
+            .is_some()
+    );
+    let doc: Value = serde_json::from_str(&cloud(&["models", "list", "--output", "json"])).unwrap();
+    let v2 = doc["versions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|v| v["version"] == 2)
+        .unwrap();
+    assert_eq!(v2["created_by"], "alice", "{v2}");
+    let listed = cloud(&["runs", "list"]);
+    assert!(listed.contains(&run[..12]), "{listed}");
+
+    let move_to_production = [
+        "transition_model_version_stage",
+        "heart-disease",
+        "2",
+        "Production",
+    ];
+    let asked = mlflow(&alice, "mlflow_call.py", &move_to_production);
+    assert_eq!(asked["error_code"], "INVALID_STATE", "{asked}");
+    assert!(
+        asked["message"]
+            .as_str()
+            .unwrap()
+            .contains("a different person must approve")
+    );
+    let approved = mlflow(
+        &[("MLFLOW_TRACKING_TOKEN", &bob)],
+        "mlflow_call.py",
+        &move_to_production,
+    );
+    assert_eq!(approved["ok"]["current_stage"], "Production", "{approved}");
+
+    // The predict function serves version 2 through the same front.
+    let key = env.api_key("heart-disease-key");
+    let instances: Value =
+        serde_json::from_str(fixture("apigw-predict.json")["body"].as_str().unwrap()).unwrap();
+    let (code, answer) = cli::https_post(
+        &served.cert,
+        &format!("https://localhost:{}/v1/predict", served.port),
+        Some(&key),
+        &instances.to_string(),
+    );
+    assert_eq!(code, 200, "{answer}\n{}", served.log());
+    assert_eq!(answer["model"]["version"], 2, "{answer}");
+}

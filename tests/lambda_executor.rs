@@ -235,7 +235,7 @@ async fn gateway(
     let addr = listener.local_addr().unwrap().to_string();
     tokio::spawn(mlinfra::lambda::gateway::serve(
         Arc::clone(&gw),
-        None,
+        Default::default(),
         listener,
         None,
         std::future::pending(),

@@ -82,6 +82,59 @@ fn python(server: &Server, who: As<'_>, script: &str, args: &[&str]) -> Value {
     })
 }
 
+/// A console session over curl (the console's cookies are `Secure`, kept by curl for
+/// `localhost`).
+struct Console {
+    port: u16,
+    jar: PathBuf,
+}
+
+impl Console {
+    fn curl(&self, args: &[&str]) -> (u16, String) {
+        let out = std::process::Command::new("curl")
+            .args(["-sS", "-b"])
+            .arg(&self.jar)
+            .arg("-c")
+            .arg(&self.jar)
+            .args(args)
+            .args(["-w", "\n%{http_code}"])
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout).to_string();
+        let (body, code) = text.rsplit_once('\n').unwrap();
+        (code.parse().unwrap(), body.to_string())
+    }
+
+    fn get(&self, path: &str) -> (u16, String) {
+        self.curl(&[&format!("http://localhost:{}{path}", self.port)])
+    }
+
+    fn sign_in(port: u16, p: &Project, name: &str, password: &str) -> Console {
+        let c = Console {
+            port,
+            jar: p.path().join("cookies.txt"),
+        };
+        let (_, page) = c.get("/ui/signin");
+        let csrf = page
+            .split("name=\"csrf\" value=\"")
+            .nth(1)
+            .and_then(|r| r.split('"').next())
+            .unwrap()
+            .to_string();
+        let (code, page) = c.curl(&[
+            "--data-urlencode",
+            &format!("csrf={csrf}"),
+            "--data-urlencode",
+            &format!("name={name}"),
+            "--data-urlencode",
+            &format!("password={password}"),
+            &format!("http://localhost:{port}/ui/signin"),
+        ]);
+        assert_eq!(code, 303, "sign-in: {page}");
+        c
+    }
+}
+
 fn data(p: &Project) -> PathBuf {
     p.path()
         .join("examples/heart-disease/processed.cleveland.csv")
@@ -168,6 +221,21 @@ fn a_quickstart_script_runs_unchanged_and_its_model_is_approved_by_another_accou
         shown["inputs"].as_array().is_some_and(|i| !i.is_empty()),
         "autolog's dataset input: {shown}"
     );
+
+    // The console shows the run beside the pipeline's, its metric's history as a chart.
+    let console = Console::sign_in(s.port, &p, ALICE.0, ALICE.1);
+    let (code, page) = console.get("/ui/runs");
+    assert_eq!(code, 200, "{page}");
+    assert!(page.contains("Runs of your own code"), "{page}");
+    assert!(page.contains(&format!("/ui/runs/{run_id}")), "{page}");
+    let (code, page) = console.get(&format!("/ui/runs/{run_id}"));
+    assert_eq!(code, 200, "{page}");
+    assert!(
+        page.contains("aria-label=\"holdout_accuracy\"") && page.contains("<polyline"),
+        "no chart of the metric's history: {page}"
+    );
+    assert!(page.contains("coefficients.json"), "{page}");
+    assert!(page.contains("heart-disease v2"), "{page}");
 
     // alice asks for Production: a request, pending a different person.
     let asked = python(

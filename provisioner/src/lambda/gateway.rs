@@ -313,7 +313,7 @@ impl Gateway {
 /// Serve `gw` on `listener` (over TLS when an acceptor is given) until `stop` resolves.
 pub async fn serve(
     gw: Arc<Gateway>,
-    console: Option<Arc<crate::console::Console>>,
+    beside: crate::serve::Beside,
     listener: tokio::net::TcpListener,
     tls: Option<tokio_rustls::TlsAcceptor>,
     stop: impl std::future::Future<Output = ()>,
@@ -327,16 +327,17 @@ pub async fn serve(
             accepted = listener.accept() => {
                 let Ok((stream, peer)) = accepted else { continue };
                 let gw = Arc::clone(&gw);
-                let console = console.clone();
+                let beside = beside.clone();
                 let tls = tls.clone();
                 tokio::spawn(async move {
                     let svc = hyper::service::service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
                         let gw = Arc::clone(&gw);
-                        let console = console.clone();
+                        let beside = beside.clone();
                         async move {
-                            let resp = match console {
-                                Some(c) if crate::console::Console::owns(req.uri().path()) => c.handle(req).await,
-                                _ => gw.handle(req, peer).await,
+                            let resp = if beside.owns(req.uri().path()) {
+                                beside.handle(req).await
+                            } else {
+                                gw.handle(req, peer).await
                             };
                             Ok::<_, std::convert::Infallible>(resp)
                         }

@@ -258,6 +258,35 @@ impl Gateway {
     }
 }
 
+/// What `serve` answers beside the prediction API, on every environment: the console (`/ui`)
+/// and the MLflow API ([`mlflow`]).
+#[derive(Clone, Default)]
+pub struct Beside {
+    pub console: Option<Arc<crate::console::Console>>,
+    pub mlflow: Option<Arc<mlflow::Tracking>>,
+}
+
+impl Beside {
+    /// Whether a request for `path` is answered here.
+    pub fn owns(&self, path: &str) -> bool {
+        (self.console.is_some() && crate::console::Console::owns(path))
+            || (self.mlflow.is_some() && mlflow::Tracking::owns(path))
+    }
+
+    pub async fn handle(&self, req: Request<Incoming>) -> Response<Full<Bytes>> {
+        let path = req.uri().path().to_string();
+        match (&self.console, &self.mlflow) {
+            (Some(c), _) if crate::console::Console::owns(&path) => c.handle(req).await,
+            (_, Some(m)) if mlflow::Tracking::owns(&path) => m.handle(req).await,
+            _ => json_error(
+                404,
+                &format!("no route `{path}`"),
+                "see `mlinfra serve --help`",
+            ),
+        }
+    }
+}
+
 /// Build the gateway over an environment's lake and registry, with the API key it checks
 /// (`None` when the stack's API takes no key).
 pub fn gateway(

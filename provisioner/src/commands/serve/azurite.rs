@@ -83,18 +83,18 @@ pub async fn run(cx: &Context, args: &ServeArgs) -> Result<i32, Failure> {
         "listening on http://{addr}/api/ (the function apps of `{}` on Azurite's storage); Ctrl-C stops",
         cx.artifacts.display()
     ));
-    let console = super::platform_console(cx, args).await?;
+    let beside = super::platform_beside(cx, args).await?;
     cx.out.progress(format!(
-        "console on {} (accounts: `mlinfra users add NAME --env azurite`)",
+        "console on {} (accounts: `mlinfra users add NAME --env azurite`); the MLflow API on http://{addr} (MLFLOW_TRACKING_URI)",
         super::console_url("http", addr)
     ));
     let served = Arc::clone(&host);
     let handler = move |req: hyper::Request<hyper::body::Incoming>| {
         let host = Arc::clone(&served);
-        let console = Arc::clone(&console);
+        let beside = beside.clone();
         async move {
-            if crate::console::Console::owns(req.uri().path()) {
-                console.handle(req).await
+            if beside.owns(req.uri().path()) {
+                beside.handle(req).await
             } else {
                 host.handle(req).await
             }

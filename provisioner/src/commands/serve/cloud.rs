@@ -6,6 +6,7 @@
 //! The events AWS would deliver are delivered here too ([`crate::lambda::events`]): the enabled
 //! EventBridge rules fire on their expressions, new objects under the bucket's notification
 //! prefix go to their function, and the functions' Lambda `Invoke` calls reach the executors.
+//! The console and the MLflow API are answered beside the REST API, on the same data.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -121,14 +122,14 @@ pub async fn run(cx: &Context, args: &ServeArgs) -> Result<i32, Failure> {
         api.id,
         cx.artifacts.display()
     ));
-    let console = super::platform_console(cx, args).await?;
+    let beside = super::platform_beside(cx, args).await?;
     cx.out.progress(format!(
-        "console on {} (accounts: `mlinfra users add NAME --env {env}`)",
+        "console on {} (accounts: `mlinfra users add NAME --env {env}`); the MLflow API on {scheme}://{addr} (MLFLOW_TRACKING_URI)",
         super::console_url(scheme, addr)
     ));
     let gw = Arc::new(Gateway::new(api, functions.as_ref().clone()));
     let acceptor = tls.map(|(a, _)| a);
-    crate::lambda::gateway::serve(Arc::clone(&gw), Some(console), listener, acceptor, async {
+    crate::lambda::gateway::serve(Arc::clone(&gw), beside, listener, acceptor, async {
         let _ = tokio::signal::ctrl_c().await;
     })
     .await;

@@ -1,7 +1,8 @@
 //! `mlinfra serve`: run the local API gateway until Ctrl-C, with the stack's schedules and the
 //! ETL of `raw/`. On `azurite` the function app packages run here as Azure Functions runs them
 //! ([`azurite`]); on `localstack` and `aws` the deployed platform is served, its
-//! functions run here as Lambda runs them ([`cloud`]).
+//! functions run here as Lambda runs them ([`cloud`]). On each, the console and the MLflow API
+//! are answered beside ([`serve::Beside`]).
 
 mod azurite;
 mod cloud;
@@ -49,19 +50,21 @@ pub async fn run(g: &Global, args: &ServeArgs) -> Result<i32, Failure> {
         stack,
         refresh,
     );
-    let tracking = Arc::new(serve::mlflow::Tracking::new(
-        lake.clone(),
-        mlinfra_core::registry::Registry::new(registry.store.clone(), registry.policy.clone()),
-        crate::accounts::Accounts::at(&cx.root),
-        mlinfra_core::mlflow::Access::None,
-    ));
-    let console = Arc::new(crate::console::Console::new(
-        stack,
-        lake.clone(),
-        registry,
-        crate::accounts::Accounts::at(&cx.root),
-        Arc::clone(&gw),
-    ));
+    let beside = serve::Beside {
+        mlflow: Some(Arc::new(serve::mlflow::Tracking::new(
+            lake.clone(),
+            mlinfra_core::registry::Registry::new(registry.store.clone(), registry.policy.clone()),
+            crate::accounts::Accounts::at(&cx.root),
+            mlinfra_core::mlflow::Access::None,
+        ))),
+        console: Some(Arc::new(crate::console::Console::new(
+            stack,
+            lake.clone(),
+            registry,
+            crate::accounts::Accounts::at(&cx.root),
+            Arc::clone(&gw),
+        ))),
+    };
     let problems = gw.service.refresh(true).await;
     for p in &problems {
         cx.out.progress(format!("warning: {p}"));
@@ -101,13 +104,10 @@ pub async fn run(g: &Global, args: &ServeArgs) -> Result<i32, Failure> {
         .progress("etl: new files in the lake's raw/ are validated and curated");
     let handler = move |req: hyper::Request<hyper::body::Incoming>| {
         let gw = Arc::clone(&gw);
-        let console = Arc::clone(&console);
-        let tracking = Arc::clone(&tracking);
+        let beside = beside.clone();
         async move {
-            if crate::console::Console::owns(req.uri().path()) {
-                console.handle(req).await
-            } else if serve::mlflow::Tracking::owns(req.uri().path()) {
-                tracking.handle(req).await
+            if beside.owns(req.uri().path()) {
+                beside.handle(req).await
             } else {
                 gw.handle(req).await
             }
@@ -135,13 +135,14 @@ pub(super) fn console_url(scheme: &str, addr: std::net::SocketAddr) -> String {
     }
 }
 
-/// The console of a deployed platform (`azurite`, `localstack`, `aws`): its lake and registry
-/// through the environment's SDKs, the accounts of this machine's environment directory, and Try
-/// it served from the same model files as the API (its predictions logged as the API's are).
-pub(super) async fn platform_console(
+/// The console and the MLflow API of a deployed platform (`azurite`, `localstack`, `aws`): its
+/// lake and registry through the environment's SDKs, the accounts of this machine's environment
+/// directory, and Try it served from the same model files as the API (its predictions logged as
+/// the API's are).
+pub(super) async fn platform_beside(
     cx: &Context,
     args: &ServeArgs,
-) -> Result<Arc<crate::console::Console>, Failure> {
+) -> Result<serve::Beside, Failure> {
     let stack = &cx.loaded.stack;
     let refresh = Duration::from_secs(args.refresh_seconds.unwrap_or(stack.api.model_refresh_s));
     let (lake, registry, _) = crate::app::platform::platform(cx, &None).await?;
@@ -155,13 +156,23 @@ pub(super) async fn platform_console(
         Duration::from_secs(1),
         Default::default(),
     ));
-    Ok(Arc::new(crate::console::Console::new(
+    let mlflow = Arc::new(serve::mlflow::Tracking::new(
+        lake.clone(),
+        mlinfra_core::registry::Registry::new(registry.store.clone(), registry.policy.clone()),
+        crate::accounts::Accounts::at(&cx.root),
+        mlinfra_core::mlflow::Access::None,
+    ));
+    let console = Arc::new(crate::console::Console::new(
         stack,
         lake,
         registry,
         crate::accounts::Accounts::at(&cx.root),
         gw,
-    )))
+    ));
+    Ok(serve::Beside {
+        console: Some(console),
+        mlflow: Some(mlflow),
+    })
 }
 
 /// Answer each connection on `listener` with `handle` until Ctrl-C, or until `mlinfra down`
