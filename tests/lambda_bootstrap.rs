@@ -2256,11 +2256,12 @@ fn mlflow_code_logs_and_registers_through_the_https_front_on_the_cloud_environme
     .unwrap();
     let bob = made["token"].as_str().unwrap().to_string();
     let served = CloudServe::start(&dir, &base);
-    assert!(
-        served.log().contains("the MLflow API on https://"),
-        "{}",
-        served.log()
-    );
+    // Announced once the console and the API beside the front are ready.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !served.log().contains("the MLflow API on https://") {
+        assert!(Instant::now() < deadline, "{}", served.log());
+        std::thread::sleep(Duration::from_millis(100));
+    }
     let uri = format!("https://localhost:{}", served.port);
     let mlflow = |who: &[(&str, &str)], script: &str, args: &[&str]| -> Value {
         let mut c = Command::new(cli::repo_root().join(".venv/bin/python"));
