@@ -53,6 +53,16 @@ pub fn raw_feedback(now: u64) -> String {
     format!("{RAW}feedback-{now:011}.csv")
 }
 
+/// The `n`-th file of feedback gathered in the same second `now`: [`raw_feedback`] for the
+/// first, `raw/feedback-<now>-<n>.csv` after it (a raw file is never rewritten).
+pub fn raw_feedback_n(now: u64, n: u32) -> String {
+    if n == 0 {
+        raw_feedback(now)
+    } else {
+        format!("{RAW}feedback-{now:011}-{n}.csv")
+    }
+}
+
 /// `curated/<short hash>/data.csv`: the curated data whose hash is `data_hash`.
 pub fn curated_data(data_hash: &str) -> String {
     format!("curated/{}/data.csv", short_hash(data_hash))
@@ -168,6 +178,8 @@ mod tests {
         assert_eq!(feedback("q"), "feedback/q.json");
         assert_eq!(raw("x.csv"), "raw/x.csv");
         assert_eq!(raw_feedback(42), "raw/feedback-00000000042.csv");
+        assert_eq!(raw_feedback_n(42, 0), "raw/feedback-00000000042.csv");
+        assert_eq!(raw_feedback_n(42, 2), "raw/feedback-00000000042-2.csv");
         let pid = std::process::id();
         assert_eq!(
             prediction_batch(86_400, 3),

@@ -259,8 +259,17 @@ pub async fn ingest_feedback(
     if rows.is_empty() {
         return Ok(None);
     }
-    let key = keys::raw_feedback(job.now);
-    lake.put(&key, &csv_bytes(&header, &rows, None)?).await?;
+    // A new file each time, even within the same second: rewriting one the ETL has already
+    // read would lose its new rows (the ETL takes each raw file once).
+    let bytes = csv_bytes(&header, &rows, None)?;
+    let mut n = 0;
+    let key = loop {
+        let key = keys::raw_feedback_n(job.now, n);
+        if lake.put_if_absent(&key, &bytes).await? {
+            break key;
+        }
+        n += 1;
+    };
     done.extend(ids);
     lake.put(FEEDBACK_INGESTED, &json_bytes(&done)).await?;
     ingest(lake, &key, job).await.map(Some)
@@ -428,4 +437,76 @@ pub async fn ingest(lake: &impl Lake, key: &str, job: &Job<'_>) -> Result<Ingest
         rows: total,
         warnings: anomalies.anomalies.len(),
     })
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use crate::lake::LocalLake;
+
+    fn logged(id: &str, x: f64) -> crate::monitor::Logged {
+        serde_json::from_value(serde_json::json!({
+            "request_id": id, "instances": [{"x": x, "z": x * 2.0}], "labels": ["a"],
+        }))
+        .unwrap()
+    }
+
+    /// Two gatherings of feedback in the same second (the monitor run twice, say): the second
+    /// file does not replace the first, which the ETL has already read, so no row is lost.
+    #[tokio::test]
+    async fn feedback_gathered_twice_in_one_second_loses_no_row() {
+        let d = tempfile::tempdir().unwrap();
+        let lake = LocalLake::new(d.path());
+        let read = ReadOptions::default();
+        let rule = LabelRule::Multiclass;
+        let job = Job {
+            model: "m",
+            read: &read,
+            label: "y",
+            rule: &rule,
+            task: crate::onnx::card::Task::Classification,
+            schema: None,
+            now: 1_000,
+        };
+        let mut csv = String::from("x,z,y\n");
+        for i in 0..40 {
+            csv.push_str(&format!(
+                "{i},{},{}\n",
+                i * 2,
+                if i % 2 == 0 { "a" } else { "b" }
+            ));
+        }
+        lake.put("raw/first.csv", csv.as_bytes()).await.unwrap();
+        ingest(&lake, "raw/first.csv", &job).await.unwrap();
+        // (Each gathering holds both classes: a file of one class is quarantined.)
+        let mut logs = vec![logged("r1", 1.0), logged("r2", 2.0)];
+        let mut feedback = std::collections::BTreeMap::new();
+        feedback.insert("r1".to_string(), "a".to_string());
+        feedback.insert("r2".to_string(), "b".to_string());
+        let first = ingest_feedback(&lake, &logs, &feedback, &job)
+            .await
+            .unwrap();
+        assert!(
+            matches!(first, Some(Ingested::Curated { rows: 42, .. })),
+            "{first:?}"
+        );
+        logs.extend([logged("r3", 3.0), logged("r4", 4.0)]);
+        feedback.insert("r3".to_string(), "b".to_string());
+        feedback.insert("r4".to_string(), "a".to_string());
+        let second = ingest_feedback(&lake, &logs, &feedback, &job)
+            .await
+            .unwrap();
+        assert!(
+            matches!(second, Some(Ingested::Curated { rows: 44, .. })),
+            "{second:?}"
+        );
+        assert_eq!(
+            lake.list("raw/feedback-").await.unwrap(),
+            [
+                "raw/feedback-00000001000-1.csv",
+                "raw/feedback-00000001000.csv"
+            ]
+        );
+    }
 }
