@@ -118,11 +118,21 @@ fn check(
         Err(e) => return fail(anomaly("", AnomalyKind::WrongType, e.to_string())),
     };
     if let Err(e) = take_label_of(&mut frame, job) {
-        return fail(anomaly(
-            job.label,
-            AnomalyKind::MissingColumn,
-            e.to_string(),
-        ));
+        // One class, or one target value, is a property of the whole data, not of a file added
+        // to it (a gathering of feedback may hold a single row): it is checked when the
+        // curated data is trained on.
+        let of_the_whole = matches!(
+            e,
+            crate::data::DataError::SingleClass { .. }
+                | crate::data::DataError::ConstantTarget { .. }
+        );
+        if !(of_the_whole && order.is_some()) {
+            return fail(anomaly(
+                job.label,
+                AnomalyKind::MissingColumn,
+                e.to_string(),
+            ));
+        }
     }
     let schema = schema
         .cloned()
@@ -453,7 +463,8 @@ mod tests {
     }
 
     /// Two gatherings of feedback in the same second (the monitor run twice, say): the second
-    /// file does not replace the first, which the ETL has already read, so no row is lost.
+    /// file does not replace the first, which the ETL has already read, and its one row of one
+    /// class is curated with the rest, so no row is lost. A first file of one class is refused.
     #[tokio::test]
     async fn feedback_gathered_twice_in_one_second_loses_no_row() {
         let d = tempfile::tempdir().unwrap();
@@ -469,6 +480,14 @@ mod tests {
             schema: None,
             now: 1_000,
         };
+        lake.put("raw/one-class.csv", b"x,z,y\n1,2,a\n2,4,a\n")
+            .await
+            .unwrap();
+        let refused = ingest(&lake, "raw/one-class.csv", &job).await.unwrap();
+        assert!(
+            matches!(refused, Ingested::Quarantined { .. }),
+            "{refused:?}"
+        );
         let mut csv = String::from("x,z,y\n");
         for i in 0..40 {
             csv.push_str(&format!(
@@ -479,7 +498,7 @@ mod tests {
         }
         lake.put("raw/first.csv", csv.as_bytes()).await.unwrap();
         ingest(&lake, "raw/first.csv", &job).await.unwrap();
-        // (Each gathering holds both classes: a file of one class is quarantined.)
+        // The second gathering holds one row, of one class: added to data of two classes.
         let mut logs = vec![logged("r1", 1.0), logged("r2", 2.0)];
         let mut feedback = std::collections::BTreeMap::new();
         feedback.insert("r1".to_string(), "a".to_string());
@@ -491,14 +510,13 @@ mod tests {
             matches!(first, Some(Ingested::Curated { rows: 42, .. })),
             "{first:?}"
         );
-        logs.extend([logged("r3", 3.0), logged("r4", 4.0)]);
+        logs.push(logged("r3", 3.0));
         feedback.insert("r3".to_string(), "b".to_string());
-        feedback.insert("r4".to_string(), "a".to_string());
         let second = ingest_feedback(&lake, &logs, &feedback, &job)
             .await
             .unwrap();
         assert!(
-            matches!(second, Some(Ingested::Curated { rows: 44, .. })),
+            matches!(second, Some(Ingested::Curated { rows: 43, .. })),
             "{second:?}"
         );
         assert_eq!(
